@@ -1,0 +1,178 @@
+"""One frozen Config built from HELPDESK_* environment variables (and an optional .env).
+
+Nothing here runs at import time: call `load_config()` and pass the result on.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+DEFAULT_SUPPORT_ADDRESS = "support@helpdesk.localhost"
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class MailboxURL:
+    """Where inbound mail comes from: an IMAP folder or a local Maildir."""
+
+    scheme: str  # imap | imaps | maildir
+    host: str = ""
+    port: int = 0
+    username: str = ""
+    password: str = ""
+    folder: str = "INBOX"
+    path: Path | None = None
+    starttls: bool = True  # for imap://; plain only on loopback
+
+    @property
+    def name(self) -> str:
+        """A stable, password-free name, used as the ledger's mailbox key."""
+        if self.scheme == "maildir":
+            return f"maildir:{self.path}"
+        return f"{self.scheme}://{self.username}@{self.host}:{self.port}/{self.folder}"
+
+
+def parse_mailbox_url(url: str) -> MailboxURL:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "maildir":
+        path = unquote((parts.netloc or "") + parts.path)
+        if not path:
+            raise ConfigError("HELPDESK_MAILBOX_URL: maildir:///path needs a path")
+        return MailboxURL(scheme="maildir", path=Path(path))
+    if scheme not in ("imap", "imaps"):
+        raise ConfigError(
+            f"HELPDESK_MAILBOX_URL: unknown scheme {scheme!r}; use imap://, imaps:// or maildir://"
+        )
+    if not parts.hostname:
+        raise ConfigError("HELPDESK_MAILBOX_URL: the IMAP URL needs a host")
+    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    return MailboxURL(
+        scheme=scheme,
+        host=parts.hostname,
+        port=parts.port or (993 if scheme == "imaps" else 143),
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        folder=folder,
+        starttls=query.get("starttls", "yes").lower() not in ("no", "0", "false"),
+    )
+
+
+def _split_addresses(value: str) -> tuple[str, ...]:
+    return tuple(a.strip().lower() for a in value.replace(";", ",").split(",") if a.strip())
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    database_url: str
+    mailbox_url: str
+    support_addresses: tuple[str, ...]
+    secret_key: str
+    base_url: str
+    ticket_prefix: str = "HD"
+    # What happens to a message on the server after its commit: "flag" or "move:Folder".
+    mailbox_done: str = "flag"
+    poll_seconds: int = 30
+    fetch_batch: int = 100
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    parse_workers: int = 1
+    smtp_url: str = ""
+    language: str = "pl"
+    timezone: str = "Europe/Warsaw"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mailbox(self) -> MailboxURL:
+        return parse_mailbox_url(self.mailbox_url)
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def support_address(self) -> str:
+        """The first support address: the one we send from and put in Reply-To."""
+        return self.support_addresses[0]
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **changes)
+
+
+def _read_dotenv(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env")) -> Config:
+    """Build the Config; the process environment wins over `.env`."""
+    env = {**(_read_dotenv(dotenv) if dotenv else {}), **(os.environ if environ is None else environ)}
+    data_dir = Path(env.get("HELPDESK_DATA_DIR") or "./var").resolve()
+    support = _split_addresses(env.get("HELPDESK_SUPPORT_ADDRESS") or DEFAULT_SUPPORT_ADDRESS)
+    if not support or any("@" not in a for a in support):
+        raise ConfigError("HELPDESK_SUPPORT_ADDRESS: give one or more addresses, comma-separated")
+    secret = env.get("HELPDESK_SECRET_KEY") or _stored_secret(data_dir)
+    mailbox_done = env.get("HELPDESK_MAILBOX_DONE") or "flag"
+    if mailbox_done != "flag" and not (mailbox_done.startswith("move:") and len(mailbox_done) > 5):
+        raise ConfigError("HELPDESK_MAILBOX_DONE: use 'flag' or 'move:FolderName'")
+    config = Config(
+        data_dir=data_dir,
+        database_url=env.get("HELPDESK_DATABASE_URL") or f"sqlite:///{data_dir / 'helpdesk.sqlite3'}",
+        mailbox_url=env.get("HELPDESK_MAILBOX_URL") or f"maildir://{data_dir / 'Maildir'}",
+        support_addresses=support,
+        secret_key=secret,
+        base_url=(env.get("HELPDESK_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        ticket_prefix=env.get("HELPDESK_TICKET_PREFIX") or "HD",
+        mailbox_done=mailbox_done,
+        poll_seconds=_int(env, "HELPDESK_POLL_SECONDS", 30),
+        fetch_batch=_int(env, "HELPDESK_FETCH_BATCH", 100),
+        max_message_bytes=_int(env, "HELPDESK_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
+        max_attachment_bytes=_int(env, "HELPDESK_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024),
+        parse_workers=_int(env, "HELPDESK_PARSE_WORKERS", 1),
+        smtp_url=env.get("HELPDESK_SMTP_URL") or "",
+        language=env.get("HELPDESK_LANGUAGE") or "pl",
+        timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",
+    )
+    config.mailbox  # validate the URL now, with a clear message
+    return config
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """With no HELPDESK_SECRET_KEY, keep a random one in the data dir so tokens survive restarts."""
+    path = data_dir / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key

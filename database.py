@@ -1,0 +1,52 @@
+"""Opening the database named by the config, and bringing its schema up to date.
+
+SQLite runs in WAL mode with a busy timeout, so the worker, the web site and the
+scheduler can share one file; PostgreSQL is chosen by a postgresql:// URL.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from peewee import Database
+from playhouse.db_url import connect as connect_url
+
+import models
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",  # durable at each WAL checkpoint; a crash loses no committed row
+    "foreign_keys": 1,
+    "busy_timeout": 30_000,
+}
+
+
+def open_database(url: str) -> Database:
+    """A Database for the URL, bound to `models.db`; connections open lazily."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        database = connect_url(url, pragmas=SQLITE_PRAGMAS, timeout=30)
+    elif url.startswith(("postgres://", "postgresql://")):
+        database = connect_url(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+    else:
+        raise ValueError(f"HELPDESK_DATABASE_URL: unsupported database URL {url!r}")
+    models.db.initialize(database)
+    return database
+
+
+def migrate(database: Database) -> list[str]:
+    """Apply the migrations not yet applied; returns their names. Safe to run again."""
+    from peewee_migrate import Router
+
+    router = Router(database, migrate_dir=str(MIGRATIONS), ignore=["basemodel"], logger=log)
+    done = set(router.done)
+    router.run()
+    return [name for name in router.done if name not in done]
+
+
+def is_sqlite(database: Database) -> bool:
+    return database.__class__.__name__.lower().startswith("sqlite")

@@ -1,0 +1,110 @@
+"""The values that flow between the pipeline's stages: plain frozen dataclasses."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One message as the source holds it: where it is, and its raw bytes."""
+
+    mailbox: str  # the source's stable name (no password)
+    uidvalidity: int  # 0 for a Maildir
+    uid: str  # IMAP UID as decimal, or the Maildir key
+    raw: bytes  # the whole message, or only its header when `truncated`
+    size: int  # the size the server reports (RFC822.SIZE)
+    truncated: bool = False  # True when over the size limit: only the header was fetched
+
+
+@dataclass(frozen=True)
+class Part:
+    """An attachment or inline image, decoded."""
+
+    filename: str  # decoded (RFC 2047/2231), never a path: no slashes
+    content_type: str
+    payload: bytes
+    inline: bool = False
+    content_id: str | None = None  # without angle brackets
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a bounce says: who failed, how, and which mail of ours it was about."""
+
+    failed: tuple[str, ...] = ()  # recipient addresses, lower-case
+    permanent: bool = False  # a 5.x.x status (or a non-DSN bounce that says so)
+    status: str = ""  # e.g. "5.1.1"
+    diagnostic: str = ""
+    original_message_id: str = ""  # normalised, from the returned headers
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A parsed message: everything later stages need, decoded, and nothing mutable."""
+
+    message_id: str  # normalised (no <>); synthesised from the raw hash when missing
+    from_addr: str  # addr-spec, lower-case; "" when there is none
+    from_name: str = ""
+    reply_to: tuple[str, ...] = ()
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    # Addresses the mail was delivered to (Delivered-To, X-Original-To, Envelope-To):
+    # a reply to support+token@ may arrive with the token only there.
+    delivered_to: tuple[str, ...] = ()
+    subject: str = ""
+    date: dt.datetime | None = None  # naive UTC
+    in_reply_to: tuple[str, ...] = ()  # normalised Message-IDs
+    references: tuple[str, ...] = ()
+    # Header names lower-cased, values decoded and unfolded, in order, repeats kept.
+    headers: tuple[tuple[str, str], ...] = ()
+    return_path: str | None = None  # None when absent; "" for the null path <>
+    content_type: str = "text/plain"  # the top-level type, lower-case
+    text: str = ""  # the full text: the text part, or the sanitised HTML turned into text
+    html: str | None = None  # sanitised HTML (nh3), never the raw HTML
+    reply_text: str = ""  # `text` with quoted history and signature folded away
+    attachments: tuple[Part, ...] = ()
+    report: DeliveryReport | None = None  # set when the mail carries a delivery report
+    defects: tuple[str, ...] = ()  # parser defects worth recording
+    raw_sha256: str = ""
+    size: int = 0
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, or None."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.headers if key == name]
+
+    @property
+    def all_recipients(self) -> tuple[str, ...]:
+        return self.to + self.cc + self.delivered_to
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What kind of mail this is, and why we think so."""
+
+    kind: str  # normal | autoreply | bounce | loop
+    reason: str = ""
+
+    @property
+    def is_normal(self) -> bool:
+        return self.kind == "normal"
+
+
+NORMAL = Classification("normal", "no sign of automation")
+
+
+@dataclass(frozen=True)
+class ThreadMatch:
+    """The ticket a mail belongs to, and the rule that found it."""
+
+    ticket_id: int
+    rule: str  # reply_token | in_reply_to | references | subject_tag
+    detail: str = ""

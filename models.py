@@ -1,0 +1,472 @@
+"""The whole domain as Peewee models, bound at run time through `db` (a DatabaseProxy).
+
+All times are naive UTC (`utcnow()`); pages and mails convert to the reader's zone.
+Schema changes go through `migrations/` (see `schema.py`), never through create_tables
+on a live database.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from peewee import (
+    BigIntegerField,
+    BlobField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+db = DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+# --- Enumerations kept as plain strings in the database -------------------------------
+
+
+class Role(str, enum.Enum):
+    CUSTOMER = "customer"
+    PARTNER = "partner"
+    ENGINEER = "engineer"
+    ADMIN = "admin"
+
+
+class CompanyRole(str, enum.Enum):
+    CUSTOMER = "customer"
+    INSTALLER = "installer"
+    INTEGRATOR = "integrator"
+    ARC = "arc"  # alarm receiving centre
+    RESELLER = "reseller"
+    DISTRIBUTOR = "distributor"
+
+
+class Status(str, enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING_CUSTOMER = "waiting_customer"
+    WAITING_US = "waiting_us"
+    CLOSED = "closed"
+
+
+class MessageKind(str, enum.Enum):
+    CUSTOMER = "customer"  # from the requester or a CC, by mail or portal
+    STAFF = "staff"  # a public answer from an engineer
+    NOTE = "note"  # internal, never mailed to customers
+    SYSTEM = "system"  # recorded by the system itself (too large, bounced, ...)
+
+
+class Outcome(str, enum.Enum):
+    NEW_TICKET = "new_ticket"
+    REPLY = "reply"
+    STAFF_REPLY = "staff_reply"
+    AUTOREPLY = "autoreply"
+    BOUNCE = "bounce"
+    LOOP = "loop"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    QUARANTINED = "quarantined"
+
+
+def choices(enum_cls) -> list[tuple[str, str]]:
+    return [(m.value, m.value) for m in enum_cls]
+
+
+# --- Companies, people, contracts -------------------------------------------------------
+
+
+# A company, identified by its NIP (Polish tax number); customers and partners alike.
+class Company(BaseModel):
+    nip = CharField(max_length=10, unique=True)
+    name = CharField(max_length=300)
+    role = CharField(max_length=20, default=CompanyRole.CUSTOMER.value, choices=choices(CompanyRole))
+    verified_at = DateTimeField(null=True)  # partner companies are verified by an admin
+    partner_level = IntegerField(null=True)  # 0-5, see PartnerLevel
+    address = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+
+
+# A person who logs in or writes to us; customers are created on first mail, without a password.
+class User(BaseModel):
+    email = CharField(max_length=320, unique=True)  # stored lower-case
+    first_name = CharField(max_length=100, default="")
+    last_name = CharField(max_length=100, default="")
+    phone = CharField(max_length=9, default="")
+    company = ForeignKeyField(Company, null=True, backref="users", on_delete="SET NULL")
+    role = CharField(max_length=20, default=Role.CUSTOMER.value, choices=choices(Role))
+    password_hash = CharField(max_length=200, null=True)  # argon2id, never clear text
+    is_active = BooleanField(default=False)
+    activated_at = DateTimeField(null=True)
+    language = CharField(max_length=5, default="pl")
+    timezone = CharField(max_length=64, default="Europe/Warsaw")
+    digest_opt_in = BooleanField(default=False)
+    session_version = IntegerField(default=0)  # bumped to end other sessions
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.ENGINEER.value, Role.ADMIN.value)
+
+    @classmethod
+    def engineers(cls):
+        return cls.select().where(cls.role.in_([Role.ENGINEER.value, Role.ADMIN.value]), cls.is_active)
+
+
+# A service contract sold through a partner to a customer company.
+class Contract(BaseModel):
+    number = CharField(max_length=7, unique=True)  # one capital letter and six digits
+    company = ForeignKeyField(Company, backref="contracts", on_delete="RESTRICT")
+    partner = ForeignKeyField(Company, null=True, backref="sold_contracts", on_delete="SET NULL")
+    customer_name = CharField(max_length=300, default="")
+    service_level = CharField(max_length=100, default="")
+    starts_on = DateField()
+    ends_on = DateField()
+    created_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def active(cls, today: dt.date):
+        return cls.select().where(cls.starts_on <= today, cls.ends_on >= today)
+
+
+# One device or software licence covered by a contract.
+class DeviceLine(BaseModel):
+    contract = ForeignKeyField(Contract, backref="lines", on_delete="CASCADE")
+    model = CharField(max_length=200, default="")
+    serial = CharField(max_length=200, index=True)  # or licence key, dashes kept
+    address = TextField(default="")
+
+
+# A user who proved (NIP + number + serial) that it may see a contract.
+class ContractAccess(BaseModel):
+    user = ForeignKeyField(User, backref="contract_access", on_delete="CASCADE")
+    contract = ForeignKeyField(Contract, backref="access", on_delete="CASCADE")
+    granted_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("user", "contract"), True),)
+
+
+# --- Tickets ------------------------------------------------------------------------------
+
+
+class Ticket(BaseModel):
+    subject = CharField(max_length=998, default="")
+    status = CharField(max_length=20, default=Status.NEW.value, choices=choices(Status), index=True)
+    requester = ForeignKeyField(User, null=True, backref="tickets", on_delete="SET NULL")
+    requester_email = CharField(max_length=320, default="")
+    company = ForeignKeyField(Company, null=True, backref="tickets", on_delete="SET NULL")
+    contract = ForeignKeyField(Contract, null=True, backref="tickets", on_delete="SET NULL")
+    device_line = ForeignKeyField(DeviceLine, null=True, on_delete="SET NULL")
+    assignee = ForeignKeyField(User, null=True, backref="assigned", on_delete="SET NULL")
+    channel = CharField(max_length=10, default="mail")  # mail | portal
+    created_at = DateTimeField(default=utcnow, index=True)
+    updated_at = DateTimeField(default=utcnow)
+    closed_at = DateTimeField(null=True)
+
+    def ref(self, prefix: str = "HD") -> str:
+        return f"{prefix}-{self.id}"
+
+    @classmethod
+    def open_ones(cls):
+        return cls.select().where(cls.status != Status.CLOSED.value)
+
+
+# Every status a ticket has had, with when and who: digests and response times read it.
+class StatusChange(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="status_changes", on_delete="CASCADE")
+    old_status = CharField(max_length=20, null=True)
+    new_status = CharField(max_length=20)
+    changed_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    reason = CharField(max_length=300, default="")
+    changed_at = DateTimeField(default=utcnow)
+
+
+# The raw bytes of a mail (compressed, by SHA-256) and what came of it: the inbound ledger.
+# (mailbox, uidvalidity, uid) is unique: the same server message is never processed twice.
+class InboundMail(BaseModel):
+    mailbox = CharField(max_length=500)
+    uidvalidity = BigIntegerField()
+    uid = CharField(max_length=200)  # IMAP UID as decimal, or a Maildir key
+    message_id = CharField(max_length=998, index=True)  # normalised, never empty (see parse)
+    raw_sha256 = CharField(max_length=64, index=True)
+    size = IntegerField(default=0)
+    from_addr = CharField(max_length=320, default="")
+    subject = CharField(max_length=998, default="")
+    outcome = CharField(max_length=20, choices=choices(Outcome), index=True)
+    reason = TextField(default="")
+    ticket = ForeignKeyField(Ticket, null=True, backref="inbound", on_delete="SET NULL")
+    received_at = DateTimeField(default=utcnow, index=True)
+    processed_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("mailbox", "uidvalidity", "uid"), True),)
+
+
+# One message of a ticket's conversation: inbound mail, portal post, staff reply or note.
+class Message(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
+    kind = CharField(max_length=10, choices=choices(MessageKind))
+    author = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    author_email = CharField(max_length=320, default="")
+    author_name = CharField(max_length=300, default="")
+    subject = CharField(max_length=998, default="")
+    body_text = TextField(default="")  # the full text, quotes included
+    body_display = TextField(default="")  # quoted history and signature folded away
+    body_html = TextField(null=True)  # sanitised (nh3) at ingest, never the raw HTML
+    message_id = CharField(max_length=998, null=True, index=True)
+    in_reply_to = TextField(default="")
+    references = TextField(default="")
+    thread_rule = CharField(max_length=40, default="")  # why it joined this ticket
+    inbound = ForeignKeyField(InboundMail, null=True, backref="messages", on_delete="SET NULL")
+    sent_at = DateTimeField(null=True)  # the Date header, when it has one
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    @classmethod
+    def newest_first(cls, ticket):
+        return cls.select().where(cls.ticket == ticket).order_by(cls.created_at.desc(), cls.id.desc())
+
+
+# Every Message-ID we have stored or sent, so replies thread by In-Reply-To/References.
+class KnownMessageId(BaseModel):
+    message_id = CharField(max_length=998, unique=True)
+    ticket = ForeignKeyField(Ticket, backref="known_ids", on_delete="CASCADE")
+    message = ForeignKeyField(Message, null=True, column_name="message_pk", on_delete="SET NULL")
+    outgoing = BooleanField(default=False)
+    recipient = CharField(max_length=320, default="")  # for outgoing: who it went to
+
+
+# An address that receives the ticket's public messages: requester and CCs.
+class Participant(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="participants", on_delete="CASCADE")
+    email = CharField(max_length=320)
+    name = CharField(max_length=300, default="")
+    role = CharField(max_length=10, default="cc")  # requester | cc
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    added_at = DateTimeField(default=utcnow)
+    added_by = CharField(max_length=40, default="mail")  # mail | portal | staff
+
+    class Meta:
+        indexes = ((("ticket", "email"), True),)
+
+
+# A file kept once by its SHA-256 under the data dir (outside any web root).
+class Blob(BaseModel):
+    sha256 = CharField(max_length=64, unique=True)
+    size = BigIntegerField()
+    created_at = DateTimeField(default=utcnow)
+
+
+class Attachment(BaseModel):
+    message = ForeignKeyField(Message, backref="attachments", on_delete="CASCADE")
+    blob = ForeignKeyField(Blob, null=True, on_delete="RESTRICT")  # null when over the limit
+    filename = CharField(max_length=255)
+    content_type = CharField(max_length=255, default="application/octet-stream")
+    size = BigIntegerField(default=0)
+    inline = BooleanField(default=False)
+    content_id = CharField(max_length=998, null=True)
+    skipped_reason = CharField(max_length=300, default="")  # e.g. over the size limit
+
+
+# A message that could not be processed: its error, kept with the raw bytes for re-processing.
+class Quarantine(BaseModel):
+    inbound = ForeignKeyField(InboundMail, backref="quarantine", on_delete="CASCADE", unique=True)
+    error = TextField()
+    detail = TextField(default="")  # the traceback
+    attempts = IntegerField(default=1)
+    created_at = DateTimeField(default=utcnow)
+    resolved_at = DateTimeField(null=True)
+
+    @classmethod
+    def pending(cls):
+        return cls.select().where(cls.resolved_at.is_null())
+
+
+# The last position read per mailbox, and when it was last fetched (for health checks).
+class MailboxState(BaseModel):
+    mailbox = CharField(max_length=500, unique=True)
+    uidvalidity = BigIntegerField(default=0)
+    last_uid = BigIntegerField(default=0)
+    last_fetch_at = DateTimeField(null=True)
+    last_message_at = DateTimeField(null=True)
+    last_error = TextField(default="")
+
+
+# An address that bounced permanently; we stop mailing it until it writes to us again.
+class AddressStatus(BaseModel):
+    email = CharField(max_length=320, unique=True)
+    bounced_at = DateTimeField(null=True)
+    bounce_reason = TextField(default="")
+    bounce_count = IntegerField(default=0)
+
+
+# --- Outbound mail ----------------------------------------------------------------------
+
+
+# A mail to send, written in the same transaction as the change that caused it.
+class Outbox(BaseModel):
+    kind = CharField(max_length=40)  # ack | notice | staff_reply | digest ...
+    ticket = ForeignKeyField(Ticket, null=True, backref="outbox", on_delete="SET NULL")
+    recipient = CharField(max_length=320)
+    mail_from = CharField(max_length=320)
+    message_id = CharField(max_length=998, unique=True)
+    raw = BlobField()  # the complete RFC 5322 message
+    status = CharField(max_length=10, default="pending", index=True)  # pending|sent|failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    last_error = TextField(default="")
+    lease_owner = CharField(max_length=100, null=True)
+    lease_until = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+
+
+# When an automatic answer went to an address, for rate limiting.
+class AutoReplyLog(BaseModel):
+    email = CharField(max_length=320, index=True)
+    sent_at = DateTimeField(default=utcnow, index=True)
+
+
+# --- Partner programme and levels -------------------------------------------------------
+
+
+class Distributor(BaseModel):
+    name = CharField(max_length=300)
+    nip = CharField(max_length=10, unique=True)
+    company = ForeignKeyField(Company, null=True, on_delete="SET NULL")
+    active = BooleanField(default=True)
+
+
+# A version of the programme terms; the accepted version is recorded on the application.
+class ProgrammeTerms(BaseModel):
+    version = CharField(max_length=20, unique=True)
+    text = TextField()
+    published_at = DateTimeField(default=utcnow)
+
+
+class PartnerApplication(BaseModel):
+    company = ForeignKeyField(Company, backref="applications", on_delete="CASCADE")
+    submitted_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    terms = ForeignKeyField(ProgrammeTerms, null=True, on_delete="RESTRICT")
+    declared_level = CharField(max_length=50)  # e.g. "authorised"
+    quarterly_target_pln = DecimalField(max_digits=12, decimal_places=2, default=0)
+    annual_target_pln = DecimalField(max_digits=12, decimal_places=2, default=0)
+    commission_percent = DecimalField(max_digits=5, decimal_places=2, default=0)
+    status = CharField(max_length=10, default="pending", index=True)  # pending|approved|rejected
+    reason = TextField(default="")
+    verification_code = CharField(max_length=40, null=True, unique=True)
+    submitted_at = DateTimeField(default=utcnow)
+    decided_at = DateTimeField(null=True)
+    decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+
+
+class ApplicationDistributor(BaseModel):
+    application = ForeignKeyField(PartnerApplication, backref="distributors", on_delete="CASCADE")
+    distributor = ForeignKeyField(Distributor, on_delete="RESTRICT")
+
+    class Meta:
+        indexes = ((("application", "distributor"), True),)
+
+
+class RoleChangeRequest(BaseModel):
+    company = ForeignKeyField(Company, backref="role_requests", on_delete="CASCADE")
+    requested_role = CharField(max_length=20, choices=choices(CompanyRole))
+    requested_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    status = CharField(max_length=10, default="pending", index=True)
+    reason = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    decided_at = DateTimeField(null=True)
+    decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+
+
+# Partner access levels 0-5 and their permissions, as data (seeded by a migration).
+class PartnerLevel(BaseModel):
+    level = IntegerField(unique=True)
+    name = CharField(max_length=100)
+    description = TextField(default="")
+    needs_eligibility = BooleanField(default=True)
+
+
+class Permission(BaseModel):
+    code = CharField(max_length=60, unique=True)
+    description = CharField(max_length=300)
+
+
+class LevelPermission(BaseModel):
+    level = ForeignKeyField(PartnerLevel, backref="permissions", on_delete="CASCADE")
+    permission = ForeignKeyField(Permission, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("level", "permission"), True),)
+
+
+class LevelApplication(BaseModel):
+    company = ForeignKeyField(Company, backref="level_applications", on_delete="CASCADE")
+    level = IntegerField()
+    basis = CharField(max_length=30)  # distributor_list | three_users | distributor_recommendation
+    status = CharField(max_length=10, default="pending", index=True)
+    reason = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    decided_at = DateTimeField(null=True)
+    decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+
+
+# A document, download, phone number or section, shown only with its permission.
+class Resource(BaseModel):
+    title = CharField(max_length=300)
+    kind = CharField(max_length=20)  # document | download | phone | section
+    permission = ForeignKeyField(Permission, on_delete="RESTRICT")
+    body = TextField(default="")
+    blob = ForeignKeyField(Blob, null=True, on_delete="RESTRICT")
+
+
+class AuditLog(BaseModel):
+    actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    action = CharField(max_length=60)
+    object_type = CharField(max_length=60)
+    object_id = CharField(max_length=60)
+    detail = TextField(default="")
+    at = DateTimeField(default=utcnow, index=True)
+
+
+# --- Scheduler ----------------------------------------------------------------------------
+
+
+# One row per digest, period and recipient: the unique index makes "send once" hold.
+class DigestSent(BaseModel):
+    job = CharField(max_length=40)
+    period = CharField(max_length=40)
+    recipient = CharField(max_length=320)
+    sent_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("job", "period", "recipient"), True),)
+
+
+class Lease(BaseModel):
+    name = CharField(max_length=100, unique=True)
+    owner = CharField(max_length=100)
+    until = DateTimeField()
+
+
+ALL_MODELS = [
+    Company, User, Contract, DeviceLine, ContractAccess, Ticket, StatusChange, InboundMail,
+    Message, KnownMessageId, Participant, Blob, Attachment, Quarantine, MailboxState,
+    AddressStatus, Outbox, AutoReplyLog, Distributor, ProgrammeTerms, PartnerApplication,
+    ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
+    LevelApplication, Resource, AuditLog, DigestSent, Lease,
+]  # fmt: skip

@@ -1,0 +1,51 @@
+"""Shared fixtures: a config on a temp data dir, a migrated SQLite database, the corpus."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+import config as config_mod
+import database
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("HELPDESK_CORPUS", REPO.parent / "shared" / "corpus"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def corpus_rows() -> list[dict]:
+    """The corpus manifest's rows; empty (and the tests skip) when the corpus is absent."""
+    manifest = CORPUS / "MANIFEST.csv"
+    if not manifest.is_file():
+        return []
+    with open(manifest, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def need_corpus():
+    if not (CORPUS / "MANIFEST.csv").is_file():
+        if IN_CI:
+            pytest.fail(f"the shared corpus is missing at {CORPUS} (CI=true)")
+        pytest.skip(f"the shared corpus is not at {CORPUS} in this clone")
+
+
+@pytest.fixture
+def config(tmp_path) -> config_mod.Config:
+    env = {
+        "HELPDESK_DATA_DIR": str(tmp_path / "var"),
+        "HELPDESK_SUPPORT_ADDRESS": "support@helpdesk.localhost",
+        "HELPDESK_SECRET_KEY": "test-secret",
+        "HELPDESK_BASE_URL": "http://helpdesk.test",
+    }
+    return config_mod.load_config(env, dotenv=None)
+
+
+@pytest.fixture
+def db(config):
+    """A migrated SQLite database in the temp data dir, bound to models.db."""
+    database_ = database.open_database(config.database_url)
+    database.migrate(database_)
+    yield database_
+    database_.close()
