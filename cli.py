@@ -1,5 +1,261 @@
+"""The `helpdesk` command: one entry point for operators, scripts and tests.
+
+Commands that list things take `--json`. Exit status: 0 done, 1 failed (the message
+says why), 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
 import sys
+import threading
+from pathlib import Path
+
+import config as config_mod
+import database
+
+log = logging.getLogger("helpdesk")
 
 
-def main(argv=None):
+class CommandError(Exception):
+    """A failure the user can act on; printed without a traceback."""
+
+
+# --- setting up ------------------------------------------------------------------------
+
+
+def _setup(args) -> config_mod.Config:
+    config = config_mod.load_config()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    args.database = database.open_database(config.database_url, busy_timeout_ms=config.db_busy_timeout_ms)
+    return config
+
+
+def _migrated(args) -> config_mod.Config:
+    config = _setup(args)
+    database.migrate(args.database)
+    return config
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def cmd_init_db(args) -> int:
+    config = _setup(args)
+    applied = database.migrate(args.database)
+    print(f"database ready at {config.database_url} ({len(applied)} migration(s) applied)")
     return 0
+
+
+def cmd_worker(args) -> int:
+    from inbox_worker.pipeline import Worker
+
+    config = _migrated(args)
+    with Worker(config) as worker:
+        if args.once:
+            summary = worker.run_once()
+            if args.json:
+                _print_json(summary.as_dict())
+            else:
+                outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())) or "nothing new"
+                print(f"processed {summary.processed}: {outcomes}")
+            return 0
+        stop = _stop_on_signals()
+        log.info("worker watching %s", worker.source.name)
+        worker.run(stop)
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Everything on the embedded defaults: the mail worker (later also web and sender)."""
+    from inbox_worker.pipeline import Worker
+
+    config = _migrated(args)
+    stop = _stop_on_signals()
+    mailbox = config.mailbox
+    print(f"helpdesk running: data in {config.data_dir}, mailbox {mailbox.name}")
+    if mailbox.scheme == "maildir":
+        print(f"drop .eml files into {mailbox.path}/new (or: helpdesk mail drop FILE.eml); "
+              "see them with: helpdesk ticket list")
+    with Worker(config) as worker:
+        worker.run(stop)
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_ticket_list(args) -> int:
+    from domain import reports
+
+    _migrated(args)
+    rows = reports.ticket_rows(status=args.status, limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['ref']:>9}  {r['status']:<16} {r['messages']:>3} msg  {r['requester']:<30} {r['subject']}")
+    if not rows:
+        print("no tickets")
+    return 0
+
+
+def cmd_ticket_show(args) -> int:
+    from domain import reports
+
+    config = _migrated(args)
+    detail = reports.ticket_detail(args.ref, prefix=config.ticket_prefix)
+    if detail is None:
+        raise CommandError(f"no ticket {args.ref}")
+    if args.json:
+        _print_json(detail)
+        return 0
+    print(f"{detail['ref']}  {detail['subject']}")
+    print(f"status {detail['status']}, requester {detail['requester']}, opened {detail['created_at']}")
+    print("participants: " + ", ".join(f"{p['email']} ({p['role']})" for p in detail["participants"]))
+    for m in detail["messages"]:  # newest first
+        print(f"\n--- {m['created_at']}  {m['kind']}  from {m['author']}  [rule: {m['thread_rule']}]")
+        for a in m["attachments"]:
+            note = f" SKIPPED: {a['skipped_reason']}" if a["skipped_reason"] else ""
+            print(f"    attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes){note}")
+        print(m["body"])
+    return 0
+
+
+def cmd_mail_log(args) -> int:
+    from domain import reports
+
+    _migrated(args)
+    rows = reports.mail_log(limit=args.limit, outcome=args.outcome)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        ticket = r["ticket"] or "-"
+        print(f"#{r['id']:<6} {r['processed_at']:%Y-%m-%d %H:%M:%S}  {r['outcome']:<12} {ticket:>8}  "
+              f"<{r['message_id']}>  {r['reason']}")
+    return 0
+
+
+def cmd_mail_status(args) -> int:
+    from domain import reports
+
+    config = _migrated(args)
+    status = reports.mail_status(config)
+    if args.json:
+        _print_json(status)
+        return 0
+    for box in status["mailboxes"]:
+        print(f"{box['mailbox']}: last fetch {box['last_fetch_at']}, last mail {box['last_message_at']}, "
+              f"UIDVALIDITY {box['uidvalidity']}" + (f", ERROR: {box['last_error']}" if box["last_error"] else ""))
+    print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(status["outcomes"].items())))
+    print(f"quarantined, waiting for re-processing: {status['quarantine_pending']}")
+    return 0
+
+
+def cmd_mail_reprocess(args) -> int:
+    from inbox_worker.pipeline import reprocess
+
+    config = _migrated(args)
+    try:
+        applied = reprocess(config, args.id)
+    except (LookupError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        _print_json({"id": applied.ledger_id, "outcome": applied.outcome, "ticket": applied.ticket_id,
+                     "reason": applied.reason})
+    else:
+        print(f"#{applied.ledger_id}: {applied.outcome} (ticket {applied.ticket_id or '-'}): {applied.reason}")
+    return 0 if applied.outcome != "quarantined" else 1
+
+
+def cmd_mail_drop(args) -> int:
+    """Deliver .eml files into the embedded Maildir, as a mail server would."""
+    import mailbox
+
+    config = _setup(args)
+    url = config.mailbox
+    if url.scheme != "maildir":
+        raise CommandError("mail drop works with the Maildir inbox only; send mail to your IMAP mailbox instead")
+    box = mailbox.Maildir(url.path, create=True)
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise CommandError(f"{name}: no such file")
+        key = box.add(path.read_bytes())
+        print(f"{name} -> {url.path}/new/{key}")
+    return 0
+
+
+# --- argument parsing -----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="helpdesk", description="Email-driven helpdesk")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("init-db", help="create or upgrade the database (safe to repeat)").set_defaults(func=cmd_init_db)
+    p = sub.add_parser("worker", help="fetch and process inbound mail")
+    p.add_argument("--once", action="store_true", help="process what is waiting, then exit")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_worker)
+    sub.add_parser("run", help="run everything on the configured defaults").set_defaults(func=cmd_run)
+
+    ticket = sub.add_parser("ticket", help="tickets").add_subparsers(dest="ticket_command", required=True)
+    p = ticket.add_parser("list", help="tickets, newest first")
+    p.add_argument("--status", help="only this status (new, open, waiting_customer, waiting_us, closed)")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ticket_list)
+    p = ticket.add_parser("show", help="one ticket: participants and messages, newest first")
+    p.add_argument("ref", help="HD-12 or 12")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ticket_show)
+
+    mail = sub.add_parser("mail", help="the inbound mail ledger").add_subparsers(dest="mail_command", required=True)
+    p = mail.add_parser("log", help="one line per ingested message, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--outcome", help="only this outcome, e.g. quarantined")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_mail_log)
+    p = mail.add_parser("status", help="mailbox health and counts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_mail_status)
+    p = mail.add_parser("reprocess", help="run a quarantined message through the pipeline again")
+    p.add_argument("id", type=int, help="the message's number in `helpdesk mail log`")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_mail_reprocess)
+    p = mail.add_parser("drop", help="deliver .eml files into the embedded Maildir inbox")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_mail_drop)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
+                                                       logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    from inbox_worker.fetch import SourceError
+
+    try:
+        return args.func(args)
+    except (CommandError, config_mod.ConfigError, SourceError) as exc:
+        print(f"helpdesk: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -94,7 +94,9 @@ class Config:
     fetch_batch: int = 100
     max_message_bytes: int = 25 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024
-    parse_workers: int = 1
+    parse_workers: int = 1  # processes parsing beside the one that fetches and writes; 0: in-process
+    db_busy_timeout_ms: int = 30_000
+    reconnect_max_seconds: int = 300
     smtp_url: str = ""
     language: str = "pl"
     timezone: str = "Europe/Warsaw"
@@ -153,7 +155,9 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         fetch_batch=_int(env, "HELPDESK_FETCH_BATCH", 100),
         max_message_bytes=_int(env, "HELPDESK_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
         max_attachment_bytes=_int(env, "HELPDESK_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024),
-        parse_workers=_int(env, "HELPDESK_PARSE_WORKERS", 1),
+        parse_workers=_int(env, "HELPDESK_PARSE_WORKERS", 1 if (os.cpu_count() or 1) > 1 else 0),
+        db_busy_timeout_ms=_int(env, "HELPDESK_DB_BUSY_TIMEOUT_MS", 30_000),
+        reconnect_max_seconds=_int(env, "HELPDESK_RECONNECT_MAX_SECONDS", 300),
         smtp_url=env.get("HELPDESK_SMTP_URL") or "",
         language=env.get("HELPDESK_LANGUAGE") or "pl",
         timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",

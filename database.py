@@ -24,12 +24,15 @@ SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str) -> Database:
+def open_database(url: str, *, busy_timeout_ms: int = 30_000) -> Database:
     """A Database for the URL, bound to `models.db`; connections open lazily."""
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///"):])
         path.parent.mkdir(parents=True, exist_ok=True)
-        database = connect_url(url, pragmas=SQLITE_PRAGMAS, timeout=30)
+        pragmas = {**SQLITE_PRAGMAS, "busy_timeout": busy_timeout_ms}
+        # BEGIN IMMEDIATE: a writer waits for the lock up front (honouring busy_timeout)
+        # instead of failing at once when a read transaction tries to upgrade.
+        database = connect_url(url, pragmas=pragmas, timeout=busy_timeout_ms / 1000, lock_type="IMMEDIATE")
     elif url.startswith(("postgres://", "postgresql://")):
         database = connect_url(url.replace("postgres://", "postgresql://", 1), autorollback=True)
     else:

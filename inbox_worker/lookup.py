@@ -27,6 +27,12 @@ class DbLookup:
     def is_participant(self, ticket_id: int, email: str) -> bool:
         return bool(email) and tickets.is_participant(ticket_id, email)
 
+    def is_own_message_id(self, message_id: str) -> bool:
+        """A Message-ID we put on a mail we sent: that mail has come back to us."""
+        return KnownMessageId.select().where(
+            KnownMessageId.message_id == message_id, KnownMessageId.outgoing == True  # noqa: E712
+        ).exists()
+
 
 def facts_for(inbound: Inbound, classification: Classification, match: ThreadMatch | None,
               *, ledger_id: int | None = None) -> Facts:

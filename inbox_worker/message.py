@@ -37,6 +37,7 @@ class DeliveryReport:
     status: str = ""  # e.g. "5.1.1"
     diagnostic: str = ""
     original_message_id: str = ""  # normalised, from the returned headers
+    action: str = ""  # "failed" or "delayed" (the DSN Action, or what a non-DSN bounce says)
 
 
 @dataclass(frozen=True)

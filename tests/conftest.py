@@ -49,3 +49,11 @@ def db(config):
     database.migrate(database_)
     yield database_
     database_.close()
+
+
+@pytest.fixture
+def desk(config, db):
+    """The system on the temp data dir, with its embedded Maildir inbox."""
+    from tests.harness import Desk
+
+    return Desk(config)

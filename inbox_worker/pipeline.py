@@ -1,0 +1,315 @@
+"""Pipeline: runs the stages over a source, batch by batch, and keeps running.
+
+In: a `Source` (fetch.py / imap.py) and the config. Out: ledger rows, tickets and
+messages (through `apply`), and messages marked done on the server.
+
+The order that makes a crash harmless (E2): fetch a batch -> parse it (in a second
+process when `parse_workers` > 0, overlapping the previous batch's writes) -> one
+transaction for the batch, a savepoint per message -> commit -> mark the batch done
+on the server. A crash before the commit loses the batch's writes but not its mail
+(still pending on the server); a crash after the commit but before marking leaves
+messages the ledger already has: the next pass marks them without processing them
+again. Never catches broadly except around one message, and what it catches goes to
+quarantine with the Message-ID in the log line. Database outages are not a message's
+fault: the batch is rolled back and retried after a pause.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections import Counter
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+import multiprocessing
+
+from peewee import InterfaceError, OperationalError
+
+from config import Config
+from domain.storage import BlobStore
+from models import InboundMail, MailboxState, Outcome, db, utcnow
+
+from .apply import Applied, Context, apply
+from .classify import classify
+from .fetch import Source, SourceError, open_source
+from .lookup import DbLookup, facts_for
+from .message import Fetched, Inbound
+from .parse import parse
+from .route import Decision, Quarantine, route
+from .thread import thread_of
+
+log = logging.getLogger(__name__)
+
+# Errors that say the database is unavailable, not that the message is bad.
+RETRYABLE = (OperationalError, InterfaceError)
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """What a parse that raised leaves behind (exceptions do not always pickle)."""
+
+    error: str
+    detail: str
+
+
+def parse_safely(raw: bytes) -> Inbound | ParseFailure:
+    try:
+        return parse(raw)
+    except Exception as exc:  # any bad input: the message goes to quarantine
+        return ParseFailure(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+@dataclass
+class Summary:
+    """What a run did: outcomes counted, and messages found already done."""
+
+    outcomes: Counter = field(default_factory=Counter)
+    already_done: int = 0
+    passes: int = 0
+
+    @property
+    def processed(self) -> int:
+        return sum(self.outcomes.values())
+
+    def as_dict(self) -> dict:
+        return {"processed": self.processed, "outcomes": dict(self.outcomes),
+                "already_done": self.already_done, "passes": self.passes}
+
+
+def context_for(config: Config) -> Context:
+    return Context(
+        store=BlobStore(config.blob_dir, config.raw_dir),
+        support_addresses=config.support_addresses,
+        prefix=config.ticket_prefix,
+        max_attachment_bytes=config.max_attachment_bytes,
+        max_message_bytes=config.max_message_bytes,
+    )
+
+
+class Worker:
+    """Processes a mailbox; `run_once` for what is waiting, `run` to keep going."""
+
+    def __init__(self, config: Config, source: Source | None = None, *, parse_workers: int | None = None):
+        self.config = config
+        self.source = source or open_source(config.mailbox, done=config.mailbox_done)
+        self.ctx = context_for(config)
+        self.lookup = DbLookup()
+        self.parse_workers = config.parse_workers if parse_workers is None else parse_workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._open = False
+
+    # --- life cycle ----------------------------------------------------------------
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._close_source()
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _close_source(self) -> None:
+        if self._open:
+            try:
+                self.source.close()
+            finally:
+                self._open = False
+
+    def _ensure_open(self) -> None:
+        if not self._open:
+            self.source.open()
+            self._open = True
+
+    # --- the loops --------------------------------------------------------------------
+    def run_once(self, *, max_failures: int = 5, stop: threading.Event | None = None) -> Summary:
+        """Process everything waiting, then return. Reconnects after a dropped connection
+        or a database outage; gives up (raising) after `max_failures` in a row."""
+        summary = Summary()
+        failures = 0
+        while not (stop and stop.is_set()):
+            try:
+                self._ensure_open()
+                new = self.one_pass(summary)
+                failures = 0
+                if new == 0:
+                    return summary
+            except (SourceError, *RETRYABLE) as exc:
+                failures += 1
+                self._after_failure(exc)
+                if failures >= max_failures:
+                    raise
+                _sleep(self._backoff(failures), stop)
+        return summary
+
+    def run(self, stop: threading.Event) -> None:
+        """Until `stop` is set: process, then wait for new mail (IDLE or polling)."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                self._ensure_open()
+                self.one_pass(Summary())
+                failures = 0
+                self.source.wait(self.config.poll_seconds)
+            except (SourceError, *RETRYABLE) as exc:
+                failures += 1
+                self._after_failure(exc)
+                _sleep(self._backoff(failures), stop)
+
+    def _backoff(self, failures: int) -> float:
+        return min(float(self.config.reconnect_max_seconds), 0.5 * 2 ** (failures - 1))
+
+    def _after_failure(self, exc: Exception) -> None:
+        kind = "mailbox" if isinstance(exc, SourceError) else "database"
+        log.warning("%s unavailable (%s); reconnecting", kind, exc)
+        self._close_source()
+        if kind == "database":
+            db.close() if not db.is_closed() else None
+        else:
+            self._record_state(error=str(exc))
+
+    # --- one pass over the mailbox -------------------------------------------------
+    def one_pass(self, summary: Summary) -> int:
+        """Process the messages pending now; returns how many were new to the ledger."""
+        source = self.source
+        uidvalidity = source.uidvalidity()
+        self._check_uidvalidity(uidvalidity)
+        pending = source.pending()
+        known = self._in_ledger(uidvalidity, pending)
+        if known:
+            # Committed by an earlier run that stopped before marking them.
+            source.mark_done(sorted(known, key=pending.index))
+            summary.already_done += len(known)
+            log.info("marked %d message(s) the ledger already had", len(known))
+        todo = [uid for uid in pending if uid not in known]
+        summary.passes += 1
+        if todo:
+            self._process_batches(todo, summary)
+        self._record_state(error="", uidvalidity=uidvalidity, got_mail=bool(todo))
+        return len(todo)
+
+    def _process_batches(self, uids: list[str], summary: Summary) -> None:
+        batch = max(1, self.config.fetch_batch)
+        previous = None
+        for start in range(0, len(uids), batch):
+            fetched = list(self.source.fetch(uids[start:start + batch], self.config.max_message_bytes))
+            parsing = self._parse_later(fetched)  # runs while the previous batch is written
+            if previous is not None:
+                self._write_and_mark(*previous, summary)
+            previous = (fetched, parsing)
+        if previous is not None:
+            self._write_and_mark(*previous, summary)
+
+    def _parse_later(self, fetched: list[Fetched]) -> list:
+        if self.parse_workers <= 0:
+            return [parse_safely(f.raw) for f in fetched]
+        if self._pool is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.parse_workers, mp_context=ctx)
+        return [self._pool.submit(parse_safely, f.raw) for f in fetched]
+
+    def _write_and_mark(self, fetched: list[Fetched], parsing: list, summary: Summary) -> None:
+        parsed = [p.result() if isinstance(p, Future) else p for p in parsing]
+        with db.atomic():
+            results = [self.process(f, p) for f, p in zip(fetched, parsed)]
+        # Only now, after the commit, does the server hear about it.
+        self.source.mark_done([f.uid for f in fetched])
+        for applied in results:
+            summary.outcomes[applied.outcome] += 1
+
+    # --- one message ------------------------------------------------------------------
+    def process(self, fetched: Fetched, parsed: Inbound | ParseFailure, *,
+                ledger: InboundMail | None = None) -> Applied:
+        """Decide and apply one message, quarantining it on any failure of its own."""
+        if isinstance(parsed, ParseFailure):
+            log.warning("quarantined %s uid %s: cannot parse: %s", fetched.mailbox, fetched.uid, parsed.error)
+            return apply(Quarantine(f"cannot parse: {parsed.error}"), fetched, None, self.ctx,
+                         error_detail=parsed.detail, ledger=ledger)
+        try:
+            decision = self.decide(parsed, ledger_id=ledger.id if ledger else None)
+            applied = apply(decision, fetched, parsed, self.ctx, ledger=ledger)
+        except RETRYABLE:
+            raise
+        except Exception as exc:
+            log.exception("quarantined message %s (uid %s): %s", parsed.message_id, fetched.uid, exc)
+            return apply(Quarantine(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx,
+                         error_detail=traceback.format_exc(), ledger=ledger)
+        log.info("message %s uid %s -> %s ticket=%s: %s", parsed.message_id, fetched.uid, applied.outcome,
+                 applied.ticket_id, applied.reason)
+        return applied
+
+    def decide(self, inbound: Inbound, *, ledger_id: int | None = None) -> Decision:
+        """The pure stages, fed with what the database knows."""
+        classification = classify(inbound, support_addresses=self.config.support_addresses,
+                                  own_message_id=self.lookup.is_own_message_id(inbound.message_id))
+        match = thread_of(inbound, self.lookup, secret=self.config.secret_key,
+                          support_addresses=self.config.support_addresses, prefix=self.config.ticket_prefix)
+        facts = facts_for(inbound, classification, match, ledger_id=ledger_id)
+        return route(inbound, classification, match, facts)
+
+    # --- ledger and state -------------------------------------------------------------
+    def _in_ledger(self, uidvalidity: int, uids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(uids), 500):
+            chunk = uids[start:start + 500]
+            query = InboundMail.select(InboundMail.uid).where(
+                InboundMail.mailbox == self.source.name, InboundMail.uidvalidity == uidvalidity,
+                InboundMail.uid.in_(chunk))
+            found.update(row.uid for row in query)
+        return found
+
+    def _check_uidvalidity(self, uidvalidity: int) -> None:
+        state = MailboxState.get_or_none(MailboxState.mailbox == self.source.name)
+        if state is not None and state.uidvalidity and state.uidvalidity != uidvalidity:
+            log.warning("UIDVALIDITY of %s changed from %s to %s: rescanning; Message-IDs guard against "
+                        "duplicates", self.source.name, state.uidvalidity, uidvalidity)
+
+    def _record_state(self, *, error: str, uidvalidity: int | None = None, got_mail: bool = False) -> None:
+        now = utcnow()
+        fields = {"last_error": error[:2000]}
+        if uidvalidity is not None:
+            fields.update(uidvalidity=uidvalidity, last_fetch_at=now)
+        if got_mail:
+            fields["last_message_at"] = now
+        try:
+            with db.atomic():
+                updated = MailboxState.update(**fields).where(MailboxState.mailbox == self.source.name).execute()
+                if not updated:
+                    MailboxState.create(mailbox=self.source.name, **fields)
+        except RETRYABLE:
+            if not error:
+                raise
+            log.warning("could not record the mailbox error either: the database is unavailable too")
+
+
+def reprocess(config: Config, ledger_id: int) -> Applied:
+    """Run a quarantined message through the pipeline again, from its stored raw bytes."""
+    row = InboundMail.get_or_none(InboundMail.id == ledger_id)
+    if row is None:
+        raise LookupError(f"no ingested message #{ledger_id}")
+    if row.outcome != Outcome.QUARANTINED.value:
+        raise ValueError(f"message #{ledger_id} is not quarantined: it was processed as {row.outcome}")
+    worker = Worker(config, source=_NoSource(), parse_workers=0)
+    raw = worker.ctx.store.get_raw(row.raw_sha256)
+    fetched = Fetched(row.mailbox, row.uidvalidity, row.uid, raw, row.size, truncated=row.size > len(raw))
+    with db.atomic():
+        return worker.process(fetched, parse_safely(raw), ledger=row)
+
+
+class _NoSource:
+    """Stands in for a mailbox when a message comes from the raw store."""
+
+    name = "reprocess"
+
+    def close(self) -> None:
+        pass
+
+
+def _sleep(seconds: float, stop: threading.Event | None) -> None:
+    if stop is not None:
+        stop.wait(seconds)
+    else:
+        time.sleep(seconds)
