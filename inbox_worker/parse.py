@@ -65,14 +65,13 @@ def parse(raw: bytes) -> Inbound:
             msg = message_from_bytes(data, policy=compat32)
         except (ValueError, TypeError, IndexError, LookupError) as exc:  # pragma: no cover - stdlib is lenient
             raise ParseError(f"unreadable MIME structure: {exc}") from exc
-        headers = tuple((name.lower(), decode_header(value)) for name, value in msg.raw_items())
-        if not headers:
-            raise ParseError("no header found: not a mail message")
+        hint = _charset_hint(msg)
+        headers = tuple((name.lower(), decode_header(value, hint)) for name, value in msg.raw_items())
         body = _Body()
         _walk(msg, body, depth=0)
         text, html = _texts(body)
         report = report_of(msg, headers, text)
-    from_name, from_addr = _first_address(msg, "from") or _first_address(msg, "sender") or ("", "")
+    from_name, from_addr = _sender(msg, hint)
     return Inbound(
         message_id=normalise_message_id(_raw_header(msg, "message-id")) or f"sha256-{digest}@helpdesk.invalid",
         from_addr=from_addr,
@@ -81,7 +80,7 @@ def parse(raw: bytes) -> Inbound:
         to=_addresses(msg, "to"),
         cc=_addresses(msg, "cc"),
         delivered_to=_addresses(msg, "delivered-to", "x-original-to", "envelope-to"),
-        subject=_subject(msg),
+        subject=_subject(msg, hint),
         date=_date(_raw_header(msg, "date")),
         in_reply_to=message_ids(_raw_header(msg, "in-reply-to")),
         references=message_ids(" ".join(_raw_headers(msg, "references"))),
@@ -102,11 +101,15 @@ def parse(raw: bytes) -> Inbound:
 # --- the raw bytes ---------------------------------------------------------------------
 
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_OBS_HEADER_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)  # "Subject  : x" (RFC 822 obs syntax)
+_KNOWN_HEADER = re.compile(rb"^(?:from|to|cc|subject|date|message-id|content-type|mime-version|received):",
+                           re.IGNORECASE)
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 def _clean_start(raw: bytes) -> bytes:
-    """The message without an mbox "From " line or junk lines before its header;
-    bare CR line endings (classic Mac) turned into LF."""
+    """The message without an mbox "From " line or junk lines before its header, bare CR
+    line endings (classic Mac) turned into LF, and header lines some mailers broke repaired."""
     if b"\n" not in raw[:65536] and b"\r" in raw:
         raw = raw.replace(b"\r", b"\n")
     start = 0
@@ -118,7 +121,28 @@ def _clean_start(raw: bytes) -> bytes:
         start = end + 1
     else:
         start = 0
-    return raw[start:] if _HEADER_LINE.match(raw[start:start + 1000]) else raw
+    if not _HEADER_LINE.match(raw[start:start + 1000]):
+        return raw
+    raw = raw[start:]
+    blank = _BLANK_LINE.search(raw)
+    head_end = blank.start() if blank else len(raw)
+    return _repair_header(raw[:head_end]) + raw[head_end:]
+
+
+def _repair_header(head: bytes) -> bytes:
+    """Header lines without a colon that sit between real header lines are folded
+    continuations that lost their indent; obsolete "Name  :" loses its spaces."""
+    if _OBS_HEADER_NAME.search(head):
+        head = _OBS_HEADER_NAME.sub(rb"\1:", head)
+    lines = head.split(b"\n")
+    last_known = max((i for i, line in enumerate(lines) if _KNOWN_HEADER.match(line)), default=-1)
+    broken = [i for i in range(1, last_known)
+              if lines[i][:1] not in (b" ", b"\t") and not _HEADER_LINE.match(lines[i])]
+    if not broken:
+        return head
+    for i in broken:
+        lines[i] = b" " + lines[i]
+    return b"\n".join(lines)
 
 
 # --- charsets --------------------------------------------------------------------------
@@ -173,13 +197,25 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
         return data.decode(codec or "cp1252", errors="replace")
 
 
-def _from_raw_str(value: str) -> str:
-    """A compat32 header string (8-bit bytes kept as surrogates) as proper text."""
+def _from_raw_str(value: str, hints: tuple[str, ...] = ()) -> str:
+    """A compat32 header string (8-bit bytes kept as surrogates) as proper text; raw
+    8-bit text that is not UTF-8 is read in one of `hints`, the charsets of the body."""
     try:
         value.encode("ascii")
-        return value
     except UnicodeEncodeError:
-        return decode_bytes(value.encode("utf-8", "surrogateescape"))
+        data = value.encode("utf-8", "surrogateescape")
+        for codec in ("utf-8",) + hints:
+            try:
+                return data.decode(codec)
+            except (UnicodeDecodeError, LookupError):
+                continue
+        return data.decode(hints[0] if hints else "cp1252", errors="replace")
+    if hints and "+" in value and hints[0] == "utf-7":  # a whole mail in UTF-7
+        try:
+            return value.encode("ascii").decode("utf-7")
+        except UnicodeDecodeError:
+            pass
+    return value
 
 
 # --- RFC 2047 header words -------------------------------------------------------------
@@ -208,13 +244,14 @@ def _word_bytes(encoding: str, text: str) -> bytes:
     return re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m[1], 16)]), raw)
 
 
-def decode_header(value) -> str:
-    """A header value unfolded and decoded: encoded words, raw 8-bit text, any charset."""
+def decode_header(value, hints: tuple[str, ...] = ()) -> str:
+    """A header value unfolded and decoded: encoded words, raw 8-bit text (read as UTF-8,
+    else in one of the `hints` codecs), any charset."""
     if value is None:
         return ""
     value = _FOLD.sub(" ", str(value)).strip()
     if "=?" not in value:
-        return _from_raw_str(value)
+        return _from_raw_str(value, hints)
     out: list[str] = []
     pending: list[tuple[str, bytes]] = []  # adjacent encoded words, joined before decoding
     pos = 0
@@ -234,11 +271,11 @@ def decode_header(value) -> str:
         between = value[pos:m.start()]
         if between and not (pending and between.isspace()):
             flush()
-            out.append(_from_raw_str(between))
+            out.append(_from_raw_str(between, hints))
         pending.append((m["charset"].lower(), _word_bytes(m["encoding"], m["text"])))
         pos = m.end()
     flush()
-    out.append(_from_raw_str(value[pos:]))
+    out.append(_from_raw_str(value[pos:], hints))
     return "".join(out).replace("\x00", "")
 
 
@@ -254,9 +291,27 @@ def _raw_header(msg: Message, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _subject(msg: Message) -> str:
+def _subject(msg: Message, hint: tuple[str, ...]) -> str:
     raw = _raw_header(msg, "subject")
-    return " ".join(decode_header(raw).split()) if raw else ""
+    return " ".join(decode_header(raw, hint).split()) if raw else ""
+
+
+_MULTIBYTE = re.compile(r"utf|gb|big5|jis|932|euc|2022|949|hz")
+
+
+def _charset_hint(msg: Message) -> tuple[str, ...]:
+    """Codecs of the text parts, multi-byte ones first (they can tell when they are wrong):
+    what raw 8-bit header text is most likely in."""
+    found = []
+    for part in msg.walk():
+        if part.get_content_maintype() == "text":
+            try:
+                codec = codec_of(part.get_content_charset())
+            except (ValueError, TypeError, LookupError):
+                codec = None
+            if codec and codec not in found:
+                found.append(codec)
+    return tuple(sorted(found, key=lambda c: not _MULTIBYTE.search(c)))
 
 
 _ANGLE = re.compile(r"<\s*([^<>\s]+)\s*>")
@@ -307,7 +362,20 @@ def _addresses(msg: Message, *names: str) -> tuple[str, ...]:
 _BARE_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-def _first_address(msg: Message, name: str) -> tuple[str, str] | None:
+def _sender(msg: Message, hint: tuple[str, ...]) -> tuple[str, str]:
+    """(name, address) of the author: From, else Sender, else Reply-To (From: "x" <> happens)."""
+    found = _first_address(msg, "from", hint)
+    if found is None:
+        found = _first_address(msg, "sender", hint) or _first_address(msg, "reply-to", hint)
+    return found or (_from_name_only(msg, hint), "")
+
+
+def _from_name_only(msg: Message, hint: tuple[str, ...]) -> str:
+    pairs = _pairs(msg, "from")
+    return " ".join(decode_header(pairs[0][0], hint).split()).strip("\"' ") if pairs else ""
+
+
+def _first_address(msg: Message, name: str, hint: tuple[str, ...] = ()) -> tuple[str, str] | None:
     """(decoded display name, addr-spec) of the first address in a header."""
     raw = _raw_header(msg, name)
     if raw is None:
@@ -315,9 +383,9 @@ def _first_address(msg: Message, name: str) -> tuple[str, str] | None:
     for display, addr in _pairs(msg, name):
         addr = _clean_address(addr)
         if addr:
-            return " ".join(decode_header(display).split()).strip("\"' "), addr
+            return " ".join(decode_header(display, hint).split()).strip("\"' "), addr
     # A header getaddresses cannot read: take the first thing that looks like an address.
-    decoded = decode_header(raw)
+    decoded = decode_header(raw, hint)
     m = _BARE_ADDRESS.search(decoded)
     if m:
         display = decoded[:m.start()].strip(" <\"'")
@@ -432,7 +500,7 @@ def _walk_alternative(children: list, body: _Body, depth: int) -> None:
 
 
 def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
+    disposition = _disposition(part)
     return disposition == "attachment" or bool(_filename_raw(part) and disposition != "inline")
 
 
@@ -488,11 +556,13 @@ def safe_filename(name: str, content_type: str, index: int) -> str:
     return name
 
 
+def _disposition(part: Message) -> str:
+    value = _raw_header(part, "content-disposition") or ""
+    return value.split(";", 1)[0].strip().lower()
+
+
 def _content_id(part: Message) -> str | None:
-    value = part.get("content-id")
-    if not value:
-        return None
-    return normalise_message_id(str(value)) or None
+    return normalise_message_id(_raw_header(part, "content-id")) or None
 
 
 def _add_attachment(part: Message, body: _Body, ctype: str) -> None:
@@ -508,7 +578,7 @@ def _add_attachment(part: Message, body: _Body, ctype: str) -> None:
             name += ".eml"
     else:
         payload = _payload(part)
-    disposition = (part.get("content-disposition") or "").split(";", 1)[0].strip().lower()
+    disposition = _disposition(part)
     content_id = _content_id(part)
     body.attachments.append(Part(
         filename=safe_filename(name, ctype, index),

@@ -1,0 +1,234 @@
+"""Crash safety: SIGKILL mid-batch, a dropped IMAP connection, a new UIDVALIDITY, a locked
+database, a message that never parses. After each, every message is there exactly once."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from inbox_worker.pipeline import Worker
+from models import InboundMail, Message, Quarantine, Ticket
+from tests.conftest import REPO
+from tests.mailfactory import make_mail
+
+pytestmark = pytest.mark.slow
+
+
+def conversation(n: int) -> list[bytes]:
+    """n messages: every third one a reply to the one before it, the rest new tickets."""
+    out = []
+    for i in range(n):
+        headers = {"Message_ID": f"<m{i}@example.com>", "Subject": f"Problem {i}",
+                   "From": f"user{i % 17}@example.com"}
+        if i % 3 == 2:
+            headers["In_Reply_To"] = f"<m{i - 1}@example.com>"
+        out.append(make_mail(f"Message number {i}\n", **headers))
+    return out
+
+
+def expected_tickets(n: int) -> int:
+    return n - sum(1 for i in range(n) if i % 3 == 2)
+
+
+def assert_each_once(n: int) -> None:
+    """Every message in exactly one ledger row and one ticket message; the replies threaded."""
+    ledger = Counter(row.message_id for row in InboundMail.select())
+    assert ledger == Counter({f"m{i}@example.com": 1 for i in range(n)})
+    stored = Counter(m.message_id for m in Message.select())
+    assert stored == Counter({f"m{i}@example.com": 1 for i in range(n)})
+    assert Ticket.select().count() == expected_tickets(n)
+    for i in range(2, n, 3):
+        reply = Message.get(Message.message_id == f"m{i}@example.com")
+        parent = Message.get(Message.message_id == f"m{i - 1}@example.com")
+        assert reply.ticket_id == parent.ticket_id
+
+
+def worker_env(config, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    env.update({
+        "HELPDESK_DATA_DIR": str(config.data_dir), "HELPDESK_SECRET_KEY": config.secret_key,
+        "HELPDESK_SUPPORT_ADDRESS": ",".join(config.support_addresses), "HELPDESK_MAILBOX_URL": config.mailbox_url,
+        "HELPDESK_FETCH_BATCH": "25", "PYTHONPATH": str(REPO), **extra,
+    })
+    return env
+
+
+def ledger_count(config) -> int:
+    path = config.database_url[len("sqlite:///"):]
+    try:
+        with sqlite3.connect(path, timeout=5) as conn:
+            return conn.execute("select count(*) from inbound_mail").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # not created yet
+
+
+def kill_mid_run(config, env, at: int) -> None:
+    """Start `helpdesk worker --once`, SIGKILL it once `at` messages are in the ledger."""
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--once"], env=env, cwd=config.data_dir.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while ledger_count(config) < at:
+        assert proc.poll() is None, f"the worker ended before the kill: {proc.stderr.read().decode()[-2000:]}"
+        assert time.monotonic() < deadline, "the worker made no progress"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+
+
+def finish(config, env) -> None:
+    done = subprocess.run([sys.executable, "-m", "cli", "worker", "--once"], env=env, cwd=config.data_dir.parent,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("kills", [1, 3])
+def test_sigkill_mid_batch_then_restart_keeps_every_message_once(desk, config, kills):
+    n = 300
+    for raw in conversation(n):
+        desk.deliver(raw)
+    env = worker_env(config)
+    for k in range(kills):
+        kill_mid_run(config, env, at=40 + k * 60)
+    assert 0 < ledger_count(config) < n, "the kills should land mid-run"
+    finish(config, env)
+
+    assert_each_once(n)
+    assert desk.waiting() == 0
+
+
+def test_sigkill_on_imap_then_restart_keeps_every_message_once(db, config, dovecot):
+    n = 300
+    url = dovecot.new_mailbox()
+    for raw in conversation(n):
+        dovecot.append(url, raw)
+    config = config.with_(mailbox_url=url)
+    env = worker_env(config)
+    kill_mid_run(config, env, at=60)
+    finish(config, env)
+
+    assert_each_once(n)
+    assert InboundMail.select().where(InboundMail.mailbox == config.mailbox.name).count() == n
+    assert dovecot.pending_count(url) == 0
+
+
+def test_a_locked_database_delays_the_worker_and_loses_nothing(desk, config, caplog):
+    n = 30
+    for raw in conversation(n):
+        desk.deliver(raw)
+    path = config.database_url[len("sqlite:///"):]
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(10)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    locked.wait(5)
+    threading.Timer(2.5, release.set).start()
+    from tests.harness import Desk
+
+    impatient = Desk(config.with_(db_busy_timeout_ms=200))
+    with caplog.at_level(logging.WARNING):
+        summary = impatient.run(max_failures=20)
+    holder.join()
+
+    assert "database unavailable" in caplog.text
+    assert summary.processed == n
+    assert_each_once(n)
+    assert desk.waiting() == 0
+
+
+def test_a_message_that_never_parses_is_quarantined_and_the_rest_processed(desk, monkeypatch):
+    import inbox_worker.pipeline as pipeline
+
+    def parse(raw):
+        if b"<poison@example.com>" in raw:
+            raise ValueError("this message defeats the parser")
+        return real_parse(raw)
+
+    real_parse = pipeline.parse
+    monkeypatch.setattr(pipeline, "parse", parse)
+    for raw in conversation(10):
+        desk.deliver(raw)
+    desk.deliver(make_mail(Message_ID="<poison@example.com>"))
+    summary = desk.run()
+    desk.deliver(make_mail(Message_ID="<later@example.com>"))
+    desk.run()
+
+    assert summary.outcomes["quarantined"] == 1
+    entry = Quarantine.get()
+    assert "defeats the parser" in entry.error
+    assert InboundMail.select().where(InboundMail.outcome != "quarantined").count() == 11
+    assert desk.waiting() == 0
+    # Re-processing it while the parser still fails keeps it in quarantine, counting attempts.
+    from inbox_worker.pipeline import reprocess
+
+    assert reprocess(desk.config, entry.inbound_id).outcome == "quarantined"
+    assert Quarantine.get_by_id(entry.id).attempts == 2
+
+
+def test_imap_connection_dropped_mid_fetch_reconnects_and_loses_nothing(db, config, dovecot):
+    from inbox_worker.imap import ImapSource
+    from tests.tcpproxy import TcpProxy
+
+    n = 120
+    url = dovecot.new_mailbox()
+    for raw in conversation(n):
+        dovecot.append(url, raw)
+    with TcpProxy("127.0.0.1", dovecot.port) as proxy:
+        proxied = config.with_(mailbox_url=url.replace(f":{dovecot.port}/", f":{proxy.port}/"), fetch_batch=20)
+
+        class CutOnce(ImapSource):
+            """Cuts the connection once, in the middle of the second batch's fetch."""
+
+            fetches = 0
+
+            def fetch(self, uids, max_bytes):
+                for i, fetched in enumerate(super().fetch(uids, max_bytes)):
+                    yield fetched
+                    CutOnce.fetches += 1
+                    if CutOnce.fetches == 30:
+                        proxy.cut()
+
+        with Worker(proxied, source=CutOnce(proxied.mailbox), parse_workers=0) as worker:
+            worker.run_once(max_failures=5)
+
+    assert CutOnce.fetches > 30
+    assert_each_once(n)
+    assert dovecot.pending_count(url) == 0
+
+
+def test_a_new_uidvalidity_rescans_without_duplicates(db, config, dovecot):
+    url = dovecot.new_mailbox()
+    imap = config.with_(mailbox_url=url)
+    first = conversation(6)
+    for raw in first:
+        dovecot.append(url, raw)
+    with Worker(imap, parse_workers=0) as worker:
+        worker.run_once()
+    old = {row.uidvalidity for row in InboundMail.select()}
+
+    dovecot.recreate_folder(url)  # the server forgets its UIDs: same messages, new UIDVALIDITY
+    for raw in first + [make_mail(Message_ID="<new@example.com>")]:
+        dovecot.append(url, raw)
+    with Worker(imap, parse_workers=0) as worker:
+        summary = worker.run_once()
+
+    assert summary.outcomes == {"duplicate": 6, "new_ticket": 1}
+    assert Ticket.select().count() == expected_tickets(6) + 1
+    assert {row.uidvalidity for row in InboundMail.select()} - old
+    assert dovecot.pending_count(url) == 0
