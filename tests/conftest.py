@@ -10,6 +10,8 @@ import pytest
 import config as config_mod
 import database
 
+pytest_plugins = ["tests.dovecot"]
+
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("HELPDESK_CORPUS", REPO.parent / "shared" / "corpus"))
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -1,0 +1,153 @@
+"""Classify: is this mail from a person, or from a machine?
+
+In: an `Inbound`, our support addresses, whether its Message-ID is one we sent, and
+the name of our loop header. Out: a `Classification` (normal | loop | bounce |
+autoreply) with a human-readable reason naming the header or rule that matched.
+Pure: no I/O, never raises for any `Inbound`.
+
+The rules are the ordered table `RULES` below; the first that returns wins. Loops
+come first (our own mail must never open a ticket), bounces before auto-replies
+(MTAs mark their DSNs Auto-Submitted too).
+"""
+from __future__ import annotations
+
+import re
+
+from . import tokens
+from .message import NORMAL, Classification, Inbound
+from .parse import BOUNCE_SUBJECT, FAILURE_WORDING
+
+_BOUNCE_SENDER = re.compile(r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon)@", re.IGNORECASE)
+_AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-mail-autoreply")
+_BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply", "autoreply"}
+# Out-of-office and auto-reply subjects, as mail programs write them, in English, Polish and German.
+_AUTOREPLY_SUBJECT = re.compile(
+    r"""^\s*(?:
+          out\s+of\s+(?:the\s+)?office | automatic\s+reply | auto(?:matic)?[-\s]?(?:reply|response)
+        | autoreply | auto: | vacation\s*(?:reply|message|notice)? | away\s+from\s+(?:the\s+)?office
+        | odpowied[źz]\s+automatyczna | automatyczna\s+odpowied[źz] | nieobecno[śs][ćc] | poza\s+biurem
+        | urlop | abwesenheitsnotiz | automatische\s+antwort | abwesend
+        )""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def classify(inbound: Inbound, *, support_addresses: tuple[str, ...], own_message_id: bool = False,
+             loop_header: str = "X-Helpdesk-Loop") -> Classification:
+    """The kind of this mail, by the first rule in `RULES` that recognises it."""
+    for rule in RULES:
+        found = rule(inbound, support_addresses, own_message_id, loop_header.lower())
+        if found is not None:
+            return found
+    return NORMAL
+
+
+# --- loops: mail we sent, coming back ----------------------------------------------------
+
+def our_loop_header(inbound, support, own_id, loop_header):
+    for value in inbound.header_all(loop_header):
+        if any(tokens.is_own_address(a, support) for a in re.findall(r"[^\s<>,;]+@[^\s<>,;]+", value)):
+            return Classification("loop", f"{loop_header} header names our address: {value}")
+    for name, _ in inbound.headers:
+        if name.startswith("x-helpdesk-"):
+            return Classification("loop", f"{name} header: we sent this mail")
+    return None
+
+
+def our_message_id(inbound, support, own_id, loop_header):
+    if own_id:
+        return Classification("loop", f"Message-ID {inbound.message_id} is one we sent")
+    return None
+
+
+def from_ourselves(inbound, support, own_id, loop_header):
+    if inbound.from_addr and tokens.is_own_address(inbound.from_addr, support):
+        return Classification("loop", f"From {inbound.from_addr} is our own support address")
+    return None
+
+
+# --- bounces -----------------------------------------------------------------------------
+
+def delivery_report(inbound, support, own_id, loop_header):
+    report = inbound.report
+    if report is None:
+        return None
+    who = ", ".join(report.failed[:3]) or "unknown recipient"
+    detail = " ".join(x for x in (report.status, report.diagnostic[:120]) if x)
+    if report.action == "delayed" or not report.permanent:
+        return Classification("bounce", f"delivery report: delayed or temporary failure for {who} {detail}".strip())
+    return Classification("bounce", f"delivery report: permanent failure for {who} {detail}".strip())
+
+
+def null_sender_report(inbound, support, own_id, loop_header):
+    if inbound.return_path != "":
+        return None
+    if inbound.content_type == "multipart/report" and "delivery-status" in _report_type(inbound):
+        return Classification("bounce", "null Return-Path <> and a delivery-status report")
+    if BOUNCE_SUBJECT.search(inbound.subject) and FAILURE_WORDING.search(inbound.text[:8000]):
+        return Classification("bounce", f"null Return-Path <> and bounce subject {inbound.subject[:80]!r}")
+    return None
+
+
+def daemon_sender(inbound, support, own_id, loop_header):
+    if not _BOUNCE_SENDER.match(inbound.from_addr):
+        return None
+    if BOUNCE_SUBJECT.search(inbound.subject) or FAILURE_WORDING.search(inbound.text[:8000]):
+        return Classification("bounce", f"From {inbound.from_addr} with delivery-failure wording")
+    return None
+
+
+# --- auto-replies ------------------------------------------------------------------------
+
+def auto_submitted(inbound, support, own_id, loop_header):
+    value = (inbound.header("auto-submitted") or "").strip().lower()
+    if value and not value.startswith("no"):
+        return Classification("autoreply", f"Auto-Submitted: {value}")
+    return None
+
+
+def autoreply_headers(inbound, support, own_id, loop_header):
+    for name in _AUTO_HEADERS:
+        if inbound.header(name) is not None:
+            return Classification("autoreply", f"{name} header present")
+    return None
+
+
+def machine_report(inbound, support, own_id, loop_header):
+    """Read receipts, spam feedback (ARF) and DSNs that say delivered are not people writing."""
+    if inbound.content_type != "multipart/report":
+        return None
+    kind = _report_type(inbound) or "unknown"
+    return Classification("autoreply", f"multipart/report; report-type={kind}")
+
+
+def bulk_precedence(inbound, support, own_id, loop_header):
+    value = (inbound.header("precedence") or "").strip().lower()
+    if value in _BULK_PRECEDENCE:
+        return Classification("autoreply", f"Precedence: {value}")
+    return None
+
+
+def mailing_list(inbound, support, own_id, loop_header):
+    value = inbound.header("list-id")
+    if value is not None:
+        return Classification("autoreply", f"List-Id: {value[:80]}")
+    return None
+
+
+def out_of_office_subject(inbound, support, own_id, loop_header):
+    if _AUTOREPLY_SUBJECT.search(inbound.subject):
+        return Classification("autoreply", f"out-of-office subject {inbound.subject[:80]!r}")
+    return None
+
+
+def _report_type(inbound: Inbound) -> str:
+    m = re.search(r"report-type\s*=\s*\"?([\w-]+)", inbound.header("content-type") or "", re.IGNORECASE)
+    return m[1].lower() if m else ""
+
+
+RULES = (
+    our_loop_header, our_message_id, from_ourselves,
+    delivery_report, null_sender_report, daemon_sender,
+    auto_submitted, autoreply_headers, machine_report, bulk_precedence, mailing_list, out_of_office_subject,
+)
