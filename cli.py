@@ -248,6 +248,8 @@ def main(argv=None) -> int:
     level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
                                                        logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    if not args.verbose:
+        logging.getLogger("helpdesk.migrations").setLevel(logging.WARNING)
     from inbox_worker.fetch import SourceError
 
     try:

@@ -45,7 +45,8 @@ def migrate(database: Database) -> list[str]:
     """Apply the migrations not yet applied; returns their names. Safe to run again."""
     from peewee_migrate import Router
 
-    router = Router(database, migrate_dir=str(MIGRATIONS), ignore=["basemodel"], logger=log)
+    router = Router(database, migrate_dir=str(MIGRATIONS), ignore=["basemodel"],
+                    logger=logging.getLogger("helpdesk.migrations"))
     done = set(router.done)
     router.run()
     return [name for name in router.done if name not in done]

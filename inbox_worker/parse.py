@@ -701,6 +701,7 @@ def _address_of(field_value: str) -> str:
 
 
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+_SMTP_CODE = re.compile(r"\s*([45]\d\d)\b")  # "Status: 553 ..." from MTAs that ignore RFC 3464
 
 
 def _dsn_report(text: str) -> DeliveryReport | None:
@@ -709,10 +710,14 @@ def _dsn_report(text: str) -> DeliveryReport | None:
     failing = []
     for block in recipients:
         action = block.get("action", "").split()[0].lower() if block.get("action", "").split() else ""
-        status = (_STATUS.search(block.get("status", "")) or _STATUS.search(block.get("diagnostic-code", "")))
+        status = (_STATUS.search(block.get("status", "")) or _STATUS.search(block.get("diagnostic-code", ""))
+                  or _SMTP_CODE.match(block.get("status", "")))
         status = status[1] if status else ""
-        if action in ("failed", "delayed") or (not action and status[:1] in ("4", "5")):
-            failing.append((block, action or ("failed" if status.startswith("5") else "delayed"), status))
+        if action in ("delivered", "relayed", "expanded") or (not action and status[:1] not in ("4", "5")):
+            continue
+        if action.startswith("fail") or action not in ("delayed", ""):  # "failure", or anonymised
+            action = "failed"
+        failing.append((block, action or ("failed" if status.startswith("5") else "delayed"), status))
     if not failing:
         return None
     failed_ones = [f for f in failing if f[1] == "failed"] or failing
@@ -735,7 +740,8 @@ BOUNCE_SUBJECT = re.compile(
         |notification|error)|returned\s+mail|failure\s+notice|mail\s+delivery|non[-\s]?delivery
         |could\s+not\s+(?:be\s+)?deliver|unzustellbar|nicht\s+zustellbar|non\s+remis|returned\s+to\s+sender
         |mail\s+system\s+error|delivery\s+warning|warning:\s+could\s+not\s+send|niedostarczon
-        |message\s+(?:delayed|rejected|blocked)|delayed\s+mail""", re.VERBOSE | re.IGNORECASE)
+        |message\s+(?:delayed|rejected|blocked)|delayed\s+mail|failed\s+mail|mail\s+failed
+        |メールエラー|未達|配信(?:不能|エラー)|传输失败|投递失败|退信|无法(?:发送|投递|送达)""", re.VERBOSE | re.IGNORECASE)
 # Sentences MTAs write when a mail could not be delivered; each one is strong enough alone.
 FAILURE_WORDING = re.compile(
     r"""wasn'?t\s+able\s+to\s+deliver                   # qmail
@@ -758,6 +764,10 @@ FAILURE_WORDING = re.compile(
       | returned\s+mail | mail\s+delivery\s+failed | message\s+not\s+delivered
       | nie\s+(?:może\s+zostać|został[aoy]?)\s+dostarczon   # Polish
       | unzustellbar | konnte\s+nicht\s+zugestellt         # German
+      | 送信できません | 配信できません | 届きませんでした          # Japanese
+      | 无法(?:发送|投递|送达) | 投递失败 | 传输失败               # Chinese
+      | error\s+delivering | failed\s+addresses | not\s+a\s+valid\s+(?:user|recipient|address|mailbox)
+      | following\s+recipients?.{0,40}(?:failed|aborted|delayed|rejected)
     """,
     re.VERBOSE | re.IGNORECASE,
 )
@@ -774,7 +784,7 @@ _RETURNED = re.compile(
     re.VERBOSE | re.IGNORECASE | re.MULTILINE,
 )
 _RECIPIENT_LINE = re.compile(
-    r"""^[ \t]*<?(?P<addr>[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+)>?  # an address opening the line
+    r"""^[ \t]*(?:[*\u2022-][ \t]*)?<?(?P<addr>[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+)>?  # an address opening the line
         [ \t]*(?::|\(|$|\.\.\.|\s+-|\s+on\s|\s+\[)                    # then a colon, reason or nothing
     """,
     re.VERBOSE | re.MULTILINE,
@@ -783,24 +793,24 @@ _SMTP_REPLY = re.compile(r"^.*\b[45]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\b)?.*$", 
 _MESSAGE_ID_LINE = re.compile(r"^[ \t>]*Message-ID:[ \t]*(<[^>\s]+>|\S+)", re.IGNORECASE | re.MULTILINE)
 
 
-def _looks_like_bounce(msg: Message, headers: tuple, from_addr: str) -> bool:
+def _bounce_signs(headers: tuple, from_addr: str) -> int:
+    """0: nothing says bounce; 1: the sender or the subject does; 2: both do."""
     get = dict(reversed(headers)).get
-    if _BOUNCE_SENDER.match(from_addr) or get("x-failed-recipients"):
-        return True
-    subject = get("subject", "")
-    if BOUNCE_SUBJECT.search(subject):
-        return True
-    from_name = get("from", "").lower()
-    return "mailer-daemon" in from_name or "mail delivery" in from_name or "postmaster" in from_name
+    from_value = get("from", "").lower()
+    sender = bool(_BOUNCE_SENDER.match(from_addr) or get("x-failed-recipients")
+                  or any(w in from_value for w in ("mailer-daemon", "mail delivery", "postmaster"))
+                  or (not from_addr and get("return-path", "").replace(" ", "") == "<>"))
+    subject = bool(BOUNCE_SUBJECT.search(get("subject", "")))
+    return sender + subject
 
 
-def _non_dsn_report(text: str, headers: tuple) -> DeliveryReport | None:
+def _non_dsn_report(text: str, headers: tuple, signs: int) -> DeliveryReport | None:
     cut = _RETURNED.search(text)
     head = text[:cut.start()] if cut and cut.start() > 40 else text[:8000]
     wording = FAILURE_WORDING.search(head)
     get = dict(reversed(headers)).get
     failed_header = get("x-failed-recipients", "")
-    if not wording and not failed_header:
+    if not wording and not failed_header and signs < 2:
         return None
     dsn = _dsn_report(head)
     if dsn is not None:
@@ -808,6 +818,8 @@ def _non_dsn_report(text: str, headers: tuple) -> DeliveryReport | None:
     after = head[wording.start():] if wording else head
     addresses = [a.strip().lower() for a in failed_header.split(",") if "@" in a]
     addresses += [m["addr"].lower() for m in _RECIPIENT_LINE.finditer(after)]
+    if not addresses and wording:  # "... delivering your mail to <x@y>." in a sentence
+        addresses = [a.lower() for a in re.findall(r"<([^<>\s]+@[^<>\s]+)>", head[wording.start():][:400])]
     status = _STATUS.search(head)
     status = status[1] if status else ""
     smtp = _SMTP_REPLY.search(after)
@@ -836,13 +848,27 @@ def _returned_message_id(msg: Message, text: str) -> str:
     return normalise_message_id(m[1]) if m else ""
 
 
+def _rejection_mdn(msg: Message, text: str) -> DeliveryReport | None:
+    """A disposition notification a mail server sent when it refused the mail (Sieve reject)."""
+    for part in msg.walk():
+        if _content_type(part) != "message/disposition-notification":
+            continue
+        for block in _fields(_part_as_text(part)):
+            disposition = block.get("disposition", "").lower()
+            if "automatic-action" in disposition and re.search(r"\b(?:deleted|failed|error)\b", disposition):
+                if re.search(r"\brejected\b", text, re.IGNORECASE):
+                    recipient = _address_of(block.get("final-recipient", ""))
+                    return DeliveryReport(failed=(recipient,) if recipient else (), permanent=True,
+                                          diagnostic=" ".join(text.split())[:500], action="failed")
+    return None
+
+
 def report_of(msg: Message, headers: tuple, text: str) -> DeliveryReport | None:
     """The delivery report a bounce carries: RFC 3464 fields, or an MTA's plain text."""
     content_type = _content_type(msg)
-    report_type = (msg.get_param("report-type") or "") if content_type == "multipart/report" else ""
-    report_type = str(report_type).lower()
-    if content_type == "multipart/report" and report_type not in ("delivery-status", "global-delivery-status", ""):
-        return None  # a read receipt or a feedback report, not a bounce
+    report_type = str(msg.get_param("report-type") or "").lower() if content_type == "multipart/report" else ""
+    if report_type in ("feedback-report", "disposition-notification"):
+        return _rejection_mdn(msg, text)  # spam feedback and read receipts are not bounces
     report = None
     dsn_parts = [p for p in msg.walk()
                  if _content_type(p) in ("message/delivery-status", "message/global-delivery-status")]
@@ -854,9 +880,10 @@ def report_of(msg: Message, headers: tuple, text: str) -> DeliveryReport | None:
         return None  # a DSN that says delivered, relayed or expanded
     if report is None:
         pair = _first_address(msg, "from")
-        if not _looks_like_bounce(msg, headers, pair[1] if pair else ""):
+        signs = _bounce_signs(headers, pair[1] if pair else "")
+        if not signs:
             return None
-        report = _non_dsn_report(text, headers)
+        report = _non_dsn_report(text, headers, signs)
     if report is None:
         return None
     original = _returned_message_id(msg, text)

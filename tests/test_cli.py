@@ -1,0 +1,72 @@
+"""The `helpdesk` command as an operator or a script uses it: real processes, --json out."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from tests.mailfactory import make_mail
+
+
+@pytest.fixture
+def helpdesk(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), PYTHONPATH=str(REPO))
+
+    def run(*args, ok=True, **extra_env):
+        done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env={**env, **extra_env},
+                              capture_output=True, text=True, timeout=120)
+        if ok:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    return run
+
+
+def test_a_newcomer_drops_mail_and_sees_tickets(helpdesk, tmp_path):
+    assert "1 migration(s) applied" in helpdesk("init-db").stdout
+    assert "0 migration(s) applied" in helpdesk("init-db").stdout  # idempotent
+
+    first = tmp_path / "first.eml"
+    first.write_bytes(make_mail(Message_ID="<one@example.com>", Cc="anna@example.com",
+                                attachments=[("log.txt", "text/plain", b"error 42")]))
+    reply = tmp_path / "reply.eml"
+    reply.write_bytes(make_mail("Still broken.\n\n> the printer is broken\n", In_Reply_To="<one@example.com>",
+                                Subject="Re: Printer broken"))
+    helpdesk("mail", "drop", str(first), str(reply))
+
+    summary = json.loads(helpdesk("worker", "--once", "--json").stdout)
+    assert summary["outcomes"] == {"new_ticket": 1, "reply": 1}
+
+    [ticket] = json.loads(helpdesk("ticket", "list", "--json").stdout)
+    assert ticket["ref"] == "HD-1" and ticket["messages"] == 2
+    shown = json.loads(helpdesk("ticket", "show", "HD-1", "--json").stdout)
+    assert [m["thread_rule"] for m in shown["messages"]] == ["in_reply_to", "new"]  # newest first
+    assert shown["messages"][1]["attachments"][0]["filename"] == "log.txt"
+    assert {p["email"] for p in shown["participants"]} == {"jan@example.com", "anna@example.com"}
+    text = helpdesk("ticket", "show", "1").stdout
+    assert "rule: in_reply_to" in text and "attachment: log.txt" in text
+
+    log = json.loads(helpdesk("mail", "log", "--json").stdout)
+    assert [(r["message_id"], r["outcome"], r["ticket"]) for r in log] == [
+        (log[0]["message_id"], "reply", 1), ("one@example.com", "new_ticket", 1)]
+    status = json.loads(helpdesk("mail", "status", "--json").stdout)
+    assert status["outcomes"] == {"new_ticket": 1, "reply": 1} and status["quarantine_pending"] == 0
+    assert status["mailboxes"][0]["last_error"] == ""
+
+
+def test_errors_are_clear_and_exit_non_zero(helpdesk):
+    bad = helpdesk("ticket", "show", "HD-99", ok=False)
+    assert bad.returncode == 1 and "no ticket HD-99" in bad.stderr
+    bad = helpdesk("mail", "reprocess", "5", ok=False)
+    assert bad.returncode == 1 and "no ingested message #5" in bad.stderr
+    bad = helpdesk("init-db", ok=False, HELPDESK_MAILBOX_URL="ftp://example.com/")
+    assert bad.returncode == 1 and "HELPDESK_MAILBOX_URL" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    # Clear text only on loopback: refused before any connection is tried.
+    bad = helpdesk("worker", "--once", ok=False, HELPDESK_MAILBOX_URL="imap://u:p@mail.example.com/INBOX?starttls=no")
+    assert bad.returncode == 1 and "loopback" in bad.stderr
