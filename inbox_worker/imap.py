@@ -237,6 +237,7 @@ class ImapSource:
         if self.done_folder is None:
             criteria += ["UNKEYWORD", DONE_KEYWORD]
         with self._io("UID SEARCH") as client:
+            _sync(client)
             uids = sorted(int(u) for u in client.search(criteria))
         if uids:
             self._seen_uid = max(self._seen_uid, uids[-1])
@@ -317,6 +318,7 @@ class ImapSource:
             self._poll_until(deadline)
 
     def _has_new(self, client: IMAPClient) -> bool:
+        _sync(client)
         # "n:*" always matches the last message, even below n: compare.
         return any(int(u) > self._seen_uid for u in client.search(["UID", f"{self._seen_uid + 1}:*"]))
 
@@ -356,6 +358,15 @@ def _idle_for(client: IMAPClient, until: float) -> bool:
         if not responses and time.monotonic() - started < step * 0.9:
             return False  # woken with nothing to read: EOF, most likely
     return False
+
+
+def _sync(client: IMAPClient) -> None:
+    """NOOP: lets the server announce mail that arrived since our last command (Dovecot
+    shows it to SEARCH only after such a sync). imaplib keeps every unsolicited response
+    for the whole session; drop the ones we do not read, so a long session stays small."""
+    client.noop()
+    for key in ("EXISTS", "RECENT", "EXPUNGE", "FETCH"):
+        client._imap.untagged_responses.pop(key, None)
 
 
 def _fetch(client: IMAPClient, uids: list[int], item: str) -> dict:

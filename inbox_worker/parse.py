@@ -440,6 +440,8 @@ class _Body:
     attachments: list[Part] = field(default_factory=list)
     report_parts: list[Message] = field(default_factory=list)  # delivery-status and returned headers
     defects: list[str] = field(default_factory=list)
+    tnef_plain: list[str] = field(default_factory=list)  # the body inside winmail.dat: used when
+    tnef_html: list[str] = field(default_factory=list)   # the mail has no other body
 
 
 _REPORT_TYPES = {"message/delivery-status", "message/global-delivery-status", "text/rfc822-headers",
@@ -463,6 +465,14 @@ def _walk(part: Message, body: _Body, depth: int, in_report: bool = False) -> No
         for child in children:
             _walk(child, body, depth + 1, in_report)
         return
+    if ctype.startswith("multipart/"):  # its boundary was not found: guess it from the body
+        repaired = _rebound(part, ctype)
+        if repaired is not None:
+            body.defects.append("boundary-guessed")
+            _walk(repaired, body, depth + 1, in_report)
+        else:
+            body.plain.append(_part_text(part, body))
+        return
     if ctype in _REPORT_TYPES:
         body.report_parts.append(part)
         return
@@ -485,6 +495,23 @@ def _walk(part: Message, body: _Body, depth: int, in_report: bool = False) -> No
     _add_attachment(part, body, ctype)
 
 
+_BOUNDARY_LINE = re.compile(r"^--(\S[^\r\n]*?)[ \t]*\r?$", re.MULTILINE)
+
+
+def _rebound(part: Message, ctype: str) -> Message | None:
+    """The multipart re-read with the first "--boundary" line of its body as boundary."""
+    payload = part.get_payload()
+    if not isinstance(payload, str):
+        return None
+    m = _BOUNDARY_LINE.search(payload)
+    if m is None:
+        return None
+    boundary = m[1].replace('"', "")
+    head = f'Content-Type: {ctype}; boundary="{boundary}"\n\n'
+    repaired = message_from_bytes(head.encode() + payload.encode("utf-8", "surrogateescape"), policy=compat32)
+    return repaired if repaired.is_multipart() else None
+
+
 def _walk_alternative(children: list, body: _Body, depth: int) -> None:
     """Take the plain and the HTML alternative; anything richer is walked as a whole."""
     sub = _Body()
@@ -497,6 +524,8 @@ def _walk_alternative(children: list, body: _Body, depth: int) -> None:
     body.attachments.extend(sub.attachments)
     body.report_parts.extend(sub.report_parts)
     body.defects.extend(sub.defects)
+    body.tnef_plain.extend(sub.tnef_plain)
+    body.tnef_html.extend(sub.tnef_html)
 
 
 def _is_attachment(part: Message) -> bool:
@@ -607,9 +636,9 @@ def _add_tnef(part: Message, body: _Body) -> None:
         _add_attachment(part, body, "application/ms-tnef")
         return
     if unpacked.text.strip():
-        body.plain.append(unpacked.text.replace("\r\n", "\n"))
+        body.tnef_plain.append(unpacked.text.replace("\r\n", "\n"))
     elif unpacked.html.strip():
-        body.html.append(unpacked.html)
+        body.tnef_html.append(unpacked.html)
     for name, payload in unpacked.attachments:
         index = len(body.attachments) + 1
         ctype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
@@ -619,6 +648,8 @@ def _add_tnef(part: Message, body: _Body) -> None:
 # --- text, HTML and the reply ----------------------------------------------------------
 
 def _texts(body: _Body) -> tuple[str, str | None]:
+    if not any(p.strip() for p in body.plain + body.html):
+        body.plain, body.html = body.tnef_plain, body.tnef_html
     html = sanitise_html("\n".join(body.html)) if body.html else None
     if any(p.strip() for p in body.plain):
         text = "\n\n".join(p.strip("\n") for p in body.plain if p.strip())
@@ -690,8 +721,13 @@ def _fields(text: str) -> list[dict[str, str]]:
 def _part_as_text(part: Message) -> str:
     payload = part.get_payload()
     if isinstance(payload, list):  # compat32 parses delivery-status into header blocks
-        return "\n".join("".join(f"{k}: {_FOLD.sub(' ', str(v))}\n" for k, v in block.raw_items())
-                         for block in payload if isinstance(block, Message))
+        blocks = []
+        for block in payload:
+            if isinstance(block, Message):
+                fields = "".join(f"{k}: {_FOLD.sub(' ', str(v))}\n" for k, v in block.raw_items())
+                inner = _payload(block).strip()  # a block some MTA base64-encoded
+                blocks.append(fields + ("\n" + decode_bytes(inner) + "\n" if inner else ""))
+        return "\n".join(blocks)
     return decode_bytes(_payload(part), None)
 
 
@@ -789,6 +825,7 @@ _RECIPIENT_LINE = re.compile(
     """,
     re.VERBOSE | re.MULTILINE,
 )
+_ADDRESS_AFTER_COLON = re.compile(r":[ \t]*<?([\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+)>?[ \t.]*$", re.MULTILINE)
 _SMTP_REPLY = re.compile(r"^.*\b[45]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}\b)?.*$", re.MULTILINE)
 _MESSAGE_ID_LINE = re.compile(r"^[ \t>]*Message-ID:[ \t]*(<[^>\s]+>|\S+)", re.IGNORECASE | re.MULTILINE)
 
@@ -817,9 +854,11 @@ def _non_dsn_report(text: str, headers: tuple, signs: int) -> DeliveryReport | N
         return dsn
     after = head[wording.start():] if wording else head
     addresses = [a.strip().lower() for a in failed_header.split(",") if "@" in a]
-    addresses += [m["addr"].lower() for m in _RECIPIENT_LINE.finditer(after)]
+    addresses += [m["addr"].lower() for m in _RECIPIENT_LINE.finditer(head)]
+    if not addresses:  # "User mailbox exceeds allowed size: a@b.c"
+        addresses = [m[1].lower() for m in _ADDRESS_AFTER_COLON.finditer(head)]
     if not addresses and wording:  # "... delivering your mail to <x@y>." in a sentence
-        addresses = [a.lower() for a in re.findall(r"<([^<>\s]+@[^<>\s]+)>", head[wording.start():][:400])]
+        addresses = [a.lower() for a in re.findall(r"<([^<>\s]+@[^<>\s]+)>", after[:400])]
     status = _STATUS.search(head)
     status = status[1] if status else ""
     smtp = _SMTP_REPLY.search(after)
@@ -872,11 +911,12 @@ def report_of(msg: Message, headers: tuple, text: str) -> DeliveryReport | None:
     report = None
     dsn_parts = [p for p in msg.walk()
                  if _content_type(p) in ("message/delivery-status", "message/global-delivery-status")]
-    for part in dsn_parts:
-        report = _dsn_report(_part_as_text(part))
+    dsn_texts = [_part_as_text(part) for part in dsn_parts]
+    for dsn_text in dsn_texts:
+        report = _dsn_report(dsn_text)
         if report is not None:
             break
-    if report is None and dsn_parts:
+    if report is None and re.search(r"^(?:final|original)-recipient:", "\n".join(dsn_texts), re.I | re.M):
         return None  # a DSN that says delivered, relayed or expanded
     if report is None:
         pair = _first_address(msg, "from")

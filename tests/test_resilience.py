@@ -14,6 +14,8 @@ from collections import Counter
 
 import pytest
 
+import database
+
 from inbox_worker.pipeline import Worker
 from models import InboundMail, Message, Quarantine, Ticket
 from tests.conftest import REPO
@@ -32,6 +34,11 @@ def conversation(n: int) -> list[bytes]:
             headers["In_Reply_To"] = f"<m{i - 1}@example.com>"
         out.append(make_mail(f"Message number {i}\n", **headers))
     return out
+
+
+def pending_on_server(dovecot, url) -> int:
+    """Messages not yet marked done on the IMAP server."""
+    return len(dovecot.uids(url, criteria=["UNKEYWORD", "$HelpdeskDone"]))
 
 
 def expected_tickets(n: int) -> int:
@@ -117,7 +124,7 @@ def test_sigkill_on_imap_then_restart_keeps_every_message_once(db, config, dovec
 
     assert_each_once(n)
     assert InboundMail.select().where(InboundMail.mailbox == config.mailbox.name).count() == n
-    assert dovecot.pending_count(url) == 0
+    assert pending_on_server(dovecot, url) == 0
 
 
 def test_a_locked_database_delays_the_worker_and_loses_nothing(desk, config, caplog):
@@ -141,10 +148,13 @@ def test_a_locked_database_delays_the_worker_and_loses_nothing(desk, config, cap
     threading.Timer(2.5, release.set).start()
     from tests.harness import Desk
 
-    impatient = Desk(config.with_(db_busy_timeout_ms=200))
-    with caplog.at_level(logging.WARNING):
-        summary = impatient.run(max_failures=20)
-    holder.join()
+    impatient = database.open_database(config.database_url, busy_timeout_ms=200)
+    try:
+        with caplog.at_level(logging.WARNING):
+            summary = Desk(config).run(max_failures=20)
+    finally:
+        impatient.close()
+        holder.join()
 
     assert "database unavailable" in caplog.text
     assert summary.processed == n
@@ -181,35 +191,34 @@ def test_a_message_that_never_parses_is_quarantined_and_the_rest_processed(desk,
     assert Quarantine.get_by_id(entry.id).attempts == 2
 
 
-def test_imap_connection_dropped_mid_fetch_reconnects_and_loses_nothing(db, config, dovecot):
+def test_imap_connection_dropped_mid_fetch_reconnects_and_loses_nothing(db, config, dovecot, imap_proxy):
     from inbox_worker.imap import ImapSource
-    from tests.tcpproxy import TcpProxy
 
     n = 120
     url = dovecot.new_mailbox()
     for raw in conversation(n):
         dovecot.append(url, raw)
-    with TcpProxy("127.0.0.1", dovecot.port) as proxy:
-        proxied = config.with_(mailbox_url=url.replace(f":{dovecot.port}/", f":{proxy.port}/"), fetch_batch=20)
+    proxy = imap_proxy
+    proxied = config.with_(mailbox_url=dovecot.url_through(url, proxy), fetch_batch=20)
 
-        class CutOnce(ImapSource):
-            """Cuts the connection once, in the middle of the second batch's fetch."""
+    class CutOnce(ImapSource):
+        """Cuts the connection once, in the middle of the second batch's fetch."""
 
-            fetches = 0
+        fetches = 0
 
-            def fetch(self, uids, max_bytes):
-                for i, fetched in enumerate(super().fetch(uids, max_bytes)):
-                    yield fetched
-                    CutOnce.fetches += 1
-                    if CutOnce.fetches == 30:
-                        proxy.cut()
+        def fetch(self, uids, max_bytes):
+            for i, fetched in enumerate(super().fetch(uids, max_bytes)):
+                yield fetched
+                CutOnce.fetches += 1
+                if CutOnce.fetches == 30:
+                    proxy.cut()
 
-        with Worker(proxied, source=CutOnce(proxied.mailbox), parse_workers=0) as worker:
-            worker.run_once(max_failures=5)
+    with Worker(proxied, source=CutOnce(proxied.mailbox), parse_workers=0) as worker:
+        worker.run_once(max_failures=5)
 
     assert CutOnce.fetches > 30
     assert_each_once(n)
-    assert dovecot.pending_count(url) == 0
+    assert pending_on_server(dovecot, url) == 0
 
 
 def test_a_new_uidvalidity_rescans_without_duplicates(db, config, dovecot):
@@ -231,4 +240,4 @@ def test_a_new_uidvalidity_rescans_without_duplicates(db, config, dovecot):
     assert summary.outcomes == {"duplicate": 6, "new_ticket": 1}
     assert Ticket.select().count() == expected_tickets(6) + 1
     assert {row.uidvalidity for row in InboundMail.select()} - old
-    assert dovecot.pending_count(url) == 0
+    assert pending_on_server(dovecot, url) == 0
