@@ -82,16 +82,18 @@ def delivery_report(inbound, support, own_id, loop_header):
 def null_sender_report(inbound, support, own_id, loop_header):
     if inbound.return_path != "":
         return None
-    if inbound.content_type == "multipart/report" and "delivery-status" in _report_type(inbound):
-        return Classification("bounce", "null Return-Path <> and a delivery-status report")
-    if BOUNCE_SUBJECT.search(inbound.subject) and FAILURE_WORDING.search(inbound.text[:8000]):
+    if not FAILURE_WORDING.search(inbound.text[:8000]):
+        return None
+    if _is_dsn(inbound):
+        return None  # parse read its delivery-status: nobody failed
+    if BOUNCE_SUBJECT.search(inbound.subject):
         return Classification("bounce", f"null Return-Path <> and bounce subject {inbound.subject[:80]!r}")
     return None
 
 
 def daemon_sender(inbound, support, own_id, loop_header):
-    if not _BOUNCE_SENDER.match(inbound.from_addr):
-        return None
+    if not _BOUNCE_SENDER.match(inbound.from_addr) or _is_dsn(inbound):
+        return None  # a DSN without a delivery report says every recipient got the mail
     if BOUNCE_SUBJECT.search(inbound.subject) or FAILURE_WORDING.search(inbound.text[:8000]):
         return Classification("bounce", f"From {inbound.from_addr} with delivery-failure wording")
     return None
@@ -139,6 +141,10 @@ def out_of_office_subject(inbound, support, own_id, loop_header):
     if _AUTOREPLY_SUBJECT.search(inbound.subject):
         return Classification("autoreply", f"out-of-office subject {inbound.subject[:80]!r}")
     return None
+
+
+def _is_dsn(inbound: Inbound) -> bool:
+    return inbound.content_type == "multipart/report" and "delivery-status" in _report_type(inbound)
 
 
 def _report_type(inbound: Inbound) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import datetime as dt
 import functools
 import hashlib
@@ -172,8 +173,6 @@ def codec_of(charset: str | None) -> str | None:
     label = _CHARSET_ALIASES.get(label, label)
     for candidate in (label, label.replace("_", "-"), re.sub(r"^(?:x-|cs)", "", label)):
         try:
-            import codecs
-
             codecs.lookup(candidate)
             return _CHARSET_ALIASES.get(candidate, candidate)
         except LookupError:
@@ -684,10 +683,24 @@ def _reply_parser() -> EmailReplyParser:
     return EmailReplyParser(languages=list(REPLY_LANGUAGES))
 
 
+# An attribution line the reply parser's languages miss (Thunderbird's Polish "W dniu ... pisze:",
+# Gmail's Polish "... napisał(a):"), followed by quoted lines.
+_ATTRIBUTION = re.compile(
+    r"""^(?![ \t]*>)[^\n]{0,300}?\b(?:pisze|napisał(?:\(a\)|a)?|wrote|schrieb|schreibt)[ \t]*:[ \t]*\n  # the attribution
+        (?:[ \t]*\n)?                                                              # maybe a blank line
+        [ \t]*>                                                                    # then the quote
+    """,
+    re.VERBOSE | re.MULTILINE | re.IGNORECASE,
+)
+
+
 def reply_of(text: str) -> str:
     """The newest part of a reply: quoted history and signature folded away."""
     if not text.strip() or len(text) > MAX_REPLY_FOLD_CHARS:
         return text
+    attribution = _ATTRIBUTION.search(text)
+    if attribution and text[:attribution.start()].strip():
+        text = text[:attribution.start()]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

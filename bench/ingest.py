@@ -1,0 +1,191 @@
+"""Ingest benchmark: messages/second from an IMAP mailbox to committed tickets.
+
+Fills a private Dovecot (the same one the tests start) with a mix of messages (plain,
+HTML, attachments, Polish charsets, replies) and measures, in the same run:
+
+  ceiling  IMAP fetch (BODY.PEEK[], batches of 100) plus parse, one process, no database
+  naive    the worker with one message per fetch and per transaction, parsing in-process
+  worker   the worker as configured by default (batches, a parsing process beside it)
+
+Each variant runs in its own process on its own copy of the mailbox and a fresh SQLite
+database; its peak memory (VmHWM, plus the parsing process) is read at the end. The
+worker also runs on half the messages, so memory growth with the count shows.
+
+    python bench/ingest.py [--messages 3000]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+WORDS = ("drukarka nie działa zgłoszenie umowa serwis urządzenie licencja klucz błąd "
+         "aktualizacja połączenie sieć kamera rejestrator alarm czujnik zasilanie").split()
+
+
+def sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def make_mix(count: int, seed: int = 7) -> list[bytes]:
+    """A helpdesk-like mix, about 37 KB a message on average."""
+    rng = random.Random(seed)
+    out: list[bytes] = []
+    for i in range(count):
+        kind = rng.choices(["plain", "latin2", "cp1250", "html", "attachment", "reply"],
+                           weights=[25, 10, 10, 20, 15, 20])[0]
+        msg = EmailMessage()
+        msg["From"] = f"Klient {i % 97} <klient{i % 97}@firma{i % 13}.pl>"
+        msg["To"] = "support@helpdesk.localhost"
+        msg["Subject"] = f"Zgłoszenie {i}: {sentence(rng, 4)}"
+        msg["Date"] = format_datetime(dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=i))
+        msg["Message-ID"] = f"<bench-{i}@firma.pl>"
+        body = "\n\n".join(sentence(rng, rng.randint(20, 60)) for _ in range(rng.randint(20, 60)))
+        if kind == "reply" and i > 0:
+            parent = rng.randrange(max(0, i - 50), i)
+            msg["In-Reply-To"] = f"<bench-{parent}@firma.pl>"
+            msg["References"] = f"<bench-{parent}@firma.pl>"
+            msg.replace_header("Subject", f"Re: Zgłoszenie {parent}")
+            body += "\n\n> " + "\n> ".join(body.splitlines()[:40])
+        if kind == "latin2":
+            msg.set_content(body, charset="iso-8859-2")
+        elif kind == "cp1250":
+            msg.set_content(body, charset="windows-1250")
+        elif kind == "html":
+            html = "<html><body>" + "".join(f"<p>{p}</p>" for p in body.split("\n\n")) + \
+                   "<script>alert(1)</script><img src='http://tracker.example/x.png'></body></html>"
+            msg.set_content(body)
+            msg.add_alternative(html, subtype="html")
+        else:
+            msg.set_content(body)
+        if kind == "attachment":
+            payload = rng.randbytes(rng.randint(20_000, 200_000))
+            msg.add_attachment(payload, maintype="application", subtype="pdf", filename=f"faktura-{i}.pdf")
+        out.append(msg.as_bytes())
+    return out
+
+
+# --- the measured children ------------------------------------------------------------------
+
+
+def peak_memory_mb() -> dict:
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"main_mb": round(hwm / 1024, 1), "parse_process_mb": round(children / 1024, 1)}
+
+
+def child_ceiling(url: str) -> dict:
+    from config import parse_mailbox_url
+    from inbox_worker.imap import ImapSource
+    from inbox_worker.parse import parse
+
+    source = ImapSource(parse_mailbox_url(url), batch=100)
+    source.open()
+    start = time.perf_counter()
+    uids = source.pending()
+    n = 0
+    for fetched in source.fetch(uids, 25 * 1024 * 1024):
+        parse(fetched.raw)
+        n += 1
+    elapsed = time.perf_counter() - start
+    source.close()
+    return {"messages": n, "seconds": elapsed}
+
+
+def child_worker(url: str, data_dir: str, batch: int, parse_workers: int) -> dict:
+    import config as config_mod
+    import database
+    from inbox_worker.pipeline import Worker
+
+    config = config_mod.load_config({
+        "HELPDESK_DATA_DIR": data_dir, "HELPDESK_MAILBOX_URL": url, "HELPDESK_SECRET_KEY": "bench",
+        "HELPDESK_FETCH_BATCH": str(batch), "HELPDESK_PARSE_WORKERS": str(parse_workers),
+    }, dotenv=None)
+    db = database.open_database(config.database_url)
+    database.migrate(db)
+    start = time.perf_counter()
+    with Worker(config) as worker:
+        summary = worker.run_once()
+    elapsed = time.perf_counter() - start
+    return {"messages": summary.processed, "seconds": elapsed, "outcomes": dict(summary.outcomes)}
+
+
+def run_child(*args: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark child {args[0]} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- the parent -------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        result = child_ceiling(*rest) if kind == "ceiling" else child_worker(
+            rest[0], rest[1], int(rest[2]), int(rest[3]))
+        print(json.dumps({**result, **peak_memory_mb()}))
+        return
+
+    from tests.dovecot import Dovecot, dovecot_binary
+
+    binary = dovecot_binary()
+    if binary is None:
+        raise SystemExit("Dovecot is needed: apt-get install dovecot-imapd (or run scripts/test once as root)")
+    mix = make_mix(args.messages)
+    half = mix[: len(mix) // 2]
+    size = sum(map(len, mix))
+    print(f"{len(mix)} messages, {size / len(mix) / 1024:.1f} KB on average, {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        os.chmod(tmp, 0o755)  # Dovecot's auth process reads the passwd-file below it
+        server = Dovecot(binary, Path(tmp) / "dovecot")
+        (Path(tmp) / "dovecot").mkdir()
+        server.start()
+        try:
+            def filled(messages) -> str:
+                url = server.new_mailbox()
+                with server.client(url) as c:
+                    for raw in messages:
+                        c.append("INBOX", raw)
+                return url
+
+            results = {}
+            results["ceiling"] = run_child("ceiling", filled(mix))
+            for name, msgs, batch, workers in (("naive", mix, 1, 0), ("worker, in-process parse", mix, 100, 0),
+                                               ("worker", mix, 100, 1), ("worker, half the messages", half, 100, 1)):
+                data = tempfile.mkdtemp(dir=tmp)
+                results[name] = run_child("worker", filled(msgs), data, str(batch), str(workers))
+        finally:
+            server.stop()
+
+    ceiling = results["ceiling"]["messages"] / results["ceiling"]["seconds"]
+    print(f"\n{'variant':<28}{'msg/s':>8}{'x ceiling':>11}{'main MB':>9}{'parser MB':>11}")
+    for name, r in results.items():
+        rate = r["messages"] / r["seconds"]
+        print(f"{name:<28}{rate:>8.0f}{rate / ceiling:>11.2f}{r['main_mb']:>9.1f}{r['parse_process_mb']:>11.1f}")
+    for name, r in results.items():
+        if "outcomes" in r:
+            print(f"  {name}: {r['outcomes']}")
+
+
+if __name__ == "__main__":
+    main()
