@@ -1,7 +1,6 @@
 """End to end on the embedded Maildir: raw mail in, rows out, one test per routing decision."""
 from __future__ import annotations
 
-import gzip
 
 import pytest
 
