@@ -170,8 +170,10 @@ def main() -> None:
 
             results = {}
             results["ceiling"] = run_child("ceiling", filled(mix))
-            for name, msgs, batch, workers in (("naive", mix, 1, 0), ("worker, in-process parse", mix, 100, 0),
-                                               ("worker", mix, 100, 1), ("worker, half the messages", half, 100, 1)):
+            for name, msgs, batch, workers in (
+                    ("naive", mix, 1, 0), ("worker, in-process parse", mix, 100, 0),
+                    ("worker, 1 parsing process", mix, 100, 1), ("worker, 2 parsing processes", mix, 100, 2),
+                    ("worker, half the messages", half, 100, 2)):
                 data = tempfile.mkdtemp(dir=tmp)
                 results[name] = run_child("worker", filled(msgs), data, str(batch), str(workers))
         finally:

@@ -11,10 +11,34 @@ from typing import Iterable
 from models import KnownMessageId, Message, MessageKind, Participant, Status, StatusChange, Ticket, User, utcnow
 
 
+def users_by_email(emails: Iterable[str]) -> dict[str, User]:
+    """The users with these addresses, by address; only the columns the mail path needs
+    (a full-row select costs several times more, and this runs for every message)."""
+    wanted = {e.strip().lower() for e in emails if e}
+    if not wanted:
+        return {}
+    query = User.select(User.id, User.email, User.company, User.role, User.is_active).where(User.email.in_(wanted))
+    return {u.email: u for u in query}
+
+
+def user_by_email(email: str) -> User | None:
+    return users_by_email([email]).get(email.strip().lower()) if email else None
+
+
+def ticket_for_update(ticket_id: int) -> Ticket:
+    """The ticket's id and status, which is what a reply changes."""
+    return Ticket.select(Ticket.id, Ticket.status, Ticket.closed_at, Ticket.updated_at).where(
+        Ticket.id == ticket_id).get()
+
+
+_LOOK_UP = object()  # "find the user by the address", as opposed to a given user or None
+
+
 def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", now: dt.datetime | None = None,
-                contract=None, device_line=None) -> Ticket:
+                contract=None, device_line=None, requester=_LOOK_UP) -> Ticket:
     now = now or utcnow()
-    requester = User.get_or_none(User.email == requester_email.lower()) if requester_email else None
+    if requester is _LOOK_UP:
+        requester = user_by_email(requester_email)
     ticket = Ticket.create(
         subject=subject[:998],
         requester=requester,
@@ -60,9 +84,10 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
                 subject: str = "", body_text: str = "", body_display: str = "", body_html: str | None = None,
                 message_id: str | None = None, in_reply_to: Iterable[str] = (), references: Iterable[str] = (),
                 thread_rule: str = "", inbound=None, sent_at: dt.datetime | None = None,
-                now: dt.datetime | None = None) -> Message:
+                now: dt.datetime | None = None, author=_LOOK_UP) -> Message:
     now = now or utcnow()
-    author = User.get_or_none(User.email == author_email.lower()) if author_email else None
+    if author is _LOOK_UP:
+        author = user_by_email(author_email)
     message = Message.create(
         ticket=ticket, kind=kind.value, author=author, author_email=author_email.lower(),
         author_name=author_name[:300], subject=subject[:998], body_text=body_text,
@@ -72,7 +97,9 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
     )
     if message_id:
         remember_message_id(message_id, ticket, message)
-    Ticket.update(updated_at=now).where(Ticket.id == ticket.id).execute()
+    if ticket.updated_at != now:
+        Ticket.update(updated_at=now).where(Ticket.id == ticket.id).execute()
+        ticket.updated_at = now
     return message
 
 
@@ -85,20 +112,26 @@ def remember_message_id(message_id: str, ticket: Ticket, message: Message | None
 
 def add_participants(ticket: Ticket, addresses: Iterable[tuple[str, str]], *, role: str = "cc",
                      added_by: str = "mail", exclude=lambda address: False,
-                     now: dt.datetime | None = None) -> list[Participant]:
+                     now: dt.datetime | None = None, users: dict[str, User] | None = None) -> list[Participant]:
     """Add (email, name) pairs not yet on the ticket; returns the new participants."""
     now = now or utcnow()
-    existing = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == ticket)}
-    added = []
+    candidates: dict[str, str] = {}
     for email, name in addresses:
         email = email.strip().lower()
-        if not email or "@" not in email or email in existing or exclude(email):
-            continue
-        user = User.get_or_none(User.email == email)
-        added.append(Participant.create(ticket=ticket, email=email, name=(name or "")[:300], role=role,
-                                        user=user, added_by=added_by, added_at=now))
-        existing.add(email)
-    return added
+        if email and "@" in email and email not in candidates and not exclude(email):
+            candidates[email] = name or ""
+    if not candidates:
+        return []
+    existing = {p.email for p in Participant.select(Participant.email).where(
+        Participant.ticket == ticket, Participant.email.in_(list(candidates)))}
+    new = {e: n for e, n in candidates.items() if e not in existing}
+    if users is None or not set(new) <= set(users):
+        users = {**(users or {}), **users_by_email(set(new) - set(users or {}))}
+    return [
+        Participant.create(ticket=ticket, email=email, name=name[:300], role=role, user=users.get(email),
+                           added_by=added_by, added_at=now)
+        for email, name in new.items()
+    ]
 
 
 def is_participant(ticket_id: int, email: str) -> bool:

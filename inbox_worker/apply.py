@@ -51,10 +51,12 @@ class Context:
 
 
 def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Context, *,
-          error_detail: str = "", ledger: InboundMail | None = None, now: dt.datetime | None = None) -> Applied:
-    """Write what the decision says. `ledger` is given when re-processing a quarantined mail."""
+          error_detail: str = "", ledger: InboundMail | None = None, now: dt.datetime | None = None,
+          raw_stored: str | None = None) -> Applied:
+    """Write what the decision says. `ledger` is given when re-processing a quarantined mail;
+    `raw_stored` is the raw message's hash when the caller has already stored it."""
     now = now or utcnow()
-    raw_sha = ctx.store.put_raw(fetched.raw, inbound.raw_sha256 if inbound else None)
+    raw_sha = raw_stored or ctx.store.put_raw(fetched.raw, inbound.raw_sha256 if inbound else None)
     blobs = _store_attachments(inbound, ctx) if inbound and _keeps_content(decision) else {}
     try:
         with db.atomic():
@@ -62,7 +64,7 @@ def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Co
             ticket_id = _WRITERS[type(decision)](decision, row, fetched, inbound, ctx, blobs, error_detail, now)
             if ticket_id is not None:
                 row.ticket = ticket_id
-                row.save()
+                InboundMail.update(ticket=ticket_id).where(InboundMail.id == row.id).execute()
             if ledger is not None and not isinstance(decision, QuarantineDecision):
                 Quarantine.update(resolved_at=now).where(Quarantine.inbound == row).execute()
             return Applied(row.outcome, row.reason, row.id, ticket_id)
@@ -73,7 +75,7 @@ def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Co
         if isinstance(decision, (NewTicket, Reply, StaffReply)):
             # Another worker stored the same Message-ID between our read and our write.
             dup = Ignore("Message-ID stored meanwhile by another worker", outcome=Outcome.DUPLICATE.value)
-            return apply(dup, fetched, inbound, ctx, ledger=ledger, now=now)
+            return apply(dup, fetched, inbound, ctx, ledger=ledger, now=now, raw_stored=raw_sha)
         raise
 
 
@@ -148,13 +150,14 @@ def _body(fetched: Fetched, inbound: Inbound, ctx: Context) -> tuple[str, str]:
     return inbound.text, inbound.reply_text or inbound.text
 
 
-def _add_mail_message(ticket: Ticket, kind: MessageKind, rule: str, row, fetched, inbound, ctx, blobs, now):
+def _add_mail_message(ticket: Ticket, kind: MessageKind, rule: str, row, fetched, inbound, ctx, blobs, now,
+                      users):
     text, display = _body(fetched, inbound, ctx)
     message = tickets.add_message(
         ticket, kind=kind, author_email=inbound.from_addr, author_name=inbound.from_name,
         subject=inbound.subject, body_text=text, body_display=display, body_html=inbound.html,
         message_id=inbound.message_id, in_reply_to=inbound.in_reply_to, references=inbound.references,
-        thread_rule=rule, inbound=row, sent_at=inbound.date, now=now,
+        thread_rule=rule, inbound=row, sent_at=inbound.date, now=now, author=users.get(inbound.from_addr),
     )
     for i, part in enumerate(inbound.attachments):
         sha = blobs.get(i)
@@ -177,23 +180,31 @@ def _cc_candidates(inbound: Inbound) -> list[tuple[str, str]]:
     return [(a, "") for a in inbound.reply_to + inbound.to + inbound.cc]
 
 
+def _users_of(inbound: Inbound) -> dict:
+    """The registered users among the mail's addresses, in one query."""
+    return tickets.users_by_email([inbound.from_addr, *inbound.reply_to, *inbound.to, *inbound.cc])
+
+
 def write_new_ticket(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
     subject = subjects.strip_prefixes(inbound.subject) or "(no subject)"
-    ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=now)
+    users = _users_of(inbound)
+    ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=now,
+                                 requester=users.get(inbound.from_addr))
     tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
-                             exclude=_own(ctx), now=now)
-    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(ctx), now=now)
-    _add_mail_message(ticket, MessageKind.CUSTOMER, "new", row, fetched, inbound, ctx, blobs, now)
+                             exclude=_own(ctx), now=now, users=users)
+    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(ctx), now=now, users=users)
+    _add_mail_message(ticket, MessageKind.CUSTOMER, "new", row, fetched, inbound, ctx, blobs, now, users)
     return ticket.id
 
 
 def write_reply(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
-    ticket = Ticket.get_by_id(decision.ticket_id)
+    ticket = tickets.ticket_for_update(decision.ticket_id)
+    users = _users_of(inbound)
     # A proven reply (token or Message-ID) brings its sender and CCs in; a subject tag
     # only matched because the sender already takes part.
     tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound),
-                             exclude=_own(ctx), now=now)
-    _add_mail_message(ticket, MessageKind.CUSTOMER, decision.rule, row, fetched, inbound, ctx, blobs, now)
+                             exclude=_own(ctx), now=now, users=users)
+    _add_mail_message(ticket, MessageKind.CUSTOMER, decision.rule, row, fetched, inbound, ctx, blobs, now, users)
     new_status = tickets.status_after_customer_message(ticket.status)
     reason = "reopened by a customer reply" if decision.reopen else "customer replied"
     tickets.set_status(ticket, new_status, reason=reason, now=now)
@@ -201,8 +212,9 @@ def write_reply(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
 
 
 def write_staff_reply(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
-    ticket = Ticket.get_by_id(decision.ticket_id)
-    _add_mail_message(ticket, MessageKind.STAFF, decision.rule, row, fetched, inbound, ctx, blobs, now)
+    ticket = tickets.ticket_for_update(decision.ticket_id)
+    _add_mail_message(ticket, MessageKind.STAFF, decision.rule, row, fetched, inbound, ctx, blobs, now,
+                      _users_of(inbound))
     if ticket.status != Status.CLOSED.value:
         tickets.set_status(ticket, Status.WAITING_CUSTOMER, reason="engineer replied by mail", now=now)
     return ticket.id
@@ -219,7 +231,7 @@ def write_bounce(decision, row, fetched, inbound, ctx, blobs, error_detail, now)
             status.save()
     if decision.ticket_id is None:
         return None
-    ticket = Ticket.get_by_id(decision.ticket_id)
+    ticket = tickets.ticket_for_update(decision.ticket_id)
     failed = ", ".join(report.failed) if report and report.failed else "an address"
     kind = "permanently" if report and report.permanent else "temporarily"
     text = f"Delivery to {failed} failed {kind}"

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 
 from . import tokens
+from .dsn import BOUNCE_SUBJECT, FAILURE_WORDING
 from .message import NORMAL, Classification, Inbound
-from .parse import BOUNCE_SUBJECT, FAILURE_WORDING
 
 _BOUNCE_SENDER = re.compile(r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon)@", re.IGNORECASE)
 _AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-mail-autoreply")

@@ -49,12 +49,12 @@ class Source(Protocol):
         """Block until new mail may be there (IMAP IDLE) or `timeout` seconds pass."""
 
 
-def open_source(url: MailboxURL, done: str = "flag") -> Source:
+def open_source(url: MailboxURL, done: str = "flag", *, batch: int = 100) -> Source:
     if url.scheme == "maildir":
         return MaildirSource(url.path, done=done)
     from .imap import ImapSource
 
-    return ImapSource(url, done=done)
+    return ImapSource(url, done=done, batch=batch)
 
 
 class MaildirSource:

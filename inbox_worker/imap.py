@@ -197,6 +197,7 @@ class ImapSource:
         client, self._client = self._client, None
         if client is None:
             return
+        self._lost = "closed"
         try:
             client.socket().settimeout(min(5.0, self.timeout))
             client.logout()
@@ -216,7 +217,7 @@ class ImapSource:
         if self._client is None:
             if self._lost is not None:
                 raise SourceError(f"{self.name}: not connected ({self._lost}); call open() again")
-            self.open()  # first use, like MaildirSource
+            self.open()  # first use, like MaildirSource; never after a close or a failure
         try:
             yield self._client
         except SourceError:

@@ -5,7 +5,7 @@ Only reads; `apply` is the writer.
 from __future__ import annotations
 
 from domain import tickets
-from models import InboundMail, KnownMessageId, Outcome, Ticket, User
+from models import InboundMail, KnownMessageId, Outcome, Ticket
 
 from .message import Classification, Inbound, ThreadMatch
 from .route import Facts
@@ -37,14 +37,14 @@ class DbLookup:
 def facts_for(inbound: Inbound, classification: Classification, match: ThreadMatch | None,
               *, ledger_id: int | None = None) -> Facts:
     duplicate = (
-        InboundMail.select()
+        InboundMail.select(InboundMail.id, InboundMail.outcome, InboundMail.mailbox, InboundMail.uid)
         .where(InboundMail.message_id == inbound.message_id, InboundMail.outcome.in_(PROCESSED))
         .order_by(InboundMail.id)
     )
     if ledger_id is not None:
         duplicate = duplicate.where(InboundMail.id != ledger_id)
     first = duplicate.first()
-    sender = User.get_or_none(User.email == inbound.from_addr) if inbound.from_addr else None
+    sender = tickets.user_by_email(inbound.from_addr)
     status = None
     if match is not None:
         status = Ticket.select(Ticket.status).where(Ticket.id == match.ticket_id).scalar()

@@ -60,6 +60,22 @@ def parse_safely(raw: bytes) -> Inbound | ParseFailure:
         return ParseFailure(f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A message parsed, and its raw bytes already in the raw store (before any commit)."""
+
+    parsed: Inbound | ParseFailure
+    raw_sha256: str
+
+
+def prepare(raw: bytes, store: BlobStore) -> Prepared:
+    """Parse and keep the raw bytes: the CPU-heavy half of a message's work, which runs in
+    the parsing processes so that the writing process only decides and writes rows."""
+    parsed = parse_safely(raw)
+    sha = store.put_raw(raw, parsed.raw_sha256 if isinstance(parsed, Inbound) else None)
+    return Prepared(parsed, sha)
+
+
 @dataclass
 class Summary:
     """What a run did: outcomes counted, and messages found already done."""
@@ -92,7 +108,7 @@ class Worker:
 
     def __init__(self, config: Config, source: Source | None = None, *, parse_workers: int | None = None):
         self.config = config
-        self.source = source or open_source(config.mailbox, done=config.mailbox_done)
+        self.source = source or open_source(config.mailbox, done=config.mailbox_done, batch=config.fetch_batch)
         self.ctx = context_for(config)
         self.lookup = DbLookup()
         self.parse_workers = config.parse_workers if parse_workers is None else parse_workers
@@ -204,17 +220,18 @@ class Worker:
             self._write_and_mark(*previous, summary)
 
     def _parse_later(self, fetched: list[Fetched]) -> list:
+        store = self.ctx.store
         if self.parse_workers <= 0:
-            return [parse_safely(f.raw) for f in fetched]
+            return [prepare(f.raw, store) for f in fetched]
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.parse_workers, mp_context=ctx)
-        return [self._pool.submit(parse_safely, f.raw) for f in fetched]
+        return [self._pool.submit(prepare, f.raw, store) for f in fetched]
 
     def _write_and_mark(self, fetched: list[Fetched], parsing: list, summary: Summary) -> None:
-        parsed = [p.result() if isinstance(p, Future) else p for p in parsing]
+        prepared = [p.result() if isinstance(p, Future) else p for p in parsing]
         with db.atomic():
-            results = [self.process(f, p) for f, p in zip(fetched, parsed)]
+            results = [self.process(f, p.parsed, raw_stored=p.raw_sha256) for f, p in zip(fetched, prepared)]
         # Only now, after the commit, does the server hear about it.
         self.source.mark_done([f.uid for f in fetched])
         for applied in results:
@@ -222,21 +239,21 @@ class Worker:
 
     # --- one message ------------------------------------------------------------------
     def process(self, fetched: Fetched, parsed: Inbound | ParseFailure, *,
-                ledger: InboundMail | None = None) -> Applied:
+                ledger: InboundMail | None = None, raw_stored: str | None = None) -> Applied:
         """Decide and apply one message, quarantining it on any failure of its own."""
         if isinstance(parsed, ParseFailure):
             log.warning("quarantined %s uid %s: cannot parse: %s", fetched.mailbox, fetched.uid, parsed.error)
             return apply(Quarantine(f"cannot parse: {parsed.error}"), fetched, None, self.ctx,
-                         error_detail=parsed.detail, ledger=ledger)
+                         error_detail=parsed.detail, ledger=ledger, raw_stored=raw_stored)
         try:
             decision = self.decide(parsed, ledger_id=ledger.id if ledger else None)
-            applied = apply(decision, fetched, parsed, self.ctx, ledger=ledger)
+            applied = apply(decision, fetched, parsed, self.ctx, ledger=ledger, raw_stored=raw_stored)
         except RETRYABLE:
             raise
         except Exception as exc:
             log.exception("quarantined message %s (uid %s): %s", parsed.message_id, fetched.uid, exc)
             return apply(Quarantine(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx,
-                         error_detail=traceback.format_exc(), ledger=ledger)
+                         error_detail=traceback.format_exc(), ledger=ledger, raw_stored=raw_stored)
         log.info("message %s uid %s -> %s ticket=%s: %s", parsed.message_id, fetched.uid, applied.outcome,
                  applied.ticket_id, applied.reason)
         return applied

@@ -264,3 +264,14 @@ def test_missing_folder_gives_source_error(imap_url):
     with pytest.raises(SourceError, match="Nowhere"):
         source.open()
     source.close()
+
+
+def test_a_closed_source_is_not_silently_reopened(dovecot, imap_url, source_for):
+    uids = [dovecot.append(imap_url, mail(f"m{i}")) for i in range(2)]
+    source = source_for(imap_url, batch=1)
+    stream = source.fetch(uids, max_bytes=1_000_000)
+    next(stream)
+    source.close()
+    source.close()  # twice is fine
+    with pytest.raises(SourceError, match="closed"):
+        next(stream)

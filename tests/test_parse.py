@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from inbox_worker.parse import ParseError, parse, safe_filename
+from inbox_worker.body import safe_filename
+from inbox_worker.parse import ParseError, parse
 
 from .conftest import CORPUS, need_corpus
 from .mailfactory import make_mail
