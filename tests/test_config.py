@@ -1,0 +1,47 @@
+"""Configuration: defaults that work, clear errors that name the variable."""
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, load_config, parse_mailbox_url
+
+
+def test_defaults_work_out_of_the_box(tmp_path):
+    config = load_config({"HELPDESK_DATA_DIR": str(tmp_path)}, dotenv=None)
+    assert config.database_url == f"sqlite:///{tmp_path}/helpdesk.sqlite3"
+    assert config.mailbox.scheme == "maildir" and config.mailbox.path == tmp_path / "Maildir"
+    assert config.support_address == "support@helpdesk.localhost"
+    # A secret is made once and kept, so signed reply addresses survive a restart.
+    assert len(config.secret_key) >= 32
+    assert load_config({"HELPDESK_DATA_DIR": str(tmp_path)}, dotenv=None).secret_key == config.secret_key
+
+
+def test_the_environment_wins_over_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("HELPDESK_SUPPORT_ADDRESS=a@x.pl, b@y.pl\nHELPDESK_TICKET_PREFIX=ZG\n")
+    config = load_config({"HELPDESK_DATA_DIR": str(tmp_path), "HELPDESK_TICKET_PREFIX": "HD"}, dotenv=dotenv)
+    assert config.support_addresses == ("a@x.pl", "b@y.pl")
+    assert config.ticket_prefix == "HD"
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("imaps://u%40x.pl:p%2Fw@mail.x.pl/INBOX", ("imaps", "mail.x.pl", 993, "u@x.pl", "p/w", "INBOX", True)),
+    ("imap://u:s3cr3t@127.0.0.1:1143/Support?starttls=no", ("imap", "127.0.0.1", 1143, "u", "s3cr3t", "Support", False)),
+    ("imap://u:s3cr3t@mail.x.pl", ("imap", "mail.x.pl", 143, "u", "s3cr3t", "INBOX", True)),
+])
+def test_mailbox_urls(url, expected):
+    m = parse_mailbox_url(url)
+    assert (m.scheme, m.host, m.port, m.username, m.password, m.folder, m.starttls) == expected
+    assert m.password not in m.name  # the ledger key never holds the password
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"HELPDESK_MAILBOX_URL": "pop3://x"}, "HELPDESK_MAILBOX_URL"),
+    ({"HELPDESK_MAILBOX_URL": "imap:///INBOX"}, "HELPDESK_MAILBOX_URL"),
+    ({"HELPDESK_SUPPORT_ADDRESS": "not-an-address"}, "HELPDESK_SUPPORT_ADDRESS"),
+    ({"HELPDESK_POLL_SECONDS": "soon"}, "HELPDESK_POLL_SECONDS"),
+    ({"HELPDESK_MAILBOX_DONE": "delete"}, "HELPDESK_MAILBOX_DONE"),
+])
+def test_bad_values_name_their_variable(tmp_path, env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        load_config({"HELPDESK_DATA_DIR": str(tmp_path), **env}, dotenv=None)
