@@ -8,6 +8,7 @@ import pytest
 
 from models import InboundMail, Ticket
 from tests.conftest import CORPUS, corpus_rows, need_corpus
+from tests.test_corpus import KNOWN_BOUNCE_MISSES, KNOWN_SUBJECT_MISSES
 
 pytestmark = pytest.mark.slow
 
@@ -32,12 +33,15 @@ def test_the_whole_corpus_goes_through_the_worker(desk):
             opened[row["path"]] = entry
     wrongly_opened = sorted(p for p, r in ((r["path"], r) for r in rows)
                             if (r["is_bounce"] == "1" or r["is_autoreply"] == "1") and p in opened)
-    assert wrongly_opened == []
+    # The labels test_corpus.py knowingly disagrees with (spam labelled a bounce, ...).
+    assert wrongly_opened == sorted(p for p in KNOWN_BOUNCE_MISSES if p in opened)
 
     outcomes = Counter(r.outcome for r in ledger.values())
     print(f"\ncorpus: {len(rows)} messages -> {dict(outcomes)}; {Ticket.select().count()} tickets")
-    assert outcomes["quarantined"] <= 3, [
-        (r.uid, r.reason) for r in ledger.values() if r.outcome == "quarantined"]
+    # Nothing failed: the only quarantined mail is mail with no sender address at all.
+    quarantined = {keys[r.uid]["path"]: r.reason for r in ledger.values() if r.outcome == "quarantined"}
+    assert {p: why for p, why in quarantined.items() if not why.startswith("no sender address")} == {}
+    assert all(ledger[k].from_addr == "" for k, row in keys.items() if row["path"] in quarantined)
 
 
 def test_expected_senders_and_subjects_reach_the_ledger(desk):
@@ -52,5 +56,4 @@ def test_expected_senders_and_subjects_reach_the_ledger(desk):
             wrong.append((row["path"], "from", entry.from_addr, row["expected_from"]))
         if row["expected_subject"] and " ".join(entry.subject.split()) != " ".join(row["expected_subject"].split()):
             wrong.append((row["path"], "subject", entry.subject, row["expected_subject"]))
-    # A few labels are beyond any reasonable parser (see tests/test_corpus.py for the known misses).
-    assert len(wrong) <= max(3, len(labelled) // 50), wrong
+    assert [w for w in wrong if w[0] not in KNOWN_SUBJECT_MISSES] == []
