@@ -16,7 +16,6 @@ import codecs
 import functools
 import re
 
-
 # --- charsets --------------------------------------------------------------------------
 
 # Labels seen in the wild, mapped to the codec that reads what their senders meant.

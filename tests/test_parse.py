@@ -5,11 +5,13 @@ import datetime as dt
 import hashlib
 
 import pytest
+from mailparser_reply import EmailReplyParser
 
+from inbox_worker import reply
 from inbox_worker.body import safe_filename
 from inbox_worker.parse import ParseError, parse
 
-from .conftest import CORPUS, need_corpus
+from .conftest import CORPUS, corpus_rows, need_corpus
 from .mailfactory import make_mail
 
 
@@ -206,6 +208,42 @@ def test_polish_gmail_reply_quote_is_folded():
 def test_reply_text_falls_back_to_text():
     inbound = parse(make_mail("> only a quote\n"))
     assert inbound.reply_text.strip()
+
+
+# Texts where the reply parser's quote headers sit in awkward places: first line, after
+# blank lines, spread over lines, nested in quotes, next to separator lines, CRLF.
+QUOTE_HEADER_CASES = [
+    "",
+    "just a line",
+    "On Mon, Nov 2, 2026 at 10:00 Bob <b@example.com> wrote:\n> first line is a header",
+    "\n\nThanks.\n\nOn Mon, Nov 2, 2026 at 10:00 Bob\n<b@example.com> wrote:\n> quote\n",
+    "Thanks.\nFrom: Bob\nSent: Monday\nTo: support\nSubject: Re: x\n\nold text",
+    "Thanks.\r\n\r\nOd: Jan\r\nTemat: drukarka\r\n\r\nstara treść",
+    "Danke.\n\nAm 2. Nov 2026 schrieb Jan <j@example.de>:\n> alt",
+    "Danke.\nVon: Jan\nBetreff: x\nGesendet: Montag\n",
+    "Reply.\n\n-----Original Message-----\nFrom: a@example.com\nSent: x\n\nold",
+    "> > On x wrote:\n> From: a\n> Sent: b\nnew text below\n",
+    "Reply\n\n" + "_" * 40 + "\nFrom: a\nSent: b\n\nold",
+    "Reply" + "\n\n " + "-" * 33 + "\nOriginal",
+    "\nFrom: only\nSent: headers\n",
+    "Data: wczoraj\nText: nie nagłówek\nDo: jutra",
+]
+
+
+@pytest.mark.parametrize("text", QUOTE_HEADER_CASES)
+def test_latest_reply_agrees_with_the_reply_parser(text):
+    expected = EmailReplyParser(languages=list(reply.REPLY_LANGUAGES)).parse_reply(text)
+    assert reply._latest_reply(text) == expected
+
+
+@pytest.mark.slow
+def test_latest_reply_agrees_with_the_reply_parser_on_the_corpus():
+    need_corpus()
+    parser = EmailReplyParser(languages=list(reply.REPLY_LANGUAGES))
+    for row in corpus_rows():
+        text = parse((CORPUS / row["path"]).read_bytes()).text
+        if len(text) <= reply.MAX_REPLY_FOLD_CHARS:
+            assert reply._latest_reply(text) == parser.parse_reply(text), row["path"]
 
 
 def test_dsn_report():
