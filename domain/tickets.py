@@ -1,13 +1,16 @@
 """Ticket operations shared by the mail path and the portal.
 
 A reply is the same function whether it came from IMAP or from a form. Callers hold
-the transaction (`with db.atomic():`); these functions only write rows.
+the transaction (`with db.atomic():`); these functions only write rows. Rows that nothing
+refers to by id go to a `sink` (domain/rows.py): inserted at once by default, or held by
+the mail worker for one bulk insert per batch.
 """
 from __future__ import annotations
 
 import datetime as dt
 from typing import Iterable
 
+from domain.rows import Immediate
 from models import KnownMessageId, Message, MessageKind, Participant, Status, StatusChange, Ticket, User, utcnow
 
 
@@ -25,17 +28,11 @@ def user_by_email(email: str) -> User | None:
     return users_by_email([email]).get(email.strip().lower()) if email else None
 
 
-def ticket_for_update(ticket_id: int) -> Ticket:
-    """The ticket's id and status, which is what a reply changes."""
-    return Ticket.select(Ticket.id, Ticket.status, Ticket.closed_at, Ticket.updated_at).where(
-        Ticket.id == ticket_id).get()
-
-
 _LOOK_UP = object()  # "find the user by the address", as opposed to a given user or None
 
 
 def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", now: dt.datetime | None = None,
-                contract=None, device_line=None, requester=_LOOK_UP) -> Ticket:
+                contract=None, device_line=None, requester=_LOOK_UP, sink=None) -> Ticket:
     now = now or utcnow()
     if requester is _LOOK_UP:
         requester = user_by_email(requester_email)
@@ -51,19 +48,23 @@ def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", no
         created_at=now,
         updated_at=now,
     )
-    StatusChange.create(ticket=ticket, old_status=None, new_status=Status.NEW.value, changed_at=now,
-                        reason=f"opened by {channel}")
+    _status_change(sink, ticket.id, None, Status.NEW.value, None, f"opened by {channel}", now)
     return ticket
 
 
+def _status_change(sink, ticket_id, old, new, by, reason, now) -> None:
+    (sink or Immediate()).add(StatusChange, {
+        "ticket": ticket_id, "old_status": old, "new_status": new, "changed_by": by.id if by else None,
+        "reason": reason[:300], "changed_at": now})
+
+
 def set_status(ticket: Ticket, status: Status, *, by: User | None = None, reason: str = "",
-               now: dt.datetime | None = None) -> bool:
+               now: dt.datetime | None = None, sink=None) -> bool:
     """Change the status and record it; False when it already had that status."""
     if ticket.status == status.value:
         return False
     now = now or utcnow()
-    StatusChange.create(ticket=ticket, old_status=ticket.status, new_status=status.value,
-                        changed_by=by, reason=reason, changed_at=now)
+    _status_change(sink, ticket.id, ticket.status, status.value, by, reason, now)
     ticket.status = status.value
     ticket.closed_at = now if status is Status.CLOSED else None
     ticket.updated_at = now
@@ -71,6 +72,12 @@ def set_status(ticket: Ticket, status: Status, *, by: User | None = None, reason
         Ticket.id == ticket.id
     ).execute()
     return True
+
+
+def touch(ticket: Ticket, now: dt.datetime) -> None:
+    """Note that the ticket changed (a message came) without a change of status."""
+    Ticket.update(updated_at=now).where(Ticket.id == ticket.id).execute()
+    ticket.updated_at = now
 
 
 def status_after_customer_message(current: str) -> Status:
@@ -84,7 +91,8 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
                 subject: str = "", body_text: str = "", body_display: str = "", body_html: str | None = None,
                 message_id: str | None = None, in_reply_to: Iterable[str] = (), references: Iterable[str] = (),
                 thread_rule: str = "", inbound=None, sent_at: dt.datetime | None = None,
-                now: dt.datetime | None = None, author=_LOOK_UP) -> Message:
+                now: dt.datetime | None = None, author=_LOOK_UP, sink=None, touch: bool = True) -> Message:
+    """A message on the ticket; `touch=False` when the caller updates the ticket itself."""
     now = now or utcnow()
     if author is _LOOK_UP:
         author = user_by_email(author_email)
@@ -96,24 +104,28 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
         inbound=inbound, sent_at=sent_at, created_at=now,
     )
     if message_id:
-        remember_message_id(message_id, ticket, message)
-    if ticket.updated_at != now:
+        remember_message_id(message_id, ticket, message, sink=sink)
+    if touch and ticket.updated_at != now:
         Ticket.update(updated_at=now).where(Ticket.id == ticket.id).execute()
         ticket.updated_at = now
     return message
 
 
 def remember_message_id(message_id: str, ticket: Ticket, message: Message | None = None, *,
-                        outgoing: bool = False, recipient: str = "") -> None:
-    """Record a Message-ID for threading; raises IntegrityError if already known."""
-    KnownMessageId.create(message_id=message_id, ticket=ticket, message=message, outgoing=outgoing,
-                          recipient=recipient)
+                        outgoing: bool = False, recipient: str = "", sink=None) -> None:
+    """Record a Message-ID for threading; raises IntegrityError if already known (unless
+    the sink defers it, which then keeps the first)."""
+    (sink or Immediate()).add(KnownMessageId, {
+        "message_id": message_id, "ticket": ticket.id, "message": message.id if message else None,
+        "outgoing": outgoing, "recipient": recipient})
 
 
 def add_participants(ticket: Ticket, addresses: Iterable[tuple[str, str]], *, role: str = "cc",
                      added_by: str = "mail", exclude=lambda address: False,
-                     now: dt.datetime | None = None, users: dict[str, User] | None = None) -> list[Participant]:
-    """Add (email, name) pairs not yet on the ticket; returns the new participants."""
+                     now: dt.datetime | None = None, users: dict[str, User] | None = None,
+                     existing: set[str] | None = None, sink=None) -> list[str]:
+    """Add (email, name) pairs not yet on the ticket; returns the addresses added.
+    `existing`: the ticket's participants when the caller knows them (saves a query)."""
     now = now or utcnow()
     candidates: dict[str, str] = {}
     for email, name in addresses:
@@ -122,16 +134,18 @@ def add_participants(ticket: Ticket, addresses: Iterable[tuple[str, str]], *, ro
             candidates[email] = name or ""
     if not candidates:
         return []
-    existing = {p.email for p in Participant.select(Participant.email).where(
-        Participant.ticket == ticket, Participant.email.in_(list(candidates)))}
+    if existing is None:
+        existing = {p.email for p in Participant.select(Participant.email).where(
+            Participant.ticket == ticket, Participant.email.in_(list(candidates)))}
     new = {e: n for e, n in candidates.items() if e not in existing}
     if users is None or not set(new) <= set(users):
         users = {**(users or {}), **users_by_email(set(new) - set(users or {}))}
-    return [
-        Participant.create(ticket=ticket, email=email, name=name[:300], role=role, user=users.get(email),
-                           added_by=added_by, added_at=now)
-        for email, name in new.items()
-    ]
+    sink = sink or Immediate()
+    for email, name in new.items():
+        user = users.get(email)
+        sink.add(Participant, {"ticket": ticket.id, "email": email, "name": name[:300], "role": role,
+                               "user": user.id if user else None, "added_at": now, "added_by": added_by})
+    return list(new)
 
 
 def is_participant(ticket_id: int, email: str) -> bool:

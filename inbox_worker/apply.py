@@ -1,31 +1,35 @@
 """Apply: the only writer of the mail path.
 
-In: a `Decision`, the `Fetched` message and its `Inbound` (None when parsing failed).
-Out: an `Applied` (outcome, ticket, reason). Writes the ledger row, the ticket and
-message rows, participants, attachments and Message-IDs in ONE transaction; files
-(raw mail, attachments) are written before it, by content hash. Never talks to the
-mail server: the caller marks the message only after this returns.
+In: a `Decision`, the `Fetched` message, its `Inbound` (None when parsing failed) and the
+batch's `BatchView`. Out: an `Applied` (outcome, ticket, reason) carrying the dependent
+rows (status changes, participants, Message-IDs) for the caller to insert with the rest
+of its batch (`Applied.rows`, a `Deferred`). Writes the ledger row, the ticket and the
+message in ONE savepoint inside the caller's transaction; files (raw mail, attachments)
+are written before it, by content hash. Never talks to the mail server: the caller
+marks the message only after its transaction commits.
 
 Database trouble (locked, connection lost) propagates as peewee.OperationalError /
-InterfaceError so the caller can retry the same message later; a uniqueness clash
-on the ledger means another run got there first and is reported, not raised.
+InterfaceError so the caller can retry the batch; a uniqueness clash on the ledger means
+another run got there first and is reported, not raised.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from peewee import IntegrityError
 
 from domain import tickets
+from domain.rows import Deferred
 from domain.storage import BlobStore
 from models import (
-    AddressStatus, Attachment, Blob, InboundMail, Message, MessageKind, Outcome, Quarantine, Status, Ticket,
-    db, utcnow,
+    AddressStatus, Attachment, Blob, InboundMail, Message, MessageKind, Outcome, Quarantine, Status, Ticket, db,
+    utcnow,
 )
 
 from . import subjects, tokens
+from .lookup import BatchView
 from .message import Fetched, Inbound
 from .route import Bounce, Decision, Ignore, NewTicket, Quarantine as QuarantineDecision, Reply, StaffReply
 
@@ -39,6 +43,8 @@ class Applied:
     ledger_id: int
     ticket_id: int | None = None
     already: bool = False  # the ledger had this message: nothing was written now
+    ticket_status: str | None = None  # the ticket's status after this message
+    rows: Deferred = field(default_factory=Deferred, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,42 @@ class Context:
     max_message_bytes: int
 
 
-def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Context, *,
+@dataclass
+class _Job:
+    """One message's write: what the writers share."""
+
+    decision: Decision
+    fetched: Fetched
+    inbound: Inbound | None
+    ctx: Context
+    view: BatchView
+    rows: Deferred
+    blobs: dict[int, str | None]
+    raw_sha: str
+    error_detail: str
+    now: dt.datetime
+    ledger: InboundMail | None  # given when re-processing
+
+    def record(self, ticket_id: int | None) -> InboundMail:
+        """Write the ledger row (the message's place in the mailbox, and what came of it)."""
+        inbound, decision = self.inbound, self.decision
+        fields = dict(
+            message_id=(inbound.message_id if inbound else f"sha256-{self.raw_sha}@helpdesk.invalid")[:998],
+            raw_sha256=self.raw_sha, size=self.fetched.size,
+            from_addr=(inbound.from_addr if inbound else "")[:320], subject=(inbound.subject if inbound else "")[:998],
+            outcome=_outcome_of(decision), reason=decision.reason, processed_at=self.now, ticket=ticket_id,
+        )
+        if self.ledger is None:
+            self.ledger = InboundMail.create(mailbox=self.fetched.mailbox, uidvalidity=self.fetched.uidvalidity,
+                                             uid=self.fetched.uid, received_at=self.now, **fields)
+        else:
+            InboundMail.update(**fields).where(InboundMail.id == self.ledger.id).execute()
+            for key, value in fields.items():
+                setattr(self.ledger, key, value)
+        return self.ledger
+
+
+def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Context, view: BatchView, *,
           error_detail: str = "", ledger: InboundMail | None = None, now: dt.datetime | None = None,
           raw_stored: str | None = None) -> Applied:
     """Write what the decision says. `ledger` is given when re-processing a quarantined mail;
@@ -58,16 +99,14 @@ def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Co
     now = now or utcnow()
     raw_sha = raw_stored or ctx.store.put_raw(fetched.raw, inbound.raw_sha256 if inbound else None)
     blobs = _store_attachments(inbound, ctx) if inbound and _keeps_content(decision) else {}
+    job = _Job(decision, fetched, inbound, ctx, view, Deferred(), blobs, raw_sha, error_detail, now, ledger)
     try:
         with db.atomic():
-            row = _ledger(ledger, fetched, inbound, raw_sha, decision, now)
-            ticket_id = _WRITERS[type(decision)](decision, row, fetched, inbound, ctx, blobs, error_detail, now)
-            if ticket_id is not None:
-                row.ticket = ticket_id
-                InboundMail.update(ticket=ticket_id).where(InboundMail.id == row.id).execute()
+            ticket_id, status = _WRITERS[type(decision)](job)
+            row = job.ledger
             if ledger is not None and not isinstance(decision, QuarantineDecision):
                 Quarantine.update(resolved_at=now).where(Quarantine.inbound == row).execute()
-            return Applied(row.outcome, row.reason, row.id, ticket_id)
+            return Applied(row.outcome, row.reason, row.id, ticket_id, ticket_status=status, rows=job.rows)
     except IntegrityError:
         existing = _existing(fetched)
         if existing is not None:
@@ -75,7 +114,7 @@ def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Co
         if isinstance(decision, (NewTicket, Reply, StaffReply)):
             # Another worker stored the same Message-ID between our read and our write.
             dup = Ignore("Message-ID stored meanwhile by another worker", outcome=Outcome.DUPLICATE.value)
-            return apply(dup, fetched, inbound, ctx, ledger=ledger, now=now, raw_stored=raw_sha)
+            return apply(dup, fetched, inbound, ctx, view, ledger=ledger, now=now, raw_stored=raw_sha)
         raise
 
 
@@ -91,76 +130,48 @@ def _existing(fetched: Fetched) -> InboundMail | None:
     )
 
 
+_OUTCOMES = {NewTicket: Outcome.NEW_TICKET, Reply: Outcome.REPLY, StaffReply: Outcome.STAFF_REPLY,
+             Bounce: Outcome.BOUNCE, QuarantineDecision: Outcome.QUARANTINED}
+
+
 def _outcome_of(decision: Decision) -> str:
-    if isinstance(decision, NewTicket):
-        return Outcome.NEW_TICKET.value
-    if isinstance(decision, Reply):
-        return Outcome.REPLY.value
-    if isinstance(decision, StaffReply):
-        return Outcome.STAFF_REPLY.value
-    if isinstance(decision, Bounce):
-        return Outcome.BOUNCE.value
     if isinstance(decision, Ignore):
         return decision.outcome
-    return Outcome.QUARANTINED.value
-
-
-def _ledger(ledger, fetched, inbound, raw_sha, decision, now) -> InboundMail:
-    fields = dict(
-        message_id=(inbound.message_id if inbound else f"sha256-{raw_sha}@helpdesk.invalid")[:998],
-        raw_sha256=raw_sha,
-        size=fetched.size,
-        from_addr=(inbound.from_addr if inbound else "")[:320],
-        subject=(inbound.subject if inbound else "")[:998],
-        outcome=_outcome_of(decision),
-        reason=decision.reason,
-        processed_at=now,
-    )
-    if ledger is None:
-        return InboundMail.create(mailbox=fetched.mailbox, uidvalidity=fetched.uidvalidity, uid=fetched.uid,
-                                  received_at=now, **fields)
-    for key, value in fields.items():
-        setattr(ledger, key, value)
-    ledger.save()
-    return ledger
+    return _OUTCOMES[type(decision)].value
 
 
 def _store_attachments(inbound: Inbound, ctx: Context) -> dict[int, str | None]:
     """Blob hash per attachment index; None for the ones over the size limit."""
-    out = {}
-    for i, part in enumerate(inbound.attachments):
-        if len(part.payload) > ctx.max_attachment_bytes:
-            out[i] = None
-        else:
-            out[i] = ctx.store.put(part.payload)
-    return out
+    return {i: None if len(part.payload) > ctx.max_attachment_bytes else ctx.store.put(part.payload)
+            for i, part in enumerate(inbound.attachments)}
 
 
 def _own(ctx: Context):
     return lambda address: tokens.is_own_address(address, ctx.support_addresses)
 
 
-def _body(fetched: Fetched, inbound: Inbound, ctx: Context) -> tuple[str, str]:
+def _body(job: _Job) -> tuple[str, str]:
     """(full text, display text); a note in place of the body of a message too large to fetch."""
-    if fetched.truncated:
-        note = (f"[This message is {fetched.size / 1_048_576:.1f} MB, over the limit of "
-                f"{ctx.max_message_bytes / 1_048_576:.1f} MB. Only its header was imported; "
+    if job.fetched.truncated:
+        note = (f"[This message is {job.fetched.size / 1_048_576:.1f} MB, over the limit of "
+                f"{job.ctx.max_message_bytes / 1_048_576:.1f} MB. Only its header was imported; "
                 f"the whole message stays on the mail server.]")
         return note, note
-    return inbound.text, inbound.reply_text or inbound.text
+    return job.inbound.text, job.inbound.reply_text or job.inbound.text
 
 
-def _add_mail_message(ticket: Ticket, kind: MessageKind, rule: str, row, fetched, inbound, ctx, blobs, now,
-                      users):
-    text, display = _body(fetched, inbound, ctx)
+def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str) -> Message:
+    inbound, now = job.inbound, job.now
+    text, display = _body(job)
     message = tickets.add_message(
         ticket, kind=kind, author_email=inbound.from_addr, author_name=inbound.from_name,
         subject=inbound.subject, body_text=text, body_display=display, body_html=inbound.html,
         message_id=inbound.message_id, in_reply_to=inbound.in_reply_to, references=inbound.references,
-        thread_rule=rule, inbound=row, sent_at=inbound.date, now=now, author=users.get(inbound.from_addr),
+        thread_rule=rule, inbound=job.ledger, sent_at=inbound.date, now=now,
+        author=job.view.users.get(inbound.from_addr), sink=job.rows, touch=False,
     )
     for i, part in enumerate(inbound.attachments):
-        sha = blobs.get(i)
+        sha = job.blobs.get(i)
         blob = None
         if sha is not None:
             blob, _ = Blob.get_or_create(sha256=sha, defaults={"size": len(part.payload), "created_at": now})
@@ -168,11 +179,12 @@ def _add_mail_message(ticket: Ticket, kind: MessageKind, rule: str, row, fetched
             message=message, blob=blob, filename=part.filename[:255], content_type=part.content_type[:255],
             size=len(part.payload), inline=part.inline, content_id=part.content_id,
             skipped_reason="" if blob else (
-                f"over the attachment limit of {ctx.max_attachment_bytes / 1_048_576:.1f} MB; "
+                f"over the attachment limit of {job.ctx.max_attachment_bytes / 1_048_576:.1f} MB; "
                 "kept in the raw message"),
         )
-    # Someone who writes to us again is deliverable again.
-    AddressStatus.update(bounced_at=None).where(AddressStatus.email == inbound.from_addr).execute()
+    if inbound.from_addr in job.view.bounced:
+        # Someone who writes to us again is deliverable again.
+        AddressStatus.update(bounced_at=None).where(AddressStatus.email == inbound.from_addr).execute()
     return message
 
 
@@ -180,48 +192,55 @@ def _cc_candidates(inbound: Inbound) -> list[tuple[str, str]]:
     return [(a, "") for a in inbound.reply_to + inbound.to + inbound.cc]
 
 
-def _users_of(inbound: Inbound) -> dict:
-    """The registered users among the mail's addresses, in one query."""
-    return tickets.users_by_email([inbound.from_addr, *inbound.reply_to, *inbound.to, *inbound.cc])
+def _ticket(job: _Job) -> Ticket:
+    """The matched ticket as far as a reply needs it: its id and status, from the batch's view."""
+    ticket_id = job.decision.ticket_id
+    return Ticket(id=ticket_id, status=job.view.status[ticket_id])
 
 
-def write_new_ticket(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
+def write_new_ticket(job: _Job):
+    inbound, users = job.inbound, job.view.users
     subject = subjects.strip_prefixes(inbound.subject) or "(no subject)"
-    users = _users_of(inbound)
-    ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=now,
-                                 requester=users.get(inbound.from_addr))
-    tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
-                             exclude=_own(ctx), now=now, users=users)
-    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(ctx), now=now, users=users)
-    _add_mail_message(ticket, MessageKind.CUSTOMER, "new", row, fetched, inbound, ctx, blobs, now, users)
-    return ticket.id
+    ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=job.now,
+                                 requester=users.get(inbound.from_addr), sink=job.rows)
+    job.record(ticket.id)
+    added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
+                                     exclude=_own(job.ctx), now=job.now, users=users, existing=set(), sink=job.rows)
+    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(job.ctx), now=job.now, users=users,
+                             existing=set(added), sink=job.rows)
+    _add_mail_message(job, ticket, MessageKind.CUSTOMER, "new")
+    return ticket.id, ticket.status
 
 
-def write_reply(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
-    ticket = tickets.ticket_for_update(decision.ticket_id)
-    users = _users_of(inbound)
+def write_reply(job: _Job):
+    decision, inbound = job.decision, job.inbound
+    ticket = _ticket(job)
+    job.record(ticket.id)
     # A proven reply (token or Message-ID) brings its sender and CCs in; a subject tag
     # only matched because the sender already takes part.
     tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound),
-                             exclude=_own(ctx), now=now, users=users)
-    _add_mail_message(ticket, MessageKind.CUSTOMER, decision.rule, row, fetched, inbound, ctx, blobs, now, users)
+                             exclude=_own(job.ctx), now=job.now, users=job.view.users,
+                             existing=job.view.participants.get(ticket.id, set()), sink=job.rows)
+    _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)
     new_status = tickets.status_after_customer_message(ticket.status)
     reason = "reopened by a customer reply" if decision.reopen else "customer replied"
-    tickets.set_status(ticket, new_status, reason=reason, now=now)
-    return ticket.id
+    if not tickets.set_status(ticket, new_status, reason=reason, now=job.now, sink=job.rows):
+        tickets.touch(ticket, job.now)
+    return ticket.id, ticket.status
 
 
-def write_staff_reply(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
-    ticket = tickets.ticket_for_update(decision.ticket_id)
-    _add_mail_message(ticket, MessageKind.STAFF, decision.rule, row, fetched, inbound, ctx, blobs, now,
-                      _users_of(inbound))
-    if ticket.status != Status.CLOSED.value:
-        tickets.set_status(ticket, Status.WAITING_CUSTOMER, reason="engineer replied by mail", now=now)
-    return ticket.id
+def write_staff_reply(job: _Job):
+    ticket = _ticket(job)
+    job.record(ticket.id)
+    _add_mail_message(job, ticket, MessageKind.STAFF, job.decision.rule)
+    if ticket.status == Status.CLOSED.value or not tickets.set_status(
+            ticket, Status.WAITING_CUSTOMER, reason="engineer replied by mail", now=job.now, sink=job.rows):
+        tickets.touch(ticket, job.now)
+    return ticket.id, ticket.status
 
 
-def write_bounce(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
-    report = inbound.report
+def write_bounce(job: _Job):
+    report, now = job.inbound.report, job.now
     if report and report.permanent:
         for address in report.failed:
             status, _ = AddressStatus.get_or_create(email=address.lower()[:320])
@@ -229,32 +248,35 @@ def write_bounce(decision, row, fetched, inbound, ctx, blobs, error_detail, now)
             status.bounce_reason = f"{report.status} {report.diagnostic}".strip()[:2000]
             status.bounce_count += 1
             status.save()
-    if decision.ticket_id is None:
-        return None
-    ticket = tickets.ticket_for_update(decision.ticket_id)
+    ticket_id = job.decision.ticket_id
+    row = job.record(ticket_id)
+    if ticket_id is None:
+        return None, None
     failed = ", ".join(report.failed) if report and report.failed else "an address"
     kind = "permanently" if report and report.permanent else "temporarily"
     text = f"Delivery to {failed} failed {kind}"
     if report and (report.status or report.diagnostic):
         text += f": {report.status} {report.diagnostic}".rstrip()
-    Message.create(ticket=ticket, kind=MessageKind.SYSTEM.value, author_email=inbound.from_addr,
-                   subject=inbound.subject[:998], body_text=text, body_display=text, inbound=row,
+    Message.create(ticket=ticket_id, kind=MessageKind.SYSTEM.value, author_email=job.inbound.from_addr,
+                   subject=job.inbound.subject[:998], body_text=text, body_display=text, inbound=row,
                    thread_rule="bounce", created_at=now)
-    return ticket.id
+    return ticket_id, None
 
 
-def write_nothing(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
-    return None
+def write_nothing(job: _Job):
+    job.record(None)
+    return None, None
 
 
-def write_quarantine(decision, row, fetched, inbound, ctx, blobs, error_detail, now):
+def write_quarantine(job: _Job):
+    row = job.record(None)
     entry = Quarantine.get_or_none(Quarantine.inbound == row)
     if entry is None:
-        Quarantine.create(inbound=row, error=decision.reason, detail=error_detail, created_at=now)
+        Quarantine.create(inbound=row, error=job.decision.reason, detail=job.error_detail, created_at=job.now)
     else:
-        Quarantine.update(error=decision.reason, detail=error_detail, attempts=Quarantine.attempts + 1,
+        Quarantine.update(error=job.decision.reason, detail=job.error_detail, attempts=Quarantine.attempts + 1,
                           resolved_at=None).where(Quarantine.id == entry.id).execute()
-    return None
+    return None, None
 
 
 _WRITERS = {

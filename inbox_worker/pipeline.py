@@ -27,13 +27,14 @@ import multiprocessing
 from peewee import InterfaceError, OperationalError
 
 from config import Config
+from domain.rows import Deferred
 from domain.storage import BlobStore
 from models import InboundMail, MailboxState, Outcome, db, utcnow
 
 from .apply import Applied, Context, apply
 from .classify import classify
 from .fetch import Source, SourceError, open_source
-from .lookup import DbLookup, facts_for
+from .lookup import BatchView
 from .message import Fetched, Inbound
 from .parse import parse
 from .route import Decision, Quarantine, route
@@ -110,7 +111,6 @@ class Worker:
         self.config = config
         self.source = source or open_source(config.mailbox, done=config.mailbox_done, batch=config.fetch_batch)
         self.ctx = context_for(config)
-        self.lookup = DbLookup()
         self.parse_workers = config.parse_workers if parse_workers is None else parse_workers
         self._pool: ProcessPoolExecutor | None = None
         self._open = False
@@ -231,40 +231,56 @@ class Worker:
     def _write_and_mark(self, fetched: list[Fetched], parsing: list, summary: Summary) -> None:
         prepared = [p.result() if isinstance(p, Future) else p for p in parsing]
         with db.atomic():
-            results = [self.process(f, p.parsed, raw_stored=p.raw_sha256) for f, p in zip(fetched, prepared)]
+            view = self.view_of([p.parsed for p in prepared])
+            batch = Deferred()
+            results = []
+            for f, p in zip(fetched, prepared):
+                applied = self.process(f, p.parsed, view, raw_stored=p.raw_sha256)
+                batch.extend(applied.rows)
+                results.append(applied)
+            batch.flush()
         # Only now, after the commit, does the server hear about it.
         self.source.mark_done([f.uid for f in fetched])
         for applied in results:
             summary.outcomes[applied.outcome] += 1
 
     # --- one message ------------------------------------------------------------------
-    def process(self, fetched: Fetched, parsed: Inbound | ParseFailure, *,
+    def view_of(self, parsed: list) -> BatchView:
+        """What the database knows that this batch's messages will ask about."""
+        return BatchView.read([p for p in parsed if isinstance(p, Inbound)], secret=self.config.secret_key,
+                              support_addresses=self.config.support_addresses, prefix=self.config.ticket_prefix)
+
+    def process(self, fetched: Fetched, parsed: Inbound | ParseFailure, view: BatchView, *,
                 ledger: InboundMail | None = None, raw_stored: str | None = None) -> Applied:
-        """Decide and apply one message, quarantining it on any failure of its own."""
+        """Decide and apply one message, quarantining it on any failure of its own. The
+        dependent rows come back in `Applied.rows`, for the caller to insert."""
         if isinstance(parsed, ParseFailure):
             log.warning("quarantined %s uid %s: cannot parse: %s", fetched.mailbox, fetched.uid, parsed.error)
-            return apply(Quarantine(f"cannot parse: {parsed.error}"), fetched, None, self.ctx,
+            return apply(Quarantine(f"cannot parse: {parsed.error}"), fetched, None, self.ctx, view,
                          error_detail=parsed.detail, ledger=ledger, raw_stored=raw_stored)
         try:
-            decision = self.decide(parsed, ledger_id=ledger.id if ledger else None)
-            applied = apply(decision, fetched, parsed, self.ctx, ledger=ledger, raw_stored=raw_stored)
+            decision = self.decide(parsed, view, ledger_id=ledger.id if ledger else None)
+            applied = apply(decision, fetched, parsed, self.ctx, view, ledger=ledger, raw_stored=raw_stored)
         except RETRYABLE:
             raise
         except Exception as exc:
             log.exception("quarantined message %s (uid %s): %s", parsed.message_id, fetched.uid, exc)
-            return apply(Quarantine(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx,
+            return apply(Quarantine(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx, view,
                          error_detail=traceback.format_exc(), ledger=ledger, raw_stored=raw_stored)
+        view.absorb(applied.rows, message_id=parsed.message_id, outcome=applied.outcome,
+                    ledger_id=applied.ledger_id, description=f"{applied.outcome}, {fetched.mailbox} uid {fetched.uid}",
+                    ticket_id=applied.ticket_id, ticket_status=applied.ticket_status)
         log.info("message %s uid %s -> %s ticket=%s: %s", parsed.message_id, fetched.uid, applied.outcome,
                  applied.ticket_id, applied.reason)
         return applied
 
-    def decide(self, inbound: Inbound, *, ledger_id: int | None = None) -> Decision:
+    def decide(self, inbound: Inbound, view: BatchView, *, ledger_id: int | None = None) -> Decision:
         """The pure stages, fed with what the database knows."""
         classification = classify(inbound, support_addresses=self.config.support_addresses,
-                                  own_message_id=self.lookup.is_own_message_id(inbound.message_id))
-        match = thread_of(inbound, self.lookup, secret=self.config.secret_key,
+                                  own_message_id=view.is_own_message_id(inbound.message_id))
+        match = thread_of(inbound, view, secret=self.config.secret_key,
                           support_addresses=self.config.support_addresses, prefix=self.config.ticket_prefix)
-        facts = facts_for(inbound, classification, match, ledger_id=ledger_id)
+        facts = view.facts(inbound, classification, match, ledger_id=ledger_id)
         return route(inbound, classification, match, facts)
 
     # --- ledger and state -------------------------------------------------------------
@@ -312,8 +328,11 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
     worker = Worker(config, source=_NoSource(), parse_workers=0)
     raw = worker.ctx.store.get_raw(row.raw_sha256)
     fetched = Fetched(row.mailbox, row.uidvalidity, row.uid, raw, row.size, truncated=row.size > len(raw))
+    parsed = parse_safely(raw)
     with db.atomic():
-        return worker.process(fetched, parse_safely(raw), ledger=row)
+        applied = worker.process(fetched, parsed, worker.view_of([parsed]), ledger=row, raw_stored=row.raw_sha256)
+        applied.rows.flush()
+    return applied
 
 
 class _NoSource:

@@ -227,10 +227,10 @@ def test_a_bad_message_is_quarantined_and_the_rest_go_on(desk, monkeypatch):
 
     original = Worker.decide
 
-    def decide(self, inbound, **kw):
+    def decide(self, inbound, view, **kw):
         if inbound.message_id == "poison@example.com":
             raise RuntimeError("simulated bug in a stage")
-        return original(self, inbound, **kw)
+        return original(self, inbound, view, **kw)
 
     monkeypatch.setattr(Worker, "decide", decide)
     desk.deliver(make_mail(Message_ID="<ok1@example.com>"))
@@ -270,3 +270,15 @@ def test_the_conversation_is_shown_newest_first(desk):
     detail = reports.ticket_detail("HD-1")
     assert [m["body"].strip().splitlines()[0] for m in detail["messages"]] == ["three", "two", "one"]
     assert KnownMessageId.select().count() == 3
+
+
+def test_mail_in_one_batch_threads_to_a_ticket_opened_earlier_in_that_batch(desk):
+    desk.deliver(make_mail(Message_ID="<first@example.com>", Cc="anna@example.com"))
+    desk.deliver(make_mail(Message_ID="<second@example.com>", In_Reply_To="<first@example.com>"))
+    desk.deliver(make_mail(From="anna@example.com", Subject="Re: [HD-1] Printer broken"))
+    desk.deliver(make_mail(From="stranger@example.com", Subject="Re: [HD-1] Printer broken"))
+    summary = desk.run()
+
+    assert summary.outcomes == {"new_ticket": 2, "reply": 2}
+    assert [m.thread_rule for m in desk.messages(1)] == ["new", "in_reply_to", "subject_tag"]
+    assert desk.tickets()[1].requester_email == "stranger@example.com"
