@@ -55,7 +55,7 @@ def test_new_ticket_keeps_everything_and_marks_the_mail_done(desk, config):
     assert message.message_id == "first@example.com" and message.thread_rule == "new"
     # The raw bytes are kept, compressed, and give back the exact message.
     store = BlobStore(config.blob_dir, config.raw_dir)
-    assert store.raw_path(row.raw_sha256).read_bytes()[:2] == b"\x1f\x8b"
+    assert store.raw_path(row.raw_sha256).read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # zstd frame
     assert store.get_raw(row.raw_sha256) == raw
     # Marked done only after the commit: the inbox is empty now.
     assert desk.waiting() == 0
