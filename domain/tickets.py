@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
+from domain.inserts import insert_row
 from domain.rows import Immediate
 from models import KnownMessageId, Message, MessageKind, Participant, Status, StatusChange, Ticket, User, utcnow
 
@@ -36,7 +37,8 @@ def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", no
     now = now or utcnow()
     if requester is _LOOK_UP:
         requester = user_by_email(requester_email)
-    ticket = Ticket.create(
+    ticket = insert_row(
+        Ticket,
         subject=subject[:998],
         requester=requester,
         requester_email=requester_email.lower(),
@@ -96,7 +98,8 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
     now = now or utcnow()
     if author is _LOOK_UP:
         author = user_by_email(author_email)
-    message = Message.create(
+    message = insert_row(
+        Message,
         ticket=ticket, kind=kind.value, author=author, author_email=author_email.lower(),
         author_name=author_name[:300], subject=subject[:998], body_text=body_text,
         body_display=body_display or body_text, body_html=body_html, message_id=message_id,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from peewee import IntegrityError
 
 from domain import tickets
+from domain.inserts import insert_row
 from domain.rows import Deferred
 from domain.storage import BlobStore
 from models import (
@@ -82,8 +83,9 @@ class _Job:
             outcome=_outcome_of(decision), reason=decision.reason, processed_at=self.now, ticket=ticket_id,
         )
         if self.ledger is None:
-            self.ledger = InboundMail.create(mailbox=self.fetched.mailbox, uidvalidity=self.fetched.uidvalidity,
-                                             uid=self.fetched.uid, received_at=self.now, **fields)
+            self.ledger = insert_row(InboundMail, mailbox=self.fetched.mailbox,
+                                     uidvalidity=self.fetched.uidvalidity, uid=self.fetched.uid,
+                                     received_at=self.now, **fields)
         else:
             InboundMail.update(**fields).where(InboundMail.id == self.ledger.id).execute()
             for key, value in fields.items():
@@ -175,8 +177,8 @@ def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str) -> Messag
         blob = None
         if sha is not None:
             blob, _ = Blob.get_or_create(sha256=sha, defaults={"size": len(part.payload), "created_at": now})
-        Attachment.create(
-            message=message, blob=blob, filename=part.filename[:255], content_type=part.content_type[:255],
+        insert_row(
+            Attachment, message=message, blob=blob, filename=part.filename[:255], content_type=part.content_type[:255],
             size=len(part.payload), inline=part.inline, content_id=part.content_id,
             skipped_reason="" if blob else (
                 f"over the attachment limit of {job.ctx.max_attachment_bytes / 1_048_576:.1f} MB; "
