@@ -226,7 +226,12 @@ class Message(BaseModel):
     author_name = CharField(max_length=300, default="")
     subject = CharField(max_length=998, default="")
     body_text = TextField(default="")  # the full text, quotes included
-    body_display = TextField(default="")  # quoted history and signature folded away
+    body_display = TextField(default="")  # quoted history folded away; "" when that leaves it unchanged
+
+    @property
+    def display(self) -> str:
+        """What to show: the text without its quoted history."""
+        return self.body_display or self.body_text
     body_html = TextField(null=True)  # sanitised (nh3) at ingest, never the raw HTML
     message_id = CharField(max_length=998, null=True, index=True)
     in_reply_to = TextField(default="")

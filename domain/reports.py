@@ -49,7 +49,7 @@ def ticket_detail(ref: str, *, prefix: str = "HD") -> dict | None:
         "messages": [
             {"id": m.id, "kind": m.kind, "author": m.author_email, "author_name": m.author_name,
              "subject": m.subject, "created_at": m.created_at, "message_id": m.message_id,
-             "thread_rule": m.thread_rule, "body": m.body_display, "full_body": m.body_text,
+             "thread_rule": m.thread_rule, "body": m.display, "full_body": m.body_text,
              "attachments": attachments.get(m.id, [])}
             for m in messages
         ],

@@ -102,7 +102,7 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
         Message,
         ticket=ticket, kind=kind.value, author=author, author_email=author_email.lower(),
         author_name=author_name[:300], subject=subject[:998], body_text=body_text,
-        body_display=body_display or body_text, body_html=body_html, message_id=message_id,
+        body_display="" if body_display == body_text else body_display, body_html=body_html, message_id=message_id,
         in_reply_to=" ".join(in_reply_to), references=" ".join(references), thread_rule=thread_rule,
         inbound=inbound, sent_at=sent_at, created_at=now,
     )

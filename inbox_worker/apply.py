@@ -95,12 +95,16 @@ class _Job:
 
 def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Context, view: BatchView, *,
           error_detail: str = "", ledger: InboundMail | None = None, now: dt.datetime | None = None,
-          raw_stored: str | None = None) -> Applied:
+          raw_stored: str | None = None, blobs: dict[int, str | None] | None = None) -> Applied:
     """Write what the decision says. `ledger` is given when re-processing a quarantined mail;
-    `raw_stored` is the raw message's hash when the caller has already stored it."""
+    `raw_stored` and `blobs` are the hashes of the raw message and of the attachments when
+    the caller has already stored them."""
     now = now or utcnow()
     raw_sha = raw_stored or ctx.store.put_raw(fetched.raw, inbound.raw_sha256 if inbound else None)
-    blobs = _store_attachments(inbound, ctx) if inbound and _keeps_content(decision) else {}
+    if not (inbound and _keeps_content(decision)):
+        blobs = {}
+    elif blobs is None:
+        blobs = store_attachments(inbound, ctx.store, ctx.max_attachment_bytes)
     job = _Job(decision, fetched, inbound, ctx, view, Deferred(), blobs, raw_sha, error_detail, now, ledger)
     try:
         with db.atomic():
@@ -142,9 +146,9 @@ def _outcome_of(decision: Decision) -> str:
     return _OUTCOMES[type(decision)].value
 
 
-def _store_attachments(inbound: Inbound, ctx: Context) -> dict[int, str | None]:
+def store_attachments(inbound: Inbound, store: BlobStore, limit: int) -> dict[int, str | None]:
     """Blob hash per attachment index; None for the ones over the size limit."""
-    return {i: None if len(part.payload) > ctx.max_attachment_bytes else ctx.store.put(part.payload)
+    return {i: None if len(part.payload) > limit else store.put(part.payload)
             for i, part in enumerate(inbound.attachments)}
 
 
@@ -260,7 +264,7 @@ def write_bounce(job: _Job):
     if report and (report.status or report.diagnostic):
         text += f": {report.status} {report.diagnostic}".rstrip()
     Message.create(ticket=ticket_id, kind=MessageKind.SYSTEM.value, author_email=job.inbound.from_addr,
-                   subject=job.inbound.subject[:998], body_text=text, body_display=text, inbound=row,
+                   subject=job.inbound.subject[:998], body_text=text, inbound=row,
                    thread_rule="bounce", created_at=now)
     return ticket_id, None
 

@@ -31,7 +31,7 @@ from domain.rows import Deferred
 from domain.storage import BlobStore
 from models import InboundMail, MailboxState, Outcome, db, utcnow
 
-from .apply import Applied, Context, apply
+from .apply import Applied, Context, apply, store_attachments
 from .classify import classify
 from .fetch import Source, SourceError, open_source
 from .lookup import BatchView
@@ -67,14 +67,19 @@ class Prepared:
 
     parsed: Inbound | ParseFailure
     raw_sha256: str
+    blobs: dict[int, str | None]  # per attachment: its stored hash, None when over the size limit
 
 
-def prepare(raw: bytes, store: BlobStore) -> Prepared:
-    """Parse and keep the raw bytes: the CPU-heavy half of a message's work, which runs in
-    the parsing processes so that the writing process only decides and writes rows."""
+def prepare(raw: bytes, store: BlobStore, max_attachment_bytes: int) -> Prepared:
+    """Parse, and keep the raw bytes and the attachments: the CPU- and disk-heavy half of a
+    message's work, which runs in the parsing processes so that the writing process only
+    decides and writes rows. (Attachments of mail that turns out to be an auto-reply are
+    stored too; a file no row refers to is harmless.)"""
     parsed = parse_safely(raw)
-    sha = store.put_raw(raw, parsed.raw_sha256 if isinstance(parsed, Inbound) else None)
-    return Prepared(parsed, sha)
+    if not isinstance(parsed, Inbound):
+        return Prepared(parsed, store.put_raw(raw), {})
+    blobs = store_attachments(parsed, store, max_attachment_bytes)
+    return Prepared(parsed, store.put_raw(raw, parsed.raw_sha256), blobs)
 
 
 @dataclass
@@ -220,13 +225,13 @@ class Worker:
             self._write_and_mark(*previous, summary)
 
     def _parse_later(self, fetched: list[Fetched]) -> list:
-        store = self.ctx.store
+        store, limit = self.ctx.store, self.ctx.max_attachment_bytes
         if self.parse_workers <= 0:
-            return [prepare(f.raw, store) for f in fetched]
+            return [prepare(f.raw, store, limit) for f in fetched]
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.parse_workers, mp_context=ctx)
-        return [self._pool.submit(prepare, f.raw, store) for f in fetched]
+        return [self._pool.submit(prepare, f.raw, store, limit) for f in fetched]
 
     def _write_and_mark(self, fetched: list[Fetched], parsing: list, summary: Summary) -> None:
         prepared = [p.result() if isinstance(p, Future) else p for p in parsing]
@@ -235,7 +240,7 @@ class Worker:
             batch = Deferred()
             results = []
             for f, p in zip(fetched, prepared):
-                applied = self.process(f, p.parsed, view, raw_stored=p.raw_sha256)
+                applied = self.process(f, p.parsed, view, raw_stored=p.raw_sha256, blobs=p.blobs)
                 batch.extend(applied.rows)
                 results.append(applied)
             batch.flush()
@@ -251,7 +256,8 @@ class Worker:
                               support_addresses=self.config.support_addresses, prefix=self.config.ticket_prefix)
 
     def process(self, fetched: Fetched, parsed: Inbound | ParseFailure, view: BatchView, *,
-                ledger: InboundMail | None = None, raw_stored: str | None = None) -> Applied:
+                ledger: InboundMail | None = None, raw_stored: str | None = None,
+                blobs: dict[int, str | None] | None = None) -> Applied:
         """Decide and apply one message, quarantining it on any failure of its own. The
         dependent rows come back in `Applied.rows`, for the caller to insert."""
         if isinstance(parsed, ParseFailure):
@@ -260,7 +266,8 @@ class Worker:
                          error_detail=parsed.detail, ledger=ledger, raw_stored=raw_stored)
         try:
             decision = self.decide(parsed, view, ledger_id=ledger.id if ledger else None)
-            applied = apply(decision, fetched, parsed, self.ctx, view, ledger=ledger, raw_stored=raw_stored)
+            applied = apply(decision, fetched, parsed, self.ctx, view, ledger=ledger, raw_stored=raw_stored,
+                            blobs=blobs)
         except RETRYABLE:
             raise
         except Exception as exc:
