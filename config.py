@@ -155,7 +155,7 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         fetch_batch=_int(env, "HELPDESK_FETCH_BATCH", 100),
         max_message_bytes=_int(env, "HELPDESK_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
         max_attachment_bytes=_int(env, "HELPDESK_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024),
-        parse_workers=_int(env, "HELPDESK_PARSE_WORKERS", 1 if (os.cpu_count() or 1) > 1 else 0),
+        parse_workers=_int(env, "HELPDESK_PARSE_WORKERS", _default_parsers()),
         db_busy_timeout_ms=_int(env, "HELPDESK_DB_BUSY_TIMEOUT_MS", 30_000),
         reconnect_max_seconds=_int(env, "HELPDESK_RECONNECT_MAX_SECONDS", 300),
         smtp_url=env.get("HELPDESK_SMTP_URL") or "",
@@ -164,6 +164,12 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     )
     config.mailbox  # validate the URL now, with a clear message
     return config
+
+
+def _default_parsers() -> int:
+    """Parsing processes beside the writer: one per core (up to four); none on one core."""
+    cores = os.cpu_count() or 1
+    return 0 if cores == 1 else min(cores, 4)
 
 
 def _stored_secret(data_dir: Path) -> str:

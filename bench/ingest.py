@@ -118,10 +118,15 @@ def child_worker(url: str, data_dir: str, batch: int, parse_workers: int) -> dic
     db = database.open_database(config.database_url)
     database.migrate(db)
     start = time.perf_counter()
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     with Worker(config) as worker:
         summary = worker.run_once()
     elapsed = time.perf_counter() - start
-    return {"messages": summary.processed, "seconds": elapsed, "outcomes": dict(summary.outcomes)}
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the parsers, ended by the `with`
+    busy = (after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime) / elapsed
+    return {"messages": summary.processed, "seconds": elapsed, "outcomes": dict(summary.outcomes),
+            "main_busy": busy, "parsers_busy": (children.ru_utime + children.ru_stime) / elapsed}
 
 
 def run_child(*args: str) -> dict:
@@ -173,6 +178,7 @@ def main() -> None:
             for name, msgs, batch, workers in (
                     ("naive", mix, 1, 0), ("worker, in-process parse", mix, 100, 0),
                     ("worker, 1 parsing process", mix, 100, 1), ("worker, 2 parsing processes", mix, 100, 2),
+                    ("worker, 4 parsing processes", mix, 100, 4),
                     ("worker, half the messages", half, 100, 2)):
                 data = tempfile.mkdtemp(dir=tmp)
                 results[name] = run_child("worker", filled(msgs), data, str(batch), str(workers))
@@ -180,10 +186,16 @@ def main() -> None:
             server.stop()
 
     ceiling = results["ceiling"]["messages"] / results["ceiling"]["seconds"]
-    print(f"\n{'variant':<28}{'msg/s':>8}{'x ceiling':>11}{'main MB':>9}{'parser MB':>11}")
+    print("\nmsg/s: committed messages per second (ceiling: fetched and parsed, nothing stored); "
+          "MB: peak resident memory; busy: CPU time / wall time (100% = one core)")
+    print(f"\n{'variant':<28}{'msg/s':>8}{'x ceiling':>11}{'main MB':>9}{'parser MB':>11}{'main busy':>11}"
+          f"{'parsers busy':>14}")
     for name, r in results.items():
         rate = r["messages"] / r["seconds"]
-        print(f"{name:<28}{rate:>8.0f}{rate / ceiling:>11.2f}{r['main_mb']:>9.1f}{r['parse_process_mb']:>11.1f}")
+        busy = f"{r['main_busy']:.0%}" if "main_busy" in r else "-"
+        parsers = f"{r['parsers_busy']:.0%}" if "parsers_busy" in r else "-"
+        print(f"{name:<28}{rate:>8.0f}{rate / ceiling:>11.2f}{r['main_mb']:>9.1f}{r['parse_process_mb']:>11.1f}"
+              f"{busy:>11}{parsers:>14}")
     for name, r in results.items():
         if "outcomes" in r:
             print(f"  {name}: {r['outcomes']}")

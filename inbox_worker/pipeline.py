@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 import multiprocessing
@@ -111,6 +111,9 @@ def context_for(config: Config) -> Context:
 
 class Worker:
     """Processes a mailbox; `run_once` for what is waiting, `run` to keep going."""
+
+    AHEAD = 3  # batches fetched and handed to the parsers before the oldest is written
+    AHEAD_BYTES = 64 * 1024 * 1024
 
     def __init__(self, config: Config, source: Source | None = None, *, parse_workers: int | None = None):
         self.config = config
@@ -213,16 +216,22 @@ class Worker:
         return len(todo)
 
     def _process_batches(self, uids: list[str], summary: Summary) -> None:
-        batch = max(1, self.config.fetch_batch)
-        previous = None
-        for start in range(0, len(uids), batch):
-            fetched = list(self.source.fetch(uids[start:start + batch], self.config.max_message_bytes))
-            parsing = self._parse_later(fetched)  # runs while the previous batch is written
-            if previous is not None:
-                self._write_and_mark(*previous, summary)
-            previous = (fetched, parsing)
-        if previous is not None:
-            self._write_and_mark(*previous, summary)
+        """Fetch ahead while earlier batches are parsed and written: a few batches are in
+        flight (bounded in count and bytes, so memory does not grow with the mailbox)."""
+        size = max(1, self.config.fetch_batch)
+        batches = (uids[start:start + size] for start in range(0, len(uids), size))
+        in_flight: deque = deque()
+        held = 0
+        for batch in batches:
+            fetched = list(self.source.fetch(batch, self.config.max_message_bytes))
+            in_flight.append((fetched, self._parse_later(fetched)))
+            held += sum(len(f.raw) for f in fetched)
+            while in_flight and (len(in_flight) > self.AHEAD or held > self.AHEAD_BYTES):
+                fetched, parsing = in_flight.popleft()
+                held -= sum(len(f.raw) for f in fetched)
+                self._write_and_mark(fetched, parsing, summary)
+        while in_flight:
+            self._write_and_mark(*in_flight.popleft(), summary)
 
     def _parse_later(self, fetched: list[Fetched]) -> list:
         store, limit = self.ctx.store, self.ctx.max_attachment_bytes
