@@ -99,8 +99,8 @@ def _stop_on_signals() -> threading.Event:
 def cmd_ticket_list(args) -> int:
     from domain import reports
 
-    _migrated(args)
-    rows = reports.ticket_rows(status=args.status, limit=args.limit)
+    config = _migrated(args)
+    rows = reports.ticket_rows(status=args.status, limit=args.limit, prefix=config.ticket_prefix)
     if args.json:
         _print_json(rows)
         return 0

@@ -1,7 +1,7 @@
 """The whole domain as Peewee models, bound at run time through `db` (a DatabaseProxy).
 
 All times are naive UTC (`utcnow()`); pages and mails convert to the reader's zone.
-Schema changes go through `migrations/` (see `schema.py`), never through create_tables
+Schema changes go through `migrations/` (applied by `database.migrate`), never through create_tables
 on a live database.
 """
 from __future__ import annotations

@@ -63,7 +63,7 @@ class Inbound:
     content_type: str = "text/plain"  # the top-level type, lower-case
     text: str = ""  # the full text: the text part, or the sanitised HTML turned into text
     html: str | None = None  # sanitised HTML (nh3), never the raw HTML
-    reply_text: str = ""  # `text` with quoted history and signature folded away
+    reply_text: str = ""  # `text` with quoted history folded away
     attachments: tuple[Part, ...] = ()
     report: DeliveryReport | None = None  # set when the mail carries a delivery report
     defects: tuple[str, ...] = ()  # parser defects worth recording
