@@ -282,3 +282,14 @@ def test_mail_in_one_batch_threads_to_a_ticket_opened_earlier_in_that_batch(desk
     assert summary.outcomes == {"new_ticket": 2, "reply": 2}
     assert [m.thread_rule for m in desk.messages(1)] == ["new", "in_reply_to", "subject_tag"]
     assert desk.tickets()[1].requester_email == "stranger@example.com"
+
+
+def test_an_empty_file_in_the_inbox_is_quarantined_with_the_parse_error(desk):
+    desk.deliver(b"")
+    desk.deliver(make_mail(Message_ID="<after@example.com>"))
+    summary = desk.run()
+
+    assert summary.outcomes == {"quarantined": 1, "new_ticket": 1}
+    entry = Quarantine.get()
+    assert entry.error.startswith("cannot parse: ParseError")
+    assert entry.inbound.size == 0 and desk.waiting() == 0
