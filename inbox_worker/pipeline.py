@@ -3,10 +3,11 @@
 In: a `Source` (fetch.py / imap.py) and the config. Out: ledger rows, tickets and
 messages (through `apply`), and messages marked done on the server.
 
-The order that makes a crash harmless (E2): fetch a batch -> parse it (in a second
-process when `parse_workers` > 0, overlapping the previous batch's writes) -> one
-transaction for the batch, a savepoint per message -> commit -> mark the batch done
-on the server. A crash before the commit loses the batch's writes but not its mail
+The order that makes a crash harmless (E2): fetch a batch -> parse it and store its raw
+bytes and attachments (`prepare`, in parsing processes when `parse_workers` > 0, while
+earlier batches are written) -> one transaction for the batch: a read of what the batch
+needs to know (`BatchView`), a savepoint per message, the dependent rows in bulk ->
+commit -> mark the batch done on the server. A crash before the commit loses the batch's writes but not its mail
 (still pending on the server); a crash after the commit but before marking leaves
 messages the ledger already has: the next pass marks them without processing them
 again. Never catches broadly except around one message, and what it catches goes to
@@ -16,13 +17,13 @@ fault: the batch is rolled back and retried after a pause.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
 import traceback
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-import multiprocessing
 
 from peewee import InterfaceError, OperationalError
 
