@@ -96,6 +96,7 @@ class Config:
     max_attachment_bytes: int = 10 * 1024 * 1024
     parse_workers: int = 1  # processes parsing beside the one that fetches and writes; 0: in-process
     db_busy_timeout_ms: int = 30_000
+    parse_timeout_seconds: int = 120  # a message that keeps a parser busy longer is quarantined
     reconnect_max_seconds: int = 300
     smtp_url: str = ""
     language: str = "pl"
@@ -157,6 +158,7 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         max_attachment_bytes=_int(env, "HELPDESK_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024),
         parse_workers=_int(env, "HELPDESK_PARSE_WORKERS", _default_parsers()),
         db_busy_timeout_ms=_int(env, "HELPDESK_DB_BUSY_TIMEOUT_MS", 30_000),
+        parse_timeout_seconds=_int(env, "HELPDESK_PARSE_TIMEOUT_SECONDS", 120),
         reconnect_max_seconds=_int(env, "HELPDESK_RECONNECT_MAX_SECONDS", 300),
         smtp_url=env.get("HELPDESK_SMTP_URL") or "",
         language=env.get("HELPDESK_LANGUAGE") or "pl",

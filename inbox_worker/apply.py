@@ -30,6 +30,7 @@ from models import (
 )
 
 from . import subjects, tokens
+from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
 from .route import Bounce, Decision, Ignore, NewTicket, Quarantine as QuarantineDecision, Reply, StaffReply
@@ -77,7 +78,8 @@ class _Job:
         """Write the ledger row (the message's place in the mailbox, and what came of it)."""
         inbound, decision = self.inbound, self.decision
         fields = dict(
-            message_id=(inbound.message_id if inbound else f"sha256-{self.raw_sha}@helpdesk.invalid")[:998],
+            message_id=(inbound.message_id if inbound else (
+                message_id_of(self.fetched.raw) or f"sha256-{self.raw_sha}@helpdesk.invalid"))[:998],
             raw_sha256=self.raw_sha, size=self.fetched.size,
             from_addr=(inbound.from_addr if inbound else "")[:320], subject=(inbound.subject if inbound else "")[:998],
             outcome=_outcome_of(decision), reason=decision.reason, processed_at=self.now, ticket=ticket_id,

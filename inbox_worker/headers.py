@@ -173,3 +173,16 @@ def defects(msg: Message) -> tuple[str, ...]:
     for part in msg.walk():
         found.extend(type(d).__name__ for d in getattr(part, "defects", ()))
     return tuple(dict.fromkeys(found))
+
+
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID of a message the parser gave up on, read from its header alone
+    (for the ledger and the log); "" when even that cannot be read."""
+    import email.parser
+    import email.policy
+
+    try:
+        head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[:256 * 1024])
+        return normalise_message_id(head.get("Message-ID"))
+    except Exception:  # the message is already known to be broken
+        return ""

@@ -23,6 +23,8 @@ import time
 import traceback
 from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from peewee import InterfaceError, OperationalError
@@ -35,6 +37,7 @@ from models import InboundMail, MailboxState, Outcome, db, utcnow
 from .apply import Applied, Context, apply, store_attachments
 from .classify import classify
 from .fetch import Source, SourceError, open_source
+from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
 from .parse import parse
@@ -116,20 +119,31 @@ class Worker:
     AHEAD = 3  # batches fetched and handed to the parsers before the oldest is written
     AHEAD_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, config: Config, source: Source | None = None, *, parse_workers: int | None = None):
+    def __init__(self, config: Config, source: Source | None = None, *, parse_workers: int | None = None,
+                 prepare=prepare):
         self.config = config
         self.source = source or open_source(config.mailbox, done=config.mailbox_done, batch=config.fetch_batch)
         self.ctx = context_for(config)
         self.parse_workers = config.parse_workers if parse_workers is None else parse_workers
         self._pool: ProcessPoolExecutor | None = None
+        self._prepare = prepare  # a module-level function: it is sent to the parsing processes
         self._open = False
 
     # --- life cycle ----------------------------------------------------------------
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._stop_pool()
         self._close_source()
+
+    def _stop_pool(self, *, kill: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if kill:
+            # A parser stuck on one message would never finish: end the processes. (The
+            # executor has no public way to do that before Python 3.14.)
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+        pool.shutdown(wait=not kill, cancel_futures=True)
 
     def __enter__(self) -> "Worker":
         return self
@@ -235,16 +249,36 @@ class Worker:
             self._write_and_mark(*in_flight.popleft(), summary)
 
     def _parse_later(self, fetched: list[Fetched]) -> list:
-        store, limit = self.ctx.store, self.ctx.max_attachment_bytes
         if self.parse_workers <= 0:
-            return [prepare(f.raw, store, limit) for f in fetched]
+            return [self._prepare(f.raw, self.ctx.store, self.ctx.max_attachment_bytes) for f in fetched]
+        return [self._submit(f) for f in fetched]
+
+    def _submit(self, fetched: Fetched) -> Future:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.parse_workers, mp_context=ctx)
-        return [self._pool.submit(prepare, f.raw, store, limit) for f in fetched]
+        return self._pool.submit(self._prepare, fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes)
+
+    def _result(self, fetched: Fetched, parsing, *, alone: bool = False) -> Prepared:
+        """The parsing process's result; a message that kills its parser or hangs it
+        is quarantined (after a retry on its own, to tell it from its batch-mates)."""
+        if not isinstance(parsing, Future):
+            return parsing
+        try:
+            return parsing.result(timeout=self.config.parse_timeout_seconds)
+        except (BrokenProcessPool, FuturesTimeout) as exc:
+            what = ("took longer than %d s" % self.config.parse_timeout_seconds
+                    if isinstance(exc, FuturesTimeout) else "ended abruptly")
+            self._stop_pool(kill=True)
+            if not alone:
+                log.warning("a parsing process %s; parsing uid %s again on its own", what, fetched.uid)
+                return self._result(fetched, self._submit(fetched), alone=True)
+            log.error("the parser %s on uid %s: quarantined", what, fetched.uid)
+            failure = ParseFailure(f"the parsing process {what} on this message", "")
+            return Prepared(failure, self.ctx.store.put_raw(fetched.raw), {})
 
     def _write_and_mark(self, fetched: list[Fetched], parsing: list, summary: Summary) -> None:
-        prepared = [p.result() if isinstance(p, Future) else p for p in parsing]
+        prepared = [self._result(f, p) for f, p in zip(fetched, parsing)]
         with db.atomic():
             view = self.view_of([p.parsed for p in prepared])
             batch = Deferred()
@@ -271,7 +305,8 @@ class Worker:
         """Decide and apply one message, quarantining it on any failure of its own. The
         dependent rows come back in `Applied.rows`, for the caller to insert."""
         if isinstance(parsed, ParseFailure):
-            log.warning("quarantined %s uid %s: cannot parse: %s", fetched.mailbox, fetched.uid, parsed.error)
+            log.warning("quarantined message %s (uid %s): cannot parse: %s", message_id_of(fetched.raw) or "?",
+                        fetched.uid, parsed.error)
             return apply(Quarantine(f"cannot parse: {parsed.error}"), fetched, None, self.ctx, view,
                          error_detail=parsed.detail, ledger=ledger, raw_stored=raw_stored)
         try:
