@@ -6,7 +6,15 @@ import re
 
 from peewee import fn
 
-from models import Attachment, InboundMail, MailboxState, Message, Participant, Quarantine, Ticket
+from models import (
+    Attachment,
+    InboundMail,
+    MailboxState,
+    Message,
+    Participant,
+    Quarantine,
+    Ticket,
+)
 
 
 def ticket_id_of(ref: str, prefix: str = "HD") -> int | None:

@@ -12,7 +12,17 @@ from typing import Iterable
 
 from domain.inserts import insert_row
 from domain.rows import Immediate
-from models import KnownMessageId, Message, MessageKind, Participant, Status, StatusChange, Ticket, User, utcnow
+from models import (
+    KnownMessageId,
+    Message,
+    MessageKind,
+    Participant,
+    Status,
+    StatusChange,
+    Ticket,
+    User,
+    utcnow,
+)
 
 
 def users_by_email(emails: Iterable[str]) -> dict[str, User]:

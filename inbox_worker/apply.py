@@ -25,7 +25,17 @@ from domain.inserts import insert_row
 from domain.rows import Deferred
 from domain.storage import BlobStore
 from models import (
-    AddressStatus, Attachment, Blob, InboundMail, Message, MessageKind, Outcome, Quarantine, Status, Ticket, db,
+    AddressStatus,
+    Attachment,
+    Blob,
+    InboundMail,
+    Message,
+    MessageKind,
+    Outcome,
+    Quarantine,
+    Status,
+    Ticket,
+    db,
     utcnow,
 )
 
@@ -33,7 +43,8 @@ from . import subjects, tokens
 from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
-from .route import Bounce, Decision, Ignore, NewTicket, Quarantine as QuarantineDecision, Reply, StaffReply
+from .route import Bounce, Decision, Ignore, NewTicket, Reply, StaffReply
+from .route import Quarantine as QuarantineDecision
 
 log = logging.getLogger(__name__)
 

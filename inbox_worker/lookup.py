@@ -13,7 +13,15 @@ from collections.abc import Iterable
 
 from domain import tickets
 from domain.rows import Deferred
-from models import AddressStatus, InboundMail, KnownMessageId, Outcome, Participant, Ticket, User
+from models import (
+    AddressStatus,
+    InboundMail,
+    KnownMessageId,
+    Outcome,
+    Participant,
+    Ticket,
+    User,
+)
 
 from . import subjects, tokens
 from .message import Classification, Inbound, ThreadMatch

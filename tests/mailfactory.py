@@ -1,9 +1,9 @@
 """`make_mail(**headers)`: a small raw message for one-off test cases."""
 from __future__ import annotations
 
+import datetime as dt
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-import datetime as dt
 
 
 def make_mail(

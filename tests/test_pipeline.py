@@ -1,14 +1,22 @@
 """End to end on the embedded Maildir: raw mail in, rows out, one test per routing decision."""
 from __future__ import annotations
 
-
 import pytest
 
 from domain import reports, tickets
 from domain.storage import BlobStore
 from inbox_worker import tokens
 from models import (
-    AddressStatus, Attachment, Blob, InboundMail, KnownMessageId, Quarantine, Role, Status, StatusChange, Ticket,
+    AddressStatus,
+    Attachment,
+    Blob,
+    InboundMail,
+    KnownMessageId,
+    Quarantine,
+    Role,
+    Status,
+    StatusChange,
+    Ticket,
     User,
 )
 from tests.mailfactory import make_mail

@@ -15,7 +15,6 @@ from collections import Counter
 import pytest
 
 import database
-
 from inbox_worker.pipeline import Worker
 from models import InboundMail, Message, Quarantine, Ticket
 from tests.conftest import REPO

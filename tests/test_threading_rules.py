@@ -5,7 +5,16 @@ import pytest
 
 from inbox_worker import subjects, tokens
 from inbox_worker.message import NORMAL, Classification, Inbound, ThreadMatch
-from inbox_worker.route import Bounce, Facts, Ignore, NewTicket, Quarantine, Reply, StaffReply, route
+from inbox_worker.route import (
+    Bounce,
+    Facts,
+    Ignore,
+    NewTicket,
+    Quarantine,
+    Reply,
+    StaffReply,
+    route,
+)
 from inbox_worker.thread import thread_of
 
 SUPPORT = ("support@helpdesk.localhost", "pomoc@firma.pl")
