@@ -77,8 +77,8 @@ def mail_log(*, limit: int = 50, outcome: str | None = None) -> list[dict]:
 
 
 def mail_status(config) -> dict:
-    outcomes = {row.outcome: row.n for row in
-                InboundMail.select(InboundMail.outcome, fn.COUNT(InboundMail.id).alias("n")).group_by(InboundMail.outcome)}
+    counts = InboundMail.select(InboundMail.outcome, fn.COUNT(InboundMail.id).alias("n")).group_by(InboundMail.outcome)
+    outcomes = {row.outcome: row.n for row in counts}
     return {
         "configured_mailbox": config.mailbox.name,
         "mailboxes": [
