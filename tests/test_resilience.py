@@ -261,3 +261,32 @@ def test_a_message_that_kills_or_hangs_its_parser_is_quarantined_and_the_rest_pr
     assert "took longer than 3 s" in reasons["hangs-the-parser@example.com"]
     assert InboundMail.select().where(InboundMail.outcome != "quarantined").count() == n
     assert desk.waiting() == 0
+
+
+def test_move_mode_moves_each_message_once_after_its_commit(db, config, dovecot):
+    n = 40
+    url = dovecot.new_mailbox()
+    for raw in conversation(n):
+        dovecot.append(url, raw)
+    moving = config.with_(mailbox_url=url, mailbox_done="move:Processed", fetch_batch=15)
+    with Worker(moving, parse_workers=0) as worker:
+        summary = worker.run_once()
+
+    assert summary.processed == n
+    assert dovecot.uids(url) == [] and len(dovecot.uids(url, folder="Processed")) == n
+    assert_each_once(n)
+
+
+def test_the_same_message_in_two_mailboxes_is_stored_once(desk, config, dovecot):
+    raw = make_mail(Message_ID="<cc-to-both@example.com>", To="support@helpdesk.localhost, sales@example.com")
+    desk.deliver(raw)
+    desk.run()
+    url = dovecot.new_mailbox()
+    dovecot.append(url, raw)
+    with Worker(config.with_(mailbox_url=url), parse_workers=0) as worker:
+        summary = worker.run_once()
+
+    assert summary.outcomes == {"duplicate": 1}
+    assert Ticket.select().count() == 1
+    second = InboundMail.select().order_by(InboundMail.id.desc()).get()
+    assert second.mailbox.startswith("imap://") and "ledger #1" in second.reason
