@@ -1,12 +1,14 @@
 """Files by content hash under the data dir: raw mail (zstd-compressed) and attachments.
 
-A file is written to a temporary name, fsynced and renamed, so a crash leaves either
-the whole file or none; writing the same content twice is harmless. Files are put
-before the database commit that refers to them: an orphan is possible after a crash,
-a dangling reference is not.
+A file is written to a temporary name and renamed, so a crash leaves either the whole
+file or none; writing the same content twice is harmless. Files are put, and made
+durable, before the database commit that refers to them: an orphan is possible after a
+crash, a dangling reference is not. Durable means fsynced one by one, or, for a writer
+of many files at once (the mail worker, per batch), one `sync()` before its commit.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import tempfile
@@ -16,9 +18,18 @@ import zstandard
 
 
 class BlobStore:
-    def __init__(self, blob_dir: Path, raw_dir: Path):
+    def __init__(self, blob_dir: Path, raw_dir: Path, *, sync_each: bool = True):
         self.blob_dir = Path(blob_dir)
         self.raw_dir = Path(raw_dir)
+        # False: the caller promises to call sync() before committing rows that refer to
+        # what it put (one flush for a batch instead of an fsync per file).
+        self.sync_each = sync_each
+
+    def sync(self) -> None:
+        """Make every file put so far durable, whichever process wrote it."""
+        for directory in {self.blob_dir, self.raw_dir}:
+            if directory.is_dir():
+                _sync_filesystem(directory)
 
     # --- attachments -------------------------------------------------------------
     def blob_path(self, sha256: str) -> Path:
@@ -28,7 +39,7 @@ class BlobStore:
         sha = hashlib.sha256(data).hexdigest()
         path = self.blob_path(sha)
         if not path.exists():
-            _write_atomic(path, data)
+            _write_atomic(path, data, self.sync_each)
         return sha
 
     def get(self, sha256: str) -> bytes:
@@ -43,21 +54,22 @@ class BlobStore:
         path = self.raw_path(sha)
         if not path.exists():
             # zstd level 3: a seventh of gzip's time on mail, and smaller; `zstdcat` reads it.
-            _write_atomic(path, zstandard.ZstdCompressor(level=3).compress(raw))
+            _write_atomic(path, zstandard.ZstdCompressor(level=3).compress(raw), self.sync_each)
         return sha
 
     def get_raw(self, sha256: str) -> bytes:
         return zstandard.ZstdDecompressor().decompress(self.raw_path(sha256).read_bytes())
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, sync: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -65,3 +77,24 @@ def _write_atomic(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+_syncfs = None
+
+
+def _sync_filesystem(directory: Path) -> None:
+    """syncfs(2) on the directory's filesystem (Python has os.sync but no os.syncfs);
+    os.sync() where the C library has no syncfs."""
+    global _syncfs
+    if _syncfs is None:
+        _syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", False)
+    if not _syncfs:
+        os.sync()
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if _syncfs(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"syncfs {directory}: {os.strerror(errno)}")
+    finally:
+        os.close(fd)

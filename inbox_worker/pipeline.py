@@ -105,7 +105,8 @@ class Summary:
 
 def context_for(config: Config) -> Context:
     return Context(
-        store=BlobStore(config.blob_dir, config.raw_dir),
+        # Files are made durable once per batch, before its commit (see _write_and_mark).
+        store=BlobStore(config.blob_dir, config.raw_dir, sync_each=False),
         support_addresses=config.support_addresses,
         prefix=config.ticket_prefix,
         max_attachment_bytes=config.max_attachment_bytes,
@@ -288,6 +289,7 @@ class Worker:
                 batch.extend(applied.rows)
                 results.append(applied)
             batch.flush()
+            self.ctx.store.sync()  # the batch's files are on disk before rows refer to them
         # Only now, after the commit, does the server hear about it.
         self.source.mark_done([f.uid for f in fetched])
         for applied in results:
@@ -384,6 +386,7 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
     with db.atomic():
         applied = worker.process(fetched, parsed, worker.view_of([parsed]), ledger=row, raw_stored=row.raw_sha256)
         applied.rows.flush()
+        worker.ctx.store.sync()
     return applied
 
 
