@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 import traceback
@@ -187,6 +188,7 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set: process, then wait for new mail (IDLE or polling)."""
+        self.start_parsers()
         failures = 0
         while not stop.is_set():
             try:
@@ -255,10 +257,20 @@ class Worker:
         return [self._submit(f) for f in fetched]
 
     def _submit(self, fetched: Fetched) -> Future:
+        return self._parsers().submit(self._prepare, fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes)
+
+    def _parsers(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.parse_workers, mp_context=ctx)
-        return self._pool.submit(self._prepare, fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes)
+        return self._pool
+
+    def start_parsers(self) -> None:
+        """Start the parsing processes now rather than with the first mail (they take a
+        few tenths of a second to start): for a long-running worker, and for benchmarks."""
+        if self.parse_workers > 0:
+            for started in [self._parsers().submit(_started) for _ in range(self.parse_workers)]:
+                started.result()
 
     def _result(self, fetched: Fetched, parsing, *, alone: bool = False) -> Prepared:
         """The parsing process's result; a message that kills its parser or hangs it
@@ -388,6 +400,11 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
         applied.rows.flush()
         worker.ctx.store.sync()
     return applied
+
+
+def _started() -> int:
+    """A no-op for a parsing process: unpickling it imports this module, and so the parser."""
+    return os.getpid()
 
 
 class _NoSource:
