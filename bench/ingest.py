@@ -3,13 +3,13 @@
 Fills a private Dovecot (the same one the tests start) with a mix of messages (plain,
 HTML, attachments, Polish charsets, replies) and measures, in the same run:
 
-  ceiling  IMAP fetch (BODY.PEEK[], batches of 100) plus parse, one process, no database
-  naive    the worker with one message per fetch and per transaction, parsing in-process
-  worker   the worker as configured by default (batches, a parsing process beside it)
+  ceiling    IMAP fetch (BODY.PEEK[], batches of 100) plus parse, one process, no database
+  unbatched  the worker with one message per fetch and per transaction, parsing in-process
+  worker     the worker in batches of 100, parsing in-process or in 1, 2 or 4 processes
 
 Each variant runs in its own process on its own copy of the mailbox and a fresh SQLite
-database; its peak memory (VmHWM, plus the parsing process) is read at the end. The
-worker also runs on half the messages, so memory growth with the count shows.
+database; its peak memory (VmHWM, and that of a parsing process) is read at the end, and
+its CPU time. The worker also runs on half the messages, so memory growth shows.
 
     python bench/ingest.py [--messages 3000]
 """
@@ -178,7 +178,7 @@ def main() -> None:
             results = {}
             results["ceiling"] = run_child("ceiling", filled(mix))
             for name, msgs, batch, workers in (
-                    ("naive", mix, 1, 0), ("worker, in-process parse", mix, 100, 0),
+                    ("unbatched", mix, 1, 0), ("worker, in-process parse", mix, 100, 0),
                     ("worker, 1 parsing process", mix, 100, 1), ("worker, 2 parsing processes", mix, 100, 2),
                     ("worker, 4 parsing processes", mix, 100, 4),
                     ("worker, half the messages", half, 100, 2)):
