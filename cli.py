@@ -249,7 +249,8 @@ def main(argv=None) -> int:
                                                        logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     if not args.verbose:
-        logging.getLogger("helpdesk.migrations").setLevel(logging.WARNING)
+        for noisy in ("helpdesk.migrations", "peewee_migrate"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     from inbox_worker.fetch import SourceError
 
     try:
