@@ -23,3 +23,28 @@ def test_migrating_again_does_nothing(db):
 
 def test_sqlite_runs_in_wal_mode(db):
     assert db.execute_sql("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_insert_row_writes_the_row_create_would(db):
+    """domain/inserts.py builds its SQL once; the row must be the one Model.create writes."""
+    import datetime as dt
+
+    from domain.inserts import insert_row
+
+    now = dt.datetime(2026, 11, 25, 12, 0)
+    values = {
+        models.Ticket: dict(subject="Drukarka", requester_email="jan@example.com", created_at=now,
+                            updated_at=now),
+        models.InboundMail: dict(mailbox="m", uidvalidity=7, uid="1", message_id="a@b", raw_sha256="0" * 64,
+                                 outcome="new_ticket", received_at=now, processed_at=now),
+    }
+    for model, row in values.items():
+        fast = insert_row(model, **row)
+        if model is models.InboundMail:
+            row = {**row, "uid": "2"}
+        slow = model.create(**row)
+        a = model.select().where(model.id == fast.id).dicts().get()
+        b = model.select().where(model.id == slow.id).dicts().get()
+        assert {k: v for k, v in a.items() if k not in ("id", "uid")} == \
+               {k: v for k, v in b.items() if k not in ("id", "uid")}
+        assert fast.id and fast.id != slow.id
