@@ -74,11 +74,14 @@ def cmd_worker(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """Everything on the embedded defaults: the mail worker (later also web and sender)."""
+    """Everything on the embedded defaults: the mail worker and the sender (later the web site)."""
     from inbox_worker.pipeline import Worker
+    from inbox_worker.sender import Sender
 
     config = _migrated(args)
     stop = _stop_on_signals()
+    sending = threading.Thread(target=Sender(config).run, args=(stop,), name="sender", daemon=True)
+    sending.start()
     mailbox = config.mailbox
     print(f"helpdesk running: data in {config.data_dir}, mailbox {mailbox.name}")
     if mailbox.scheme == "maildir":
@@ -86,6 +89,47 @@ def cmd_run(args) -> int:
               "see them with: helpdesk ticket list")
     with Worker(config) as worker:
         worker.run(stop)
+    sending.join(10)
+    return 0
+
+
+def cmd_send(args) -> int:
+    """Deliver the outbox: what is due now (--once), or keep delivering."""
+    from inbox_worker.sender import Sender
+
+    config = _migrated(args)
+    sender = Sender(config)
+    if args.once:
+        done = sender.send_due(limit=10_000)
+        if args.json:
+            _print_json(dict(done))
+        else:
+            print(", ".join(f"{k} {v}" for k, v in sorted(done.items())) or "nothing due")
+        return 0
+    sender.run(_stop_on_signals())
+    return 0
+
+
+def cmd_outbox_list(args) -> int:
+    from models import Outbox
+
+    _migrated(args)
+    query = Outbox.select().order_by(Outbox.id.desc()).limit(args.limit)
+    if args.status:
+        query = query.where(Outbox.status == args.status)
+    rows = [{"id": r.id, "kind": r.kind, "ticket": r.ticket_id, "recipient": r.recipient,
+             "message_id": r.message_id, "status": r.status, "attempts": r.attempts,
+             "next_attempt_at": r.next_attempt_at, "sent_at": r.sent_at, "last_error": r.last_error}
+            for r in query]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        when = r["sent_at"] or r["next_attempt_at"]
+        print(f"#{r['id']:<6} {r['status']:<8} {when:%Y-%m-%d %H:%M:%S}  {r['recipient']:<30} <{r['message_id']}>"
+              + (f"  {r['last_error']}" if r["last_error"] else ""))
+    if not rows:
+        print("the outbox is empty")
     return 0
 
 
@@ -223,6 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", help="HD-12 or 12")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ticket_show)
+
+    p = sub.add_parser("send", help="deliver the outbox over SMTP (or into the outbox folder)")
+    p.add_argument("--once", action="store_true", help="deliver what is due, then exit")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_send)
+    outbox = sub.add_parser("outbox", help="outgoing mail").add_subparsers(dest="outbox_command", required=True)
+    p = outbox.add_parser("list", help="outgoing mail, newest first")
+    p.add_argument("--status", help="pending, sent or failed")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_outbox_list)
 
     mail = sub.add_parser("mail", help="the inbound mail ledger").add_subparsers(dest="mail_command", required=True)
     p = mail.add_parser("log", help="one line per ingested message, newest first")

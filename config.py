@@ -65,6 +65,35 @@ def parse_mailbox_url(url: str) -> MailboxURL:
     )
 
 
+@dataclass(frozen=True)
+class SmtpURL:
+    """Where outgoing mail goes: an SMTP server, or (empty URL) .eml files in the data dir."""
+
+    scheme: str  # smtp | smtps | "" for the local outbox folder
+    host: str = ""
+    port: int = 0
+    username: str = ""
+    password: str = ""
+    starttls: bool = True  # for smtp://; plain only on loopback
+
+
+def parse_smtp_url(url: str) -> SmtpURL:
+    if not url:
+        return SmtpURL(scheme="")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtps"):
+        raise ConfigError(f"HELPDESK_SMTP_URL: unknown scheme {scheme!r}; use smtp:// or smtps://")
+    if not parts.hostname:
+        raise ConfigError("HELPDESK_SMTP_URL: the SMTP URL needs a host")
+    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+    return SmtpURL(
+        scheme=scheme, host=parts.hostname, port=parts.port or (465 if scheme == "smtps" else 587),
+        username=unquote(parts.username or ""), password=unquote(parts.password or ""),
+        starttls=query.get("starttls", "yes").lower() not in ("no", "0", "false"),
+    )
+
+
 def _split_addresses(value: str) -> tuple[str, ...]:
     return tuple(a.strip().lower() for a in value.replace(";", ",").split(",") if a.strip())
 
@@ -106,6 +135,15 @@ class Config:
     @property
     def mailbox(self) -> MailboxURL:
         return parse_mailbox_url(self.mailbox_url)
+
+    @property
+    def smtp(self) -> SmtpURL:
+        return parse_smtp_url(self.smtp_url)
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where mail goes when no SMTP server is configured: one .eml file per mail."""
+        return self.data_dir / "outbox"
 
     @property
     def raw_dir(self) -> Path:
@@ -164,7 +202,8 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         language=env.get("HELPDESK_LANGUAGE") or "pl",
         timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",
     )
-    config.mailbox  # validate the URL now, with a clear message
+    config.mailbox  # validate the URLs now, with a clear message
+    config.smtp
     return config
 
 

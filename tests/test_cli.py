@@ -70,3 +70,24 @@ def test_errors_are_clear_and_exit_non_zero(helpdesk):
     # Clear text only on loopback: refused before any connection is tried.
     bad = helpdesk("worker", "--once", ok=False, HELPDESK_MAILBOX_URL="imap://u:p@mail.example.com/INBOX?starttls=no")
     assert bad.returncode == 1 and "loopback" in bad.stderr
+
+
+def test_send_and_outbox_list(helpdesk, tmp_path, smtp_server):
+    import config as config_mod
+    import database
+    from inbox_worker import outbox
+
+    helpdesk("init-db")
+    cfg = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var")}, dotenv=None)
+    database.open_database(cfg.database_url)
+    msg = outbox.build(mail_from="support@helpdesk.localhost", from_name="Pomoc", to="jan@example.com",
+                       subject="s", text="t", message_id="m1@helpdesk.localhost", loop_marker="x")
+    outbox.queue(msg, kind="notice", recipient="jan@example.com")
+
+    assert json.loads(helpdesk("outbox", "list", "--json").stdout)[0]["status"] == "pending"
+    done = helpdesk("send", "--once", "--json", HELPDESK_SMTP_URL=smtp_server.url)
+    assert json.loads(done.stdout) == {"sent": 1} and len(smtp_server.received) == 1
+    [row] = json.loads(helpdesk("outbox", "list", "--json").stdout)
+    assert row["status"] == "sent" and row["message_id"] == "m1@helpdesk.localhost"
+    bad = helpdesk("send", "--once", ok=False, HELPDESK_SMTP_URL="pop3://x")
+    assert bad.returncode == 1 and "HELPDESK_SMTP_URL" in bad.stderr

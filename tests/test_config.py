@@ -41,6 +41,7 @@ def test_mailbox_urls(url, expected):
     ({"HELPDESK_SUPPORT_ADDRESS": "not-an-address"}, "HELPDESK_SUPPORT_ADDRESS"),
     ({"HELPDESK_POLL_SECONDS": "soon"}, "HELPDESK_POLL_SECONDS"),
     ({"HELPDESK_MAILBOX_DONE": "delete"}, "HELPDESK_MAILBOX_DONE"),
+    ({"HELPDESK_SMTP_URL": "smtp:///"}, "HELPDESK_SMTP_URL"),
 ])
 def test_bad_values_name_their_variable(tmp_path, env, variable):
     with pytest.raises(ConfigError, match=variable):

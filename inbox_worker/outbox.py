@@ -1,0 +1,81 @@
+"""Outbox: outgoing mail as rows, written in the caller's transaction (SPEC E11).
+
+In: the parts of a mail (sender, one recipient, subject, bodies, threading headers).
+Out: an `Outbox` row holding the complete RFC 5322 message, due now; `sender.py`
+delivers it. Never talks to an SMTP server, and never commits: the row goes in with
+the change that caused it, or not at all.
+
+Header values are built by `email.message.EmailMessage` with the default policy; a value
+that carries CR, LF or NUL (a header injection attempt, or a broken address) is refused
+with `HeaderInjection` before anything is written.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from domain import tickets
+from models import Outbox, Ticket, utcnow
+
+LOOP_HEADER = "X-Helpdesk-Loop"  # classify.py treats mail carrying it as our own coming back
+
+
+class HeaderInjection(ValueError):
+    """A header value from a user contains CR, LF or NUL."""
+
+
+def safe(value: str, what: str) -> str:
+    if any(c in value for c in "\r\n\0"):
+        raise HeaderInjection(f"{what} contains a line break or NUL: {value[:80]!r}")
+    return value
+
+
+def new_message_id(domain: str, ticket_id: int | None = None) -> str:
+    """A Message-ID of ours (without angle brackets): hd.<ticket>.<random>@<domain>."""
+    return f"hd.{ticket_id or 0}.{secrets.token_hex(8)}@{domain}"
+
+
+def build(*, mail_from: str, from_name: str, to: str, to_name: str = "", subject: str, text: str,
+          html: str | None = None, reply_to: str | None = None, message_id: str, in_reply_to: str = "",
+          references: tuple[str, ...] = (), auto_submitted: str = "auto-generated",
+          loop_marker: str, now: dt.datetime | None = None) -> EmailMessage:
+    """The complete message; every value from a user is checked for line breaks first."""
+    msg = EmailMessage()
+    msg["From"] = Address(safe(from_name, "sender name"), addr_spec=safe(mail_from, "sender address"))
+    msg["To"] = Address(safe(to_name, "recipient name"), addr_spec=safe(to, "recipient address"))
+    msg["Subject"] = safe(subject, "subject")
+    msg["Date"] = format_datetime((now or utcnow()).replace(tzinfo=dt.timezone.utc))
+    msg["Message-ID"] = f"<{safe(message_id, 'Message-ID')}>"
+    if reply_to:
+        msg["Reply-To"] = safe(reply_to, "Reply-To")
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{safe(in_reply_to, 'In-Reply-To')}>"
+    if references:
+        msg["References"] = " ".join(f"<{safe(r, 'References')}>" for r in references)
+    # RFC 3834, and Exchange's own switch: automatic answers to this mail are not wanted.
+    msg["Auto-Submitted"] = auto_submitted
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg[LOOP_HEADER] = safe(loop_marker, "loop marker")
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def queue(msg: EmailMessage, *, kind: str, recipient: str, ticket: Ticket | None = None,
+          now: dt.datetime | None = None) -> Outbox:
+    """Write the mail as an outbox row, due now; its Message-ID is remembered for the
+    ticket so that replies thread and the mail coming back is known as ours."""
+    now = now or utcnow()
+    message_id = msg["Message-ID"].strip("<>")
+    row = Outbox.create(
+        kind=kind, ticket=ticket, recipient=safe(recipient, "recipient address").lower(),
+        mail_from=msg["From"].addresses[0].addr_spec, message_id=message_id, raw=msg.as_bytes(),
+        status="pending", attempts=0, next_attempt_at=now, created_at=now,
+    )
+    if ticket is not None:
+        tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.lower())
+    return row

@@ -1,0 +1,244 @@
+"""Sender: delivers the outbox, over SMTP or into the local outbox folder (SPEC E11).
+
+In: `Outbox` rows that are due. Out: each row `sent`, rescheduled with exponential
+backoff (the server is down, or answered 4xx), or `failed` with the server's answer (a
+permanent 5xx, or too many attempts). A permanent refusal marks the address
+undeliverable, and mail to a marked address is not sent. Rows are claimed with a lease,
+so several senders can share the outbox; each row's result is committed the moment the
+server has answered, so a restart neither resends what was sent nor drops what was not.
+Never builds mail: `outbox.py` does.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import os
+import smtplib
+import socket
+import ssl
+import tempfile
+import threading
+from collections import Counter
+from pathlib import Path
+
+from config import Config, SmtpURL
+from models import AddressStatus, Outbox, db, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=5)  # a sender that died lets its claimed mail go after this
+MAX_ATTEMPTS = 16  # with the backoff below: about two days of trying
+FIRST_RETRY_SECONDS = 30
+LONGEST_RETRY_SECONDS = 4 * 3600
+
+
+class TransportDown(Exception):
+    """The server cannot be reached or refuses us: every mail waits, none is at fault."""
+
+
+class Refused(Exception):
+    """The server refused this one mail; `permanent` for a 5xx answer."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.permanent = 500 <= code < 600
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """How long to wait after the n-th failed attempt: 30 s, 1 min, 2 min, ... at most 4 h."""
+    return dt.timedelta(seconds=min(LONGEST_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** max(0, attempts - 1)))
+
+
+# --- transports ---------------------------------------------------------------------------
+
+
+class SmtpTransport:
+    def __init__(self, url: SmtpURL, *, timeout: float = 30.0):
+        self.url = url
+        self.timeout = timeout
+        self._smtp: smtplib.SMTP | None = None
+
+    def open(self) -> None:
+        url = self.url
+        try:
+            if url.scheme == "smtps":
+                smtp = smtplib.SMTP_SSL(url.host, url.port, timeout=self.timeout,
+                                        context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(url.host, url.port, timeout=self.timeout)
+                smtp.ehlo()
+                if url.starttls and smtp.has_extn("starttls"):
+                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.ehlo()
+                elif not _loopback(url.host):
+                    smtp.close()
+                    raise TransportDown(f"{url.host}:{url.port} offers no STARTTLS; clear text is allowed only "
+                                        "on loopback: use smtps:// or a server with STARTTLS")
+            if url.username:
+                smtp.login(url.username, url.password)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransportDown(f"cannot use SMTP server {url.host}:{url.port}: {exc}") from exc
+        self._smtp = smtp
+
+    def send(self, mail_from: str, recipient: str, raw: bytes) -> None:
+        if self._smtp is None:
+            self.open()
+        try:
+            self._smtp.sendmail(mail_from, [recipient], raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, message = exc.recipients[recipient]
+            raise Refused(code, message.decode(errors="replace")) from exc
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            raise Refused(exc.smtp_code, exc.smtp_error.decode(errors="replace")) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise TransportDown(f"SMTP connection lost: {exc}") from exc
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+
+class FolderTransport:
+    """The embedded default: each mail becomes an .eml file in the outbox folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def send(self, mail_from: str, recipient: str, raw: bytes) -> None:
+        name = "".join(c if c.isalnum() or c in ".-_@" else "_" for c in f"{recipient}--{_message_id(raw)}")
+        path = self.folder / f"{name[:200]}.eml"
+        if path.exists():  # delivered before a crash kept us from recording it
+            return
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(f"X-Envelope-From: {mail_from}\r\nX-Envelope-To: {recipient}\r\n".encode() + raw)
+        os.replace(tmp, path)
+
+    def close(self) -> None:
+        pass
+
+
+def transport_for(config: Config):
+    smtp = config.smtp
+    return FolderTransport(config.outbox_dir) if not smtp.scheme else SmtpTransport(smtp)
+
+
+# --- the sender ---------------------------------------------------------------------------
+
+
+class Sender:
+    def __init__(self, config: Config, transport=None, *, owner: str | None = None):
+        self.config = config
+        self.transport = transport or transport_for(config)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    def send_due(self, *, now: dt.datetime | None = None, limit: int = 100) -> Counter:
+        """Deliver what is due now (at most `limit` mails); returns what happened, counted."""
+        now = now or utcnow()
+        claimed = self._claim(now, limit)
+        done: Counter = Counter()
+        if not claimed:
+            return done
+        try:
+            self.transport.open()
+        except TransportDown as exc:
+            log.warning("outbox: %s; %d mail(s) wait", exc, len(claimed))
+            for row in claimed:
+                done[self._retry(row, str(exc), now)] += 1
+            return done
+        try:
+            for i, row in enumerate(claimed):
+                done[self._deliver(row, now)] += 1
+        except TransportDown as exc:
+            log.warning("outbox: %s; the rest wait", exc)
+            for row in claimed[i:]:
+                done[self._retry(row, str(exc), now)] += 1
+        finally:
+            self.transport.close()
+        return done
+
+    def run(self, stop: threading.Event, *, poll_seconds: float = 5.0) -> None:
+        while not stop.is_set():
+            try:
+                if sum(self.send_due().values()) == 0:
+                    stop.wait(poll_seconds)
+            except Exception:  # the database, most likely: try again later
+                log.exception("outbox: sending failed; trying again in %s s", poll_seconds)
+                stop.wait(poll_seconds)
+
+    def _claim(self, now: dt.datetime, limit: int) -> list[Outbox]:
+        free = (Outbox.lease_until.is_null()) | (Outbox.lease_until < now)
+        due = (Outbox.select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now, free)
+               .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
+        claimed = []
+        for row in list(due):
+            # Conditional: of two senders, only one gets each row.
+            if Outbox.update(lease_owner=self.owner, lease_until=now + LEASE).where(
+                    Outbox.id == row.id, Outbox.status == "pending", free).execute():
+                claimed.append(Outbox.get_by_id(row.id))
+        return claimed
+
+    def _deliver(self, row: Outbox, now: dt.datetime) -> str:
+        bounced = AddressStatus.get_or_none(AddressStatus.email == row.recipient,
+                                            AddressStatus.bounced_at.is_null(False))
+        if bounced is not None:
+            return self._finish(row, "failed", f"not sent: {row.recipient} is marked undeliverable "
+                                               f"since {bounced.bounced_at:%Y-%m-%d} ({bounced.bounce_reason})")
+        try:
+            self.transport.send(row.mail_from, row.recipient, bytes(row.raw))
+        except Refused as exc:
+            if not exc.permanent:
+                return self._retry(row, str(exc), now)
+            self._mark_undeliverable(row.recipient, str(exc), now)
+            return self._finish(row, "failed", str(exc))
+        return self._finish(row, "sent", "", sent_at=utcnow())
+
+    def _finish(self, row: Outbox, status: str, error: str, *, sent_at=None) -> str:
+        Outbox.update(status=status, last_error=error[:2000], sent_at=sent_at, attempts=Outbox.attempts + 1,
+                      lease_owner=None, lease_until=None).where(Outbox.id == row.id).execute()
+        if status == "failed":
+            log.warning("outbox: mail %s to %s failed: %s", row.message_id, row.recipient, error)
+        return status
+
+    def _retry(self, row: Outbox, error: str, now: dt.datetime) -> str:
+        attempts = row.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            return self._finish(row, "failed", f"gave up after {attempts} attempts: {error}")
+        Outbox.update(attempts=attempts, last_error=error[:2000], next_attempt_at=now + backoff(attempts),
+                      lease_owner=None, lease_until=None).where(Outbox.id == row.id).execute()
+        return "retry"
+
+    @staticmethod
+    def _mark_undeliverable(address: str, reason: str, now: dt.datetime) -> None:
+        with db.atomic():
+            status, _ = AddressStatus.get_or_create(email=address)
+            AddressStatus.update(bounced_at=now, bounce_reason=reason[:2000],
+                                 bounce_count=AddressStatus.bounce_count + 1).where(
+                AddressStatus.id == status.id).execute()
+
+
+def _message_id(raw: bytes) -> str:
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    for line in head.splitlines():
+        if line.lower().startswith(b"message-id:"):
+            return line.split(b":", 1)[1].strip().strip(b"<>").decode("ascii", "replace")
+    return "no-message-id"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

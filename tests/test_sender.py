@@ -1,0 +1,129 @@
+"""The outbox and its sender against a real SMTP server (aiosmtpd on 127.0.0.1)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from domain import tickets
+from inbox_worker import outbox
+from inbox_worker.sender import MAX_ATTEMPTS, FolderTransport, Sender, backoff
+from models import AddressStatus, KnownMessageId, Outbox, db, utcnow
+
+SUPPORT = "support@helpdesk.localhost"
+
+
+def mail(to: str, *, subject: str = "[HD-1] Drukarka", ticket=None, **extra):
+    msg = outbox.build(mail_from=SUPPORT, from_name="Pomoc", to=to, subject=subject, text="Treść\n",
+                       message_id=outbox.new_message_id("helpdesk.localhost", ticket.id if ticket else None),
+                       loop_marker=SUPPORT, **extra)
+    return outbox.queue(msg, kind="notice", recipient=to, ticket=ticket)
+
+
+@pytest.fixture
+def sender(config, db, smtp_server):
+    return Sender(config.with_(smtp_url=smtp_server.url))
+
+
+def test_queued_mail_is_delivered_once_with_its_headers(sender, smtp_server):
+    ticket = tickets.open_ticket(subject="Drukarka", requester_email="jan@example.com")
+    with db.atomic():
+        row = mail("jan@example.com", ticket=ticket, in_reply_to="first@example.com",
+                   references=("first@example.com",))
+    assert sender.send_due() == {"sent": 1}
+    assert sender.send_due() == {}  # nothing twice
+
+    [got] = smtp_server.received
+    assert got.mail_from == SUPPORT and got.rcpt_tos == ["jan@example.com"]
+    m = got.message
+    assert m["Message-ID"] == f"<{row.message_id}>" and m["In-Reply-To"] == "<first@example.com>"
+    assert m["Auto-Submitted"] == "auto-generated" and m["X-Helpdesk-Loop"] == SUPPORT
+    assert Outbox.get_by_id(row.id).status == "sent"
+    # Its Message-ID is known as ours, for threading replies and recognising loops.
+    assert KnownMessageId.get(KnownMessageId.message_id == row.message_id).outgoing
+
+
+def test_smtp_down_then_up_delivers_everything_once(sender, smtp_server):
+    for i in range(5):
+        mail(f"user{i}@example.com")
+    smtp_server.stop()
+    now = utcnow()
+    assert sender.send_due(now=now) == {"retry": 5}
+    assert all(r.next_attempt_at >= now + backoff(1) for r in Outbox.select())
+    assert sender.send_due(now=now) == {}  # not due yet
+
+    smtp_server.start()
+    later = now + backoff(1) + dt.timedelta(seconds=1)
+    assert sender.send_due(now=later) == {"sent": 5}
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == [f"user{i}@example.com" for i in range(5)]
+    assert sender.send_due(now=later + dt.timedelta(hours=1)) == {}
+
+
+def test_a_permanent_refusal_fails_one_mail_and_marks_the_address(sender, smtp_server):
+    smtp_server.refuse["gone@example.com"] = "550 5.1.1 no such user"
+    smtp_server.refuse["full@example.com"] = "452 4.2.2 mailbox full"
+    for to in ("a@example.com", "gone@example.com", "full@example.com", "b@example.com"):
+        mail(to)
+    assert sender.send_due() == {"sent": 2, "failed": 1, "retry": 1}
+
+    gone = Outbox.get(Outbox.recipient == "gone@example.com")
+    assert gone.status == "failed" and "550" in gone.last_error
+    assert AddressStatus.get(AddressStatus.email == "gone@example.com").bounced_at is not None
+    assert Outbox.get(Outbox.recipient == "full@example.com").status == "pending"
+    # The system stops mailing a marked address.
+    mail("gone@example.com", subject="again")
+    assert sender.send_due() == {"failed": 1}
+    assert "undeliverable" in Outbox.select().order_by(Outbox.id.desc()).get().last_error
+    assert len(smtp_server.received) == 2
+
+
+def test_a_mail_that_keeps_failing_gives_up_after_the_last_attempt(sender, smtp_server):
+    smtp_server.refuse["slow@example.com"] = "451 4.3.0 try later"
+    row = mail("slow@example.com")
+    Outbox.update(attempts=MAX_ATTEMPTS - 1).where(Outbox.id == row.id).execute()
+    assert sender.send_due() == {"failed": 1}
+    assert "gave up" in Outbox.get_by_id(row.id).last_error
+
+
+def test_two_senders_never_send_the_same_mail(config, db, smtp_server):
+    for i in range(30):
+        mail(f"user{i}@example.com")
+    first, second = (Sender(config.with_(smtp_url=smtp_server.url), owner=name) for name in ("a", "b"))
+    now = utcnow()
+    claimed = first._claim(now, 20)
+    assert len(claimed) == 20
+    assert len(second._claim(now, 100)) == 10  # the other ten; the first twenty are leased
+
+
+def test_a_sender_that_died_lets_its_mail_go_after_the_lease(config, db, smtp_server):
+    mail("x@example.com")
+    dead = Sender(config.with_(smtp_url=smtp_server.url), owner="dead")
+    now = utcnow()
+    assert len(dead._claim(now, 10)) == 1  # ... and then it was killed
+    alive = Sender(config.with_(smtp_url=smtp_server.url), owner="alive")
+    assert alive.send_due(now=now) == {}
+    assert alive.send_due(now=now + dt.timedelta(minutes=6)) == {"sent": 1}
+
+
+def test_without_an_smtp_server_mail_goes_to_the_outbox_folder(config, db):
+    sender = Sender(config)
+    assert isinstance(sender.transport, FolderTransport)
+    row = mail("jan@example.com")
+    assert sender.send_due() == {"sent": 1}
+    [eml] = config.outbox_dir.glob("*.eml")
+    assert row.message_id.split("@")[0] in eml.name and b"X-Envelope-To: jan@example.com" in eml.read_bytes()
+
+
+@pytest.mark.parametrize("field, value", [
+    ("subject", "Hello\r\nBcc: victim@example.com"),
+    ("to", "jan@example.com\nBcc: victim@example.com"),
+    ("to_name", "Jan\r\nX-Evil: 1"),
+    ("reply_to", "support@helpdesk.localhost\0"),
+])
+def test_header_injection_is_refused_before_anything_is_written(db, field, value):
+    parts = dict(mail_from=SUPPORT, from_name="Pomoc", to="jan@example.com", subject="s", text="t",
+                 message_id="m@helpdesk.localhost", loop_marker=SUPPORT)
+    parts[field] = value
+    with pytest.raises(outbox.HeaderInjection):
+        outbox.build(**parts)
+    assert Outbox.select().count() == 0
