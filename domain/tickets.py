@@ -143,7 +143,8 @@ def add_participants(ticket: Ticket, addresses: Iterable[tuple[str, str]], *, ro
     candidates: dict[str, str] = {}
     for email, name in addresses:
         email = email.strip().lower()
-        if email and "@" in email and email not in candidates and not exclude(email):
+        local, at, domain = email.rpartition("@")
+        if local and at and domain and email not in candidates and not exclude(email):
             candidates[email] = name or ""
     if not candidates:
         return []

@@ -12,10 +12,15 @@ with `HeaderInjection` before anything is written.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
+from pathlib import Path
+
+import jinja2
 
 from domain import tickets
 from models import Outbox, Ticket, utcnow
@@ -73,9 +78,32 @@ def queue(msg: EmailMessage, *, kind: str, recipient: str, ticket: Ticket | None
     message_id = msg["Message-ID"].strip("<>")
     row = Outbox.create(
         kind=kind, ticket=ticket, recipient=safe(recipient, "recipient address").lower(),
-        mail_from=msg["From"].addresses[0].addr_spec, message_id=message_id, raw=msg.as_bytes(),
+        # CRLF line ends, as SMTP wants them: smtplib sends bytes unchanged.
+        mail_from=msg["From"].addresses[0].addr_spec, message_id=message_id, raw=msg.as_bytes(policy=SMTP_POLICY),
         status="pending", attempts=0, next_attempt_at=now, created_at=now,
     )
     if ticket is not None:
         tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.lower())
     return row
+
+
+# --- notices: rendered from templates/mail/<language>/<name>.{subject.txt,txt,html} --------------
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
+LANGUAGES = ("pl", "en")
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                              autoescape=jinja2.select_autoescape(["html"]), keep_trailing_newline=True)
+
+
+def render(name: str, language: str, context: dict) -> tuple[str, str, str]:
+    """(subject, text, html) of a mail template, in the language if we have it, else Polish."""
+    language = language if language in LANGUAGES else LANGUAGES[0]
+    env = _environment()
+    subject = " ".join(env.get_template(f"{language}/{name}.subject.txt").render(context).split())
+    text = env.get_template(f"{language}/{name}.txt").render(context)
+    html = env.get_template(f"{language}/{name}.html").render(context)
+    return subject, text, html

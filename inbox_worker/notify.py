@@ -1,0 +1,128 @@
+"""Notify: a batch's new messages become outbox rows, in the batch's transaction.
+
+In: the applied results of a batch with their `Inbound`. Out: `Outbox` rows (and
+`AutoReplyLog` rows for acknowledgements). Reads what it needs in a few queries per
+batch; who is told is `notices.notices_for` (pure); the mail itself is `outbox.build`
+and `outbox.render`. A notice that cannot be built is logged and skipped: the ticket
+is stored, and a broken template must not hold the mailbox up.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from email.errors import MessageError
+
+from config import Config
+from models import (
+    AutoReplyLog,
+    Message,
+    MessageKind,
+    Participant,
+    Ticket,
+    User,
+    db,
+    utcnow,
+)
+
+from . import outbox, tokens
+from .notices import Recipient, notices_for
+
+log = logging.getLogger(__name__)
+
+ACKS_PER_HOUR = 3  # automatic answers to one address: E9's rate limit
+HISTORY = 5  # earlier messages quoted below a notice, newest first
+EVENTS = ("new_ticket", "reply", "staff_reply")
+TEAM = {"pl": "Pomoc techniczna", "en": "Support"}
+
+
+def notify(config: Config, events: list, *, now: dt.datetime | None = None) -> int:
+    """`events`: (Applied, Inbound) pairs of stored messages. Returns the mails queued."""
+    events = [(a, i) for a, i in events if a.outcome in EVENTS and not a.already and a.ticket_id]
+    if not events:
+        return 0
+    now = now or utcnow()
+    ticket_ids = {a.ticket_id for a, _ in events}
+    tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.assignee,
+                                              Ticket.requester_email).where(Ticket.id.in_(ticket_ids))}
+    people = _participants(ticket_ids)
+    staff = [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"u{u.id}", u.language)
+             for u in User.engineers().select(User.id, User.email, User.first_name, User.last_name, User.language)]
+    acks = _acks_this_hour({i.from_addr for a, i in events if a.outcome == "new_ticket"}, now)
+    own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
+    queued = 0
+    for applied, inbound in events:
+        ticket = tickets[applied.ticket_id]
+        assignee = [s for s in staff if ticket.assignee_id and s.token == f"u{ticket.assignee_id}"]
+        allowed = acks.get(inbound.from_addr, 0) < ACKS_PER_HOUR
+        chosen = notices_for(applied.outcome, author=inbound.from_addr, requester=ticket.requester_email,
+                             participants=people[ticket.id], engineers=assignee or staff, ack_allowed=allowed,
+                             own=own)
+        history = _history(ticket.id, inbound.message_id)
+        for notice in chosen:
+            try:
+                with db.atomic():
+                    _queue(config, notice, ticket, inbound, history, now)
+                    if notice.template == "ack":
+                        AutoReplyLog.create(email=notice.recipient.email, sent_at=now)
+                        acks[notice.recipient.email] = acks.get(notice.recipient.email, 0) + 1
+                queued += 1
+            except (ValueError, MessageError) as exc:  # a header we refuse to build (line breaks, bad address)
+                log.error("no %s to %s about %s: %s", notice.template, notice.recipient.email, inbound.message_id, exc)
+    return queued
+
+
+def _participants(ticket_ids) -> dict[int, list[Recipient]]:
+    rows = list(Participant.select(Participant.id, Participant.ticket, Participant.email, Participant.name,
+                                   Participant.user).where(Participant.ticket.in_(ticket_ids))
+                .order_by(Participant.id))
+    languages = {u.id: u.language for u in User.select(User.id, User.language).where(
+        User.id.in_({p.user_id for p in rows if p.user_id}))}
+    out: dict[int, list[Recipient]] = defaultdict(list)
+    for p in rows:
+        out[p.ticket_id].append(Recipient(p.email, p.name, f"p{p.id}", languages.get(p.user_id, "")))
+    return out
+
+
+def _acks_this_hour(addresses, now: dt.datetime) -> dict[str, int]:
+    if not addresses:
+        return {}
+    query = (AutoReplyLog.select(AutoReplyLog.email).where(
+        AutoReplyLog.email.in_(addresses), AutoReplyLog.sent_at > now - dt.timedelta(hours=1)))
+    counts: dict[str, int] = defaultdict(int)
+    for row in query:
+        counts[row.email] += 1
+    return counts
+
+
+def _history(ticket_id: int, message_id: str) -> tuple[dict, list[dict]]:
+    """The message itself and the public ones before it, newest first."""
+    rows = (Message.select(Message.id, Message.author_email, Message.author_name, Message.body_text,
+                           Message.body_display, Message.message_id, Message.created_at)
+            .where(Message.ticket == ticket_id, Message.kind.in_([MessageKind.CUSTOMER.value, MessageKind.STAFF.value]))
+            .order_by(Message.id.desc()).limit(200))
+    shown = [{"author": r.author_name or r.author_email, "when": f"{r.created_at:%Y-%m-%d %H:%M} UTC",
+              "text": r.display.strip(), "message_id": r.message_id} for r in rows]
+    at = next((i for i, m in enumerate(shown) if m["message_id"] == message_id), 0)
+    return shown[at] if shown else {}, shown[at + 1:at + 1 + HISTORY]
+
+
+def _queue(config: Config, notice, ticket: Ticket, inbound, history, now: dt.datetime) -> None:
+    recipient = notice.recipient
+    language = recipient.language or config.language
+    message, earlier = history
+    ref = ticket.ref(config.ticket_prefix)
+    subject, text, html = outbox.render(notice.template, language, {
+        "ref": ref, "subject": ticket.subject, "status": ticket.status, "message": message, "history": earlier,
+        "link": f"{config.base_url}/tickets/{ticket.id}", "team": TEAM.get(language, TEAM["pl"]),
+    })
+    domain = config.support_address.split("@", 1)[1]
+    msg = outbox.build(
+        mail_from=config.support_address, from_name=TEAM.get(language, TEAM["pl"]),
+        to=recipient.email, to_name=" ".join(recipient.name.split()), subject=subject, text=text, html=html,
+        reply_to=tokens.reply_address(config.support_address, config.secret_key, ticket.id, recipient.token),
+        message_id=outbox.new_message_id(domain, ticket.id), in_reply_to=inbound.message_id,
+        references=(*inbound.references[-8:], inbound.message_id), auto_submitted=notice.auto_submitted,
+        loop_marker=config.support_address, now=now,
+    )
+    outbox.queue(msg, kind=notice.template, recipient=recipient.email, ticket=ticket, now=now)

@@ -1,0 +1,116 @@
+"""Who is told what: the pure rules, then mail in -> outbox -> aiosmtpd -> mail back in."""
+from __future__ import annotations
+
+import pytest
+
+from inbox_worker import tokens
+from inbox_worker.notices import Recipient, notices_for
+from inbox_worker.sender import Sender
+from models import Outbox, Role, Ticket, User
+from tests.mailfactory import make_mail
+
+SUPPORT = "support@helpdesk.localhost"
+JAN, ANNA, ENG = Recipient("jan@example.com", "Jan", "p1"), Recipient("anna@example.com", "", "p2"), \
+    Recipient("eng@helpdesk.localhost", "Eng", "u9")
+
+
+def own(address):
+    return tokens.is_own_address(address, (SUPPORT,))
+
+
+def told(notices):
+    return [(n.template, n.recipient.email, n.auto_submitted) for n in notices]
+
+
+def test_a_new_ticket_acknowledges_the_requester_and_tells_ccs_and_engineers():
+    notices = notices_for("new_ticket", author=JAN.email, requester=JAN.email, participants=[JAN, ANNA],
+                          engineers=[ENG], ack_allowed=True, own=own)
+    assert told(notices) == [("ack", JAN.email, "auto-replied"), ("message", ANNA.email, "auto-generated"),
+                             ("engineer", ENG.email, "auto-generated")]
+
+
+@pytest.mark.parametrize("requester", ["noreply@shop.example", "no-reply+x@shop.example", "MAILER-DAEMON@mx.example",
+                                       "support+5-0-abc@helpdesk.localhost"])
+def test_no_acknowledgement_to_addresses_nobody_reads_or_our_own(requester):
+    who = Recipient(requester, "", "p1")
+    notices = notices_for("new_ticket", author=requester, requester=requester, participants=[who], engineers=[],
+                          ack_allowed=True, own=own)
+    assert notices == []
+
+
+def test_the_rate_limit_stops_the_acknowledgement_only():
+    notices = notices_for("new_ticket", author=JAN.email, requester=JAN.email, participants=[JAN, ANNA],
+                          engineers=[ENG], ack_allowed=False, own=own)
+    assert [n.template for n in notices] == ["message", "engineer"]
+
+
+def test_replies_go_to_everyone_but_their_author():
+    customer = notices_for("reply", author=ANNA.email, requester=JAN.email, participants=[JAN, ANNA],
+                           engineers=[ENG], ack_allowed=True, own=own)
+    assert told(customer) == [("message", JAN.email, "auto-generated"), ("engineer", ENG.email, "auto-generated")]
+    staff = notices_for("staff_reply", author=ENG.email, requester=JAN.email, participants=[JAN, ANNA],
+                        engineers=[ENG], ack_allowed=True, own=own)
+    assert [n.recipient.email for n in staff] == [JAN.email, ANNA.email]
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def engineer(db):
+    return User.create(email="eng@helpdesk.localhost", first_name="Ewa", last_name="Nowak",
+                       role=Role.ENGINEER.value, is_active=True)
+
+
+def deliver_all(config, smtp_server):
+    Sender(config.with_(smtp_url=smtp_server.url)).send_due()
+    got = {r.rcpt_tos[0]: r.message for r in smtp_server.received}
+    smtp_server.received.clear()
+    return got
+
+
+def test_a_conversation_by_mail(desk, config, smtp_server, engineer):
+    first = make_mail(Message_ID="<first@example.com>", Cc="Anna <anna@example.com>", Subject="Drukarka nie drukuje")
+    desk.receive(first)
+    got = deliver_all(config, smtp_server)
+    assert set(got) == {"jan@example.com", "anna@example.com", "eng@helpdesk.localhost"}
+    ack = got["jan@example.com"]
+    assert ack["Subject"].startswith("[HD-1]") and ack["Auto-Submitted"] == "auto-replied"
+    assert ack["In-Reply-To"] == "<first@example.com>" and "HD-1" in ack.get_body(("plain",)).get_content()
+    # Each recipient has a reply address of its own, naming the ticket and them.
+    addresses = {to: m["Reply-To"].addresses[0].addr_spec for to, m in got.items()}
+    assert len(set(addresses.values())) == 3
+    assert tokens.verify_token(config.secret_key, addresses["eng@helpdesk.localhost"].split("+")[1].split("@")[0]) \
+        == (1, f"u{engineer.id}")
+
+    # Anna answers her notification; her mail client keeps only the reply address.
+    anna = got["anna@example.com"]
+    row = desk.receive(make_mail("Też mam ten problem.\n", From="anna@example.com", To=addresses["anna@example.com"],
+                                 Subject=f"Re: {anna['Subject']}", In_Reply_To=anna["Message-ID"]))
+    assert row.outcome == "reply"
+    got = deliver_all(config, smtp_server)
+    assert set(got) == {"jan@example.com", "eng@helpdesk.localhost"}
+    body = got["jan@example.com"].get_body(("plain",)).get_content()
+    assert body.index("Też mam ten problem") < body.index("the printer is broken")  # newest first (E12)
+
+    # The engineer answers from her mail client: a staff reply, told to the customers.
+    eng = got["eng@helpdesk.localhost"]
+    row = desk.receive(make_mail("Proszę zrestartować drukarkę.\n\n> Też mam ten problem.\n",
+                                 From="eng@helpdesk.localhost", To=eng["Reply-To"].addresses[0].addr_spec,
+                                 Subject=f"Re: {eng['Subject']}", In_Reply_To=eng["Message-ID"]))
+    assert row.outcome == "staff_reply"
+    got = deliver_all(config, smtp_server)
+    assert set(got) == {"jan@example.com", "anna@example.com"}
+    assert "Proszę zrestartować" in got["jan@example.com"].get_body(("plain",)).get_content()
+
+    # Our own notice coming back to the inbox (a forward rule, a misconfigured alias) is a loop.
+    looped = desk.receive(got["anna@example.com"].as_bytes())
+    assert looped.outcome == "loop" and Outbox.select().where(Outbox.status == "pending").count() == 0
+    assert Ticket.select().count() == 1
+
+
+def test_acknowledgements_to_one_address_are_rate_limited(desk, config):
+    for i in range(5):
+        desk.receive(make_mail(Message_ID=f"<n{i}@example.com>", Subject=f"Problem {i}"))
+    assert Ticket.select().count() == 5
+    assert Outbox.select().where(Outbox.kind == "ack").count() == 3
