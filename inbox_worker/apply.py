@@ -40,6 +40,7 @@ from models import (
 )
 
 from . import subjects, tokens
+from .commands import commands_of
 from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
@@ -57,6 +58,7 @@ class Applied:
     ticket_id: int | None = None
     already: bool = False  # the ledger had this message: nothing was written now
     ticket_status: str | None = None  # the ticket's status after this message
+    internal: bool = False  # an engineer's #note: never mailed to customers
     rows: Deferred = field(default_factory=Deferred, compare=False, repr=False)
 
 
@@ -125,7 +127,9 @@ def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Co
             row = job.ledger
             if ledger is not None and not isinstance(decision, QuarantineDecision):
                 Quarantine.update(resolved_at=now).where(Quarantine.inbound == row).execute()
-            return Applied(row.outcome, row.reason, row.id, ticket_id, ticket_status=status, rows=job.rows)
+            internal = isinstance(decision, StaffReply) and decision.commands.note
+            return Applied(row.outcome, row.reason, row.id, ticket_id, ticket_status=status, internal=internal,
+                           rows=job.rows)
     except IntegrityError:
         existing = _existing(fetched)
         if existing is not None:
@@ -179,9 +183,11 @@ def _body(job: _Job) -> tuple[str, str]:
     return job.inbound.text, job.inbound.reply_text or job.inbound.text
 
 
-def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str) -> Message:
+def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, without_commands: bool = False) -> Message:
     inbound, now = job.inbound, job.now
     text, display = _body(job)
+    if without_commands:  # the engineer's #commands are acted on, not shown
+        display = commands_of(display)[1]
     message = tickets.add_message(
         ticket, kind=kind, author_email=inbound.from_addr, author_name=inbound.from_name,
         subject=inbound.subject, body_text=text, body_display=display, body_html=inbound.html,
@@ -250,10 +256,22 @@ def write_reply(job: _Job):
 
 def write_staff_reply(job: _Job):
     ticket = _ticket(job)
+    commands = job.decision.commands
     job.record(ticket.id)
-    _add_mail_message(job, ticket, MessageKind.STAFF, job.decision.rule)
-    if ticket.status == Status.CLOSED.value or not tickets.set_status(
-            ticket, Status.WAITING_CUSTOMER, reason="engineer replied by mail", now=job.now, sink=job.rows):
+    engineer = job.view.users.get(job.inbound.from_addr)
+    kind = MessageKind.NOTE if commands.note else MessageKind.STAFF
+    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any)
+    if commands.assign_me and engineer is not None:
+        Ticket.update(assignee=engineer.id).where(Ticket.id == ticket.id).execute()
+    if commands.close:
+        status, why = Status.CLOSED, "closed by the engineer's #close"
+    elif commands.status:
+        status, why = Status(commands.status), f"set by the engineer's #{commands.status}"
+    elif commands.note or ticket.status == Status.CLOSED.value:
+        status, why = None, ""
+    else:
+        status, why = Status.WAITING_CUSTOMER, "engineer replied by mail"
+    if status is None or not tickets.set_status(ticket, status, by=engineer, reason=why, now=job.now, sink=job.rows):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
 

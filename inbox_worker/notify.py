@@ -38,7 +38,7 @@ TEAM = {"pl": "Pomoc techniczna", "en": "Support"}
 
 def notify(config: Config, events: list, *, now: dt.datetime | None = None) -> int:
     """`events`: (Applied, Inbound) pairs of stored messages. Returns the mails queued."""
-    events = [(a, i) for a, i in events if a.outcome in EVENTS and not a.already and a.ticket_id]
+    events = [(a, i) for a, i in events if a.outcome in EVENTS and not a.already and not a.internal and a.ticket_id]
     if not events:
         return 0
     now = now or utcnow()

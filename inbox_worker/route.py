@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .commands import Commands, commands_of
 from .message import Classification, Inbound, ThreadMatch
 
 
@@ -46,6 +47,7 @@ class Reply(Decision):
 class StaffReply(Decision):
     ticket_id: int
     rule: str
+    commands: Commands = Commands()
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,9 @@ def no_sender(inbound, classification, match, facts):
 def staff_reply(inbound, classification, match, facts):
     # Only with a reply token issued to this engineer: a forged From alone is not enough.
     if match and facts.sender_is_staff and match.rule == "reply_token" and facts.token_user_is_sender:
-        return StaffReply(f"engineer reply ({match.rule})", ticket_id=match.ticket_id, rule=match.rule)
+        commands, _ = commands_of(inbound.reply_text or inbound.text)
+        what = "internal note" if commands.note else "engineer reply"
+        return StaffReply(f"{what} ({match.rule})", ticket_id=match.ticket_id, rule=match.rule, commands=commands)
 
 
 def reply(inbound, classification, match, facts):

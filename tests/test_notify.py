@@ -114,3 +114,45 @@ def test_acknowledgements_to_one_address_are_rate_limited(desk, config):
         desk.receive(make_mail(Message_ID=f"<n{i}@example.com>", Subject=f"Problem {i}"))
     assert Ticket.select().count() == 5
     assert Outbox.select().where(Outbox.kind == "ack").count() == 3
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("#close\nDone, closing.", ({"close": True}, "Done, closing.")),
+    ("\n#note\n#assign me\nCustomer is rude.\n", ({"note": True, "assign_me": True}, "Customer is rude.")),
+    ("#wait\nWaiting for the logs.", ({"status": "waiting_customer"}, "Waiting for the logs.")),
+    ("Hello\n#close", ({}, "Hello\n#close")),  # only at the top
+    ("#123 is the other ticket", ({}, "#123 is the other ticket")),
+])
+def test_engineer_commands_at_the_top_of_a_reply(text, expected):
+    from inbox_worker.commands import Commands, commands_of
+
+    commands, rest = commands_of(text)
+    assert (commands, rest) == (Commands(**expected[0]), expected[1])
+
+
+def test_engineer_commands_by_mail_note_assign_close_and_reopen(desk, config, smtp_server, engineer):
+    from models import Message, MessageKind, Status
+
+    desk.receive(make_mail(Message_ID="<first@example.com>"))
+    address = tokens.reply_address(SUPPORT, config.secret_key, 1, f"u{engineer.id}")
+    deliver_all(config, smtp_server)
+
+    note = desk.receive(make_mail("#note\n#assign me\nTo chyba zasilacz.\n", From=engineer.email, To=address))
+    assert note.outcome == "staff_reply" and "internal note" in note.reason
+    assert deliver_all(config, smtp_server) == {}  # customers never see a note
+    ticket = Ticket.get_by_id(1)
+    assert ticket.assignee_id == engineer.id and ticket.status == Status.NEW.value
+    stored = Message.select().order_by(Message.id.desc()).get()
+    assert stored.kind == MessageKind.NOTE.value and stored.display == "To chyba zasilacz."
+
+    desk.receive(make_mail("#close\nWymieniony zasilacz, zamykam.\n", From=engineer.email, To=address))
+    assert Ticket.get_by_id(1).status == Status.CLOSED.value
+    got = deliver_all(config, smtp_server)
+    assert set(got) == {"jan@example.com"}
+    assert "#close" not in got["jan@example.com"].get_body(("plain",)).get_content()
+
+    # The customer answers: the ticket opens again (E8), and the assignee is told.
+    reply = desk.receive(make_mail("Nadal nie działa.\n", In_Reply_To=got["jan@example.com"]["Message-ID"]))
+    assert reply.outcome == "reply" and "reopened" in reply.reason
+    assert Ticket.get_by_id(1).status == Status.WAITING_US.value
+    assert set(deliver_all(config, smtp_server)) == {"eng@helpdesk.localhost"}

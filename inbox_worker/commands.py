@@ -1,0 +1,62 @@
+"""Commands an engineer writes at the top of a reply by mail (SPEC E7).
+
+In: the reply's text (quoted history already folded away). Out: the commands found on
+the lines at its top, and the text without them. Pure.
+
+    #note          the reply is an internal note: stored, never mailed to customers
+    #close         close the ticket after this reply
+    #assign me     the engineer takes the ticket
+    #open / #wait  set the ticket to open / waiting for the customer
+
+Anything else starting with # ends the command block and stays in the text (a ticket
+number, a hashtag): commands are recognised only where they cannot be mistaken.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+COMMAND = re.compile(
+    r"""^\#(?P<name>note|close|assign\s+me|open|wait)  # a command we know
+        \s*$                                           # alone on its line
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Commands:
+    note: bool = False
+    close: bool = False
+    assign_me: bool = False
+    status: str | None = None  # open | waiting_customer, from #open / #wait
+
+    @property
+    def any(self) -> bool:
+        return self.note or self.close or self.assign_me or self.status is not None
+
+
+def commands_of(text: str) -> tuple[Commands, str]:
+    """(the commands at the top of the text, the text without them)."""
+    lines = text.splitlines()
+    found: dict = {}
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if not line and not found:
+            i += 1
+            continue
+        m = COMMAND.match(line)
+        if not m:
+            break
+        name = " ".join(m["name"].lower().split())
+        if name == "assign me":
+            found["assign_me"] = True
+        elif name in ("open", "wait"):
+            found["status"] = "open" if name == "open" else "waiting_customer"
+        else:
+            found[name] = True
+        i += 1
+    if not found:
+        return Commands(), text
+    return Commands(**found), "\n".join(lines[i:]).strip("\n")
