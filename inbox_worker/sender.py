@@ -176,7 +176,24 @@ class Sender:
                 log.exception("outbox: sending failed; trying again in %s s", poll_seconds)
                 stop.wait(poll_seconds)
 
+    def release_dead(self, now: dt.datetime) -> int:
+        """Let go of mail claimed by senders on this machine whose process is gone (killed,
+        crashed), rather than waiting for their leases to run out."""
+        host = socket.gethostname()
+        owners = {r.lease_owner for r in Outbox.select(Outbox.lease_owner).distinct().where(
+            Outbox.status == "pending", Outbox.lease_until > now, Outbox.lease_owner.startswith(f"{host}:"))}
+        released = 0
+        for owner in owners:
+            pid = int(owner.split(":")[1]) if owner.split(":")[1].isdigit() else 0
+            if pid and not _alive(pid):
+                released += Outbox.update(lease_owner=None, lease_until=None).where(
+                    Outbox.lease_owner == owner, Outbox.status == "pending").execute()
+        if released:
+            log.warning("outbox: released %d mail(s) claimed by senders that died", released)
+        return released
+
     def _claim(self, now: dt.datetime, limit: int) -> list[Outbox]:
+        self.release_dead(now)
         free = (Outbox.lease_until.is_null()) | (Outbox.lease_until < now)
         due = (Outbox.select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now, free)
                .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
@@ -233,6 +250,16 @@ def _message_id(raw: bytes) -> str:
         if line.lower().startswith(b"message-id:"):
             return line.split(b":", 1)[1].strip().strip(b"<>").decode("ascii", "replace")
     return "no-message-id"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def _loopback(host: str) -> bool:

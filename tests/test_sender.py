@@ -127,3 +127,36 @@ def test_header_injection_is_refused_before_anything_is_written(db, field, value
     with pytest.raises(outbox.HeaderInjection):
         outbox.build(**parts)
     assert Outbox.select().count() == 0
+
+
+def test_sigkill_mid_batch_then_restart_loses_nothing_and_resends_at_most_the_mail_on_the_wire(
+        config, db, smtp_server, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from collections import Counter
+
+    from tests.conftest import REPO
+
+    n = 200
+    ids = [mail(f"user{i}@example.com").message_id for i in range(n)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    env.update(HELPDESK_DATA_DIR=str(config.data_dir), HELPDESK_SMTP_URL=smtp_server.url, PYTHONPATH=str(REPO))
+    send = [sys.executable, "-m", "cli", "send", "--once"]
+    proc = subprocess.Popen(send, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(smtp_server.received) < 60:
+        assert proc.poll() is None and time.monotonic() < deadline, "the sender ended before the kill"
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(smtp_server.received) < n, "the kill should land mid-batch"
+
+    done = subprocess.run(send, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = Counter(r.message["Message-ID"].strip("<>") for r in smtp_server.received)
+    assert set(got) == set(ids)  # nothing lost
+    assert sum(got.values()) - n <= 1  # at most the one mail in flight at the kill, same Message-ID
+    assert Outbox.select().where(Outbox.status != "sent").count() == 0
