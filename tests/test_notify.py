@@ -156,3 +156,54 @@ def test_engineer_commands_by_mail_note_assign_close_and_reopen(desk, config, sm
     assert reply.outcome == "reply" and "reopened" in reply.reason
     assert Ticket.get_by_id(1).status == Status.WAITING_US.value
     assert set(deliver_all(config, smtp_server)) == {"eng@helpdesk.localhost"}
+
+
+def test_the_whole_conversation_through_dovecot_and_aiosmtpd(db, config, dovecot, smtp_server, engineer):
+    """Customer mail, acknowledgement, engineer reply by mail, customer reply-all with a new
+    CC, engineer #close, customer reply reopens: who received what, and the ticket's state."""
+    from inbox_worker.pipeline import Worker
+    from models import Participant, Status
+
+    url = dovecot.new_mailbox()
+    imap = config.with_(mailbox_url=url)
+
+    def receive(raw):
+        dovecot.append(url, raw)
+        with Worker(imap, parse_workers=0) as worker:
+            return worker.run_once()
+
+    receive(make_mail(Message_ID="<start@example.com>", Subject="Kamera nie nagrywa"))
+    got = deliver_all(config, smtp_server)
+    assert set(got) == {"jan@example.com", "eng@helpdesk.localhost"}
+    assert got["jan@example.com"]["Auto-Submitted"] == "auto-replied"
+
+    eng = got["eng@helpdesk.localhost"]
+    receive(make_mail("Proszę przysłać logi.\n", From=engineer.email, To=eng["Reply-To"].addresses[0].addr_spec,
+                      Subject=f"Re: {eng['Subject']}", In_Reply_To=eng["Message-ID"]))
+    got = deliver_all(config, smtp_server)
+    assert set(got) == {"jan@example.com"} and Ticket.get_by_id(1).status == Status.WAITING_CUSTOMER.value
+    to_jan = got["jan@example.com"]
+    assert to_jan["In-Reply-To"] and to_jan["References"] and to_jan["Subject"].startswith("[HD-1]")
+
+    # Jan answers all and brings in a colleague.
+    receive(make_mail("Logi w załączniku.\n", To=to_jan["Reply-To"].addresses[0].addr_spec,
+                      Cc="Piotr <piotr@example.com>", Subject=f"Re: {to_jan['Subject']}",
+                      In_Reply_To=to_jan["Message-ID"], References=f"<start@example.com> {to_jan['Message-ID']}"))
+    assert "piotr@example.com" in {p.email for p in Participant.select()}
+    got = deliver_all(config, smtp_server)
+    assert set(got) == {"piotr@example.com", "eng@helpdesk.localhost"}
+
+    eng = got["eng@helpdesk.localhost"]
+    receive(make_mail("#close\nNaprawione po aktualizacji.\n", From=engineer.email,
+                      To=eng["Reply-To"].addresses[0].addr_spec, Subject=f"Re: {eng['Subject']}"))
+    assert Ticket.get_by_id(1).status == Status.CLOSED.value
+    got = deliver_all(config, smtp_server)
+    assert set(got) == {"jan@example.com", "piotr@example.com"}
+
+    to_piotr = got["piotr@example.com"]
+    receive(make_mail("Jednak znowu nie nagrywa.\n", From="piotr@example.com",
+                      To=to_piotr["Reply-To"].addresses[0].addr_spec, Subject=f"Re: {to_piotr['Subject']}",
+                      In_Reply_To=to_piotr["Message-ID"]))
+    assert Ticket.get_by_id(1).status == Status.WAITING_US.value
+    assert set(deliver_all(config, smtp_server)) == {"jan@example.com", "eng@helpdesk.localhost"}
+    assert Ticket.select().count() == 1
