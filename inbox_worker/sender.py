@@ -141,6 +141,7 @@ class Sender:
         self.config = config
         self.transport = transport or transport_for(config)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._undeliverable: dict[str, AddressStatus] = {}  # among the claimed mail's recipients
 
     def send_due(self, *, now: dt.datetime | None = None, limit: int = 100) -> Counter:
         """Deliver what is due now (at most `limit` mails); returns what happened, counted."""
@@ -195,19 +196,22 @@ class Sender:
     def _claim(self, now: dt.datetime, limit: int) -> list[Outbox]:
         self.release_dead(now)
         free = (Outbox.lease_until.is_null()) | (Outbox.lease_until < now)
-        due = (Outbox.select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now, free)
-               .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
-        claimed = []
-        for row in list(due):
-            # Conditional: of two senders, only one gets each row.
-            if Outbox.update(lease_owner=self.owner, lease_until=now + LEASE).where(
-                    Outbox.id == row.id, Outbox.status == "pending", free).execute():
-                claimed.append(Outbox.get_by_id(row.id))
+        due = [r.id for r in Outbox.select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
+                                                            free).order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)]
+        if not due:
+            return []
+        # Conditional: of two senders, only one gets each row; then read back what we got.
+        until = now + LEASE
+        Outbox.update(lease_owner=self.owner, lease_until=until).where(
+            Outbox.id.in_(due), Outbox.status == "pending", free).execute()
+        claimed = list(Outbox.select().where(Outbox.id.in_(due), Outbox.lease_owner == self.owner,
+                                             Outbox.lease_until == until).order_by(Outbox.next_attempt_at, Outbox.id))
+        self._undeliverable = {a.email: a for a in AddressStatus.select().where(
+            AddressStatus.email.in_({r.recipient for r in claimed}), AddressStatus.bounced_at.is_null(False))}
         return claimed
 
     def _deliver(self, row: Outbox, now: dt.datetime) -> str:
-        bounced = AddressStatus.get_or_none(AddressStatus.email == row.recipient,
-                                            AddressStatus.bounced_at.is_null(False))
+        bounced = self._undeliverable.get(row.recipient)
         if bounced is not None:
             return self._finish(row, "failed", f"not sent: {row.recipient} is marked undeliverable "
                                                f"since {bounced.bounced_at:%Y-%m-%d} ({bounced.bounce_reason})")
@@ -217,6 +221,8 @@ class Sender:
             if not exc.permanent:
                 return self._retry(row, str(exc), now)
             self._mark_undeliverable(row.recipient, str(exc), now)
+            self._undeliverable[row.recipient] = AddressStatus(email=row.recipient, bounced_at=now,
+                                                               bounce_reason=str(exc))
             return self._finish(row, "failed", str(exc))
         return self._finish(row, "sent", "", sent_at=utcnow())
 
