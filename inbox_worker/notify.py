@@ -18,6 +18,7 @@ from models import (
     AutoReplyLog,
     Message,
     MessageKind,
+    Outbox,
     Participant,
     Ticket,
     User,
@@ -31,6 +32,10 @@ from .notices import Recipient, notices_for
 log = logging.getLogger(__name__)
 
 ACKS_PER_HOUR = 3  # automatic answers to one address: E9's rate limit
+# Notices about one ticket to one customer address in an hour: two auto-responders that
+# ignore Auto-Submitted and answer each other through a ticket stop here. (Engineers are
+# not limited: they are ours.)
+NOTICES_PER_TICKET_HOUR = 10
 HISTORY = 5  # earlier messages quoted below a notice, newest first
 EVENTS = ("new_ticket", "reply", "staff_reply")
 TEAM = {"pl": "Pomoc techniczna", "en": "Support"}
@@ -50,6 +55,8 @@ def notify(config: Config, events: list, *, now: dt.datetime | None = None) -> i
              for u in User.engineers().select(User.id, User.email, User.first_name, User.last_name, User.language)]
     acks = _acks_this_hour({i.from_addr for a, i in events if a.outcome == "new_ticket"}, now)
     own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
+    sent = _notices_this_hour(ticket_ids, now)
+    staff_addresses = {s.email for s in staff}
     queued = 0
     for applied, inbound in events:
         ticket = tickets[applied.ticket_id]
@@ -60,12 +67,18 @@ def notify(config: Config, events: list, *, now: dt.datetime | None = None) -> i
                              own=own)
         history = _history(ticket.id, inbound.message_id)
         for notice in chosen:
+            key = (ticket.id, notice.recipient.email)
+            if notice.recipient.email not in staff_addresses and sent.get(key, 0) >= NOTICES_PER_TICKET_HOUR:
+                log.warning("no %s to %s about %s: %d notices on this ticket in the last hour (a mail loop?)",
+                            notice.template, notice.recipient.email, inbound.message_id, sent[key])
+                continue
             try:
                 with db.atomic():
                     _queue(config, notice, ticket, inbound, history, now)
                     if notice.template == "ack":
                         AutoReplyLog.create(email=notice.recipient.email, sent_at=now)
                         acks[notice.recipient.email] = acks.get(notice.recipient.email, 0) + 1
+                sent[key] = sent.get(key, 0) + 1
                 queued += 1
             except (ValueError, MessageError) as exc:  # a header we refuse to build (line breaks, bad address)
                 log.error("no %s to %s about %s: %s", notice.template, notice.recipient.email, inbound.message_id, exc)
@@ -92,6 +105,14 @@ def _acks_this_hour(addresses, now: dt.datetime) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for row in query:
         counts[row.email] += 1
+    return counts
+
+
+def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], int]:
+    counts: dict[tuple[int, str], int] = defaultdict(int)
+    for row in Outbox.select(Outbox.ticket, Outbox.recipient).where(
+            Outbox.ticket.in_(ticket_ids), Outbox.created_at > now - dt.timedelta(hours=1)):
+        counts[(row.ticket_id, row.recipient)] += 1
     return counts
 
 

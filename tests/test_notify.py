@@ -207,3 +207,26 @@ def test_the_whole_conversation_through_dovecot_and_aiosmtpd(db, config, dovecot
     assert Ticket.get_by_id(1).status == Status.WAITING_US.value
     assert set(deliver_all(config, smtp_server)) == {"jan@example.com", "eng@helpdesk.localhost"}
     assert Ticket.select().count() == 1
+
+
+def test_two_auto_responders_answering_each_other_through_a_ticket_stop(desk, config, smtp_server):
+    """Auto-responders that ignore Auto-Submitted and copy nothing but the reply address."""
+    from inbox_worker.notify import NOTICES_PER_TICKET_HOUR
+
+    robots = ("robot-a@example.com", "robot-b@example.com")
+    desk.receive(make_mail(From=robots[0], Cc=robots[1], Subject="Zgłoszenie"))
+    for round_ in range(60):
+        got = deliver_all(config, smtp_server)
+        answers = [make_mail("I am away.\n", From=to, To=m["Reply-To"].addresses[0].addr_spec,
+                             Subject=f"Re: {m['Subject']}", In_Reply_To=m["Message-ID"])
+                   for to, m in got.items() if to in robots]
+        if not answers:
+            break
+        for raw in answers:
+            desk.deliver(raw)
+        desk.run()
+    else:
+        pytest.fail("the auto-responders never stopped")
+    to_robots = Outbox.select().where(Outbox.recipient.in_(robots)).count()
+    assert to_robots <= 2 * NOTICES_PER_TICKET_HOUR + 1
+    assert Ticket.select().count() == 1
