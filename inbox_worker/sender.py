@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from config import Config, SmtpURL
-from models import AddressStatus, Outbox, db, utcnow
+from models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +223,10 @@ class Sender:
             self._mark_undeliverable(row.recipient, str(exc), now)
             self._undeliverable[row.recipient] = AddressStatus(email=row.recipient, bounced_at=now,
                                                                bounce_reason=str(exc))
+            if row.ticket_id:  # the ticket shows why this person hears nothing more
+                text = f"Mail to {row.recipient} was refused: {exc}. No more mail goes to this address."
+                Message.create(ticket=row.ticket_id, kind=MessageKind.SYSTEM.value, author_email="",
+                               subject="", body_text=text, thread_rule="delivery", created_at=now)
             return self._finish(row, "failed", str(exc))
         return self._finish(row, "sent", "", sent_at=utcnow())
 

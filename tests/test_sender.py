@@ -8,7 +8,7 @@ import pytest
 from domain import tickets
 from inbox_worker import outbox
 from inbox_worker.sender import MAX_ATTEMPTS, FolderTransport, Sender, backoff
-from models import AddressStatus, KnownMessageId, Outbox, db, utcnow
+from models import AddressStatus, KnownMessageId, Message, Outbox, db, utcnow
 
 SUPPORT = "support@helpdesk.localhost"
 
@@ -62,14 +62,17 @@ def test_smtp_down_then_up_delivers_everything_once(sender, smtp_server):
 def test_a_permanent_refusal_fails_one_mail_and_marks_the_address(sender, smtp_server):
     smtp_server.refuse["gone@example.com"] = "550 5.1.1 no such user"
     smtp_server.refuse["full@example.com"] = "452 4.2.2 mailbox full"
+    ticket = tickets.open_ticket(subject="Drukarka", requester_email="jan@example.com")
     for to in ("a@example.com", "gone@example.com", "full@example.com", "b@example.com"):
-        mail(to)
+        mail(to, ticket=ticket)
     assert sender.send_due() == {"sent": 2, "failed": 1, "retry": 1}
 
     gone = Outbox.get(Outbox.recipient == "gone@example.com")
     assert gone.status == "failed" and "550" in gone.last_error
     assert AddressStatus.get(AddressStatus.email == "gone@example.com").bounced_at is not None
     assert Outbox.get(Outbox.recipient == "full@example.com").status == "pending"
+    [why] = Message.select().where(Message.ticket == ticket, Message.kind == "system")
+    assert "gone@example.com was refused: 550" in why.body_text
     # The system stops mailing a marked address.
     mail("gone@example.com", subject="again")
     assert sender.send_due() == {"failed": 1}
