@@ -329,7 +329,10 @@ class Outbox(BaseModel):
     recipient = CharField(max_length=320)
     mail_from = CharField(max_length=320)
     message_id = CharField(max_length=998, unique=True)
-    raw = BlobField()  # the complete RFC 5322 message
+    # The complete RFC 5322 message; empty until the sender renders `spec` (a notice is
+    # queued as what to say, so the transaction that causes it stays cheap).
+    raw = BlobField(null=True)
+    spec = TextField(default="")  # JSON: the notice to render (template, recipient, ...)
     status = CharField(max_length=10, default="pending", index=True)  # pending|sent|failed
     attempts = IntegerField(default=0)
     next_attempt_at = DateTimeField(default=utcnow, index=True)

@@ -2,18 +2,22 @@
 
 In: the applied results of a batch with their `Inbound`. Out: `Outbox` rows (and
 `AutoReplyLog` rows for acknowledgements). Reads what it needs in a few queries per
-batch; who is told is `notices.notices_for` (pure); the mail itself is `outbox.build`
-and `outbox.render`. A notice that cannot be built is logged and skipped: the ticket
-is stored, and a broken template must not hold the mailbox up.
+batch; who is told is `notices.notices_for` (pure). The rows say what to send; the
+sender renders each (`compose`: `outbox.render` and `outbox.build`) just before it is
+delivered, so the mail path's transaction stays cheap. A notice that cannot be built is
+failed with its reason: the ticket is stored, and a bad address holds nothing up.
 """
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import defaultdict
 from email.errors import MessageError
 
 from config import Config
+from domain import tickets
+from domain.inserts import insert_row
 from models import (
     AutoReplyLog,
     Message,
@@ -65,7 +69,6 @@ def notify(config: Config, events: list, *, now: dt.datetime | None = None) -> i
         chosen = notices_for(applied.outcome, author=inbound.from_addr, requester=ticket.requester_email,
                              participants=people[ticket.id], engineers=assignee or staff, ack_allowed=allowed,
                              own=own)
-        history = _history(ticket.id, inbound.message_id)
         for notice in chosen:
             key = (ticket.id, notice.recipient.email)
             if notice.recipient.email not in staff_addresses and sent.get(key, 0) >= NOTICES_PER_TICKET_HOUR:
@@ -74,7 +77,7 @@ def notify(config: Config, events: list, *, now: dt.datetime | None = None) -> i
                 continue
             try:
                 with db.atomic():
-                    _queue(config, notice, ticket, inbound, history, now)
+                    _queue(config, notice, ticket, inbound, now)
                     if notice.template == "ack":
                         AutoReplyLog.create(email=notice.recipient.email, sent_at=now)
                         acks[notice.recipient.email] = acks.get(notice.recipient.email, 0) + 1
@@ -128,22 +131,39 @@ def _history(ticket_id: int, message_id: str) -> tuple[dict, list[dict]]:
     return shown[at] if shown else {}, shown[at + 1:at + 1 + HISTORY]
 
 
-def _queue(config: Config, notice, ticket: Ticket, inbound, history, now: dt.datetime) -> None:
+def _queue(config: Config, notice, ticket: Ticket, inbound, now: dt.datetime) -> None:
+    """An outbox row saying what to send; the sender renders it (`compose`) just before
+    delivery, so the transaction that stores the message stays cheap."""
     recipient = notice.recipient
-    language = recipient.language or config.language
-    message, earlier = history
-    ref = ticket.ref(config.ticket_prefix)
-    subject, text, html = outbox.render(notice.template, language, {
-        "ref": ref, "subject": ticket.subject, "status": ticket.status, "message": message, "history": earlier,
-        "link": f"{config.base_url}/tickets/{ticket.id}", "team": TEAM.get(language, TEAM["pl"]),
-    })
     domain = config.support_address.split("@", 1)[1]
+    message_id = outbox.new_message_id(domain, ticket.id)
+    spec = {"template": notice.template, "to": recipient.email, "name": " ".join(recipient.name.split()),
+            "token": recipient.token, "language": recipient.language or config.language,
+            "auto_submitted": notice.auto_submitted, "about": inbound.message_id,
+            "references": [*inbound.references[-8:], inbound.message_id], "queued_at": now.isoformat()}
+    insert_row(Outbox, kind=notice.template, ticket=ticket.id, recipient=outbox.safe(recipient.email, "recipient"),
+               mail_from=config.support_address, message_id=message_id, raw=None, spec=json.dumps(spec),
+               status="pending", attempts=0, next_attempt_at=now, created_at=now)
+    tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.email)
+
+
+def compose(config: Config, row: Outbox) -> bytes:
+    """The mail an outbox row with a `spec` stands for, rendered from the templates with
+    the conversation as it was up to the message it is about (newest first)."""
+    spec = json.loads(row.spec)
+    ticket = Ticket.select(Ticket.id, Ticket.subject, Ticket.status).where(Ticket.id == row.ticket_id).get()
+    language = spec["language"]
+    message, earlier = _history(ticket.id, spec["about"])
+    team = TEAM.get(language, TEAM["pl"])
+    subject, text, html = outbox.render(spec["template"], language, {
+        "ref": ticket.ref(config.ticket_prefix), "subject": ticket.subject, "status": ticket.status,
+        "message": message, "history": earlier, "link": f"{config.base_url}/tickets/{ticket.id}", "team": team,
+    })
     msg = outbox.build(
-        mail_from=config.support_address, from_name=TEAM.get(language, TEAM["pl"]),
-        to=recipient.email, to_name=" ".join(recipient.name.split()), subject=subject, text=text, html=html,
-        reply_to=tokens.reply_address(config.support_address, config.secret_key, ticket.id, recipient.token),
-        message_id=outbox.new_message_id(domain, ticket.id), in_reply_to=inbound.message_id,
-        references=(*inbound.references[-8:], inbound.message_id), auto_submitted=notice.auto_submitted,
-        loop_marker=config.support_address, now=now,
+        mail_from=row.mail_from, from_name=team, to=spec["to"], to_name=spec["name"], subject=subject, text=text,
+        html=html, reply_to=tokens.reply_address(config.support_address, config.secret_key, ticket.id, spec["token"]),
+        message_id=row.message_id, in_reply_to=spec["about"], references=tuple(spec["references"]),
+        auto_submitted=spec["auto_submitted"], loop_marker=config.support_address,
+        now=dt.datetime.fromisoformat(spec["queued_at"]),
     )
-    outbox.queue(msg, kind=notice.template, recipient=recipient.email, ticket=ticket, now=now)
+    return msg.as_bytes(policy=outbox.SMTP_POLICY)

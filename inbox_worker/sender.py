@@ -20,10 +20,13 @@ import ssl
 import tempfile
 import threading
 from collections import Counter
+from email.errors import MessageError
 from pathlib import Path
 
 from config import Config, SmtpURL
 from models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
+
+from .notify import compose
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +218,12 @@ class Sender:
         if bounced is not None:
             return self._finish(row, "failed", f"not sent: {row.recipient} is marked undeliverable "
                                                f"since {bounced.bounced_at:%Y-%m-%d} ({bounced.bounce_reason})")
+        if row.raw is None:  # a notice: rendered now, and kept, so a retry sends the same bytes
+            try:
+                row.raw = compose(self.config, row)
+            except (ValueError, MessageError) as exc:
+                return self._finish(row, "failed", f"cannot build this mail: {exc}")
+            Outbox.update(raw=row.raw).where(Outbox.id == row.id).execute()
         try:
             self.transport.send(row.mail_from, row.recipient, bytes(row.raw))
         except Refused as exc:
