@@ -4,6 +4,7 @@ Nothing here runs at import time: call `load_config()` and pass the result on.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -52,7 +53,6 @@ def parse_mailbox_url(url: str) -> MailboxURL:
         )
     if not parts.hostname:
         raise ConfigError("HELPDESK_MAILBOX_URL: the IMAP URL needs a host")
-    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     return MailboxURL(
         scheme=scheme,
@@ -61,7 +61,7 @@ def parse_mailbox_url(url: str) -> MailboxURL:
         username=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
         folder=folder,
-        starttls=query.get("starttls", "yes").lower() not in ("no", "0", "false"),
+        starttls=_starttls(parts),
     )
 
 
@@ -86,12 +86,27 @@ def parse_smtp_url(url: str) -> SmtpURL:
         raise ConfigError(f"HELPDESK_SMTP_URL: unknown scheme {scheme!r}; use smtp:// or smtps://")
     if not parts.hostname:
         raise ConfigError("HELPDESK_SMTP_URL: the SMTP URL needs a host")
-    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
     return SmtpURL(
         scheme=scheme, host=parts.hostname, port=parts.port or (465 if scheme == "smtps" else 587),
         username=unquote(parts.username or ""), password=unquote(parts.password or ""),
-        starttls=query.get("starttls", "yes").lower() not in ("no", "0", "false"),
+        starttls=_starttls(parts),
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host is this machine: the only place mail may travel in clear text."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _starttls(parts) -> bool:
+    """`?starttls=no` in a mail server URL turns STARTTLS off (allowed on loopback only)."""
+    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+    return query.get("starttls", "yes").lower() not in ("no", "0", "false")
 
 
 def _split_addresses(value: str) -> tuple[str, ...]:

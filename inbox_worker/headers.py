@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.utils import getaddresses, parsedate_tz
 
 from .decoding import codec_of, decode_header, from_raw_str, unfold
@@ -178,11 +180,8 @@ def defects(msg: Message) -> tuple[str, ...]:
 def message_id_of(raw: bytes) -> str:
     """The Message-ID of a message the parser gave up on, read from its header alone
     (for the ledger and the log); "" when even that cannot be read."""
-    import email.parser
-    import email.policy
-
     try:
-        head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[:256 * 1024])
+        head = BytesHeaderParser(policy=compat32).parsebytes(raw[:256 * 1024])
         return normalise_message_id(head.get("Message-ID"))
     except Exception:  # the message is already known to be broken
         return ""

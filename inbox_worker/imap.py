@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import ipaddress
 import logging
 import re
 import ssl
@@ -33,7 +32,7 @@ from typing import Iterator
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from config import MailboxURL
+from config import MailboxURL, is_loopback
 
 from .fetch import SourceError
 from .message import Fetched
@@ -154,7 +153,7 @@ class ImapSource:
     def _check_transport(self) -> bool:
         """Before connecting: refuse imap:// without STARTTLS to a host that is not
         loopback. Returns whether plain text is acceptable if STARTTLS is missing."""
-        plain_ok = _is_loopback(self.url.host)
+        plain_ok = is_loopback(self.url.host)
         if self.url.scheme == "imap" and not self.url.starttls and not plain_ok:
             raise SourceError(
                 f"{self.name}: refusing to log in over plain text to {self.url.host} "
@@ -382,15 +381,6 @@ def _fetch(client: IMAPClient, uids: list[int], item: str) -> dict:
             raise
     client.noop()
     return client.fetch(uids, [item])
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _describe(exc: BaseException) -> str:

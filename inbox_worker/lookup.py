@@ -32,7 +32,7 @@ PROCESSED = [o.value for o in Outcome if o not in (Outcome.QUARANTINED, Outcome.
 CHUNK = 500  # values per IN (...) list: well under every backend's parameter limit
 
 
-def _chunks(values: Iterable, size: int = CHUNK):
+def chunks(values: Iterable, size: int = CHUNK):
     values = list(values)
     for start in range(0, len(values), size):
         yield values[start:start + size]
@@ -65,11 +65,11 @@ class BatchView:
                 verified = tokens.verify_token(secret, token)
                 if verified:
                     ticket_ids.add(verified[0])
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             for row in KnownMessageId.select(KnownMessageId.message_id, KnownMessageId.ticket,
                                              KnownMessageId.outgoing).where(KnownMessageId.message_id.in_(chunk)):
                 view.known[row.message_id] = (row.ticket_id, row.outgoing)
-        for chunk in _chunks(own_ids):
+        for chunk in chunks(own_ids):
             query = (InboundMail.select(InboundMail.id, InboundMail.message_id, InboundMail.outcome,
                                         InboundMail.mailbox, InboundMail.uid)
                      .where(InboundMail.message_id.in_(chunk), InboundMail.outcome.in_(PROCESSED))
@@ -78,13 +78,13 @@ class BatchView:
                 view._processed(row.message_id, row.id, f"{row.outcome}, {row.mailbox} uid {row.uid}")
         view.users = tickets.users_by_email(addresses)
         view._read_tickets(ticket_ids | {t for t, _ in view.known.values()})
-        for chunk in _chunks({i.from_addr for i in inbounds if i.from_addr}):
+        for chunk in chunks({i.from_addr for i in inbounds if i.from_addr}):
             view.bounced.update(a.email for a in AddressStatus.select(AddressStatus.email).where(
                 AddressStatus.email.in_(chunk), AddressStatus.bounced_at.is_null(False)))
         return view
 
     def _read_tickets(self, ticket_ids: set[int]) -> None:
-        for chunk in _chunks(ticket_ids):
+        for chunk in chunks(ticket_ids):
             for t in Ticket.select(Ticket.id, Ticket.status).where(Ticket.id.in_(chunk)):
                 self.status[t.id] = t.status
                 self.participants.setdefault(t.id, set())

@@ -52,8 +52,8 @@ def notify(config: Config, events: list, *, now: dt.datetime | None = None) -> i
         return 0
     now = now or utcnow()
     ticket_ids = {a.ticket_id for a, _ in events}
-    tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.assignee,
-                                              Ticket.requester_email).where(Ticket.id.in_(ticket_ids))}
+    tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.assignee, Ticket.requester_email).where(
+        Ticket.id.in_(ticket_ids))}
     people = _participants(ticket_ids)
     staff = [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"u{u.id}", u.language)
              for u in User.engineers().select(User.id, User.email, User.first_name, User.last_name, User.language)]
@@ -121,14 +121,15 @@ def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], in
 
 def _history(ticket_id: int, message_id: str) -> tuple[dict, list[dict]]:
     """The message itself and the public ones before it, newest first."""
-    rows = (Message.select(Message.id, Message.author_email, Message.author_name, Message.body_text,
-                           Message.body_display, Message.message_id, Message.created_at)
-            .where(Message.ticket == ticket_id, Message.kind.in_([MessageKind.CUSTOMER.value, MessageKind.STAFF.value]))
-            .order_by(Message.id.desc()).limit(200))
+    about = Message.select(Message.id).where(Message.ticket == ticket_id, Message.message_id == message_id).scalar()
+    query = Message.select(Message.author_email, Message.author_name, Message.body_text, Message.body_display,
+                           Message.created_at).where(
+        Message.ticket == ticket_id, Message.kind.in_([MessageKind.CUSTOMER.value, MessageKind.STAFF.value]))
+    if about:  # not what came after it: the sender may render this long after
+        query = query.where(Message.id <= about)
     shown = [{"author": r.author_name or r.author_email, "when": f"{r.created_at:%Y-%m-%d %H:%M} UTC",
-              "text": r.display.strip(), "message_id": r.message_id} for r in rows]
-    at = next((i for i, m in enumerate(shown) if m["message_id"] == message_id), 0)
-    return shown[at] if shown else {}, shown[at + 1:at + 1 + HISTORY]
+              "text": r.display.strip()} for r in query.order_by(Message.id.desc()).limit(HISTORY + 1)]
+    return (shown[0] if shown else {}), shown[1:]
 
 
 def _queue(config: Config, notice, ticket: Ticket, inbound, now: dt.datetime) -> None:

@@ -39,7 +39,7 @@ from .apply import Applied, Context, apply, store_attachments
 from .classify import classify
 from .fetch import Source, SourceError, open_source
 from .headers import message_id_of
-from .lookup import BatchView
+from .lookup import BatchView, chunks
 from .message import Fetched, Inbound
 from .notify import notify
 from .parse import parse
@@ -210,7 +210,8 @@ class Worker:
         log.warning("%s unavailable (%s); reconnecting", kind, exc)
         self._close_source()
         if kind == "database":
-            db.close() if not db.is_closed() else None
+            if not db.is_closed():
+                db.close()
         else:
             self._record_state(error=str(exc))
 
@@ -355,8 +356,7 @@ class Worker:
     # --- ledger and state -------------------------------------------------------------
     def _in_ledger(self, uidvalidity: int, uids: list[str]) -> set[str]:
         found: set[str] = set()
-        for start in range(0, len(uids), 500):
-            chunk = uids[start:start + 500]
+        for chunk in chunks(uids):
             query = InboundMail.select(InboundMail.uid).where(
                 InboundMail.mailbox == self.source.name, InboundMail.uidvalidity == uidvalidity,
                 InboundMail.uid.in_(chunk))

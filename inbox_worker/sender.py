@@ -11,7 +11,6 @@ Never builds mail: `outbox.py` does.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import logging
 import os
 import smtplib
@@ -23,7 +22,7 @@ from collections import Counter
 from email.errors import MessageError
 from pathlib import Path
 
-from config import Config, SmtpURL
+from config import Config, SmtpURL, is_loopback
 from models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
 
 from .notify import compose
@@ -75,7 +74,7 @@ class SmtpTransport:
                 if url.starttls and smtp.has_extn("starttls"):
                     smtp.starttls(context=ssl.create_default_context())
                     smtp.ehlo()
-                elif not _loopback(url.host):
+                elif not is_loopback(url.host):
                     smtp.close()
                     raise TransportDown(f"{url.host}:{url.port} offers no STARTTLS; clear text is allowed only "
                                         "on loopback: use smtps:// or a server with STARTTLS")
@@ -279,12 +278,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process: alive
         return True
     return True
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -29,9 +29,9 @@ from urllib.parse import quote, unquote, urlsplit
 import pytest
 from imapclient import IMAPClient
 
+from tests.conftest import IN_CI
 from tests.tcpproxy import TcpProxy
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
 USER_BATCH = 50

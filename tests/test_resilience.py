@@ -40,6 +40,14 @@ def pending_on_server(dovecot, url) -> int:
     return len(dovecot.uids(url, criteria=["UNKEYWORD", "$HelpdeskDone"]))
 
 
+def filled_mailbox(dovecot, n: int) -> str:
+    """A new IMAP mailbox holding conversation(n)."""
+    url = dovecot.new_mailbox()
+    for raw in conversation(n):
+        dovecot.append(url, raw)
+    return url
+
+
 def expected_tickets(n: int) -> int:
     return n - sum(1 for i in range(n) if i % 3 == 2)
 
@@ -113,9 +121,7 @@ def test_sigkill_mid_batch_then_restart_keeps_every_message_once(desk, config, k
 
 def test_sigkill_on_imap_then_restart_keeps_every_message_once(db, config, dovecot):
     n = 300
-    url = dovecot.new_mailbox()
-    for raw in conversation(n):
-        dovecot.append(url, raw)
+    url = filled_mailbox(dovecot, n)
     config = config.with_(mailbox_url=url)
     env = worker_env(config)
     kill_mid_run(config, env, at=60)
@@ -194,9 +200,7 @@ def test_imap_connection_dropped_mid_fetch_reconnects_and_loses_nothing(db, conf
     from inbox_worker.imap import ImapSource
 
     n = 120
-    url = dovecot.new_mailbox()
-    for raw in conversation(n):
-        dovecot.append(url, raw)
+    url = filled_mailbox(dovecot, n)
     proxy = imap_proxy
     proxied = config.with_(mailbox_url=dovecot.url_through(url, proxy), fetch_batch=20)
 
@@ -265,9 +269,7 @@ def test_a_message_that_kills_or_hangs_its_parser_is_quarantined_and_the_rest_pr
 
 def test_move_mode_moves_each_message_once_after_its_commit(db, config, dovecot):
     n = 40
-    url = dovecot.new_mailbox()
-    for raw in conversation(n):
-        dovecot.append(url, raw)
+    url = filled_mailbox(dovecot, n)
     moving = config.with_(mailbox_url=url, mailbox_done="move:Processed", fetch_batch=15)
     with Worker(moving, parse_workers=0) as worker:
         summary = worker.run_once()
