@@ -145,6 +145,8 @@ class Config:
     smtp_url: str = ""
     language: str = "pl"
     timezone: str = "Europe/Warsaw"
+    web_listen: str = "127.0.0.1:5000"  # where `helpdesk run` and `helpdesk web` serve the portal
+    proxy_hops: int = 0  # reverse proxies in front of the portal whose X-Forwarded-* we trust
     extra: dict = field(default_factory=dict)
 
     @property
@@ -172,6 +174,18 @@ class Config:
     def support_address(self) -> str:
         """The first support address: the one we send from and put in Reply-To."""
         return self.support_addresses[0]
+
+    @property
+    def web_address(self) -> tuple[str, int]:
+        host, sep, port = self.web_listen.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"HELPDESK_WEB_LISTEN: expected HOST:PORT, got {self.web_listen!r}")
+        return host.strip("[]"), int(port)
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over https when the portal is served over https."""
+        return self.base_url.startswith("https://")
 
     def with_(self, **changes) -> "Config":
         return replace(self, **changes)
@@ -216,7 +230,12 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         smtp_url=env.get("HELPDESK_SMTP_URL") or "",
         language=env.get("HELPDESK_LANGUAGE") or "pl",
         timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",
+        web_listen=env.get("HELPDESK_WEB_LISTEN") or "127.0.0.1:5000",
+        proxy_hops=_int(env, "HELPDESK_PROXY_HOPS", 0),
     )
+    if config.language not in ("pl", "en"):
+        raise ConfigError("HELPDESK_LANGUAGE: use 'pl' or 'en'")
+    config.web_address
     config.mailbox  # validate the URLs now, with a clear message
     config.smtp
     return config

@@ -118,6 +118,17 @@ class User(BaseModel):
     session_version = IntegerField(default=0)  # bumped to end other sessions
     created_at = DateTimeField(default=utcnow)
 
+    # What Flask-Login asks of a signed-in user; the session holds id and session version.
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
     @property
     def is_staff(self) -> bool:
         return self.role in (Role.ENGINEER.value, Role.ADMIN.value)
@@ -149,6 +160,9 @@ class DeviceLine(BaseModel):
     model = CharField(max_length=200, default="")
     serial = CharField(max_length=200, index=True)  # or licence key, dashes kept
     address = TextField(default="")
+
+    class Meta:
+        indexes = ((("contract", "serial"), True),)  # an import run twice adds nothing
 
 
 # A user who proved (NIP + number + serial) that it may see a contract.
@@ -442,6 +456,19 @@ class Resource(BaseModel):
     blob = ForeignKeyField(Blob, null=True, on_delete="RESTRICT")
 
 
+# A login, contract verification or mail-sending request, counted for rate limits and
+# kept as a log. `key` is what is limited: an address, a user id, a NIP or a client IP.
+class AuthAttempt(BaseModel):
+    kind = CharField(max_length=20)  # login | verify | mail
+    key = CharField(max_length=320)
+    ok = BooleanField(default=False)
+    detail = CharField(max_length=300, default="")
+    at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("kind", "key", "at"), False),)
+
+
 class AuditLog(BaseModel):
     actor = ForeignKeyField(User, null=True, on_delete="SET NULL")
     action = CharField(max_length=60)
@@ -476,5 +503,5 @@ ALL_MODELS = [
     Message, KnownMessageId, Participant, Blob, Attachment, Quarantine, MailboxState,
     AddressStatus, Outbox, AutoReplyLog, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
-    LevelApplication, Resource, AuditLog, DigestSent, Lease,
+    LevelApplication, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
 ]  # fmt: skip

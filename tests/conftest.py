@@ -59,3 +59,17 @@ def desk(config, db):
     from tests.harness import Desk
 
     return Desk(config)
+
+
+@pytest.fixture
+def app(config, db):
+    from web import create_app
+
+    return create_app(config, db=db)
+
+
+@pytest.fixture
+def portal(app):
+    from tests.portal import Portal
+
+    return Portal(app)

@@ -1,0 +1,68 @@
+"""The portal: `create_app(config)` builds the Flask application, one blueprint per feature.
+
+Views parse the request, call a domain function and render or redirect; every rule
+(who may see what, what a link may do, how many attempts) lives in `domain/`.
+Production: `gunicorn 'web:create_app()'` (the config comes from the environment).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from flask import Flask, g
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import config as config_mod
+import database
+import models
+
+from . import i18n, security
+
+ROOT = Path(__file__).resolve().parent.parent
+csrf = CSRFProtect()
+
+
+def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
+    config = config or config_mod.load_config()
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
+    app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
+    app.config.update(
+        HELPDESK=config,
+        SECRET_KEY=config.secret_key,
+        SESSION_COOKIE_NAME="helpdesk_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=12 * 3600,
+        WTF_CSRF_SSL_STRICT=config.secure_cookies,
+        MAX_CONTENT_LENGTH=config.max_attachment_bytes * 5 + 1024 * 1024,
+        PREFERRED_URL_SCHEME="https" if config.secure_cookies else "http",
+    )
+    if config.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops,
+                                x_host=config.proxy_hops)
+    if db is None:
+        db = database.open_database(config.database_url, busy_timeout_ms=config.db_busy_timeout_ms)
+    app.extensions["helpdesk_db"] = db
+
+    @app.before_request
+    def _connect():
+        models.db.connect(reuse_if_open=True)
+        g.now = models.utcnow()
+
+    @app.teardown_request
+    def _close(exc):
+        if not models.db.is_closed():
+            models.db.close()
+
+    csrf.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+
+    from . import account, auth, contracts, pages
+
+    for blueprint in (pages.bp, auth.bp, account.bp, contracts.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,279 @@
+"""Portal accounts (SPEC W1-W3): registration, activation, passwords, email change, deletion.
+
+The web pages parse forms and call these; they never touch passwords or links
+themselves. Mail goes out through the outbox in the same transaction as the change
+that caused it (templates/mail/<lang>/<name>.*). Functions that answer an address typed
+by somebody (registration, forgotten password) return the same way whether or not the
+address has an account: only the mail tells, and only to the owner of the address.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+from config import Config
+from inbox_worker import outbox
+from models import Company, CompanyRole, Role, User, db, utcnow
+
+from . import links, passwords, ratelimit
+from .validation import N_, Invalid
+
+log = logging.getLogger(__name__)
+TEAM = {"pl": "Portal serwisowy", "en": "Service portal"}
+
+
+class LoginRefused(Exception):
+    """Wrong address or password, inactive account, or too many attempts; `limited` tells
+    only whether to add "try again later"."""
+
+    def __init__(self, limited: bool = False):
+        super().__init__("login refused")
+        self.limited = limited
+
+
+class WrongPassword(Invalid):
+    """The current password, asked for before a change, is not right."""
+
+    def __init__(self):
+        super().__init__(N_("The current password is not right."))
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registration form, already checked field by field (domain.validation)."""
+
+    first_name: str
+    last_name: str
+    email: str
+    phone: str
+    nip: str
+    company_name: str
+    language: str = "pl"
+
+
+# --- mail ------------------------------------------------------------------------------
+
+
+def _send(config: Config, name: str, to: str, language: str, context: dict, now: dt.datetime) -> None:
+    """Render a mail template and queue it (in the caller's transaction)."""
+    context = {"base_url": config.base_url, "to": to, **context}
+    subject, text, html = outbox.render(name, language, context)
+    domain = config.support_address.split("@", 1)[1]
+    message = outbox.build(
+        mail_from=config.support_address, from_name=TEAM.get(language, TEAM["pl"]), to=to, subject=subject,
+        text=text, html=html, message_id=outbox.new_message_id(domain), auto_submitted="auto-generated",
+        loop_marker=domain, now=now,
+    )
+    outbox.queue(message, kind=f"account:{name}", recipient=to, now=now)
+
+
+def _may_mail(address: str, ip: str, now: dt.datetime) -> bool:
+    """Mail on request is limited per address and per client, so nobody floods an inbox."""
+    keys = {"address": address, "ip": ip}
+    if ratelimit.blocked("mail", ratelimit.MAIL, keys, now, count_successes=True):
+        return False
+    ratelimit.record("mail", keys, ok=True, now=now)
+    return True
+
+
+# --- registration and activation (W1, W2) -----------------------------------------------
+
+
+def _company(nip: str, name: str) -> Company:
+    """The company with this NIP; created with the given name when it is new (an existing
+    company keeps its name: somebody registering does not rename it)."""
+    company = Company.get_or_none(Company.nip == nip)
+    if company is None:
+        try:
+            with db.atomic():
+                company = Company.create(nip=nip, name=name, role=CompanyRole.CUSTOMER.value)
+        except IntegrityError:  # registered at the same moment by somebody else
+            company = Company.get(Company.nip == nip)
+    return company
+
+
+def register(config: Config, form: Registration, *, ip: str, now: dt.datetime | None = None) -> None:
+    """Start a registration: the activation link goes to the address, or, when the address
+    already has an account, a mail saying so. The caller shows the same page either way."""
+    now = now or utcnow()
+    email = form.email.lower()
+    with db.atomic():
+        if not _may_mail(email, ip, now):
+            return
+        user = User.get_or_none(User.email == email)
+        if user is not None and user.activated_at is not None:
+            log.info("registration for an existing account %s: told by mail", email)
+            _send(config, "already_registered", email, user.language, {"user": user}, now)
+            return
+        company = _company(form.nip, form.company_name)
+        fields = dict(first_name=form.first_name, last_name=form.last_name, phone=form.phone, company=company,
+                      language=form.language)
+        if user is None:
+            try:
+                with db.atomic():
+                    user = User.create(email=email, role=Role.CUSTOMER.value, is_active=False, **fields)
+            except IntegrityError:
+                user = User.get(User.email == email)
+        else:
+            # Created by a mail to support, or an unfinished registration: the form fills it in.
+            User.update(**fields).where(User.id == user.id).execute()
+            user = User.get_by_id(user.id)
+        token = links.make(config.secret_key, "activate", user)
+        _send(config, "activation", email, user.language,
+              {"user": user, "link": links.url(config.base_url, "activate", token),
+               "hours": links.MAX_AGE_SECONDS // 3600}, now)
+
+
+def resend_activation(config: Config, email: str, *, ip: str, now: dt.datetime | None = None) -> None:
+    """A new activation link for an account not yet activated; silent otherwise."""
+    now = now or utcnow()
+    email = email.strip().lower()
+    with db.atomic():
+        user = User.get_or_none(User.email == email)
+        if user is None or user.company_id is None or not _may_mail(email, ip, now):
+            return
+        if user.activated_at is not None:
+            _send(config, "already_registered", email, user.language, {"user": user}, now)
+            return
+        token = links.make(config.secret_key, "activate", user)
+        _send(config, "activation", email, user.language,
+              {"user": user, "link": links.url(config.base_url, "activate", token),
+               "hours": links.MAX_AGE_SECONDS // 3600}, now)
+
+
+def activation_user(config: Config, token: str) -> User:
+    """The user an activation link is for (BadLink when it is not good)."""
+    user, _ = links.open_link(config.secret_key, "activate", token)
+    return user
+
+
+def activate(config: Config, token: str, *, now: dt.datetime | None = None) -> User:
+    """Activate the account and mail its login with a link to set the password."""
+    now = now or utcnow()
+    with db.atomic():
+        user, _ = links.open_link(config.secret_key, "activate", token)
+        User.update(is_active=True, activated_at=now).where(User.id == user.id).execute()
+        user = User.get_by_id(user.id)
+        _mail_set_password(config, user, "welcome", now)
+    log.info("account %s activated", user.email)
+    return user
+
+
+def _mail_set_password(config: Config, user: User, template: str, now: dt.datetime) -> None:
+    token = links.make(config.secret_key, "set_password", user)
+    _send(config, template, user.email, user.language,
+          {"user": user, "login": user.email, "link": links.url(config.base_url, "set_password", token),
+           "login_url": config.base_url + "/login", "hours": links.MAX_AGE_SECONDS // 3600}, now)
+
+
+# --- logging in and passwords (W3) -------------------------------------------------------
+
+
+def authenticate(email: str, password: str, *, ip: str, now: dt.datetime | None = None) -> User:
+    """The user for a right address and password; else `LoginRefused`, which never says
+    which of the two was wrong."""
+    now = now or utcnow()
+    email = email.strip().lower()
+    keys = {"account": email, "ip": ip}
+    with db.atomic():  # the attempt is recorded whatever the answer: no raising in here
+        limited = ratelimit.blocked("login", ratelimit.LOGIN, keys, now)
+        user = None if limited else User.get_or_none(User.email == email)
+        good = not limited and passwords.verify(user.password_hash if user else None, password) and user.is_active
+        ratelimit.record("login", keys, ok=good, now=now, detail="over the limit" if limited else "")
+        if good and passwords.needs_rehash(user.password_hash):
+            User.update(password_hash=passwords.hash_password(password)).where(User.id == user.id).execute()
+    if not good:
+        raise LoginRefused(limited=limited)
+    return user
+
+
+def password_link_user(config: Config, token: str) -> User:
+    user, _ = links.open_link(config.secret_key, "set_password", token)
+    return user
+
+
+def set_password_by_link(config: Config, token: str, password: str, *, now: dt.datetime | None = None) -> User:
+    """Set the password from a mailed link (welcome or reset); ends every other session."""
+    with db.atomic():
+        user, _ = links.open_link(config.secret_key, "set_password", token)
+        passwords.check_new(password, email=user.email)
+        _store_password(user, password)
+    return User.get_by_id(user.id)
+
+
+def change_password(user: User, current: str, new: str) -> User:
+    """Change a password, knowing the current one; ends the user's other sessions."""
+    if not passwords.verify(user.password_hash, current):
+        raise WrongPassword()
+    passwords.check_new(new, email=user.email)
+    with db.atomic():
+        _store_password(user, new)
+    return User.get_by_id(user.id)
+
+
+def _store_password(user: User, password: str) -> None:
+    User.update(password_hash=passwords.hash_password(password),
+                session_version=User.session_version + 1).where(User.id == user.id).execute()
+
+
+def forgot_password(config: Config, email: str, *, ip: str, now: dt.datetime | None = None) -> None:
+    """Mail a link to set a new password when the address has an active account; silent otherwise."""
+    now = now or utcnow()
+    email = email.strip().lower()
+    with db.atomic():
+        user = User.get_or_none(User.email == email)
+        if user is None or not user.is_active or not _may_mail(email, ip, now):
+            return
+        _mail_set_password(config, user, "password_reset", now)
+
+
+# --- email address and deletion -----------------------------------------------------------
+
+
+def request_email_change(config: Config, user: User, password: str, new_email: str, *, ip: str,
+                         now: dt.datetime | None = None) -> None:
+    """Mail a confirmation link to the new address; nothing changes until it is followed."""
+    now = now or utcnow()
+    if not passwords.verify(user.password_hash, password):
+        raise WrongPassword()
+    new_email = new_email.strip().lower()
+    with db.atomic():
+        if not _may_mail(new_email, ip, now):
+            return
+        if User.select().where(User.email == new_email).exists():
+            _send(config, "email_taken", new_email, user.language, {"user": user}, now)
+            return
+        token = links.make(config.secret_key, "change_email", user, extra=new_email)
+        _send(config, "email_change", new_email, user.language,
+              {"user": user, "new_email": new_email, "link": links.url(config.base_url, "change_email", token),
+               "hours": links.MAX_AGE_SECONDS // 3600}, now)
+
+
+def confirm_email_change(config: Config, token: str, *, now: dt.datetime | None = None) -> User:
+    """Move the account to the new address; the old one is told. Ends other sessions."""
+    now = now or utcnow()
+    with db.atomic():
+        user, new_email = links.open_link(config.secret_key, "change_email", token)
+        old = user.email
+        try:
+            with db.atomic():
+                User.update(email=new_email, session_version=User.session_version + 1).where(
+                    User.id == user.id).execute()
+        except IntegrityError:
+            raise links.BadLink("address taken meanwhile") from None
+        _send(config, "email_changed", old, user.language, {"user": user, "new_email": new_email}, now)
+    log.info("account %s moved to %s", old, new_email)
+    return User.get_by_id(user.id)
+
+
+def delete_account(user: User, password: str) -> None:
+    """Delete the account. Its tickets stay (with the address they were written from) for
+    the support team's records; its contract access goes with it."""
+    if not passwords.verify(user.password_hash, password):
+        raise WrongPassword()
+    with db.atomic():
+        User.delete().where(User.id == user.id).execute()
+    log.info("account %s deleted by its owner", user.email)

@@ -1,0 +1,109 @@
+"""The signed-in user's own account (SPEC W3): password, email address, preferences, deletion."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, logout_user
+
+from domain import accounts, links
+from domain.validation import Invalid
+from models import User
+
+from . import forms
+from .auth import _bad_link
+from .security import client_ip, sign_in
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+def _page(**forms_):
+    defaults = dict(password_form=forms.ChangePasswordForm(prefix="pw"),
+                    email_form=forms.ChangeEmailForm(prefix="em"),
+                    preferences_form=forms.PreferencesForm(prefix="pr", digest_opt_in=current_user.digest_opt_in),
+                    delete_form=forms.DeleteAccountForm(prefix="del"))
+    defaults.update(forms_)
+    status = 422 if any(f.errors for f in forms_.values()) else 200
+    return render_template("account/index.html", **defaults), status
+
+
+@bp.route("")
+@login_required
+def index():
+    return _page()
+
+
+@bp.route("/password", methods=["POST"])
+@login_required
+def change_password():
+    form = forms.ChangePasswordForm(prefix="pw")
+    if form.validate_on_submit():
+        try:
+            user = accounts.change_password(current_user, form.current.data, form.password.data)
+        except Invalid as error:
+            target = form.current if isinstance(error, accounts.WrongPassword) else form.password
+            target.errors = [*target.errors, _(str(error))]
+        else:
+            sign_in(user)  # this session goes on; every other one has ended
+            flash(_("Your password is changed. You have been signed out everywhere else."), "success")
+            return redirect(url_for("account.index"))
+    return _page(password_form=form)
+
+
+@bp.route("/email", methods=["POST"])
+@login_required
+def change_email():
+    form = forms.ChangeEmailForm(prefix="em")
+    if form.validate_on_submit():
+        try:
+            accounts.request_email_change(current_app.config["HELPDESK"], current_user, form.current.data,
+                                          form.email.data, ip=client_ip(), now=g.now)
+        except Invalid as error:
+            form.current.errors = [*form.current.errors, _(str(error))]
+        else:
+            flash(_("We have sent a confirmation link to %(address)s. Your address changes when you open it.",
+                    address=form.email.data), "success")
+            return redirect(url_for("account.index"))
+    return _page(email_form=form)
+
+
+@bp.route("/email/<token>", methods=["GET", "POST"])
+def confirm_email(token: str):
+    config = current_app.config["HELPDESK"]
+    form = forms.ConfirmForm()
+    try:
+        user, new_email = links.open_link(config.secret_key, "change_email", token)
+        if not form.validate_on_submit():
+            return render_template("account/confirm_email.html", form=form, user=user, new_email=new_email)
+        user = accounts.confirm_email_change(config, token, now=g.now)
+    except links.BadLink as error:
+        return _bad_link(error, "email")
+    sign_in(user)
+    flash(_("Your email address is now %(address)s.", address=user.email), "success")
+    return redirect(url_for("account.index"))
+
+
+@bp.route("/preferences", methods=["POST"])
+@login_required
+def preferences():
+    form = forms.PreferencesForm(prefix="pr")
+    if form.validate_on_submit():
+        User.update(digest_opt_in=bool(form.digest_opt_in.data)).where(User.id == current_user.id).execute()
+        flash(_("Your preferences are saved."), "success")
+        return redirect(url_for("account.index"))
+    return _page(preferences_form=form)
+
+
+@bp.route("/delete", methods=["POST"])
+@login_required
+def delete():
+    form = forms.DeleteAccountForm(prefix="del")
+    if form.validate_on_submit():
+        try:
+            accounts.delete_account(current_user, form.current.data)
+        except Invalid as error:
+            form.current.errors = [*form.current.errors, _(str(error))]
+        else:
+            logout_user()
+            flash(_("Your account has been deleted."), "success")
+            return redirect(url_for("auth.login"))
+    return _page(delete_form=form)

@@ -1,0 +1,108 @@
+"""The portal's forms (Flask-WTF: CSRF on every one). Field checks are domain.validation's;
+their messages are translated here, next to the field they belong to."""
+from __future__ import annotations
+
+from flask_babel import gettext, lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, TelField
+from wtforms.validators import Email, InputRequired, Length, ValidationError
+
+from domain import validation
+from domain.passwords import MAX_LENGTH
+
+
+def checked(check):
+    """A WTForms validator from a domain check: the field gets the clean value, or the
+    check's message (translated) as its error."""
+
+    def validator(form, field):
+        try:
+            field.data = check(field.data or "")
+        except validation.Invalid as error:
+            raise ValidationError(gettext(str(error))) from None
+
+    return validator
+
+
+def _lower(value):
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+REQUIRED = InputRequired(message=_l("This field is required."))
+EMAIL = [REQUIRED, checked(validation.one_line), Length(max=254, message=_l("This is too long.")),
+         Email(message=_l("This is not a valid email address."), check_deliverability=False)]
+NAME = [REQUIRED, checked(validation.name)]
+
+
+class RegistrationForm(FlaskForm):
+    first_name = StringField(_l("First name"), NAME, render_kw={"autocomplete": "given-name"})
+    last_name = StringField(_l("Last name"), NAME, render_kw={"autocomplete": "family-name"})
+    email = EmailField(_l("Email"), EMAIL, filters=[_lower], render_kw={"autocomplete": "email"})
+    phone = TelField(_l("Phone"), [REQUIRED, checked(validation.phone)],
+                     description=_l("Nine digits, without +48."), render_kw={"autocomplete": "tel-national"})
+    nip = StringField(_l("NIP"), [REQUIRED, checked(validation.nip)],
+                      description=_l("Ten digits, without dashes: the NIP given when the service was ordered."),
+                      render_kw={"inputmode": "numeric"})
+    company_name = StringField(_l("Company name"), [REQUIRED, checked(lambda v: validation.name(v, 300))],
+                               render_kw={"autocomplete": "organization"})
+    terms = BooleanField(_l("I accept the terms of use"),
+                         [InputRequired(message=_l("Registration needs the terms accepted."))])
+
+
+class EmailOnlyForm(FlaskForm):
+    email = EmailField(_l("Email"), EMAIL, filters=[_lower], render_kw={"autocomplete": "email"})
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Email"), [REQUIRED, Length(max=254)], filters=[_lower],
+                       render_kw={"autocomplete": "username"})
+    password = PasswordField(_l("Password"), [REQUIRED, Length(max=MAX_LENGTH)],
+                             render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
+
+
+class ConfirmForm(FlaskForm):
+    """A button that POSTs: links in mail only show a page, they never change anything."""
+
+
+def _same_as(other: str):
+    def validator(form, field):
+        if field.data != form[other].data:
+            raise ValidationError(gettext("The two passwords differ."))
+
+    return validator
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), [REQUIRED], description=_l("At least 10 characters."),
+                             render_kw={"autocomplete": "new-password"})
+    repeat = PasswordField(_l("New password again"), [REQUIRED, _same_as("password")],
+                           render_kw={"autocomplete": "new-password"})
+
+
+class ChangePasswordForm(SetPasswordForm):
+    current = PasswordField(_l("Current password"), [REQUIRED], render_kw={"autocomplete": "current-password"})
+
+
+class ChangeEmailForm(FlaskForm):
+    email = EmailField(_l("New email"), EMAIL, filters=[_lower], render_kw={"autocomplete": "email"})
+    current = PasswordField(_l("Current password"), [REQUIRED], render_kw={"autocomplete": "current-password"})
+
+
+class DeleteAccountForm(FlaskForm):
+    current = PasswordField(_l("Current password"), [REQUIRED], render_kw={"autocomplete": "current-password"})
+    confirm = BooleanField(_l("Yes, delete my account"),
+                           [InputRequired(message=_l("Tick the box to confirm."))])
+
+
+class PreferencesForm(FlaskForm):
+    digest_opt_in = BooleanField(_l("Send me a weekly summary of my open tickets"))
+
+
+class VerifyContractForm(FlaskForm):
+    number = StringField(_l("Contract number"), [REQUIRED, checked(validation.contract_number)],
+                         description=_l("One capital letter and six digits, e.g. K123456."),
+                         render_kw={"autocomplete": "off", "spellcheck": "false"})
+    serial = StringField(_l("Serial number or licence key"), [REQUIRED, checked(validation.serial)],
+                         description=_l("Of any device on the contract; for software the licence key, dashes included."),  # noqa: E501
+                         render_kw={"autocomplete": "off", "spellcheck": "false"})

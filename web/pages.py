@@ -1,0 +1,33 @@
+"""Pages that belong to no feature: the front page, the terms, the language switch."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from models import User
+
+from .i18n import LANGUAGES
+from .security import safe_next
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.route("/")
+def home():
+    if current_user.is_authenticated:
+        return redirect(url_for("contracts.dashboard"))
+    return render_template("pages/home.html")
+
+
+@bp.route("/terms")
+def terms():
+    return render_template("pages/terms.html")
+
+
+@bp.route("/language/<code>")
+def language(code: str):
+    if code in LANGUAGES:
+        session["lang"] = code
+        if current_user.is_authenticated:
+            User.update(language=code).where(User.id == current_user.id).execute()
+    return redirect(safe_next(request.args.get("next"), url_for("pages.home")))
