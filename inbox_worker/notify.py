@@ -1,6 +1,6 @@
 """Notify: a batch's new messages become outbox rows, in the batch's transaction.
 
-In: the applied results of a batch with their `Inbound`. Out: `Outbox` rows (and
+In: `Event`s, the stored messages of a mail batch (`events_of`) or of a portal form. Out: `Outbox` rows (and
 `AutoReplyLog` rows for acknowledgements). Reads what it needs in a few queries per
 batch; who is told is `notices.notices_for` (pure). The rows say what to send; the
 sender renders each (`compose`: `outbox.render` and `outbox.build`) just before it is
@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from email.errors import MessageError
 
 from config import Config
@@ -45,46 +46,63 @@ EVENTS = ("new_ticket", "reply", "staff_reply")
 TEAM = {"pl": "Pomoc techniczna", "en": "Support"}
 
 
-def notify(config: Config, events: list, *, now: dt.datetime | None = None) -> int:
-    """`events`: (Applied, Inbound) pairs of stored messages. Returns the mails queued."""
-    events = [(a, i) for a, i in events if a.outcome in EVENTS and not a.already and not a.internal and a.ticket_id]
+@dataclass(frozen=True)
+class Event:
+    """A message stored on a ticket, by mail or from the portal: who may need telling."""
+
+    outcome: str  # new_ticket | reply | staff_reply
+    ticket_id: int
+    author: str  # the address it came from: nobody is told about their own message
+    message_id: str  # the stored message's Message-ID: notices are replies to it
+    references: tuple[str, ...] = ()
+
+
+def events_of(pairs) -> list[Event]:
+    """The events among a mail batch's (Applied, Inbound) pairs: stored now, public, on a ticket."""
+    return [Event(a.outcome, a.ticket_id, i.from_addr, i.message_id, tuple(i.references)) for a, i in pairs
+            if a.outcome in EVENTS and not a.already and not a.internal and a.ticket_id]
+
+
+def notify(config: Config, events: list[Event], *, now: dt.datetime | None = None) -> int:
+    """Queue the notices for stored messages. Returns the mails queued."""
+    events = [e for e in events if e.outcome in EVENTS]
     if not events:
         return 0
     now = now or utcnow()
-    ticket_ids = {a.ticket_id for a, _ in events}
+    ticket_ids = {e.ticket_id for e in events}
     tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.assignee, Ticket.requester_email).where(
         Ticket.id.in_(ticket_ids))}
     people = _participants(ticket_ids)
     staff = [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"u{u.id}", u.language)
              for u in User.engineers().select(User.id, User.email, User.first_name, User.last_name, User.language)]
-    acks = _acks_this_hour({i.from_addr for a, i in events if a.outcome == "new_ticket"}, now)
+    acks = _acks_this_hour({e.author for e in events if e.outcome == "new_ticket"}, now)
     own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
     sent = _notices_this_hour(ticket_ids, now)
     staff_addresses = {s.email for s in staff}
     queued = 0
-    for applied, inbound in events:
-        ticket = tickets[applied.ticket_id]
+    for event in events:
+        ticket = tickets[event.ticket_id]
         assignee = [s for s in staff if ticket.assignee_id and s.token == f"u{ticket.assignee_id}"]
-        allowed = acks.get(inbound.from_addr, 0) < ACKS_PER_HOUR
-        chosen = notices_for(applied.outcome, author=inbound.from_addr, requester=ticket.requester_email,
+        allowed = acks.get(event.author, 0) < ACKS_PER_HOUR
+        chosen = notices_for(event.outcome, author=event.author, requester=ticket.requester_email,
                              participants=people[ticket.id], engineers=assignee or staff, ack_allowed=allowed,
                              own=own)
         for notice in chosen:
             key = (ticket.id, notice.recipient.email)
             if notice.recipient.email not in staff_addresses and sent.get(key, 0) >= NOTICES_PER_TICKET_HOUR:
                 log.warning("no %s to %s about %s: %d notices on this ticket in the last hour (a mail loop?)",
-                            notice.template, notice.recipient.email, inbound.message_id, sent[key])
+                            notice.template, notice.recipient.email, event.message_id, sent[key])
                 continue
             try:
                 with db.atomic():
-                    _queue(config, notice, ticket, inbound, now)
+                    _queue(config, notice, ticket, event, now)
                     if notice.template == "ack":
                         AutoReplyLog.create(email=notice.recipient.email, sent_at=now)
                         acks[notice.recipient.email] = acks.get(notice.recipient.email, 0) + 1
                 sent[key] = sent.get(key, 0) + 1
                 queued += 1
             except (ValueError, MessageError) as exc:  # a header we refuse to build (line breaks, bad address)
-                log.error("no %s to %s about %s: %s", notice.template, notice.recipient.email, inbound.message_id, exc)
+                log.error("no %s to %s about %s: %s", notice.template, notice.recipient.email, event.message_id, exc)
     return queued
 
 
@@ -132,7 +150,7 @@ def _history(ticket_id: int, message_id: str) -> tuple[dict, list[dict]]:
     return (shown[0] if shown else {}), shown[1:]
 
 
-def _queue(config: Config, notice, ticket: Ticket, inbound, now: dt.datetime) -> None:
+def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetime) -> None:
     """An outbox row saying what to send; the sender renders it (`compose`) just before
     delivery, so the transaction that stores the message stays cheap."""
     recipient = notice.recipient
@@ -140,8 +158,8 @@ def _queue(config: Config, notice, ticket: Ticket, inbound, now: dt.datetime) ->
     message_id = outbox.new_message_id(domain, ticket.id)
     spec = {"template": notice.template, "to": recipient.email, "name": " ".join(recipient.name.split()),
             "token": recipient.token, "language": recipient.language or config.language,
-            "auto_submitted": notice.auto_submitted, "about": inbound.message_id,
-            "references": [*inbound.references[-8:], inbound.message_id], "queued_at": now.isoformat()}
+            "auto_submitted": notice.auto_submitted, "about": event.message_id,
+            "references": [*event.references[-8:], event.message_id], "queued_at": now.isoformat()}
     insert_row(Outbox, kind=notice.template, ticket=ticket.id, recipient=outbox.safe(recipient.email, "recipient"),
                mail_from=config.support_address, message_id=message_id, raw=None, spec=json.dumps(spec),
                status="pending", attempts=0, next_attempt_at=now, created_at=now)

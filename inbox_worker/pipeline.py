@@ -41,7 +41,7 @@ from .fetch import Source, SourceError, open_source
 from .headers import message_id_of
 from .lookup import BatchView, chunks
 from .message import Fetched, Inbound
-from .notify import notify
+from .notify import events_of, notify
 from .parse import parse
 from .route import Decision, Quarantine, route
 from .thread import thread_of
@@ -304,7 +304,7 @@ class Worker:
                 results.append(applied)
             batch.flush()
             # The mail this batch causes goes into the outbox in the same transaction (E11).
-            notify(self.config, [(a, p.parsed) for a, p in zip(results, prepared)])
+            notify(self.config, events_of(zip(results, (p.parsed for p in prepared))))
             self.ctx.store.sync()  # the batch's files are on disk before rows refer to them
         # Only now, after the commit, does the server hear about it.
         self.source.mark_done([f.uid for f in fetched])
@@ -401,7 +401,7 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
     with db.atomic():
         applied = worker.process(fetched, parsed, worker.view_of([parsed]), ledger=row, raw_stored=row.raw_sha256)
         applied.rows.flush()
-        notify(config, [(applied, parsed)])
+        notify(config, events_of([(applied, parsed)]))
         worker.ctx.store.sync()
     return applied
 
