@@ -74,22 +74,53 @@ def cmd_worker(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """Everything on the embedded defaults: the mail worker and the sender (later the web site)."""
+    """Everything on the embedded defaults: the mail worker, the sender and the portal."""
     from inbox_worker.pipeline import Worker
     from inbox_worker.sender import Sender
+    from web import create_app
+    from web.server import serve_in_thread, url_of
 
     config = _migrated(args)
+    server, serving = serve_in_thread(create_app(config, db=args.database), *config.web_address)
     stop = _stop_on_signals()
     sending = threading.Thread(target=Sender(config).run, args=(stop,), name="sender", daemon=True)
     sending.start()
     mailbox = config.mailbox
     print(f"helpdesk running: data in {config.data_dir}, mailbox {mailbox.name}")
+    print(f"portal at {url_of(server)}", flush=True)
     if mailbox.scheme == "maildir":
         print(f"drop .eml files into {mailbox.path}/new (or: helpdesk mail drop FILE.eml); "
-              "see them with: helpdesk ticket list")
-    with Worker(config) as worker:
-        worker.run(stop)
+              "see them with: helpdesk ticket list", flush=True)
+    try:
+        with Worker(config) as worker:
+            worker.run(stop)
+    finally:
+        server.shutdown()
     sending.join(10)
+    serving.join(10)
+    return 0
+
+
+def cmd_web(args) -> int:
+    """Only the portal: a threaded werkzeug server, or gunicorn with --workers N."""
+    from web import create_app
+    from web.server import run_gunicorn, serve_in_thread, url_of
+
+    config = _migrated(args)
+    if args.workers:
+        if args.workers < 1:
+            raise CommandError("--workers: give one or more")
+        host, port = config.web_address
+        print(f"portal at http://{host}:{port}/ (gunicorn, {args.workers} worker(s))", flush=True)
+        run_gunicorn(config, args.workers)
+        return 0
+    server, serving = serve_in_thread(create_app(config, db=args.database), *config.web_address)
+    stop = _stop_on_signals()
+    print(f"portal at {url_of(server)}", flush=True)
+    while not stop.wait(1):
+        pass
+    server.shutdown()
+    serving.join(10)
     return 0
 
 
@@ -256,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_worker)
     sub.add_parser("run", help="run everything on the configured defaults").set_defaults(func=cmd_run)
+    p = sub.add_parser("web", help="serve the portal only (on HELPDESK_WEB_LISTEN)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="serve with gunicorn and N worker processes (default: one threaded process)")
+    p.set_defaults(func=cmd_web)
 
     ticket = sub.add_parser("ticket", help="tickets").add_subparsers(dest="ticket_command", required=True)
     p = ticket.add_parser("list", help="tickets, newest first")

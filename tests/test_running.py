@@ -45,7 +45,8 @@ def test_imap_idle_wakes_the_worker_for_new_mail(db, config, dovecot):
 
 def test_helpdesk_run_serves_the_maildir_and_stops_on_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_POLL_SECONDS="1", PYTHONPATH=str(REPO))
+    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_POLL_SECONDS="1", PYTHONPATH=str(REPO),
+               HELPDESK_WEB_LISTEN="127.0.0.1:0")  # the portal on any free port
     run = subprocess.Popen([sys.executable, "-m", "cli", "run"], cwd=tmp_path, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
