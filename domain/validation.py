@@ -17,8 +17,13 @@ SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_./:]{0,199}")  # licence keys keep
 
 
 class Invalid(ValueError):
-    """A value the user must correct; `str(error)` is the message to show (an English
-    message id, translated by the page that shows it)."""
+    """A value the user must correct. `message` is an English message id, translated by
+    the page that shows it, with `params` filled in after translation."""
+
+    def __init__(self, message: str, params: dict | None = None):
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params or {}
 
 
 def N_(message: str) -> str:

@@ -41,7 +41,7 @@ def change_password():
             user = accounts.change_password(current_user, form.current.data, form.password.data)
         except Invalid as error:
             target = form.current if isinstance(error, accounts.WrongPassword) else form.password
-            target.errors = [*target.errors, _(str(error))]
+            target.errors = [*target.errors, forms.translated(error)]
         else:
             sign_in(user)  # this session goes on; every other one has ended
             flash(_("Your password is changed. You have been signed out everywhere else."), "success")
@@ -58,7 +58,7 @@ def change_email():
             accounts.request_email_change(current_app.config["HELPDESK"], current_user, form.current.data,
                                           form.email.data, ip=client_ip(), now=g.now)
         except Invalid as error:
-            form.current.errors = [*form.current.errors, _(str(error))]
+            form.current.errors = [*form.current.errors, forms.translated(error)]
         else:
             flash(_("We have sent a confirmation link to %(address)s. Your address changes when you open it.",
                     address=form.email.data), "success")
@@ -101,7 +101,7 @@ def delete():
         try:
             accounts.delete_account(current_user, form.current.data)
         except Invalid as error:
-            form.current.errors = [*form.current.errors, _(str(error))]
+            form.current.errors = [*form.current.errors, forms.translated(error)]
         else:
             logout_user()
             flash(_("Your account has been deleted."), "success")

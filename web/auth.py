@@ -110,7 +110,7 @@ def set_password(token: str):
             try:
                 user = accounts.set_password_by_link(_config(), token, form.password.data, now=g.now)
             except Invalid as error:
-                form.password.errors.append(_(str(error)))
+                form.password.errors.append(forms.translated(error))
             else:
                 sign_in(user)
                 flash(_("Your password is set."), "success")

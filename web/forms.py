@@ -11,6 +11,11 @@ from domain import validation
 from domain.passwords import MAX_LENGTH
 
 
+def translated(error: validation.Invalid) -> str:
+    """A domain refusal in the reader's language."""
+    return gettext(error.message, **error.params)
+
+
 def checked(check):
     """A WTForms validator from a domain check: the field gets the clean value, or the
     check's message (translated) as its error."""
@@ -19,7 +24,7 @@ def checked(check):
         try:
             field.data = check(field.data or "")
         except validation.Invalid as error:
-            raise ValidationError(gettext(str(error))) from None
+            raise ValidationError(translated(error)) from None
 
     return validator
 

@@ -1,0 +1,51 @@
+"""Who may see which ticket and attachment (SPEC W7, W8): one place, used by every page.
+
+- engineers and admins see everything;
+- a customer sees the tickets it asked (by the portal, or by mail from its address),
+  the tickets it is a participant of (it gets their mail anyway), and every ticket of a
+  contract it has verified;
+- a partner also sees the tickets of the contracts it sold;
+- internal notes, and their attachments, are for engineers only.
+Anything else is "not found": a page never tells that an object exists.
+"""
+from __future__ import annotations
+
+from peewee import JOIN
+
+from models import Attachment, Contract, ContractAccess, Message, MessageKind, Participant, Role, Ticket, User
+
+
+def visible_tickets(user: User):
+    """A query of the tickets this user may see."""
+    if user.is_staff:
+        return Ticket.select()
+    mine = (Ticket.requester == user.id) | (Ticket.requester_email == user.email)
+    verified = Ticket.contract.in_(ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user.id))
+    cc = Ticket.id.in_(Participant.select(Participant.ticket).where(Participant.email == user.email))
+    condition = mine | verified | cc
+    if user.role == Role.PARTNER.value and user.company_id:
+        condition |= Ticket.contract.in_(Contract.select(Contract.id).where(Contract.partner == user.company_id))
+    return Ticket.select().where(condition)
+
+
+def ticket_for(user: User, ticket_id: int) -> Ticket | None:
+    return visible_tickets(user).where(Ticket.id == ticket_id).first()
+
+
+def visible_messages(user: User, ticket: Ticket):
+    """The ticket's conversation as this user may read it, newest first."""
+    query = Message.newest_first(ticket)
+    if not user.is_staff:
+        query = query.where(Message.kind != MessageKind.NOTE.value)
+    return query
+
+
+def attachment_for(user: User, attachment_id: int) -> Attachment | None:
+    """The attachment, when its message is one this user may read."""
+    row = (Attachment.select(Attachment, Message).join(Message, JOIN.INNER)
+           .where(Attachment.id == attachment_id).first())
+    if row is None or row.blob_id is None:
+        return None
+    if row.message.kind == MessageKind.NOTE.value and not user.is_staff:
+        return None
+    return row if ticket_for(user, row.message.ticket_id) else None
