@@ -10,7 +10,7 @@ import pytest
 import config as config_mod
 import database
 
-pytest_plugins = ["tests.dovecot", "tests.smtp"]
+pytest_plugins = ["tests.dovecot", "tests.smtp", "tests.browser"]
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("HELPDESK_CORPUS", REPO.parent / "shared" / "corpus"))
