@@ -1,19 +1,97 @@
-"""Dashboard, contracts and contract verification (SPEC W4-W6). (Being built.)"""
+"""Dashboard, contracts and contract verification (SPEC W4-W6).
+
+Every contract shown, listed or searched comes through `contracts.visible_contracts`:
+an id the user may not see is a 404, the same as an id that does not exist.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_login import login_required
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from domain import contracts
+from models import Company, Contract
+
+from . import forms
+from .security import client_ip
 
 bp = Blueprint("contracts", __name__)
+PAGE_SIZE = 50
+DASHBOARD_SIZE = 50
+
+
+def _today():
+    return g.now.date()
+
+
+def _with_lines(rows: list[Contract]) -> list[tuple[Contract, list]]:
+    lines = contracts.lines_by_contract([c.id for c in rows])
+    return [(c, lines[c.id]) for c in rows]
 
 
 @bp.route("/dashboard")
 @login_required
 def dashboard():
-    return render_template("contracts/dashboard.html")
+    query = contracts.current(contracts.visible_contracts(current_user), _today())
+    shown = list(query.order_by(Contract.ends_on, Contract.number).limit(DASHBOARD_SIZE))
+    return render_template("contracts/dashboard.html", contracts=_with_lines(shown), total=query.count(),
+                           tickets=list(contracts.active_tickets(current_user)), today=_today())
+
+
+def _list(archive: bool):
+    text = request.args.get("q", "")[:200]
+    try:
+        page = max(1, min(int(request.args.get("page", "1")), 10_000))
+    except ValueError:
+        page = 1
+    query = contracts.visible_contracts(current_user)
+    query = contracts.expired(query, _today()) if archive else contracts.current(query, _today())
+    query = contracts.search(query, text)
+    total = query.count()
+    order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
+    shown = list(query.select(Contract, Company.name).join(Company, on=(Contract.company == Company.id))
+                 .order_by(*order).paginate(page, PAGE_SIZE))
+    return render_template("contracts/index.html", archive=archive, q=text, contracts=_with_lines(shown),
+                           total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
 
 
 @bp.route("/contracts")
 @login_required
 def index():
-    return render_template("contracts/dashboard.html")
+    return _list(archive=False)
+
+
+@bp.route("/contracts/archive")
+@login_required
+def archive():
+    return _list(archive=True)
+
+
+@bp.route("/contracts/<int:contract_id>")
+@login_required
+def detail(contract_id: int):
+    contract = contracts.visible_contract(current_user, contract_id)
+    if contract is None:
+        abort(404)
+    lines = contracts.lines_by_contract([contract.id])[contract.id]
+    return render_template("contracts/detail.html", contract=contract, lines=lines, today=_today())
+
+
+@bp.route("/contracts/verify", methods=["GET", "POST"])
+@login_required
+def verify():
+    form = forms.VerifyContractForm()
+    if form.validate_on_submit():
+        try:
+            contract = contracts.verify(current_user, form.number.data, form.serial.data, ip=client_ip(), now=g.now)
+        except contracts.VerifyRefused as refused:
+            message = _("These details do not match any contract of your company. Check the contract number "
+                        "and the serial number, and try again.")
+            if refused.limited:
+                message = _("Too many attempts. Try again in 15 minutes.")
+            form.number.data = form.serial.data = ""  # nothing typed comes back: every refusal looks the same
+            return render_template("contracts/verify.html", form=form, error=message), 429 if refused.limited else 422
+        flash(_("Contract %(number)s is verified: you can see it now.", number=contract.number), "success")
+        target = "contracts.archive" if contract.ends_on < _today() else "contracts.index"
+        return redirect(url_for(target))
+    return render_template("contracts/verify.html", form=form), 422 if form.errors else 200

@@ -1,0 +1,315 @@
+"""Contracts in the portal (SPEC W4-W6): who sees which, verification, search, and writing
+contracts with their device lines (CSV import, demo data).
+
+Visibility is per user: a customer sees a contract once it has verified it itself (its
+company's NIP, the contract number and the serial of one of its lines, all on the same
+contract); another user of the same company verifies on its own. Staff see every
+contract. Every page goes through `visible_contracts`, so an id typed into the address
+bar shows nothing that the list would not.
+
+Search is an FTS5 index on SQLite (`contract_search`, rowid = contract id, one document
+per contract), rewritten by `reindex` whenever `store` writes a contract or its lines.
+Text is folded (lower case, no diacritics, ł -> l) in Python on both sides, so "lodz"
+finds "Łódź". Elsewhere (PostgreSQL) search falls back to LIKE, without the folding.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from peewee import SQL, fn
+
+import database
+from models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, Ticket, User, db, utcnow
+
+from . import contract_csv, ratelimit
+from .contract_csv import ContractRow, Refusal
+
+log = logging.getLogger(__name__)
+CHUNK = 500  # contracts per transaction, and values per IN (...) list
+INSERT_CHUNK = 100  # rows per INSERT: well under SQLite's parameter limit
+TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script: nothing FTS5 reads as syntax
+MAX_TOKENS = 8
+FOLD = str.maketrans({"ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ø": "o", "Ø": "o", "ß": "ss", "æ": "ae", "Æ": "ae"})
+
+
+class VerifyRefused(Exception):
+    """The details match no contract of the user's company, or too many attempts; says
+    nothing about which part was wrong. `limited` only adds "try again later"."""
+
+    def __init__(self, limited: bool = False):
+        super().__init__("verification refused")
+        self.limited = limited
+
+
+# --- who sees what ----------------------------------------------------------------------
+
+
+def visible_contracts(user: User):
+    """The contracts the user may see: staff all, a customer those it has verified (and
+    only while it belongs to the contract's company)."""
+    query = Contract.select()
+    if user.is_staff:
+        return query
+    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user.id)
+    return query.where(Contract.id.in_(granted), Contract.company == user.company_id)
+
+
+def visible_contract(user: User, contract_id: int) -> Contract | None:
+    return visible_contracts(user).where(Contract.id == contract_id).first()
+
+
+def current(query, today: dt.date):
+    """Contracts not yet expired (including those that start later)."""
+    return query.where(Contract.ends_on >= today)
+
+
+def expired(query, today: dt.date):
+    return query.where(Contract.ends_on < today)
+
+
+def active_tickets(user: User, limit: int = 50):
+    """Tickets not closed: of the contracts the user sees, and those it asked itself."""
+    query = Ticket.open_ones()
+    if not user.is_staff:
+        contracts = visible_contracts(user).select(Contract.id)
+        query = query.where(Ticket.contract.in_(contracts) | (Ticket.requester == user.id))
+    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+
+
+def lines_by_contract(contract_ids: list[int]) -> dict[int, list[DeviceLine]]:
+    found: dict[int, list[DeviceLine]] = {i: [] for i in contract_ids}
+    if contract_ids:
+        for line in DeviceLine.select().where(DeviceLine.contract.in_(contract_ids)).order_by(DeviceLine.id):
+            found[line.contract_id].append(line)
+    return found
+
+
+# --- verification (W4) ----------------------------------------------------------------------
+
+
+def verify(user: User, number: str, serial: str, *, ip: str, now: dt.datetime | None = None) -> Contract:
+    """Grant the user the contract whose number is `number`, which belongs to the user's
+    company and has a line with this serial (case aside, dashes as stored). Every attempt
+    is recorded and limited per user, per NIP and per client address; a refusal is one
+    `VerifyRefused` whatever was wrong."""
+    now = now or utcnow()
+    company = Company.get_or_none(Company.id == user.company_id) if user.company_id else None
+    keys = {"user": str(user.id), "nip": company.nip if company else "none", "ip": ip}
+    with db.atomic():  # the attempt is recorded whatever the answer: no raising in here
+        limited = ratelimit.blocked("verify", ratelimit.VERIFY, keys, now)
+        contract = None
+        if not limited and company is not None:
+            contract = (Contract.select().join(DeviceLine)
+                        .where(Contract.number == number, Contract.company == company.id,
+                               fn.UPPER(DeviceLine.serial) == serial.upper())
+                        .first())
+        detail = "over the limit" if limited else f"{number}: {'granted' if contract else 'no match'}"
+        ratelimit.record("verify", keys, ok=contract is not None, now=now, detail=detail)
+        if contract is not None:
+            ContractAccess.insert(user=user.id, contract=contract.id, granted_at=now).on_conflict_ignore().execute()
+    if contract is None:
+        log.info("contract verification refused for user %s (%s)", user.id, detail)
+        raise VerifyRefused(limited=limited)
+    log.info("user %s verified contract %s", user.id, contract.number)
+    return contract
+
+
+# --- search (W6) ------------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics: "Łódź" -> "lodz"."""
+    text = unicodedata.normalize("NFKD", text.translate(FOLD))
+    return "".join(c for c in text if not unicodedata.combining(c)).lower()
+
+
+def search_tokens(text: str) -> list[str]:
+    """The words of a search box: runs of letters and digits, folded; the rest is ignored."""
+    return [token[:64] for token in TOKEN.findall(fold(text or ""))][:MAX_TOKENS]
+
+
+def match_expression(tokens: list[str]) -> str:
+    """An FTS5 query: every token as a quoted prefix term, all required. The tokens are
+    letters and digits only, so the quotes cannot be broken out of."""
+    return " AND ".join(f'"{token}"*' for token in tokens)
+
+
+def search(query, text: str, *, fts: bool | None = None):
+    """`query` (of contracts) narrowed to those matching every word of `text`; unchanged
+    when `text` has no words."""
+    tokens = search_tokens(text)
+    if not tokens:
+        return query
+    if fts is None:
+        fts = database.is_sqlite(db.obj)
+    if fts:
+        found = SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH ?)", [match_expression(tokens)])
+        return query.where(Contract.id.in_(found))
+    for token in tokens:  # LIKE over every column, one token at a time (no index: PostgreSQL comes later)
+        lines = DeviceLine.select(DeviceLine.contract).where(
+            DeviceLine.model.contains(token) | DeviceLine.serial.contains(token) | DeviceLine.address.contains(token))
+        companies = Company.select(Company.id).where(Company.name.contains(token) | Company.nip.contains(token))
+        query = query.where(Contract.number.contains(token) | Contract.customer_name.contains(token)
+                            | Contract.id.in_(lines) | Contract.company.in_(companies))
+    return query
+
+
+def search_body(number: str, customer_name: str, company_name: str, nip: str, lines) -> str:
+    """The document indexed for one contract: number (also its digits alone), customer,
+    company and NIP, and every line's model, serial and address; folded."""
+    parts = [number, number[1:], customer_name, company_name, nip]
+    for model, serial, address in lines:
+        parts += [model, serial, address]
+    return fold(" ".join(parts))
+
+
+def reindex(contract_ids) -> None:
+    """Rewrite the search documents of these contracts (SQLite; a no-op elsewhere)."""
+    if not database.is_sqlite(db.obj):
+        return
+    contract_ids = list(contract_ids)
+    for start in range(0, len(contract_ids), CHUNK):
+        ids = contract_ids[start:start + CHUNK]
+        lines: dict[int, list[tuple]] = {i: [] for i in ids}
+        for contract_id, model, serial, address in (
+                DeviceLine.select(DeviceLine.contract, DeviceLine.model, DeviceLine.serial, DeviceLine.address)
+                .where(DeviceLine.contract.in_(ids)).order_by(DeviceLine.id).tuples()):
+            lines[contract_id].append((model, serial, address))
+        bodies = [(contract_id, search_body(number, customer, company, nip, lines[contract_id]))
+                  for contract_id, number, customer, company, nip in (
+                      Contract.select(Contract.id, Contract.number, Contract.customer_name, Company.name, Company.nip)
+                      .join(Company, on=(Contract.company == Company.id)).where(Contract.id.in_(ids)).tuples())]
+        with db.atomic():
+            db.execute_sql(f"DELETE FROM contract_search WHERE rowid IN ({', '.join('?' * len(ids))})", ids)
+            db.connection().executemany("INSERT INTO contract_search (rowid, body) VALUES (?, ?)", bodies)
+
+
+# --- writing contracts (import, demo) ----------------------------------------------------------
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    contracts_created: int = 0
+    contracts_updated: int = 0
+    lines_added: int = 0
+    lines_updated: int = 0
+    companies_created: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.rows} row(s) read: {self.contracts_created} contract(s) created, "
+                f"{self.contracts_updated} updated, {self.lines_added} device line(s) added, "
+                f"{self.lines_updated} updated, {self.companies_created} compan(y/ies) created, "
+                f"{len(self.refused)} row(s) refused")
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "contracts_created": self.contracts_created,
+                "contracts_updated": self.contracts_updated, "lines_added": self.lines_added,
+                "lines_updated": self.lines_updated, "companies_created": self.companies_created,
+                "refused": [{"line": r.line, "reason": r.reason} for r in self.refused]}
+
+
+def import_csv(data: bytes, *, now: dt.datetime | None = None) -> ImportReport:
+    """Import a contract CSV (domain.contract_csv): good rows stored, bad ones reported.
+    Raises `contract_csv.UnreadableFile` when the file cannot be read at all."""
+    parsed = contract_csv.parse(data)
+    report = store(parsed.contracts, now=now)
+    report.rows = parsed.rows
+    report.refused = sorted(parsed.refused + report.refused, key=lambda r: r.line)
+    log.info("contract import: %s", report.summary())
+    return report
+
+
+def store(contracts: list[ContractRow], *, now: dt.datetime | None = None) -> ImportReport:
+    """Create or update the contracts and add their missing lines, a chunk per transaction;
+    storing the same contracts again changes nothing. A contract stored for another NIP
+    is refused, every one of its rows."""
+    now = now or utcnow()
+    report = ImportReport()
+    for start in range(0, len(contracts), CHUNK):
+        with db.atomic():
+            _store_chunk(contracts[start:start + CHUNK], report, now)
+    return report
+
+
+def _insert(model, rows: list[dict]) -> None:
+    for start in range(0, len(rows), INSERT_CHUNK):
+        model.insert_many(rows[start:start + INSERT_CHUNK]).on_conflict_ignore().execute()
+
+
+def _companies(contracts: list[ContractRow], report: ImportReport, now: dt.datetime) -> dict[str, int]:
+    """NIP -> company id for every NIP of the chunk; missing companies are created (named
+    after the customer; a partner unknown so far by its NIP)."""
+    wanted: dict[str, dict] = {}
+    for c in contracts:
+        if c.partner_nip:
+            wanted.setdefault(c.partner_nip, {"nip": c.partner_nip, "name": f"NIP {c.partner_nip}",
+                                              "role": CompanyRole.RESELLER.value, "created_at": now})
+        wanted[c.nip] = {"nip": c.nip, "name": c.customer_name, "role": CompanyRole.CUSTOMER.value, "created_at": now}
+    ids = dict(Company.select(Company.nip, Company.id).where(Company.nip.in_(list(wanted))).tuples())
+    missing = [row for nip, row in wanted.items() if nip not in ids]
+    if missing:
+        _insert(Company, missing)
+        report.companies_created += len(missing)
+        ids.update(Company.select(Company.nip, Company.id).where(
+            Company.nip.in_([row["nip"] for row in missing])).tuples())
+    return ids
+
+
+def _store_chunk(contracts: list[ContractRow], report: ImportReport, now: dt.datetime) -> None:
+    companies = _companies(contracts, report, now)
+    stored = {row["number"]: row for row in (
+        Contract.select(Contract.id, Contract.number, Contract.partner, Contract.customer_name,
+                        Contract.service_level, Contract.starts_on, Contract.ends_on, Company.nip)
+        .join(Company, on=(Contract.company == Company.id))
+        .where(Contract.number.in_([c.number for c in contracts])).dicts())}
+    touched: set[int] = set()
+    kept: list[ContractRow] = []
+    new_rows: list[dict] = []
+    for c in contracts:
+        values = {"customer_name": c.customer_name, "service_level": c.service_level, "starts_on": c.starts_on,
+                  "ends_on": c.ends_on, "partner": companies.get(c.partner_nip)}
+        old = stored.get(c.number)
+        if old is None:
+            new_rows.append({"number": c.number, "company": companies[c.nip], "created_at": now, **values})
+        elif old["nip"] != c.nip:
+            report.refused += [Refusal(line.line, f"contract {c.number} is stored for NIP {old['nip']}, not {c.nip}")
+                               for line in c.lines]
+            continue
+        else:
+            changes = {name: value for name, value in values.items() if old[name] != value}
+            if changes:
+                Contract.update(**changes).where(Contract.id == old["id"]).execute()
+                report.contracts_updated += 1
+                touched.add(old["id"])
+        kept.append(c)
+    if new_rows:
+        _insert(Contract, new_rows)
+        report.contracts_created += len(new_rows)
+    ids = dict(Contract.select(Contract.number, Contract.id).where(
+        Contract.number.in_([c.number for c in kept])).tuples())
+    touched.update(ids[row["number"]] for row in new_rows)
+    lines = {(line.contract_id, line.serial): line for line in (
+        DeviceLine.select(DeviceLine.id, DeviceLine.contract, DeviceLine.serial, DeviceLine.model, DeviceLine.address)
+        .where(DeviceLine.contract.in_([old["id"] for number, old in stored.items() if number in ids])))}
+    new_lines = []
+    for c in kept:
+        contract_id = ids[c.number]
+        for line in c.lines:
+            old_line = lines.get((contract_id, line.serial))
+            if old_line is None:
+                new_lines.append({"contract": contract_id, "model": line.model, "serial": line.serial,
+                                  "address": line.address})
+                touched.add(contract_id)
+            elif (old_line.model, old_line.address) != (line.model, line.address):
+                DeviceLine.update(model=line.model, address=line.address).where(DeviceLine.id == old_line.id).execute()
+                report.lines_updated += 1
+                touched.add(contract_id)
+    _insert(DeviceLine, new_lines)
+    report.lines_added += len(new_lines)
+    reindex(sorted(touched))
