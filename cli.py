@@ -273,6 +273,44 @@ def cmd_mail_drop(args) -> int:
     return 0
 
 
+def cmd_contracts_import(args) -> int:
+    """Import contracts from a CSV file (one row per device line). Rows refused are listed
+    with their line and reason, and the rest is imported: exit 0. Exit 1 only when the
+    file cannot be read at all."""
+    from domain import contract_csv, contracts
+
+    _migrated(args)
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CommandError(f"{args.file}: {exc.strerror or exc}") from None
+    try:
+        report = contracts.import_csv(data)
+    except contract_csv.UnreadableFile as exc:
+        raise CommandError(f"{args.file}: {exc}") from None
+    if args.json:
+        _print_json(report.as_dict())
+        return 0
+    for refusal in report.refused:
+        print(f"{args.file}:{refusal.line}: refused: {refusal.reason}")
+    print(report.summary())
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Demo companies, contracts and a customer who can log in (safe to repeat)."""
+    from domain import demo
+
+    _migrated(args)
+    made = demo.create()
+    print(f"demo data: {made.companies_created} compan(y/ies) and {made.contracts_created} contract(s) created"
+          + ("" if made.user_created else "; the demo user existed: its password is new"))
+    print(f"log in as:  {made.email}")
+    print(f"password:   {made.password}")
+    print(f"then verify contract {made.verify_number} with the serial number {made.verify_serial}")
+    return 0
+
+
 # --- argument parsing -----------------------------------------------------------------------
 
 
@@ -330,6 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = mail.add_parser("drop", help="deliver .eml files into the embedded Maildir inbox")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_mail_drop)
+
+    contracts = sub.add_parser("contracts", help="service contracts").add_subparsers(dest="contracts_command",
+                                                                                   required=True)
+    p = contracts.add_parser("import", help="import contracts from a CSV file, one row per device line")
+    p.add_argument("file", help="UTF-8 CSV with a header: contract_number,nip,customer_name,service_level,"
+                                "starts_on,ends_on,partner_nip,model,serial,address")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_contracts_import)
+    sub.add_parser("demo", help="create demo contracts and a customer login to try the portal").set_defaults(
+        func=cmd_demo)
     return parser
 
 

@@ -98,6 +98,10 @@ def _date(value: str, name: str) -> dt.date:
 
 
 def _checked(check, value: str, what: str) -> str:
+    if not value.isascii():
+        odd = next(c for c in value if not c.isascii())
+        raise validation.Invalid(f"{what} {value!r} has a character that is not plain ASCII: {odd!r} "
+                                 f"(U+{ord(odd):04X}, e.g. a Cyrillic or full-width look-alike)")
     try:
         return check(value)
     except validation.Invalid as error:
