@@ -6,11 +6,34 @@ from __future__ import annotations
 
 import datetime as dt
 
-from models import Company, Contract, DeviceLine, User
+from domain import contracts
+from domain.contract_csv import ContractRow, Line
+from models import User
 
 PERSON = dict(first_name="Anna", last_name="Kowalska", email="anna@firma.example", phone="601 234 567",
               nip="5260001246", company_name="Firma Sp. z o.o.")
 PASSWORD = "correct horse battery"
+
+
+def company_contracts():
+    """Two contracts of the company Anna registers for (by its NIP), one of another company."""
+    today = dt.date.today()
+
+    def contract(number, nip, customer, lines):
+        return ContractRow(number=number, nip=nip, customer_name=customer, service_level="NBD",
+                           starts_on=today - dt.timedelta(days=30), ends_on=today + dt.timedelta(days=335),
+                           partner_nip="", first_line=2,
+                           lines=[Line(2, model, serial, address) for model, serial, address in lines])
+
+    report = contracts.store([
+        contract("K100001", PERSON["nip"], "Firma Sp. z o.o.", [
+            ("Rejestrator NVR-16", "SN-4471-AB", "ul. Piotrkowska 1, Łódź"),
+            ("Kamera IP-4K", "SN-4472-CD", "ul. Piotrkowska 1, Łódź")]),
+        contract("K100002", PERSON["nip"], "Firma Sp. z o.o.", [
+            ("Centrala alarmowa", "SN-9000-EF", "ul. Długa 5, Gdańsk")]),
+        contract("K200001", "7740001454", "Inna firma", [("Kamera IP-4K", "SN-5555-XY", "ul. Zielona 2, Łódź")]),
+    ])
+    assert report.contracts_created == 3 and not report.refused
 
 
 def fill_registration(page, live_portal, **changes):
@@ -28,7 +51,8 @@ def logged_in(page) -> bool:
     return page.locator('form[action="/logout"] button').count() == 1
 
 
-def test_register_activate_set_password_and_log_out(live_portal, browser):
+def test_register_activate_set_password_verify_search_and_log_out(live_portal, browser):
+    company_contracts()
     page = browser.page
     fill_registration(page, live_portal)
     browser.shot("register-filled")
@@ -56,6 +80,38 @@ def test_register_activate_set_password_and_log_out(live_portal, browser):
     page.wait_for_url("**/dashboard")
     assert logged_in(page) and page.locator(".flash.success").count() == 1
     browser.shot("password-set")
+
+    # Verify a contract: a wrong serial first (refused, nothing kept), then the right one.
+    page.click("main a[href='/contracts/verify']")
+    page.wait_for_url("**/contracts/verify")
+    page.fill("#number", "K100001")
+    page.fill("#serial", "SN-9000-EF")  # a serial of the other contract: refused
+    page.press("#serial", "Enter")
+    page.wait_for_load_state()
+    assert page.locator("[role=alert]").count() == 1 and page.locator("#number").input_value() == ""
+    browser.shot("verify-refused")
+    page.fill("#number", "K100001")
+    page.fill("#serial", "sn-4472-cd")  # case does not matter
+    browser.shot("verify-filled")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/contracts")
+    assert "K100001" in page.locator(".flash.success").inner_text()
+    assert page.locator("table.list tbody tr").count() == 1
+    browser.shot("contract-verified")
+
+    page.goto(live_portal.url + "/dashboard")
+    assert "K100001" in page.locator("main").inner_text() and "K100002" not in page.locator("main").inner_text()
+    browser.shot("dashboard")
+
+    # Search: by city without diacritics, by model; the other company's contract never shows.
+    page.goto(live_portal.url + "/contracts")
+    for query, found in (("lodz", ["K100001"]), ("kamera", ["K100001"]), ("gdansk", [])):
+        page.fill("#q", query)
+        page.press("#q", "Enter")
+        page.wait_for_url(f"**/contracts?q={query}")
+        rows = page.locator("table.list tbody tr td:first-child").all_inner_texts()
+        assert rows == found, (query, rows)
+        browser.shot(f"search-{query}")
 
     page.click('form[action="/logout"] button')
     page.wait_for_url("**/login")
