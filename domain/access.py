@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from peewee import JOIN
 
-from models import Attachment, Contract, ContractAccess, Message, MessageKind, Participant, Role, Ticket, User
+from models import Attachment, Contract, Message, MessageKind, Participant, Role, Ticket, User
+
+from .contracts import visible_contracts
 
 
 def visible_tickets(user: User):
@@ -20,7 +22,7 @@ def visible_tickets(user: User):
     if user.is_staff:
         return Ticket.select()
     mine = (Ticket.requester == user.id) | (Ticket.requester_email == user.email)
-    verified = Ticket.contract.in_(ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user.id))
+    verified = Ticket.contract.in_(visible_contracts(user).select(Contract.id))
     cc = Ticket.id.in_(Participant.select(Participant.ticket).where(Participant.email == user.email))
     condition = mine | verified | cc
     if user.role == Role.PARTNER.value and user.company_id:

@@ -16,7 +16,7 @@ from peewee import IntegrityError
 
 from config import Config
 from inbox_worker import outbox
-from models import Company, CompanyRole, Role, User, db, utcnow
+from models import AuditLog, Company, CompanyRole, Role, User, db, utcnow
 
 from . import links, passwords, ratelimit
 from .validation import N_, Invalid
@@ -277,3 +277,49 @@ def delete_account(user: User, password: str) -> None:
     with db.atomic():
         User.delete().where(User.id == user.id).execute()
     log.info("account %s deleted by its owner", user.email)
+
+
+# --- people, managed by admins (W8) ---------------------------------------------------------
+
+
+def invite(config: Config, *, email: str, first_name: str, last_name: str, role: Role, by: User,
+           now: dt.datetime | None = None) -> User:
+    """An account made by an admin (an engineer, say): active at once, with a mailed link
+    to set its password. An address a customer wrote from becomes that account."""
+    now = now or utcnow()
+    email = email.strip().lower()
+    with db.atomic():
+        user = User.get_or_none(User.email == email)
+        if user is not None and user.activated_at is not None:
+            raise Invalid(N_("This address already has an account: change its role in the list below."))
+        fields = dict(first_name=first_name, last_name=last_name, role=role.value, is_active=True, activated_at=now)
+        if user is None:
+            user = User.create(email=email, **fields)
+        else:
+            User.update(**fields).where(User.id == user.id).execute()
+            user = User.get_by_id(user.id)
+        _mail_set_password(config, user, "invitation", now)
+        _audit(by, "invite", user, role.value, now)
+    return user
+
+
+def set_role(user: User, role: Role, *, by: User, now: dt.datetime | None = None) -> None:
+    if user.id == by.id and role is not Role.ADMIN:
+        raise Invalid(N_("You cannot take away your own admin role."))
+    with db.atomic():
+        User.update(role=role.value, session_version=User.session_version + 1).where(User.id == user.id).execute()
+        _audit(by, "set_role", user, f"{user.role} -> {role.value}", now or utcnow())
+
+
+def set_active(user: User, active: bool, *, by: User, now: dt.datetime | None = None) -> None:
+    """Deactivate (signed out at once, cannot log in) or reactivate an account."""
+    if user.id == by.id and not active:
+        raise Invalid(N_("You cannot deactivate your own account."))
+    with db.atomic():
+        User.update(is_active=active, session_version=User.session_version + 1).where(User.id == user.id).execute()
+        _audit(by, "activate" if active else "deactivate", user, "", now or utcnow())
+
+
+def _audit(actor: User, action: str, user: User, detail: str, now: dt.datetime) -> None:
+    AuditLog.create(actor=actor, action=action, object_type="user", object_id=str(user.id),
+                    detail=f"{user.email}: {detail}"[:2000], at=now)

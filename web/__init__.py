@@ -61,8 +61,22 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
 
-    from . import account, auth, contracts, pages
+    from . import account, auth, contracts, pages, staff, tickets
 
-    for blueprint in (pages.bp, auth.bp, account.bp, contracts.bp):
+    for blueprint in (pages.bp, auth.bp, account.bp, contracts.bp, tickets.bp, staff.bp):
         app.register_blueprint(blueprint)
+    _error_pages(app)
     return app
+
+
+def _error_pages(app: Flask) -> None:
+    """Errors as pages of the site, each saying what to do next."""
+    from flask import render_template
+    from flask_wtf.csrf import CSRFError
+
+    def page(code: int):
+        return lambda error: (render_template("pages/error.html", code=code), code)
+
+    for code in (400, 403, 404, 405, 410, 413, 429, 500):
+        app.register_error_handler(code, page(code))
+    app.register_error_handler(CSRFError, page(400))

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField, TelField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    MultipleFileField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from domain import validation
@@ -111,3 +123,57 @@ class VerifyContractForm(FlaskForm):
     serial = StringField(_l("Serial number or licence key"), [REQUIRED, checked(validation.serial)],
                          description=_l("Of any device on the contract; for software the licence key, dashes included."),  # noqa: E501
                          render_kw={"autocomplete": "off", "spellcheck": "false"})
+
+
+# --- tickets (W7, W8) ---------------------------------------------------------------------
+
+TITLE = [REQUIRED, checked(lambda v: validation.name(v, 200))]
+
+
+class NewTicketForm(FlaskForm):
+    line = RadioField(_l("Device"), coerce=int, validate_choice=True,
+                      validators=[InputRequired(message=_l("Choose the device the ticket is about."))])
+    title = StringField(_l("Title"), TITLE)
+    description = TextAreaField(_l("Description"), [REQUIRED], description=_l(
+        "Describe the problem as precisely as you can: what happens, since when, what you have tried."))
+    attachments = MultipleFileField(_l("Attachments"), description=_l(
+        "Configuration files, screenshots, logs; up to 10 files."))
+    ccs = TextAreaField(_l("Extra addresses (CC)"), description=_l(
+        "They will receive every message of the ticket. Separate them with commas."))
+
+
+class ReplyForm(FlaskForm):
+    text = TextAreaField(_l("Your message"), [REQUIRED])
+    attachments = MultipleFileField(_l("Attachments"))
+
+
+class StaffReplyForm(ReplyForm):
+    internal = BooleanField(_l("Internal note (never sent to the customer)"))
+    close = BooleanField(_l("Close the ticket with this answer"))
+
+
+class CcForm(FlaskForm):
+    addresses = StringField(_l("Add a CC"), [REQUIRED], description=_l("One or more addresses, comma-separated."))
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=[])
+
+
+class AssignForm(FlaskForm):
+    engineer = SelectField(_l("Assignee"), choices=[])
+
+
+class MoveForm(FlaskForm):
+    target = IntegerField(_l("Move to ticket number"), [InputRequired(message=_l("Give a ticket number."))])
+
+
+class UserForm(FlaskForm):
+    email = EmailField(_l("Email"), EMAIL, filters=[_lower])
+    first_name = StringField(_l("First name"), NAME)
+    last_name = StringField(_l("Last name"), NAME)
+    role = SelectField(_l("Role"), choices=[])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[])

@@ -1,0 +1,295 @@
+"""The staff pages (SPEC W8): the queue, a ticket with its notes and threading, quarantined
+mail, and the people (engineers and admins only; managing people is for admins)."""
+from __future__ import annotations
+
+import functools
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from peewee import JOIN, Case, fn
+
+from domain import accounts, conversation
+from domain.validation import Invalid
+from inbox_worker import pipeline
+from models import Contract, InboundMail, Quarantine, Role, Status, StatusChange, Ticket, User, db
+
+from . import forms
+from .tickets import STATUS_LABELS, conversation_of, participants_of, search, uploads
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+PAGE = 50
+QUEUES = ("new", "unassigned", "open", "waiting_customer", "waiting_us", "closed", "mine", "all")
+
+
+def staff_only(view):
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_staff:
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def admin_only(view):
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if current_user.role != Role.ADMIN.value:
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _config():
+    return current_app.config["HELPDESK"]
+
+
+def in_queue(query, queue: str, user: User):
+    """The tickets of one queue: by status, unassigned (open ones nobody has), mine, or all."""
+    if queue in STATUS_LABELS:
+        return query.where(Ticket.status == queue)
+    if queue == "unassigned":
+        return query.where(Ticket.assignee.is_null(), Ticket.status != Status.CLOSED.value)
+    if queue == "mine":
+        return query.where(Ticket.assignee == user.id, Ticket.status != Status.CLOSED.value)
+    return query
+
+
+def queue_counts(user: User) -> dict[str, int]:
+    """Every queue's count in two queries (one GROUP BY, one for the two unassigned/mine counts)."""
+    counts = {row["status"]: row["n"] for row in Ticket.select(Ticket.status, fn.COUNT(Ticket.id).alias("n"))
+              .group_by(Ticket.status).dicts()}
+    open_ = Ticket.status != Status.CLOSED.value
+    extra = Ticket.select(
+        fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)), 0).alias("unassigned"),
+        fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee == user.id, 1)], 0)), 0).alias("mine"),
+    ).where(open_).dicts().get()
+    return {**{q: counts.get(q, 0) for q in STATUS_LABELS}, "unassigned": extra["unassigned"] or 0,
+            "mine": extra["mine"] or 0, "all": sum(counts.values())}
+
+
+@bp.route("")
+@staff_only
+def queue():
+    name = request.args.get("queue", "unassigned")
+    name = name if name in QUEUES else "unassigned"
+    text = request.args.get("q", "")
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    assignee = User.alias()
+    query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
+                           Ticket.channel, Contract.number.alias("contract_number"),
+                           assignee.email.alias("assignee_email"))
+             .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
+             .switch(Ticket).join(assignee, JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id)))
+    query = search(in_queue(query, name, current_user), text, _config().ticket_prefix)
+    rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+                .offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    return render_template("staff/queue.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, queue=name,
+                           q=text, counts=queue_counts(current_user), queues=QUEUES, prefix=_config().ticket_prefix)
+
+
+# --- one ticket ------------------------------------------------------------------------------------
+
+
+def _ticket_or_404(ticket_id: int) -> Ticket:
+    ticket = Ticket.get_or_none(Ticket.id == ticket_id)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+def _engineers():
+    return list(User.select().where(User.role.in_([Role.ENGINEER.value, Role.ADMIN.value]), User.is_active)
+                .order_by(User.first_name, User.email))
+
+
+def _page(ticket: Ticket, status: int = 200, **given):
+    status_form = forms.StatusForm(prefix="st", status=ticket.status)
+    status_form.status.choices = [(k, str(v)) for k, v in STATUS_LABELS.items()]
+    assign_form = forms.AssignForm(prefix="as", engineer=str(ticket.assignee_id or ""))
+    assign_form.engineer.choices = [("", _("nobody"))] + [(str(u.id), u.name) for u in _engineers()]
+    return render_template(
+        "staff/ticket.html", ticket=ticket, items=conversation_of(ticket), participants=participants_of(ticket),
+        reply_form=given.get("reply_form") or forms.StaffReplyForm(), cc_form=given.get("cc_form") or
+        forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, move_form=forms.MoveForm(),
+        confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
+        contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
+        history=list(StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc())),
+    ), status
+
+
+@bp.route("/tickets/<int:ticket_id>")
+@staff_only
+def ticket(ticket_id: int):
+    return _page(_ticket_or_404(ticket_id))
+
+
+@bp.route("/tickets/<int:ticket_id>/reply", methods=["POST"])
+@staff_only
+def reply(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    form = forms.StaffReplyForm()
+    if form.validate_on_submit():
+        try:
+            files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
+            text = conversation.checked_text(form.text.data)
+        except Invalid as error:
+            form.attachments.errors = [forms.translated(error)]
+        else:
+            conversation.reply(_config(), ticket.id, current_user, text, uploads=files,
+                               internal=form.internal.data, close=form.close.data and not form.internal.data,
+                               now=g.now)
+            flash(_("Internal note added.") if form.internal.data else _("Answer sent to everyone on the ticket."),
+                  "success")
+            return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+    return _page(ticket, 422, reply_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/status", methods=["POST"])
+@staff_only
+def status(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    value = request.form.get("st-status", "")
+    if value not in STATUS_LABELS or not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    conversation.change_status(ticket.id, Status(value), current_user, now=g.now)
+    flash(_("Status: %(status)s", status=STATUS_LABELS[value]), "success")
+    return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+
+
+@bp.route("/tickets/<int:ticket_id>/assign", methods=["POST"])
+@staff_only
+def assign(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    value = request.form.get("as-engineer", "")
+    if value == "me":
+        value = str(current_user.id)
+    if value and not value.isdigit():
+        abort(400)
+    try:
+        conversation.assign(ticket.id, int(value) if value else None, current_user, now=g.now)
+    except Invalid as error:
+        flash(forms.translated(error), "error")
+    return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+
+
+@bp.route("/tickets/<int:ticket_id>/cc", methods=["POST"])
+@staff_only
+def add_cc(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    form = forms.CcForm(prefix="cc")
+    if form.validate_on_submit():
+        try:
+            addresses = conversation.parse_addresses(form.addresses.data)
+        except Invalid as error:
+            form.addresses.errors = [forms.translated(error)]
+        else:
+            conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+            return redirect(url_for("staff.ticket", ticket_id=ticket.id) + "#people")
+    return _page(ticket, 422, cc_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/move", methods=["POST"])
+@staff_only
+def move_message(ticket_id: int, message_id: int):
+    form = forms.MoveForm()
+    if not form.validate_on_submit():
+        flash(_("Give the number of the ticket to move the message to."), "error")
+        return redirect(url_for("staff.ticket", ticket_id=ticket_id))
+    try:
+        conversation.move_message(message_id, form.target.data, current_user, now=g.now)
+    except conversation.NotFound:
+        flash(_("There is no ticket %(number)s.", number=form.target.data), "error")
+        return redirect(url_for("staff.ticket", ticket_id=ticket_id))
+    flash(_("The message is now on ticket %(number)s.", number=form.target.data), "success")
+    return redirect(url_for("staff.ticket", ticket_id=form.target.data))
+
+
+# --- quarantine -------------------------------------------------------------------------------------
+
+
+@bp.route("/quarantine")
+@staff_only
+def quarantine():
+    rows = list(Quarantine.select(Quarantine, InboundMail).join(InboundMail)
+                .where(Quarantine.resolved_at.is_null()).order_by(Quarantine.id.desc()).limit(200))
+    return render_template("staff/quarantine.html", rows=rows, confirm=forms.ConfirmForm())
+
+
+@bp.route("/quarantine/<int:ledger_id>/reprocess", methods=["POST"])
+@staff_only
+def reprocess(ledger_id: int):
+    if not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        applied = pipeline.reprocess(_config(), ledger_id)
+    except (LookupError, ValueError) as error:
+        flash(str(error), "error")
+        return redirect(url_for("staff.quarantine"))
+    if applied.outcome == "quarantined":
+        flash(_("It failed again: %(reason)s", reason=applied.reason), "error")
+    else:
+        with db.atomic():
+            Quarantine.update(resolved_at=g.now).where(Quarantine.inbound == ledger_id).execute()
+        flash(_("Processed: %(outcome)s", outcome=applied.outcome), "success")
+    return redirect(url_for("staff.quarantine"))
+
+
+# --- people (admins) ------------------------------------------------------------------------------------
+
+ROLES = [(r.value, r.value) for r in Role]
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@admin_only
+def users():
+    form = forms.UserForm(prefix="new")
+    form.role.choices = ROLES
+    if form.validate_on_submit():
+        try:
+            accounts.invite(_config(), email=form.email.data, first_name=form.first_name.data,
+                            last_name=form.last_name.data, role=Role(form.role.data), by=current_user, now=g.now)
+        except Invalid as error:
+            form.email.errors = [forms.translated(error)]
+        else:
+            flash(_("%(address)s is invited: a link to set a password is on its way.", address=form.email.data),
+                  "success")
+            return redirect(url_for("staff.users"))
+    role = request.args.get("role", "")
+    query = User.select().order_by(User.role, User.email)
+    if role in {r.value for r in Role}:
+        query = query.where(User.role == role)
+    text = request.args.get("q", "").strip()
+    if text:
+        from .tickets import contains
+
+        query = query.where(contains(User.email, text) | contains(User.last_name, text))
+    return render_template("staff/users.html", users=list(query.limit(500)), form=form, roles=ROLES, role=role,
+                           q=text, confirm=forms.ConfirmForm()), 422 if form.errors else 200
+
+
+@bp.route("/users/<int:user_id>", methods=["POST"])
+@admin_only
+def user_change(user_id: int):
+    if not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        abort(404)
+    action = request.form.get("action", "")
+    try:
+        if action == "role" and request.form.get("role") in {r.value for r in Role}:
+            accounts.set_role(user, Role(request.form["role"]), by=current_user, now=g.now)
+        elif action in ("deactivate", "activate"):
+            accounts.set_active(user, action == "activate", by=current_user, now=g.now)
+        else:
+            abort(400)
+    except Invalid as error:
+        flash(forms.translated(error), "error")
+    else:
+        flash(_("Saved: %(address)s", address=user.email), "success")
+    return redirect(url_for("staff.users"))

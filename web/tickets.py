@@ -1,0 +1,307 @@
+"""Tickets in the customer portal (SPEC W7): the list, a new ticket from a contract, the
+conversation with replies and CCs, attachments and the HTML of a mail.
+
+Every ticket, message and attachment is looked up through `domain.access`, so an id
+that is not the user's is a 404 like one that does not exist.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import nh3
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from peewee import JOIN, SQL, NodeList, fn
+
+from domain import access, contracts, conversation
+from domain.storage import BlobStore
+from domain.validation import Invalid
+from models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
+
+from . import forms
+
+bp = Blueprint("tickets", __name__)
+PAGE = 50
+STATUS_LABELS = {
+    Status.NEW.value: _l("New"),
+    Status.OPEN.value: _l("Open"),
+    Status.WAITING_CUSTOMER.value: _l("Waiting for the customer"),
+    Status.WAITING_US.value: _l("Waiting for us"),
+    Status.CLOSED.value: _l("Closed"),
+}
+
+
+@bp.app_template_global()
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(status, status))
+
+
+def _config():
+    return current_app.config["HELPDESK"]
+
+
+def like(text: str) -> str:
+    """A LIKE pattern that finds `text` anywhere, with its own % and _ taken literally."""
+    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+
+
+def contains(field, text: str):
+    return NodeList((field, SQL("LIKE"), like(text), SQL("ESCAPE '\\'")))
+
+
+def search(query, text: str, prefix: str):
+    """Tickets whose number or subject matches."""
+    text = text.strip()[:200]
+    if not text:
+        return query
+    number = re.fullmatch(rf"(?:{re.escape(prefix)}-?)?#?(\d{{1,12}})", text, re.IGNORECASE)
+    condition = contains(Ticket.subject, text)
+    if number:
+        condition |= Ticket.id == int(number.group(1))
+    return query.where(condition)
+
+
+def uploads() -> list[conversation.Upload]:
+    return [conversation.Upload(f.filename or "", f.mimetype or "", f.read())
+            for f in request.files.getlist("attachments") if f and (f.filename or "")]
+
+
+def _ticket_or_404(ticket_id: int) -> Ticket:
+    ticket = access.ticket_for(current_user, ticket_id)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+# --- the list ----------------------------------------------------------------------------------
+
+
+@bp.route("/tickets")
+@login_required
+def index():
+    status = request.args.get("status", "")
+    text = request.args.get("q", "")
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    query = (access.visible_tickets(current_user)
+             .select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
+                     Contract.number.alias("contract_number"))
+             .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id)))
+    if status == "active":
+        query = query.where(Ticket.status != Status.CLOSED.value)
+    elif status in STATUS_LABELS:
+        query = query.where(Ticket.status == status)
+    query = search(query, text, _config().ticket_prefix)
+    rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+                .offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    return render_template("tickets/index.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page,
+                           status=status, q=text, prefix=_config().ticket_prefix)
+
+
+# --- a new ticket ------------------------------------------------------------------------------
+
+
+def _contract_or_404(contract_id) -> Contract:
+    """An active contract the user may open tickets on."""
+    query = contracts.visible_contracts(current_user).where(
+        Contract.id == contract_id, Contract.starts_on <= g.now.date(), Contract.ends_on >= g.now.date())
+    contract = query.first() if isinstance(contract_id, int) else None
+    if contract is None:
+        abort(404)
+    return contract
+
+
+@bp.route("/tickets/new", methods=["GET", "POST"])
+@login_required
+def new():
+    contract = _contract_or_404(request.args.get("contract", type=int))
+    lines = list(DeviceLine.select().where(DeviceLine.contract == contract).order_by(DeviceLine.id))
+    form = forms.NewTicketForm()
+    form.line.choices = [(line.id, f"{line.model} · {line.serial}") for line in lines]
+    if len(lines) == 1 and not form.line.data:
+        form.line.data = lines[0].id
+    if form.validate_on_submit():
+        try:
+            files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
+        except Invalid as error:
+            form.attachments.errors = [forms.translated(error)]
+        try:
+            ccs = conversation.parse_addresses(form.ccs.data or "")
+        except Invalid as error:
+            form.ccs.errors = [forms.translated(error)]
+        try:
+            description = conversation.checked_text(form.description.data)
+        except Invalid as error:
+            form.description.errors = [forms.translated(error)]
+        if not (form.attachments.errors or form.ccs.errors or form.description.errors):
+            line = next(line for line in lines if line.id == form.line.data)
+            ticket = conversation.submit_ticket(_config(), current_user, contract=contract, line=line,
+                                                title=form.title.data, description=description, uploads=files,
+                                                ccs=ccs, now=g.now)
+            flash(_("Ticket %(ref)s is open. We will answer by mail and here.",
+                    ref=ticket.ref(_config().ticket_prefix)), "success")
+            return redirect(url_for("tickets.show", ticket_id=ticket.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("tickets/new.html", form=form, contract=contract, lines=lines), status
+
+
+# --- one ticket ----------------------------------------------------------------------------------
+
+
+def conversation_of(ticket: Ticket) -> list[dict]:
+    """The messages this user may read, newest first, each with its attachments (two queries)."""
+    messages = list(access.visible_messages(current_user, ticket))
+    files: dict[int, list] = {}
+    if messages:
+        for a in Attachment.select().where(Attachment.message.in_([m.id for m in messages])).order_by(Attachment.id):
+            files.setdefault(a.message_id, []).append(a)
+    return [{"message": m, "attachments": files.get(m.id, [])} for m in messages]
+
+
+def participants_of(ticket: Ticket) -> list[Participant]:
+    return list(Participant.select().where(Participant.ticket == ticket).order_by(Participant.id))
+
+
+def _page(ticket: Ticket, reply_form=None, cc_form=None, status: int = 200):
+    return render_template(
+        "tickets/show.html", ticket=ticket, items=conversation_of(ticket), participants=participants_of(ticket),
+        reply_form=reply_form or forms.ReplyForm(), cc_form=cc_form or forms.CcForm(prefix="cc"),
+        confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
+        contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
+    ), status
+
+
+@bp.route("/tickets/<int:ticket_id>")
+@login_required
+def show(ticket_id: int):
+    return _page(_ticket_or_404(ticket_id))
+
+
+@bp.route("/tickets/<int:ticket_id>/reply", methods=["POST"])
+@login_required
+def reply(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    form = forms.ReplyForm()
+    if form.validate_on_submit():
+        try:
+            files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
+            text = conversation.checked_text(form.text.data)
+        except Invalid as error:
+            form.attachments.errors = [forms.translated(error)]
+        else:
+            conversation.reply(_config(), ticket.id, current_user, text, uploads=files, now=g.now)
+            flash(_("Your message is added and sent to everyone on the ticket."), "success")
+            return redirect(url_for("tickets.show", ticket_id=ticket.id))
+    return _page(ticket, reply_form=form, status=422)
+
+
+@bp.route("/tickets/<int:ticket_id>/cc", methods=["POST"])
+@login_required
+def add_cc(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    form = forms.CcForm(prefix="cc")
+    if form.validate_on_submit():
+        try:
+            addresses = conversation.parse_addresses(form.addresses.data)
+        except Invalid as error:
+            form.addresses.errors = [forms.translated(error)]
+        else:
+            added = conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+            flash(_("Added: %(addresses)s", addresses=", ".join(added)) if added else
+                  _("These addresses are already on the ticket."), "success")
+            return redirect(url_for("tickets.show", ticket_id=ticket.id) + "#people")
+    return _page(ticket, cc_form=form, status=422)
+
+
+@bp.route("/tickets/<int:ticket_id>/cc/<int:participant_id>/remove", methods=["POST"])
+@login_required
+def remove_cc(ticket_id: int, participant_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    try:
+        removed = conversation.remove_cc(ticket.id, participant_id, current_user, now=g.now)
+    except conversation.NotFound:
+        abort(404)
+    except Invalid as error:
+        flash(forms.translated(error), "error")
+    else:
+        flash(_("Removed: %(address)s", address=removed), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket.id) + "#people")
+
+
+@bp.route("/tickets/<int:ticket_id>/reopen", methods=["POST"])
+@login_required
+def reopen(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    if conversation.change_status(ticket.id, Status.OPEN, current_user, now=g.now):
+        flash(_("The ticket is open again."), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket.id))
+
+
+# --- attachments and the HTML of a mail ------------------------------------------------------------
+
+# What a file from a customer may do when opened: nothing (no script, no plugin, no frame).
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+
+
+@bp.route("/attachments/<int:attachment_id>/<path:filename>")
+@login_required
+def attachment(attachment_id: int, filename: str):
+    row = access.attachment_for(current_user, attachment_id)
+    if row is None:
+        abort(404)
+    store = BlobStore(_config().blob_dir, _config().raw_dir)
+    response = send_file(store.blob_path(row.blob.sha256), mimetype="application/octet-stream",
+                         as_attachment=True, download_name=row.filename, max_age=0, conditional=False)
+    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.IGNORECASE)
+
+
+def html_view(message: Message, attachments: list, images: bool, download_url) -> tuple[str, str]:
+    """(the mail's HTML, sanitised again, with inline images pointing at their attachment;
+    the CSP to serve it with: remote images only when the reader asked for them)."""
+    by_cid = {a.content_id.strip("<>"): a for a in attachments if a.content_id and a.blob_id}
+    html = nh3.clean(message.body_html or "", url_schemes={"http", "https", "mailto", "cid"})
+    html = CID.sub(lambda m: m.group(1) + (download_url(by_cid[m.group(2)]) if m.group(2) in by_cid else "")
+                   + m.group(3), html)
+    sources = "'self' data: https: http:" if images else "'self' data:"
+    csp = (f"default-src 'none'; img-src {sources}; style-src 'self' 'unsafe-inline'; sandbox; base-uri 'none'; "
+           "form-action 'none'")
+    return html, csp
+
+
+@bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/html")
+@login_required
+def message_html(ticket_id: int, message_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    message = access.visible_messages(current_user, ticket).where(Message.id == message_id).first()
+    if message is None or not message.body_html:
+        abort(404)
+    images = request.args.get("images") == "1"
+    attachments = list(Attachment.select().where(Attachment.message == message))
+    html, csp = html_view(message, attachments, images, lambda a: url_for(
+        "tickets.attachment", attachment_id=a.id, filename=a.filename))
+    response = current_app.make_response(render_template(
+        "tickets/message_html.html", html=html, images=images, ticket=ticket, message=message))
+    response.headers["Content-Security-Policy"] = csp
+    return response
+
+
+@bp.app_template_filter("local")
+def local_time(value: dt.datetime | None) -> str:
+    """A stored UTC time in the reader's zone, to the minute."""
+    if value is None:
+        return ""
+    from flask_babel import format_datetime
+
+    return format_datetime(value.replace(tzinfo=dt.timezone.utc), "yyyy-MM-dd HH:mm")
+
+
+def count_by_status(query) -> dict[str, int]:
+    return {row["status"]: row["n"] for row in query.select(Ticket.status, fn.COUNT(Ticket.id).alias("n"))
+            .group_by(Ticket.status).dicts()}
