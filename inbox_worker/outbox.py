@@ -46,7 +46,8 @@ def new_message_id(domain: str, ticket_id: int | None = None) -> str:
 def build(*, mail_from: str, from_name: str, to: str, to_name: str = "", subject: str, text: str,
           html: str | None = None, reply_to: str | None = None, message_id: str, in_reply_to: str = "",
           references: tuple[str, ...] = (), auto_submitted: str = "auto-generated",
-          loop_marker: str, now: dt.datetime | None = None) -> EmailMessage:
+          loop_marker: str, now: dt.datetime | None = None,
+          attachments: list[tuple[str, str, bytes]] = ()) -> EmailMessage:
     """The complete message; every value from a user is checked for line breaks first."""
     msg = EmailMessage()
     msg["From"] = Address(safe(from_name, "sender name"), addr_spec=safe(mail_from, "sender address"))
@@ -67,6 +68,11 @@ def build(*, mail_from: str, from_name: str, to: str, to_name: str = "", subject
     msg.set_content(text)
     if html is not None:
         msg.add_alternative(html, subtype="html")
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        if not subtype:
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=safe(filename, "file name"))
     return msg
 
 

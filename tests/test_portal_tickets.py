@@ -344,3 +344,28 @@ def test_admins_invite_deactivate_and_set_roles_and_engineers_cannot(app, world)
     assert User.get_by_id(world.engineer.id).role == "admin"
     admin.post(f"/staff/users/{world.admin.id}", {"action": "deactivate"}, page="/staff/users")
     assert User.get_by_id(world.admin.id).is_active  # not yourself
+
+
+def test_an_engineers_files_go_out_with_the_mail_and_large_ones_stay_in_the_portal(app, world, config):
+    import email
+    import email.policy
+
+    from inbox_worker.notify import compose
+
+    app.config["HELPDESK"] = config = config.with_(max_attachment_bytes=4096)
+    alice = signed_in(app, world.alice)
+    open_ticket(alice, world.contract_a)
+    ticket = Ticket.get()
+    engineer = signed_in(app, world.engineer, ip="192.0.2.70")
+    engineer.post(f"/staff/tickets/{ticket.id}/reply",
+                  {"text": "W załączniku poprawka", "attachments": [(io.BytesIO(b"fix" * 1000), "fix.cfg"),
+                                                                    (io.BytesIO(b"y" * 2000), "big.log")]},
+                  page=f"/staff/tickets/{ticket.id}", content_type="multipart/form-data")
+    row = Outbox.select().where(Outbox.recipient == "alice@a.example", Outbox.kind == "message").get()
+    mail = email.message_from_bytes(compose(config, row), policy=email.policy.default)
+    [part] = list(mail.iter_attachments())
+    assert part.get_filename() == "fix.cfg" and part.get_content() == b"fix" * 1000
+    text = mail.get_body(("plain",)).get_content()
+    assert "W załączniku poprawka" in text and "big.log" in text
+    engineer_mail = Outbox.select().where(Outbox.recipient == "eng@helpdesk.example").get()
+    assert f"/staff/tickets/{ticket.id}" in compose(config, engineer_mail).decode()
