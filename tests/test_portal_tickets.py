@@ -369,3 +369,39 @@ def test_an_engineers_files_go_out_with_the_mail_and_large_ones_stay_in_the_port
     assert "W załączniku poprawka" in text and "big.log" in text
     engineer_mail = Outbox.select().where(Outbox.recipient == "eng@helpdesk.example").get()
     assert f"/staff/tickets/{ticket.id}" in compose(config, engineer_mail).decode()
+
+
+def test_portal_replies_racing_incoming_mail_lose_nothing(app, world, config):
+    """The worker stores replies by mail while the portal stores replies to the same ticket:
+    every message is kept, and the ticket's status is the last writer's."""
+    import threading
+
+    from domain import conversation
+    from tests.harness import Desk
+    from tests.mailfactory import make_mail
+
+    desk = Desk(config.with_(fetch_batch=1))  # one transaction per message: as many chances to interleave
+    ticket = Ticket.create(subject="Wyścig", requester=world.alice, requester_email="alice@a.example")
+    Participant.create(ticket=ticket, email="alice@a.example", role="requester")
+    for i in range(30):
+        desk.deliver(make_mail(f"mail {i}", From="alice@a.example", Subject=f"Re: [HD-{ticket.id}] Wyścig"))
+    errors = []
+
+    def portal():
+        try:
+            for i in range(30):
+                conversation.reply(config, ticket.id, world.engineer, f"portal {i}")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=portal)
+    thread.start()
+    summary = desk.run()
+    thread.join()
+    assert summary.processed == 30
+    assert not errors
+    bodies = [m.body_text.strip() for m in Message.select().where(Message.ticket == ticket)]
+    assert sorted(b for b in bodies if b.startswith("mail")) == sorted(f"mail {i}" for i in range(30))
+    assert sorted(b for b in bodies if b.startswith("portal")) == sorted(f"portal {i}" for i in range(30))
+    last = StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc()).first()
+    assert Ticket.get_by_id(ticket.id).status == last.new_status
