@@ -111,6 +111,8 @@ def _checked(check, value: str, what: str) -> str:
 def row_of(record: dict[str, str], line: int) -> tuple[ContractRow, Line]:
     """One CSV record as a contract and its device line; `Invalid` says what is wrong."""
     value = {name: (record.get(name) or "").strip() for name in COLUMNS}
+    # An address may come on several lines (a quoted field): one line, parts joined by commas.
+    value["address"] = ", ".join(part.strip() for part in value["address"].splitlines() if part.strip())
     for name, text in value.items():
         if validation.CONTROL.search(text):
             raise validation.Invalid(f"{name} contains a line break or a control character")

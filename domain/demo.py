@@ -70,7 +70,7 @@ CONTRACTS = [
         ("Satel INTEGRA 256 Plus (centrala alarmowa)", "I256P-0077001", LODZ),
     ]),
 ]
-GRANTED = "D100101"  # the demo user sees this one from the start
+GRANTED = ("D100101", "D100103")  # the demo user sees these from the start (one active, one expired)
 TO_VERIFY = ("D100102", "FGVMUL-4K2P-9XHD-QM3T")  # and verifies this one itself
 
 
@@ -121,8 +121,10 @@ def create(*, now: dt.datetime | None = None) -> Demo:
         else:
             User.update(session_version=User.session_version + 1, activated_at=user.activated_at or now,
                         **fields).where(User.id == user.id).execute()
-        ContractAccess.insert(user=user.id, contract=Contract.get(Contract.number == GRANTED).id,
-                              granted_at=now).on_conflict_ignore().execute()
+        ContractAccess.insert_many(
+            [{"user": user.id, "contract": contract_id, "granted_at": now}
+             for (contract_id,) in Contract.select(Contract.id).where(Contract.number.in_(GRANTED)).tuples()]
+        ).on_conflict_ignore().execute()
     return Demo(email=DEMO_EMAIL, password=password, verify_number=TO_VERIFY[0], verify_serial=TO_VERIFY[1],
                 contracts_created=report.contracts_created, companies_created=companies_created,
                 user_created=user_created)
