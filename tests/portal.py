@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 
 from models import Outbox
@@ -51,3 +52,29 @@ def link_in(message, path: str) -> str:
     match = re.search(r"https?://[^/\s]+(" + re.escape(path) + r"[^\s\"<]*)", body(message))
     assert match, f"no {path} link in:\n{body(message)}"
     return match.group(1)
+
+
+class QueryCounter:
+    """Counts the SQL statements peewee runs (it logs each one to the "peewee" logger)."""
+
+    def __init__(self):
+        self.count = 0
+        self.statements: list[str] = []
+        self._logger = logging.getLogger("peewee")
+        self._handler = logging.Handler(logging.DEBUG)
+        self._handler.emit = self._seen
+
+    def _seen(self, record) -> None:
+        self.count += 1
+        self.statements.append(str(record.msg)[:200])
+
+    def __enter__(self):
+        self._level = self._logger.level
+        self._logger.setLevel(logging.DEBUG)
+        self._logger.addHandler(self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.removeHandler(self._handler)
+        self._logger.setLevel(self._level)
+

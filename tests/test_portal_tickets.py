@@ -405,3 +405,37 @@ def test_portal_replies_racing_incoming_mail_lose_nothing(app, world, config):
     assert sorted(b for b in bodies if b.startswith("portal")) == sorted(f"portal {i}" for i in range(30))
     last = StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc()).first()
     assert Ticket.get_by_id(ticket.id).status == last.new_status
+
+
+def _conversation(ticket, n):
+    for i in range(n):
+        message = Message.create(ticket=ticket, kind="customer" if i % 2 else "staff", author_email="x@a.example",
+                                 body_text=f"message {i}")
+        Attachment.create(message=message, filename=f"f{i}.txt", size=1)
+
+
+@pytest.mark.parametrize("page", ["/tickets", "/tickets/{t}", "/staff?queue=all", "/staff/tickets/{t}", "/dashboard",
+                                  "/contracts"])
+def test_no_page_runs_a_query_per_row(app, world, page):
+    """The number of SQL statements a page runs does not grow with the rows it shows."""
+    from tests.portal import QueryCounter
+
+    def statements(portal, ticket):
+        with QueryCounter() as counter:
+            assert portal.get(page.format(t=ticket.id)).status_code == 200
+        return counter.count
+
+    user = world.engineer if page.startswith("/staff") else world.alice
+    portal = signed_in(app, user)
+    small = Ticket.create(subject="small", requester=world.alice, requester_email="alice@a.example",
+                          contract=world.contract_a)
+    _conversation(small, 3)
+    few = statements(portal, small)
+    assert few >= 3  # the session user, the page's own queries
+    for i in range(30):
+        Ticket.create(subject=f"more {i}", requester=world.alice, requester_email="alice@a.example",
+                      contract=world.contract_a)
+    big = Ticket.create(subject="big", requester=world.alice, requester_email="alice@a.example",
+                        contract=world.contract_a)
+    _conversation(big, 60)
+    assert statements(portal, big) == few, page
