@@ -431,7 +431,7 @@ def test_no_page_runs_a_query_per_row(app, world, page):
                           contract=world.contract_a)
     _conversation(small, 3)
     few = statements(portal, small)
-    assert few >= 3  # the session user, the page's own queries
+    assert few >= 2  # the session's user, then the page's own
     for i in range(30):
         Ticket.create(subject=f"more {i}", requester=world.alice, requester_email="alice@a.example",
                       contract=world.contract_a)
