@@ -439,3 +439,21 @@ def test_no_page_runs_a_query_per_row(app, world, page):
                         contract=world.contract_a)
     _conversation(big, 60)
     assert statements(portal, big) == few, page
+
+
+def test_a_bad_reply_stores_nothing_and_an_oversize_request_gets_a_clear_page(app, world, config):
+    app.config["HELPDESK"] = config.with_(max_attachment_bytes=4096)
+    alice = signed_in(app, world.alice)
+    open_ticket(alice, world.contract_a)
+    ticket = Ticket.get()
+    before = (Message.select().count(), Attachment.select().count(), Outbox.select().count())
+    empty = alice.post(f"/tickets/{ticket.id}/reply", {"text": "z plikiem", "attachments": [(io.BytesIO(b""), "a.txt")]},
+                       page=f"/tickets/{ticket.id}", content_type="multipart/form-data")
+    assert empty.status_code == 422 and "jest pusty" in empty.get_data(as_text=True)
+    blank = alice.post(f"/tickets/{ticket.id}/reply", {"text": "   "}, page=f"/tickets/{ticket.id}")
+    assert blank.status_code == 422
+    app.config["MAX_CONTENT_LENGTH"] = 10_000
+    huge = alice.post(f"/tickets/{ticket.id}/reply", {"text": "x", "attachments": [(io.BytesIO(b"x" * 20_000), "a.bin")]},
+                      page=f"/tickets/{ticket.id}", content_type="multipart/form-data")
+    assert huge.status_code == 413 and "Za duże" in huge.get_data(as_text=True)
+    assert (Message.select().count(), Attachment.select().count(), Outbox.select().count()) == before
