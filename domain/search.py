@@ -87,6 +87,7 @@ class _Postgres:
                    [self.query(tokens)])
 
     def write_contracts(self, ids: list[int], bodies: list[tuple[int, str]]) -> None:
+        bodies = [(i, " ".join(TOKEN.findall(body))) for i, body in bodies]  # words as FTS5 sees them
         db.execute_sql(f"DELETE FROM contract_search WHERE contract_id IN ({', '.join(['%s'] * len(ids))})", ids)
         if bodies:
             values = ", ".join(["(%s, %s)"] * len(bodies))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import socket
 import threading
 import time
 import traceback
@@ -134,7 +133,7 @@ class Worker:
         self._prepare = prepare  # a module-level function: it is sent to the parsing processes
         self._open = False
         # Who holds this worker's claims on server messages (inbox_worker/claims.py).
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:100]
+        self.owner = claims.owner_name(f"{id(self):x}")
 
     # --- life cycle ----------------------------------------------------------------
     def close(self) -> None:
@@ -234,6 +233,8 @@ class Worker:
             log.info("marked %d message(s) the ledger already had", len(known))
         todo = [uid for uid in pending if uid not in known]
         summary.passes += 1
+        if todo:
+            claims.release_dead()
         done = self._process_batches(uidvalidity, todo, summary) if todo else 0
         self._record_state(error="", uidvalidity=uidvalidity, got_mail=bool(done))
         return done

@@ -5,7 +5,7 @@ SQLite: contentless FTS5 tables `ticket_search` and `message_search` (rowid = th
 id), kept up to date by triggers, and filled from the rows already there.
 PostgreSQL: `helpdesk_fold(text)` (lower case without diacritics: the `unaccent`
 extension when it can be created, else a translation table of the letters Polish and
-its neighbours use), GIN expression indexes on `ticket` and `message`, and a
+its neighbours use; punctuation made spaces), GIN expression indexes on `ticket` and `message`, and a
 `contract_search` table (contract id, folded document) with a GIN index; its documents
 are written by `domain.contracts.reindex` (`helpdesk contracts reindex` rebuilds them).
 """
@@ -58,9 +58,12 @@ def _fold_function(database: pw.Database) -> None:
     try:
         with database.atomic():
             database.execute_sql("CREATE EXTENSION IF NOT EXISTS unaccent")
-            body = "SELECT lower(public.unaccent('public.unaccent'::regdictionary, $1))"
+            folded = "lower(public.unaccent('public.unaccent'::regdictionary, $1))"
     except pw.DatabaseError:  # not allowed to create it, or contrib not installed
-        body = f"SELECT lower(translate($1, '{FROM}', '{TO__}'))"
+        folded = f"lower(translate($1, '{FROM}', '{TO__}'))"
+    # Punctuation separates words, as in FTS5 and domain/search.py: "FGVM-1234-ABCD" is
+    # three words (PostgreSQL's parser would read "-1234" as a signed number).
+    body = f"SELECT regexp_replace({folded}, '[[:punct:]]+', ' ', 'g')"
     database.execute_sql("CREATE OR REPLACE FUNCTION helpdesk_fold(text) RETURNS text "
                          f"LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ {body} $$")
 

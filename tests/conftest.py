@@ -43,7 +43,9 @@ def config(tmp_path, database_url) -> config_mod.Config:
         "HELPDESK_SECRET_KEY": "test-secret",
         "HELPDESK_BASE_URL": "http://helpdesk.test",
     }
-    return config_mod.load_config(env, dotenv=None)
+    loaded = config_mod.load_config(env, dotenv=None)
+    loaded.data_dir.mkdir(parents=True, exist_ok=True)  # (SQLite's file used to make it)
+    return loaded
 
 
 @pytest.fixture

@@ -64,10 +64,10 @@ class Cluster:
         finally:
             conn.close()
 
-    def new_database(self) -> str:
-        """A fresh, migrated database (a copy of the template); returns its URL."""
+    def new_database(self, *, migrated: bool = True) -> str:
+        """A fresh database, migrated (a copy of the template) or empty; returns its URL."""
         name = f"test_{os.getpid()}_{next(self._names)}"
-        self.sql(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
+        self.sql(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE if migrated else "template0"}')
         return self.url(name)
 
     def drop(self, url: str) -> None:
@@ -145,20 +145,31 @@ def pg_cluster():
         stop_cluster(cluster)
 
 
-@pytest.fixture
-def database_url(request, tmp_path) -> str:
-    """Where a test's database lives: SQLite in its data dir, or a fresh PostgreSQL database."""
+def _database_url(request, tmp_path, migrated: bool):
     if not on_postgres():
         yield f"sqlite:///{tmp_path / 'var' / 'helpdesk.sqlite3'}"
         return
     cluster = request.getfixturevalue("pg_cluster")
-    url = cluster.new_database()
+    url = cluster.new_database(migrated=migrated)
     yield url
     import models
 
     if models.db.obj is not None and not models.db.obj.is_closed():
         models.db.obj.close()
     cluster.drop(url)
+
+
+@pytest.fixture
+def database_url(request, tmp_path) -> str:
+    """Where a test's database lives: SQLite in its data dir (made by the `db` fixture's
+    migration), or a fresh, migrated PostgreSQL database."""
+    yield from _database_url(request, tmp_path, migrated=True)
+
+
+@pytest.fixture
+def empty_database_url(request, tmp_path) -> str:
+    """The same, before any migration: for tests of `helpdesk init-db` itself."""
+    yield from _database_url(request, tmp_path, migrated=False)
 
 
 # For tests about SQLite itself (WAL, FTS5 internals, the file's locks).

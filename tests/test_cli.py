@@ -13,9 +13,9 @@ from tests.mailfactory import make_mail
 
 
 @pytest.fixture
-def helpdesk(tmp_path):
+def helpdesk(tmp_path, empty_database_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), PYTHONPATH=str(REPO))
+    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_DATABASE_URL=empty_database_url, PYTHONPATH=str(REPO))
 
     def run(*args, ok=True, **extra_env):
         done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env={**env, **extra_env},
@@ -73,13 +73,14 @@ def test_errors_are_clear_and_exit_non_zero(helpdesk):
     assert bad.returncode == 1 and "loopback" in bad.stderr
 
 
-def test_send_and_outbox_list(helpdesk, tmp_path, smtp_server):
+def test_send_and_outbox_list(helpdesk, tmp_path, smtp_server, empty_database_url):
     import config as config_mod
     import database
     from inbox_worker import outbox
 
     helpdesk("init-db")
-    cfg = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var")}, dotenv=None)
+    cfg = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var"),
+                                  "HELPDESK_DATABASE_URL": empty_database_url}, dotenv=None)
     database.open_database(cfg.database_url)
     msg = outbox.build(mail_from="support@helpdesk.localhost", from_name="Pomoc", to="jan@example.com",
                        subject="s", text="t", message_id="m1@helpdesk.localhost", loop_marker="x")
