@@ -54,5 +54,13 @@ def migrate(database: Database) -> list[str]:
     return [name for name in router.done if name not in done]
 
 
+def pending_migrations(database: Database) -> list[str]:
+    """The names of the migrations not yet applied (none after `migrate`)."""
+    from peewee_migrate import Router
+
+    return list(Router(database, migrate_dir=str(MIGRATIONS), ignore=["basemodel"],
+                       logger=logging.getLogger("helpdesk.migrations")).diff)
+
+
 def is_sqlite(database: Database) -> bool:
     return database.__class__.__name__.lower().startswith("sqlite")

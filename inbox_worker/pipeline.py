@@ -33,6 +33,7 @@ from peewee import InterfaceError, OperationalError
 from config import Config
 from domain.rows import Deferred
 from domain.storage import BlobStore
+from logs import about
 from models import InboundMail, MailboxState, Outcome, db, utcnow
 
 from . import claims
@@ -348,8 +349,9 @@ class Worker:
         """Decide and apply one message, quarantining it on any failure of its own. The
         dependent rows come back in `Applied.rows`, for the caller to insert."""
         if isinstance(parsed, ParseFailure):
-            log.warning("quarantined message %s (uid %s): cannot parse: %s", message_id_of(fetched.raw) or "?",
-                        fetched.uid, parsed.error)
+            message_id = message_id_of(fetched.raw) or "?"
+            log.warning("quarantined message %s (uid %s): cannot parse: %s", message_id, fetched.uid, parsed.error,
+                        extra=about(message_id, uid=fetched.uid, outcome="quarantined"))
             return apply(Quarantine(f"cannot parse: {parsed.error}"), fetched, None, self.ctx, view,
                          error_detail=parsed.detail, ledger=ledger, raw_stored=raw_stored)
         try:
@@ -359,14 +361,16 @@ class Worker:
         except RETRYABLE:
             raise
         except Exception as exc:
-            log.exception("quarantined message %s (uid %s): %s", parsed.message_id, fetched.uid, exc)
+            log.exception("quarantined message %s (uid %s): %s", parsed.message_id, fetched.uid, exc,
+                          extra=about(parsed.message_id, uid=fetched.uid, outcome="quarantined"))
             return apply(Quarantine(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx, view,
                          error_detail=traceback.format_exc(), ledger=ledger, raw_stored=raw_stored)
         view.absorb(applied.rows, message_id=parsed.message_id, outcome=applied.outcome,
                     ledger_id=applied.ledger_id, description=f"{applied.outcome}, {fetched.mailbox} uid {fetched.uid}",
                     ticket_id=applied.ticket_id, ticket_status=applied.ticket_status)
         log.info("message %s uid %s -> %s ticket=%s: %s", parsed.message_id, fetched.uid, applied.outcome,
-                 applied.ticket_id, applied.reason)
+                 applied.ticket_id, applied.reason,
+                 extra=about(parsed.message_id, applied.ticket_id, uid=fetched.uid, outcome=applied.outcome))
         return applied
 
     def decide(self, inbound: Inbound, view: BatchView, *, ledger_id: int | None = None) -> Decision:

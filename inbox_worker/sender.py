@@ -26,6 +26,8 @@ import database
 from config import Config, SmtpURL, is_loopback
 from models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
 
+from logs import about
+
 from .notify import compose
 
 log = logging.getLogger(__name__)
@@ -242,13 +244,16 @@ class Sender:
                 Message.create(ticket=row.ticket_id, kind=MessageKind.SYSTEM.value, author_email="",
                                subject="", body_text=text, thread_rule="delivery", created_at=now)
             return self._finish(row, "failed", str(exc))
+        log.info("outbox: sent %s to %s", row.message_id, row.recipient,
+                 extra=about(row.message_id, row.ticket_id, recipient=row.recipient, outcome="sent"))
         return self._finish(row, "sent", "", sent_at=utcnow())
 
     def _finish(self, row: Outbox, status: str, error: str, *, sent_at=None) -> str:
         Outbox.update(status=status, last_error=error[:2000], sent_at=sent_at, attempts=Outbox.attempts + 1,
                       lease_owner=None, lease_until=None).where(Outbox.id == row.id).execute()
         if status == "failed":
-            log.warning("outbox: mail %s to %s failed: %s", row.message_id, row.recipient, error)
+            log.warning("outbox: mail %s to %s failed: %s", row.message_id, row.recipient, error,
+                        extra=about(row.message_id, row.ticket_id, recipient=row.recipient, outcome=status))
         return status
 
     def _retry(self, row: Outbox, error: str, now: dt.datetime) -> str:
