@@ -79,7 +79,8 @@ def _as_owner(owner: str | None, command: list) -> list:
     return ["runuser", "-u", owner, "--", *command] if owner else command
 
 
-def start_cluster() -> Cluster:
+def start_cluster(*, durable: bool = False) -> Cluster:
+    """Start a private server; `durable` keeps PostgreSQL's crash safety on (benchmarks)."""
     if not (BIN / "initdb").is_file():
         raise FileNotFoundError(f"PostgreSQL server binaries not found in {BIN} (Debian's postgresql package)")
     owner = None
@@ -96,8 +97,9 @@ def start_cluster() -> Cluster:
                    check=True, capture_output=True)
     port = _free_port()
     options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory} "
-               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
-               "-c shared_buffers=64MB")
+               "-c max_connections=200 -c shared_buffers=128MB")
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(_as_owner(owner, [str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l",
                                      str(directory / "server.log"), "-w", "-t", "60", "start"]),
                    check=True, capture_output=True)
