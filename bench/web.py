@@ -166,6 +166,8 @@ def env_for(data_dir: Path, port: int = 0) -> dict:
     env.update(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_SECRET_KEY="bench-secret",
                HELPDESK_WEB_LISTEN=f"127.0.0.1:{port}", HELPDESK_BASE_URL=f"http://127.0.0.1:{port}",
                HELPDESK_LOG_LEVEL="WARNING", PYTHONPATH=str(REPO))
+    if os.environ.get("HELPDESK_BENCH_DATABASE_URL"):  # bench/web_pg.py: the same on PostgreSQL
+        env["HELPDESK_DATABASE_URL"] = os.environ["HELPDESK_BENCH_DATABASE_URL"]
     return env
 
 
