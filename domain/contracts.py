@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from peewee import SQL, fn
+from peewee import SQL, NodeList, Value, fn
 
 import database
 from models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, Ticket, User, db, utcnow
@@ -69,6 +69,13 @@ def current(query, today: dt.date):
 
 def expired(query, today: dt.date):
     return query.where(Contract.ends_on < today)
+
+
+def listing(user: User, today: dt.date, *, archive: bool = False, text: str = ""):
+    """The contracts of the user's list (current, or the expired ones), searched."""
+    query = visible_contracts(user)
+    query = expired(query, today) if archive else current(query, today)
+    return search(query, text, few=not user.is_staff)
 
 
 def active_tickets(user: User, limit: int = 50):
@@ -138,16 +145,22 @@ def match_expression(tokens: list[str]) -> str:
     return " AND ".join(f'"{token}"*' for token in tokens)
 
 
-def search(query, text: str, *, fts: bool | None = None):
+def search(query, text: str, *, fts: bool | None = None, few: bool = False):
     """`query` (of contracts) narrowed to those matching every word of `text`; unchanged
-    when `text` has no words."""
+    when `text` has no words. `few`: the query itself selects few contracts (a customer's),
+    so each is looked up in the index rather than the index's hits listed (a common word
+    can match every contract)."""
     tokens = search_tokens(text)
     if not tokens:
         return query
     if fts is None:
         fts = database.is_sqlite(db.obj)
     if fts:
-        found = SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH ?)", [match_expression(tokens)])
+        match = Value(match_expression(tokens))
+        if few:
+            return query.where(NodeList((SQL("EXISTS (SELECT 1 FROM contract_search WHERE contract_search MATCH"),
+                                         match, SQL("AND rowid ="), Contract.id, SQL(")"))))
+        found = NodeList((SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH"), match, SQL(")")))
         return query.where(Contract.id.in_(found))
     for token in tokens:  # LIKE over every column, one token at a time (no index: PostgreSQL comes later)
         lines = DeviceLine.select(DeviceLine.contract).where(
