@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from peewee import JOIN, SQL, NodeList, fn
+from peewee import JOIN, SQL, NodeList
 
 from domain import access, contracts, conversation
 from domain.storage import BlobStore
@@ -302,6 +302,13 @@ def local_time(value: dt.datetime | None) -> str:
     return format_datetime(value.replace(tzinfo=dt.timezone.utc), "yyyy-MM-dd HH:mm")
 
 
-def count_by_status(query) -> dict[str, int]:
-    return {row["status"]: row["n"] for row in query.select(Ticket.status, fn.COUNT(Ticket.id).alias("n"))
-            .group_by(Ticket.status).dicts()}
+@bp.app_template_filter("filesize")
+def file_size(size: int) -> str:
+    """Bytes as people read them: 340 B, 12.5 KB, 3.1 MB (in the reader's number format)."""
+    from flask_babel import format_decimal
+
+    for unit, scale in (("MB", 1_048_576), ("KB", 1024)):
+        if size >= scale:
+            return f"{format_decimal(round(size / scale, 1))} {unit}"
+    return f"{size} B"
+
