@@ -33,6 +33,7 @@ CHUNK = 500  # contracts per transaction, and values per IN (...) list
 INSERT_CHUNK = 100  # rows per INSERT: well under SQLite's parameter limit
 TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script: nothing FTS5 reads as syntax
 MAX_TOKENS = 8
+MIN_PREFIX = 3  # shorter tokens match whole words only
 FOLD = str.maketrans({"ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ø": "o", "Ø": "o", "ß": "ss", "æ": "ae", "Æ": "ae"})
 
 
@@ -75,7 +76,7 @@ def listing(user: User, today: dt.date, *, archive: bool = False, text: str = ""
     """The contracts of the user's list (current, or the expired ones), searched."""
     query = visible_contracts(user)
     query = expired(query, today) if archive else current(query, today)
-    return search(query, text, few=not user.is_staff)
+    return search(query, text)
 
 
 def active_tickets(user: User, limit: int = 50):
@@ -140,27 +141,25 @@ def search_tokens(text: str) -> list[str]:
 
 
 def match_expression(tokens: list[str]) -> str:
-    """An FTS5 query: every token as a quoted prefix term, all required. The tokens are
-    letters and digits only, so the quotes cannot be broken out of."""
-    return " AND ".join(f'"{token}"*' for token in tokens)
+    """An FTS5 query: every token as a quoted prefix term, all required; a token shorter
+    than three characters as a whole word (the prefix "5"* would expand to every number
+    in the index). The tokens are letters and digits only: the quotes cannot be broken."""
+    return " AND ".join(f'"{token}"*' if len(token) >= MIN_PREFIX else f'"{token}"' for token in tokens)
 
 
-def search(query, text: str, *, fts: bool | None = None, few: bool = False):
+def search(query, text: str, *, fts: bool | None = None):
     """`query` (of contracts) narrowed to those matching every word of `text`; unchanged
-    when `text` has no words. `few`: the query itself selects few contracts (a customer's),
-    so each is looked up in the index rather than the index's hits listed (a common word
-    can match every contract)."""
+    when `text` has no words. The index's hits are listed once and joined to the query:
+    bounded at any number of contracts (a lookup per visible contract is not: FTS5 still
+    expands a prefix term over the whole index for each)."""
     tokens = search_tokens(text)
     if not tokens:
         return query
     if fts is None:
         fts = database.is_sqlite(db.obj)
     if fts:
-        match = Value(match_expression(tokens))
-        if few:
-            return query.where(NodeList((SQL("EXISTS (SELECT 1 FROM contract_search WHERE contract_search MATCH"),
-                                         match, SQL("AND rowid ="), Contract.id, SQL(")"))))
-        found = NodeList((SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH"), match, SQL(")")))
+        found = NodeList((SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH"),
+                          Value(match_expression(tokens)), SQL(")")))
         return query.where(Contract.id.in_(found))
     for token in tokens:  # LIKE over every column, one token at a time (no index: PostgreSQL comes later)
         lines = DeviceLine.select(DeviceLine.contract).where(
