@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from peewee import SQL, NodeList, Value, fn
 
 import database
-from models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, Ticket, User, db, utcnow
+from models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, Status, Ticket, User, db, utcnow
 
 from . import contract_csv, ratelimit
 from .contract_csv import ContractRow, Refusal
@@ -82,11 +82,10 @@ def listing(user: User, today: dt.date, *, archive: bool = False, text: str = ""
 
 
 def active_tickets(user: User, limit: int = 50):
-    """Tickets not closed: of the contracts the user sees, and those it asked itself."""
-    query = Ticket.open_ones()
-    if not user.is_staff:
-        contracts = visible_contracts(user).select(Contract.id)
-        query = query.where(Ticket.contract.in_(contracts) | (Ticket.requester == user.id))
+    """Tickets not closed among those the user may see (domain.access)."""
+    from .access import visible_tickets  # access builds on this module's visible_contracts
+
+    query = visible_tickets(user).where(Ticket.status != Status.CLOSED.value)
     return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 
