@@ -182,7 +182,7 @@ class Ticket(BaseModel):
     subject = CharField(max_length=998, default="")
     status = CharField(max_length=20, default=Status.NEW.value, choices=choices(Status), index=True)
     requester = ForeignKeyField(User, null=True, backref="tickets", on_delete="SET NULL")
-    requester_email = CharField(max_length=320, default="")
+    requester_email = CharField(max_length=320, default="", index=True)  # a user sees its mail tickets
     company = ForeignKeyField(Company, null=True, backref="tickets", on_delete="SET NULL")
     contract = ForeignKeyField(Contract, null=True, backref="tickets", on_delete="SET NULL")
     device_line = ForeignKeyField(DeviceLine, null=True, on_delete="SET NULL")
@@ -280,7 +280,7 @@ class Participant(BaseModel):
     added_by = CharField(max_length=40, default="mail")  # mail | portal | staff
 
     class Meta:
-        indexes = ((("ticket", "email"), True),)
+        indexes = ((("ticket", "email"), True), (("email",), False))  # and: the tickets an address is on
 
 
 # A file kept once by its SHA-256 under the data dir (outside any web root).

@@ -18,25 +18,32 @@ from peewee import JOIN, SQL, NodeList
 
 from domain import access, contracts, conversation
 from domain.storage import BlobStore
-from domain.validation import Invalid
+from domain.validation import N_, Invalid
 from models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
 
 from . import forms
+from .i18n import fast_gettext
 
 bp = Blueprint("tickets", __name__)
 PAGE = 50
-STATUS_LABELS = {
-    Status.NEW.value: _l("New"),
-    Status.OPEN.value: _l("Open"),
-    Status.WAITING_CUSTOMER.value: _l("Waiting for the customer"),
-    Status.WAITING_US.value: _l("Waiting for us"),
-    Status.CLOSED.value: _l("Closed"),
+STATUS_NAMES = {  # message ids, translated where shown
+    Status.NEW.value: N_("New"),
+    Status.OPEN.value: N_("Open"),
+    Status.WAITING_CUSTOMER.value: N_("Waiting for the customer"),
+    Status.WAITING_US.value: N_("Waiting for us"),
+    Status.CLOSED.value: N_("Closed"),
 }
+STATUS_LABELS = {status: _l(name) for status, name in STATUS_NAMES.items()}
+WAITING_FOR_YOU = N_("Waiting for you")  # what a customer reads for waiting_customer
 
 
 @bp.app_template_global()
 def status_label(status: str) -> str:
-    return str(STATUS_LABELS.get(status, status))
+    """The status in the reader's words (a customer is "you"); called once per row, so
+    through the request's cached catalogue."""
+    if status == Status.WAITING_CUSTOMER.value and not (current_user.is_authenticated and current_user.is_staff):
+        return fast_gettext(WAITING_FOR_YOU)
+    return fast_gettext(STATUS_NAMES[status]) if status in STATUS_NAMES else status
 
 
 def _config():
