@@ -311,6 +311,37 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_user_add(args) -> int:
+    """An engineer or admin account (the first admin comes from here), with a link to set its password."""
+    from domain import accounts
+    from domain.validation import Invalid
+    from models import Role, User, utcnow
+
+    from email_validator import EmailNotValidError, validate_email
+
+    config = _migrated(args)
+    try:
+        email = validate_email(args.email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise CommandError(f"{args.email!r} is not an email address: {error}") from None
+    role = Role(args.role)
+    existing = User.get_or_none(User.email == email)
+    try:
+        if existing is not None and existing.activated_at is not None:
+            accounts.set_role(existing, role, by=None)
+            user = User.get_by_id(existing.id)
+            print(f"{email} is now {role.value}")
+        else:
+            user = accounts.invite(config, email=email, first_name=args.first_name, last_name=args.last_name,
+                                   role=role, by=None, now=utcnow())
+            print(f"{email} created as {role.value}; the invitation is in the outbox")
+    except Invalid as error:
+        raise CommandError(str(error)) from None
+    if not user.password_hash:
+        print(f"set the password here (valid 48 hours, works once): {accounts.password_link(config, user)}")
+    return 0
+
+
 # --- argument parsing -----------------------------------------------------------------------
 
 
@@ -376,6 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 "starts_on,ends_on,partner_nip,model,serial,address")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_contracts_import)
+    users = sub.add_parser("user", help="portal accounts").add_subparsers(dest="user_command", required=True)
+    p = users.add_parser("add", help="create an engineer or admin (or change an account's role); prints a link "
+                                     "to set the password")
+    p.add_argument("email")
+    p.add_argument("--role", choices=["engineer", "admin", "customer", "partner"], default="engineer")
+    p.add_argument("--first-name", default="")
+    p.add_argument("--last-name", default="")
+    p.set_defaults(func=cmd_user_add)
     sub.add_parser("demo", help="create demo contracts and a customer login to try the portal").set_defaults(
         func=cmd_demo)
     return parser

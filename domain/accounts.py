@@ -190,6 +190,11 @@ def authenticate(email: str, password: str, *, ip: str, now: dt.datetime | None 
     return user
 
 
+def password_link(config: Config, user: User) -> str:
+    """A one-time link to set the user's password (for the `helpdesk user` command)."""
+    return links.url(config.base_url, "set_password", links.make(config.secret_key, "set_password", user))
+
+
 def password_link_user(config: Config, token: str) -> User:
     user, _ = links.open_link(config.secret_key, "set_password", token)
     return user
@@ -282,7 +287,7 @@ def delete_account(user: User, password: str) -> None:
 # --- people, managed by admins (W8) ---------------------------------------------------------
 
 
-def invite(config: Config, *, email: str, first_name: str, last_name: str, role: Role, by: User,
+def invite(config: Config, *, email: str, first_name: str, last_name: str, role: Role, by: User | None,
            now: dt.datetime | None = None) -> User:
     """An account made by an admin (an engineer, say): active at once, with a mailed link
     to set its password. An address a customer wrote from becomes that account."""
@@ -303,8 +308,9 @@ def invite(config: Config, *, email: str, first_name: str, last_name: str, role:
     return user
 
 
-def set_role(user: User, role: Role, *, by: User, now: dt.datetime | None = None) -> None:
-    if user.id == by.id and role is not Role.ADMIN:
+def set_role(user: User, role: Role, *, by: User | None, now: dt.datetime | None = None) -> None:
+    """`by`: the admin deciding; None for the `helpdesk user` command."""
+    if by is not None and user.id == by.id and role is not Role.ADMIN:
         raise Invalid(N_("You cannot take away your own admin role."))
     with db.atomic():
         User.update(role=role.value, session_version=User.session_version + 1).where(User.id == user.id).execute()
