@@ -15,7 +15,7 @@ from inbox_worker import pipeline
 from models import Contract, InboundMail, Quarantine, Role, Status, StatusChange, Ticket, User, db
 
 from . import forms
-from .tickets import STATUS_LABELS, conversation_of, participants_of, search, uploads
+from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE = 50
@@ -133,19 +133,14 @@ def ticket(ticket_id: int):
 def reply(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.StaffReplyForm()
-    if form.validate_on_submit():
-        try:
-            files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
-            text = conversation.checked_text(form.text.data)
-        except Invalid as error:
-            form.attachments.errors = [forms.translated(error)]
-        else:
-            conversation.reply(_config(), ticket.id, current_user, text, uploads=files,
-                               internal=form.internal.data, close=form.close.data and not form.internal.data,
-                               now=g.now)
-            flash(_("Internal note added.") if form.internal.data else _("Answer sent to everyone on the ticket."),
-                  "success")
-            return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+    parts = reply_parts(form)
+    if parts is not None:
+        text, files = parts
+        conversation.reply(_config(), ticket.id, current_user, text, uploads=files, internal=form.internal.data,
+                           close=form.close.data and not form.internal.data, now=g.now)
+        flash(_("Internal note added.") if form.internal.data else _("Answer sent to everyone on the ticket."),
+              "success")
+        return redirect(url_for("staff.ticket", ticket_id=ticket.id))
     return _page(ticket, 422, reply_form=form)
 
 
@@ -182,14 +177,10 @@ def assign(ticket_id: int):
 def add_cc(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.CcForm(prefix="cc")
-    if form.validate_on_submit():
-        try:
-            addresses = conversation.parse_addresses(form.addresses.data)
-        except Invalid as error:
-            form.addresses.errors = [forms.translated(error)]
-        else:
-            conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
-            return redirect(url_for("staff.ticket", ticket_id=ticket.id) + "#people")
+    addresses = cc_addresses(form)
+    if addresses is not None:
+        conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+        return redirect(url_for("staff.ticket", ticket_id=ticket.id) + "#people")
     return _page(ticket, 422, cc_form=form)
 
 

@@ -76,6 +76,32 @@ def uploads() -> list[conversation.Upload]:
             for f in request.files.getlist("attachments") if f and (f.filename or "")]
 
 
+def reply_parts(form) -> tuple[str, list[conversation.Upload]] | None:
+    """The text and files of a submitted reply form, or None with each error on its field."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        text = conversation.checked_text(form.text.data)
+    except Invalid as error:
+        form.text.errors = [forms.translated(error)]
+    try:
+        files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
+    except Invalid as error:
+        form.attachments.errors = [forms.translated(error)]
+    return None if form.text.errors or form.attachments.errors else (text, files)
+
+
+def cc_addresses(form) -> list[str] | None:
+    """The addresses of a submitted CC form, or None with the error on the field."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        return conversation.parse_addresses(form.addresses.data)
+    except Invalid as error:
+        form.addresses.errors = [forms.translated(error)]
+        return None
+
+
 def _ticket_or_404(ticket_id: int) -> Ticket:
     ticket = access.ticket_for(current_user, ticket_id)
     if ticket is None:
@@ -191,16 +217,12 @@ def show(ticket_id: int):
 def reply(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.ReplyForm()
-    if form.validate_on_submit():
-        try:
-            files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
-            text = conversation.checked_text(form.text.data)
-        except Invalid as error:
-            form.attachments.errors = [forms.translated(error)]
-        else:
-            conversation.reply(_config(), ticket.id, current_user, text, uploads=files, now=g.now)
-            flash(_("Your message is added and sent to everyone on the ticket."), "success")
-            return redirect(url_for("tickets.show", ticket_id=ticket.id))
+    parts = reply_parts(form)
+    if parts is not None:
+        text, files = parts
+        conversation.reply(_config(), ticket.id, current_user, text, uploads=files, now=g.now)
+        flash(_("Your message is added and sent to everyone on the ticket."), "success")
+        return redirect(url_for("tickets.show", ticket_id=ticket.id))
     return _page(ticket, reply_form=form, status=422)
 
 
@@ -209,16 +231,12 @@ def reply(ticket_id: int):
 def add_cc(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.CcForm(prefix="cc")
-    if form.validate_on_submit():
-        try:
-            addresses = conversation.parse_addresses(form.addresses.data)
-        except Invalid as error:
-            form.addresses.errors = [forms.translated(error)]
-        else:
-            added = conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
-            flash(_("Added: %(addresses)s", addresses=", ".join(added)) if added else
-                  _("These addresses are already on the ticket."), "success")
-            return redirect(url_for("tickets.show", ticket_id=ticket.id) + "#people")
+    addresses = cc_addresses(form)
+    if addresses is not None:
+        added = conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+        flash(_("Added: %(addresses)s", addresses=", ".join(added)) if added else
+              _("These addresses are already on the ticket."), "success")
+        return redirect(url_for("tickets.show", ticket_id=ticket.id) + "#people")
     return _page(ticket, cc_form=form, status=422)
 
 
