@@ -82,6 +82,7 @@ def cmd_run(args) -> int:
     stop = _stop_on_signals()
     sending = threading.Thread(target=Sender(config).run, args=(stop,), name="sender", daemon=True)
     sending.start()
+    jobs = _start_scheduler(config)
     mailbox = config.mailbox
     print(f"helpdesk running: data in {config.data_dir}, mailbox {mailbox.name}")
     if mailbox.scheme == "maildir":
@@ -90,6 +91,7 @@ def cmd_run(args) -> int:
     with Worker(config) as worker:
         worker.run(stop)
     sending.join(10)
+    jobs.shutdown(wait=True)
     return 0
 
 
@@ -130,6 +132,47 @@ def cmd_outbox_list(args) -> int:
               + (f"  {r['last_error']}" if r["last_error"] else ""))
     if not rows:
         print("the outbox is empty")
+    return 0
+
+
+def _start_scheduler(config):
+    """The scheduled jobs (digests, reminders, mailbox health) in a background thread."""
+    import scheduler
+
+    jobs = scheduler.build_scheduler(config)
+    jobs.start()
+    return jobs
+
+
+def cmd_scheduler(args) -> int:
+    """Run the scheduled jobs until stopped; several may run against one database."""
+    config = _migrated(args)
+    stop = _stop_on_signals()
+    jobs = _start_scheduler(config)
+    for job in jobs.get_jobs():
+        log.info("scheduled %s: %s", job.id, job.trigger)
+    stop.wait()
+    jobs.shutdown(wait=True)
+    return 0
+
+
+def cmd_digest_run(args) -> int:
+    """Run one scheduled job now, by hand (under its lease, like the scheduler)."""
+    import scheduler
+
+    config = _migrated(args)
+    try:
+        now = scheduler.parse_now(args.now) if args.now else None
+    except ValueError:
+        raise CommandError(f"--now: not an ISO time: {args.now!r}") from None
+    summary = scheduler.run_job(config, args.name, now)
+    if summary is None:
+        raise CommandError(f"{args.name} is being run by a scheduler right now; try again later")
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        print(f"{args.name}: {summary.recipients} recipient(s), {summary.queued} queued, "
+              f"{summary.already} already sent, {summary.nothing} with nothing to say")
     return 0
 
 
@@ -256,6 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_worker)
     sub.add_parser("run", help="run everything on the configured defaults").set_defaults(func=cmd_run)
+    sub.add_parser("scheduler", help="run the scheduled jobs (digests, reminders)").set_defaults(func=cmd_scheduler)
+    digest = sub.add_parser("digest", help="scheduled digests").add_subparsers(dest="digest_command", required=True)
+    p = digest.add_parser("run", help="run one scheduled job now")
+    p.add_argument("name", choices=["engineer_digest", "customer_digest", "contract_reminders", "admin_digest",
+                                    "mailbox_health"])
+    p.add_argument("--now", help="the time to run it for (ISO; UTC unless it has an offset)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_digest_run)
 
     ticket = sub.add_parser("ticket", help="tickets").add_subparsers(dest="ticket_command", required=True)
     p = ticket.add_parser("list", help="tickets, newest first")
