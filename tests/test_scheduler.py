@@ -30,6 +30,7 @@ from models import (
 
 T = dt.datetime
 LONG_AGO = T(2026, 3, 1, 9, 0)
+SHOW = False
 
 
 def person(email, role="customer", *, tz="Europe/Warsaw", language="pl", opt_in=False, company=None, active=True):
@@ -336,3 +337,52 @@ def test_a_lease_lets_one_scheduler_run_a_job_at_a_time(config, db):
     scheduler.take_lease("job:engineer_digest", "b")
     assert scheduler.run_job(config, "engineer_digest", owner="a") is None
     assert scheduler.run_job(config, "engineer_digest", owner="b") is not None
+
+
+# --- the mails themselves -----------------------------------------------------------------
+
+
+def test_digests_are_rendered_by_the_sender_in_the_readers_language_with_portal_links(config, contract,
+                                                                                       smtp_server):
+    person("anna@firma.pl", "engineer")
+    person("adam@firma.pl", "admin", language="en")
+    User.update(digest_opt_in=True).where(User.email == "jan@example.com").execute()
+    t = ticket("Drukarka <b>nie</b> drukuje", requester="jan@example.com", at=T(2026, 4, 20, 8, 0))
+    MailboxState.create(mailbox="imaps://support@mail:993/INBOX", last_fetch_at=T(2026, 4, 19, 8, 0))
+    now = T(2026, 4, 21, 6, 0)
+    for name in scheduler.JOBS:
+        scheduler.run_job(config, name, now)
+    sender = Sender(config.with_(smtp_url=smtp_server.url))
+    assert sender.send_due() == {"sent": Outbox.select().count()}
+    got = {(r.rcpt_tos[0], r.message["X-Helpdesk-Digest"]): r.message for r in smtp_server.received}
+    assert set(got) == {
+        ("anna@firma.pl", "engineer_digest"), ("adam@firma.pl", "engineer_digest"),
+        ("jan@example.com", "customer_digest"), ("jan@example.com", "contract_reminders"),
+        ("piotr@instalator.pl", "contract_reminders"), ("adam@firma.pl", "admin_digest"),
+        ("adam@firma.pl", "mailbox_stalled")}
+
+    def text(m):
+        return m.get_body(("plain",)).get_content()
+
+    def html(m):
+        return m.get_body(("html",)).get_content()
+
+    if SHOW:
+        for m in got.values():
+            print(m["Subject"], text(m), html(m), sep="\n----\n", end="\n=======\n")
+    engineer = got[("anna@firma.pl", "engineer_digest")]
+    assert engineer["Subject"].startswith("Zgłoszenia na dziś: bez odpowiedzi 0, nowe 1")
+    assert engineer["Auto-Submitted"] == "auto-generated" and engineer["Reply-To"] == config.support_address
+    assert f"[HD-{t.id}] Drukarka <b>nie</b> drukuje" in text(engineer)
+    assert f"http://helpdesk.test/staff/tickets/{t.id}" in text(engineer)
+    assert "Drukarka &lt;b&gt;nie&lt;/b&gt; drukuje" in html(engineer)  # escaped in HTML
+    assert "od 2026-04-20 10:00" in text(engineer)  # Warsaw time
+    customer = got[("jan@example.com", "customer_digest")]
+    assert f"http://helpdesk.test/tickets/{t.id}" in text(customer) and "http://helpdesk.test/account" in text(customer)
+    reminder = got[("piotr@instalator.pl", "contract_reminders")]
+    assert reminder["Subject"] == "Contract A123456 ends on 2026-04-28"
+    assert f"http://helpdesk.test/contracts/{contract.id}" in html(reminder) and "sold by your company" in text(reminder)
+    admin = got[("adam@firma.pl", "admin_digest")]
+    assert "MAILBOX NOT FETCHED" in admin["Subject"] and "FETCHING HAS STALLED" in text(admin)
+    assert "Mailbox imaps://support@mail:993/INBOX not fetched since 2026-04-19 10:00" == \
+        got[("adam@firma.pl", "mailbox_stalled")]["Subject"].strip()  # folded by the email package
