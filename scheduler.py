@@ -465,13 +465,13 @@ def build_scheduler(config: Config, *, now: dt.datetime | None = None):
     from apscheduler.schedulers.background import BackgroundScheduler
 
     tz = digests.zone(config.timezone)
-    scheduler = BackgroundScheduler(timezone=tz, job_defaults={
-        "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS})
+    scheduler = BackgroundScheduler(timezone=tz)
     now_local = digests.local(now or utcnow(), config.timezone)
     for name, job in JOBS.items():
         trigger = digests.cron_trigger(getattr(config, f"schedule_{name}"), tz)
         extra = {"next_run_time": now_local} if digests.missed_this_period(trigger, job.period, now_local) else {}
-        scheduler.add_job(_scheduled, trigger, args=(config, name), id=name, name=name, **extra)
+        scheduler.add_job(_scheduled, trigger, args=(config, name), id=name, name=name, coalesce=True,
+                          max_instances=1, misfire_grace_time=MISFIRE_GRACE_SECONDS, **extra)
     return scheduler
 
 

@@ -386,3 +386,46 @@ def test_digests_are_rendered_by_the_sender_in_the_readers_language_with_portal_
     assert "MAILBOX NOT FETCHED" in admin["Subject"] and "FETCHING HAS STALLED" in text(admin)
     assert "Mailbox imaps://support@mail:993/INBOX not fetched since 2026-04-19 10:00" == \
         got[("adam@firma.pl", "mailbox_stalled")]["Subject"].strip()  # folded by the email package
+
+
+# --- the schedule ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cron, period, now, runs_at_start", [
+    ("0 7 * * *", "day", T(2026, 6, 10, 7, 30), True),  # 09:30 in Warsaw: today's 07:00 was missed
+    ("0 7 * * *", "day", T(2026, 6, 10, 3, 0), False),  # 05:00: today's has not come yet
+    ("0 7 * * *", "day", T(2026, 3, 29, 5, 0), True),  # 07:00 CEST on the short day
+    ("0 8 * * mon", "week", T(2026, 6, 10, 7, 30), True),  # Wednesday: Monday's was missed
+    ("0 8 * * 1", "week", T(2026, 6, 8, 5, 0), False),  # Monday 07:00 (crontab weekday 1 is Monday)
+    ("*/5 * * * *", None, T(2026, 6, 10, 7, 30), True),
+])
+def test_a_scheduler_started_late_catches_up_the_current_period_once(cron, period, now, runs_at_start):
+    now_local = digests.local(now, "Europe/Warsaw")
+    trigger = digests.cron_trigger(cron, digests.zone("Europe/Warsaw"))
+    assert digests.missed_this_period(trigger, period, now_local) is runs_at_start
+
+
+def test_build_scheduler_wires_every_job_to_its_cron_schedule_without_starting(config):
+    now = T(2026, 6, 10, 3, 0)  # 05:00 in Warsaw, a Wednesday
+    built = scheduler.build_scheduler(config.with_(schedule_admin_digest="0 4 * * *"), now=now)
+    assert not built.running
+    jobs = {j.id: j for j in built.get_jobs()}
+    assert set(jobs) == set(scheduler.JOBS)
+    for job in jobs.values():
+        assert job.coalesce and job.max_instances == 1 and job.misfire_grace_time >= 3600
+    assert str(jobs["customer_digest"].trigger).startswith("cron[")
+    catching_up = {name for name, job in jobs.items() if getattr(job, "next_run_time", None)}
+    assert catching_up == {"admin_digest", "customer_digest", "mailbox_health"}
+
+
+def test_schedules_are_cron_expressions_in_the_configuration():
+    env = {"HELPDESK_DATA_DIR": "/tmp/unused", "HELPDESK_SECRET_KEY": "x",
+           "HELPDESK_SCHEDULE_CUSTOMER_DIGEST": "0 9 * * 5", "HELPDESK_SCHEDULE_MAILBOX_HEALTH": "*/10 * * * * *"}
+    config = config_mod.load_config(env, dotenv=None)
+    assert config.schedule_customer_digest == "0 9 * * 5" and config.schedule_engineer_digest == "0 7 * * *"
+    friday = digests.cron_trigger(config.schedule_customer_digest, digests.zone("Europe/Warsaw")).get_next_fire_time(
+        None, dt.datetime(2026, 6, 8, tzinfo=digests.zone("Europe/Warsaw")))
+    assert friday.strftime("%a %H:%M") == "Fri 09:00"
+    for bad in ("61 * * * *", "* * *", "0 7 * * funday"):
+        with pytest.raises(config_mod.ConfigError, match="HELPDESK_SCHEDULE_ADMIN_DIGEST"):
+            config_mod.load_config({**env, "HELPDESK_SCHEDULE_ADMIN_DIGEST": bad}, dotenv=None)
