@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import heapq
+import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_ZONE = "Europe/Warsaw"
@@ -122,6 +125,7 @@ class Queue:
     new: list[OpenTicket] = field(default_factory=list)
     unassigned: list[OpenTicket] = field(default_factory=list)
     waiting_of: dict[int, list[OpenTicket]] = field(default_factory=lambda: defaultdict(list))
+    shown: dict[str, dict] = field(default_factory=dict)  # the shared sections, by zone
 
 
 def queue_of(tickets: list[OpenTicket], *, now: dt.datetime, no_answer: dt.timedelta) -> Queue:
@@ -145,19 +149,27 @@ def _ticket_item(t: OpenTicket, tz: str, since: dt.datetime) -> dict:
             "since": shown(since, tz)}
 
 
+def _section(tickets: Iterable[OpenTicket], total: int, tz: str, since: Callable[[OpenTicket], dt.datetime]) -> dict:
+    """The first SECTION_LIMIT tickets, shown in the zone, and how many there are in all."""
+    rows = [_ticket_item(t, tz, since(t)) for t in itertools.islice(tickets, SECTION_LIMIT)]
+    return {"rows": rows, "total": total, "more": max(0, total - len(rows))}
+
+
 def engineer_digest(queue: Queue, engineer_id: int, tz: str) -> dict | None:
-    """The context of one engineer's daily digest; None when the queue has nothing for them."""
-    no_answer = sorted(queue.no_answer + queue.no_answer_of.get(engineer_id, []),
-                       key=lambda t: (t.unanswered_since, t.id))
-    sections = {
-        "no_answer": [_ticket_item(t, tz, t.unanswered_since) for t in no_answer],
-        "new": [_ticket_item(t, tz, t.created_at) for t in queue.new],
-        "unassigned": [_ticket_item(t, tz, t.updated_at) for t in queue.unassigned],
-        "waiting": [_ticket_item(t, tz, t.updated_at) for t in queue.waiting_of.get(engineer_id, [])],
-    }
-    if not any(sections.values()):
+    """The context of one engineer's daily digest; None when the queue has nothing for them.
+    Cheap per engineer: the shared sections are shown once per zone."""
+    own_late, waiting = queue.no_answer_of.get(engineer_id, []), queue.waiting_of.get(engineer_id, [])
+    if not (queue.no_answer or own_late or queue.new or queue.unassigned or waiting):
         return None
-    return {name: _limited(items) for name, items in sections.items()}
+    shared = queue.shown.get(tz)
+    if shared is None:
+        shared = queue.shown[tz] = {
+            "new": _section(queue.new, len(queue.new), tz, lambda t: t.created_at),
+            "unassigned": _section(queue.unassigned, len(queue.unassigned), tz, lambda t: t.updated_at),
+        }
+    late = heapq.merge(queue.no_answer, own_late, key=lambda t: (t.unanswered_since, t.id))
+    return {"no_answer": _section(late, len(queue.no_answer) + len(own_late), tz, lambda t: t.unanswered_since),
+            **shared, "waiting": _section(waiting, len(waiting), tz, lambda t: t.updated_at)}
 
 
 # --- D2: customers ----------------------------------------------------------------------
