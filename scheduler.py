@@ -25,7 +25,7 @@ import socket
 import threading
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from peewee import fn
 
@@ -95,14 +95,26 @@ class Mail:
     items: str = ""  # a context list whose entries carry their own `period` (one mail, several claims)
 
 
-def _person(u) -> dict:
+class Person(NamedTuple):
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    language: str
+    timezone: str
+    company_id: int | None
+
+
+PERSON = (User.id, User.email, User.first_name, User.last_name, User.language, User.timezone, User.company)
+
+
+def _person(u: Person) -> dict:
     return {"to": u.email, "name": f"{u.first_name} {u.last_name}".strip(), "language": u.language,
             "timezone": u.timezone}
 
 
-def _people(query) -> list:
-    return list(query.select(User.id, User.email, User.first_name, User.last_name, User.language, User.timezone,
-                             User.company).order_by(User.id))
+def _people(query) -> list[Person]:
+    return [Person(*row) for row in query.select(*PERSON).order_by(User.id).tuples()]
 
 
 # --- exactly once ---------------------------------------------------------------------------
@@ -263,12 +275,13 @@ def run_contract_reminders(config: Config, now: dt.datetime) -> Summary:
                                                   Contract.ends_on, Contract.partner).where(horizon)}
     if not contracts:
         return summary
-    readers: dict[int, User] = {}
+    readers: dict[int, Person] = {}
     roles: dict[int, dict[int, bool]] = defaultdict(dict)  # user -> contract -> as partner
-    for user_id, contract_id in (ContractAccess.select(ContractAccess.user, ContractAccess.contract).join(User)
+    for contract_id, *person in (ContractAccess.select(ContractAccess.contract, *PERSON).join(User)
                                  .where(ContractAccess.contract.in_(list(contracts)), User.is_active == True)  # noqa: E712
                                  .tuples()):
-        roles[user_id][contract_id] = False
+        reader = readers[person[0]] = Person(*person)
+        roles[reader.id][contract_id] = False
     by_partner: dict[int, list[int]] = defaultdict(list)
     for c in contracts.values():
         if c.partner_id:
@@ -278,9 +291,6 @@ def run_contract_reminders(config: Config, now: dt.datetime) -> Summary:
         readers[u.id] = u
         for contract_id in by_partner[u.company_id]:
             roles[u.id].setdefault(contract_id, True)
-    missing = [uid for uid in roles if uid not in readers]
-    for chunk in chunks(missing):
-        readers.update((u.id, u) for u in _people(User.select().where(User.id.in_(chunk))))
     summary.recipients = len(roles)
     mails = []
     for user_id, theirs in roles.items():

@@ -97,8 +97,8 @@ def missed_this_period(trigger, kind: str | None, now_local: dt.datetime) -> boo
     return first is not None and first <= now_local
 
 
-def _limited(items: list[dict]) -> dict:
-    return {"rows": items[:SECTION_LIMIT], "total": len(items), "more": max(0, len(items) - SECTION_LIMIT)}
+def _limited(rows: list[dict], total: int) -> dict:
+    return {"rows": rows[:SECTION_LIMIT], "total": total, "more": max(0, total - len(rows[:SECTION_LIMIT]))}
 
 
 # --- D1: engineers ----------------------------------------------------------------------
@@ -183,26 +183,27 @@ class CustomerTicket:
     updated_at: dt.datetime
     changes: tuple[tuple[str, dt.datetime], ...] = ()  # (new status, when) within the week
     staff_messages: int = 0  # public answers from us within the week
-    customer_messages: int = 0
 
 
 def customer_digest(tickets: list[CustomerTicket], tz: str) -> dict | None:
     """A customer's weekly digest: open tickets, and what changed on any of their tickets
     this week (closed ones included); None when nothing is open and nothing changed."""
     open_ = [t for t in tickets if t.status != "closed"]
-    changed = [t for t in tickets if t.changes or t.staff_messages or t.customer_messages]
+    changed = [t for t in tickets if t.changes or t.staff_messages]
     if not open_ and not changed:
         return None
 
     def item(t: CustomerTicket) -> dict:
         return {"id": t.id, "subject": t.subject[:200], "status": t.status, "updated": shown(t.updated_at, tz),
                 "changes": [{"status": s, "when": shown(w, tz)} for s, w in t.changes],
-                "staff_messages": t.staff_messages, "customer_messages": t.customer_messages,
-                "changed": bool(t.changes or t.staff_messages or t.customer_messages)}
+                "staff_messages": t.staff_messages}
 
-    order = sorted(tickets, key=lambda t: (t.status == "closed", -t.updated_at.timestamp(), -t.id))
-    return {"open": _limited([item(t) for t in order if t.status != "closed"]),
-            "closed": _limited([item(t) for t in order if t.status == "closed" and t in changed]),
+    def newest_first(some: list[CustomerTicket]) -> list[CustomerTicket]:
+        return sorted(some, key=lambda t: (t.updated_at, t.id), reverse=True)
+
+    closed = [t for t in changed if t.status == "closed"]
+    return {"open": _limited([item(t) for t in newest_first(open_)[:SECTION_LIMIT]], len(open_)),
+            "closed": _limited([item(t) for t in newest_first(closed)[:SECTION_LIMIT]], len(closed)),
             "changed": len(changed)}
 
 
