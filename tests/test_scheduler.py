@@ -7,6 +7,7 @@ import json
 import threading
 
 import pytest
+from peewee import IntegrityError
 
 import config as config_mod
 import scheduler
@@ -326,6 +327,21 @@ def test_schedulers_running_a_job_at_the_same_time_send_each_digest_once(config,
     assert sum(r.queued for r in results) == 40 and sum(r.already for r in results) == 3 * 40
     assert Outbox.select().count() == 40 and DigestSent.select().count() == 40
     assert len({o.recipient for o in Outbox.select()}) == 40
+
+
+def test_a_digest_is_recorded_as_sent_only_with_its_mail(config, db, monkeypatch):
+    """Claim and outbox row commit together: a failure queuing the mail leaves no claim
+    behind, so the next run sends it (nothing skipped)."""
+    person("anna@firma.pl", "engineer")
+    person("bob@firma.pl", "engineer")
+    ticket("Drukarka")
+    now = T(2026, 6, 10, 5, 0)
+    monkeypatch.setattr(scheduler.outbox, "new_message_id", lambda domain, ticket_id=None: "same@helpdesk")
+    with pytest.raises(IntegrityError):  # the second mail's Message-ID collides with the first's
+        scheduler.run_engineer_digest(config, now)
+    assert DigestSent.select().count() == 0 and Outbox.select().count() == 0
+    monkeypatch.undo()
+    assert scheduler.run_engineer_digest(config, now).queued == 2
 
 
 def test_a_lease_lets_one_scheduler_run_a_job_at_a_time(config, db):
