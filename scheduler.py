@@ -32,6 +32,7 @@ from peewee import fn
 from config import Config
 from domain import digests
 from domain.digests import CustomerTicket, Mailbox, OpenTicket
+from domain.inserts import insert_rows
 from inbox_worker import outbox
 from inbox_worker.lookup import chunks
 from models import (
@@ -145,8 +146,7 @@ def queue_once(config: Config, job: str, mails: list[Mail], now: dt.datetime) ->
                              "message_id": outbox.new_message_id(domain), "raw": None,
                              "spec": json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
                              "status": "pending", "attempts": 0, "next_attempt_at": due, "created_at": now})
-            for part in chunks(rows, CHUNK):
-                Outbox.insert_many(part).execute()
+            insert_rows(Outbox, rows)
             queued += len(rows)
     return queued, already
 
@@ -160,6 +160,13 @@ def _claim(job: str, keys: set[tuple[str, str]], now: dt.datetime) -> set[tuple[
                  .on_conflict_ignore().returning(DigestSent.period, DigestSent.recipient))
         won.update((row.period, row.recipient) for row in query.execute())
     return won
+
+
+def _sent(job: str, periods: set[str]) -> set[tuple[str, str]]:
+    """(period, recipient) already sent for these periods: whom a re-run need not even build
+    a digest for (an optimisation only; the claim decides)."""
+    return set(DigestSent.select(DigestSent.period, DigestSent.recipient).where(
+        DigestSent.job == job, DigestSent.period.in_(sorted(periods))).tuples()) if periods else set()
 
 
 def _queue(config: Config, summary: Summary, mails: list[Mail], now: dt.datetime, job: str | None = None) -> Summary:
@@ -199,14 +206,19 @@ def run_engineer_digest(config: Config, now: dt.datetime) -> Summary:
     summary.recipients = len(engineers)
     if not engineers:
         return summary
+    periods = {e.id: digests.day_key(now, e.timezone) for e in engineers}
+    sent = _sent(summary.job, set(periods.values()))
     queue = digests.queue_of(open_tickets(), now=now, no_answer=dt.timedelta(hours=config.no_answer_hours))
     mails = []
     for e in engineers:
+        if (periods[e.id], e.email) in sent:
+            summary.already += 1
+            continue
         context = digests.engineer_digest(queue, e.id, e.timezone)
         if context is None:
             summary.nothing += 1
             continue
-        mails.append(Mail(**_person(e), template="digest_engineer", periods=(digests.day_key(now, e.timezone),),
+        mails.append(Mail(**_person(e), template="digest_engineer", periods=(periods[e.id],),
                           context={**context, "no_answer_hours": config.no_answer_hours}))
     return _queue(config, summary, mails, now)
 
@@ -249,14 +261,18 @@ def run_customer_digest(config: Config, now: dt.datetime) -> Summary:
     by_requester = customer_tickets(now - WEEK)
     customers = _people(_opted_in())
     summary.recipients = len(customers)
+    periods = {c.id: digests.week_key(now, c.timezone) for c in customers}
+    sent = _sent(summary.job, set(periods.values()))
     mails = []
     for c in customers:
+        if (periods[c.id], c.email) in sent:
+            summary.already += 1
+            continue
         context = digests.customer_digest(by_requester.get(c.id, []), c.timezone)
         if context is None:
             summary.nothing += 1
             continue
-        mails.append(Mail(**_person(c), template="digest_customer", periods=(digests.week_key(now, c.timezone),),
-                          context=context))
+        mails.append(Mail(**_person(c), template="digest_customer", periods=(periods[c.id],), context=context))
     return _queue(config, summary, mails, now)
 
 
