@@ -18,6 +18,7 @@ sender renders them (`inbox_worker/digests.py`). Nothing here runs at import tim
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -153,13 +154,24 @@ def queue_once(config: Config, job: str, mails: list[Mail], now: dt.datetime) ->
 
 def _claim(job: str, keys: set[tuple[str, str]], now: dt.datetime) -> set[tuple[str, str]]:
     """Insert the (period, recipient) rows not there yet; returns the ones this call inserted.
-    The unique index decides, so two schedulers claiming at once never both win."""
+    The unique index decides, so two schedulers claiming at once never both win. (The SQL
+    is written out, and kept per size, as building it costs more than running it.)"""
+    database = db.obj
+    sent_at = DigestSent.sent_at.db_value(now)
     won: set[tuple[str, str]] = set()
-    for part in chunks(sorted(keys), CHUNK):
-        query = (DigestSent.insert_many([{"job": job, "period": p, "recipient": r, "sent_at": now} for p, r in part])
-                 .on_conflict_ignore().returning(DigestSent.period, DigestSent.recipient))
-        won.update((row.period, row.recipient) for row in query.execute())
+    for part in chunks(sorted(keys), CHUNK):  # sorted: concurrent claims take row locks in one order
+        cursor = database.execute_sql(_claim_sql(len(part), database.param),
+                                      [v for period, to in part for v in (job, period, to, sent_at)])
+        won.update((period, to) for period, to in cursor.fetchall())
     return won
+
+
+@functools.lru_cache(maxsize=16)
+def _claim_sql(rows: int, param: str) -> str:
+    # ON CONFLICT DO NOTHING RETURNING: SQLite 3.35 or newer, and PostgreSQL.
+    values = ", ".join([f"({param}, {param}, {param}, {param})"] * rows)
+    return (f'INSERT INTO "digest_sent" ("job", "period", "recipient", "sent_at") VALUES {values} '
+            'ON CONFLICT DO NOTHING RETURNING "period", "recipient"')
 
 
 def _sent(job: str, periods: set[str]) -> set[tuple[str, str]]:
