@@ -82,7 +82,7 @@ def cmd_run(args) -> int:
     stop = _stop_on_signals()
     sending = threading.Thread(target=Sender(config).run, args=(stop,), name="sender", daemon=True)
     sending.start()
-    jobs = _start_scheduler(config)
+    _start_scheduler(config, stop)
     mailbox = config.mailbox
     print(f"helpdesk running: data in {config.data_dir}, mailbox {mailbox.name}")
     if mailbox.scheme == "maildir":
@@ -91,7 +91,6 @@ def cmd_run(args) -> int:
     with Worker(config) as worker:
         worker.run(stop)
     sending.join(10)
-    jobs.shutdown(wait=True)
     return 0
 
 
@@ -135,24 +134,31 @@ def cmd_outbox_list(args) -> int:
     return 0
 
 
-def _start_scheduler(config):
-    """The scheduled jobs (digests, reminders, mailbox health) in a background thread."""
+def _start_scheduler(config, stop: threading.Event) -> threading.Thread:
+    """The scheduled jobs (digests, reminders, mailbox health) in the background until `stop`
+    is set; join the thread returned to wait for a running job to finish."""
     import scheduler
 
     jobs = scheduler.build_scheduler(config)
     jobs.start()
-    return jobs
+    for job in jobs.get_jobs():
+        log.info("scheduled %s: %s", job.id, job.trigger)
+
+    def stop_when_told():
+        stop.wait()
+        jobs.shutdown(wait=True)
+
+    stopping = threading.Thread(target=stop_when_told, name="scheduler", daemon=True)
+    stopping.start()
+    return stopping
 
 
 def cmd_scheduler(args) -> int:
     """Run the scheduled jobs until stopped; several may run against one database."""
     config = _migrated(args)
-    stop = _stop_on_signals()
-    jobs = _start_scheduler(config)
-    for job in jobs.get_jobs():
-        log.info("scheduled %s: %s", job.id, job.trigger)
-    stop.wait()
-    jobs.shutdown(wait=True)
+    stopping = _start_scheduler(config, _stop_on_signals())
+    while stopping.is_alive():  # short waits: the signal handlers run between them
+        stopping.join(1)
     return 0
 
 
@@ -299,14 +305,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_worker)
     sub.add_parser("run", help="run everything on the configured defaults").set_defaults(func=cmd_run)
-    sub.add_parser("scheduler", help="run the scheduled jobs (digests, reminders)").set_defaults(func=cmd_scheduler)
-    digest = sub.add_parser("digest", help="scheduled digests").add_subparsers(dest="digest_command", required=True)
-    p = digest.add_parser("run", help="run one scheduled job now")
-    p.add_argument("name", choices=["engineer_digest", "customer_digest", "contract_reminders", "admin_digest",
-                                    "mailbox_health"])
-    p.add_argument("--now", help="the time to run it for (ISO; UTC unless it has an offset)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_digest_run)
 
     ticket = sub.add_parser("ticket", help="tickets").add_subparsers(dest="ticket_command", required=True)
     p = ticket.add_parser("list", help="tickets, newest first")
@@ -329,6 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_outbox_list)
+
+    sub.add_parser("scheduler", help="run the scheduled jobs (digests, reminders)").set_defaults(func=cmd_scheduler)
+    digest = sub.add_parser("digest", help="scheduled digests").add_subparsers(dest="digest_command", required=True)
+    p = digest.add_parser("run", help="run one scheduled job now")
+    p.add_argument("name", choices=["engineer_digest", "customer_digest", "contract_reminders", "admin_digest",
+                                    "mailbox_health"])
+    p.add_argument("--now", help="the time to run it for (ISO; UTC unless it has an offset)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_digest_run)
 
     mail = sub.add_parser("mail", help="the inbound mail ledger").add_subparsers(dest="mail_command", required=True)
     p = mail.add_parser("log", help="one line per ingested message, newest first")
@@ -355,7 +362,7 @@ def main(argv=None) -> int:
                                                        logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     if not args.verbose:
-        for noisy in ("helpdesk.migrations", "peewee_migrate"):
+        for noisy in ("helpdesk.migrations", "peewee_migrate", "apscheduler.executors.default"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     from inbox_worker.fetch import SourceError
 

@@ -142,9 +142,6 @@ class Config:
     db_busy_timeout_ms: int = 30_000
     parse_timeout_seconds: int = 120  # a message that keeps a parser busy longer is quarantined
     reconnect_max_seconds: int = 300
-    smtp_url: str = ""
-    language: str = "pl"
-    timezone: str = "Europe/Warsaw"
     # Scheduled jobs (scheduler.py): cron expressions in `timezone`, five fields, or six with
     # seconds first; and what the digests call late.
     schedule_engineer_digest: str = "0 7 * * *"
@@ -154,6 +151,9 @@ class Config:
     schedule_mailbox_health: str = "*/5 * * * *"
     no_answer_hours: int = 24  # a customer message without an answer this long is in the engineers' digest
     mailbox_stalled_minutes: int = 30  # no successful fetch for this long: the admins are alerted
+    smtp_url: str = ""
+    language: str = "pl"
+    timezone: str = "Europe/Warsaw"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -222,13 +222,13 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         db_busy_timeout_ms=_int(env, "HELPDESK_DB_BUSY_TIMEOUT_MS", 30_000),
         parse_timeout_seconds=_int(env, "HELPDESK_PARSE_TIMEOUT_SECONDS", 120),
         reconnect_max_seconds=_int(env, "HELPDESK_RECONNECT_MAX_SECONDS", 300),
-        smtp_url=env.get("HELPDESK_SMTP_URL") or "",
-        language=env.get("HELPDESK_LANGUAGE") or "pl",
-        timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",
         **{f"schedule_{job}": _cron(env, f"HELPDESK_SCHEDULE_{job.upper()}", default)
            for job, default in SCHEDULES.items()},
         no_answer_hours=_int(env, "HELPDESK_NO_ANSWER_HOURS", 24),
         mailbox_stalled_minutes=_int(env, "HELPDESK_MAILBOX_STALLED_MINUTES", 30),
+        smtp_url=env.get("HELPDESK_SMTP_URL") or "",
+        language=env.get("HELPDESK_LANGUAGE") or "pl",
+        timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",
     )
     config.mailbox  # validate the URLs now, with a clear message
     config.smtp
