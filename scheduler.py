@@ -220,12 +220,13 @@ def run_engineer_digest(config: Config, now: dt.datetime) -> Summary:
         return summary
     periods = {e.id: digests.day_key(now, e.timezone) for e in engineers}
     sent = _sent(summary.job, set(periods.values()))
+    due = [e for e in engineers if (periods[e.id], e.email) not in sent]
+    summary.already = len(engineers) - len(due)
+    if not due:
+        return summary
     queue = digests.queue_of(open_tickets(), now=now, no_answer=dt.timedelta(hours=config.no_answer_hours))
     mails = []
-    for e in engineers:
-        if (periods[e.id], e.email) in sent:
-            summary.already += 1
-            continue
+    for e in due:
         context = digests.engineer_digest(queue, e.id, e.timezone)
         if context is None:
             summary.nothing += 1
@@ -270,16 +271,15 @@ def run_customer_digest(config: Config, now: dt.datetime) -> Summary:
     """D2: to each customer who opted in, once a week in their zone: their open tickets and
     what changed in the last seven days."""
     summary = Summary("customer_digest")
-    by_requester = customer_tickets(now - WEEK)
     customers = _people(_opted_in())
     summary.recipients = len(customers)
     periods = {c.id: digests.week_key(now, c.timezone) for c in customers}
     sent = _sent(summary.job, set(periods.values()))
+    due = [c for c in customers if (periods[c.id], c.email) not in sent]
+    summary.already = len(customers) - len(due)
+    by_requester = customer_tickets(now - WEEK) if due else {}
     mails = []
-    for c in customers:
-        if (periods[c.id], c.email) in sent:
-            summary.already += 1
-            continue
+    for c in due:
         context = digests.customer_digest(by_requester.get(c.id, []), c.timezone)
         if context is None:
             summary.nothing += 1
