@@ -306,7 +306,8 @@ def run_contract_reminders(config: Config, now: dt.datetime) -> Summary:
     readers: dict[int, Person] = {}
     roles: dict[int, dict[int, bool]] = defaultdict(dict)  # user -> contract -> as partner
     for contract_id, *person in (ContractAccess.select(ContractAccess.contract, *PERSON).join(User)
-                                 .where(ContractAccess.contract.in_(list(contracts)), User.is_active == True)  # noqa: E712
+                                 .where(ContractAccess.contract.in_(Contract.select(Contract.id).where(horizon)),
+                                        User.is_active == True)  # noqa: E712
                                  .tuples()):
         reader = readers[person[0]] = Person(*person)
         roles[reader.id][contract_id] = False
@@ -314,7 +315,8 @@ def run_contract_reminders(config: Config, now: dt.datetime) -> Summary:
     for c in contracts.values():
         if c.partner_id:
             by_partner[c.partner_id].append(c.id)
-    partner_users = _people(User.select().where(User.company.in_(list(by_partner)), User.is_active == True))  # noqa: E712
+    partners = Contract.select(Contract.partner).where(horizon, Contract.partner.is_null(False))
+    partner_users = _people(User.select().where(User.company.in_(partners), User.is_active == True))  # noqa: E712
     for u in partner_users:
         readers[u.id] = u
         for contract_id in by_partner[u.company_id]:
