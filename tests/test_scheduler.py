@@ -278,6 +278,22 @@ def test_admins_get_what_waits_for_them_and_the_mailboxes_health(config, db):
     assert scheduler.run_admin_digest(config, now + dt.timedelta(hours=3)).queued == 0
 
 
+def test_the_admins_digest_is_daily_in_each_admins_zone_across_the_autumn_change(config, db):
+    person("adam@firma.pl", "admin")
+    person("tokyo@firma.pl", "admin", tz="Asia/Tokyo")
+    company = Company.create(nip="5260250274", name="Instalator", role="installer")
+    PartnerApplication.create(company=company, declared_level="authorised", submitted_at=LONG_AGO)
+    runs = [T(2026, 10, 24, 14, 59), T(2026, 10, 24, 15, 0), T(2026, 10, 24, 21, 59), T(2026, 10, 24, 22, 0),
+            T(2026, 10, 25, 22, 59), T(2026, 10, 25, 23, 0)]
+    for now in runs:
+        scheduler.run_admin_digest(config, now)
+    sent = sorted((d.recipient, d.period) for d in DigestSent.select())
+    assert sent == [("adam@firma.pl", "2026-10-24"), ("adam@firma.pl", "2026-10-25"), ("adam@firma.pl", "2026-10-26"),
+                    ("tokyo@firma.pl", "2026-10-24"), ("tokyo@firma.pl", "2026-10-25"),  # 00:00 JST is 15:00Z
+                    ("tokyo@firma.pl", "2026-10-26")]
+    assert Outbox.select().count() == 6
+
+
 def test_a_stalled_mailbox_alerts_once_and_its_recovery_is_told_once(config, db):
     person("adam@firma.pl", "admin")
     person("ewa@firma.pl", "admin", language="en")
