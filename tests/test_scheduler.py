@@ -461,3 +461,13 @@ def test_schedules_are_cron_expressions_in_the_configuration():
     for bad in ("61 * * * *", "* * *", "0 7 * * funday"):
         with pytest.raises(config_mod.ConfigError, match="HELPDESK_SCHEDULE_ADMIN_DIGEST"):
             config_mod.load_config({**env, "HELPDESK_SCHEDULE_ADMIN_DIGEST": bad}, dotenv=None)
+
+
+def test_every_job_has_a_schedule_setting_and_a_name_for_digest_run():
+    import cli
+
+    assert set(config_mod.SCHEDULES) == set(scheduler.JOBS)
+    parser = cli.build_parser()
+    for name in scheduler.JOBS:
+        assert parser.parse_args(["digest", "run", name]).name == name
+        assert getattr(config_mod.Config, f"schedule_{name}") == config_mod.SCHEDULES[name]
