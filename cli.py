@@ -85,6 +85,7 @@ def cmd_run(args) -> int:
     stop = _stop_on_signals()
     sending = threading.Thread(target=Sender(config).run, args=(stop,), name="sender", daemon=True)
     sending.start()
+    _start_scheduler(config, stop)
     mailbox = config.mailbox
     print(f"helpdesk running: data in {config.data_dir}, mailbox {mailbox.name}")
     print(f"portal at {url_of(server)}", flush=True)
@@ -161,6 +162,54 @@ def cmd_outbox_list(args) -> int:
               + (f"  {r['last_error']}" if r["last_error"] else ""))
     if not rows:
         print("the outbox is empty")
+    return 0
+
+
+def _start_scheduler(config, stop: threading.Event) -> threading.Thread:
+    """The scheduled jobs (digests, reminders, mailbox health) in the background until `stop`
+    is set; join the thread returned to wait for a running job to finish."""
+    import scheduler
+
+    jobs = scheduler.build_scheduler(config)
+    jobs.start()
+    for job in jobs.get_jobs():
+        log.info("scheduled %s: %s", job.id, job.trigger)
+
+    def stop_when_told():
+        stop.wait()
+        jobs.shutdown(wait=True)
+
+    stopping = threading.Thread(target=stop_when_told, name="scheduler", daemon=True)
+    stopping.start()
+    return stopping
+
+
+def cmd_scheduler(args) -> int:
+    """Run the scheduled jobs until stopped; several may run against one database."""
+    config = _migrated(args)
+    stopping = _start_scheduler(config, _stop_on_signals())
+    while stopping.is_alive():  # short waits: the signal handlers run between them
+        stopping.join(1)
+    return 0
+
+
+def cmd_digest_run(args) -> int:
+    """Run one scheduled job now, by hand (under its lease, like the scheduler)."""
+    import scheduler
+
+    config = _migrated(args)
+    try:
+        now = scheduler.parse_now(args.now) if args.now else None
+    except ValueError:
+        raise CommandError(f"--now: not an ISO time: {args.now!r}") from None
+    summary = scheduler.run_job(config, args.name, now)
+    if summary is None:
+        raise CommandError(f"{args.name} is being run by a scheduler right now; try again later")
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        print(f"{args.name}: {summary.recipients} recipient(s), {summary.queued} queued, "
+              f"{summary.already} already sent, {summary.nothing} with nothing to say")
     return 0
 
 
@@ -383,6 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_outbox_list)
 
+    sub.add_parser("scheduler", help="run the scheduled jobs (digests, reminders)").set_defaults(func=cmd_scheduler)
+    digest = sub.add_parser("digest", help="scheduled digests").add_subparsers(dest="digest_command", required=True)
+    p = digest.add_parser("run", help="run one scheduled job now")
+    p.add_argument("name", choices=["engineer_digest", "customer_digest", "contract_reminders", "admin_digest",
+                                    "mailbox_health"])
+    p.add_argument("--now", help="the time to run it for (ISO; UTC unless it has an offset)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_digest_run)
+
     mail = sub.add_parser("mail", help="the inbound mail ledger").add_subparsers(dest="mail_command", required=True)
     p = mail.add_parser("log", help="one line per ingested message, newest first")
     p.add_argument("--limit", type=int, default=50)
@@ -426,7 +484,7 @@ def main(argv=None) -> int:
                                                        logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
     if not args.verbose:
-        for noisy in ("helpdesk.migrations", "peewee_migrate"):
+        for noisy in ("helpdesk.migrations", "peewee_migrate", "apscheduler.executors.default"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     from inbox_worker.fetch import SourceError
 
