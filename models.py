@@ -192,6 +192,9 @@ class Ticket(BaseModel):
     updated_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
 
+    class Meta:
+        indexes = ((("updated_at", "id"), False),)  # every list is "most recently changed first"
+
     def ref(self, prefix: str = "HD") -> str:
         return f"{prefix}-{self.id}"
 

@@ -463,3 +463,16 @@ def test_a_bad_reply_stores_nothing_and_an_oversize_request_gets_a_clear_page(ap
                       page=f"/tickets/{ticket.id}", content_type="multipart/form-data")
     assert huge.status_code == 413 and "Za duże" in huge.get_data(as_text=True)
     assert (Message.select().count(), Attachment.select().count(), Outbox.select().count()) == before
+
+
+def test_moving_a_message_has_its_own_page(app, world):
+    first = Ticket.create(subject="first", requester_email="x@a.example")
+    message = Message.create(ticket=first, kind="customer", author_email="x@a.example", body_text="zgubiona")
+    engineer = signed_in(app, world.engineer)
+    page = engineer.get(f"/staff/tickets/{first.id}/messages/{message.id}/move")
+    assert page.status_code == 200 and "zgubiona" in page.get_data(as_text=True)
+    assert engineer.get(f"/staff/tickets/{first.id + 1}/messages/{message.id}/move").status_code == 404
+    empty = engineer.post(f"/staff/tickets/{first.id}/messages/{message.id}/move", {"target": ""})
+    assert empty.status_code == 422 and Message.get_by_id(message.id).ticket_id == first.id
+    customer = signed_in(app, world.alice, ip="192.0.2.80")
+    assert customer.get(f"/staff/tickets/{first.id}/messages/{message.id}/move").status_code == 404
