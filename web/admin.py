@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from peewee import JOIN
 
 from domain import levels, partner_access, partners
 from domain.storage import BlobStore
@@ -321,6 +322,6 @@ def solutions():
 @admin_only
 def audit():
     page = max(1, request.args.get("page", 1, type=int) or 1)
-    rows = list(AuditLog.select(AuditLog, User).join(User, on=(AuditLog.actor == User.id), join_type="LEFT OUTER")
+    rows = list(AuditLog.select(AuditLog, User).join(User, on=(AuditLog.actor == User.id), join_type=JOIN.LEFT_OUTER)
                 .order_by(AuditLog.at.desc(), AuditLog.id.desc()).offset((page - 1) * PAGE).limit(PAGE + 1))
     return render_template("admin/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page)

@@ -196,13 +196,20 @@ COMPANY_ROLE_LABELS = {"customer": _l("Customer"), **PARTNER_ROLE_LABELS}
 
 
 class PartnerRegistrationForm(RegistrationForm):
-    company_role = RadioField(_l("Your company's role"), choices=list(PARTNER_ROLE_LABELS.items()),
+    company_role = RadioField(_l("Your company's role"), choices=[],
                               validators=[InputRequired(message=_l("Choose your company's role."))])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.company_role.choices = list(PARTNER_ROLE_LABELS.items())
 
 
 class RoleChangeForm(FlaskForm):
-    role = RadioField(_l("New role"), choices=list(PARTNER_ROLE_LABELS.items()),
-                      validators=[InputRequired(message=_l("Choose the new role."))])
+    role = RadioField(_l("New role"), choices=[], validators=[InputRequired(message=_l("Choose the new role."))])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role.choices = list(PARTNER_ROLE_LABELS.items())
 
 
 class TermsForm(FlaskForm):
@@ -244,7 +251,7 @@ class SaleForm(FlaskForm):
 class LevelApplicationForm(FlaskForm):
     level = SelectField(_l("Level"), coerce=int, choices=[])
     basis = RadioField(_l("Eligibility"), choices=[], validators=[InputRequired(message=_l("Choose one."))])
-    distributor = SelectField(_l("Recommending distributor"), coerce=int, choices=[])
+    distributor = SelectField(_l("Recommending distributor"), coerce=int, choices=[], validate_choice=False)
     nips = TextAreaField(_l("NIPs of the users you service"),
                          description=_l("One NIP per line, in the order of the recommendation files below."))
     files = MultipleFileField(_l("Written recommendations"))
