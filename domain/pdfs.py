@@ -9,6 +9,8 @@ the commit that refers to them. Nothing here reads the database.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import io
 import logging
@@ -217,10 +219,16 @@ def sign(pdf: bytes, data_dir: Path, *, reason: str) -> bytes:
     signer = signers.SimpleSigner.load(str(identity), str(identity))
     if signer is None:
         raise RuntimeError(f"cannot load the signing identity {identity}")
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     meta = signers.PdfSignatureMetadata(field_name="Podpis", reason=reason, name=SIGNER_NAME)
-    out = signers.sign_pdf(writer, meta, signer=signer)
-    return out.getvalue()
+
+    async def signed():
+        out = await signers.async_sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signer)
+        return out.getvalue()
+
+    # pyHanko signs with asyncio; its own event loop, in a thread of its own, so that a
+    # caller already inside an event loop (a Playwright-driven test, an async server) works.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, signed()).result()
 
 
 def agreement(doc: PartnerDocument, data_dir: Path) -> bytes:

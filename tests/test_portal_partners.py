@@ -239,8 +239,8 @@ def test_rejection_needs_a_reason_is_mailed_and_the_partner_may_enrol_again(app,
 
 @pytest.mark.parametrize("setup, why", [
     ("unverified", "waits for verification"),
-    ("reseller", "Only an Installer, an Integrator or an ARC"),
-    ("distributor", "Only an Installer, an Integrator or an ARC"),
+    ("reseller", "Do Programu mogą dołączyć tylko Instalator, Integrator lub ARC"),
+    ("distributor", "Do Programu mogą dołączyć tylko Instalator, Integrator lub ARC"),
 ])
 def test_who_may_not_enrol_is_told_why(app, world, setup, why):
     if setup == "unverified":
