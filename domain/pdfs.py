@@ -228,7 +228,7 @@ def sign(pdf: bytes, data_dir: Path, *, reason: str) -> bytes:
     # pyHanko signs with asyncio; its own event loop, in a thread of its own, so that a
     # caller already inside an event loop (a Playwright-driven test, an async server) works.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, signed()).result()
+        return pool.submit(lambda: asyncio.run(signed())).result()
 
 
 def agreement(doc: PartnerDocument, data_dir: Path) -> bytes:

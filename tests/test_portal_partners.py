@@ -5,6 +5,8 @@ resources), every level against every permission, and abuse (levels and approval
 partner may not set, somebody else's agreement, enrolling twice, skipping steps)."""
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import io
 import re
@@ -210,13 +212,19 @@ def assert_signed(data: bytes, config):
     """A real signature by the portal's key, intact and valid against its certificate."""
     from pyhanko.keys import load_cert_from_pemder
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation import async_validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
     signatures = PdfFileReader(io.BytesIO(data)).embedded_signatures
     assert len(signatures) == 1
     root = load_cert_from_pemder(str(config.data_dir / "signing" / "portal-signer.pem"))
-    status = validate_pdf_signature(signatures[0], ValidationContext(trust_roots=[root]))
+
+    async def validate():
+        return await async_validate_pdf_signature(signatures[0], ValidationContext(trust_roots=[root]))
+
+    # In a thread with its own event loop: the browser tests' Playwright keeps one running here.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        status = pool.submit(lambda: asyncio.run(validate())).result()
     assert status.intact and status.valid and status.trusted
 
 
