@@ -85,6 +85,7 @@ def cmd_run(args) -> int:
     stop = _stop_on_signals()
     sending = threading.Thread(target=Sender(config).run, args=(stop,), name="sender", daemon=True)
     sending.start()
+    _start_scheduler(config, stop)
     mailbox = config.mailbox
     print(f"helpdesk running: data in {config.data_dir}, mailbox {mailbox.name}")
     print(f"portal at {url_of(server)}", flush=True)
@@ -161,6 +162,54 @@ def cmd_outbox_list(args) -> int:
               + (f"  {r['last_error']}" if r["last_error"] else ""))
     if not rows:
         print("the outbox is empty")
+    return 0
+
+
+def _start_scheduler(config, stop: threading.Event) -> threading.Thread:
+    """The scheduled jobs (digests, reminders, mailbox health) in the background until `stop`
+    is set; join the thread returned to wait for a running job to finish."""
+    import scheduler
+
+    jobs = scheduler.build_scheduler(config)
+    jobs.start()
+    for job in jobs.get_jobs():
+        log.info("scheduled %s: %s", job.id, job.trigger)
+
+    def stop_when_told():
+        stop.wait()
+        jobs.shutdown(wait=True)
+
+    stopping = threading.Thread(target=stop_when_told, name="scheduler", daemon=True)
+    stopping.start()
+    return stopping
+
+
+def cmd_scheduler(args) -> int:
+    """Run the scheduled jobs until stopped; several may run against one database."""
+    config = _migrated(args)
+    stopping = _start_scheduler(config, _stop_on_signals())
+    while stopping.is_alive():  # short waits: the signal handlers run between them
+        stopping.join(1)
+    return 0
+
+
+def cmd_digest_run(args) -> int:
+    """Run one scheduled job now, by hand (under its lease, like the scheduler)."""
+    import scheduler
+
+    config = _migrated(args)
+    try:
+        now = scheduler.parse_now(args.now) if args.now else None
+    except ValueError:
+        raise CommandError(f"--now: not an ISO time: {args.now!r}") from None
+    summary = scheduler.run_job(config, args.name, now)
+    if summary is None:
+        raise CommandError(f"{args.name} is being run by a scheduler right now; try again later")
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        print(f"{args.name}: {summary.recipients} recipient(s), {summary.queued} queued, "
+              f"{summary.already} already sent, {summary.nothing} with nothing to say")
     return 0
 
 
@@ -325,6 +374,37 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_user_add(args) -> int:
+    """An engineer or admin account (the first admin comes from here), with a link to set its password."""
+    from domain import accounts
+    from domain.validation import Invalid
+    from models import Role, User, utcnow
+
+    from email_validator import EmailNotValidError, validate_email
+
+    config = _migrated(args)
+    try:
+        email = validate_email(args.email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise CommandError(f"{args.email!r} is not an email address: {error}") from None
+    role = Role(args.role)
+    existing = User.get_or_none(User.email == email)
+    try:
+        if existing is not None and existing.activated_at is not None:
+            accounts.set_role(existing, role, by=None)
+            user = User.get_by_id(existing.id)
+            print(f"{email} is now {role.value}")
+        else:
+            user = accounts.invite(config, email=email, first_name=args.first_name, last_name=args.last_name,
+                                   role=role, by=None, now=utcnow())
+            print(f"{email} created as {role.value}; the invitation is in the outbox")
+    except Invalid as error:
+        raise CommandError(str(error)) from None
+    if not user.password_hash:
+        print(f"set the password here (valid 48 hours, works once): {accounts.password_link(config, user)}")
+    return 0
+
+
 # --- argument parsing -----------------------------------------------------------------------
 
 
@@ -369,6 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_outbox_list)
 
+    sub.add_parser("scheduler", help="run the scheduled jobs (digests, reminders)").set_defaults(func=cmd_scheduler)
+    digest = sub.add_parser("digest", help="scheduled digests").add_subparsers(dest="digest_command", required=True)
+    p = digest.add_parser("run", help="run one scheduled job now")
+    p.add_argument("name", choices=["engineer_digest", "customer_digest", "contract_reminders", "admin_digest",
+                                    "mailbox_health"])
+    p.add_argument("--now", help="the time to run it for (ISO; UTC unless it has an offset)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_digest_run)
+
     mail = sub.add_parser("mail", help="the inbound mail ledger").add_subparsers(dest="mail_command", required=True)
     p = mail.add_parser("log", help="one line per ingested message, newest first")
     p.add_argument("--limit", type=int, default=50)
@@ -393,6 +482,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 "starts_on,ends_on,partner_nip,model,serial,address")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_contracts_import)
+    users = sub.add_parser("user", help="portal accounts").add_subparsers(dest="user_command", required=True)
+    p = users.add_parser("add", help="create an engineer or admin (or change an account's role); prints a link "
+                                     "to set the password")
+    p.add_argument("email")
+    p.add_argument("--role", choices=["engineer", "admin", "customer", "partner"], default="engineer")
+    p.add_argument("--first-name", default="")
+    p.add_argument("--last-name", default="")
+    p.set_defaults(func=cmd_user_add)
     sub.add_parser("demo", help="create demo contracts and a customer login to try the portal").set_defaults(
         func=cmd_demo)
     return parser
@@ -410,7 +507,7 @@ def main(argv=None) -> int:
         print(f"helpdesk: {exc}", file=sys.stderr)
         return 1
     if not args.verbose:
-        for noisy in ("helpdesk.migrations", "peewee_migrate"):
+        for noisy in ("helpdesk.migrations", "peewee_migrate", "apscheduler.executors.default"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     from inbox_worker.fetch import SourceError
 

@@ -142,6 +142,15 @@ class Config:
     db_busy_timeout_ms: int = 30_000
     parse_timeout_seconds: int = 120  # a message that keeps a parser busy longer is quarantined
     reconnect_max_seconds: int = 300
+    # Scheduled jobs (scheduler.py): cron expressions in `timezone`, five fields, or six with
+    # seconds first; and what the digests call late.
+    schedule_engineer_digest: str = "0 7 * * *"
+    schedule_customer_digest: str = "0 8 * * mon"
+    schedule_contract_reminders: str = "30 7 * * *"
+    schedule_admin_digest: str = "0 7 * * *"
+    schedule_mailbox_health: str = "*/5 * * * *"
+    no_answer_hours: int = 24  # a customer message without an answer this long is in the engineers' digest
+    mailbox_stalled_minutes: int = 30  # no successful fetch for this long: the admins are alerted
     smtp_url: str = ""
     language: str = "pl"
     timezone: str = "Europe/Warsaw"
@@ -227,6 +236,10 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         db_busy_timeout_ms=_int(env, "HELPDESK_DB_BUSY_TIMEOUT_MS", 30_000),
         parse_timeout_seconds=_int(env, "HELPDESK_PARSE_TIMEOUT_SECONDS", 120),
         reconnect_max_seconds=_int(env, "HELPDESK_RECONNECT_MAX_SECONDS", 300),
+        **{f"schedule_{job}": _cron(env, f"HELPDESK_SCHEDULE_{job.upper()}", default)
+           for job, default in SCHEDULES.items()},
+        no_answer_hours=_int(env, "HELPDESK_NO_ANSWER_HOURS", 24),
+        mailbox_stalled_minutes=_int(env, "HELPDESK_MAILBOX_STALLED_MINUTES", 30),
         smtp_url=env.get("HELPDESK_SMTP_URL") or "",
         language=env.get("HELPDESK_LANGUAGE") or "pl",
         timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",
@@ -239,6 +252,27 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     config.mailbox  # validate the URLs now, with a clear message
     config.smtp
     return config
+
+
+SCHEDULES = {  # job -> default cron expression (the Config field is schedule_<job>)
+    "engineer_digest": "0 7 * * *",
+    "customer_digest": "0 8 * * mon",
+    "contract_reminders": "30 7 * * *",
+    "admin_digest": "0 7 * * *",
+    "mailbox_health": "*/5 * * * *",
+}
+
+
+def _cron(env: dict, name: str, default: str) -> str:
+    """A cron expression APScheduler accepts: five fields, or six with seconds first."""
+    expr = " ".join((env.get(name) or default).split())
+    from domain.digests import cron_trigger
+
+    try:
+        cron_trigger(expr, "UTC")
+    except ValueError as exc:
+        raise ConfigError(f"{name}: not a cron expression we can use ({exc}): {expr!r}") from None
+    return expr
 
 
 def _default_parsers() -> int:

@@ -56,6 +56,10 @@ class CompanyRole(str, enum.Enum):
     DISTRIBUTOR = "distributor"
 
 
+PARTNER_ROLES = tuple(r.value for r in CompanyRole if r is not CompanyRole.CUSTOMER)
+PROGRAMME_ROLES = (CompanyRole.INSTALLER.value, CompanyRole.INTEGRATOR.value, CompanyRole.ARC.value)
+
+
 class Status(str, enum.Enum):
     NEW = "new"
     OPEN = "open"
@@ -97,6 +101,7 @@ class Company(BaseModel):
     role = CharField(max_length=20, default=CompanyRole.CUSTOMER.value, choices=choices(CompanyRole))
     verified_at = DateTimeField(null=True)  # partner companies are verified by an admin
     partner_level = IntegerField(null=True)  # 0-5, see PartnerLevel
+    subscription_seller = BooleanField(default=False)  # takes part in subscription sales (level 2's purchase)
     address = TextField(default="")
     created_at = DateTimeField(default=utcnow)
 
@@ -115,6 +120,7 @@ class User(BaseModel):
     language = CharField(max_length=5, default="pl")
     timezone = CharField(max_length=64, default="Europe/Warsaw")
     digest_opt_in = BooleanField(default=False)
+    company_role = CharField(max_length=20, default="")  # asked for at partner registration, applied on activation
     session_version = IntegerField(default=0)  # bumped to end other sessions
     created_at = DateTimeField(default=utcnow)
 
@@ -182,7 +188,7 @@ class Ticket(BaseModel):
     subject = CharField(max_length=998, default="")
     status = CharField(max_length=20, default=Status.NEW.value, choices=choices(Status), index=True)
     requester = ForeignKeyField(User, null=True, backref="tickets", on_delete="SET NULL")
-    requester_email = CharField(max_length=320, default="")
+    requester_email = CharField(max_length=320, default="", index=True)  # a user sees its mail tickets
     company = ForeignKeyField(Company, null=True, backref="tickets", on_delete="SET NULL")
     contract = ForeignKeyField(Contract, null=True, backref="tickets", on_delete="SET NULL")
     device_line = ForeignKeyField(DeviceLine, null=True, on_delete="SET NULL")
@@ -191,6 +197,9 @@ class Ticket(BaseModel):
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("updated_at", "id"), False),)  # every list is "most recently changed first"
 
     def ref(self, prefix: str = "HD") -> str:
         return f"{prefix}-{self.id}"
@@ -280,7 +289,7 @@ class Participant(BaseModel):
     added_by = CharField(max_length=40, default="mail")  # mail | portal | staff
 
     class Meta:
-        indexes = ((("ticket", "email"), True),)
+        indexes = ((("ticket", "email"), True), (("email",), False))  # and: the tickets an address is on
 
 
 # A file kept once by its SHA-256 under the data dir (outside any web root).
@@ -403,12 +412,21 @@ class PartnerApplication(BaseModel):
     quarterly_target_pln = DecimalField(max_digits=12, decimal_places=2, default=0)
     annual_target_pln = DecimalField(max_digits=12, decimal_places=2, default=0)
     commission_percent = DecimalField(max_digits=5, decimal_places=2, default=0)
-    status = CharField(max_length=10, default="pending", index=True)  # pending|approved|rejected
+    status = CharField(max_length=10, default="pending", index=True)  # draft|pending|approved|rejected
     reason = TextField(default="")
     verification_code = CharField(max_length=40, null=True, unique=True)
     submitted_at = DateTimeField(default=utcnow)
     decided_at = DateTimeField(null=True)
     decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    # The company id while the application is a draft, pending or approved; NULL once rejected:
+    # the unique index allows one open application per company, without check-then-insert.
+    open_key = IntegerField(null=True, unique=True)
+    created_at = DateTimeField(default=utcnow)
+    terms_accepted_at = DateTimeField(null=True)
+    distributors_chosen_at = DateTimeField(null=True)
+    valid_until = DateField(null=True)  # the certificate's end
+    agreement_blob = ForeignKeyField(Blob, null=True, on_delete="RESTRICT", column_name="agreement_blob_id")
+    certificate_blob = ForeignKeyField(Blob, null=True, on_delete="RESTRICT", column_name="certificate_blob_id")
 
 
 class ApplicationDistributor(BaseModel):
@@ -454,12 +472,32 @@ class LevelPermission(BaseModel):
 class LevelApplication(BaseModel):
     company = ForeignKeyField(Company, backref="level_applications", on_delete="CASCADE")
     level = IntegerField()
-    basis = CharField(max_length=30)  # distributor_list | three_users | distributor_recommendation
+    basis = CharField(max_length=30)  # none | distributor_list | three_users | distributor_recommendation
+    submitted_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    distributor = ForeignKeyField(Distributor, null=True, on_delete="SET NULL")  # who recommends
     status = CharField(max_length=10, default="pending", index=True)
     reason = TextField(default="")
     created_at = DateTimeField(default=utcnow)
     decided_at = DateTimeField(null=True)
     decided_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+
+
+# A written recommendation (a file) behind a level application: a serviced user's, or a distributor's.
+class LevelEvidence(BaseModel):
+    application = ForeignKeyField(LevelApplication, backref="evidence", on_delete="CASCADE")
+    nip = CharField(max_length=10, default="")  # the recommending user's company
+    blob = ForeignKeyField(Blob, on_delete="RESTRICT")
+    filename = CharField(max_length=255)
+    content_type = CharField(max_length=255, default="application/octet-stream")
+
+
+# An author's own solution (level 0 and up): submitted by the partner, read by the staff.
+class Solution(BaseModel):
+    company = ForeignKeyField(Company, backref="solutions", on_delete="CASCADE")
+    submitted_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    title = CharField(max_length=200)
+    description = TextField()
+    created_at = DateTimeField(default=utcnow)
 
 
 # A document, download, phone number or section, shown only with its permission.
@@ -469,6 +507,8 @@ class Resource(BaseModel):
     permission = ForeignKeyField(Permission, on_delete="RESTRICT")
     body = TextField(default="")
     blob = ForeignKeyField(Blob, null=True, on_delete="RESTRICT")
+    filename = CharField(max_length=255, default="")
+    created_at = DateTimeField(default=utcnow)
 
 
 # A login, contract verification or mail-sending request, counted for rate limits and
@@ -518,5 +558,5 @@ ALL_MODELS = [
     Message, KnownMessageId, Participant, Blob, Attachment, Quarantine, MailboxState,
     AddressStatus, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
-    LevelApplication, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
+    LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
 ]  # fmt: skip

@@ -1,0 +1,523 @@
+"""Scheduled jobs (SPEC D1-D5): digests and reminders that go out once per period and recipient.
+
+Each job is a plain function `run_<job>(config, now)` returning a `Summary`, testable
+without a scheduler. It reads what it needs in a handful of set-based queries (their
+number does not grow with the recipients), lets `domain/digests.py` decide what each
+recipient is told and in which period (the recipient's own day or week), and queues
+the mails with `queue_once`.
+
+Exactly once: a mail claims its (job, period, recipient) rows in `DigestSent` in the same
+transaction as its outbox row, and the unique index decides (INSERT ... ON CONFLICT DO
+NOTHING RETURNING): only the rows this transaction inserted get mail. A restart, a re-run,
+a run caught up after downtime or a second scheduler process therefore never sends a
+digest twice. A `Lease` row lets one scheduler at a time run a job, which saves the
+work; correctness never depends on it. The outbox rows say what to send (`spec`); the
+sender renders them (`inbox_worker/digests.py`). Nothing here runs at import time:
+`build_scheduler(config)` wires the jobs to APScheduler cron triggers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+import os
+import socket
+import threading
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Callable, NamedTuple
+
+from peewee import fn
+
+from config import Config
+from domain import digests
+from domain.digests import CustomerTicket, Mailbox, OpenTicket
+from domain.inserts import insert_rows
+from inbox_worker import outbox
+from inbox_worker.lookup import chunks
+from models import (
+    Company,
+    Contract,
+    ContractAccess,
+    DigestSent,
+    InboundMail,
+    LevelApplication,
+    Lease,
+    MailboxState,
+    Message,
+    MessageKind,
+    Outbox,
+    PartnerApplication,
+    Quarantine,
+    Role,
+    RoleChangeRequest,
+    Status,
+    StatusChange,
+    Ticket,
+    User,
+    db,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK = 500  # recipients per transaction (and rows per INSERT): well under every parameter limit
+LEASE_TTL = dt.timedelta(minutes=30)  # a scheduler that died lets its job go after this
+MISFIRE_GRACE_SECONDS = 6 * 3600  # a run held up this long (a busy or suspended machine) still runs, once
+OPEN = [s.value for s in Status if s is not Status.CLOSED]
+PUBLIC = [MessageKind.CUSTOMER.value, MessageKind.STAFF.value]
+STAFF_ROLES = [Role.ENGINEER.value, Role.ADMIN.value]
+WEEK = dt.timedelta(days=7)
+
+
+@dataclass
+class Summary:
+    job: str
+    recipients: int = 0  # considered
+    queued: int = 0  # mails queued by this run
+    already: int = 0  # already sent for this period (by an earlier run or another scheduler)
+    nothing: int = 0  # nothing to say: no mail
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One mail to queue: its recipient, template, the periods it claims, and what it says."""
+
+    to: str
+    name: str
+    language: str
+    timezone: str
+    template: str
+    periods: tuple[str, ...]
+    context: dict
+    items: str = ""  # a context list whose entries carry their own `period` (one mail, several claims)
+
+
+class Person(NamedTuple):
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    language: str
+    timezone: str
+    company_id: int | None
+
+
+PERSON = (User.id, User.email, User.first_name, User.last_name, User.language, User.timezone, User.company)
+
+
+def _person(u: Person) -> dict:
+    return {"to": u.email, "name": f"{u.first_name} {u.last_name}".strip(), "language": u.language,
+            "timezone": u.timezone}
+
+
+def _people(query) -> list[Person]:
+    return [Person(*row) for row in query.select(*PERSON).order_by(User.id).tuples()]
+
+
+# --- exactly once ---------------------------------------------------------------------------
+
+
+def queue_once(config: Config, job: str, mails: list[Mail], now: dt.datetime) -> tuple[int, int]:
+    """Queue each mail whose (job, period, recipient) nobody has claimed yet, claim and outbox
+    row in one transaction per chunk; returns (queued, already sent)."""
+    queued = already = 0
+    due = min(now, utcnow())  # a run by hand for a time ahead still sends now
+    domain = config.support_address.split("@", 1)[1]
+    for chunk in chunks(mails, CHUNK):
+        with db.atomic():
+            won = _claim(job, {(p, m.to) for m in chunk for p in m.periods}, now)
+            rows = []
+            for m in chunk:
+                mine = {p for p in m.periods if (p, m.to) in won}
+                if not mine:
+                    already += 1
+                    continue
+                context = m.context
+                if m.items:
+                    context = {**context, m.items: [i for i in context[m.items] if i["period"] in mine]}
+                spec = {"digest": job, "template": m.template, "to": m.to, "name": " ".join(m.name.split()),
+                        "language": m.language or config.language, "context": context,
+                        "queued_at": due.isoformat()}
+                rows.append({"kind": job, "ticket": None, "recipient": m.to, "mail_from": config.support_address,
+                             "message_id": outbox.new_message_id(domain), "raw": None,
+                             "spec": json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
+                             "status": "pending", "attempts": 0, "next_attempt_at": due, "created_at": now})
+            insert_rows(Outbox, rows)
+            queued += len(rows)
+    return queued, already
+
+
+def _claim(job: str, keys: set[tuple[str, str]], now: dt.datetime) -> set[tuple[str, str]]:
+    """Insert the (period, recipient) rows not there yet; returns the ones this call inserted.
+    The unique index decides, so two schedulers claiming at once never both win. (The SQL
+    is written out, and kept per size, as building it costs more than running it.)"""
+    database = db.obj
+    sent_at = DigestSent.sent_at.db_value(now)
+    won: set[tuple[str, str]] = set()
+    for part in chunks(sorted(keys), CHUNK):  # sorted: concurrent claims take row locks in one order
+        cursor = database.execute_sql(_claim_sql(len(part), database.param),
+                                      [v for period, to in part for v in (job, period, to, sent_at)])
+        won.update((period, to) for period, to in cursor.fetchall())
+    return won
+
+
+@functools.lru_cache(maxsize=16)
+def _claim_sql(rows: int, param: str) -> str:
+    # ON CONFLICT DO NOTHING RETURNING: SQLite 3.35 or newer, and PostgreSQL.
+    values = ", ".join([f"({param}, {param}, {param}, {param})"] * rows)
+    return (f'INSERT INTO "digest_sent" ("job", "period", "recipient", "sent_at") VALUES {values} '
+            'ON CONFLICT DO NOTHING RETURNING "period", "recipient"')
+
+
+def _sent(job: str, periods: set[str]) -> set[tuple[str, str]]:
+    """(period, recipient) already sent for these periods: whom a re-run need not even build
+    a digest for (an optimisation only; the claim decides)."""
+    return set(DigestSent.select(DigestSent.period, DigestSent.recipient).where(
+        DigestSent.job == job, DigestSent.period.in_(sorted(periods))).tuples()) if periods else set()
+
+
+def _queue(config: Config, summary: Summary, mails: list[Mail], now: dt.datetime, job: str | None = None) -> Summary:
+    good = []
+    for m in mails:
+        try:
+            outbox.safe(m.to, "recipient address")
+            good.append(m)
+        except outbox.HeaderInjection as exc:
+            log.error("%s: no mail to %r: %s", summary.job, m.to, exc)
+    queued, already = queue_once(config, job or summary.job, good, now)
+    summary.queued += queued
+    summary.already += already
+    return summary
+
+
+# --- D1: engineers, daily -------------------------------------------------------------------
+
+
+def open_tickets() -> list[OpenTicket]:
+    """Every open ticket, with the time of its last public message when that one is the
+    customer's (two queries, whatever the number of tickets or engineers)."""
+    last = (Message.select(fn.MAX(Message.id)).join(Ticket)
+            .where(Ticket.status.in_(OPEN), Message.kind.in_(PUBLIC)).group_by(Message.ticket))
+    unanswered = dict(Message.select(Message.ticket, Message.created_at)
+                      .where(Message.id.in_(last), Message.kind == MessageKind.CUSTOMER.value).tuples())
+    query = Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.assignee, Ticket.requester_email,
+                          Ticket.created_at, Ticket.updated_at).where(Ticket.status.in_(OPEN)).tuples()
+    return [OpenTicket(*row, unanswered_since=unanswered.get(row[0])) for row in query]
+
+
+def run_engineer_digest(config: Config, now: dt.datetime) -> Summary:
+    """D1: to each engineer, once a day in their zone: tickets without an answer for too long,
+    new, unassigned, and their own waiting tickets."""
+    summary = Summary("engineer_digest")
+    engineers = _people(User.engineers())
+    summary.recipients = len(engineers)
+    if not engineers:
+        return summary
+    periods = {e.id: digests.day_key(now, e.timezone) for e in engineers}
+    sent = _sent(summary.job, set(periods.values()))
+    due = [e for e in engineers if (periods[e.id], e.email) not in sent]
+    summary.already = len(engineers) - len(due)
+    if not due:
+        return summary
+    queue = digests.queue_of(open_tickets(), now=now, no_answer=dt.timedelta(hours=config.no_answer_hours))
+    mails = []
+    for e in due:
+        context = digests.engineer_digest(queue, e.id, e.timezone)
+        if context is None:
+            summary.nothing += 1
+            continue
+        mails.append(Mail(**_person(e), template="digest_engineer", periods=(periods[e.id],),
+                          context={**context, "no_answer_hours": config.no_answer_hours}))
+    return _queue(config, summary, mails, now)
+
+
+# --- D2: customers, weekly ------------------------------------------------------------------
+
+
+def _opted_in():
+    return User.select(User.id).where(User.digest_opt_in == True, User.is_active == True,  # noqa: E712
+                                      User.role.not_in(STAFF_ROLES))
+
+
+def customer_tickets(since: dt.datetime) -> dict[int, list[CustomerTicket]]:
+    """The tickets of every customer who opted in, open or changed since `since`, by
+    requester (three queries, whatever the number of customers)."""
+    theirs = Ticket.select(Ticket.id).where(Ticket.requester.in_(_opted_in()))
+    changes: dict[int, list] = defaultdict(list)
+    for ticket_id, status, at in (StatusChange.select(StatusChange.ticket, StatusChange.new_status,
+                                                      StatusChange.changed_at)
+                                  .where(StatusChange.changed_at >= since, StatusChange.ticket.in_(theirs))
+                                  .order_by(StatusChange.changed_at, StatusChange.id).tuples()):
+        changes[ticket_id].append((status, at))
+    answers = dict(Message.select(Message.ticket, fn.COUNT(Message.id))
+                   .where(Message.created_at >= since, Message.kind == MessageKind.STAFF.value,
+                          Message.ticket.in_(theirs)).group_by(Message.ticket).tuples())
+    out: dict[int, list[CustomerTicket]] = defaultdict(list)
+    query = (Ticket.select(Ticket.id, Ticket.requester, Ticket.subject, Ticket.status, Ticket.updated_at)
+             .where(Ticket.requester.in_(_opted_in()),
+                    (Ticket.status != Status.CLOSED.value) | (Ticket.closed_at >= since)).tuples())
+    for ticket_id, requester, subject, status, updated in query:
+        out[requester].append(CustomerTicket(ticket_id, subject, status, updated, tuple(changes.get(ticket_id, ())),
+                                             answers.get(ticket_id, 0)))
+    return out
+
+
+def run_customer_digest(config: Config, now: dt.datetime) -> Summary:
+    """D2: to each customer who opted in, once a week in their zone: their open tickets and
+    what changed in the last seven days."""
+    summary = Summary("customer_digest")
+    customers = _people(_opted_in())
+    summary.recipients = len(customers)
+    periods = {c.id: digests.week_key(now, c.timezone) for c in customers}
+    sent = _sent(summary.job, set(periods.values()))
+    due = [c for c in customers if (periods[c.id], c.email) not in sent]
+    summary.already = len(customers) - len(due)
+    by_requester = customer_tickets(now - WEEK) if due else {}
+    mails = []
+    for c in due:
+        context = digests.customer_digest(by_requester.get(c.id, []), c.timezone)
+        if context is None:
+            summary.nothing += 1
+            continue
+        mails.append(Mail(**_person(c), template="digest_customer", periods=(periods[c.id],), context=context))
+    return _queue(config, summary, mails, now)
+
+
+# --- D3: contract expiry, daily -------------------------------------------------------------
+
+
+def run_contract_reminders(config: Config, now: dt.datetime) -> Summary:
+    """D3: 30 and 7 days before a contract ends (in the reader's zone), to the users with
+    access to it and to the partner that sold it; one mail per recipient and run, listing
+    the contracts whose reminder is due, each reminder claimed on its own."""
+    summary = Summary("contract_reminders")
+    today = now.date()
+    horizon = Contract.ends_on.between(today - dt.timedelta(days=1), today + dt.timedelta(days=max(
+        digests.REMINDER_DAYS) + 1))
+    contracts = {c.id: c for c in Contract.select(Contract.id, Contract.number, Contract.customer_name,
+                                                  Contract.ends_on, Contract.partner).where(horizon)}
+    if not contracts:
+        return summary
+    readers: dict[int, Person] = {}
+    roles: dict[int, dict[int, bool]] = defaultdict(dict)  # user -> contract -> as partner
+    for contract_id, *person in (ContractAccess.select(ContractAccess.contract, *PERSON).join(User)
+                                 .where(ContractAccess.contract.in_(Contract.select(Contract.id).where(horizon)),
+                                        User.is_active == True)  # noqa: E712
+                                 .tuples()):
+        reader = readers[person[0]] = Person(*person)
+        roles[reader.id][contract_id] = False
+    by_partner: dict[int, list[int]] = defaultdict(list)
+    for c in contracts.values():
+        if c.partner_id:
+            by_partner[c.partner_id].append(c.id)
+    partners = Contract.select(Contract.partner).where(horizon, Contract.partner.is_null(False))
+    partner_users = _people(User.select().where(User.company.in_(partners), User.is_active == True))  # noqa: E712
+    for u in partner_users:
+        readers[u.id] = u
+        for contract_id in by_partner[u.company_id]:
+            roles[u.id].setdefault(contract_id, True)
+    summary.recipients = len(roles)
+    mails = []
+    for user_id, theirs in roles.items():
+        u = readers[user_id]
+        local_today = digests.local(now, u.timezone).date()
+        items = []
+        for contract_id, as_partner in sorted(theirs.items(), key=lambda kv: (contracts[kv[0]].ends_on, kv[0])):
+            c = contracts[contract_id]
+            days = digests.reminder_due(c.ends_on, local_today)
+            if days is None:
+                continue
+            items.append({"period": digests.reminder_key(c.id, c.ends_on, days), "id": c.id, "number": c.number,
+                          "customer": c.customer_name, "ends_on": c.ends_on.isoformat(), "reminder": days,
+                          "days_left": (c.ends_on - local_today).days, "as_partner": as_partner})
+        if not items:
+            summary.nothing += 1
+            continue
+        mails.append(Mail(**_person(u), template="contract_expiry", periods=tuple(i["period"] for i in items),
+                          context={"contracts": items}, items="contracts"))
+    return _queue(config, summary, mails, now)
+
+
+# --- D4: admins, daily, and the mailbox's health -------------------------------------------------
+
+
+def _admins() -> list:
+    return _people(User.select().where(User.role == Role.ADMIN.value, User.is_active == True))  # noqa: E712
+
+
+def _mailboxes() -> list[Mailbox]:
+    return [Mailbox(*row) for row in MailboxState.select(
+        MailboxState.id, MailboxState.mailbox, MailboxState.last_fetch_at, MailboxState.last_message_at,
+        MailboxState.last_error).order_by(MailboxState.id).tuples()]
+
+
+def pending_for_admins() -> dict[str, tuple[list[dict], int]]:
+    """What waits for an admin: section -> (the oldest few, each with `at`; how many in all)."""
+    limit = digests.SECTION_LIMIT
+    sections = {
+        "applications": (PartnerApplication.select(PartnerApplication.id, Company.name,
+                                                   PartnerApplication.declared_level, PartnerApplication.submitted_at)
+                         .join(Company).where(PartnerApplication.status == "pending")
+                         .order_by(PartnerApplication.submitted_at)),
+        "role_changes": (RoleChangeRequest.select(RoleChangeRequest.id, Company.name, RoleChangeRequest.requested_role,
+                                                  RoleChangeRequest.created_at)
+                         .join(Company).where(RoleChangeRequest.status == "pending")
+                         .order_by(RoleChangeRequest.created_at)),
+        "level_applications": (LevelApplication.select(LevelApplication.id, Company.name, LevelApplication.level,
+                                                       LevelApplication.created_at)
+                               .join(Company).where(LevelApplication.status == "pending")
+                               .order_by(LevelApplication.created_at)),
+        "quarantine": (Quarantine.select(Quarantine.id, InboundMail.from_addr, Quarantine.error, Quarantine.created_at)
+                       .join(InboundMail).where(Quarantine.resolved_at.is_null()).order_by(Quarantine.created_at)),
+    }
+    out = {}
+    for name, query in sections.items():
+        items = [{"id": i, "who": who or "", "what": str(what)[:200], "at": at}
+                 for i, who, what, at in query.limit(limit).tuples()]
+        out[name] = (items, query.count() if len(items) == limit else len(items))
+    return out
+
+
+def run_admin_digest(config: Config, now: dt.datetime) -> Summary:
+    """D4: to each admin, once a day in their zone: pending partner applications, role changes,
+    level applications, quarantined mail, and how the mailboxes are doing."""
+    summary = Summary("admin_digest")
+    admins = _admins()
+    summary.recipients = len(admins)
+    if not admins:
+        return summary
+    pending, boxes = pending_for_admins(), _mailboxes()
+    threshold = dt.timedelta(minutes=config.mailbox_stalled_minutes)
+    mails = []
+    for a in admins:
+        context = digests.admin_digest(pending, boxes, now=now, threshold=threshold, tz=a.timezone)
+        if context is None:
+            summary.nothing += 1
+            continue
+        mails.append(Mail(**_person(a), template="digest_admin", periods=(digests.day_key(now, a.timezone),),
+                          context=context))
+    return _queue(config, summary, mails, now)
+
+
+def run_mailbox_health(config: Config, now: dt.datetime) -> Summary:
+    """D4: an alert to the admins once when a mailbox stops being fetched, and a notice once
+    when it recovers; the alerts sent (`DigestSent`, job mailbox_stalled) are the state."""
+    summary = Summary("mailbox_health")
+    threshold = dt.timedelta(minutes=config.mailbox_stalled_minutes)
+    boxes = _mailboxes()
+    admins = _admins()
+    summary.recipients = len(admins)
+    alerts = []
+    for box in boxes:
+        if digests.stalled(box, now, threshold):
+            for a in admins:
+                alerts.append(Mail(**_person(a), template="mailbox_stalled", periods=(digests.stall_key(box),),
+                                   context=_box_context(box, a.timezone, config)))
+    _queue(config, summary, alerts, now, job="mailbox_stalled")
+    by_id = {b.id: b for b in boxes}
+    told = set(DigestSent.select(DigestSent.period, DigestSent.recipient)
+               .where(DigestSent.job == "mailbox_recovered").tuples())
+    people = {a.email: a for a in admins}
+    recoveries = []
+    for key, to in DigestSent.select(DigestSent.period, DigestSent.recipient).where(
+            DigestSent.job == "mailbox_stalled").tuples():
+        if (key, to) in told or not digests.recovered(key, by_id):
+            continue
+        person = _person(people[to]) if to in people else {"to": to, "name": "", "language": "", "timezone": ""}
+        box = by_id.get(int(key.split(":", 1)[0][1:]))
+        context = _box_context(box, person["timezone"], config) if box else {"mailbox": "", "last_fetch": ""}
+        recoveries.append(Mail(**person, template="mailbox_recovered", periods=(key,), context=context))
+    return _queue(config, summary, recoveries, now, job="mailbox_recovered")
+
+
+def _box_context(box: Mailbox, tz: str, config: Config) -> dict:
+    return {"mailbox": box.name, "last_fetch": digests.shown(box.last_fetch_at, tz),
+            "last_message": digests.shown(box.last_message_at, tz), "error": box.last_error[:500],
+            "minutes": config.mailbox_stalled_minutes}
+
+
+# --- running: by name, under a lease, and on a schedule ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    run: Callable[[Config, dt.datetime], Summary]
+    period: str | None  # "day" | "week": what a scheduler started late catches up; None: runs at start
+
+
+JOBS = {
+    "engineer_digest": Job(run_engineer_digest, "day"),
+    "customer_digest": Job(run_customer_digest, "week"),
+    "contract_reminders": Job(run_contract_reminders, "day"),
+    "admin_digest": Job(run_admin_digest, "day"),
+    "mailbox_health": Job(run_mailbox_health, None),
+}
+
+
+def take_lease(name: str, owner: str, *, ttl: dt.timedelta = LEASE_TTL) -> bool:
+    """Whether `owner` now holds the named lease (free, run out, or already its own)."""
+    now = utcnow()
+    with db.atomic():
+        taken = Lease.update(owner=owner, until=now + ttl).where(
+            Lease.name == name, (Lease.until < now) | (Lease.owner == owner)).execute()
+        if not taken:
+            taken = Lease.insert(name=name, owner=owner, until=now + ttl).on_conflict_ignore().as_rowcount().execute()
+    return bool(taken)
+
+
+def release_lease(name: str, owner: str) -> None:
+    Lease.update(until=utcnow()).where(Lease.name == name, Lease.owner == owner).execute()
+
+
+def run_job(config: Config, name: str, now: dt.datetime | None = None, *, owner: str | None = None) -> Summary | None:
+    """Run one job under its lease; None when another scheduler holds it (it is doing the work)."""
+    job = JOBS[name]
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    lease = f"job:{name}"
+    if not take_lease(lease, owner):
+        log.info("%s: skipped, another scheduler is running it", name)
+        return None
+    try:
+        summary = job.run(config, now or utcnow())
+    finally:
+        release_lease(lease, owner)
+    log.info("%s: %d recipient(s), %d queued, %d already sent, %d with nothing to say",
+             name, summary.recipients, summary.queued, summary.already, summary.nothing)
+    return summary
+
+
+def _scheduled(config: Config, name: str) -> None:
+    try:
+        run_job(config, name)
+    except Exception:  # the database, most likely: the next run tries again
+        log.exception("%s failed", name)
+
+
+def build_scheduler(config: Config, *, now: dt.datetime | None = None):
+    """A BackgroundScheduler (not started) running every job on its cron schedule, in the
+    configured zone. A job whose time has already come this period runs once at start:
+    after downtime the current period is sent once (coalesced), not each missed one."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    tz = digests.zone(config.timezone)
+    scheduler = BackgroundScheduler(timezone=tz)
+    now_local = digests.local(now or utcnow(), config.timezone)
+    for name, job in JOBS.items():
+        trigger = digests.cron_trigger(getattr(config, f"schedule_{name}"), tz)
+        extra = {"next_run_time": now_local} if digests.missed_this_period(trigger, job.period, now_local) else {}
+        scheduler.add_job(_scheduled, trigger, args=(config, name), id=name, name=name, coalesce=True,
+                          max_instances=1, misfire_grace_time=MISFIRE_GRACE_SECONDS, **extra)
+    return scheduler
+
+
+def parse_now(value: str) -> dt.datetime:
+    """`--now`: an ISO time; with an offset it is converted, without one it is UTC."""
+    when = dt.datetime.fromisoformat(value)
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return when

@@ -1,33 +1,50 @@
-"""Portal benchmark: requests/second and latency of the contract pages under load.
+"""Portal benchmark: requests/second, latency and SQL statements of the portal's pages.
 
-With 100,000 contracts and 300,000 device lines (and 10,000 tickets) in a throwaway data
-dir, the portal runs under the production server (`helpdesk web --workers 2`: gunicorn,
-2 sync workers) on 127.0.0.1, and a load tool on loopback requests, one page at a time:
+In a throwaway data dir: 100,000 contracts with 300,000 device lines, and 1,000,000
+messages on 50,000 tickets (with participants, status changes and attachments); the
+customer of the bench asked about a hundred of those tickets, about two hundred more are
+on its verified contracts and thirty have it as a CC; one of its tickets has 200
+messages. The portal runs under the production server (`helpdesk web --workers 2`:
+gunicorn, 2 sync workers) on 127.0.0.1, and a load tool on loopback requests, one page
+at a time:
 
   static page     /terms, anonymous: a template and no database (the baseline)
   dashboard       /dashboard
   contract list   /contracts (current contracts, first page of 50)
   search          /contracts?q=lodz (FTS5; about a quarter of all contracts have a line in Łódź)
+  ticket list     /tickets and /tickets?status=active (customer), /staff?queue=unassigned
+                  and /staff?queue=all (staff): first page of 50
+  long ticket     /tickets/<id> and /staff/tickets/<id>: the ticket with 200 messages
 
-each as a customer who has verified the 50 contracts of its company (the typical view)
-and as staff, who see all 100,000 (the worst case). The load tool is `wrk` (Debian's
-`wrk`, with a Lua script printing percentiles) when installed, else a Python load
-generator in a separate process; the output says which.
+the contract pages as a customer who has verified the 50 contracts of its company (the
+typical view) and as staff, who see all of them (the worst case). The load tool is `wrk`
+(Debian's `wrk`, with a Lua script printing percentiles) when installed, else a Python
+load generator in a separate process; the output says which.
 
-    python bench/web.py [--contracts 100000] [--duration 10] [--connections 4]
+Before the load, each page is requested in-process (Flask test client, same database):
+the SQL statements one request runs are counted (a page must not run one per row), each
+is run again on its own for its time, and the slowest is shown with its query plan;
+`--profile` adds a cProfile of one request of the slowest page (or of the pages named).
+
+    python bench/web.py [--contracts 100000] [--messages 1000000] [--tickets N]
+                        [--duration 10] [--connections 4] [--profile ['staff: ticket' ...]]
 """
 from __future__ import annotations
 
 import argparse
+import array
 import datetime as dt
 import http.client
+import itertools
 import json
+import logging
 import os
 import random
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,8 +61,19 @@ CITIES = ["Warszawa", "Kraków", "Łódź", "Wrocław", "Poznań", "Gdańsk", "S
 MODELS = ["Rejestrator NVR-16", "Kamera IP-4K", "Centrala alarmowa", "Czujnik ruchu", "Zasilacz UPS",
           "Switch PoE 24", "Licencja VMS", "Kontroler dostępu", "Router LTE", "Serwer rack 2U"]
 STREETS = ["Piotrkowska", "Długa", "Zielona", "Polna", "Leśna", "Słoneczna", "Krótka", "Szkolna", "Ogrodowa"]
+PROBLEMS = ["nie działa", "brak obrazu", "błąd licencji", "restartuje się", "brak połączenia", "alarm sabotażowy",
+            "prośba o aktualizację", "wymiana dysku", "hasło administratora", "zgłoszenie serwisowe"]
+WORDS = ("drukarka nie działa zgłoszenie umowa serwis urządzenie licencja klucz błąd aktualizacja połączenie "
+         "sieć kamera rejestrator alarm czujnik zasilanie proszę o pomoc dziękuję pozdrawiam wczoraj dzisiaj "
+         "technik wizyta obraz nagrania dysk hasło").split()
 LINES_PER_CONTRACT = 3
 CONTRACTS_PER_COMPANY = 50
+TICKET_DAYS = 730  # tickets were opened over the last two years
+MESSAGES_PER_TICKET = 20  # --tickets defaults to --messages / 20
+BIG = 200  # messages on the customer's long ticket
+BIG_DAYS = 300  # ... written over the last ten months
+ENGINEERS = 10
+KINDS, KIND_WEIGHTS = ["customer", "staff", "note", "system"], [45, 40, 12, 3]
 
 WRK_SCRIPT = r"""
 done = function(summary, latency, requests)
@@ -62,19 +90,20 @@ end
 # --- the data set ----------------------------------------------------------------------------
 
 
-def build(data_dir: Path, contracts: int, seed: int = 11) -> dict:
+def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int = 11) -> dict:
     """Fill a fresh database with insert_many; returns what the load needs to know."""
     import config as config_mod
     import database
     from domain import passwords
-    from models import Company, Contract, ContractAccess, DeviceLine, Role, Ticket, User, db
+    from models import Company, Contract, ContractAccess, DeviceLine, Role, User, db
     from peewee import chunked
 
     config = config_mod.load_config(env_for(data_dir), dotenv=None)
     database_ = database.open_database(config.database_url)
     database.migrate(database_)
+    db.execute_sql("PRAGMA cache_size = -262144")  # 256 MB for this connection: the build only
     rng = random.Random(seed)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
     today = now.date()
     companies = max(1, contracts // CONTRACTS_PER_COMPANY)
     started = time.perf_counter()
@@ -112,26 +141,244 @@ def build(data_dir: Path, contracts: int, seed: int = 11) -> dict:
         staff = User.create(email="staff@bench.example", first_name="Jan", last_name="Serwis",
                             role=Role.ENGINEER.value, is_active=True, activated_at=now,
                             password_hash=passwords.hash_password(PASSWORD))
+        User.insert_many([{"email": f"engineer{i}@bench.example", "first_name": "Inżynier", "last_name": str(i),
+                           "role": Role.ENGINEER.value, "is_active": True, "activated_at": now, "created_at": now}
+                          for i in range(1, ENGINEERS)]).execute()
+        engineers = [u for (u,) in User.select(User.id).where(User.role == Role.ENGINEER.value).tuples()]
         own = [c for (c,) in Contract.select(Contract.id).where(Contract.company == customer_company).tuples()]
         ContractAccess.insert_many([{"user": customer.id, "contract": c, "granted_at": now} for c in own]).execute()
-
-        def ticket_rows():
-            for i in range(10_000):
-                contract = rng.randint(1, contracts) if i % 10 else rng.choice(own)
-                yield {"subject": f"Zgłoszenie {i}", "status": "closed" if rng.random() < 0.8 else "open",
-                       "requester_email": "klient@bench.example", "contract": contract,
-                       "created_at": now - dt.timedelta(minutes=i), "updated_at": now - dt.timedelta(minutes=i)}
-
-        for rows in chunked(ticket_rows(), 500):
-            Ticket.insert_many(rows).execute()
-    inserted = time.perf_counter() - started
+    contracts_s = time.perf_counter() - started
+    started = time.perf_counter()
+    made = build_tickets(rng, now, tickets=tickets, messages=messages, contracts=contracts,
+                         company_of=lambda c: company_ids[(c - 1) % companies], own=own, customer=customer,
+                         engineers=engineers)
+    tickets_s = time.perf_counter() - started
     started = time.perf_counter()
     how = index_contracts(contracts)
     indexed = time.perf_counter() - started
+    started = time.perf_counter()
     db.execute_sql("ANALYZE")
+    analyzed = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
     database_.close()
-    return {"companies": companies, "customer_contracts": len(own), "insert_s": inserted, "index_s": indexed,
-            "index_how": how, "staff": staff.email, "customer": customer.email}
+    return {"companies": companies, "customer_contracts": len(own), "contracts_s": contracts_s,
+            "tickets_s": tickets_s, "index_s": indexed, "analyze_s": analyzed, "index_how": how,
+            "db_mb": size / 1e6, "staff": staff.email, "customer": customer.email, **made}
+
+
+def body_pool(rng: random.Random, count: int = 2000) -> tuple[list[str], list[str], list[str]]:
+    """Message texts to pick from (200-900 characters), the same quoted ("> ") as a reply
+    quotes them, and as a mail's HTML; picking is much cheaper than writing a million."""
+    bodies, quoted, html = [], [], []
+    for _ in range(count):
+        paragraphs = []
+        size = rng.randint(200, 900)
+        while sum(map(len, paragraphs)) < size:
+            paragraphs.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30))).capitalize() + ".")
+        text = "\n\n".join(paragraphs)
+        bodies.append(text)
+        quoted.append("\n".join("> " + line for line in text.splitlines()))
+        html.append("".join(f"<p>{p}</p>" for p in paragraphs))
+    return bodies, quoted, html
+
+
+def build_tickets(rng: random.Random, now: dt.datetime, *, tickets: int, messages: int, contracts: int, company_of,
+                  own: list[int], customer, engineers: list[int]) -> dict:
+    """`tickets` tickets over two years with `messages` messages among them, and their
+    participants, status changes, attachments (and blobs), all with insert_many. The
+    customer asked some tickets itself and is a CC on others; others are on its verified
+    contracts. One of its own tickets, open for ten months, has exactly BIG messages."""
+    from models import Attachment, Blob, Message, Participant, StatusChange, Ticket, db
+    from peewee import chunked
+
+    if messages < tickets - 1 + BIG:
+        sys.exit(f"--messages must be at least --tickets + {BIG - 1}")
+    span = TICKET_DAYS * 86400
+    start = now - dt.timedelta(seconds=span)
+    created = sorted(rng.randrange(span - 3600) for _ in range(tickets))  # ticket ids follow time
+    big = min(range(tickets), key=lambda t: abs(created[t] - (span - BIG_DAYS * 86400)))
+    # How many messages each ticket has: at least one, the rest spread unevenly (capped
+    # weights: a few tickets have 50-100, none as many as the long one).
+    counts = [1] * tickets
+    counts[big] = BIG
+    others = [t for t in range(tickets) if t != big]
+    weights = list(itertools.accumulate(min(rng.expovariate(1.0), 4.0) for _ in others))
+    for t in rng.choices(others, cum_weights=weights, k=messages - BIG - (tickets - 1)):
+        counts[t] += 1
+    # Whose tickets: the customer's own (asked by it), on its contracts (asked by colleagues),
+    # and some where it is only a CC; everything else asked by someone at another company.
+    mine = max(3, tickets * 6 // 1000)
+    picked = rng.sample(others, mine + mine // 10 - 1) + [big]
+    asked = set(picked[-(mine // 3):])  # the big ticket included
+    on_contract = set(picked[mine // 10:-(mine // 3)])
+    cc_only = set(picked[:mine // 10])
+    # When each message was written: seconds from `start`, sorted over all tickets so that
+    # message ids follow time and a ticket's messages are spread over the table.
+    keys = array.array("q")
+    last = [0] * tickets
+    for t in range(tickets):
+        mean_gap = BIG_DAYS * 86400 / BIG if t == big else rng.choice([1800, 4 * 3600, 86400])
+        at = created[t]
+        offsets = [at]
+        for _ in range(counts[t] - 1):
+            at += 1 + int(rng.expovariate(1.0 / mean_gap))
+            offsets.append(at)
+        if offsets[-1] > span - 60:  # squeeze into the time until now
+            scale = (span - 60 - created[t]) / max(1, offsets[-1] - created[t])
+            offsets = [created[t] + int((o - created[t]) * scale) for o in offsets]
+        last[t] = offsets[-1]
+        keys.extend((o << 36) | (t << 12) | n for n, o in enumerate(offsets))
+    keys = array.array("q", sorted(keys))
+
+    pool = [f"klient{i}@firma{i % 1500}.example" for i in range(5000)]
+    colleagues = [f"kolega{i}@bench.example" for i in range(20)]
+    subjects = [f"{rng.choice(MODELS)}: {rng.choice(PROBLEMS)}" for _ in range(500)]
+    bodies, quoted, html = body_pool(rng)
+
+    def at(seconds: int) -> dt.datetime:
+        return start + dt.timedelta(seconds=seconds)
+
+    # The tickets.
+    info = []  # per ticket: (requester e-mail, requester name, assignee, status, subject)
+    ticket_rows = []
+    for t in range(tickets):
+        age_days = (span - last[t]) / 86400
+        if t == big:
+            status = "open"
+        elif age_days < 14:
+            status = rng.choices(["new", "open", "waiting_customer", "waiting_us", "closed"], [2, 4, 3, 2, 6])[0]
+        else:
+            status = "closed" if rng.random() < 0.97 else rng.choice(["open", "waiting_customer", "waiting_us"])
+        if t in asked:
+            email, name, requester = customer.email, customer.name, customer.id
+        elif t in on_contract:
+            email, requester = rng.choice(colleagues), None
+            name = email.split("@")[0].capitalize()
+        else:
+            email, requester = rng.choice(pool), None
+            name = email.split("@")[0].capitalize()
+        if t in asked or t in on_contract:
+            contract = own[0] if t == big else rng.choice(own)
+        else:
+            contract = rng.randint(1, contracts) if rng.random() < 0.85 else None
+        if status == "new" or (status != "closed" and rng.random() < 0.35):
+            assignee = None
+        else:
+            assignee = rng.choice(engineers)
+        subject = rng.choice(subjects)
+        info.append((email, name, assignee, status, subject))
+        ticket_rows.append((t + 1, subject, status, requester, email, company_of(contract) if contract else None,
+                            contract, (contract - 1) * LINES_PER_CONTRACT + 1 + rng.randrange(LINES_PER_CONTRACT)
+                            if contract else None, assignee,
+                            "portal" if t in asked and rng.random() < 0.5 else "mail", at(created[t]), at(last[t]),
+                            at(last[t]) if status == "closed" else None))
+    fields = [Ticket.id, Ticket.subject, Ticket.status, Ticket.requester, Ticket.requester_email, Ticket.company,
+              Ticket.contract, Ticket.device_line, Ticket.assignee, Ticket.channel, Ticket.created_at,
+              Ticket.updated_at, Ticket.closed_at]
+    with db.atomic():
+        for rows in chunked(ticket_rows, 500):
+            Ticket.insert_many(rows, fields=fields).execute()
+    del ticket_rows
+
+    # Participants: the requester and zero to two CCs (the customer on its cc-only tickets).
+    def participant_rows():
+        for t in range(tickets):
+            email, name, *_ = info[t]
+            yield (t + 1, email, name, "requester", customer.id if t in asked else None, at(created[t]), "mail")
+            ccs = {rng.choice(colleagues if t in on_contract or t in asked else pool)
+                   for _ in range(rng.choices([0, 1, 2], [6, 3, 1])[0])} - {email}
+            if t in cc_only:
+                ccs.add(customer.email)
+            for cc in sorted(ccs):
+                yield (t + 1, cc, "", "cc", customer.id if cc == customer.email else None, at(created[t]), "mail")
+
+    fields = [Participant.ticket, Participant.email, Participant.name, Participant.role, Participant.user,
+              Participant.added_at, Participant.added_by]
+    participants = insert_chunks(Participant, fields, participant_rows(), 500)
+
+    # Blobs that attachments point at (files themselves are not needed to render a page).
+    blobs = 2000
+    with db.atomic():
+        for rows in chunked(((f"{i:064x}", rng.randint(2_000, 3_000_000), now) for i in range(blobs)), 500):
+            Blob.insert_many(rows, fields=[Blob.sha256, Blob.size, Blob.created_at]).execute()
+
+    # The messages, oldest first, and their attachments; status changes follow the conversation.
+    big_kinds: dict[str, int] = {}
+    attachments: list[tuple] = []
+    changes: list[tuple] = []
+    state = ["new"] * tickets
+
+    def change(t: int, new: str, seconds: int, by=None, reason: str = "") -> None:
+        if state[t] != new:
+            changes.append((t + 1, state[t], new, by, reason, at(seconds)))
+            state[t] = new
+
+    def message_rows():
+        for i, key in enumerate(keys, 1):
+            seconds, t, n = key >> 36, (key >> 12) & 0xFFFFFF, key & 0xFFF
+            email, name, assignee, status, subject = info[t]
+            kind = "customer" if n == 0 else rng.choices(KINDS, KIND_WEIGHTS)[0]
+            body = rng.randrange(len(bodies))
+            author_id, message_id, rule, sent, html_ = None, None, "", None, None
+            if kind == "customer":
+                author_id = customer.id if t in asked else None
+                message_id, sent = f"<m{i}.{t + 1}@bench.example>", at(seconds)
+                rule = "new" if n == 0 else "in-reply-to"
+                html_ = html[body] if rng.random() < 0.25 else None
+                if n:
+                    change(t, "waiting_us", seconds, reason="mail")
+            elif kind in ("staff", "note"):
+                author_id = assignee or engineers[0]
+                email, name = "serwis@bench.example", "Serwis"
+                message_id = f"<s{i}.{t + 1}@bench.example>" if kind == "staff" else None
+                if kind == "staff":
+                    change(t, "open" if state[t] == "new" else "waiting_customer", seconds, author_id)
+            else:
+                email, name, rule = "", "", "system"
+            reply = n > 0 and kind in ("customer", "staff") and rng.random() < 0.7
+            text = bodies[body] + "\n\n" + quoted[rng.randrange(len(quoted))] if reply else bodies[body]
+            if t == big:
+                big_kinds[kind] = big_kinds.get(kind, 0) + 1
+            if kind != "system" and (rng.random() < 0.08 or (t == big and n % 5 == 4)):
+                for j in range(rng.choice([1, 1, 2])):
+                    over = rng.random() < 0.03
+                    attachments.append((i, None if over else rng.randint(1, blobs), f"plik-{i}-{j}.pdf",
+                                        "application/pdf", rng.randint(5_000, 2_000_000), False, None,
+                                        "over the size limit" if over else ""))
+            if n == counts[t] - 1 and status != state[t]:
+                change(t, status, seconds, None if status != "closed" else assignee)
+            yield (i, t + 1, kind, author_id, email, name, subject if n == 0 else "Re: " + subject, text,
+                   bodies[body] if reply else "", html_, message_id, rule, sent, at(seconds))
+
+    fields = [Message.id, Message.ticket, Message.kind, Message.author, Message.author_email, Message.author_name,
+              Message.subject, Message.body_text, Message.body_display, Message.body_html, Message.message_id,
+              Message.thread_rule, Message.sent_at, Message.created_at]
+    made = insert_chunks(Message, fields, message_rows(), 200)
+    fields = [Attachment.message, Attachment.blob, Attachment.filename, Attachment.content_type, Attachment.size,
+              Attachment.inline, Attachment.content_id, Attachment.skipped_reason]
+    insert_chunks(Attachment, fields, attachments, 500)
+    changes = [(t + 1, None, "new", None, "", at(created[t])) for t in range(tickets)] + changes
+    fields = [StatusChange.ticket, StatusChange.old_status, StatusChange.new_status, StatusChange.changed_by,
+              StatusChange.reason, StatusChange.changed_at]
+    insert_chunks(StatusChange, fields, sorted(changes, key=lambda c: c[5]), 500)
+    return {"tickets": tickets, "messages": made, "participants": participants, "attachments": len(attachments),
+            "status_changes": len(changes), "big": big + 1, "big_kinds": big_kinds,
+            "big_history": sum(1 for c in changes if c[0] == big + 1),
+            "customer_tickets": {"asked": len(asked), "on its contracts": len(on_contract), "cc": len(cc_only)}}
+
+
+def insert_chunks(model, fields, rows, size: int, per_transaction: int = 20_000) -> int:
+    """insert_many, `size` rows a statement, in transactions of `per_transaction` rows."""
+    from models import db
+    from peewee import chunked
+
+    done = 0
+    for batch in chunked(rows, per_transaction):
+        with db.atomic():
+            for statement in chunked(batch, size):
+                model.insert_many(statement, fields=fields).execute()
+        done += len(batch)
+    return done
 
 
 def index_contracts(contracts: int) -> str:
@@ -222,7 +469,8 @@ def wait_for_server(port: int, process: subprocess.Popen) -> None:
 
 
 def load_wrk(port: int, path: str, cookie: str, seconds: float, connections: int, script: Path) -> dict:
-    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency", "-s", str(script)]
+    command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
+               "--latency", "-s", str(script)]
     if cookie:
         command += ["-H", f"Cookie: {cookie}"]
     out = subprocess.run(command + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
@@ -282,17 +530,119 @@ def load_python(port: int, path: str, cookie: str, seconds: float, connections: 
     return json.loads(out)
 
 
+# --- in-process: SQL statements, their time and plans, and a profile ----------------------------------
+
+
+class Statements(logging.Handler):
+    """Every SQL statement peewee runs (it logs each to the "peewee" logger at DEBUG),
+    kept whole with its parameters so it can be run again and explained."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.seen: list[tuple[str, tuple]] = []
+
+    def emit(self, record) -> None:
+        sql, params = record.msg if isinstance(record.msg, tuple) else (str(record.msg), ())
+        self.seen.append((sql, tuple(params or ())))
+
+    def __enter__(self):
+        self.logger = logging.getLogger("peewee")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.level)
+
+
+def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str, str]], repeat: int = 5) -> dict:
+    """For each page, with the Flask test client against the same database: the SQL
+    statements one request runs (count; each run again on its own for its time, the
+    slowest with its query plan) and the median time of `repeat` requests."""
+    import config as config_mod
+    import web
+    from models import db
+
+    app = web.create_app(config_mod.load_config(env_for(data_dir), dotenv=None))
+    clients = {"": app.test_client()}
+    for who, email in users.items():
+        client = clients[who] = app.test_client()
+        html = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+        response = client.post("/login", data={"csrf_token": token, "email": email, "password": PASSWORD, "next": ""})
+        assert response.status_code == 302, response.status_code
+    out = {}
+    for name, path, who in pages:
+        client = clients[who]
+        assert client.get(path).status_code == 200, (name, path)  # warm: templates compiled, pages cached
+        with Statements() as statements:
+            response = client.get(path)
+        assert response.status_code == 200, (name, path)
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            client.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+        timed = []
+        db.connect(reuse_if_open=True)
+        for sql, params in statements.seen:
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                timed.append((0.0, sql, params))
+                continue
+            started = time.perf_counter()
+            db.execute_sql(sql, params).fetchall()
+            timed.append(((time.perf_counter() - started) * 1000, sql, params))
+        slowest = max(timed, key=lambda x: x[0]) if timed else (0.0, "", ())
+        plan = [row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + slowest[1], slowest[2])] if slowest[1] else []
+        db.close()
+        out[path, who] = {"queries": len(statements.seen), "sql_ms": sum(x[0] for x in timed),
+                          "request_ms": statistics.median(times), "slowest_ms": slowest[0], "slowest_sql": slowest[1],
+                          "slowest_params": slowest[2], "plan": plan}
+    out["app"], out["clients"] = app, clients
+    return out
+
+
+def profile(client, path: str, top: int = 30) -> str:
+    """One request under cProfile: the functions with the most time of their own, and by
+    cumulative time."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    client.get(path)
+    profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("cumulative").print_stats(r"(web|domain|templates)/|jinja2|wtforms|babel|peewee|markupsafe", top)
+    stats.sort_stats("tottime").print_stats(top // 2)
+    return text.getvalue()
+
+
 # --- main ------------------------------------------------------------------------------------------------
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contracts", type=int, default=100_000)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--tickets", type=int, help=f"default: --messages / {MESSAGES_PER_TICKET}")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per page")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of load per page before measuring")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even with wrk")
+    parser.add_argument("--no-load", action="store_true", help="build and measure in-process only (no server)")
+    parser.add_argument("--profile", nargs="*", metavar="PAGE",
+                        help="cProfile one request of each PAGE (a path, or part of a name: 'staff: ticket'), "
+                             "or of the slowest page")
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -301,22 +651,69 @@ def main() -> None:
         print(json.dumps(child_load(int(port), path, "" if cookie == "-" else cookie, float(seconds),
                                     int(connections))))
         return
+    tickets = args.tickets or max(BIG, args.messages // MESSAGES_PER_TICKET)
 
     work = Path(tempfile.mkdtemp(prefix="bench-web-"))
     server = None
     try:
-        print(f"building {args.contracts:,} contracts, {args.contracts * LINES_PER_CONTRACT:,} device lines, "
-              f"10,000 tickets in {work} ...", flush=True)
-        built = build(work / "var", args.contracts)
-        print(f"  inserted in {built['insert_s']:.1f} s (insert_many), search index in {built['index_s']:.1f} s "
-              f"({built['index_how']}); the customer sees {built['customer_contracts']} contracts of its company, "
-              f"staff all {args.contracts:,}", flush=True)
+        print(f"load average {load_average()} on {os.cpu_count()} cores; building {args.contracts:,} contracts, "
+              f"{args.contracts * LINES_PER_CONTRACT:,} device lines, {tickets:,} tickets with "
+              f"{args.messages:,} messages in {work} ...", flush=True)
+        started = time.perf_counter()
+        built = build(work / "var", args.contracts, tickets, args.messages)
+        mine = built["customer_tickets"]
+        print(f"  built in {time.perf_counter() - started:.0f} s (insert_many): contracts and lines "
+              f"{built['contracts_s']:.1f} s, tickets {built['tickets_s']:.1f} s, search index "
+              f"{built['index_s']:.1f} s ({built['index_how']}), ANALYZE {built['analyze_s']:.1f} s; "
+              f"database {built['db_mb']:,.0f} MB\n"
+              f"  {built['tickets']:,} tickets, {built['messages']:,} messages, {built['participants']:,} "
+              f"participants, {built['status_changes']:,} status changes, {built['attachments']:,} attachments\n"
+              f"  the customer sees {built['customer_contracts']} contracts of its company and its tickets "
+              f"({', '.join(f'{k}: {v}' for k, v in mine.items())}); staff all\n"
+              f"  the long ticket HD-{built['big']}: {BIG} messages "
+              f"({', '.join(f'{k} {v}' for k, v in sorted(built['big_kinds'].items()))}; the customer does not "
+              f"see the notes), {built['big_history']} status changes", flush=True)
+        big = built["big"]
+        pages = [("static page (/terms, anonymous)", "/terms", "")]
+        for who in ("customer", "staff"):
+            pages += [(f"{who}: dashboard", "/dashboard", who),
+                      (f"{who}: contract list", "/contracts", who),
+                      (f"{who}: search 'lodz'", "/contracts?q=lodz", who)]
+        pages += [("customer: ticket list", "/tickets", "customer"),
+                  ("customer: tickets, active", "/tickets?status=active", "customer"),
+                  (f"customer: ticket, {BIG} messages", f"/tickets/{big}", "customer"),
+                  ("staff: queue unassigned", "/staff?queue=unassigned", "staff"),
+                  ("staff: queue all", "/staff?queue=all", "staff"),
+                  (f"staff: ticket, {BIG} messages", f"/staff/tickets/{big}", "staff")]
+
+        measured = in_process(work / "var", {"customer": built["customer"], "staff": built["staff"]}, pages)
+        print(f"\nin-process (Flask test client, one request at a time; load average {load_average()}):")
+        print(f"{'page':<34}{'queries':>8}{'SQL ms':>8}{'request ms':>12}{'slowest statement':>20}")
+        for name, path, who in pages:
+            m = measured[path, who]
+            print(f"{name:<34}{m['queries']:>8}{m['sql_ms']:>8.1f}{m['request_ms']:>12.1f}{m['slowest_ms']:>17.1f} ms")
+        print("\nthe slowest statement of each page taking over 2 ms, with its query plan:")
+        for name, path, who in pages:
+            m = measured[path, who]
+            if m["slowest_ms"] > 2:
+                print(f"  {name}: {m['slowest_ms']:.1f} ms\n    {m['slowest_sql']}\n    params {m['slowest_params']}")
+                for line in m["plan"]:
+                    print(f"      {line}")
+        if args.profile is not None:
+            chosen = [p for p in pages if any(a == p[1] or a in p[0] for a in args.profile)] or [
+                max(pages, key=lambda p: measured[p[1], p[2]]["request_ms"])]
+            for name, path, who in chosen:
+                print(f"\ncProfile of one request of {name} ({path}):")
+                print(profile(measured["clients"][who], path))
+        if args.no_load:
+            return
+
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "cli", "web", "--workers", str(args.workers)],
                                   cwd=work, env=env_for(work / "var", port), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
         wait_for_server(port, server)
-        cookies = {"customer": log_in(port, built["customer"]), "staff": log_in(port, built["staff"])}
+        cookies = {"": "", "customer": log_in(port, built["customer"]), "staff": log_in(port, built["staff"])}
         use_wrk = shutil.which("wrk") is not None and not args.python_load
         load = load_wrk if use_wrk else load_python
         script = work / "report.lua"
@@ -324,34 +721,32 @@ def main() -> None:
         tool = (f"wrk (2 threads, {args.connections} connections)" if use_wrk else
                 f"Python load generator in a separate process ({args.connections} keep-alive connections; "
                 "wrk is not installed)")
-        print(f"server: gunicorn, {args.workers} sync workers (helpdesk web --workers {args.workers}); "
+        print(f"\nserver: gunicorn, {args.workers} sync workers (helpdesk web --workers {args.workers}); "
               f"load: {tool}; {args.duration:g} s per page after {args.warmup:g} s of warm-up; {os.cpu_count()} cores")
-
-        pages = [("static page (/terms, anonymous)", "/terms", "")]
-        for who in ("customer", "staff"):
-            pages += [(f"{who}: dashboard", "/dashboard", cookies[who]),
-                      (f"{who}: contract list", "/contracts", cookies[who]),
-                      (f"{who}: search 'lodz'", "/contracts?q=lodz", cookies[who])]
         results = []
-        for name, path, cookie in pages:
+        for name, path, who in pages:
+            cookie = cookies[who]
             status, _, html = request(port, "GET", path, cookie=cookie)
             assert status == 200 and (not cookie or "/logout" in html), (name, status)
             if args.warmup:
                 load(port, path, cookie, args.warmup, args.connections, script)
             result = load(port, path, cookie, args.duration, args.connections, script)
-            result.update(name=name, path=path, kb=len(html.encode()) / 1024)
+            result.update(name=name, path=path, kb=len(html.encode()) / 1024, load=os.getloadavg()[0],
+                          queries=measured[path, who]["queries"])
             results.append(result)
             print(f"  {name}: {result['requests'] / result['seconds']:.0f} req/s", flush=True)
 
         static = results[0]
-        print(f"\n{'page':<34}{'req/s':>8}{'median ms':>11}{'p95 ms':>9}{'p99 ms':>9}{'x static':>10}{'KB':>7}"
-              f"{'errors':>8}")
+        print(f"\n{'page':<34}{'req/s':>7}{'median ms':>11}{'p95 ms':>9}{'p99 ms':>9}{'x static':>10}{'KB':>7}"
+              f"{'queries':>9}{'errors':>8}{'load':>6}")
         for r in results:
             rate = r["requests"] / r["seconds"]
-            print(f"{r['name']:<34}{rate:>8.0f}{r['p50_ms']:>11.2f}{r['p95_ms']:>9.2f}{r['p99_ms']:>9.2f}"
-                  f"{rate / (static['requests'] / static['seconds']):>10.2f}{r['kb']:>7.1f}"
-                  f"{r['bad_status'] + r['socket_errors']:>8}")
-        print("\nx static: requests/s as a fraction of the static page's in this run.")
+            print(f"{r['name']:<34}{rate:>7.0f}{r['p50_ms']:>11.2f}{r['p95_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                  f"{rate / (static['requests'] / static['seconds']):>10.2f}{r['kb']:>7.1f}{r['queries']:>9}"
+                  f"{r['bad_status'] + r['socket_errors']:>8}{r['load']:>6.1f}")
+        print("\nx static: requests/s as a fraction of the static page's in this run. queries: SQL statements one "
+              "request runs (counted in-process). load: 1-minute load average after the page's run "
+              f"(at the end: {load_average()}).")
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)

@@ -16,7 +16,7 @@ from peewee import IntegrityError
 
 from config import Config
 from inbox_worker import outbox
-from models import AuditLog, Company, CompanyRole, Role, User, db, utcnow
+from models import PARTNER_ROLES, AuditLog, Company, CompanyRole, Role, User, db, utcnow
 
 from . import links, passwords, ratelimit
 from .validation import N_, Invalid
@@ -32,6 +32,14 @@ class LoginRefused(Exception):
     def __init__(self, limited: bool = False):
         super().__init__("login refused")
         self.limited = limited
+
+
+class AlreadyPartner(Invalid):
+    """The company already has a partner account: it must be deleted before registering again."""
+
+    def __init__(self):
+        super().__init__(N_("This company already has a partner account. A company must delete its existing "
+                            "account before registering again."))
 
 
 class WrongPassword(Invalid):
@@ -95,12 +103,20 @@ def _company(nip: str, name: str) -> Company:
     return company
 
 
-def register(config: Config, form: Registration, *, ip: str, now: dt.datetime | None = None) -> None:
+def register(config: Config, form: Registration, *, ip: str, now: dt.datetime | None = None,
+             partner_role: str | None = None) -> None:
     """Start a registration: the activation link goes to the address, or, when the address
-    already has an account, a mail saying so. The caller shows the same page either way."""
+    already has an account, a mail saying so. The caller shows the same page either way.
+    With `partner_role` (SPEC P2) the account is a partner's and the company takes that
+    role on activation, unverified; a company that has an active partner account already
+    is refused (`AlreadyPartner`): it must delete that account first."""
     now = now or utcnow()
     email = form.email.lower()
+    if partner_role is not None and partner_role not in PARTNER_ROLES:
+        raise Invalid(N_("Choose one of the listed roles."))
     with db.atomic():
+        if partner_role is not None and _has_partner_account(form.nip):
+            raise AlreadyPartner()
         if not _may_mail(email, ip, now):
             return
         user = User.get_or_none(User.email == email)
@@ -110,11 +126,13 @@ def register(config: Config, form: Registration, *, ip: str, now: dt.datetime | 
             return
         company = _company(form.nip, form.company_name)
         fields = dict(first_name=form.first_name, last_name=form.last_name, phone=form.phone, company=company,
-                      language=form.language)
+                      language=form.language, company_role=partner_role or "")
+        if partner_role is not None:
+            fields["role"] = Role.PARTNER.value
         if user is None:
             try:
                 with db.atomic():
-                    user = User.create(email=email, role=Role.CUSTOMER.value, is_active=False, **fields)
+                    user = User.create(email=email, is_active=False, **{"role": Role.CUSTOMER.value, **fields})
             except IntegrityError:
                 user = User.get(User.email == email)
         else:
@@ -125,6 +143,12 @@ def register(config: Config, form: Registration, *, ip: str, now: dt.datetime | 
         _send(config, "activation", email, user.language,
               {"user": user, "link": links.url(config.base_url, "activate", token),
                "hours": links.MAX_AGE_SECONDS // 3600}, now)
+
+
+def _has_partner_account(nip: str) -> bool:
+    return (User.select().join(Company, on=(User.company == Company.id))
+            .where(Company.nip == nip, User.role == Role.PARTNER.value, User.activated_at.is_null(False))
+            .exists())
 
 
 def resend_activation(config: Config, email: str, *, ip: str, now: dt.datetime | None = None) -> None:
@@ -156,6 +180,10 @@ def activate(config: Config, token: str, *, now: dt.datetime | None = None) -> U
     with db.atomic():
         user, _ = links.open_link(config.secret_key, "activate", token)
         User.update(is_active=True, activated_at=now).where(User.id == user.id).execute()
+        if user.role == Role.PARTNER.value and user.company_role in PARTNER_ROLES and user.company_id:
+            # A partner's company takes the role it registered with, and waits for an admin.
+            Company.update(role=user.company_role, verified_at=None, partner_level=None).where(
+                Company.id == user.company_id).execute()
         user = User.get_by_id(user.id)
         _mail_set_password(config, user, "welcome", now)
     log.info("account %s activated", user.email)
@@ -188,6 +216,11 @@ def authenticate(email: str, password: str, *, ip: str, now: dt.datetime | None 
     if not good:
         raise LoginRefused(limited=limited)
     return user
+
+
+def password_link(config: Config, user: User) -> str:
+    """A one-time link to set the user's password (for the `helpdesk user` command)."""
+    return links.url(config.base_url, "set_password", links.make(config.secret_key, "set_password", user))
 
 
 def password_link_user(config: Config, token: str) -> User:
@@ -282,7 +315,7 @@ def delete_account(user: User, password: str) -> None:
 # --- people, managed by admins (W8) ---------------------------------------------------------
 
 
-def invite(config: Config, *, email: str, first_name: str, last_name: str, role: Role, by: User,
+def invite(config: Config, *, email: str, first_name: str, last_name: str, role: Role, by: User | None,
            now: dt.datetime | None = None) -> User:
     """An account made by an admin (an engineer, say): active at once, with a mailed link
     to set its password. An address a customer wrote from becomes that account."""
@@ -303,8 +336,9 @@ def invite(config: Config, *, email: str, first_name: str, last_name: str, role:
     return user
 
 
-def set_role(user: User, role: Role, *, by: User, now: dt.datetime | None = None) -> None:
-    if user.id == by.id and role is not Role.ADMIN:
+def set_role(user: User, role: Role, *, by: User | None, now: dt.datetime | None = None) -> None:
+    """`by`: the admin deciding; None for the `helpdesk user` command."""
+    if by is not None and user.id == by.id and role is not Role.ADMIN:
         raise Invalid(N_("You cannot take away your own admin role."))
     with db.atomic():
         User.update(role=role.value, session_version=User.session_version + 1).where(User.id == user.id).execute()

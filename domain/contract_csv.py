@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 from dataclasses import dataclass, field
@@ -97,6 +98,25 @@ def _date(value: str, name: str) -> dt.date:
         raise validation.Invalid(f"{name} {value!r} is not a real date") from None
 
 
+@functools.lru_cache(maxsize=65536)
+def _remembered(check_name: str, value: str, what: str) -> tuple[bool, object]:
+    """A check's answer for a value (a file repeats the same NIPs and dates on every line
+    of a contract, and the NIP checksum is the slow part): (True, clean) or (False, message)."""
+    check = {"nip": lambda v: _checked(validation.nip, v, what), "date": lambda v: _date(v, what),
+             "number": lambda v: _checked(validation.contract_number, v, what)}[check_name]
+    try:
+        return True, check(value)
+    except validation.Invalid as error:
+        return False, str(error)
+
+
+def _check(check_name: str, value: str, what: str):
+    ok, result = _remembered(check_name, value, what)
+    if not ok:
+        raise validation.Invalid(result)
+    return result
+
+
 def _checked(check, value: str, what: str) -> str:
     if not value.isascii():
         odd = next(c for c in value if not c.isascii())
@@ -116,16 +136,16 @@ def row_of(record: dict[str, str], line: int) -> tuple[ContractRow, Line]:
     for name, text in value.items():
         if validation.CONTROL.search(text):
             raise validation.Invalid(f"{name} contains a line break or a control character")
-    number = _checked(validation.contract_number, value["contract_number"], "contract number")
-    nip = _checked(validation.nip, value["nip"], "NIP")
-    partner_nip = _checked(validation.nip, value["partner_nip"], "partner NIP") if value["partner_nip"] else ""
+    number = _check("number", value["contract_number"], "contract number")
+    nip = _check("nip", value["nip"], "NIP")
+    partner_nip = _check("nip", value["partner_nip"], "partner NIP") if value["partner_nip"] else ""
     if not value["customer_name"]:
         raise validation.Invalid("customer_name is missing")
     for name, limit in MAX_LENGTH.items():
         if len(value[name]) > limit:
             raise validation.Invalid(f"{name} is longer than {limit} characters")
-    starts_on = _date(value["starts_on"], "starts_on")
-    ends_on = _date(value["ends_on"], "ends_on")
+    starts_on = _check("date", value["starts_on"], "starts_on")
+    ends_on = _check("date", value["ends_on"], "ends_on")
     if ends_on < starts_on:
         raise validation.Invalid(f"ends_on {ends_on} is before starts_on {starts_on}")
     if not value["serial"]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, Ticket, User, db, utcnow
+from models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, Status, Ticket, User, db, utcnow
 
 from . import contract_csv, ratelimit, search as full_text
 from .contract_csv import ContractRow, Refusal
@@ -66,12 +66,18 @@ def expired(query, today: dt.date):
     return query.where(Contract.ends_on < today)
 
 
+def listing(user: User, today: dt.date, *, archive: bool = False, text: str = ""):
+    """The contracts of the user's list (current, or the expired ones), searched."""
+    query = visible_contracts(user)
+    query = expired(query, today) if archive else current(query, today)
+    return search(query, text)
+
+
 def active_tickets(user: User, limit: int = 50):
-    """Tickets not closed: of the contracts the user sees, and those it asked itself."""
-    query = Ticket.open_ones()
-    if not user.is_staff:
-        contracts = visible_contracts(user).select(Contract.id)
-        query = query.where(Ticket.contract.in_(contracts) | (Ticket.requester == user.id))
+    """Tickets not closed among those the user may see (domain.access)."""
+    from .access import visible_tickets  # access builds on this module's visible_contracts
+
+    query = visible_tickets(user).where(Ticket.status != Status.CLOSED.value)
     return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 
@@ -117,9 +123,8 @@ def verify(user: User, number: str, serial: str, *, ip: str, now: dt.datetime | 
 
 
 def match_expression(tokens: list[str]) -> str:
-    """An FTS5 query: every token as a quoted prefix term, all required. The tokens are
-    letters and digits only, so the quotes cannot be broken out of."""
-    return " AND ".join(f'"{token}"*' for token in tokens)
+    """The FTS5 query for these tokens (`domain.search`)."""
+    return full_text.fts5_match(tokens)
 
 
 def search(query, text: str, *, fts: bool = True):

@@ -205,7 +205,8 @@ def _last_ids(ticket_id: int) -> list[str]:
     return [r.message_id for r in rows][::-1]
 
 
-def add_cc(ticket_id: int, addresses: list[str], by: User, config: Config, *, now: dt.datetime | None = None) -> list[str]:
+def add_cc(ticket_id: int, addresses: list[str], by: User, config: Config, *,
+           now: dt.datetime | None = None) -> list[str]:
     """Add CCs; they get every public message from now on. Returns the ones new to the ticket."""
     now = now or utcnow()
     with db.atomic():

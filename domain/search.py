@@ -5,7 +5,7 @@ queue), `contract_condition` (contract pages), and `write_contracts` (the contra
 documents, which `domain.contracts.reindex` builds). Each backend has its own class and
 its own SQL, so neither sees the other's:
 
-- SQLite: FTS5 tables (migrations 003 and 004). `contract_search` holds a folded
+- SQLite: FTS5 tables (migrations 003 and 006). `contract_search` holds a folded
   document per contract, written here; `ticket_search` and `message_search` are
   contentless and kept up to date by triggers on `ticket` and `message`, so every writer
   (mail worker, portal, staff pages) indexes without knowing it.
@@ -15,8 +15,8 @@ its own SQL, so neither sees the other's:
   `contract_search` table of the same folded documents with a GIN index.
 
 A query is the words of the search box (`search_tokens`: letters and digits only,
-folded in Python, at most eight), every one required, each as a prefix: "lodz" finds
-"Łódź", "drukar" finds "drukarka". Internal notes are searched only for staff.
+folded in Python, at most eight), every one required, each as a prefix (from three
+characters; shorter ones as whole words): "lodz" finds "Łódź", "drukar" finds "drukarka". Internal notes are searched only for staff.
 """
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from models import Contract, Message, MessageKind, Ticket, db
 
 TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script: nothing either engine reads as syntax
 MAX_TOKENS = 8
-# Letters NFKD does not decompose; the same table is in migration 004 for PostgreSQL.
+MIN_PREFIX = 3  # shorter tokens match whole words only ("5"* would expand to every number indexed)
+# Letters NFKD does not decompose; the same table is in migration 006 for PostgreSQL.
 FOLD = str.maketrans({"ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ø": "o", "Ø": "o", "ß": "ss", "æ": "ae", "Æ": "ae"})
 # How much of a message is indexed (PostgreSQL's tsvector has a 1 MB limit).
 INDEXED_CHARS = 100_000
@@ -47,11 +48,14 @@ def search_tokens(text: str) -> list[str]:
     return [token[:64] for token in TOKEN.findall(fold(text or ""))][:MAX_TOKENS]
 
 
+def fts5_match(tokens: list[str]) -> str:
+    """An FTS5 query: every token a quoted prefix term (a whole word when shorter than
+    MIN_PREFIX), all required. Tokens are letters and digits only: the quotes hold."""
+    return " AND ".join(f'"{token}"*' if len(token) >= MIN_PREFIX else f'"{token}"' for token in tokens)
+
+
 class _Sqlite:
-    @staticmethod
-    def match(tokens: list[str]) -> str:
-        """An FTS5 query: every token a quoted prefix term, all required."""
-        return " AND ".join(f'"{token}"*' for token in tokens)
+    match = staticmethod(fts5_match)
 
     def contract_ids(self, tokens):
         return SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH ?)", [self.match(tokens)])
@@ -71,7 +75,7 @@ class _Postgres:
     @staticmethod
     def query(tokens: list[str]) -> str:
         """A tsquery: every token a prefix, all required (tokens are letters and digits only)."""
-        return " & ".join(f"{token}:*" for token in tokens)
+        return " & ".join(f"{token}:*" if len(token) >= MIN_PREFIX else token for token in tokens)
 
     def contract_ids(self, tokens):
         return SQL("(SELECT contract_id FROM contract_search "

@@ -34,7 +34,7 @@ from models import (
     utcnow,
 )
 
-from . import outbox, tokens
+from . import digests, outbox, tokens
 from .notices import Recipient, notices_for
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,8 @@ def compose(config: Config, row: Outbox) -> bytes:
     """The mail an outbox row with a `spec` stands for, rendered from the templates with
     the conversation as it was up to the message it is about (newest first)."""
     spec = json.loads(row.spec)
+    if digests.is_digest(spec):  # queued by the scheduler: no ticket, a digest template
+        return digests.compose(config, row, spec)
     ticket = Ticket.select(Ticket.id, Ticket.subject, Ticket.status).where(Ticket.id == row.ticket_id).get()
     language = spec["language"]
     message, earlier = _history(ticket.id, spec["about"])

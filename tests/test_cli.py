@@ -93,3 +93,28 @@ def test_send_and_outbox_list(helpdesk, tmp_path, smtp_server, empty_database_ur
     assert row["status"] == "sent" and row["message_id"] == "m1@helpdesk.localhost"
     bad = helpdesk("send", "--once", ok=False, HELPDESK_SMTP_URL="pop3://x")
     assert bad.returncode == 1 and "HELPDESK_SMTP_URL" in bad.stderr
+
+
+def test_user_add_makes_the_first_admin_who_sets_a_password_by_the_printed_link(helpdesk, tmp_path):
+    import re
+
+    import config as config_mod
+    import database
+    from models import User
+    from tests.portal import Portal
+    from web import create_app
+
+    done = helpdesk("user", "add", "Boss@Firma.example", "--role", "admin", "--first-name", "Ala")
+    assert "boss@firma.example created as admin" in done.stdout
+    path = re.search(r"http://[^/]+(/password/set/\S+)", done.stdout).group(1)
+    assert "is now engineer" in helpdesk("user", "add", "boss@firma.example", "--role", "engineer").stdout
+    assert "is now admin" in helpdesk("user", "add", "boss@firma.example", "--role", "admin").stdout
+    bad = helpdesk("user", "add", "not-an-address", ok=False)
+    assert bad.returncode == 1 and "not an email address" in bad.stderr
+
+    config = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var")}, dotenv=None)
+    portal = Portal(create_app(config, db=database.open_database(config.database_url)))
+    response = portal.post(path, {"password": "the boss password", "repeat": "the boss password"}, page=path)
+    assert response.status_code == 302
+    assert portal.get("/staff/users").status_code == 200
+    assert User.get(User.email == "boss@firma.example").role == "admin"

@@ -134,7 +134,8 @@ def test_a_file_name_never_leaves_its_folder(app, world):
 def test_tickets_only_on_contracts_the_user_has_verified_and_still_active(app, world):
     alice = signed_in(app, world.alice)
     assert open_ticket(alice, world.contract_b).status_code == 404
-    assert signed_in(app, world.anna, ip="192.0.2.21").get(f"/tickets/new?contract={world.contract_a.id}").status_code == 404
+    anna = signed_in(app, world.anna, ip="192.0.2.21")
+    assert anna.get(f"/tickets/new?contract={world.contract_a.id}").status_code == 404
     Contract.update(ends_on=TODAY - dt.timedelta(days=1)).where(Contract.id == world.contract_a.id).execute()
     assert open_ticket(alice, world.contract_a).status_code == 404
     assert Ticket.select().count() == 0
@@ -151,7 +152,8 @@ def test_objects_of_another_company_are_not_found(app, world):
                  f"/tickets/{ticket.id}/messages/{ticket.messages[0].id}/html", f"/staff/tickets/{ticket.id}",
                  "/staff", "/staff/quarantine", "/staff/users"):
         assert bob.get(path).status_code == 404, path
-    for path, data in ((f"/tickets/{ticket.id}/reply", {"text": "x"}), (f"/tickets/{ticket.id}/cc", {"cc-addresses": "x@b.example"}),
+    for path, data in ((f"/tickets/{ticket.id}/reply", {"text": "x"}),
+                       (f"/tickets/{ticket.id}/cc", {"cc-addresses": "x@b.example"}),
                        (f"/tickets/{ticket.id}/reopen", {})):
         assert bob.post(path, data, page="/tickets").status_code == 404, path
     assert Message.select().count() == 1 and Participant.select().count() == 1
@@ -251,7 +253,8 @@ def test_a_closed_ticket_is_reopened_by_its_customer(app, world):
     assert "Otwórz ponownie" in alice.text(f"/tickets/{ticket.id}")
     alice.post(f"/tickets/{ticket.id}/reopen", page=f"/tickets/{ticket.id}")
     assert Ticket.get_by_id(ticket.id).status == "open"
-    statuses = [c.new_status for c in StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id)]
+    changes = StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id)
+    statuses = [c.new_status for c in changes]
     assert statuses[-2:] == ["closed", "open"]
 
 
@@ -339,7 +342,8 @@ def test_admins_invite_deactivate_and_set_roles_and_engineers_cannot(app, world)
     assert [m["template"] for m in outbox_to("new.eng@helpdesk.example")] == ["account:invitation"]
     admin.post(f"/staff/users/{world.bob.id}", {"action": "deactivate"}, page="/staff/users")
     assert not User.get_by_id(world.bob.id).is_active
-    assert Portal(app, ip="192.0.2.61").post("/login", {"email": "bob@b.example", "password": PASSWORD}).status_code == 401
+    refused = Portal(app, ip="192.0.2.61").post("/login", {"email": "bob@b.example", "password": PASSWORD})
+    assert refused.status_code == 401
     admin.post(f"/staff/users/{world.engineer.id}", {"action": "role", "role": "admin"}, page="/staff/users")
     assert User.get_by_id(world.engineer.id).role == "admin"
     admin.post(f"/staff/users/{world.admin.id}", {"action": "deactivate"}, page="/staff/users")
@@ -447,13 +451,28 @@ def test_a_bad_reply_stores_nothing_and_an_oversize_request_gets_a_clear_page(ap
     open_ticket(alice, world.contract_a)
     ticket = Ticket.get()
     before = (Message.select().count(), Attachment.select().count(), Outbox.select().count())
-    empty = alice.post(f"/tickets/{ticket.id}/reply", {"text": "z plikiem", "attachments": [(io.BytesIO(b""), "a.txt")]},
+    empty = alice.post(f"/tickets/{ticket.id}/reply",
+                       {"text": "z plikiem", "attachments": [(io.BytesIO(b""), "a.txt")]},
                        page=f"/tickets/{ticket.id}", content_type="multipart/form-data")
     assert empty.status_code == 422 and "jest pusty" in empty.get_data(as_text=True)
     blank = alice.post(f"/tickets/{ticket.id}/reply", {"text": "   "}, page=f"/tickets/{ticket.id}")
     assert blank.status_code == 422
     app.config["MAX_CONTENT_LENGTH"] = 10_000
-    huge = alice.post(f"/tickets/{ticket.id}/reply", {"text": "x", "attachments": [(io.BytesIO(b"x" * 20_000), "a.bin")]},
+    huge = alice.post(f"/tickets/{ticket.id}/reply",
+                      {"text": "x", "attachments": [(io.BytesIO(b"x" * 20_000), "a.bin")]},
                       page=f"/tickets/{ticket.id}", content_type="multipart/form-data")
     assert huge.status_code == 413 and "Za duże" in huge.get_data(as_text=True)
     assert (Message.select().count(), Attachment.select().count(), Outbox.select().count()) == before
+
+
+def test_moving_a_message_has_its_own_page(app, world):
+    first = Ticket.create(subject="first", requester_email="x@a.example")
+    message = Message.create(ticket=first, kind="customer", author_email="x@a.example", body_text="zgubiona")
+    engineer = signed_in(app, world.engineer)
+    page = engineer.get(f"/staff/tickets/{first.id}/messages/{message.id}/move")
+    assert page.status_code == 200 and "zgubiona" in page.get_data(as_text=True)
+    assert engineer.get(f"/staff/tickets/{first.id + 1}/messages/{message.id}/move").status_code == 404
+    empty = engineer.post(f"/staff/tickets/{first.id}/messages/{message.id}/move", {"target": ""})
+    assert empty.status_code == 422 and Message.get_by_id(message.id).ticket_id == first.id
+    customer = signed_in(app, world.alice, ip="192.0.2.80")
+    assert customer.get(f"/staff/tickets/{first.id}/messages/{message.id}/move").status_code == 404

@@ -50,3 +50,21 @@ def test_insert_row_writes_the_row_create_would(db):
         assert {k: v for k, v in a.items() if k not in ("id", "uid")} == \
                {k: v for k, v in b.items() if k not in ("id", "uid")}
         assert fast.id and fast.id != slow.id
+
+
+def test_insert_rows_writes_the_rows_create_would(db):
+    import datetime as dt
+
+    from domain.inserts import insert_rows
+
+    now = dt.datetime(2026, 11, 25, 12, 0)
+    rows = [dict(kind="digest", ticket=None, recipient=f"u{i}@example.com", mail_from="s@x", message_id=f"m{i}@x",
+                 raw=None, spec="{}", status="pending", attempts=0, next_attempt_at=now, created_at=now)
+            for i in range(3)]
+    insert_rows(models.Outbox, rows)
+    slow = models.Outbox.create(**{**rows[0], "message_id": "slow@x"})
+    fast = list(models.Outbox.select().where(models.Outbox.id != slow.id).order_by(models.Outbox.id).dicts())
+    assert [r["recipient"] for r in fast] == ["u0@example.com", "u1@example.com", "u2@example.com"]
+    b = models.Outbox.select().where(models.Outbox.id == slow.id).dicts().get()
+    assert {k: v for k, v in fast[0].items() if k not in ("id", "message_id")} == \
+           {k: v for k, v in b.items() if k not in ("id", "message_id")}

@@ -44,9 +44,7 @@ def _list(archive: bool):
         page = max(1, min(int(request.args.get("page", "1")), 10_000))
     except ValueError:
         page = 1
-    query = contracts.visible_contracts(current_user)
-    query = contracts.expired(query, _today()) if archive else contracts.current(query, _today())
-    query = contracts.search(query, text)
+    query = contracts.listing(current_user, _today(), archive=archive, text=text)
     total = query.count()
     order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
     shown = list(query.select(Contract, Company.name).join(Company, on=(Contract.company == Company.id))

@@ -6,17 +6,24 @@ from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
+    FieldList,
+    FileField,
+    Form,
+    FormField,
     HiddenField,
     IntegerField,
     MultipleFileField,
     PasswordField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TelField,
     TextAreaField,
 )
+from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.validators import Email, InputRequired, Length, ValidationError
 
 from domain import validation
@@ -177,3 +184,111 @@ class UserForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=[])
+
+
+# --- partners (P1-P3, L1-L3) ----------------------------------------------------------------
+
+PARTNER_ROLE_LABELS = {
+    "installer": _l("Installer"), "integrator": _l("Integrator"), "arc": _l("ARC (alarm receiving centre)"),
+    "reseller": _l("Reseller"), "distributor": _l("Distributor"),
+}
+COMPANY_ROLE_LABELS = {"customer": _l("Customer"), **PARTNER_ROLE_LABELS}
+
+
+class PartnerRegistrationForm(RegistrationForm):
+    company_role = RadioField(_l("Your company's role"), choices=[],
+                              validators=[InputRequired(message=_l("Choose your company's role."))])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.company_role.choices = list(PARTNER_ROLE_LABELS.items())
+
+
+class RoleChangeForm(FlaskForm):
+    role = RadioField(_l("New role"), choices=[], validators=[InputRequired(message=_l("Choose the new role."))])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.role.choices = list(PARTNER_ROLE_LABELS.items())
+
+
+class TermsForm(FlaskForm):
+    terms_id = HiddenField()
+    accept = BooleanField(_l("I have read and accept the programme terms"),
+                          [InputRequired(message=_l("Registration needs the terms accepted."))])
+
+
+class DistributorsForm(FlaskForm):
+    distributors = SelectMultipleField(_l("Authorised distributors you buy from"), coerce=int, choices=[],
+                                       option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
+                                       validators=[InputRequired(message=_l("Choose at least one distributor."))])
+
+
+class DeclaredLevelForm(FlaskForm):
+    level = RadioField(_l("Partnership level"), choices=[],
+                       validators=[InputRequired(message=_l("Choose the partnership level."))])
+
+
+class DecisionForm(FlaskForm):
+    reason = TextAreaField(_l("Reason (required for a rejection)"))
+
+
+class SaleLineForm(Form):
+    model = StringField(_l("Device model or software"))
+    serial = StringField(_l("Serial number or licence key"))
+    address = StringField(_l("Installation address"))
+
+
+class SaleForm(FlaskForm):
+    nip = StringField(_l("Customer's NIP"), [REQUIRED, checked(validation.nip)], render_kw={"inputmode": "numeric"})
+    customer_name = StringField(_l("Customer's name"), [REQUIRED, checked(lambda v: validation.name(v, 300))])
+    service_level = SelectField(_l("Service level"), choices=[])
+    starts_on = DateField(_l("Starts on"), [InputRequired(message=_l("Give a date."))])
+    ends_on = DateField(_l("Ends on"), [InputRequired(message=_l("Give a date."))])
+    lines = FieldList(FormField(SaleLineForm), min_entries=5, max_entries=20)
+
+
+class LevelApplicationForm(FlaskForm):
+    level = SelectField(_l("Level"), coerce=int, choices=[])
+    basis = RadioField(_l("Eligibility"), choices=[], validators=[InputRequired(message=_l("Choose one."))])
+    distributor = SelectField(_l("Recommending distributor"), coerce=int, choices=[], validate_choice=False)
+    nips = TextAreaField(_l("NIPs of the users you service"),
+                         description=_l("One NIP per line, in the order of the recommendation files below."))
+    files = MultipleFileField(_l("Written recommendations"))
+
+
+class SolutionForm(FlaskForm):
+    title = StringField(_l("Title"), TITLE)
+    description = TextAreaField(_l("Description"), [REQUIRED])
+
+
+class SupportQueryForm(FlaskForm):
+    title = StringField(_l("Subject"), TITLE)
+    description = TextAreaField(_l("Your question"), [REQUIRED])
+
+
+class DistributorForm(FlaskForm):
+    name = StringField(_l("Name"), [REQUIRED, checked(lambda v: validation.name(v, 300))])
+    nip = StringField(_l("NIP"), [REQUIRED, checked(validation.nip)])
+
+
+class SetLevelForm(FlaskForm):
+    level = SelectField(_l("Level"), choices=[])
+    reason = StringField(_l("Reason"))
+
+
+class ResourceForm(FlaskForm):
+    title = StringField(_l("Title"), TITLE)
+    kind = SelectField(_l("Kind"), choices=[])
+    permission = SelectField(_l("Permission needed"), choices=[])
+    body = TextAreaField(_l("Text (a phone number, a description, the section's content)"))
+    file = FileField(_l("File (for a download)"))
+
+
+class TermsVersionForm(FlaskForm):
+    version = StringField(_l("Version"), [REQUIRED, checked(lambda v: validation.name(v, 20))])
+    text = TextAreaField(_l("Text"), [REQUIRED])
+
+
+class SubscriptionForm(FlaskForm):
+    subscription_seller = BooleanField(_l("Takes part in subscription sales"))

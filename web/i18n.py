@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app, session
-from flask_babel import Babel
+from flask import Flask, current_app, g, session
+from flask_babel import Babel, get_translations
 from flask_login import current_user
 
 LANGUAGES = {"pl": "Polski", "en": "English"}
@@ -24,8 +24,31 @@ def current_language() -> str:
     return current_app.config["HELPDESK"].language
 
 
+def fast_gettext(message: str) -> str:
+    """gettext through the request's cached catalogue (for helpers called once per row)."""
+    return _translations().ugettext(message)
+
+
+def _translations():
+    """The request's catalogue, looked up once: Flask-Babel's own lookup costs about 13 µs
+    a call, and a page of contracts makes hundreds of them."""
+    found = g.get("_translations")
+    if found is None:
+        found = g._translations = get_translations()
+    return found
+
+
 def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     Babel(app, locale_selector=current_language,
           timezone_selector=lambda: app.config["HELPDESK"].timezone)
+    # The same callables Flask-Babel installs, minus the per-call lookup; newstyle: Jinja
+    # escapes and fills in %(name)s itself.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)

@@ -12,10 +12,10 @@ from peewee import JOIN, Case, fn
 from domain import accounts, conversation
 from domain.validation import Invalid
 from inbox_worker import pipeline
-from models import Contract, InboundMail, Quarantine, Role, Status, StatusChange, Ticket, User, db
+from models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
 
 from . import forms
-from .tickets import STATUS_LABELS, conversation_of, participants_of, search, uploads
+from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE = 50
@@ -115,8 +115,7 @@ def _page(ticket: Ticket, status: int = 200, **given):
     return render_template(
         "staff/ticket.html", ticket=ticket, items=conversation_of(ticket), participants=participants_of(ticket),
         reply_form=given.get("reply_form") or forms.StaffReplyForm(), cc_form=given.get("cc_form") or
-        forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, move_form=forms.MoveForm(),
-        confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
+        forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
         history=list(StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc())),
     ), status
@@ -133,19 +132,14 @@ def ticket(ticket_id: int):
 def reply(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.StaffReplyForm()
-    if form.validate_on_submit():
-        try:
-            files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
-            text = conversation.checked_text(form.text.data)
-        except Invalid as error:
-            form.attachments.errors = [forms.translated(error)]
-        else:
-            conversation.reply(_config(), ticket.id, current_user, text, uploads=files,
-                               internal=form.internal.data, close=form.close.data and not form.internal.data,
-                               now=g.now)
-            flash(_("Internal note added.") if form.internal.data else _("Answer sent to everyone on the ticket."),
-                  "success")
-            return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+    parts = reply_parts(form)
+    if parts is not None:
+        text, files = parts
+        conversation.reply(_config(), ticket.id, current_user, text, uploads=files, internal=form.internal.data,
+                           close=form.close.data and not form.internal.data, now=g.now)
+        flash(_("Internal note added.") if form.internal.data else _("Answer sent to everyone on the ticket."),
+              "success")
+        return redirect(url_for("staff.ticket", ticket_id=ticket.id))
     return _page(ticket, 422, reply_form=form)
 
 
@@ -182,24 +176,23 @@ def assign(ticket_id: int):
 def add_cc(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.CcForm(prefix="cc")
-    if form.validate_on_submit():
-        try:
-            addresses = conversation.parse_addresses(form.addresses.data)
-        except Invalid as error:
-            form.addresses.errors = [forms.translated(error)]
-        else:
-            conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
-            return redirect(url_for("staff.ticket", ticket_id=ticket.id) + "#people")
+    addresses = cc_addresses(form)
+    if addresses is not None:
+        conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+        return redirect(url_for("staff.ticket", ticket_id=ticket.id) + "#people")
     return _page(ticket, 422, cc_form=form)
 
 
-@bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/move", methods=["POST"])
+@bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/move", methods=["GET", "POST"])
 @staff_only
 def move_message(ticket_id: int, message_id: int):
+    message = Message.get_or_none(Message.id == message_id, Message.ticket == ticket_id)
+    if message is None:
+        abort(404)
     form = forms.MoveForm()
     if not form.validate_on_submit():
-        flash(_("Give the number of the ticket to move the message to."), "error")
-        return redirect(url_for("staff.ticket", ticket_id=ticket_id))
+        return render_template("staff/move.html", form=form, message=message, ticket=_ticket_or_404(ticket_id),
+                               prefix=_config().ticket_prefix), 422 if request.method == "POST" else 200
     try:
         conversation.move_message(message_id, form.target.data, current_user, now=g.now)
     except conversation.NotFound:

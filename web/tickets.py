@@ -8,36 +8,44 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import nh3
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from peewee import JOIN, SQL, fn
+from peewee import JOIN, SQL
 
 from domain import access, contracts, conversation
 from domain import search as full_text
 from domain.storage import BlobStore
-from domain.validation import Invalid
+from domain.validation import N_, Invalid
 from models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
 
 from . import forms
+from .i18n import fast_gettext
 
 bp = Blueprint("tickets", __name__)
 PAGE = 50
-STATUS_LABELS = {
-    Status.NEW.value: _l("New"),
-    Status.OPEN.value: _l("Open"),
-    Status.WAITING_CUSTOMER.value: _l("Waiting for the customer"),
-    Status.WAITING_US.value: _l("Waiting for us"),
-    Status.CLOSED.value: _l("Closed"),
+STATUS_NAMES = {  # message ids, translated where shown
+    Status.NEW.value: N_("New"),
+    Status.OPEN.value: N_("Open"),
+    Status.WAITING_CUSTOMER.value: N_("Waiting for the customer"),
+    Status.WAITING_US.value: N_("Waiting for us"),
+    Status.CLOSED.value: N_("Closed"),
 }
+STATUS_LABELS = {status: _l(name) for status, name in STATUS_NAMES.items()}
+WAITING_FOR_YOU = N_("Waiting for you")  # what a customer reads for waiting_customer
 
 
 @bp.app_template_global()
 def status_label(status: str) -> str:
-    return str(STATUS_LABELS.get(status, status))
+    """The status in the reader's words (a customer is "you"); called once per row, so
+    through the request's cached catalogue."""
+    if status == Status.WAITING_CUSTOMER.value and not (current_user.is_authenticated and current_user.is_staff):
+        return fast_gettext(WAITING_FOR_YOU)
+    return fast_gettext(STATUS_NAMES[status]) if status in STATUS_NAMES else status
 
 
 def _config():
@@ -68,6 +76,32 @@ def search(query, text: str, prefix: str, *, staff: bool = False):
 def uploads() -> list[conversation.Upload]:
     return [conversation.Upload(f.filename or "", f.mimetype or "", f.read())
             for f in request.files.getlist("attachments") if f and (f.filename or "")]
+
+
+def reply_parts(form) -> tuple[str, list[conversation.Upload]] | None:
+    """The text and files of a submitted reply form, or None with each error on its field."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        text = conversation.checked_text(form.text.data)
+    except Invalid as error:
+        form.text.errors = [forms.translated(error)]
+    try:
+        files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
+    except Invalid as error:
+        form.attachments.errors = [forms.translated(error)]
+    return None if form.text.errors or form.attachments.errors else (text, files)
+
+
+def cc_addresses(form) -> list[str] | None:
+    """The addresses of a submitted CC form, or None with the error on the field."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        return conversation.parse_addresses(form.addresses.data)
+    except Invalid as error:
+        form.addresses.errors = [forms.translated(error)]
+        return None
 
 
 def _ticket_or_404(ticket_id: int) -> Ticket:
@@ -185,16 +219,12 @@ def show(ticket_id: int):
 def reply(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.ReplyForm()
-    if form.validate_on_submit():
-        try:
-            files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
-            text = conversation.checked_text(form.text.data)
-        except Invalid as error:
-            form.attachments.errors = [forms.translated(error)]
-        else:
-            conversation.reply(_config(), ticket.id, current_user, text, uploads=files, now=g.now)
-            flash(_("Your message is added and sent to everyone on the ticket."), "success")
-            return redirect(url_for("tickets.show", ticket_id=ticket.id))
+    parts = reply_parts(form)
+    if parts is not None:
+        text, files = parts
+        conversation.reply(_config(), ticket.id, current_user, text, uploads=files, now=g.now)
+        flash(_("Your message is added and sent to everyone on the ticket."), "success")
+        return redirect(url_for("tickets.show", ticket_id=ticket.id))
     return _page(ticket, reply_form=form, status=422)
 
 
@@ -203,16 +233,12 @@ def reply(ticket_id: int):
 def add_cc(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.CcForm(prefix="cc")
-    if form.validate_on_submit():
-        try:
-            addresses = conversation.parse_addresses(form.addresses.data)
-        except Invalid as error:
-            form.addresses.errors = [forms.translated(error)]
-        else:
-            added = conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
-            flash(_("Added: %(addresses)s", addresses=", ".join(added)) if added else
-                  _("These addresses are already on the ticket."), "success")
-            return redirect(url_for("tickets.show", ticket_id=ticket.id) + "#people")
+    addresses = cc_addresses(form)
+    if addresses is not None:
+        added = conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+        flash(_("Added: %(addresses)s", addresses=", ".join(added)) if added else
+              _("These addresses are already on the ticket."), "success")
+        return redirect(url_for("tickets.show", ticket_id=ticket.id) + "#people")
     return _page(ticket, cc_form=form, status=422)
 
 
@@ -295,14 +321,26 @@ def message_html(ticket_id: int, message_id: int):
 
 @bp.app_template_filter("local")
 def local_time(value: dt.datetime | None) -> str:
-    """A stored UTC time in the reader's zone, to the minute."""
+    """A stored UTC time in the reader's zone, to the minute (once per row: no Babel call)."""
     if value is None:
         return ""
-    from flask_babel import format_datetime
+    zone = g.get("_zone")
+    if zone is None:
+        name = current_user.timezone if current_user.is_authenticated else _config().timezone
+        try:
+            zone = g._zone = ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = g._zone = ZoneInfo(_config().timezone)
+    return value.replace(tzinfo=dt.timezone.utc).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
-    return format_datetime(value.replace(tzinfo=dt.timezone.utc), "yyyy-MM-dd HH:mm")
 
+@bp.app_template_filter("filesize")
+def file_size(size: int) -> str:
+    """Bytes as people read them: 340 B, 12.5 KB, 3.1 MB (in the reader's number format)."""
+    from flask_babel import format_decimal
 
-def count_by_status(query) -> dict[str, int]:
-    return {row["status"]: row["n"] for row in query.select(Ticket.status, fn.COUNT(Ticket.id).alias("n"))
-            .group_by(Ticket.status).dicts()}
+    for unit, scale in (("MB", 1_048_576), ("KB", 1024)):
+        if size >= scale:
+            return f"{format_decimal(round(size / scale, 1))} {unit}"
+    return f"{size} B"
+
