@@ -95,7 +95,8 @@ def test_send_and_outbox_list(helpdesk, tmp_path, smtp_server, empty_database_ur
     assert bad.returncode == 1 and "HELPDESK_SMTP_URL" in bad.stderr
 
 
-def test_user_add_makes_the_first_admin_who_sets_a_password_by_the_printed_link(helpdesk, tmp_path):
+def test_user_add_makes_the_first_admin_who_sets_a_password_by_the_printed_link(helpdesk, tmp_path,
+                                                                             empty_database_url):
     import re
 
     import config as config_mod
@@ -112,7 +113,8 @@ def test_user_add_makes_the_first_admin_who_sets_a_password_by_the_printed_link(
     bad = helpdesk("user", "add", "not-an-address", ok=False)
     assert bad.returncode == 1 and "not an email address" in bad.stderr
 
-    config = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var")}, dotenv=None)
+    config = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var"),
+                                     "HELPDESK_DATABASE_URL": empty_database_url}, dotenv=None)
     portal = Portal(create_app(config, db=database.open_database(config.database_url)))
     response = portal.post(path, {"password": "the boss password", "repeat": "the boss password"}, page=path)
     assert response.status_code == 302
