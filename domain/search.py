@@ -9,10 +9,11 @@ its own SQL, so neither sees the other's:
   document per contract, written here; `ticket_search` and `message_search` are
   contentless and kept up to date by triggers on `ticket` and `message`, so every writer
   (mail worker, portal, staff pages) indexes without knowing it.
-- PostgreSQL: `to_tsvector('simple', helpdesk_fold(...))` expression indexes (GIN) on
-  `ticket` and `message`, where `helpdesk_fold` is lower case without diacritics
-  (`unaccent`, or a translation table where that extension cannot be created), and a
-  `contract_search` table of the same folded documents with a GIN index.
+- PostgreSQL: `to_tsvector('simple', helpdesk_fold(...))`, where `helpdesk_fold` is
+  lower case without diacritics (`unaccent`, or a translation table where that extension
+  cannot be created): an expression index (GIN) on ticket subjects, a `message_search`
+  table kept by a trigger on `message`, and a `contract_search` table of the same
+  folded contract documents, each a tsvector column with a GIN index.
 
 A query is the words of the search box (`search_tokens`: letters and digits only,
 folded in Python, at most eight), every one required, each as a prefix (from three
@@ -33,8 +34,6 @@ MAX_TOKENS = 8
 MIN_PREFIX = 3  # shorter tokens match whole words only ("5"* would expand to every number indexed)
 # Letters NFKD does not decompose; the same table is in migration 006 for PostgreSQL.
 FOLD = str.maketrans({"ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ø": "o", "Ø": "o", "ß": "ss", "æ": "ae", "Æ": "ae"})
-# How much of a message is indexed (PostgreSQL's tsvector has a 1 MB limit).
-INDEXED_CHARS = 100_000
 
 
 def fold(text: str) -> str:
@@ -78,24 +77,23 @@ class _Postgres:
         return " & ".join(f"{token}:*" if len(token) >= MIN_PREFIX else token for token in tokens)
 
     def contract_ids(self, tokens):
-        return SQL("(SELECT contract_id FROM contract_search "
-                   "WHERE to_tsvector('simple', body) @@ to_tsquery('simple', %s))", [self.query(tokens)])
+        return SQL("(SELECT contract_id FROM contract_search WHERE document @@ to_tsquery('simple', %s))",
+                   [self.query(tokens)])
 
     def ticket_ids(self, tokens):
         return SQL("(SELECT id FROM ticket WHERE to_tsvector('simple', helpdesk_fold(subject)) "
                    "@@ to_tsquery('simple', %s))", [self.query(tokens)])
 
     def message_ids(self, tokens):
-        return SQL("(SELECT id FROM message WHERE to_tsvector('simple', helpdesk_fold("
-                   f"left(subject || ' ' || body_text, {INDEXED_CHARS}))) @@ to_tsquery('simple', %s))",
+        return SQL("(SELECT message_id FROM message_search WHERE document @@ to_tsquery('simple', %s))",
                    [self.query(tokens)])
 
     def write_contracts(self, ids: list[int], bodies: list[tuple[int, str]]) -> None:
         bodies = [(i, " ".join(TOKEN.findall(body))) for i, body in bodies]  # words as FTS5 sees them
         db.execute_sql(f"DELETE FROM contract_search WHERE contract_id IN ({', '.join(['%s'] * len(ids))})", ids)
         if bodies:
-            values = ", ".join(["(%s, %s)"] * len(bodies))
-            db.execute_sql(f"INSERT INTO contract_search (contract_id, body) VALUES {values}",
+            values = ", ".join(["(%s, to_tsvector('simple', %s))"] * len(bodies))
+            db.execute_sql(f"INSERT INTO contract_search (contract_id, document) VALUES {values}",
                            [v for pair in bodies for v in pair])
 
 
