@@ -9,7 +9,7 @@ its own SQL, so neither sees the other's:
   document per contract, written here; `ticket_search` and `message_search` are
   contentless and kept up to date by triggers on `ticket` and `message`, so every writer
   (mail worker, portal, staff pages) indexes without knowing it.
-- PostgreSQL: `to_tsvector('simple', helpdesk_fold(...))`, where `helpdesk_fold` is
+- PostgreSQL (migrations 006 and 008): `to_tsvector('simple', helpdesk_fold(...))`, where `helpdesk_fold` is
   lower case without diacritics (`unaccent`, or a translation table where that extension
   cannot be created): an expression index (GIN) on ticket subjects, a `message_search`
   table kept by a trigger on `message`, and a `contract_search` table of the same

@@ -5,16 +5,15 @@ SQLite: contentless FTS5 tables `ticket_search` and `message_search` (rowid = th
 id), kept up to date by triggers, and filled from the rows already there.
 PostgreSQL: `helpdesk_fold(text)` (lower case without diacritics: the `unaccent`
 extension when it can be created, else a translation table of the letters Polish and
-its neighbours use; punctuation made spaces), a GIN expression index on ticket subjects,
-a `message_search` table of tsvectors kept by a trigger on `message`, and a
-`contract_search` table of tsvectors written by `domain.contracts.reindex`, each with a
-GIN index.
+its neighbours use; punctuation made spaces), GIN expression indexes on `ticket` and `message`, and a
+`contract_search` table (contract id, folded document) with a GIN index; its documents
+are written by `domain.contracts.reindex` (`helpdesk contracts reindex` rebuilds them).
 """
 
 import peewee as pw
 from peewee_migrate import Migrator
 
-INDEXED_CHARS = 100_000  # of a message (a tsvector holds at most 1 MB)
+INDEXED_CHARS = 100_000  # as domain/search.py
 # SQLite's FTS5 (remove_diacritics 2) folds accents itself, but not these letters.
 SQLITE_FOLD = "replace(replace(replace(replace({}, 'ł', 'l'), 'Ł', 'L'), 'ß', 'ss'), 'ø', 'o')"
 MESSAGE_TEXT = f"substr(coalesce({{0}}.subject, '') || ' ' || coalesce({{0}}.body_text, ''), 1, {INDEXED_CHARS})"
@@ -43,29 +42,15 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
             migrator.sql(f"INSERT INTO {table}_search (rowid, body) SELECT id, {SQLITE_FOLD.format(text.format(table))} "
                          f"FROM {table}")
         return
-    # Stored tsvectors, not expression indexes: a GIN match is rechecked against its row,
-    # and recomputing the vector of a long message there made a common word take minutes.
     migrator.run(_fold_function, database)
     migrator.sql("CREATE TABLE IF NOT EXISTS contract_search ("
-                 "contract_id INTEGER PRIMARY KEY REFERENCES contract (id) ON DELETE CASCADE, "
-                 "document TSVECTOR NOT NULL)")
-    migrator.sql("CREATE INDEX IF NOT EXISTS contract_search_document ON contract_search USING gin (document)")
+                 "contract_id INTEGER PRIMARY KEY REFERENCES contract (id) ON DELETE CASCADE, body TEXT NOT NULL)")
+    migrator.sql("CREATE INDEX IF NOT EXISTS contract_search_body ON contract_search "
+                 "USING gin (to_tsvector('simple', body))")
     migrator.sql("CREATE INDEX IF NOT EXISTS ticket_search ON ticket "
-                 "USING gin (to_tsvector('simple', helpdesk_fold(subject)))")  # short: recomputing is cheap
-    migrator.sql("CREATE TABLE IF NOT EXISTS message_search ("
-                 "message_id INTEGER PRIMARY KEY REFERENCES message (id) ON DELETE CASCADE, "
-                 "document TSVECTOR NOT NULL)")
-    migrator.sql("CREATE INDEX IF NOT EXISTS message_search_document ON message_search USING gin (document)")
-    document = (f"to_tsvector('simple', helpdesk_fold(left(coalesce({{0}}.subject, '') || ' ' || "
-                f"coalesce({{0}}.body_text, ''), {INDEXED_CHARS})))")
-    migrator.sql("CREATE OR REPLACE FUNCTION message_search_write() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                 "BEGIN INSERT INTO message_search (message_id, document) VALUES "
-                 f"(NEW.id, {document.format('NEW')}) ON CONFLICT (message_id) DO UPDATE "
-                 "SET document = EXCLUDED.document; RETURN NULL; END $$")
-    migrator.sql("CREATE TRIGGER message_search_write AFTER INSERT OR UPDATE OF subject, body_text ON message "
-                 "FOR EACH ROW EXECUTE FUNCTION message_search_write()")
-    migrator.sql(f"INSERT INTO message_search (message_id, document) SELECT id, {document.format('message')} "
-                 "FROM message ON CONFLICT DO NOTHING")
+                 "USING gin (to_tsvector('simple', helpdesk_fold(subject)))")
+    migrator.sql("CREATE INDEX IF NOT EXISTS message_search ON message USING gin (to_tsvector('simple', "
+                 f"helpdesk_fold(left(subject || ' ' || body_text, {INDEXED_CHARS}))))")
 
 
 def _fold_function(database: pw.Database) -> None:
@@ -90,9 +75,7 @@ def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
                 migrator.sql(f"DROP TRIGGER IF EXISTS {table}_search_{event}")
             migrator.sql(f"DROP TABLE IF EXISTS {table}_search")
         return
-    migrator.sql("DROP TRIGGER IF EXISTS message_search_write ON message")
-    migrator.sql("DROP FUNCTION IF EXISTS message_search_write()")
-    migrator.sql("DROP TABLE IF EXISTS message_search")
+    migrator.sql("DROP INDEX IF EXISTS message_search")
     migrator.sql("DROP INDEX IF EXISTS ticket_search")
     migrator.sql("DROP TABLE IF EXISTS contract_search")
     migrator.sql("DROP FUNCTION IF EXISTS helpdesk_fold(text)")
