@@ -288,6 +288,20 @@ def cmd_mail_status(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    """Configuration, database, mailbox and SMTP: each reachable, or why not."""
+    from domain import health
+
+    config = config_mod.load_config()
+    results = health.checks(config)
+    if args.json:
+        _print_json([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in results])
+    else:
+        for c in results:
+            print(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
+    return 0 if all(c.ok for c in results) else 1
+
+
 def cmd_mail_reprocess(args) -> int:
     from inbox_worker.pipeline import reprocess
 
@@ -405,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_worker)
     sub.add_parser("run", help="run everything on the configured defaults").set_defaults(func=cmd_run)
+    p = sub.add_parser("check", help="configuration, database, mailbox and SMTP: each reachable, or why not")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
     p = sub.add_parser("web", help="serve the portal only (on HELPDESK_WEB_LISTEN)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="serve with gunicorn and N worker processes (default: one threaded process)")
@@ -482,7 +499,13 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
                                                        logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    import logs
+
+    try:
+        logs.configure(level, os.environ.get("HELPDESK_LOG_FORMAT", "text").lower())
+    except ValueError as exc:
+        print(f"helpdesk: {exc}", file=sys.stderr)
+        return 1
     if not args.verbose:
         for noisy in ("helpdesk.migrations", "peewee_migrate", "apscheduler.executors.default"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -34,7 +34,9 @@ def open_database(url: str, *, busy_timeout_ms: int = 30_000) -> Database:
         # instead of failing at once when a read transaction tries to upgrade.
         database = connect_url(url, pragmas=pragmas, timeout=busy_timeout_ms / 1000, lock_type="IMMEDIATE")
     elif url.startswith(("postgres://", "postgresql://")):
-        database = connect_url(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+        # Peewee runs psycopg2 in autocommit mode outside `atomic()`: a failed statement
+        # never leaves the connection in an aborted transaction.
+        database = connect_url(url.replace("postgres://", "postgresql://", 1))
     else:
         raise ValueError(f"HELPDESK_DATABASE_URL: unsupported database URL {url!r}")
     models.db.initialize(database)
@@ -50,6 +52,14 @@ def migrate(database: Database) -> list[str]:
     done = set(router.done)
     router.run()
     return [name for name in router.done if name not in done]
+
+
+def pending_migrations(database: Database) -> list[str]:
+    """The names of the migrations not yet applied (none after `migrate`)."""
+    from peewee_migrate import Router
+
+    return list(Router(database, migrate_dir=str(MIGRATIONS), ignore=["basemodel"],
+                       logger=logging.getLogger("helpdesk.migrations")).diff)
 
 
 def is_sqlite(database: Database) -> bool:

@@ -324,6 +324,21 @@ class Quarantine(BaseModel):
         return cls.select().where(cls.resolved_at.is_null())
 
 
+# A worker's claim on one server message while it fetches, parses and writes it, so that
+# several workers on one mailbox share the work instead of doing it twice (the ledger's
+# unique index stays the last guard). Deleted after the commit; a claim whose worker died
+# runs out at `until`.
+class InboundClaim(BaseModel):
+    mailbox = CharField(max_length=500)
+    uidvalidity = BigIntegerField()
+    uid = CharField(max_length=200)
+    owner = CharField(max_length=100)
+    until = DateTimeField()
+
+    class Meta:
+        indexes = ((("mailbox", "uidvalidity", "uid"), True),)
+
+
 # The last position read per mailbox, and when it was last fetched (for health checks).
 class MailboxState(BaseModel):
     mailbox = CharField(max_length=500, unique=True)
@@ -541,7 +556,7 @@ class Lease(BaseModel):
 ALL_MODELS = [
     Company, User, Contract, DeviceLine, ContractAccess, Ticket, StatusChange, InboundMail,
     Message, KnownMessageId, Participant, Blob, Attachment, Quarantine, MailboxState,
-    AddressStatus, Outbox, AutoReplyLog, Distributor, ProgrammeTerms, PartnerApplication,
+    AddressStatus, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
 ]  # fmt: skip

@@ -413,6 +413,8 @@ def env_for(data_dir: Path, port: int = 0) -> dict:
     env.update(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_SECRET_KEY="bench-secret",
                HELPDESK_WEB_LISTEN=f"127.0.0.1:{port}", HELPDESK_BASE_URL=f"http://127.0.0.1:{port}",
                HELPDESK_LOG_LEVEL="WARNING", PYTHONPATH=str(REPO))
+    if os.environ.get("HELPDESK_BENCH_DATABASE_URL"):  # bench/web_pg.py: the same on PostgreSQL
+        env["HELPDESK_DATABASE_URL"] = os.environ["HELPDESK_BENCH_DATABASE_URL"]
     return env
 
 
@@ -560,6 +562,7 @@ def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str
     statements one request runs (count; each run again on its own for its time, the
     slowest with its query plan) and the median time of `repeat` requests."""
     import config as config_mod
+    import database
     import web
     from models import db
 
@@ -593,7 +596,8 @@ def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str
             db.execute_sql(sql, params).fetchall()
             timed.append(((time.perf_counter() - started) * 1000, sql, params))
         slowest = max(timed, key=lambda x: x[0]) if timed else (0.0, "", ())
-        plan = [row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + slowest[1], slowest[2])] if slowest[1] else []
+        explain, column = ("EXPLAIN QUERY PLAN ", 3) if database.is_sqlite(db.obj) else ("EXPLAIN ", 0)  # web_pg.py
+        plan = [row[column] for row in db.execute_sql(explain + slowest[1], slowest[2])] if slowest[1] else []
         db.close()
         out[path, who] = {"queries": len(statements.seen), "sql_ms": sum(x[0] for x in timed),
                           "request_ms": statistics.median(times), "slowest_ms": slowest[0], "slowest_sql": slowest[1],

@@ -7,36 +7,28 @@ contract); another user of the same company verifies on its own. Staff see every
 contract. Every page goes through `visible_contracts`, so an id typed into the address
 bar shows nothing that the list would not.
 
-Search is an FTS5 index on SQLite (`contract_search`, rowid = contract id, one document
-per contract), rewritten by `reindex` whenever `store` writes a contract or its lines.
-Text is folded (lower case, no diacritics, ł -> l) in Python on both sides, so "lodz"
-finds "Łódź". Elsewhere (PostgreSQL) search falls back to LIKE, without the folding.
+Search is a full-text index (`contract_search`, one document per contract: FTS5 on
+SQLite, a tsvector GIN index on PostgreSQL; see `domain.search`), rewritten by `reindex`
+whenever `store` writes a contract or its lines. Text is folded (lower case, no
+diacritics, ł -> l) in Python on both sides, so "lodz" finds "Łódź".
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass, field
 
-from peewee import SQL, NodeList, Value, fn
+from peewee import fn
 
-import database
 from models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, Status, Ticket, User, db, utcnow
 
-from . import contract_csv, ratelimit
+from . import contract_csv, ratelimit, search as full_text
 from .contract_csv import ContractRow, Refusal
+from .search import fold, search_tokens  # noqa: F401 (part of this module's interface)
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # contracts per transaction, and values per IN (...) list
 INSERT_CHUNK = 100  # rows per INSERT: well under SQLite's parameter limit
-TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script: nothing FTS5 reads as syntax
-MAX_TOKENS = 8
-MIN_PREFIX = 3  # shorter tokens match whole words only
-# Letters with a stroke have no decomposition for NFKD to strip (and FTS5 keeps them too).
-FOLD = str.maketrans({"ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ø": "o", "Ø": "o", "ß": "ss", "æ": "ae",
-                      "Æ": "ae"})
 
 
 class VerifyRefused(Exception):
@@ -130,43 +122,25 @@ def verify(user: User, number: str, serial: str, *, ip: str, now: dt.datetime | 
 # --- search (W6) ------------------------------------------------------------------------------
 
 
-def fold(text: str) -> str:
-    """Lower case without diacritics: "Łódź" -> "lodz"."""
-    text = unicodedata.normalize("NFKD", text.translate(FOLD))
-    return "".join(c for c in text if not unicodedata.combining(c)).lower()
-
-
-def search_tokens(text: str) -> list[str]:
-    """The words of a search box: runs of letters and digits, folded; the rest is ignored."""
-    return [token[:64] for token in TOKEN.findall(fold(text or ""))][:MAX_TOKENS]
-
-
 def match_expression(tokens: list[str]) -> str:
-    """An FTS5 query: every token as a quoted prefix term, all required; a token shorter
-    than three characters as a whole word (the prefix "5"* would expand to every number
-    in the index). The tokens are letters and digits only: the quotes cannot be broken."""
-    return " AND ".join(f'"{token}"*' if len(token) >= MIN_PREFIX else f'"{token}"' for token in tokens)
+    """The FTS5 query for these tokens (`domain.search`)."""
+    return full_text.fts5_match(tokens)
 
 
-def search(query, text: str, *, fts: bool | None = None):
+def search(query, text: str, *, fts: bool = True):
     """`query` (of contracts) narrowed to those matching every word of `text`; unchanged
-    when `text` has no words. The index's hits are listed once and joined to the query:
-    bounded at any number of contracts (a lookup per visible contract is not: FTS5 still
-    expands a prefix term over the whole index for each)."""
+    when `text` has no words. Full-text on either database (`domain.search`); `fts=False`
+    is the LIKE scan over the same columns, kept to check the index against."""
     tokens = search_tokens(text)
     if not tokens:
         return query
-    if fts is None:
-        fts = database.is_sqlite(db.obj)
     if fts:
-        found = NodeList((SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH"),
-                          Value(match_expression(tokens)), SQL(")")))
-        return query.where(Contract.id.in_(found))
-    for token in tokens:  # LIKE over every column, one token at a time (no index: PostgreSQL comes later)
+        return query.where(full_text.contract_condition(tokens))
+    for token in tokens:  # a scan over every column, one token at a time, case aside
         lines = DeviceLine.select(DeviceLine.contract).where(
-            DeviceLine.model.contains(token) | DeviceLine.serial.contains(token) | DeviceLine.address.contains(token))
-        companies = Company.select(Company.id).where(Company.name.contains(token) | Company.nip.contains(token))
-        query = query.where(Contract.number.contains(token) | Contract.customer_name.contains(token)
+            full_text.like_any([DeviceLine.model, DeviceLine.serial, DeviceLine.address], token))
+        companies = Company.select(Company.id).where(full_text.like_any([Company.name, Company.nip], token))
+        query = query.where(full_text.like_any([Contract.number, Contract.customer_name], token)
                             | Contract.id.in_(lines) | Contract.company.in_(companies))
     return query
 
@@ -181,9 +155,7 @@ def search_body(number: str, customer_name: str, company_name: str, nip: str, li
 
 
 def reindex(contract_ids) -> None:
-    """Rewrite the search documents of these contracts (SQLite; a no-op elsewhere)."""
-    if not database.is_sqlite(db.obj):
-        return
+    """Rewrite the search documents of these contracts (both databases: `domain.search`)."""
     contract_ids = list(contract_ids)
     for start in range(0, len(contract_ids), CHUNK):
         ids = contract_ids[start:start + CHUNK]
@@ -197,8 +169,7 @@ def reindex(contract_ids) -> None:
                       Contract.select(Contract.id, Contract.number, Contract.customer_name, Company.name, Company.nip)
                       .join(Company, on=(Contract.company == Company.id)).where(Contract.id.in_(ids)).tuples())]
         with db.atomic():
-            db.execute_sql(f"DELETE FROM contract_search WHERE rowid IN ({', '.join('?' * len(ids))})", ids)
-            db.connection().executemany("INSERT INTO contract_search (rowid, body) VALUES (?, ?)", bodies)
+            full_text.write_contracts(ids, bodies)
 
 
 # --- writing contracts (import, demo) ----------------------------------------------------------

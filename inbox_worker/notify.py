@@ -18,7 +18,7 @@ from email.errors import MessageError
 
 from config import Config
 from domain import tickets
-from domain.inserts import insert_row
+from domain.rows import Deferred
 from domain.storage import BlobStore
 from models import (
     Attachment,
@@ -83,6 +83,7 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
     sent = _notices_this_hour(ticket_ids, now)
     staff_addresses = {s.email for s in staff}
     queued = 0
+    rows = Deferred()  # written together below: one INSERT per table, not a round trip per notice
     for event in events:
         ticket = tickets[event.ticket_id]
         assignee = [s for s in staff if ticket.assignee_id and s.token == f"u{ticket.assignee_id}"]
@@ -97,15 +98,17 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
                             notice.template, notice.recipient.email, event.message_id, sent[key])
                 continue
             try:
-                with db.atomic():
-                    _queue(config, notice, ticket, event, now)
-                    if notice.template == "ack":
-                        AutoReplyLog.create(email=notice.recipient.email, sent_at=now)
-                        acks[notice.recipient.email] = acks.get(notice.recipient.email, 0) + 1
-                sent[key] = sent.get(key, 0) + 1
-                queued += 1
+                _queue(config, notice, ticket, event, now, rows)
             except (ValueError, MessageError) as exc:  # a header we refuse to build (line breaks, bad address)
                 log.error("no %s to %s about %s: %s", notice.template, notice.recipient.email, event.message_id, exc)
+                continue
+            if notice.template == "ack":
+                rows.add(AutoReplyLog, {"email": notice.recipient.email, "sent_at": now})
+                acks[notice.recipient.email] = acks.get(notice.recipient.email, 0) + 1
+            sent[key] = sent.get(key, 0) + 1
+            queued += 1
+    with db.atomic():
+        rows.flush()
     return queued
 
 
@@ -171,8 +174,9 @@ def _files(config: Config, message_id: int | None) -> tuple[list[tuple[str, str,
     return attached, left
 
 
-def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetime) -> None:
-    """An outbox row saying what to send; the sender renders it (`compose`) just before
+def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetime, rows: Deferred) -> None:
+    """An outbox row saying what to send (added to `rows`; raises ValueError, adding
+    nothing, for an address we refuse); the sender renders it (`compose`) just before
     delivery, so the transaction that stores the message stays cheap."""
     recipient = notice.recipient
     domain = config.support_address.split("@", 1)[1]
@@ -181,10 +185,11 @@ def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetim
             "token": recipient.token, "language": recipient.language or config.language,
             "auto_submitted": notice.auto_submitted, "about": event.message_id,
             "references": [*event.references[-8:], event.message_id], "queued_at": now.isoformat()}
-    insert_row(Outbox, kind=notice.template, ticket=ticket.id, recipient=outbox.safe(recipient.email, "recipient"),
-               mail_from=config.support_address, message_id=message_id, raw=None, spec=json.dumps(spec),
-               status="pending", attempts=0, next_attempt_at=now, created_at=now)
-    tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.email)
+    rows.add(Outbox, dict(kind=notice.template, ticket=ticket.id, recipient=outbox.safe(recipient.email, "recipient"),
+                          mail_from=config.support_address, message_id=message_id, raw=None, spec=json.dumps(spec),
+                          status="pending", attempts=0, next_attempt_at=now, created_at=now, last_error="",
+                          lease_owner=None, lease_until=None, sent_at=None))
+    tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.email, sink=rows)
 
 
 def compose(config: Config, row: Outbox) -> bytes:

@@ -33,8 +33,10 @@ from peewee import InterfaceError, OperationalError
 from config import Config
 from domain.rows import Deferred
 from domain.storage import BlobStore
+from logs import about
 from models import InboundMail, MailboxState, Outcome, db, utcnow
 
+from . import claims
 from .apply import Applied, Context, apply, store_attachments
 from .classify import classify
 from .fetch import Source, SourceError, open_source
@@ -131,6 +133,8 @@ class Worker:
         self._pool: ProcessPoolExecutor | None = None
         self._prepare = prepare  # a module-level function: it is sent to the parsing processes
         self._open = False
+        # Who holds this worker's claims on server messages (inbox_worker/claims.py).
+        self.owner = claims.owner_name(f"{id(self):x}")
 
     # --- life cycle ----------------------------------------------------------------
     def close(self) -> None:
@@ -231,27 +235,49 @@ class Worker:
         todo = [uid for uid in pending if uid not in known]
         summary.passes += 1
         if todo:
-            self._process_batches(todo, summary)
-        self._record_state(error="", uidvalidity=uidvalidity, got_mail=bool(todo))
-        return len(todo)
+            claims.release_dead()
+        done = self._process_batches(uidvalidity, todo, summary) if todo else 0
+        self._record_state(error="", uidvalidity=uidvalidity, got_mail=bool(done))
+        return done
 
-    def _process_batches(self, uids: list[str], summary: Summary) -> None:
+    def _process_batches(self, uidvalidity: int, uids: list[str], summary: Summary) -> int:
         """Fetch ahead while earlier batches are parsed and written: a few batches are in
-        flight (bounded in count and bytes, so memory does not grow with the mailbox)."""
+        flight (bounded in count and bytes, so memory does not grow with the mailbox).
+        Each batch is claimed first; what another worker holds is left to it. Returns
+        how many messages this worker took on."""
         size = max(1, self.config.fetch_batch)
         batches = (uids[start:start + size] for start in range(0, len(uids), size))
         in_flight: deque = deque()
         held = 0
+        taken = 0
         for batch in batches:
+            batch = self._claim(uidvalidity, batch, summary)
+            if not batch:
+                continue
+            taken += len(batch)
             fetched = list(self.source.fetch(batch, self.config.max_message_bytes))
-            in_flight.append((fetched, self._parse_later(fetched)))
+            in_flight.append((batch, fetched, self._parse_later(fetched)))
             held += sum(len(f.raw) for f in fetched)
             while in_flight and (len(in_flight) > self.AHEAD or held > self.AHEAD_BYTES):
-                fetched, parsing = in_flight.popleft()
+                claimed, fetched, parsing = in_flight.popleft()
                 held -= sum(len(f.raw) for f in fetched)
                 self._write_and_mark(fetched, parsing, summary)
+                claims.release(self.owner, self.source.name, uidvalidity, claimed)
         while in_flight:
-            self._write_and_mark(*in_flight.popleft(), summary)
+            claimed, fetched, parsing = in_flight.popleft()
+            self._write_and_mark(fetched, parsing, summary)
+            claims.release(self.owner, self.source.name, uidvalidity, claimed)
+        return taken
+
+    def _claim(self, uidvalidity: int, batch: list[str], summary: Summary) -> list[str]:
+        """The part of the batch this worker may process; what another worker committed
+        meanwhile is only marked done."""
+        mine, known = claims.claim(self.owner, self.source.name, uidvalidity, batch, utcnow())
+        if known:
+            self.source.mark_done(known)
+            claims.release(self.owner, self.source.name, uidvalidity, known)
+            summary.already_done += len(known)
+        return mine
 
     def _parse_later(self, fetched: list[Fetched]) -> list:
         if self.parse_workers <= 0:
@@ -323,8 +349,9 @@ class Worker:
         """Decide and apply one message, quarantining it on any failure of its own. The
         dependent rows come back in `Applied.rows`, for the caller to insert."""
         if isinstance(parsed, ParseFailure):
-            log.warning("quarantined message %s (uid %s): cannot parse: %s", message_id_of(fetched.raw) or "?",
-                        fetched.uid, parsed.error)
+            message_id = message_id_of(fetched.raw) or "?"
+            log.warning("quarantined message %s (uid %s): cannot parse: %s", message_id, fetched.uid, parsed.error,
+                        extra=about(message_id, uid=fetched.uid, outcome="quarantined"))
             return apply(Quarantine(f"cannot parse: {parsed.error}"), fetched, None, self.ctx, view,
                          error_detail=parsed.detail, ledger=ledger, raw_stored=raw_stored)
         try:
@@ -334,14 +361,16 @@ class Worker:
         except RETRYABLE:
             raise
         except Exception as exc:
-            log.exception("quarantined message %s (uid %s): %s", parsed.message_id, fetched.uid, exc)
+            log.exception("quarantined message %s (uid %s): %s", parsed.message_id, fetched.uid, exc,
+                          extra=about(parsed.message_id, uid=fetched.uid, outcome="quarantined"))
             return apply(Quarantine(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx, view,
                          error_detail=traceback.format_exc(), ledger=ledger, raw_stored=raw_stored)
         view.absorb(applied.rows, message_id=parsed.message_id, outcome=applied.outcome,
                     ledger_id=applied.ledger_id, description=f"{applied.outcome}, {fetched.mailbox} uid {fetched.uid}",
                     ticket_id=applied.ticket_id, ticket_status=applied.ticket_status)
         log.info("message %s uid %s -> %s ticket=%s: %s", parsed.message_id, fetched.uid, applied.outcome,
-                 applied.ticket_id, applied.reason)
+                 applied.ticket_id, applied.reason,
+                 extra=about(parsed.message_id, applied.ticket_id, uid=fetched.uid, outcome=applied.outcome))
         return applied
 
     def decide(self, inbound: Inbound, view: BatchView, *, ledger_id: int | None = None) -> Decision:
@@ -379,8 +408,8 @@ class Worker:
         try:
             with db.atomic():
                 updated = MailboxState.update(**fields).where(MailboxState.mailbox == self.source.name).execute()
-                if not updated:
-                    MailboxState.create(mailbox=self.source.name, **fields)
+                if not updated:  # the first fetch; another worker may be making the row too
+                    MailboxState.insert(mailbox=self.source.name, **fields).on_conflict_ignore().execute()
         except RETRYABLE:
             if not error:
                 raise

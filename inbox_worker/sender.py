@@ -22,8 +22,11 @@ from collections import Counter
 from email.errors import MessageError
 from pathlib import Path
 
+import database
 from config import Config, SmtpURL, is_loopback
 from models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
+
+from logs import about
 
 from .notify import compose
 
@@ -198,14 +201,19 @@ class Sender:
     def _claim(self, now: dt.datetime, limit: int) -> list[Outbox]:
         self.release_dead(now)
         free = (Outbox.lease_until.is_null()) | (Outbox.lease_until < now)
-        due = [r.id for r in Outbox.select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
-                                                            free).order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)]
-        if not due:
-            return []
-        # Conditional: of two senders, only one gets each row; then read back what we got.
         until = now + LEASE
-        Outbox.update(lease_owner=self.owner, lease_until=until).where(
-            Outbox.id.in_(due), Outbox.status == "pending", free).execute()
+        with db.atomic():
+            select = Outbox.select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
+                                                    free).order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
+            if not database.is_sqlite(db.obj):
+                # Rows another sender is claiming right now are skipped, not waited for.
+                select = select.for_update("FOR UPDATE SKIP LOCKED")
+            due = [r.id for r in select]
+            if not due:
+                return []
+            # Conditional: of two senders, only one gets each row; then read back what we got.
+            Outbox.update(lease_owner=self.owner, lease_until=until).where(
+                Outbox.id.in_(due), Outbox.status == "pending", free).execute()
         claimed = list(Outbox.select().where(Outbox.id.in_(due), Outbox.lease_owner == self.owner,
                                              Outbox.lease_until == until).order_by(Outbox.next_attempt_at, Outbox.id))
         self._undeliverable = {a.email: a for a in AddressStatus.select().where(
@@ -236,13 +244,16 @@ class Sender:
                 Message.create(ticket=row.ticket_id, kind=MessageKind.SYSTEM.value, author_email="",
                                subject="", body_text=text, thread_rule="delivery", created_at=now)
             return self._finish(row, "failed", str(exc))
+        log.info("outbox: sent %s to %s", row.message_id, row.recipient,
+                 extra=about(row.message_id, row.ticket_id, recipient=row.recipient, outcome="sent"))
         return self._finish(row, "sent", "", sent_at=utcnow())
 
     def _finish(self, row: Outbox, status: str, error: str, *, sent_at=None) -> str:
         Outbox.update(status=status, last_error=error[:2000], sent_at=sent_at, attempts=Outbox.attempts + 1,
                       lease_owner=None, lease_until=None).where(Outbox.id == row.id).execute()
         if status == "failed":
-            log.warning("outbox: mail %s to %s failed: %s", row.message_id, row.recipient, error)
+            log.warning("outbox: mail %s to %s failed: %s", row.message_id, row.recipient, error,
+                        extra=about(row.message_id, row.ticket_id, recipient=row.recipient, outcome=status))
         return status
 
     def _retry(self, row: Outbox, error: str, now: dt.datetime) -> str:

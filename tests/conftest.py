@@ -1,4 +1,5 @@
-"""Shared fixtures: a config on a temp data dir, a migrated SQLite database, the corpus."""
+"""Shared fixtures: a config on a temp data dir, a migrated database (SQLite, or PostgreSQL
+under HELPDESK_TEST_DATABASE=postgresql), the corpus."""
 from __future__ import annotations
 
 import csv
@@ -10,7 +11,7 @@ import pytest
 import config as config_mod
 import database
 
-pytest_plugins = ["tests.dovecot", "tests.smtp", "tests.browser"]
+pytest_plugins = ["tests.dovecot", "tests.smtp", "tests.browser", "tests.postgres"]
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("HELPDESK_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -34,19 +35,23 @@ def need_corpus():
 
 
 @pytest.fixture
-def config(tmp_path) -> config_mod.Config:
+def config(tmp_path, database_url) -> config_mod.Config:
     env = {
+        "HELPDESK_DATABASE_URL": database_url,
         "HELPDESK_DATA_DIR": str(tmp_path / "var"),
         "HELPDESK_SUPPORT_ADDRESS": "support@helpdesk.localhost",
         "HELPDESK_SECRET_KEY": "test-secret",
         "HELPDESK_BASE_URL": "http://helpdesk.test",
     }
-    return config_mod.load_config(env, dotenv=None)
+    loaded = config_mod.load_config(env, dotenv=None)
+    loaded.data_dir.mkdir(parents=True, exist_ok=True)  # (SQLite's file used to make it)
+    return loaded
 
 
 @pytest.fixture
 def db(config):
-    """A migrated SQLite database in the temp data dir, bound to models.db."""
+    """A migrated database bound to models.db: SQLite in the temp data dir, or a fresh
+    PostgreSQL database under HELPDESK_TEST_DATABASE=postgresql (tests/postgres.py)."""
     database_ = database.open_database(config.database_url)
     database.migrate(database_)
     yield database_

@@ -13,9 +13,9 @@ from tests.mailfactory import make_mail
 
 
 @pytest.fixture
-def helpdesk(tmp_path):
+def helpdesk(tmp_path, empty_database_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), PYTHONPATH=str(REPO))
+    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_DATABASE_URL=empty_database_url, PYTHONPATH=str(REPO))
 
     def run(*args, ok=True, **extra_env):
         done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env={**env, **extra_env},
@@ -73,13 +73,14 @@ def test_errors_are_clear_and_exit_non_zero(helpdesk):
     assert bad.returncode == 1 and "loopback" in bad.stderr
 
 
-def test_send_and_outbox_list(helpdesk, tmp_path, smtp_server):
+def test_send_and_outbox_list(helpdesk, tmp_path, smtp_server, empty_database_url):
     import config as config_mod
     import database
     from inbox_worker import outbox
 
     helpdesk("init-db")
-    cfg = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var")}, dotenv=None)
+    cfg = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var"),
+                                  "HELPDESK_DATABASE_URL": empty_database_url}, dotenv=None)
     database.open_database(cfg.database_url)
     msg = outbox.build(mail_from="support@helpdesk.localhost", from_name="Pomoc", to="jan@example.com",
                        subject="s", text="t", message_id="m1@helpdesk.localhost", loop_marker="x")
@@ -94,7 +95,8 @@ def test_send_and_outbox_list(helpdesk, tmp_path, smtp_server):
     assert bad.returncode == 1 and "HELPDESK_SMTP_URL" in bad.stderr
 
 
-def test_user_add_makes_the_first_admin_who_sets_a_password_by_the_printed_link(helpdesk, tmp_path):
+def test_user_add_makes_the_first_admin_who_sets_a_password_by_the_printed_link(helpdesk, tmp_path,
+                                                                             empty_database_url):
     import re
 
     import config as config_mod
@@ -111,7 +113,8 @@ def test_user_add_makes_the_first_admin_who_sets_a_password_by_the_printed_link(
     bad = helpdesk("user", "add", "not-an-address", ok=False)
     assert bad.returncode == 1 and "not an email address" in bad.stderr
 
-    config = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var")}, dotenv=None)
+    config = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var"),
+                                     "HELPDESK_DATABASE_URL": empty_database_url}, dotenv=None)
     portal = Portal(create_app(config, db=database.open_database(config.database_url)))
     response = portal.post(path, {"password": "the boss password", "repeat": "the boss password"}, page=path)
     assert response.status_code == 302

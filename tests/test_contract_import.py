@@ -194,9 +194,9 @@ def test_a_large_import_is_chunked_and_quick(db):
 
 
 @pytest.fixture
-def helpdesk(tmp_path):
+def helpdesk(tmp_path, database_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), PYTHONPATH=str(REPO))
+    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_DATABASE_URL=database_url, PYTHONPATH=str(REPO))
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env=env,

@@ -17,6 +17,7 @@ import pytest
 import database
 from inbox_worker.pipeline import Worker
 from models import InboundMail, Message, Quarantine, Ticket
+from tests.postgres import sqlite_only
 from tests.conftest import REPO
 from tests.mailfactory import make_mail
 
@@ -69,6 +70,7 @@ def worker_env(config, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env.update({
         "HELPDESK_DATA_DIR": str(config.data_dir), "HELPDESK_SECRET_KEY": config.secret_key,
+        "HELPDESK_DATABASE_URL": config.database_url,
         "HELPDESK_SUPPORT_ADDRESS": ",".join(config.support_addresses), "HELPDESK_MAILBOX_URL": config.mailbox_url,
         "HELPDESK_FETCH_BATCH": "25", "PYTHONPATH": str(REPO), **extra,
     })
@@ -76,6 +78,16 @@ def worker_env(config, **extra) -> dict:
 
 
 def ledger_count(config) -> int:
+    if not config.database_url.startswith("sqlite:"):
+        import psycopg2
+
+        conn = psycopg2.connect(config.database_url)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("select count(*) from inbound_mail")
+                return cursor.fetchone()[0]
+        finally:
+            conn.close()
     path = config.database_url[len("sqlite:///"):]
     try:
         with sqlite3.connect(path, timeout=5) as conn:
@@ -132,6 +144,7 @@ def test_sigkill_on_imap_then_restart_keeps_every_message_once(db, config, dovec
     assert pending_on_server(dovecot, url) == 0
 
 
+@sqlite_only
 def test_a_locked_database_delays_the_worker_and_loses_nothing(desk, config, caplog):
     n = 30
     for raw in conversation(n):

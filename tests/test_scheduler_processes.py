@@ -72,9 +72,10 @@ def seed(now: dt.datetime) -> set[tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_two_scheduler_processes_on_one_database_deliver_each_digest_once(tmp_path, smtp_server):
+def test_two_scheduler_processes_on_one_database_deliver_each_digest_once(tmp_path, smtp_server, database_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_SECRET_KEY="test-secret", PYTHONPATH=str(REPO),
+               HELPDESK_DATABASE_URL=database_url,
                HELPDESK_SMTP_URL=f"{smtp_server.url}?starttls=no",
                **{f"HELPDESK_SCHEDULE_{job.upper()}": EVERY_TWO_SECONDS for job in JOBS})
     config = config_mod.load_config(env, dotenv=None)
@@ -111,9 +112,9 @@ def test_two_scheduler_processes_on_one_database_deliver_each_digest_once(tmp_pa
     assert all(" skipped, another scheduler" in log.read_text() or " 0 queued" in log.read_text() for log in logs)
 
 
-def test_helpdesk_digest_run_runs_one_job_by_hand(tmp_path):
+def test_helpdesk_digest_run_runs_one_job_by_hand(tmp_path, database_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), PYTHONPATH=str(REPO))
+    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_DATABASE_URL=database_url, PYTHONPATH=str(REPO))
     config = config_mod.load_config(env, dotenv=None)
     database.migrate(database.open_database(config.database_url))
     User.create(email="anna@firma.pl", role="engineer", is_active=True)

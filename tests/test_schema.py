@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import database
 import models
+from tests.postgres import sqlite_only
 
 
 def test_migrations_match_the_models(db):
@@ -21,6 +22,7 @@ def test_migrating_again_does_nothing(db):
     assert database.migrate(db) == []
 
 
+@sqlite_only
 def test_sqlite_runs_in_wal_mode(db):
     assert db.execute_sql("pragma journal_mode").fetchone()[0] == "wal"
 

@@ -146,7 +146,8 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_resends_at_most_the_ma
     n = 200
     ids = [mail(f"user{i}@example.com").message_id for i in range(n)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(HELPDESK_DATA_DIR=str(config.data_dir), HELPDESK_SMTP_URL=smtp_server.url, PYTHONPATH=str(REPO))
+    env.update(HELPDESK_DATA_DIR=str(config.data_dir), HELPDESK_SMTP_URL=smtp_server.url,
+               HELPDESK_DATABASE_URL=config.database_url, PYTHONPATH=str(REPO))
     send = [sys.executable, "-m", "cli", "send", "--once"]
     proc = subprocess.Popen(send, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -85,7 +85,7 @@ def queue():
                            assignee.email.alias("assignee_email"))
              .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
              .switch(Ticket).join(assignee, JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id)))
-    query = search(in_queue(query, name, current_user), text, _config().ticket_prefix)
+    query = search(in_queue(query, name, current_user), text, _config().ticket_prefix, staff=True)
     rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
                 .offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
     return render_template("staff/queue.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, queue=name,

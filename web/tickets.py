@@ -15,9 +15,10 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from peewee import JOIN, SQL, NodeList
+from peewee import JOIN, SQL
 
 from domain import access, contracts, conversation
+from domain import search as full_text
 from domain.storage import BlobStore
 from domain.validation import N_, Invalid
 from models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
@@ -51,22 +52,22 @@ def _config():
     return current_app.config["HELPDESK"]
 
 
-def like(text: str) -> str:
-    """A LIKE pattern that finds `text` anywhere, with its own % and _ taken literally."""
-    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
-
-
 def contains(field, text: str):
-    return NodeList((field, SQL("LIKE"), like(text), SQL("ESCAPE '\\'")))
+    """`text` anywhere in the field, case aside (ILIKE on PostgreSQL), % and _ literal."""
+    return full_text.like_any([field], text)
 
 
-def search(query, text: str, prefix: str):
-    """Tickets whose number or subject matches."""
+def search(query, text: str, prefix: str, *, staff: bool = False):
+    """Tickets whose number matches, or whose subject or messages have every word of the
+    text (full-text on either database: `domain.search`; internal notes for staff only)."""
     text = text.strip()[:200]
     if not text:
         return query
     number = re.fullmatch(rf"(?:{re.escape(prefix)}-?)?#?(\d{{1,12}})", text, re.IGNORECASE)
-    condition = contains(Ticket.subject, text)
+    tokens = full_text.search_tokens(text)
+    if not tokens:
+        return query.where(Ticket.id == int(number.group(1))) if number else query.where(SQL("1 = 0"))
+    condition = full_text.ticket_condition(tokens, staff=staff)
     if number:
         condition |= Ticket.id == int(number.group(1))
     return query.where(condition)

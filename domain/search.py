@@ -1,0 +1,135 @@
+"""Full-text search over tickets (subjects and messages) and contracts, on either database.
+
+One entry point per use: `ticket_condition` (the portal's ticket list and the staff
+queue), `contract_condition` (contract pages), and `write_contracts` (the contract
+documents, which `domain.contracts.reindex` builds). Each backend has its own class and
+its own SQL, so neither sees the other's:
+
+- SQLite: FTS5 tables (migrations 003 and 006). `contract_search` holds a folded
+  document per contract, written here; `ticket_search` and `message_search` are
+  contentless and kept up to date by triggers on `ticket` and `message`, so every writer
+  (mail worker, portal, staff pages) indexes without knowing it.
+- PostgreSQL: `to_tsvector('simple', helpdesk_fold(...))` expression indexes (GIN) on
+  `ticket` and `message`, where `helpdesk_fold` is lower case without diacritics
+  (`unaccent`, or a translation table where that extension cannot be created), and a
+  `contract_search` table of the same folded documents with a GIN index.
+
+A query is the words of the search box (`search_tokens`: letters and digits only,
+folded in Python, at most eight), every one required, each as a prefix (from three
+characters; shorter ones as whole words): "lodz" finds "Łódź", "drukar" finds "drukarka". Internal notes are searched only for staff.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from peewee import SQL, Database, NodeList
+
+import database
+from models import Contract, Message, MessageKind, Ticket, db
+
+TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script: nothing either engine reads as syntax
+MAX_TOKENS = 8
+MIN_PREFIX = 3  # shorter tokens match whole words only ("5"* would expand to every number indexed)
+# Letters NFKD does not decompose; the same table is in migration 006 for PostgreSQL.
+FOLD = str.maketrans({"ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ø": "o", "Ø": "o", "ß": "ss", "æ": "ae", "Æ": "ae"})
+# How much of a message is indexed (PostgreSQL's tsvector has a 1 MB limit).
+INDEXED_CHARS = 100_000
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics: "Łódź" -> "lodz"."""
+    text = unicodedata.normalize("NFKD", text.translate(FOLD))
+    return "".join(c for c in text if not unicodedata.combining(c)).lower()
+
+
+def search_tokens(text: str) -> list[str]:
+    """The words of a search box: runs of letters and digits, folded; the rest is ignored."""
+    return [token[:64] for token in TOKEN.findall(fold(text or ""))][:MAX_TOKENS]
+
+
+def fts5_match(tokens: list[str]) -> str:
+    """An FTS5 query: every token a quoted prefix term (a whole word when shorter than
+    MIN_PREFIX), all required. Tokens are letters and digits only: the quotes hold."""
+    return " AND ".join(f'"{token}"*' if len(token) >= MIN_PREFIX else f'"{token}"' for token in tokens)
+
+
+class _Sqlite:
+    match = staticmethod(fts5_match)
+
+    def contract_ids(self, tokens):
+        return SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH ?)", [self.match(tokens)])
+
+    def ticket_ids(self, tokens):
+        return SQL("(SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?)", [self.match(tokens)])
+
+    def message_ids(self, tokens):
+        return SQL("(SELECT rowid FROM message_search WHERE message_search MATCH ?)", [self.match(tokens)])
+
+    def write_contracts(self, ids: list[int], bodies: list[tuple[int, str]]) -> None:
+        db.execute_sql(f"DELETE FROM contract_search WHERE rowid IN ({', '.join('?' * len(ids))})", ids)
+        db.connection().executemany("INSERT INTO contract_search (rowid, body) VALUES (?, ?)", bodies)
+
+
+class _Postgres:
+    @staticmethod
+    def query(tokens: list[str]) -> str:
+        """A tsquery: every token a prefix, all required (tokens are letters and digits only)."""
+        return " & ".join(f"{token}:*" if len(token) >= MIN_PREFIX else token for token in tokens)
+
+    def contract_ids(self, tokens):
+        return SQL("(SELECT contract_id FROM contract_search "
+                   "WHERE to_tsvector('simple', body) @@ to_tsquery('simple', %s))", [self.query(tokens)])
+
+    def ticket_ids(self, tokens):
+        return SQL("(SELECT id FROM ticket WHERE to_tsvector('simple', helpdesk_fold(subject)) "
+                   "@@ to_tsquery('simple', %s))", [self.query(tokens)])
+
+    def message_ids(self, tokens):
+        return SQL("(SELECT id FROM message WHERE to_tsvector('simple', helpdesk_fold("
+                   f"left(subject || ' ' || body_text, {INDEXED_CHARS}))) @@ to_tsquery('simple', %s))",
+                   [self.query(tokens)])
+
+    def write_contracts(self, ids: list[int], bodies: list[tuple[int, str]]) -> None:
+        bodies = [(i, " ".join(TOKEN.findall(body))) for i, body in bodies]  # words as FTS5 sees them
+        db.execute_sql(f"DELETE FROM contract_search WHERE contract_id IN ({', '.join(['%s'] * len(ids))})", ids)
+        if bodies:
+            values = ", ".join(["(%s, %s)"] * len(bodies))
+            db.execute_sql(f"INSERT INTO contract_search (contract_id, body) VALUES {values}",
+                           [v for pair in bodies for v in pair])
+
+
+def _backend(database_: Database | None = None):
+    return _Sqlite() if database.is_sqlite(database_ or db.obj) else _Postgres()
+
+
+def contract_condition(tokens: list[str]):
+    """Contracts whose document has every token (as a word prefix)."""
+    return Contract.id.in_(_backend().contract_ids(tokens))
+
+
+def ticket_condition(tokens: list[str], *, staff: bool):
+    """Tickets whose subject, or one of whose messages, has every token (as a word
+    prefix); customers' searches skip internal notes."""
+    backend = _backend()
+    messages = Message.select(Message.ticket).where(Message.id.in_(backend.message_ids(tokens)))
+    if not staff:
+        messages = messages.where(Message.kind != MessageKind.NOTE.value)
+    return Ticket.id.in_(backend.ticket_ids(tokens)) | Ticket.id.in_(messages)
+
+
+def write_contracts(ids: list[int], bodies: list[tuple[int, str]]) -> None:
+    """Replace the search documents of these contracts (inside the caller's transaction)."""
+    _backend().write_contracts(ids, bodies)
+
+
+def like_any(fields, token: str):
+    """A condition: the token anywhere in any of the fields, case aside (ILIKE on
+    PostgreSQL, whose LIKE is case-sensitive; SQLite's LIKE already ignores ASCII case)."""
+    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", token) + "%"
+    op = "LIKE" if database.is_sqlite(db.obj) else "ILIKE"
+    condition = None
+    for field in fields:
+        term = NodeList((field, SQL(op), pattern, SQL("ESCAPE '\\'")))
+        condition = term if condition is None else (condition | term)
+    return condition
