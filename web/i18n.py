@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, current_app, g, session
-from flask_babel import Babel, get_translations
+from flask_babel import Babel, format_decimal, get_translations
 from flask_login import current_user
 
 LANGUAGES = {"pl": "Polski", "en": "English"}
@@ -52,3 +52,9 @@ def init_app(app: Flask) -> None:
         newstyle=True,
     )
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)
+    app.jinja_env.filters["money"] = money
+
+
+def money(amount) -> str:
+    """An amount with two decimals in the reader's way: 2 500,00 (pl), 2,500.00 (en)."""
+    return format_decimal(amount, format="#,##0.00")

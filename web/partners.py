@@ -9,8 +9,9 @@ server, at each request, whether the partner's level has the permission.
 from __future__ import annotations
 
 import functools
+import io
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -357,32 +358,37 @@ def resources():
                            permissions=levels.PERMISSIONS)
 
 
-@bp.route("/resources/<int:resource_id>")
-@partner_only
-def resource(resource_id: int):
+def _resource(resource_id: int):
+    """(the resource, None), or (None, the page that refuses it); 404 when it is not there."""
     try:
-        item = partner_access.resource_for(current_user, resource_id)
+        return partner_access.resource_for(current_user, resource_id), None
     except LookupError:
         abort(404)
     except partners.NotAllowed as error:
-        return refused(forms.translated(error))
-    return render_template("partners/resource.html", resource=item)
+        return None, refused(forms.translated(error))
+
+
+@bp.route("/resources/<int:resource_id>")
+@partner_only
+def resource(resource_id: int):
+    item, refusal = _resource(resource_id)
+    return refusal or render_template("partners/resource.html", resource=item)
 
 
 @bp.route("/resources/<int:resource_id>/file")
 @partner_only
 def resource_file(resource_id: int):
-    try:
-        item = partner_access.resource_for(current_user, resource_id)
-    except LookupError:
-        abort(404)
-    except partners.NotAllowed as error:
-        return refused(forms.translated(error))
+    item, refusal = _resource(resource_id)
+    if refusal:
+        return refusal
     if item.blob_id is None:
         abort(404)
     data = BlobStore(_config().blob_dir, _config().raw_dir).get(Blob.get_by_id(item.blob_id).sha256)
-    return current_app.response_class(data, mimetype="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="{item.filename or "file"}"'})
+    # send_file quotes the name (RFC 6266, filename* for non-ASCII): a name is never a header of its own.
+    response = send_file(io.BytesIO(data), mimetype="application/octet-stream", as_attachment=True,
+                         download_name=item.filename or "file", max_age=0)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 @bp.route("/solutions", methods=["GET", "POST"])
