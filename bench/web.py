@@ -101,7 +101,8 @@ def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int
     config = config_mod.load_config(env_for(data_dir), dotenv=None)
     database_ = database.open_database(config.database_url)
     database.migrate(database_)
-    db.execute_sql("PRAGMA cache_size = -262144")  # 256 MB for this connection: the build only
+    if database.is_sqlite(database_):
+        db.execute_sql("PRAGMA cache_size = -262144")  # 256 MB for this connection: the build only
     rng = random.Random(seed)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
     today = now.date()
