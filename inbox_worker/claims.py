@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import socket
 
 from peewee import EXCLUDED
@@ -22,14 +21,10 @@ from peewee import EXCLUDED
 from models import InboundClaim, InboundMail, db
 
 from .lookup import chunks
+from .owners import dead_owners
 
 log = logging.getLogger(__name__)
 LEASE = dt.timedelta(minutes=15)  # a worker that died lets its messages go after this
-
-
-def owner_name(tag: str) -> str:
-    """host:pid:tag: who holds a claim, so that claims of a dead process can be told."""
-    return f"{socket.gethostname()}:{os.getpid()}:{tag}"[:100]
 
 
 def claim(owner: str, mailbox: str, uidvalidity: int, uids: list[str], now: dt.datetime,
@@ -70,22 +65,10 @@ def release_dead() -> int:
     """Let go of the claims of workers on this machine whose process is gone (killed,
     crashed), rather than waiting for their leases to run out."""
     host = socket.gethostname()
-    released = 0
-    for (owner,) in InboundClaim.select(InboundClaim.owner).distinct().where(
-            InboundClaim.owner.startswith(f"{host}:")).tuples():
-        pid = owner[len(host) + 1:].split(":", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            released += InboundClaim.delete().where(InboundClaim.owner == owner).execute()
+    owners = [o for (o,) in InboundClaim.select(InboundClaim.owner).distinct().where(
+        InboundClaim.owner.startswith(f"{host}:")).tuples()]
+    released = sum(InboundClaim.delete().where(InboundClaim.owner == owner).execute()
+                   for owner in dead_owners(owners))
     if released:
         log.warning("released %d message claim(s) of workers that died", released)
     return released
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True

@@ -36,7 +36,7 @@ from domain.storage import BlobStore
 from logs import about
 from models import InboundMail, MailboxState, Outcome, db, utcnow
 
-from . import claims
+from . import claims, owners
 from .apply import Applied, Context, apply, store_attachments
 from .classify import classify
 from .fetch import Source, SourceError, open_source
@@ -134,7 +134,7 @@ class Worker:
         self._prepare = prepare  # a module-level function: it is sent to the parsing processes
         self._open = False
         # Who holds this worker's claims on server messages (inbox_worker/claims.py).
-        self.owner = claims.owner_name(f"{id(self):x}")
+        self.owner = owners.owner_name(f"{id(self):x}")
 
     # --- life cycle ----------------------------------------------------------------
     def close(self) -> None:

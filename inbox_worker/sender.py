@@ -24,11 +24,11 @@ from pathlib import Path
 
 import database
 from config import Config, SmtpURL, is_loopback
+from logs import about
 from models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
 
-from logs import about
-
 from .notify import compose
+from .owners import dead_owners, owner_name
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Sender:
     def __init__(self, config: Config, transport=None, *, owner: str | None = None):
         self.config = config
         self.transport = transport or transport_for(config)
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.owner = owner or owner_name(f"{id(self):x}")
         self._undeliverable: dict[str, AddressStatus] = {}  # among the claimed mail's recipients
 
     def send_due(self, *, now: dt.datetime | None = None, limit: int = 100) -> Counter:
@@ -188,12 +188,8 @@ class Sender:
         host = socket.gethostname()
         owners = {r.lease_owner for r in Outbox.select(Outbox.lease_owner).distinct().where(
             Outbox.status == "pending", Outbox.lease_until > now, Outbox.lease_owner.startswith(f"{host}:"))}
-        released = 0
-        for owner in owners:
-            pid = int(owner.split(":")[1]) if owner.split(":")[1].isdigit() else 0
-            if pid and not _alive(pid):
-                released += Outbox.update(lease_owner=None, lease_until=None).where(
-                    Outbox.lease_owner == owner, Outbox.status == "pending").execute()
+        released = sum(Outbox.update(lease_owner=None, lease_until=None).where(
+            Outbox.lease_owner == owner, Outbox.status == "pending").execute() for owner in dead_owners(owners))
         if released:
             log.warning("outbox: released %d mail(s) claimed by senders that died", released)
         return released
@@ -280,12 +276,4 @@ def _message_id(raw: bytes) -> str:
             return line.split(b":", 1)[1].strip().strip(b"<>").decode("ascii", "replace")
     return "no-message-id"
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
     return True
