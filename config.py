@@ -142,6 +142,10 @@ class Config:
     db_busy_timeout_ms: int = 30_000
     parse_timeout_seconds: int = 120  # a message that keeps a parser busy longer is quarantined
     reconnect_max_seconds: int = 300
+    # Caps on who one mail or form brings onto a ticket (no relay: issue 13). The sender of a
+    # new ticket is not counted in the first; the second counts everyone on the ticket.
+    max_new_participants_per_mail: int = 10
+    max_participants_per_ticket: int = 50
     # Scheduled jobs (scheduler.py): cron expressions in `timezone`, five fields, or six with
     # seconds first; and what the digests call late.
     schedule_engineer_digest: str = "0 7 * * *"
@@ -236,6 +240,8 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         db_busy_timeout_ms=_int(env, "HELPDESK_DB_BUSY_TIMEOUT_MS", 30_000),
         parse_timeout_seconds=_int(env, "HELPDESK_PARSE_TIMEOUT_SECONDS", 120),
         reconnect_max_seconds=_int(env, "HELPDESK_RECONNECT_MAX_SECONDS", 300),
+        max_new_participants_per_mail=_int(env, "HELPDESK_MAX_NEW_PARTICIPANTS_PER_MAIL", 10),
+        max_participants_per_ticket=_int(env, "HELPDESK_MAX_PARTICIPANTS_PER_TICKET", 50),
         **{f"schedule_{job}": _cron(env, f"HELPDESK_SCHEDULE_{job.upper()}", default)
            for job, default in SCHEDULES.items()},
         no_answer_hours=_int(env, "HELPDESK_NO_ANSWER_HOURS", 24),
@@ -246,6 +252,9 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         web_listen=env.get("HELPDESK_WEB_LISTEN") or "127.0.0.1:5000",
         proxy_hops=_int(env, "HELPDESK_PROXY_HOPS", 0),
     )
+    if config.max_new_participants_per_mail < 1 or config.max_participants_per_ticket < 2:
+        raise ConfigError("HELPDESK_MAX_NEW_PARTICIPANTS_PER_MAIL must be 1 or more and "
+                          "HELPDESK_MAX_PARTICIPANTS_PER_TICKET 2 or more")
     if config.language not in ("pl", "en"):
         raise ConfigError("HELPDESK_LANGUAGE: use 'pl' or 'en'")
     config.web_address

@@ -38,14 +38,14 @@ from models import (
     utcnow,
 )
 
-from . import tickets
+from . import security_events, tickets
 from .storage import BlobStore
 from .validation import N_, Invalid, one_line
 
 log = logging.getLogger(__name__)
 
 MAX_FILES = 10  # per message
-MAX_CCS = 20  # per form; a ticket can gather more over time
+MAX_CCS = 100  # addresses read from one form; how many may join is config's caps (add_cc, submit_ticket)
 MAX_TEXT = 100_000
 UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
@@ -55,6 +55,10 @@ class Upload:
     filename: str
     content_type: str
     data: bytes
+
+
+class TooManyParticipants(Invalid):
+    """Over the caps on participants (issue 13): nothing was added."""
 
 
 class NotFound(LookupError):
@@ -151,6 +155,15 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
                   now: dt.datetime | None = None) -> Ticket:
     """A new ticket from the portal, about a contract (and one of its device lines)."""
     now = now or utcnow()
+    ccs = list(tickets.candidates_of([(a, "") for a in ccs], exclude=lambda a: a in config.support_addresses
+                                     or a == user.email.lower()))
+    room = tickets.room_for(config.max_new_participants_per_mail, config.max_participants_per_ticket, 1)
+    if len(ccs) > room:
+        with db.atomic():
+            security_events.record(
+                "participant_cap", f"{user.email} named {len(ccs)} CC addresses on a new ticket in the portal: at "
+                f"most {room}; nothing was stored", sender=user.email, addresses=ccs, now=now)
+        raise TooManyParticipants(N_("Give at most %(limit)s addresses at a time."), {"limit": room})
     with db.atomic():
         ticket = tickets.open_ticket(subject=title, requester_email=user.email, channel="portal", now=now,
                                      contract=contract, device_line=line, requester=user)
@@ -160,8 +173,7 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
                                       message_id=message_id, thread_rule="portal", now=now, author=user)
         _store(config, message, uploads, now)
         tickets.add_participants(ticket, [(user.email, user.name)], role="requester", added_by="portal", now=now)
-        tickets.add_participants(ticket, [(a, "") for a in ccs], added_by="portal", now=now,
-                                 exclude=lambda a: a in config.support_addresses)
+        tickets.add_participants(ticket, [(a, "") for a in ccs], added_by="portal", now=now)
         notify(config, [Event("new_ticket", ticket.id, user.email, message_id)], now=now)
     log.info("ticket %s opened in the portal by %s", ticket.ref(config.ticket_prefix), user.email)
     return ticket
@@ -207,14 +219,37 @@ def _last_ids(ticket_id: int) -> list[str]:
 
 def add_cc(ticket_id: int, addresses: list[str], by: User, config: Config, *,
            now: dt.datetime | None = None) -> list[str]:
-    """Add CCs; they get every public message from now on. Returns the ones new to the ticket."""
+    """Add CCs; they get every public message from now on. Returns the ones new to the ticket.
+    Within the caps (per form, per ticket): over them nothing is added, the attempt is a
+    security event and `TooManyParticipants` says why."""
     now = now or utcnow()
+    per_form, per_ticket = config.max_new_participants_per_mail, config.max_participants_per_ticket
+    refused: list[str] = []
     with db.atomic():
         ticket = _locked(ticket_id)
-        added = tickets.add_participants(ticket, [(a, "") for a in addresses], added_by="staff" if by.is_staff else
-                                         "portal", now=now, exclude=lambda a: a in config.support_addresses)
-        tickets.touch(ticket, now)
-        _audit(by, "add_cc", ticket, ", ".join(added), now)
+        count = tickets.participant_count(ticket.id)
+        new = [a for a in tickets.candidates_of([(a, "") for a in addresses],
+                                                exclude=lambda a: a in config.support_addresses)
+               if not tickets.is_participant(ticket.id, a)]
+        if len(new) > tickets.room_for(per_form, per_ticket, count):
+            refused = new
+        else:
+            added = tickets.add_participants(ticket, [(a, "") for a in new],
+                                             added_by="staff" if by.is_staff else "portal", now=now,
+                                             exclude=lambda a: a in config.support_addresses)
+            tickets.touch(ticket, now)
+            _audit(by, "add_cc", ticket, ", ".join(added), now)
+    if refused:
+        with db.atomic():
+            security_events.record(
+                "participant_cap", f"{by.email} tried to add {len(refused)} address(es) on the "
+                f"{'staff' if by.is_staff else 'customer'} page; the ticket has {count} participant(s): at most "
+                f"{per_form} new ones at a time and {per_ticket} per ticket; nothing was added",
+                sender=by.email, ticket_id=ticket_id, addresses=refused, now=now)
+        if len(refused) > per_form:
+            raise TooManyParticipants(N_("Give at most %(limit)s addresses at a time."), {"limit": per_form})
+        raise TooManyParticipants(N_("A ticket can have at most %(limit)s people on it; this one has %(count)s."),
+                                  {"limit": per_ticket, "count": count})
     return added
 
 

@@ -133,25 +133,48 @@ def remember_message_id(message_id: str, ticket: Ticket, message: Message | None
         "outgoing": outgoing, "recipient": recipient})
 
 
-def add_participants(ticket: Ticket, addresses: Iterable[tuple[str, str]], *, role: str = "cc",
-                     added_by: str = "mail", exclude=lambda address: False,
-                     now: dt.datetime | None = None, users: dict[str, User] | None = None,
-                     existing: set[str] | None = None, sink=None) -> list[str]:
-    """Add (email, name) pairs not yet on the ticket; returns the addresses added.
-    `existing`: the ticket's participants when the caller knows them (saves a query)."""
-    now = now or utcnow()
+def candidates_of(addresses: Iterable[tuple[str, str]], *, exclude=lambda address: False) -> dict[str, str]:
+    """The (email, name) pairs as {email: name}: lower-cased, each once, in order, without
+    what is not an address or what `exclude` says no to."""
     candidates: dict[str, str] = {}
     for email, name in addresses:
         email = email.strip().lower()
         local, at, domain = email.rpartition("@")
         if local and at and domain and email not in candidates and not exclude(email):
             candidates[email] = name or ""
+    return candidates
+
+
+def participant_count(ticket_id: int) -> int:
+    return Participant.select().where(Participant.ticket == ticket_id).count()
+
+
+def room_for(per_operation: int, per_ticket: int, current: int) -> int:
+    """How many new participants one mail or form may still add (the caps of issue 13)."""
+    return max(0, min(per_operation, per_ticket - current))
+
+
+def add_participants(ticket: Ticket, addresses: Iterable[tuple[str, str]], *, role: str = "cc",
+                     added_by: str = "mail", exclude=lambda address: False,
+                     now: dt.datetime | None = None, users: dict[str, User] | None = None,
+                     existing: set[str] | None = None, sink=None, limit: int | None = None,
+                     refused: list[str] | None = None) -> list[str]:
+    """Add (email, name) pairs not yet on the ticket; returns the addresses added.
+    `existing`: the ticket's participants when the caller knows them (saves a query).
+    `limit`: at most this many new ones (the caps); the rest are appended to `refused`."""
+    now = now or utcnow()
+    candidates = candidates_of(addresses, exclude=exclude)
     if not candidates:
         return []
     if existing is None:
         existing = {p.email for p in Participant.select(Participant.email).where(
             Participant.ticket == ticket, Participant.email.in_(list(candidates)))}
     new = {e: n for e, n in candidates.items() if e not in existing}
+    if limit is not None and len(new) > limit:
+        over = list(new)[limit:]
+        if refused is not None:
+            refused.extend(over)
+        new = {e: n for e, n in new.items() if e not in set(over)}
     if users is None or not set(new) <= set(users):
         users = {**(users or {}), **users_by_email(set(new) - set(users or {}))}
     sink = sink or Immediate()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from peewee import IntegrityError
 
-from domain import tickets
+from domain import security_events, tickets
 from domain.inserts import insert_row
 from domain.rows import Deferred
 from domain.storage import BlobStore
@@ -59,6 +59,8 @@ class Applied:
     already: bool = False  # the ledger had this message: nothing was written now
     ticket_status: str | None = None  # the ticket's status after this message
     internal: bool = False  # an engineer's #note: never mailed to customers
+    held: bool = False  # mailed to engineers only: its sender is not on the ticket (see trust.py)
+    message: int | None = None  # the stored Message row (its Message-ID may not be unique)
     rows: Deferred = field(default_factory=Deferred, compare=False, repr=False)
 
 
@@ -69,6 +71,8 @@ class Context:
     prefix: str
     max_attachment_bytes: int
     max_message_bytes: int
+    max_new_participants: int = 10  # per mail, besides a new ticket's sender
+    max_participants: int = 50  # per ticket
 
 
 @dataclass
@@ -86,6 +90,7 @@ class _Job:
     error_detail: str
     now: dt.datetime
     ledger: InboundMail | None  # given when re-processing
+    message: Message | None = None  # the message it stored, if any
 
     def record(self, ticket_id: int | None) -> InboundMail:
         """Write the ledger row (the message's place in the mailbox, and what came of it)."""
@@ -93,7 +98,7 @@ class _Job:
         fields = dict(
             message_id=(inbound.message_id if inbound else (
                 message_id_of(self.fetched.raw) or f"sha256-{self.raw_sha}@helpdesk.invalid"))[:998],
-            raw_sha256=self.raw_sha, size=self.fetched.size,
+            raw_sha256=self.raw_sha, fingerprint=inbound.fingerprint if inbound else "", size=self.fetched.size,
             from_addr=(inbound.from_addr if inbound else "")[:320], subject=(inbound.subject if inbound else "")[:998],
             outcome=_outcome_of(decision), reason=decision.reason, processed_at=self.now, ticket=ticket_id,
         )
@@ -128,8 +133,9 @@ def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Co
             if ledger is not None and not isinstance(decision, QuarantineDecision):
                 Quarantine.update(resolved_at=now).where(Quarantine.inbound == row).execute()
             internal = isinstance(decision, StaffReply) and decision.commands.note
+            held = isinstance(decision, Reply) and decision.trust.held
             return Applied(row.outcome, row.reason, row.id, ticket_id, ticket_status=status, internal=internal,
-                           rows=job.rows)
+                           held=held, message=job.message.id if job.message else None, rows=job.rows)
     except IntegrityError:
         existing = _existing(fetched)
         if existing is not None:
@@ -185,6 +191,9 @@ def _body(job: _Job) -> tuple[str, str]:
 
 def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, without_commands: bool = False) -> Message:
     inbound, now = job.inbound, job.now
+    author = job.view.users.get(inbound.from_addr)
+    if author is not None and author.is_staff and kind is MessageKind.CUSTOMER:
+        author = None  # an engineer's address in From, without its reply address: not the engineer
     text, display = _body(job)
     if without_commands:  # the engineer's #commands are acted on, not shown
         display = commands_of(display)[1]
@@ -193,8 +202,9 @@ def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, withou
         subject=inbound.subject, body_text=text, body_display=display, body_html=inbound.html,
         message_id=inbound.message_id, in_reply_to=inbound.in_reply_to, references=inbound.references,
         thread_rule=rule, inbound=job.ledger, sent_at=inbound.date, now=now,
-        author=job.view.users.get(inbound.from_addr), sink=job.rows, touch=False,
+        author=author, sink=job.rows, touch=False,
     )
+    job.message = message
     for i, part in enumerate(inbound.attachments):
         sha = job.blobs.get(i)
         blob = None
@@ -224,34 +234,81 @@ def _ticket(job: _Job) -> Ticket:
 
 
 def write_new_ticket(job: _Job):
-    inbound, users = job.inbound, job.view.users
+    inbound, users, ctx = job.inbound, job.view.users, job.ctx
     subject = subjects.strip_prefixes(inbound.subject) or "(no subject)"
     ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=job.now,
                                  requester=users.get(inbound.from_addr), sink=job.rows)
     job.record(ticket.id)
+    # The sender, its Reply-To, To and Cc take part (SPEC E6), within the caps (no relay).
     added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
-                                     exclude=_own(job.ctx), now=job.now, users=users, existing=set(), sink=job.rows)
-    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(job.ctx), now=job.now, users=users,
-                             existing=set(added), sink=job.rows)
+                                     exclude=_own(ctx), now=job.now, users=users, existing=set(), sink=job.rows)
+    refused: list[str] = []
+    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(ctx), now=job.now, users=users,
+                             existing=set(added), sink=job.rows,
+                             limit=tickets.room_for(ctx.max_new_participants, ctx.max_participants, len(added)),
+                             refused=refused)
     _add_mail_message(job, ticket, MessageKind.CUSTOMER, "new")
+    _record_cap(job, ticket.id, refused)
+    _record_reused(job, ticket.id, job.decision.message_id_reused)
     return ticket.id, ticket.status
 
 
 def write_reply(job: _Job):
-    decision, inbound = job.decision, job.inbound
+    decision, inbound, ctx = job.decision, job.inbound, job.ctx
     ticket = _ticket(job)
     job.record(ticket.id)
-    # A proven reply (token or Message-ID) brings its sender and CCs in; a subject tag
-    # only matched because the sender already takes part.
-    tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound),
-                             exclude=_own(job.ctx), now=job.now, users=job.view.users,
-                             existing=job.view.participants.get(ticket.id, set()), sink=job.rows)
-    _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)
+    existing = job.view.participants.get(ticket.id, set())
+    candidates = [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound)
+    message = _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)
+    trust = decision.trust
+    if trust.signed:
+        # Its reply address proves the sender got our mail: its Reply-To, To and Cc join.
+        refused: list[str] = []
+        tickets.add_participants(ticket, candidates, exclude=_own(ctx), now=job.now, users=job.view.users,
+                                 existing=existing, sink=job.rows,
+                                 limit=tickets.room_for(ctx.max_new_participants, ctx.max_participants,
+                                                        len(existing)), refused=refused)
+        _record_cap(job, ticket.id, refused)
+    else:
+        # Nobody joins; the staff page offers the new addresses to an engineer (one click).
+        new = [a for a in tickets.candidates_of(candidates, exclude=_own(ctx)) if a not in existing]
+        if trust.flag:
+            security_events.record(trust.flag, trust.why, sender=inbound.from_addr, ticket_id=ticket.id,
+                                   message_id=message.id, inbound_id=job.ledger.id, addresses=new, now=job.now,
+                                   sink=job.rows)
+        elif new:
+            security_events.record(
+                "unsigned_participants",
+                f"matched by {decision.rule}, not by a signed reply address: {len(new)} new address(es) not added; "
+                "an engineer may add them on the ticket's page", sender=inbound.from_addr, ticket_id=ticket.id,
+                message_id=message.id, inbound_id=job.ledger.id, addresses=new, now=job.now, sink=job.rows)
+    _record_reused(job, ticket.id, decision.message_id_reused)
     new_status = tickets.status_after_customer_message(ticket.status)
     reason = "reopened by a customer reply" if decision.reopen else "customer replied"
     if not tickets.set_status(ticket, new_status, reason=reason, now=job.now, sink=job.rows):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
+
+
+def _record_cap(job: _Job, ticket_id: int, refused: list[str]) -> None:
+    """The addresses the caps kept off the ticket: on the ticket's record for staff."""
+    if refused:
+        ctx = job.ctx
+        security_events.record(
+            "participant_cap", f"{len(refused)} address(es) not added: at most {ctx.max_new_participants} new "
+            f"participants per mail and {ctx.max_participants} per ticket", sender=job.inbound.from_addr,
+            ticket_id=ticket_id, message_id=job.message.id if job.message else None, inbound_id=job.ledger.id,
+            addresses=refused, now=job.now, sink=job.rows)
+
+
+def _record_reused(job: _Job, ticket_id: int, earlier: str) -> None:
+    """A different mail with an earlier mail's Message-ID: kept, and flagged."""
+    if earlier:
+        security_events.record(
+            "message_id_reused", f"Message-ID <{job.inbound.message_id}> was already used by a different mail "
+            f"({earlier}); this one is kept as a message of its own", sender=job.inbound.from_addr,
+            ticket_id=ticket_id, message_id=job.message.id if job.message else None, inbound_id=job.ledger.id,
+            now=job.now, sink=job.rows)
 
 
 def write_staff_reply(job: _Job):

@@ -46,6 +46,8 @@ class BatchView:
         self.participants: dict[int, set[str]] = {}
         self.users: dict[str, User] = {}
         self.bounced: set[str] = set()  # senders marked undeliverable
+        # (ticket id, token recipient) -> (the address it was issued to, why it no longer counts or "")
+        self.token_holders: dict[tuple[int, str], tuple[str, str]] = {}
 
     @classmethod
     def read(cls, inbounds: list[Inbound], *, secret: str, support_addresses: tuple[str, ...],
@@ -55,6 +57,7 @@ class BatchView:
         ids = set(own_ids)
         addresses: set[str] = set()
         ticket_ids: set[int] = set()
+        issued: set[tuple[int, str]] = set()
         for i in inbounds:
             ids.update(i.in_reply_to, i.references)
             if i.report and i.report.original_message_id:
@@ -65,21 +68,25 @@ class BatchView:
                 verified = tokens.verify_token(secret, token)
                 if verified:
                     ticket_ids.add(verified[0])
+                    issued.add(verified)
         for chunk in chunks(ids):
             for row in KnownMessageId.select(KnownMessageId.message_id, KnownMessageId.ticket,
                                              KnownMessageId.outgoing).where(KnownMessageId.message_id.in_(chunk)):
                 view.known[row.message_id] = (row.ticket_id, row.outgoing)
         for chunk in chunks(own_ids):
             query = (InboundMail.select(InboundMail.id, InboundMail.message_id, InboundMail.outcome,
-                                        InboundMail.mailbox, InboundMail.uid)
+                                        InboundMail.mailbox, InboundMail.uid, InboundMail.raw_sha256,
+                                        InboundMail.fingerprint)
                      .where(InboundMail.message_id.in_(chunk), InboundMail.outcome.in_(PROCESSED))
                      .order_by(InboundMail.id))
             for row in query:
-                view._processed(row.message_id, row.id, f"{row.outcome}, {row.mailbox} uid {row.uid}")
+                view._processed(row.message_id, row.id, f"{row.outcome}, {row.mailbox} uid {row.uid}",
+                                row.raw_sha256, row.fingerprint)
         # Every address asked about, None for those with no user: later look-ups (the
         # participants a message adds) then need no query (one round trip each on PostgreSQL).
         view.users = {**{a.strip().lower(): None for a in addresses if a}, **tickets.users_by_email(addresses)}
         view._read_tickets(ticket_ids | {t for t, _ in view.known.values()})
+        view._read_token_holders(issued)
         for chunk in chunks({i.from_addr for i in inbounds if i.from_addr}):
             view.bounced.update(a.email for a in AddressStatus.select(AddressStatus.email).where(
                 AddressStatus.email.in_(chunk), AddressStatus.bounced_at.is_null(False)))
@@ -93,8 +100,36 @@ class BatchView:
             for p in Participant.select(Participant.ticket, Participant.email).where(Participant.ticket.in_(chunk)):
                 self.participants[p.ticket_id].add(p.email)
 
-    def _processed(self, message_id: str, ledger_id: int, description: str) -> None:
-        self.processed.setdefault(message_id, []).append((ledger_id, description))
+    def _read_token_holders(self, issued: set[tuple[int, str]]) -> None:
+        """Who each reply token was issued to, and whether it still counts: a participant
+        removed from the ticket, or an engineer demoted or deactivated, has lost it."""
+        participants = {int(r[1:]) for _, r in issued if r.startswith("p")}
+        users = {int(r[1:]) for _, r in issued if r.startswith("u")}
+        found_p, found_u = {}, {}
+        for chunk in chunks(participants):
+            for p in Participant.select(Participant.id, Participant.ticket, Participant.email).where(
+                    Participant.id.in_(chunk)):
+                found_p[p.id] = p
+        for chunk in chunks(users):
+            for u in User.select(User.id, User.email, User.role, User.is_active).where(User.id.in_(chunk)):
+                found_u[u.id] = u
+        for ticket_id, recipient in issued:
+            number = int(recipient[1:]) if recipient[1:].isdigit() else 0
+            if recipient.startswith("p"):
+                p = found_p.get(number)
+                self.token_holders[(ticket_id, recipient)] = (
+                    (p.email, "") if p is not None and p.ticket_id == ticket_id else
+                    ("", "the participant it was issued to is no longer on the ticket"))
+            elif recipient.startswith("u"):
+                u = found_u.get(number)
+                self.token_holders[(ticket_id, recipient)] = (
+                    (u.email, "") if u is not None and u.is_staff and u.is_active else
+                    (u.email if u is not None else "", "it was issued to an engineer who is no longer an active "
+                                                       "engineer"))
+
+    def _processed(self, message_id: str, ledger_id: int, description: str, raw_sha256: str = "",
+                   fingerprint: str = "") -> None:
+        self.processed.setdefault(message_id, []).append((ledger_id, description, raw_sha256, fingerprint))
 
     # --- thread.Lookup ---------------------------------------------------------------
     def ticket_exists(self, ticket_id: int) -> bool:
@@ -113,12 +148,25 @@ class BatchView:
     # --- route.Facts -------------------------------------------------------------------
     def facts(self, inbound: Inbound, classification: Classification, match: ThreadMatch | None,
               *, ledger_id: int | None = None) -> Facts:
-        first = next((f"ledger #{lid} ({d})" for lid, d in self.processed.get(inbound.message_id, [])
-                      if lid != ledger_id), "")
+        earlier = [(lid, d, raw, fp) for lid, d, raw, fp in self.processed.get(inbound.message_id, [])
+                   if lid != ledger_id]
+        # Only the same mail fetched twice is a duplicate: the same bytes, or the same mail as
+        # its author wrote it (the servers' trace headers aside). A different mail reusing the
+        # Message-ID is kept.
+        same = next((f"ledger #{lid} ({d})" for lid, d, raw, fp in earlier
+                     if raw == inbound.raw_sha256 or (fp and fp == inbound.fingerprint)), "")
+        reused = "" if same else next((f"ledger #{lid} ({d})" for lid, d, _, _ in earlier), "")
         sender = self.users.get(inbound.from_addr)
         report = inbound.report
+        holder, problem = ("", "")
+        if match and match.rule == "reply_token":
+            holder, problem = self.token_holders.get((match.ticket_id, match.detail), ("", ""))
         return Facts(
-            duplicate_of=first,
+            duplicate_of=same,
+            message_id_reused=reused,
+            token_holder=holder,
+            token_problem=problem,
+            sender_is_participant=bool(match and self.is_participant(match.ticket_id, inbound.from_addr)),
             ticket_status=self.status.get(match.ticket_id) if match else None,
             sender_is_staff=bool(sender and sender.is_staff and sender.is_active),
             token_user_is_sender=bool(
@@ -129,10 +177,11 @@ class BatchView:
 
     # --- what the batch wrote -------------------------------------------------------
     def absorb(self, rows: Deferred, *, message_id: str, outcome: str, ledger_id: int, description: str,
-               ticket_id: int | None, ticket_status: str | None) -> None:
+               ticket_id: int | None, ticket_status: str | None, raw_sha256: str = "",
+               fingerprint: str = "") -> None:
         """Take in one message's writes, so the next message of the batch sees them."""
         if outcome in PROCESSED:
-            self._processed(message_id, ledger_id, description)
+            self._processed(message_id, ledger_id, description, raw_sha256, fingerprint)
         if ticket_id is not None and ticket_status is not None:
             self.status[ticket_id] = ticket_status
             self.participants.setdefault(ticket_id, set())

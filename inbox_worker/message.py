@@ -68,6 +68,10 @@ class Inbound:
     report: DeliveryReport | None = None  # set when the mail carries a delivery report
     defects: tuple[str, ...] = ()  # parser defects worth recording
     raw_sha256: str = ""
+    # The mail as its author wrote it: the SHA-256 of its body and of the headers its author's
+    # client wrote, without the trace headers servers add on the way (Received, Delivered-To,
+    # ...). The same mail fetched twice, or delivered through two routes, has the same one.
+    fingerprint: str = ""
     size: int = 0
 
     def header(self, name: str) -> str | None:

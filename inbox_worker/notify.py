@@ -58,11 +58,14 @@ class Event:
     author: str  # the address it came from: nobody is told about their own message
     message_id: str  # the stored message's Message-ID: notices are replies to it
     references: tuple[str, ...] = ()
+    held: bool = False  # its sender is not on the ticket: engineers are told, customers are not
+    message: int | None = None  # the stored Message row, when its Message-ID may not be unique
 
 
 def events_of(pairs) -> list[Event]:
     """The events among a mail batch's (Applied, Inbound) pairs: stored now, public, on a ticket."""
-    return [Event(a.outcome, a.ticket_id, i.from_addr, i.message_id, tuple(i.references)) for a, i in pairs
+    return [Event(a.outcome, a.ticket_id, i.from_addr, i.message_id, tuple(i.references), held=a.held,
+                  message=a.message) for a, i in pairs
             if a.outcome in EVENTS and not a.already and not a.internal and a.ticket_id]
 
 
@@ -89,7 +92,8 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
         assignee = [s for s in staff if ticket.assignee_id and s.token == f"u{ticket.assignee_id}"]
         allowed = acks.get(event.author, 0) < ACKS_PER_HOUR
         chosen = notices_for(event.outcome, author=event.author, requester=ticket.requester_email,
-                             participants=people[ticket.id], engineers=assignee or staff, ack_allowed=allowed,
+                             participants=[] if event.held else people[ticket.id],
+                             engineers=assignee or staff, ack_allowed=allowed,
                              own=own)
         for notice in chosen:
             key = (ticket.id, notice.recipient.email)
@@ -143,17 +147,32 @@ def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], in
     return counts
 
 
-def _history(ticket_id: int, message_id: str) -> tuple[dict, list[dict]]:
-    """The message itself and the public ones before it, newest first."""
-    about = Message.select(Message.id).where(Message.ticket == ticket_id, Message.message_id == message_id).scalar()
+def _history(ticket_id: int, message_id: str, *, message: int | None = None,
+             since: dt.datetime | None = None) -> tuple[dict, list[dict]]:
+    """The message itself and the public ones before it, newest first; `since`: only those
+    from then on (a participant who joined later never gets what was mailed before)."""
+    about = message or Message.select(Message.id).where(
+        Message.ticket == ticket_id, Message.message_id == message_id).order_by(Message.id).scalar()
     query = Message.select(Message.id, Message.author_email, Message.author_name, Message.body_text,
                            Message.body_display, Message.created_at).where(
         Message.ticket == ticket_id, Message.kind.in_([MessageKind.CUSTOMER.value, MessageKind.STAFF.value]))
     if about:  # not what came after it: the sender may render this long after
         query = query.where(Message.id <= about)
+    if since is not None:
+        query = query.where((Message.created_at >= since) | (Message.id == about))
     shown = [{"id": r.id, "author": r.author_name or r.author_email, "when": f"{r.created_at:%Y-%m-%d %H:%M} UTC",
               "text": r.display.strip()} for r in query.order_by(Message.id.desc()).limit(HISTORY + 1)]
     return (shown[0] if shown else {}), shown[1:]
+
+
+def _joined(token: str, ticket_id: int) -> dt.datetime | None:
+    """When the participant a notice goes to joined the ticket (None for engineers): what
+    was mailed before is not theirs to get. A participant removed since gets no history."""
+    if not token.startswith("p") or not token[1:].isdigit():
+        return None
+    added = Participant.select(Participant.added_at).where(Participant.id == int(token[1:]),
+                                                           Participant.ticket == ticket_id).scalar()
+    return added or dt.datetime.max
 
 
 def _files(config: Config, message_id: int | None) -> tuple[list[tuple[str, str, bytes]], list[str]]:
@@ -184,7 +203,8 @@ def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetim
     spec = {"template": notice.template, "to": recipient.email, "name": " ".join(recipient.name.split()),
             "token": recipient.token, "language": recipient.language or config.language,
             "auto_submitted": notice.auto_submitted, "about": event.message_id,
-            "references": [*event.references[-8:], event.message_id], "queued_at": now.isoformat()}
+            "references": [*event.references[-8:], event.message_id], "queued_at": now.isoformat(),
+            **({"message": event.message} if event.message else {})}
     rows.add(Outbox, dict(kind=notice.template, ticket=ticket.id, recipient=outbox.safe(recipient.email, "recipient"),
                           mail_from=config.support_address, message_id=message_id, raw=None, spec=json.dumps(spec),
                           status="pending", attempts=0, next_attempt_at=now, created_at=now, last_error="",
@@ -200,7 +220,8 @@ def compose(config: Config, row: Outbox) -> bytes:
         return digests.compose(config, row, spec)
     ticket = Ticket.select(Ticket.id, Ticket.subject, Ticket.status).where(Ticket.id == row.ticket_id).get()
     language = spec["language"]
-    message, earlier = _history(ticket.id, spec["about"])
+    message, earlier = _history(ticket.id, spec["about"], message=spec.get("message"),
+                                since=_joined(spec["token"], ticket.id))
     files, left = _files(config, message.get("id")) if spec["template"] != "ack" else ([], [])
     team = TEAM.get(language, TEAM["pl"])
     page = "staff/tickets" if spec["template"] == "engineer" else "tickets"

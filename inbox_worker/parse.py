@@ -81,8 +81,28 @@ def parse(raw: bytes) -> Inbound:
         report=report,
         defects=headers.defects(msg) + tuple(body.defects),
         raw_sha256=digest,
+        fingerprint=fingerprint_of(data, items),
         size=len(raw),
     )
+
+
+# The headers an author's mail client writes; servers on the way add others (Received,
+# Delivered-To, Return-Path, X-Original-To, DKIM and ARC signatures, spam scores, ...).
+AUTHOR_HEADERS = ("from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id", "in-reply-to",
+                  "references", "mime-version", "content-type", "content-transfer-encoding")
+
+
+def fingerprint_of(data: bytes, items: tuple[tuple[str, str], ...]) -> str:
+    """SHA-256 of the author's headers (decoded, in order) and of the body bytes (line ends
+    made LF): equal for the same mail however it reached us, different for any other mail."""
+    digest = hashlib.sha256()
+    for name, value in items:
+        if name in AUTHOR_HEADERS:
+            digest.update(f"{name}:{' '.join(value.split())}\n".encode("utf-8", "surrogatepass"))
+    blank = _BLANK_LINE.search(data)
+    body = data[blank.end():] if blank else b""
+    digest.update(b"\n\n" + body.replace(b"\r\n", b"\n").rstrip())
+    return digest.hexdigest()
 
 
 # --- the raw bytes ---------------------------------------------------------------------

@@ -115,6 +115,8 @@ def context_for(config: Config) -> Context:
         prefix=config.ticket_prefix,
         max_attachment_bytes=config.max_attachment_bytes,
         max_message_bytes=config.max_message_bytes,
+        max_new_participants=config.max_new_participants_per_mail,
+        max_participants=config.max_participants_per_ticket,
     )
 
 
@@ -367,7 +369,8 @@ class Worker:
                          error_detail=traceback.format_exc(), ledger=ledger, raw_stored=raw_stored)
         view.absorb(applied.rows, message_id=parsed.message_id, outcome=applied.outcome,
                     ledger_id=applied.ledger_id, description=f"{applied.outcome}, {fetched.mailbox} uid {fetched.uid}",
-                    ticket_id=applied.ticket_id, ticket_status=applied.ticket_status)
+                    ticket_id=applied.ticket_id, ticket_status=applied.ticket_status,
+                    raw_sha256=parsed.raw_sha256, fingerprint=parsed.fingerprint)
         log.info("message %s uid %s -> %s ticket=%s: %s", parsed.message_id, fetched.uid, applied.outcome,
                  applied.ticket_id, applied.reason,
                  extra=about(parsed.message_id, applied.ticket_id, uid=fetched.uid, outcome=applied.outcome))

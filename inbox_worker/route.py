@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .commands import Commands, commands_of
 from .message import Classification, Inbound, ThreadMatch
+from .trust import Trust, trust_of
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class Facts:
     sender_is_staff: bool = False  # From is an active engineer or admin
     token_user_is_sender: bool = False  # the reply token was issued to the sender's user
     bounce_ticket_id: int | None = None  # the ticket of the mail a bounce returns
+    message_id_reused: str = ""  # a different mail had this Message-ID: its description
+    token_holder: str = ""  # the address the matched reply token was issued to ("" when none)
+    token_problem: str = ""  # why that token no longer counts (its holder removed or demoted), or ""
+    sender_is_participant: bool = False  # From takes part in the matched ticket
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class NewTicket(Decision):
-    pass
+    message_id_reused: str = ""  # kept all the same: only the same mail twice is a duplicate
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class Reply(Decision):
     ticket_id: int
     rule: str
     reopen: bool = False
+    trust: Trust = Trust(signed=False)  # whether it may add participants; its flag; held from customers
+    message_id_reused: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,14 +114,20 @@ def staff_reply(inbound, classification, match, facts):
 
 
 def reply(inbound, classification, match, facts):
+    # A closed ticket reopens on any reply, at any time (the seed's promise); what the
+    # reply may do besides is `trust_of`'s answer.
     if match:
         reopen = facts.ticket_status == "closed"
+        trust = trust_of(inbound, match, facts)
         why = f"reply to ticket {match.ticket_id} by {match.rule}" + (", reopened" if reopen else "")
-        return Reply(why, ticket_id=match.ticket_id, rule=match.rule, reopen=reopen)
+        if trust.flag:
+            why += f"; flagged: {trust.flag}"
+        return Reply(why, ticket_id=match.ticket_id, rule=match.rule, reopen=reopen, trust=trust,
+                     message_id_reused=facts.message_id_reused)
 
 
 def new_ticket(inbound, classification, match, facts):
-    return NewTicket("no ticket matched: new ticket")
+    return NewTicket("no ticket matched: new ticket", message_id_reused=facts.message_id_reused)
 
 
 RULES = (duplicate, loop, bounce, auto_reply, no_sender, staff_reply, reply, new_ticket)

@@ -12,6 +12,7 @@ from models import (
     Blob,
     InboundMail,
     KnownMessageId,
+    Participant,
     Quarantine,
     Role,
     Status,
@@ -94,12 +95,13 @@ def test_a_subject_tag_from_a_stranger_opens_a_new_ticket(desk):
 
 def test_a_signed_reply_address_threads_even_without_headers(desk, config):
     desk.receive(make_mail(Message_ID="<first@example.com>"))
-    address = tokens.reply_address(SUPPORT, config.secret_key, 1, "0")
-    row = desk.receive(make_mail(From="boss@example.com", To=address, Subject="another topic"))
+    jan = Participant.get(Participant.email == "jan@example.com")
+    address = tokens.reply_address(SUPPORT, config.secret_key, 1, f"p{jan.id}")
+    row = desk.receive(make_mail(To=address, Cc="boss@example.com", Subject="another topic"))
 
     assert row.outcome == "reply"
     assert desk.messages(1)[-1].thread_rule == "reply_token"
-    assert "boss@example.com" in desk.participants(1)
+    assert "boss@example.com" in desk.participants(1)  # its holder brought a CC (issue 13: only this path does)
 
 
 def test_a_forged_reply_token_is_not_trusted(desk, config):
@@ -109,12 +111,22 @@ def test_a_forged_reply_token_is_not_trusted(desk, config):
     assert row.outcome == "new_ticket"
 
 
-def test_a_reply_adds_new_cc_and_reply_to_but_never_the_support_address(desk):
+def test_a_signed_reply_adds_new_cc_and_reply_to_but_never_the_support_address(desk, config):
     desk.receive(make_mail(Message_ID="<first@example.com>"))
-    desk.receive(make_mail(In_Reply_To="<first@example.com>", Cc=f"piotr@example.com, {SUPPORT}",
+    jan = Participant.get(Participant.email == "jan@example.com")
+    address = tokens.reply_address(SUPPORT, config.secret_key, 1, f"p{jan.id}")
+    desk.receive(make_mail(To=address, In_Reply_To="<first@example.com>", Cc=f"piotr@example.com, {SUPPORT}",
                            Reply_To="jan.private@example.com"))
     assert desk.participants(1) == {
         "jan@example.com": "requester", "piotr@example.com": "cc", "jan.private@example.com": "cc"}
+
+
+def test_a_reply_by_in_reply_to_adds_nobody(desk):
+    """Issue 13: a From proves nothing; only a signed reply address adds participants."""
+    desk.receive(make_mail(Message_ID="<first@example.com>"))
+    desk.receive(make_mail(In_Reply_To="<first@example.com>", Cc=f"piotr@example.com, {SUPPORT}",
+                           Reply_To="jan.private@example.com"))
+    assert desk.participants(1) == {"jan@example.com": "requester"}
 
 
 def test_a_customer_reply_reopens_a_closed_ticket(desk):

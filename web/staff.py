@@ -9,10 +9,23 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, Case, fn
 
-from domain import accounts, conversation
+from domain import accounts, conversation, security_events
 from domain.validation import Invalid
 from inbox_worker import pipeline
-from models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
+from models import (
+    Contract,
+    InboundMail,
+    Message,
+    Participant,
+    Quarantine,
+    Role,
+    SecurityEvent,
+    Status,
+    StatusChange,
+    Ticket,
+    User,
+    db,
+)
 
 from . import forms
 from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search
@@ -107,13 +120,42 @@ def _engineers():
                 .order_by(User.first_name, User.email))
 
 
+def flagged(ticket: Ticket, items: list[dict]) -> list[dict]:
+    """The conversation with each message's security events (why it was flagged) and the
+    addresses it named that are not on the ticket (an engineer may add them with one click)."""
+    events: dict[int, list] = {}
+    for e in (SecurityEvent.select().where(SecurityEvent.ticket == ticket.id, SecurityEvent.message.is_null(False))
+              .order_by(SecurityEvent.id)):
+        events.setdefault(e.message_id, []).append(e)
+    on_ticket = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == ticket.id)}
+    for item in items:
+        mine = events.get(item["message"].id, [])
+        proposed = []
+        for e in mine:
+            proposed += [a for a in e.addresses.split() if a not in on_ticket and a not in proposed]
+        item.update(flags=mine, proposed=proposed)
+    return items
+
+
+def proposed_addresses(ticket_id: int, message_id: int) -> list[str]:
+    """The addresses a message named that are not on its ticket, as its events recorded them."""
+    item = {"message": Message(id=message_id)}
+    return flagged(Ticket(id=ticket_id), [item])[0]["proposed"]
+
+
+def _ticket_events(ticket: Ticket) -> list[dict]:
+    """What was refused on this ticket (caps reached, addresses not added), for its staff."""
+    return [e for e in security_events.events(limit=50, ticket_id=ticket.id)]
+
+
 def _page(ticket: Ticket, status: int = 200, **given):
     status_form = forms.StatusForm(prefix="st", status=ticket.status)
     status_form.status.choices = [(k, str(v)) for k, v in STATUS_LABELS.items()]
     assign_form = forms.AssignForm(prefix="as", engineer=str(ticket.assignee_id or ""))
     assign_form.engineer.choices = [("", _("nobody"))] + [(str(u.id), u.name) for u in _engineers()]
     return render_template(
-        "staff/ticket.html", ticket=ticket, items=conversation_of(ticket), participants=participants_of(ticket),
+        "staff/ticket.html", ticket=ticket, items=flagged(ticket, conversation_of(ticket)),
+        participants=participants_of(ticket), refusals=_ticket_events(ticket),
         reply_form=given.get("reply_form") or forms.StaffReplyForm(), cc_form=given.get("cc_form") or
         forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
@@ -178,9 +220,34 @@ def add_cc(ticket_id: int):
     form = forms.CcForm(prefix="cc")
     addresses = cc_addresses(form)
     if addresses is not None:
-        conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+        try:
+            conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+        except conversation.TooManyParticipants as error:
+            form.addresses.errors = [forms.translated(error)]
+            return _page(ticket, 422, cc_form=form)
         return redirect(url_for("staff.ticket", ticket_id=ticket.id) + "#people")
     return _page(ticket, 422, cc_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/add-people", methods=["POST"])
+@staff_only
+def add_proposed(ticket_id: int, message_id: int):
+    """One click: the addresses a message named but could not add (it came on no signed reply
+    address) join the ticket. The addresses come from what was recorded, never from the form."""
+    ticket = _ticket_or_404(ticket_id)
+    if Message.get_or_none(Message.id == message_id, Message.ticket == ticket.id) is None:
+        abort(404)
+    if not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    addresses = proposed_addresses(ticket.id, message_id)
+    try:
+        added = conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now) if addresses else []
+    except conversation.TooManyParticipants as error:
+        flash(forms.translated(error), "error")
+    else:
+        flash(_("Added: %(addresses)s", addresses=", ".join(added)) if added else
+              _("These addresses are already on the ticket."), "success")
+    return redirect(url_for("staff.ticket", ticket_id=ticket.id) + f"#m{message_id}")
 
 
 @bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/move", methods=["GET", "POST"])

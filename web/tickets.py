@@ -172,12 +172,16 @@ def new():
             form.description.errors = [forms.translated(error)]
         if not (form.attachments.errors or form.ccs.errors or form.description.errors):
             line = next(line for line in lines if line.id == form.line.data)
-            ticket = conversation.submit_ticket(_config(), current_user, contract=contract, line=line,
-                                                title=form.title.data, description=description, uploads=files,
-                                                ccs=ccs, now=g.now)
-            flash(_("Ticket %(ref)s is open. We will answer by mail and here.",
-                    ref=ticket.ref(_config().ticket_prefix)), "success")
-            return redirect(url_for("tickets.show", ticket_id=ticket.id))
+            try:
+                ticket = conversation.submit_ticket(_config(), current_user, contract=contract, line=line,
+                                                    title=form.title.data, description=description, uploads=files,
+                                                    ccs=ccs, now=g.now)
+            except conversation.TooManyParticipants as error:
+                form.ccs.errors = [forms.translated(error)]
+            else:
+                flash(_("Ticket %(ref)s is open. We will answer by mail and here.",
+                        ref=ticket.ref(_config().ticket_prefix)), "success")
+                return redirect(url_for("tickets.show", ticket_id=ticket.id))
     status = 422 if request.method == "POST" else 200
     return render_template("tickets/new.html", form=form, contract=contract, lines=lines), status
 
@@ -235,7 +239,11 @@ def add_cc(ticket_id: int):
     form = forms.CcForm(prefix="cc")
     addresses = cc_addresses(form)
     if addresses is not None:
-        added = conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+        try:
+            added = conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
+        except conversation.TooManyParticipants as error:
+            form.addresses.errors = [forms.translated(error)]
+            return _page(ticket, cc_form=form, status=422)
         flash(_("Added: %(addresses)s", addresses=", ".join(added)) if added else
               _("These addresses are already on the ticket."), "success")
         return redirect(url_for("tickets.show", ticket_id=ticket.id) + "#people")
