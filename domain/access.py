@@ -5,7 +5,10 @@
   the tickets it is a participant of (it gets their mail anyway), and every ticket of a
   contract it has verified;
 - a partner also sees the tickets of the contracts it sold;
-- internal notes, and their attachments, are for engineers only.
+- internal notes, and their attachments, are for engineers only;
+- a customer who sees a ticket only because it was copied on it (a participant, not its
+  requester, with no verified contract of it) reads the conversation from when it joined:
+  what was said before is not its to read (issue 13: nothing mailed before they joined).
 Anything else is "not found": a page never tells that an object exists.
 """
 from __future__ import annotations
@@ -36,11 +39,29 @@ def ticket_for(user: User, ticket_id: int) -> Ticket | None:
     return visible_tickets(user).where(Ticket.id == ticket_id).first()
 
 
+def joined_at(user: User, ticket: Ticket):
+    """When this user began to see the ticket: None for the whole of it (staff, its requester,
+    a contract the user verified or sold), else when it was added as a participant."""
+    if user.is_staff or ticket.requester_id == user.id or ticket.requester_email == user.email:
+        return None
+    if ticket.contract_id is not None:
+        contracts = visible_contracts(user).select(Contract.id)
+        if user.role == Role.PARTNER.value and user.company_id:
+            contracts = contracts | Contract.select(Contract.id).where(Contract.partner == user.company_id)
+        if Contract.select().where(Contract.id == ticket.contract_id, Contract.id.in_(contracts)).exists():
+            return None
+    return (Participant.select(Participant.added_at).where(Participant.ticket == ticket.id,
+                                                           Participant.email == user.email).scalar())
+
+
 def visible_messages(user: User, ticket: Ticket):
     """The ticket's conversation as this user may read it, newest first."""
     query = Message.newest_first(ticket)
     if not user.is_staff:
         query = query.where(Message.kind != MessageKind.NOTE.value)
+        since = joined_at(user, ticket)
+        if since is not None:
+            query = query.where(Message.created_at >= since)
     return query
 
 
@@ -52,4 +73,8 @@ def attachment_for(user: User, attachment_id: int) -> Attachment | None:
         return None
     if row.message.kind == MessageKind.NOTE.value and not user.is_staff:
         return None
-    return row if ticket_for(user, row.message.ticket_id) else None
+    ticket = ticket_for(user, row.message.ticket_id)
+    if ticket is None:
+        return None
+    since = joined_at(user, ticket)
+    return row if since is None or row.message.created_at >= since else None
