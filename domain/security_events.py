@@ -30,7 +30,7 @@ KINDS = {
     "staff_impersonation": "a staff address in From without a signed reply address",
 }
 MAX_REASON = 2000
-MAX_ADDRESSES = 8000
+MAX_ADDRESSES = 32000  # about a thousand addresses; the reason says how many there were
 
 
 def record(kind: str, reason: str, *, sender: str = "", ticket_id: int | None = None,

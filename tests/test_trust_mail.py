@@ -106,7 +106,7 @@ def test_a_reply_matched_by_its_headers_adds_nobody_and_staff_add_with_one_click
     assert set(desk.participants(1)) == {"jan@example.com", "anna@example.com", "jan.home@example.com",
                                          "piotr@example.com"}
     assert Participant.get(Participant.email == "piotr@example.com").added_by == "staff"
-    assert "Add to the ticket" not in staff.text("/staff/tickets/1")  # nothing left to add
+    assert "Dodaj do zgłoszenia" not in staff.text("/staff/tickets/1")  # nothing left to add
     # The form cannot smuggle in other addresses: they come from what was recorded.
     response = staff.post(f"/staff/tickets/1/messages/{message.id}/add-people",
                           {"addresses": "x@evil.example"}, page="/staff/tickets/1")
