@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Iterable
 
 from domain.rows import Immediate
@@ -30,6 +31,9 @@ KINDS = {
     "staff_impersonation": "a staff address in From without a signed reply address",
 }
 MAX_REASON = 2000
+# What never goes into a stored value: control characters (a terminal reading
+# `helpdesk security log` would obey them) and bidi overrides (they reorder what admins read).
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_ADDRESSES = 32000  # about a thousand addresses; the reason says how many there were
 
 
@@ -39,12 +43,16 @@ def record(kind: str, reason: str, *, sender: str = "", ticket_id: int | None = 
     """Record one security event. `message_id` and `inbound_id` are row ids (a `Message`,
     an `InboundMail`), not Message-ID headers; `addresses`: those refused or not added."""
     now = now or utcnow()
-    listed = " ".join(a for a in addresses if a)
+    listed = " ".join(_safe(a).replace(" ", "") for a in addresses if a)
     (sink or Immediate()).add(SecurityEvent, {
-        "at": now, "kind": kind[:40], "sender": (sender or "")[:320], "ticket": ticket_id, "message": message_id,
-        "inbound": inbound_id, "reason": (reason or "")[:MAX_REASON],
+        "at": now, "kind": _safe(kind)[:40], "sender": _safe(sender)[:320], "ticket": ticket_id,
+        "message": message_id, "inbound": inbound_id, "reason": _safe(reason)[:MAX_REASON],
         "addresses": listed[:MAX_ADDRESSES].rsplit(" ", 1)[0] if len(listed) > MAX_ADDRESSES else listed})
     log.warning("security event %s from %s: %s", kind, sender or "-", reason, extra={"ticket": ticket_id})
+
+
+def _safe(text: str | None) -> str:
+    return _UNSAFE.sub("\uFFFD", text or "").replace("\n", " ").replace("\t", " ")
 
 
 def events(*, limit: int = 200, kind: str | None = None, ticket_id: int | None = None,

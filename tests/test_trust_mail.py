@@ -288,12 +288,14 @@ def test_security_events_are_listed_for_admins_only(app, db):
         security_events.record("forged_reply_address", "mallory used jan's reply address",
                                sender="mallory@evil.example", ticket_id=ticket.id,
                                addresses=["mallory@evil.example", "m2@evil.example"])
-        security_events.record("participant_cap", "<b>x</b> " + "y" * 5000, sender="spam@evil.example")
+        security_events.record("participant_cap", "<b>x</b> \x1b[2J\u202egpj.exe " + "y" * 5000,
+                               sender="spam@evil.example\x1b]0;pwned\x07")
     [cap, forged] = security_events.events()
     assert (forged["kind"], forged["sender"], forged["ticket"]) == \
            ("forged_reply_address", "mallory@evil.example", ticket.id)
     assert forged["addresses"] == ["mallory@evil.example", "m2@evil.example"] and forged["at"]
     assert len(cap["reason"]) == security_events.MAX_REASON
+    assert "\x1b" not in cap["reason"] + cap["sender"] and "\u202e" not in cap["reason"]  # nothing a terminal obeys
 
     admin = signed_in(app, person("admin@helpdesk.example", Role.ADMIN))
     page = admin.text("/staff/security")
