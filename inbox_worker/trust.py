@@ -42,9 +42,9 @@ def trust_of(inbound: Inbound, match: ThreadMatch, facts) -> Trust:
         return Trust(False, "forged_reply_address",
                      f"reply address issued to {facts.token_holder} used by {inbound.from_addr}; nobody was added",
                      held)
-    if facts.sender_is_staff:
+    signed = match.rule == "reply_token" and bool(facts.token_holder)
+    if facts.sender_is_staff and not signed:
         return Trust(False, "staff_impersonation",
                      f"{inbound.from_addr} is an engineer's address, but the mail did not come on that engineer's "
                      f"reply address ({match.rule}): kept as a customer message, no commands", held)
-    signed = match.rule == "reply_token" and bool(facts.token_holder)
     return Trust(signed, "", "", held)
