@@ -159,8 +159,7 @@ class StaffReplyForm(ReplyForm):
     close = BooleanField(_l("Close the ticket with this answer"))
     # Canned answers, inserted by re-rendering the form (no JavaScript): see web/desk.py.
     canned = SelectField(_l("Canned answer"), choices=[], validate_choice=False)
-    canned_language = SelectField(_l("Language"), choices=[("", _l("the customer's")), ("pl", "polski"),
-                                                             ("en", "English")], validate_choice=False)
+    canned_language = SelectField(_l("Language"), choices=[], validate_choice=False)
     seen = HiddenField()  # the newest message id the form was shown with (collisions)
     anyway = HiddenField()  # "1": send although someone else's message arrived meanwhile
 

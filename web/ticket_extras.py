@@ -21,6 +21,7 @@ def _config():
 def prepare_reply_form(form: forms.StaffReplyForm, ticket: Ticket) -> forms.StaffReplyForm:
     """The canned answers to choose from, and the newest message the form is shown with."""
     form.canned.choices = [("", "—")] + [(a.name, f"{a.title} ({a.name})") for a in canned.all_answers()]
+    form.canned_language.choices = [("", _("the customer's")), ("pl", "polski"), ("en", "English")]
     if not form.seen.data:
         form.seen.data = str(collisions.newest_id(ticket.id))
     return form
