@@ -20,7 +20,7 @@ import re
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from models import CannedAnswer, Contract, Ticket, User, db, utcnow
+from models import CannedAnswer, Contract, Participant, Ticket, User, db, utcnow
 
 from .validation import N_, Invalid, one_line
 
@@ -97,7 +97,7 @@ def _check_node(node: nodes.Node) -> None:
     if isinstance(node, nodes.Filter):
         if node.name not in FILTERS or node.kwargs or node.dyn_args or node.dyn_kwargs or node.node is None:
             _refuse(f"|{node.name}")
-        if any(not isinstance(arg, nodes.Const) or not isinstance(arg.value, str) for arg in node.args):
+        if any(not isinstance(arg, nodes.Const) or not isinstance(arg.value, (str, bool)) for arg in node.args):
             _refuse(f"|{node.name}(…)")
     if isinstance(node, nodes.Const) and not isinstance(node.value, (str, bool)) and node.value is not None:
         _refuse(repr(node.value))
@@ -135,9 +135,13 @@ def values_for(ticket: Ticket, engineer: User | None, *, prefix: str = "HD") -> 
         company = requester.company.name
     elif contract is not None:
         company = contract.customer_name
-    customer = {"first_name": requester.first_name if requester else "",
-                "last_name": requester.last_name if requester else "",
-                "name": (requester.name if requester else "") or ticket.requester_email,
+    if requester is not None:
+        first, last, name = requester.first_name, requester.last_name, requester.name
+    else:  # someone who only writes by mail: the name their mail gave
+        row = Participant.get_or_none(Participant.ticket == ticket.id, Participant.email == ticket.requester_email)
+        name = row.name.strip() if row else ""
+        first, _, last = name.partition(" ")
+    customer = {"first_name": first, "last_name": last, "name": name or ticket.requester_email,
                 "email": ticket.requester_email, "company": company}
     return {
         "ticket": {"ref": ticket.ref(prefix), "number": str(ticket.id), "subject": ticket.subject,
