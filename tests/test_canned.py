@@ -154,7 +154,7 @@ def test_the_reply_form_inserts_an_answer_keeping_what_was_typed(app, world, ans
     assert "Witam,\n\nDzień dobry Alice," in html and "umowa A000001" in html
     assert Message.select().where(Message.ticket == ticket.id).count() == 1  # nothing was sent
     response = staff.post(f"{page}/reply", {"text": "", "canned": "nope", "insert": "1"}, page=page)
-    assert response.status_code == 422 and "There is no such canned answer" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "Nie ma takiej gotowej odpowiedzi" in response.get_data(as_text=True)
 
 
 def test_the_staff_page_keeps_canned_answers(app, world):  # noqa: F811

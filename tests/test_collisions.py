@@ -18,10 +18,10 @@ def test_the_page_shows_who_else_is_on_the_ticket(app, world):  # noqa: F811
     assert 'id="others"' not in first.text(page)  # nobody else yet
     second = signed_in(app, world.admin, ip="192.0.2.33")
     html = second.text(page)
-    assert 'id="others"' in html and "Eng Test has had this ticket open since" in html
+    assert 'id="others"' in html and "Eng Test ma otwarte to zgłoszenie od" in html
     # The first one answers; the second sees that.
     first.post(f"{page}/reply", {"text": "Odpowiedź pierwsza"}, page=page)
-    assert "Eng Test answered this ticket at" in second.text(page)
+    assert "Eng Test odpowiedział(a) na to zgłoszenie o" in second.text(page)
     # Long ago does not count.
     TicketView.update(seen_at=dt.datetime(2020, 1, 1)).execute()
     Message.update(created_at=dt.datetime(2020, 1, 1)).execute()
@@ -44,7 +44,7 @@ def test_a_reply_after_someone_elses_is_held_until_sent_anyway(app, world):  # n
     response = first.post(f"{page}/reply", {"text": "Moja odpowiedź", "seen": seen}, page=page)
     assert response.status_code == 409
     html = response.get_data(as_text=True)
-    assert "A new message arrived: send anyway?" in html or "Nadeszła nowa wiadomość" in html
+    assert "Nadeszła nowa wiadomość: wysłać mimo to?" in html
     assert "Moja odpowiedź</textarea>" in html and "Admin odpowiada" in html
     assert 'name="anyway" type="hidden" value="1"' in html
     assert Message.select().where(Message.body_text == "Moja odpowiedź").count() == 0

@@ -133,7 +133,7 @@ def test_two_companies_merge_only_after_a_confirmation_naming_both(app, world): 
     # The staff page of the merged ticket says so and leads to the target.
     response = staff.get(page)
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/staff/tickets/{target.id}")
-    assert f"HD-{source.id} was merged into HD-{target.id}" in staff.text(f"/staff/tickets/{target.id}")
+    assert f"HD-{source.id} zostało scalone z HD-{target.id}" in staff.text(f"/staff/tickets/{target.id}")
     assert "Rejestrator A" not in staff.text("/staff?queue=all").split("<tbody>")[1]
 
     # Access follows the target: Alice was on the source, so she is on the target now and is
