@@ -62,7 +62,7 @@ def in_queue(query, queue: str, user: User):
 def queue_counts(user: User) -> dict[str, int]:
     """Every queue's count in two queries (one GROUP BY, one for the two unassigned/mine counts)."""
     counts = {row["status"]: row["n"] for row in Ticket.select(Ticket.status, fn.COUNT(Ticket.id).alias("n"))
-              .group_by(Ticket.status).dicts()}
+              .where(Ticket.merged_into.is_null()).group_by(Ticket.status).dicts()}
     open_ = Ticket.status != Status.CLOSED.value
     extra = Ticket.select(
         fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)), 0).alias("unassigned"),
