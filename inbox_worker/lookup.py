@@ -43,6 +43,7 @@ class BatchView:
         self.known: dict[str, tuple[int, bool]] = {}  # Message-ID -> (ticket id, sent by us)
         self.processed: dict[str, list[tuple[int, str]]] = {}  # Message-ID -> [(ledger id, description)]
         self.status: dict[int, str] = {}  # ticket id -> status, for the tickets the batch names
+        self.merged: dict[int, int] = {}  # a merged ticket's id -> the ticket it was merged into
         self.participants: dict[int, set[str]] = {}
         self.users: dict[str, User] = {}
         self.bounced: set[str] = set()  # senders marked undeliverable
@@ -93,12 +94,19 @@ class BatchView:
         return view
 
     def _read_tickets(self, ticket_ids: set[int]) -> None:
+        targets: set[int] = set()
         for chunk in chunks(ticket_ids):
-            for t in Ticket.select(Ticket.id, Ticket.status).where(Ticket.id.in_(chunk)):
+            for t in Ticket.select(Ticket.id, Ticket.status, Ticket.merged_into).where(Ticket.id.in_(chunk)):
                 self.status[t.id] = t.status
                 self.participants.setdefault(t.id, set())
+                if t.merged_into_id:
+                    self.merged[t.id] = t.merged_into_id
+                    targets.add(t.merged_into_id)
             for p in Participant.select(Participant.ticket, Participant.email).where(Participant.ticket.in_(chunk)):
                 self.participants[p.ticket_id].add(p.email)
+        targets -= set(self.status)
+        if targets:  # merges are flattened (domain/merge.py): a target is never merged itself
+            self._read_tickets(targets)
 
     def _read_token_holders(self, issued: set[tuple[int, str]]) -> None:
         """Who each reply token was issued to, and whether it still counts: a participant
@@ -115,17 +123,21 @@ class BatchView:
                 found_u[u.id] = u
         for ticket_id, recipient in issued:
             number = int(recipient[1:]) if recipient[1:].isdigit() else 0
+            holder = None
             if recipient.startswith("p"):
+                # A merge moves SOURCE's participants to TARGET with their ids (domain/merge.py).
                 p = found_p.get(number)
-                self.token_holders[(ticket_id, recipient)] = (
-                    (p.email, "") if p is not None and p.ticket_id == ticket_id else
-                    ("", "the participant it was issued to is no longer on the ticket"))
+                holder = ((p.email, "") if p is not None and p.ticket_id in (ticket_id, self.current(ticket_id))
+                          else ("", "the participant it was issued to is no longer on the ticket"))
             elif recipient.startswith("u"):
                 u = found_u.get(number)
-                self.token_holders[(ticket_id, recipient)] = (
-                    (u.email, "") if u is not None and u.is_staff and u.is_active else
-                    (u.email if u is not None else "", "it was issued to an engineer who is no longer an active "
-                                                       "engineer"))
+                holder = ((u.email, "") if u is not None and u.is_staff and u.is_active else
+                          (u.email if u is not None else "", "it was issued to an engineer who is no longer an "
+                                                             "active engineer"))
+            if holder is not None:
+                # Threading names the ticket a merged one went into: the holder answers for both.
+                self.token_holders[(ticket_id, recipient)] = holder
+                self.token_holders.setdefault((self.current(ticket_id), recipient), holder)
 
     def _processed(self, message_id: str, ledger_id: int, description: str, raw_sha256: str = "",
                    fingerprint: str = "") -> None:
@@ -139,7 +151,11 @@ class BatchView:
         return {m: self.known[m][0] for m in message_ids if m in self.known}
 
     def is_participant(self, ticket_id: int, email: str) -> bool:
-        return bool(email) and email in self.participants.get(ticket_id, ())
+        return bool(email) and email in self.participants.get(self.current(ticket_id), ())
+
+    def current(self, ticket_id: int) -> int:
+        """The ticket that answers for this one: itself, or the one it was merged into."""
+        return self.merged.get(ticket_id, ticket_id)
 
     def is_own_message_id(self, message_id: str) -> bool:
         """A Message-ID we put on a mail we sent: that mail has come back to us."""
