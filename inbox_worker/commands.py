@@ -7,6 +7,7 @@ the lines at its top, and the text without them. Pure.
     #close         close the ticket after this reply
     #assign me     the engineer takes the ticket
     #open / #wait  set the ticket to open / waiting for the customer
+    #time 15m      the engineer spent this long on it (15, 15m, 1h, 1h30m)
 
 Anything else starting with # ends the command block and stays in the text (a ticket
 number, a hashtag): commands are recognised only where they cannot be mistaken.
@@ -16,8 +17,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from domain.timespent import minutes_of
+
 COMMAND = re.compile(
-    r"""^\#(?P<name>note|close|assign\s+me|open|wait)  # a command we know
+    r"""^\#(?P<name>note|close|assign\s+me|open|wait  # a command we know
+            |time\s+(?P<spent>[0-9][0-9hm ]{0,15}))     # or the time spent, e.g. "#time 1h 30m"
         \s*$                                           # alone on its line
     """,
     re.VERBOSE | re.IGNORECASE,
@@ -30,10 +34,11 @@ class Commands:
     close: bool = False
     assign_me: bool = False
     status: str | None = None  # open | waiting_customer, from #open / #wait
+    minutes: int | None = None  # from #time
 
     @property
     def any(self) -> bool:
-        return self.note or self.close or self.assign_me or self.status is not None
+        return self.note or self.close or self.assign_me or self.status is not None or self.minutes is not None
 
 
 def commands_of(text: str) -> tuple[Commands, str]:
@@ -50,7 +55,12 @@ def commands_of(text: str) -> tuple[Commands, str]:
         if not m:
             break
         name = " ".join(m["name"].lower().split())
-        if name == "assign me":
+        if m["spent"] is not None:
+            minutes = minutes_of(m["spent"])
+            if minutes is None:
+                break
+            found["minutes"] = minutes
+        elif name == "assign me":
             found["assign_me"] = True
         elif name in ("open", "wait"):
             found["status"] = "open" if name == "open" else "waiting_customer"

@@ -157,6 +157,7 @@ class ReplyForm(FlaskForm):
 class StaffReplyForm(ReplyForm):
     internal = BooleanField(_l("Internal note (never sent to the customer)"))
     close = BooleanField(_l("Close the ticket with this answer"))
+    minutes = StringField(_l("Time spent"), description=_l("Optional: 15, 15m, 1h or 1h30m."))
 
 
 class CcForm(FlaskForm):

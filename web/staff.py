@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, Case, fn
 
-from domain import accounts, conversation
+from domain import accounts, conversation, timespent
 from domain.validation import Invalid
 from inbox_worker import pipeline
 from models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
@@ -133,10 +133,14 @@ def reply(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.StaffReplyForm()
     parts = reply_parts(form)
+    minutes = timespent.minutes_of(form.minutes.data) if (form.minutes.data or "").strip() else None
+    if minutes is None and (form.minutes.data or "").strip():
+        form.minutes.errors = [_("Give the time as 15, 15m, 1h or 1h30m (at most a day).")]
+        parts = None
     if parts is not None:
         text, files = parts
         conversation.reply(_config(), ticket.id, current_user, text, uploads=files, internal=form.internal.data,
-                           close=form.close.data and not form.internal.data, now=g.now)
+                           close=form.close.data and not form.internal.data, now=g.now, minutes=minutes)
         flash(_("Internal note added.") if form.internal.data else _("Answer sent to everyone on the ticket."),
               "success")
         return redirect(url_for("staff.ticket", ticket_id=ticket.id))
@@ -150,7 +154,7 @@ def status(ticket_id: int):
     value = request.form.get("st-status", "")
     if value not in STATUS_LABELS or not forms.ConfirmForm().validate_on_submit():
         abort(400)
-    conversation.change_status(ticket.id, Status(value), current_user, now=g.now)
+    conversation.change_status(ticket.id, Status(value), current_user, now=g.now, config=_config())
     flash(_("Status: %(status)s", status=STATUS_LABELS[value]), "success")
     return redirect(url_for("staff.ticket", ticket_id=ticket.id))
 
