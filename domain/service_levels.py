@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 
-from peewee import Case
+from peewee import JOIN, Case
 
 from models import Contract, SlaPolicy, StatusChange, Ticket, db, utcnow
 
@@ -77,7 +77,7 @@ def set_policy(settings: Settings, name: str, first_response: str, resolution: s
         SlaPolicy.insert(name=name, **values).on_conflict(conflict_target=[SlaPolicy.name],
                                                           update=values).execute()
         row = SlaPolicy.get(SlaPolicy.name == name)
-        under = Ticket.select(Ticket.id).join(Contract, on=(Ticket.contract == Contract.id), join_type="LEFT OUTER")
+        under = Ticket.select(Ticket.id).join(Contract, on=(Ticket.contract == Contract.id), join_type=JOIN.LEFT_OUTER)
         condition = (Ticket.sla_policy == name) | (Contract.service_level == name)
         if name == settings.default:
             condition |= Ticket.sla_policy.is_null()
@@ -146,7 +146,7 @@ def refresh(settings: Settings, ticket_ids: list[int]) -> None:
             history.setdefault(ticket_id, []).append((at, status))
         rows = (Ticket.select(Ticket.id, Ticket.created_at, Ticket.status, Ticket.first_response_at,
                               Contract.service_level)
-                .join(Contract, on=(Ticket.contract == Contract.id), join_type="LEFT OUTER")
+                .join(Contract, on=(Ticket.contract == Contract.id), join_type=JOIN.LEFT_OUTER)
                 .where(Ticket.id.in_(chunk)).tuples())
         for ticket_id, created_at, status, first_response_at, level in rows:
             policy = _policy_for(level, settings, known)
@@ -183,7 +183,7 @@ def status_changed(ticket_id: int, old: str | None, new: str, now: dt.datetime,
         row = (Ticket.select(Ticket.id, Ticket.sla_policy, Ticket.sla_paused_at, Ticket.first_response_due,
                              Ticket.first_response_warn, Ticket.first_response_at, Ticket.resolution_due,
                              Ticket.resolution_warn, SlaPolicy.hours)
-               .join(SlaPolicy, on=(Ticket.sla_policy == SlaPolicy.name), join_type="LEFT OUTER")
+               .join(SlaPolicy, on=(Ticket.sla_policy == SlaPolicy.name), join_type=JOIN.LEFT_OUTER)
                .where(Ticket.id == ticket_id).dicts().get_or_none())
         if row is None or row["sla_policy"] is None or row["sla_paused_at"] is None:
             return

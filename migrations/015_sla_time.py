@@ -20,7 +20,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         class Meta:
             table_name = "sla_policy"
 
-    migrator.add_columns(
+    migrator.add_fields(
         "ticket",
         sla_policy=pw.CharField(max_length=100, null=True),
         first_response_due=pw.DateTimeField(null=True),
@@ -32,12 +32,12 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         sla_next_due=pw.DateTimeField(null=True),
     )
     migrator.add_index("ticket", "sla_next_due", "id")
-    migrator.add_columns("message", minutes=pw.IntegerField(null=True))
+    migrator.add_fields("message", minutes=pw.IntegerField(null=True))
 
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
-    migrator.remove_columns("message", "minutes")
+    migrator.remove_fields("message", "minutes")
     migrator.drop_index("ticket", "sla_next_due", "id")
-    migrator.remove_columns("ticket", "sla_policy", "first_response_due", "first_response_warn", "first_response_at",
+    migrator.remove_fields("ticket", "sla_policy", "first_response_due", "first_response_warn", "first_response_at",
                             "resolution_due", "resolution_warn", "sla_paused_at", "sla_next_due")
     migrator.remove_model("sla_policy")
