@@ -238,3 +238,19 @@ def sla_json(ticket: Ticket, settings: Settings, now: dt.datetime) -> dict:
         "resolution_breached": bool(whole and whole.breached),
         "paused_since": _iso(ticket.sla_paused_at, zone),
     }
+
+
+def with_time_left(rows: list[dict], settings: Settings, now: dt.datetime) -> list[dict]:
+    """Queue rows (with the ticket's clock columns) plus `sla_left` (a duration, "-" when
+    overdue), `sla_breached` and `sla_paused`, from the next deadline of each."""
+    hours = dict(SlaPolicy.select(SlaPolicy.name, SlaPolicy.hours).tuples()) if rows else {}
+    for row in rows:
+        row.update(sla_left=None, sla_breached=False, sla_paused=False)
+        if not row.get("sla_policy") or row.get("status") == "closed":
+            continue
+        clock = ALWAYS if hours.get(row["sla_policy"]) == "24x7" else settings.calendar
+        due = sla.next_due(row["first_response_due"], row["first_response_at"], row["resolution_due"], None, "")
+        state = sla.state(clock, due, None, row["sla_paused_at"], now)
+        row.update(sla_left=sla.shown_duration(state.left) if state.left is not None else None,
+                   sla_breached=state.breached, sla_paused=state.paused, sla_due=due)
+    return rows

@@ -201,7 +201,7 @@ def sla_compliance(period: Period, now: dt.datetime) -> Report:
                      percent(c["first_met"], c["first_met"] + c["first_breached"]), c["resolution_met"],
                      c["resolution_breached"], percent(c["resolution_met"], c["resolution_met"] +
                                                        c["resolution_breached"])])
-    return Report("sla_compliance", N_("Service-level compliance per level and month (%)"),
+    return Report("sla_compliance", N_("Service-level compliance per level and month (per cent)"),
                   ["group", "level", "month", "tickets", "first_response_met", "first_response_breached",
                    "first_response_percent", "resolution_met", "resolution_breached", "resolution_percent"],
                   rows, Chart("bar", 0, (6, 9), "%"))

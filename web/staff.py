@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, Case, fn
 
-from domain import accounts, conversation, timespent
+from domain import accounts, conversation, service_levels, timespent
 from domain.validation import Invalid
 from inbox_worker import pipeline
 from models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
@@ -19,7 +19,7 @@ from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE = 50
-QUEUES = ("new", "unassigned", "open", "waiting_customer", "waiting_us", "closed", "mine", "all")
+QUEUES = ("due", "new", "unassigned", "open", "waiting_customer", "waiting_us", "closed", "mine", "all")
 
 
 def staff_only(view):
@@ -52,6 +52,8 @@ def in_queue(query, queue: str, user: User):
     """The tickets of one queue: by status, unassigned (open ones nobody has), mine, or all."""
     if queue in STATUS_LABELS:
         return query.where(Ticket.status == queue)
+    if queue == "due":  # every open ticket, the next deadline first (see `_ordered`)
+        return query.where(Ticket.status != Status.CLOSED.value)
     if queue == "unassigned":
         return query.where(Ticket.assignee.is_null(), Ticket.status != Status.CLOSED.value)
     if queue == "mine":
@@ -69,27 +71,43 @@ def queue_counts(user: User) -> dict[str, int]:
         fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee == user.id, 1)], 0)), 0).alias("mine"),
     ).where(open_).dicts().get()
     return {**{q: counts.get(q, 0) for q in STATUS_LABELS}, "unassigned": extra["unassigned"] or 0,
+            "due": sum(n for status, n in counts.items() if status != Status.CLOSED.value),
             "mine": extra["mine"] or 0, "all": sum(counts.values())}
 
 
 @bp.route("")
 @staff_only
 def queue():
-    name = request.args.get("queue", "unassigned")
-    name = name if name in QUEUES else "unassigned"
+    name = request.args.get("queue", "due")
+    name = name if name in QUEUES else "due"
+    sort = request.args.get("sort") or ("due" if name == "due" else "updated")
+    sort = sort if sort in ("due", "updated") else "updated"
     text = request.args.get("q", "")
     page = max(1, request.args.get("page", 1, type=int) or 1)
     assignee = User.alias()
     query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
                            Ticket.channel, Contract.number.alias("contract_number"),
-                           assignee.email.alias("assignee_email"))
+                           assignee.email.alias("assignee_email"), *SLA_COLUMNS)
              .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
              .switch(Ticket).join(assignee, JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id)))
     query = search(in_queue(query, name, current_user), text, _config().ticket_prefix, staff=True)
-    rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-                .offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
     return render_template("staff/queue.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, queue=name,
-                           q=text, counts=queue_counts(current_user), queues=QUEUES, prefix=_config().ticket_prefix)
+                           q=text, counts=queue_counts(current_user), queues=QUEUES, prefix=_config().ticket_prefix,
+                           sort=sort)
+
+
+SLA_COLUMNS = (Ticket.sla_policy, Ticket.first_response_due, Ticket.first_response_at, Ticket.resolution_due,
+               Ticket.sla_paused_at, Ticket.sla_next_due)
+
+
+def _ordered(query, sort: str):
+    """Most recently changed first, or the next service-level deadline first ("due soonest":
+    tickets whose clocks stand still or that have none come last, most recently changed first)."""
+    if sort == "due":
+        return query.order_by(Ticket.sla_next_due.asc(nulls="LAST"), Ticket.updated_at.desc(), Ticket.id.desc())
+    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
 
 
 # --- one ticket ------------------------------------------------------------------------------------
@@ -118,7 +136,14 @@ def _page(ticket: Ticket, status: int = 200, **given):
         forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
         history=list(StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc())),
+        **_clocks(ticket),
     ), status
+
+
+def _clocks(ticket: Ticket) -> dict:
+    """The service-level clocks and the time spent, for the ticket page's side panel."""
+    return {"clocks": service_levels.clock_states(ticket, service_levels.settings_of(_config()), g.now),
+            "time_spent": timespent.ticket_total(ticket.id)}
 
 
 @bp.route("/tickets/<int:ticket_id>")
