@@ -8,8 +8,10 @@ import json
 
 import pytest
 
+import database
 import scheduler
 from domain import service_levels, tickets, timespent
+from domain.business_hours import calendar_of
 from domain.validation import Invalid
 from inbox_worker import tokens
 from models import Company, Contract, DigestSent, Message, Outbox, Role, Status, Ticket, User
@@ -202,3 +204,36 @@ def test_helpdesk_sla_set_list_and_ticket_show_json(helpdesk, tmp_path):  # noqa
     assert opened.utcoffset() is not None
     assert dt.datetime.fromisoformat(s["resolution_due"]) == opened + dt.timedelta(days=1)
     assert shown["time_spent_minutes"] == 0
+
+
+def test_helpdesk_report_and_a_contract_import_that_changes_the_level(helpdesk, tmp_path,  # noqa: F811
+                                                                     empty_database_url):
+    helpdesk("sla", "set", "Gold", "--first-response", "1h", "--resolution", "4h", "--hours", "24x7")
+    bound = database.open_database(empty_database_url)
+    request_close = bound.close
+    helpdesk("sla", "set", "Silver", "--first-response", "8h", "--resolution", "2d", "--hours", "24x7")
+    header = "contract_number,nip,customer_name,service_level,starts_on,ends_on,partner_nip,model,serial,address\n"
+    csv = tmp_path / "contracts.csv"
+    csv.write_text(header + "A123456,5260250274,Klient,Gold,2026-01-01,2030-01-01,,NVR,SN-1,Łódź\n")
+    helpdesk("contracts", "import", str(csv))
+    from models import Contract
+
+    contract = Contract.get(Contract.number == "A123456")
+    ticket = tickets.open_ticket(subject="Kamera", requester_email="jan@example.com", contract=contract,
+                                 sla=service_levels.Settings("", calendar_of("mon-fri 8-16", "Europe/Warsaw")))
+    assert Ticket.get_by_id(ticket.id).resolution_due == ticket.created_at + 4 * H
+    csv.write_text(header + "A123456,5260250274,Klient,Silver,2026-01-01,2030-01-01,,NVR,SN-1,Łódź\n")
+    helpdesk("contracts", "import", str(csv))
+    stored = Ticket.get_by_id(ticket.id)
+    assert stored.sla_policy == "Silver" and stored.resolution_due == ticket.created_at + 48 * H
+
+    today = dt.date.today().isoformat()
+    opened = json.loads(helpdesk("report", "opened_closed", "--from", today, "--to", today, "--json").stdout)
+    assert opened["name"] == "opened_closed" and sum(r["opened"] for r in opened["rows"]) == 1
+    backlog = json.loads(helpdesk("report", "backlog", "--json").stdout)
+    assert [r["total"] for r in backlog["rows"] if r["status"] == "new"] == [1]
+    table = helpdesk("report", "sla_compliance").stdout
+    assert "Silver" in table and "first_response_met" in table
+    assert helpdesk("report", "backlog", "--from", "yesterday", ok=False).returncode == 1
+    assert helpdesk("report", "nothing", ok=False).returncode == 2
+    request_close()
