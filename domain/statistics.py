@@ -23,6 +23,7 @@ from .validation import N_
 
 UTC = dt.timezone.utc
 DEFAULT_WEEKS = 12
+MAX_DAYS = 5 * 366  # the longest period a report covers (its rows are one per week or month)
 AGES = ((1, N_("under a day")), (3, N_("1-3 days")), (7, N_("3-7 days")), (30, N_("7-30 days")),
         (None, N_("over 30 days")))
 OPEN_STATUSES = [s.value for s in Status if s is not Status.CLOSED]
@@ -42,6 +43,7 @@ class Period:
         start = start or end - dt.timedelta(weeks=DEFAULT_WEEKS) + dt.timedelta(days=1)
         if start > end:
             start, end = end, start
+        start = max(start, end - dt.timedelta(days=MAX_DAYS))
         return cls(start, end, zone)
 
     def _utc(self, day: dt.date) -> dt.datetime:

@@ -156,6 +156,8 @@ def test_percentiles_and_medians():
     assert statistics.percentile([5], 0.9) == 5 and statistics.percentile([], 0.9) is None
     assert statistics.median([3, 1, 2]) == 2 and statistics.median([1, 2, 3, 4]) == 2.5
     assert statistics.weeks_between(dt.date(2026, 12, 28), dt.date(2027, 1, 4)) == ["2026-W53", "2027-W01"]
+    huge = statistics.Period.of(dt.date(1900, 1, 1), dt.date(2026, 12, 1), "Europe/Warsaw")
+    assert huge.end == dt.date(2026, 12, 1) and (huge.end - huge.start).days == statistics.MAX_DAYS
 
 
 def test_the_reports_page_charts_and_csv_keep_the_csp(portal, engineer, known):
