@@ -8,6 +8,7 @@ the lines at its top, and the text without them. Pure.
     #assign me     the engineer takes the ticket
     #open / #wait  set the ticket to open / waiting for the customer
     #time 15m      the engineer spent this long on it (15, 15m, 1h, 1h30m)
+    #canned NAME   the named canned answer, filled in for the ticket, takes this line's place
 
 Anything else starting with # ends the command block and stays in the text (a ticket
 number, a hashtag): commands are recognised only where they cannot be mistaken.
@@ -21,7 +22,8 @@ from domain.timespent import minutes_of
 
 COMMAND = re.compile(
     r"""^\#(?P<name>note|close|assign\s+me|open|wait  # a command we know
-            |time\s+(?P<spent>[0-9][0-9hm ]{0,15}))     # or the time spent, e.g. "#time 1h 30m"
+            |time\s+(?P<spent>[0-9][0-9hm ]{0,15})       # or the time spent, e.g. "#time 1h 30m"
+            |canned\s+(?P<canned>[A-Za-z0-9._-]{1,64}))  # or a canned answer, by its name
         \s*$                                           # alone on its line
     """,
     re.VERBOSE | re.IGNORECASE,
@@ -35,10 +37,12 @@ class Commands:
     assign_me: bool = False
     status: str | None = None  # open | waiting_customer, from #open / #wait
     minutes: int | None = None  # from #time
+    canned: str | None = None  # the name of a canned answer, from #canned NAME
 
     @property
     def any(self) -> bool:
-        return self.note or self.close or self.assign_me or self.status is not None or self.minutes is not None
+        return (self.note or self.close or self.assign_me or self.status is not None or self.minutes is not None
+                or self.canned is not None)
 
 
 def commands_of(text: str) -> tuple[Commands, str]:
@@ -60,6 +64,8 @@ def commands_of(text: str) -> tuple[Commands, str]:
             if minutes is None:
                 break
             found["minutes"] = minutes
+        elif m["canned"]:
+            found.setdefault("canned", m["canned"].lower())
         elif name == "assign me":
             found["assign_me"] = True
         elif name in ("open", "wait"):

@@ -74,7 +74,7 @@ def test_an_engineer_sorts_the_queue_by_due_time_answers_and_opens_the_reports(l
     browser.shot("ticket-clocks")
     page.fill("#text", "Sprawdzamy dysk rejestratora.")
     page.fill("#minutes", "25m")
-    page.click("#reply button[type=submit]")
+    page.click("#reply form button.button:not(.secondary) >> nth=0")
     page.wait_for_url(f"**/staff/tickets/{made['Kamera nie nagrywa'].id}")
     assert "25 min" in page.locator("#sla").inner_text()
     browser.shot("answered-with-time")
