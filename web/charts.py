@@ -8,9 +8,14 @@ style applies inside the image only, and the pages keep theirs.
 from __future__ import annotations
 
 import re
+import sys
 
 import pygal
 from pygal.style import Style
+
+# pygal appends a finder for its map plugins (which we do not use) to sys.meta_path; it has
+# no find_spec, so every import that reaches it warns (ImportWarning) from Python 3.10 on.
+sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__module__ != "pygal"]
 
 from domain.statistics import Report
 
