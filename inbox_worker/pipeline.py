@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from peewee import InterfaceError, OperationalError
 
 from config import Config
+from domain import service_levels
 from domain.rows import Deferred
 from domain.storage import BlobStore
 from logs import about
@@ -117,6 +118,7 @@ def context_for(config: Config) -> Context:
         max_message_bytes=config.max_message_bytes,
         max_new_participants=config.max_new_participants_per_mail,
         max_participants=config.max_participants_per_ticket,
+        sla=service_levels.settings_of(config),
     )
 
 
