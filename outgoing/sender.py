@@ -6,7 +6,7 @@ permanent 5xx, or too many attempts). A permanent refusal marks the address
 undeliverable, and mail to a marked address is not sent. Rows are claimed with a lease,
 so several senders can share the outbox; each row's result is committed the moment the
 server has answered, so a restart neither resends what was sent nor drops what was not.
-Never builds mail: `outbox.py` does.
+Never builds mail: `domain/outbox.py` and `compose.py` do.
 """
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ from collections import Counter
 from email.errors import MessageError
 from pathlib import Path
 
-import database
-from config import Config, SmtpURL, is_loopback
-from logs import about
-from models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
+from helpdesk import database
+from helpdesk.config import Config, SmtpURL, is_loopback
+from helpdesk.domain.owners import dead_owners, owner_name
+from helpdesk.logs import about
+from helpdesk.models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
 
-from .notify import compose
-from .owners import dead_owners, owner_name
+from .compose import compose
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Outbox: outgoing mail as rows, written in the caller's transaction (SPEC E11).
 
 In: the parts of a mail (sender, one recipient, subject, bodies, threading headers).
-Out: an `Outbox` row holding the complete RFC 5322 message, due now; `sender.py`
+Out: an `Outbox` row holding the complete RFC 5322 message, due now; `outgoing/sender.py`
 delivers it. Never talks to an SMTP server, and never commits: the row goes in with
 the change that caused it, or not at all.
 
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import jinja2
 
-from domain import tickets
-from models import Outbox, Ticket, utcnow
+from helpdesk.models import Outbox, Ticket, utcnow
+
+from . import tickets
 
 LOOP_HEADER = "X-Helpdesk-Loop"  # classify.py treats mail carrying it as our own coming back
 

@@ -3,7 +3,7 @@
 In: `Event`s, the stored messages of a mail batch (`events_of`) or of a portal form. Out: `Outbox` rows (and
 `AutoReplyLog` rows for acknowledgements). Reads what it needs in a few queries per
 batch; who is told is `notices.notices_for` (pure). The rows say what to send; the
-sender renders each (`compose`: `outbox.render` and `outbox.build`) just before it is
+sender renders each (`outgoing.compose`: `outbox.render` and `outbox.build`) just before it is
 delivered, so the mail path's transaction stays cheap. A notice that cannot be built is
 failed with its reason: the ticket is stored, and a bad address holds nothing up.
 """
@@ -16,26 +16,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from email.errors import MessageError
 
-from config import Config
-from domain import tickets
-from domain.rows import Deferred
-from domain.storage import BlobStore
-from models import (
-    Attachment,
-    AutoReplyLog,
-    Blob,
-    Message,
-    MessageKind,
-    Outbox,
-    Participant,
-    Ticket,
-    User,
-    db,
-    utcnow,
-)
+from helpdesk.config import Config
+from helpdesk.models import AutoReplyLog, Outbox, Participant, Ticket, User, db, utcnow
 
-from . import digests, outbox, tokens
+from . import outbox, tickets, tokens
 from .notices import Recipient, notices_for
+from .rows import Deferred
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +30,7 @@ ACKS_PER_HOUR = 3  # automatic answers to one address: E9's rate limit
 # ignore Auto-Submitted and answer each other through a ticket stop here. (Engineers are
 # not limited: they are ours.)
 NOTICES_PER_TICKET_HOUR = 10
-HISTORY = 5  # earlier messages quoted below a notice, newest first
 EVENTS = ("new_ticket", "reply", "staff_reply")
-TEAM = {"pl": "Pomoc techniczna", "en": "Support"}
 
 
 @dataclass(frozen=True)
@@ -143,37 +127,6 @@ def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], in
     return counts
 
 
-def _history(ticket_id: int, message_id: str) -> tuple[dict, list[dict]]:
-    """The message itself and the public ones before it, newest first."""
-    about = Message.select(Message.id).where(Message.ticket == ticket_id, Message.message_id == message_id).scalar()
-    query = Message.select(Message.id, Message.author_email, Message.author_name, Message.body_text,
-                           Message.body_display, Message.created_at).where(
-        Message.ticket == ticket_id, Message.kind.in_([MessageKind.CUSTOMER.value, MessageKind.STAFF.value]))
-    if about:  # not what came after it: the sender may render this long after
-        query = query.where(Message.id <= about)
-    shown = [{"id": r.id, "author": r.author_name or r.author_email, "when": f"{r.created_at:%Y-%m-%d %H:%M} UTC",
-              "text": r.display.strip()} for r in query.order_by(Message.id.desc()).limit(HISTORY + 1)]
-    return (shown[0] if shown else {}), shown[1:]
-
-
-def _files(config: Config, message_id: int | None) -> tuple[list[tuple[str, str, bytes]], list[str]]:
-    """The message's files to attach (up to the attachment limit in all), and the names of
-    those left for the portal."""
-    if not message_id:
-        return [], []
-    store = BlobStore(config.blob_dir, config.raw_dir)
-    attached, left, total = [], [], 0
-    for a in (Attachment.select(Attachment, Blob).join(Blob).where(Attachment.message == message_id,
-                                                                      Attachment.inline == False)  # noqa: E712
-              .order_by(Attachment.id)):
-        if total + a.size > config.max_attachment_bytes:
-            left.append(a.filename)
-            continue
-        total += a.size
-        attached.append((a.filename, a.content_type, store.get(a.blob.sha256)))
-    return attached, left
-
-
 def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetime, rows: Deferred) -> None:
     """An outbox row saying what to send (added to `rows`; raises ValueError, adding
     nothing, for an address we refuse); the sender renders it (`compose`) just before
@@ -190,30 +143,3 @@ def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetim
                           status="pending", attempts=0, next_attempt_at=now, created_at=now, last_error="",
                           lease_owner=None, lease_until=None, sent_at=None))
     tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.email, sink=rows)
-
-
-def compose(config: Config, row: Outbox) -> bytes:
-    """The mail an outbox row with a `spec` stands for, rendered from the templates with
-    the conversation as it was up to the message it is about (newest first)."""
-    spec = json.loads(row.spec)
-    if digests.is_digest(spec):  # queued by the scheduler: no ticket, a digest template
-        return digests.compose(config, row, spec)
-    ticket = Ticket.select(Ticket.id, Ticket.subject, Ticket.status).where(Ticket.id == row.ticket_id).get()
-    language = spec["language"]
-    message, earlier = _history(ticket.id, spec["about"])
-    files, left = _files(config, message.get("id")) if spec["template"] != "ack" else ([], [])
-    team = TEAM.get(language, TEAM["pl"])
-    page = "staff/tickets" if spec["template"] == "engineer" else "tickets"
-    subject, text, html = outbox.render(spec["template"], language, {
-        "ref": ticket.ref(config.ticket_prefix), "subject": ticket.subject, "status": ticket.status,
-        "message": message, "history": earlier, "link": f"{config.base_url}/{page}/{ticket.id}", "team": team,
-        "left_out": left,
-    })
-    msg = outbox.build(
-        mail_from=row.mail_from, from_name=team, to=spec["to"], to_name=spec["name"], subject=subject, text=text,
-        html=html, reply_to=tokens.reply_address(config.support_address, config.secret_key, ticket.id, spec["token"]),
-        message_id=row.message_id, in_reply_to=spec["about"], references=tuple(spec["references"]),
-        auto_submitted=spec["auto_submitted"], loop_marker=config.support_address,
-        now=dt.datetime.fromisoformat(spec["queued_at"]), attachments=files,
-    )
-    return msg.as_bytes(policy=outbox.SMTP_POLICY)
