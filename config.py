@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -266,13 +267,32 @@ SCHEDULES = {  # job -> default cron expression (the Config field is schedule_<j
 def _cron(env: dict, name: str, default: str) -> str:
     """A cron expression APScheduler accepts: five fields, or six with seconds first."""
     expr = " ".join((env.get(name) or default).split())
-    from domain.digests import cron_trigger
-
     try:
         cron_trigger(expr, "UTC")
     except ValueError as exc:
         raise ConfigError(f"{name}: not a cron expression we can use ({exc}): {expr!r}") from None
     return expr
+
+
+# Crontab weekday numbers (0 or 7 is Sunday) as names: APScheduler 3 counts from Monday.
+_WEEKDAY = re.compile(r"(?<![/\d])([0-7])(?!\d)")  # a lone digit, not a step ("*/2")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def cron_trigger(expr: str, tz):
+    """An APScheduler CronTrigger for a cron expression: five fields (minute hour day month
+    weekday, weekdays as in crontab), or six with seconds first. ValueError when unusable."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = expr.split()
+    if len(fields) == 5:
+        fields = ["0", *fields]
+    if len(fields) != 6:
+        raise ValueError("expected five fields (minute hour day month weekday) or six (seconds first)")
+    second, minute, hour, day, month, weekday = fields
+    weekday = _WEEKDAY.sub(lambda m: _WEEKDAYS[int(m.group(1))], weekday)
+    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
+                       timezone=tz)
 
 
 def _default_parsers() -> int:

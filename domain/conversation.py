@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-import database
-from config import Config
-from inbox_worker import outbox
-from inbox_worker.notify import Event, notify
-from models import (
+from helpdesk import database
+from helpdesk.config import Config
+from helpdesk.domain import outbox
+from helpdesk.domain.notify import Event, notify
+from helpdesk.models import (
     Attachment,
     AuditLog,
     Blob,

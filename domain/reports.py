@@ -6,7 +6,7 @@ import re
 
 from peewee import fn
 
-from models import (
+from helpdesk.models import (
     Attachment,
     InboundMail,
     MailboxState,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from domain.inserts import insert_row
-from domain.rows import Immediate
-from models import (
+from helpdesk.domain.inserts import insert_row
+from helpdesk.domain.rows import Immediate
+from helpdesk.models import (
     KnownMessageId,
     Message,
     MessageKind,

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 from peewee import IntegrityError
 
-from domain import tickets
-from domain.inserts import insert_row
-from domain.rows import Deferred
-from domain.storage import BlobStore
-from models import (
+from helpdesk.domain import tickets, tokens
+from helpdesk.domain.inserts import insert_row
+from helpdesk.domain.rows import Deferred
+from helpdesk.domain.storage import BlobStore
+from helpdesk.models import (
     AddressStatus,
     Attachment,
     Blob,
@@ -39,13 +39,12 @@ from models import (
     utcnow,
 )
 
-from . import subjects, tokens
+from . import subjects
 from .commands import commands_of
 from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
-from .route import Bounce, Decision, Ignore, NewTicket, Reply, StaffReply
-from .route import Quarantine as QuarantineDecision
+from .route import Bounce, Decision, Ignore, NewTicket, Quarantine as QuarantineDecision, Reply, StaffReply
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 
-from . import tokens
+from helpdesk.domain import tokens
+
 from .dsn import BOUNCE_SUBJECT, FAILURE_WORDING
 from .message import NORMAL, Classification, Inbound
 

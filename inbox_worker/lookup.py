@@ -9,11 +9,9 @@ thread.Lookup and builds route.Facts. Only reads; `apply` is the writer.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from domain import tickets
-from domain.rows import Deferred
-from models import (
+from helpdesk.domain import tickets, tokens
+from helpdesk.domain.rows import Deferred, chunks
+from helpdesk.models import (
     AddressStatus,
     InboundMail,
     KnownMessageId,
@@ -23,19 +21,12 @@ from models import (
     User,
 )
 
-from . import subjects, tokens
+from . import subjects
 from .message import Classification, Inbound, ThreadMatch
 from .route import Facts
 
 # Ledger outcomes that mean the message's content is already in the system.
 PROCESSED = [o.value for o in Outcome if o not in (Outcome.QUARANTINED, Outcome.DUPLICATE)]
-CHUNK = 500  # values per IN (...) list: well under every backend's parameter limit
-
-
-def chunks(values: Iterable, size: int = CHUNK):
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 class BatchView:

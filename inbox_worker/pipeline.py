@@ -23,27 +23,27 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from peewee import InterfaceError, OperationalError
 
-from config import Config
-from domain.rows import Deferred
-from domain.storage import BlobStore
-from logs import about
-from models import InboundMail, MailboxState, Outcome, db, utcnow
+from helpdesk.config import Config
+from helpdesk.domain import owners
+from helpdesk.domain.notify import events_of, notify
+from helpdesk.domain.rows import Deferred, chunks
+from helpdesk.domain.storage import BlobStore
+from helpdesk.logs import about
+from helpdesk.models import InboundMail, MailboxState, Outcome, db, utcnow
 
-from . import claims, owners
+from . import claims
 from .apply import Applied, Context, apply, store_attachments
 from .classify import classify
 from .fetch import Source, SourceError, open_source
 from .headers import message_id_of
-from .lookup import BatchView, chunks
+from .lookup import BatchView
 from .message import Fetched, Inbound
-from .notify import events_of, notify
 from .parse import parse
 from .route import Decision, Quarantine, route
 from .thread import thread_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from inbox_worker.pipeline import prepare
+from helpdesk.inbox_worker.pipeline import prepare
 
 
 def prepare_or_misbehave(raw, store, limit):

@@ -5,9 +5,9 @@ import functools
 
 import pytest
 
-from inbox_worker.classify import classify
-from inbox_worker.message import Inbound
-from inbox_worker.parse import ParseError, parse
+from helpdesk.inbox_worker.classify import classify
+from helpdesk.inbox_worker.message import Inbound
+from helpdesk.inbox_worker.parse import ParseError, parse
 
 from .conftest import CORPUS, corpus_rows, need_corpus
 

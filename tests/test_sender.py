@@ -5,10 +5,9 @@ import datetime as dt
 
 import pytest
 
-from domain import tickets
-from inbox_worker import outbox
-from inbox_worker.sender import MAX_ATTEMPTS, FolderTransport, Sender, backoff
-from models import AddressStatus, KnownMessageId, Message, Outbox, db, utcnow
+from helpdesk.domain import outbox, tickets
+from helpdesk.models import AddressStatus, KnownMessageId, Message, Outbox, db, utcnow
+from helpdesk.outgoing.sender import MAX_ATTEMPTS, FolderTransport, Sender, backoff
 
 SUPPORT = "support@helpdesk.localhost"
 
@@ -148,7 +147,7 @@ def test_sigkill_mid_batch_then_restart_loses_nothing_and_resends_at_most_the_ma
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env.update(HELPDESK_DATA_DIR=str(config.data_dir), HELPDESK_SMTP_URL=smtp_server.url,
                HELPDESK_DATABASE_URL=config.database_url, PYTHONPATH=str(REPO))
-    send = [sys.executable, "-m", "cli", "send", "--once"]
+    send = [sys.executable, "-m", "helpdesk.cli", "send", "--once"]
     proc = subprocess.Popen(send, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while len(smtp_server.received) < 60:

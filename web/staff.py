@@ -9,10 +9,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, Case, fn
 
-from domain import accounts, conversation
-from domain.validation import Invalid
-from inbox_worker import pipeline
-from models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
+from helpdesk.domain import accounts, conversation
+from helpdesk.domain.validation import Invalid
+from helpdesk.inbox_worker import pipeline
+from helpdesk.models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
 
 from . import forms
 from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search

@@ -12,16 +12,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import nh3
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from peewee import JOIN, SQL
 
-from domain import access, contracts, conversation
-from domain import search as full_text
-from domain.storage import BlobStore
-from domain.validation import N_, Invalid
-from models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
+from helpdesk.domain import access, contracts, conversation, search as full_text
+from helpdesk.domain.storage import BlobStore
+from helpdesk.domain.validation import N_, Invalid
+from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
 
 from . import forms
 from .i18n import fast_gettext
