@@ -227,7 +227,8 @@ def rewrite_import(node: ast.stmt, ctx: dict) -> list[tuple[str, list[str]]] | N
             new = new_module(full_old)
             parent, _, last = new.rpartition(".")
             add(parent, alias_text(last, a.asname or a.name))
-            moved_names = [n for (m, n) in SYMBOLS if m == full_old]
+            bound = a.asname or a.name
+            moved_names = [n for (m, n) in SYMBOLS if m == full_old and re.search(rf"\b{bound}\.{n}\b", ctx["text"])]
             if moved_names:
                 warnings.append(f"{ctx['path']}:{node.lineno}: {full_old} lost {', '.join(moved_names)} "
                                 f"(now in {', '.join(sorted({SYMBOLS[(full_old, n)] for n in moved_names}))}); "
@@ -306,7 +307,7 @@ def rewrite_python(path: str, text: str, root: str) -> str:
     old, is_init = old_module_of(path, root)
     new_file = new_module_of_file(path, root)
     cur = new_file.removeprefix(f"{PACKAGE}.") if new_file else None
-    ctx = {"path": path, "old": old or cur, "cur": cur, "is_init": is_init, "new": new_file}
+    ctx = {"path": path, "old": old or cur, "cur": cur, "is_init": is_init, "new": new_file, "text": text}
     starts = offsets(text)
     edits: list[tuple[int, int, str]] = []
     for node in ast.walk(tree):
