@@ -336,7 +336,7 @@ def cmd_mail_drop(args) -> int:
 
 
 def cmd_security_log(args) -> int:
-    from domain import security_events
+    from helpdesk.domain import security_events
 
     config = _migrated(args)
     rows = security_events.events(limit=args.limit, kind=args.kind)

@@ -15,8 +15,8 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
-from domain.rows import Immediate
-from models import SecurityEvent, utcnow
+from helpdesk.domain.rows import Immediate
+from helpdesk.models import SecurityEvent, utcnow
 
 log = logging.getLogger(__name__)
 

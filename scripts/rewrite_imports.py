@@ -363,8 +363,14 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         if os.path.isdir(path):
             continue
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        if not os.path.exists(path):
+            warnings.append(f"{path}: no such file (moved? run it on the file's new place)")
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            continue  # not text (a .mo catalogue, an image)
         root = args.root or find_root(path)
         new = rewrite_python(path, text, root) if path.endswith(".py") else rewrite_text(text)
         if new != text:
