@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from peewee import IntegrityError
 
-from domain import tickets
+from domain import deliverability, tickets
 from domain.inserts import insert_row
 from domain.rows import Deferred
 from domain.storage import BlobStore
@@ -277,15 +277,20 @@ def write_staff_reply(job: _Job):
 
 
 def write_bounce(job: _Job):
-    report, now = job.inbound.report, job.now
-    if report and report.permanent:
-        for address in report.failed:
-            status, _ = AddressStatus.get_or_create(email=address.lower()[:320])
-            status.bounced_at = now
-            status.bounce_reason = f"{report.status} {report.diagnostic}".strip()[:2000]
-            status.bounce_count += 1
-            status.save()
-    ticket_id = job.decision.ticket_id
+    """A delivery report: it marks an address undeliverable only when it proved it returns our
+    mail to that address and says the address itself is dead (`domain.deliverability`)."""
+    report, now, decision = job.inbound.report, job.now, job.decision
+    marked, why = _bounce_marks(report, decision)
+    for address in marked:
+        status, _ = AddressStatus.get_or_create(email=address.lower()[:320])
+        status.bounced_at = now
+        status.bounce_reason = f"{report.status} {report.diagnostic}".strip()[:2000]
+        status.bounce_count += 1
+        status.save()
+    outcome = (f"marked undeliverable: {', '.join(marked)} (the report {decision.proof})" if marked
+               else f"nothing marked: {why}")
+    job.decision = replace(decision, reason=f"{decision.reason}; {outcome}"[:2000])
+    ticket_id = decision.ticket_id
     row = job.record(ticket_id)
     if ticket_id is None:
         return None, None
@@ -294,10 +299,26 @@ def write_bounce(job: _Job):
     text = f"Delivery to {failed} failed {kind}"
     if report and (report.status or report.diagnostic):
         text += f": {report.status} {report.diagnostic}".rstrip()
+    text += (f". {', '.join(marked)} is marked undeliverable: no more mail goes there." if marked
+             else f". The address stays in use ({why}).")
     Message.create(ticket=ticket_id, kind=MessageKind.SYSTEM.value, author_email=job.inbound.from_addr,
                    subject=job.inbound.subject[:998], body_text=text, inbound=row,
                    thread_rule="bounce", created_at=now)
     return ticket_id, None
+
+
+def _bounce_marks(report, decision: Bounce) -> tuple[list[str], str]:
+    """(the addresses to mark undeliverable, or why none is)."""
+    if report is None:
+        return [], "no delivery report could be read"
+    if not report.permanent:
+        return [], "a delay or temporary failure"
+    judged = deliverability.verdict(status=report.status, text=report.diagnostic)
+    if not judged.marks:
+        return [], judged.why
+    if not decision.marks:
+        return [], f"the report {decision.proof or 'refers to no mail we sent'}"
+    return list(decision.marks), ""
 
 
 def write_nothing(job: _Job):

@@ -19,6 +19,8 @@ from email.policy import compat32
 import html2text
 import nh3
 
+from domain.limits import one_line
+
 from . import tnef
 from .decoding import codec_of, decode_bytes, decode_header
 from .headers import content_type, normalise_message_id, raw_header
@@ -169,8 +171,8 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
 def safe_filename(name: str, content_type: str, index: int) -> str:
-    """A base name that is safe to store: no directories, no "..", no control characters."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    """A base name that is safe to store: no directories, no "..", no control or bidi characters."""
+    name = one_line(name.replace("\\", "/").rsplit("/", 1)[-1])  # no bidi override hides the extension
     name = _UNSAFE.sub("_", name)
     while ".." in name:
         name = name.replace("..", ".")
