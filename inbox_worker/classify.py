@@ -17,7 +17,8 @@ from . import tokens
 from .dsn import BOUNCE_SUBJECT, FAILURE_WORDING
 from .message import NORMAL, Classification, Inbound
 
-_BOUNCE_SENDER = re.compile(r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon)@", re.IGNORECASE)
+_BOUNCE_SENDER = re.compile(r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|double[-_.]?bounce)@",
+                            re.IGNORECASE)
 _AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-mail-autoreply")
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply", "autoreply"}
 # Out-of-office and auto-reply subjects, as mail programs write them, in English, Polish and German.

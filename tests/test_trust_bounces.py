@@ -308,6 +308,9 @@ NON_STANDARD = {
                            "Delivery Status Notification (Failure)", "** Address not found **\r\n\r\nYour message "
                            "wasn't delivered to gone@example.net because the address couldn't be found, or is unable "
                            "to receive mail.\r\n"),
+    "mailerdaemon-invalid": _plain("mailerdaemon@mx.example.net", "Returned", "The recipient gone@example.net is "
+                                   "invalid.\r\n"),
+    "double-bounce": _plain("double-bounce@mx.example.net", "bounce", "550 5.1.1 gone@example.net unknown\r\n"),
     "courier": _plain("Courier mail server at mx.example.net <@>", "NOTICE: mail delivery status.",
                       "This is a delivery status notification from mx.example.net,\r\nrunning the Courier mail "
                       "server.\r\n\r\nThe original message was received on Mon, 02 Nov 2026.\r\n\r\n-------------"
