@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.errors import MessageError
 
 from config import Config
@@ -24,6 +24,7 @@ from models import (
     Attachment,
     AutoReplyLog,
     Blob,
+    KnownMessageId,
     Message,
     MessageKind,
     Outbox,
@@ -82,6 +83,7 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
     acks = _acks_this_hour({e.author for e in events if e.outcome == "new_ticket"}, now)
     own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
     sent = _notices_this_hour(ticket_ids, now)
+    sent_to = _our_mail_recipients({r for e in events for r in e.references[-8:]})
     staff_addresses = {s.email for s in staff}
     queued = 0
     rows = Deferred()  # written together below: one INSERT per table, not a round trip per notice
@@ -105,8 +107,12 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
                 due = max(now, sorted(recent)[-NOTICES_PER_TICKET_HOUR] + dt.timedelta(hours=1))
                 log.info("%s to %s about %s delayed until %s: %d notices on this ticket in the last hour",
                          notice.template, notice.recipient.email, event.message_id, due, len(recent))
+            # Our Message-IDs of mail to someone else stay out of References: each is half of
+            # the proof that lets a delivery report mark its recipient undeliverable.
+            own_refs = tuple(r for r in event.references if sent_to.get(r, notice.recipient.email)
+                             == notice.recipient.email)
             try:
-                _queue(config, notice, ticket, event, now, rows, due=due)
+                _queue(config, notice, ticket, replace(event, references=own_refs), now, rows, due=due)
             except (ValueError, MessageError) as exc:  # a header we refuse to build (line breaks, bad address)
                 log.error("no %s to %s about %s: %s", notice.template, notice.recipient.email, event.message_id, exc)
                 continue
@@ -141,6 +147,17 @@ def _acks_this_hour(addresses, now: dt.datetime) -> dict[str, int]:
     for row in query:
         counts[row.email] += 1
     return counts
+
+
+def _our_mail_recipients(message_ids) -> dict[str, str]:
+    """Message-ID -> recipient, for those of the ids that are mail we sent."""
+    found: dict[str, str] = {}
+    ids = list(message_ids)
+    for start in range(0, len(ids), 500):
+        for row in KnownMessageId.select(KnownMessageId.message_id, KnownMessageId.recipient).where(
+                KnownMessageId.message_id.in_(ids[start:start + 500]), KnownMessageId.outgoing == True):  # noqa: E712
+            found[row.message_id] = row.recipient
+    return found
 
 
 def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], list[dt.datetime]]:

@@ -113,6 +113,21 @@ def test_our_message_id_sent_to_someone_else_does_not_mark_the_address_the_repor
     assert not marked("alice@customer.example") and not marked("bob@customer.example")
 
 
+def test_notices_never_show_one_participant_the_message_id_of_our_mail_to_another(desk, config, sender,
+                                                                                   smtp_server):
+    """Else Alice could quote it in a forged report naming Bob."""
+    desk.receive(make_mail(From="alice@customer.example", Cc="bob@customer.example"))
+    to_bob = delivered(sender, smtp_server)["bob@customer.example"][0].message
+    bobs_id = to_bob["Message-ID"].strip("<>")
+    desk.receive(make_mail("Potwierdzam.\n", From="bob@customer.example", To=to_bob["Reply-To"].addresses[0].addr_spec,
+                           Subject=f"Re: {to_bob['Subject']}", In_Reply_To=to_bob["Message-ID"],
+                           References=to_bob["Message-ID"]))
+    to_alice = delivered(sender, smtp_server)["alice@customer.example"][0].message
+    assert bobs_id not in str(to_alice["References"] or "") and bobs_id not in to_alice.as_string()
+    row = desk.receive(report("bob@customer.example", original="hd.1.guessed@helpdesk.localhost"))
+    assert not marked("bob@customer.example") and "nothing marked" in row.reason
+
+
 def test_a_forged_report_does_not_stop_account_mail(desk, config, sender, smtp_server):
     desk.receive(report("new.customer@customer.example", original="hd.0.0000@helpdesk.localhost"))
     with db.atomic():
