@@ -38,11 +38,7 @@ from models import (
     utcnow,
 )
 
-<<<<<<< HEAD
-from . import limits, tickets
-=======
-from . import collisions, tickets
->>>>>>> main
+from . import collisions, limits, tickets
 from .storage import BlobStore
 from .validation import N_, Invalid, one_line
 

@@ -20,11 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from peewee import IntegrityError
 
-<<<<<<< HEAD
-from domain import deliverability, limits, security_events, tickets
-=======
-from domain import canned, tickets
->>>>>>> main
+from domain import canned, deliverability, limits, security_events, tickets
 from domain.inserts import insert_row
 from domain.rows import Deferred
 from domain.storage import BlobStore

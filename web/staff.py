@@ -9,12 +9,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, Case, fn
 
-<<<<<<< HEAD
-from domain import accounts, conversation
-from domain.storage import BlobStore
-=======
 from domain import accounts, collisions, conversation, tags
->>>>>>> main
+from domain.storage import BlobStore
 from domain.validation import Invalid
 from inbox_worker import pipeline
 from models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db

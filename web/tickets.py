@@ -17,13 +17,9 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from peewee import JOIN, SQL
 
-<<<<<<< HEAD
 from markupsafe import escape
 
-from domain import access, contracts, conversation, limits
-=======
-from domain import access, contracts, conversation, merge
->>>>>>> main
+from domain import access, contracts, conversation, limits, merge
 from domain import search as full_text
 from domain.storage import BlobStore
 from domain.validation import N_, Invalid
