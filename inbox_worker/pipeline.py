@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from peewee import InterfaceError, OperationalError
 
 from config import Config
+from domain import service_levels
 from domain.rows import Deferred
 from domain.storage import BlobStore
 from logs import about
@@ -117,6 +118,7 @@ def context_for(config: Config) -> Context:
         max_message_bytes=config.max_message_bytes,
         max_text_bytes=config.max_text_bytes,
         max_attachments=config.max_attachments,
+        sla=service_levels.settings_of(config),
     )
 
 
