@@ -139,6 +139,13 @@ class Config:
     fetch_batch: int = 100
     max_message_bytes: int = 25 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024
+    # What one stranger's mail can grow: the text kept per message for display, mail and
+    # search (cut with a marker; the raw mail stays whole), a notice mail, a page, and the
+    # attachments stored from one mail (the rest are listed).
+    max_text_bytes: int = 512 * 1024
+    max_notice_bytes: int = 2 * 1024 * 1024
+    max_page_bytes: int = 2 * 1024 * 1024
+    max_attachments: int = 100
     parse_workers: int = 1  # processes parsing beside the one that fetches and writes; 0: in-process
     db_busy_timeout_ms: int = 30_000
     parse_timeout_seconds: int = 120  # a message that keeps a parser busy longer is quarantined
@@ -240,6 +247,10 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         fetch_batch=_int(env, "HELPDESK_FETCH_BATCH", 100),
         max_message_bytes=_int(env, "HELPDESK_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
         max_attachment_bytes=_int(env, "HELPDESK_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024),
+        max_text_bytes=_int(env, "HELPDESK_MAX_TEXT_BYTES", 512 * 1024),
+        max_notice_bytes=_int(env, "HELPDESK_MAX_NOTICE_BYTES", 2 * 1024 * 1024),
+        max_page_bytes=_int(env, "HELPDESK_MAX_PAGE_BYTES", 2 * 1024 * 1024),
+        max_attachments=_int(env, "HELPDESK_MAX_ATTACHMENTS", 100),
         parse_workers=_int(env, "HELPDESK_PARSE_WORKERS", _default_parsers()),
         db_busy_timeout_ms=_int(env, "HELPDESK_DB_BUSY_TIMEOUT_MS", 30_000),
         parse_timeout_seconds=_int(env, "HELPDESK_PARSE_TIMEOUT_SECONDS", 120),
