@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain import security_events
-from inbox_worker.parse import parse
-from models import InboundMail, Message, Role, Ticket
+from helpdesk.domain import security_events
+from helpdesk.inbox_worker.parse import parse
+from helpdesk.models import InboundMail, Message, Role, Ticket
 from tests.mailfactory import make_mail
 from tests.trust import deliver_all, person, reply_address, text_of
 
@@ -89,7 +89,7 @@ def test_the_fingerprint_ignores_trace_headers_and_line_ends_only():
 
 
 def test_duplicates_and_reused_ids_through_dovecot(db, config, dovecot, engineer):
-    from inbox_worker.pipeline import Worker
+    from helpdesk.inbox_worker.pipeline import Worker
 
     url = dovecot.new_mailbox()
     imap = config.with_(mailbox_url=url)

@@ -18,10 +18,10 @@ import sys
 
 import pytest
 
-from domain import security_events
-from inbox_worker import tokens
-from models import Message, Participant, Role, SecurityEvent, Status, Ticket, User
-from models import db as models_db
+from helpdesk.domain import security_events
+from helpdesk.domain import tokens
+from helpdesk.models import Message, Participant, Role, SecurityEvent, Status, Ticket, User
+from helpdesk.models import db as models_db
 from tests.conftest import REPO
 from tests.mailfactory import make_mail
 from tests.portal import Portal
@@ -219,7 +219,7 @@ def test_a_participant_added_by_mail_cannot_open_earlier_files_in_the_portal(
     [ack] = deliver_all(config, smtp_server)["jan@example.com"]
     desk.receive(make_mail("Adding Piotr.\n", To=reply_address(ack), Cc="piotr@example.com",
                            Subject="Re: [HD-1] Drukarka"))
-    from models import Attachment
+    from helpdesk.models import Attachment
 
     [attachment] = Attachment.select()
     piotr = signed_in(app, person("piotr@example.com"))
@@ -232,7 +232,7 @@ def test_a_participant_added_by_mail_cannot_open_earlier_files_in_the_portal(
 
 def test_the_whole_attack_through_dovecot(db, config, dovecot, smtp_server, engineer):
     """The forged-From attack and a borrowed reply address, mail in through the real Dovecot."""
-    from inbox_worker.pipeline import Worker
+    from helpdesk.inbox_worker.pipeline import Worker
 
     url = dovecot.new_mailbox()
     imap = config.with_(mailbox_url=url)
@@ -319,7 +319,7 @@ def test_helpdesk_security_log_lists_events_as_text_and_json(config, db, tmp_pat
                PYTHONPATH=str(REPO))
 
     def helpdesk(*args):
-        done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env=env, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout

@@ -11,9 +11,9 @@ import datetime as dt
 
 import pytest
 
-import config as config_mod
-from domain import security_events
-from models import Contract, ContractAccess, Company, DeviceLine, Participant, Role, SecurityEvent, Ticket
+from helpdesk import config as config_mod
+from helpdesk.domain import security_events
+from helpdesk.models import Contract, ContractAccess, Company, DeviceLine, Participant, Role, SecurityEvent, Ticket
 from tests.mailfactory import make_mail
 from tests.trust import deliver_all, person, reply_address, signed_in
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from domain import passwords
-from inbox_worker.sender import Sender
-from models import Role, User
+from helpdesk.domain import passwords
+from helpdesk.outgoing.sender import Sender
+from helpdesk.models import Role, User
 from tests.portal import Portal
 
 PASSWORD = "correct horse battery"

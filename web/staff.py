@@ -9,10 +9,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, Case, fn
 
-from domain import accounts, collisions, conversation, security_events, service_levels, tags, timespent
-from domain.validation import Invalid
-from inbox_worker import pipeline
-from models import (
+from helpdesk.domain import accounts, collisions, conversation, security_events, service_levels, tags, timespent
+from helpdesk.domain.storage import BlobStore
+from helpdesk.domain.validation import Invalid
+from helpdesk.inbox_worker import pipeline
+from helpdesk.models import (
     Contract,
     InboundMail,
     Message,
@@ -305,6 +306,22 @@ def add_proposed(ticket_id: int, message_id: int):
         flash(_("Added: %(addresses)s", addresses=", ".join(added)) if added else
               _("These addresses are already on the ticket."), "success")
     return redirect(url_for("staff.ticket", ticket_id=ticket.id) + f"#m{message_id}")
+
+
+@bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/raw")
+@staff_only
+def raw_mail(ticket_id: int, message_id: int):
+    """The mail a message came from, whole, as it arrived (the pages and notices may show it cut)."""
+    message = Message.get_or_none(Message.id == message_id, Message.ticket == ticket_id)
+    if message is None or message.inbound_id is None:
+        abort(404)
+    inbound = InboundMail.get_by_id(message.inbound_id)
+    raw = BlobStore(_config().blob_dir, _config().raw_dir).get_raw(inbound.raw_sha256)
+    response = current_app.response_class(raw, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f"attachment; filename=message-{message.id}.eml"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/move", methods=["GET", "POST"])
