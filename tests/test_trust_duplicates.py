@@ -12,7 +12,7 @@ from helpdesk.domain import security_events
 from helpdesk.inbox_worker.parse import parse
 from helpdesk.models import InboundMail, Message, Role, Ticket
 from tests.mailfactory import make_mail
-from tests.trust import deliver_all, person, reply_address, text_of
+from tests.trust import deliver_all, person, text_of
 
 
 @pytest.fixture

@@ -19,9 +19,7 @@ import sys
 import pytest
 
 from helpdesk.domain import security_events
-from helpdesk.domain import tokens
-from helpdesk.models import Message, Participant, Role, SecurityEvent, Status, Ticket, User
-from helpdesk.models import db as models_db
+from helpdesk.models import Message, Participant, Role, SecurityEvent, Status, Ticket, db as models_db
 from tests.conftest import REPO
 from tests.mailfactory import make_mail
 from tests.portal import Portal

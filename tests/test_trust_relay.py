@@ -13,7 +13,7 @@ import pytest
 
 from helpdesk import config as config_mod
 from helpdesk.domain import security_events
-from helpdesk.models import Contract, ContractAccess, Company, DeviceLine, Participant, Role, SecurityEvent, Ticket
+from helpdesk.models import Company, Contract, ContractAccess, DeviceLine, Participant, Role, Ticket
 from tests.mailfactory import make_mail
 from tests.trust import deliver_all, person, reply_address, signed_in
 

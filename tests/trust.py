@@ -6,8 +6,8 @@ import datetime as dt
 from collections import defaultdict
 
 from helpdesk.domain import passwords
-from helpdesk.outgoing.sender import Sender
 from helpdesk.models import Role, User
+from helpdesk.outgoing.sender import Sender
 from tests.portal import Portal
 
 PASSWORD = "correct horse battery"
