@@ -44,7 +44,7 @@ from .commands import commands_of
 from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
-from .route import Bounce, Decision, Ignore, NewTicket, Quarantine as QuarantineDecision, Reply, StaffReply
+from .route import Bounce, Decision, Ignore, NewTicket, QuarantineDecision, Reply, StaffReply
 
 log = logging.getLogger(__name__)
 

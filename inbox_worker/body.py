@@ -19,6 +19,8 @@ from email.policy import compat32
 import html2text
 import nh3
 
+from helpdesk.domain.storage import safe_filename
+
 from . import tnef
 from .decoding import codec_of, decode_bytes, decode_header
 from .headers import content_type, normalise_message_id, raw_header
@@ -163,25 +165,6 @@ def _filename_raw(part: Message) -> str:
     if isinstance(name, tuple):  # an RFC 2231 value get_param could not collapse
         name = decode_bytes((name[2] or "").encode("latin-1", "replace"), name[0])
     return decode_header(name)
-
-
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
-
-
-def safe_filename(name: str, content_type: str, index: int) -> str:
-    """A base name that is safe to store: no directories, no "..", no control characters."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE.sub("_", name)
-    while ".." in name:
-        name = name.replace("..", ".")
-    name = name.strip(" ._")
-    if not name:
-        extension = mimetypes.guess_extension(content_type, strict=False) or ".bin"
-        return f"attachment-{index}{extension}"
-    if len(name) > 200:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[:190] + "." + ext[:9]) if dot and len(ext) < 10 else name[:200]
-    return name
 
 
 def _disposition(part: Message) -> str:

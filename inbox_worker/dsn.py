@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+from helpdesk.domain.senders import BOUNCE_SENDER
+
 from .body import payload_of
 from .decoding import decode_bytes, unfold
 from .headers import clean_address, content_type, first_address, normalise_message_id
@@ -89,9 +91,6 @@ def _dsn_report(text: str) -> DeliveryReport | None:
     )
 
 
-_BOUNCE_SENDER = re.compile(
-    r"""^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]?delivery[-_.]?(?:sub)?system
-        |mail[-_.]?administrator|bounces?|mailerd?)(?:@|$)""", re.VERBOSE | re.IGNORECASE)
 BOUNCE_SUBJECT = re.compile(
     r"""undeliver|undelivered|not\s+delivered|delivery\s+(?:status|failure|failed|has\s+failed|problem|report
         |notification|error)|returned\s+mail|failure\s+notice|mail\s+delivery|non[-\s]?delivery
@@ -155,7 +154,7 @@ def _bounce_signs(headers: tuple, from_addr: str) -> int:
     """0: nothing says bounce; 1: the sender or the subject does; 2: both do."""
     get = dict(reversed(headers)).get
     from_value = get("from", "").lower()
-    sender = bool(_BOUNCE_SENDER.match(from_addr) or get("x-failed-recipients")
+    sender = bool(BOUNCE_SENDER.match(from_addr) or get("x-failed-recipients")
                   or any(w in from_value for w in ("mailer-daemon", "mail delivery", "postmaster"))
                   or (not from_addr and get("return-path", "").replace(" ", "") == "<>"))
     subject = bool(BOUNCE_SUBJECT.search(get("subject", "")))

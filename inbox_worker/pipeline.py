@@ -45,7 +45,7 @@ from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
 from .parse import parse
-from .route import Decision, Quarantine, route
+from .route import Decision, QuarantineDecision, route
 from .thread import thread_of
 
 log = logging.getLogger(__name__)
@@ -352,7 +352,7 @@ class Worker:
             message_id = message_id_of(fetched.raw) or "?"
             log.warning("quarantined message %s (uid %s): cannot parse: %s", message_id, fetched.uid, parsed.error,
                         extra=about(message_id, uid=fetched.uid, outcome="quarantined"))
-            return apply(Quarantine(f"cannot parse: {parsed.error}"), fetched, None, self.ctx, view,
+            return apply(QuarantineDecision(f"cannot parse: {parsed.error}"), fetched, None, self.ctx, view,
                          error_detail=parsed.detail, ledger=ledger, raw_stored=raw_stored)
         try:
             decision = self.decide(parsed, view, ledger_id=ledger.id if ledger else None)
@@ -363,7 +363,7 @@ class Worker:
         except Exception as exc:
             log.exception("quarantined message %s (uid %s): %s", parsed.message_id, fetched.uid, exc,
                           extra=about(parsed.message_id, uid=fetched.uid, outcome="quarantined"))
-            return apply(Quarantine(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx, view,
+            return apply(QuarantineDecision(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx, view,
                          error_detail=traceback.format_exc(), ledger=ledger, raw_stored=raw_stored)
         view.absorb(applied.rows, message_id=parsed.message_id, outcome=applied.outcome,
                     ledger_id=applied.ledger_id, description=f"{applied.outcome}, {fetched.mailbox} uid {fetched.uid}",

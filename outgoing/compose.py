@@ -11,14 +11,13 @@ import datetime as dt
 import json
 
 from helpdesk.config import Config
-from helpdesk.domain import outbox, tokens
+from helpdesk.domain import i18n, outbox, tokens
 from helpdesk.domain.storage import BlobStore
 from helpdesk.models import Attachment, Blob, Message, MessageKind, Outbox, Ticket
 
 from . import digest_mail
 
 HISTORY = 5  # earlier messages quoted below a notice, newest first
-TEAM = {"pl": "Pomoc techniczna", "en": "Support"}
 
 
 def _history(ticket_id: int, message_id: str) -> tuple[dict, list[dict]]:
@@ -63,7 +62,7 @@ def compose(config: Config, row: Outbox) -> bytes:
     language = spec["language"]
     message, earlier = _history(ticket.id, spec["about"])
     files, left = _files(config, message.get("id")) if spec["template"] != "ack" else ([], [])
-    team = TEAM.get(language, TEAM["pl"])
+    team = i18n.gettext(language, i18n.SUPPORT_TEAM)
     page = "staff/tickets" if spec["template"] == "engineer" else "tickets"
     subject, text, html = outbox.render(spec["template"], language, {
         "ref": ticket.ref(config.ticket_prefix), "subject": ticket.subject, "status": ticket.status,

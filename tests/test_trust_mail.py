@@ -12,8 +12,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from helpdesk.domain import passwords, security_events
 from helpdesk.models import Role, SecurityEvent, Ticket, User, db as models_db
 from tests.conftest import REPO
