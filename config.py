@@ -152,6 +152,7 @@ class Config:
     schedule_mailbox_health: str = "*/5 * * * *"
     no_answer_hours: int = 24  # a customer message without an answer this long is in the engineers' digest
     mailbox_stalled_minutes: int = 30  # no successful fetch for this long: the admins are alerted
+    collision_minutes: int = 10  # another engineer on a ticket this recently is shown on its page
     smtp_url: str = ""
     language: str = "pl"
     timezone: str = "Europe/Warsaw"
