@@ -430,7 +430,7 @@ def cmd_mail_drop(args) -> int:
     url = config.mailbox
     if url.scheme != "maildir":
         raise CommandError("mail drop works with the Maildir inbox only; send mail to your IMAP mailbox instead")
-    box = mailbox.Maildir(url.path, create=True)
+    box = mailbox.Maildir(url.path, create=True)  # type: ignore[arg-type]
     for name in args.files:
         path = Path(name)
         if not path.is_file():

@@ -252,9 +252,8 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     )
     if config.language not in ("pl", "en"):
         raise ConfigError("HELPDESK_LANGUAGE: use 'pl' or 'en'")
-    config.web_address
-    config.mailbox  # validate the URLs now, with a clear message
-    config.smtp
+    for url in ("web_address", "mailbox", "smtp"):  # validate the URLs now, with a clear message
+        getattr(config, url)
     return config
 
 

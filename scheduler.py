@@ -203,7 +203,7 @@ def open_tickets() -> list[OpenTicket]:
                       .where(Message.id.in_(last), Message.kind == MessageKind.CUSTOMER.value).tuples())
     query = Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.assignee, Ticket.requester_email,
                           Ticket.created_at, Ticket.updated_at).where(Ticket.status.in_(OPEN)).tuples()
-    return [OpenTicket(*row, unanswered_since=unanswered.get(row[0])) for row in query]
+    return [OpenTicket(*row, unanswered_since=unanswered.get(row[0])) for row in query]  # type: ignore[misc]
 
 
 def run_engineer_digest(config: Config, now: dt.datetime) -> JobSummary:
@@ -315,7 +315,7 @@ def run_contract_reminders(config: Config, now: dt.datetime) -> JobSummary:
     partner_users = _people(User.select().where(User.company.in_(partners), User.is_active == True))  # noqa: E712
     for u in partner_users:
         readers[u.id] = u
-        for contract_id in by_partner[u.company_id]:
+        for contract_id in by_partner[u.company_id]:  # type: ignore[index]
             roles[u.id].setdefault(contract_id, True)
     summary.recipients = len(roles)
     mails = []
@@ -425,7 +425,7 @@ def run_mailbox_health(config: Config, now: dt.datetime) -> JobSummary:
         if (key, to) in told or not digests.recovered(key, by_id):
             continue
         person = _person(people[to]) if to in people else {"to": to, "name": "", "language": "", "timezone": ""}
-        box = by_id.get(int(key.split(":", 1)[0][1:]))
+        box = by_id.get(int(key.split(":", 1)[0][1:]))  # type: ignore[assignment]
         context = _box_context(box, person["timezone"], config) if box else {"mailbox": "", "last_fetch": ""}
         recoveries.append(Mail(**person, template="mailbox_recovered", periods=(key,), context=context))
     return _queue(config, summary, recoveries, now, job="mailbox_recovered")

@@ -214,7 +214,7 @@ def authenticate(email: str, password: str, *, ip: str, now: dt.datetime | None 
             User.update(password_hash=passwords.hash_password(password)).where(User.id == user.id).execute()
     if not good:
         raise LoginRefused(limited=limited)
-    return user
+    return user  # type: ignore[return-value]
 
 
 def password_link(config: Config, user: User) -> str:
@@ -331,7 +331,7 @@ def invite(config: Config, *, email: str, first_name: str, last_name: str, role:
             User.update(**fields).where(User.id == user.id).execute()
             user = User.get_by_id(user.id)
         _mail_set_password(config, user, "invitation", now)
-        _audit(by, "invite", user, role.value, now)
+        _audit(by, "invite", user, role.value, now)  # type: ignore[arg-type]
     return user
 
 
@@ -341,7 +341,7 @@ def set_role(user: User, role: Role, *, by: User | None, now: dt.datetime | None
         raise Invalid(N_("You cannot take away your own admin role."))
     with db.atomic():
         User.update(role=role.value, session_version=User.session_version + 1).where(User.id == user.id).execute()
-        _audit(by, "set_role", user, f"{user.role} -> {role.value}", now or utcnow())
+        _audit(by, "set_role", user, f"{user.role} -> {role.value}", now or utcnow())  # type: ignore[arg-type]
 
 
 def set_active(user: User, active: bool, *, by: User, now: dt.datetime | None = None) -> None:

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import mimetypes
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -138,7 +139,7 @@ def _message_id(config: Config, ticket_id: int) -> str:
 
 
 def submit_ticket(config: Config, user: User, *, contract: Contract, line: DeviceLine | None, title: str,
-                  description: str, uploads: list[Upload] = (), ccs: list[str] = (),
+                  description: str, uploads: Sequence[Upload] = (), ccs: Sequence[str] = (),
                   now: dt.datetime | None = None) -> Ticket:
     """A new ticket from the portal, about a contract (and one of its device lines)."""
     now = now or utcnow()
@@ -149,7 +150,7 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
         message = tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email=user.email,
                                       author_name=user.name, subject=title, body_text=description,
                                       message_id=message_id, thread_rule="portal", now=now, author=user)
-        _store(config, message, uploads, now)
+        _store(config, message, uploads, now)  # type: ignore[arg-type]
         tickets.add_participants(ticket, [(user.email, user.name)], role="requester", added_by="portal", now=now)
         tickets.add_participants(ticket, [(a, "") for a in ccs], added_by="portal", now=now,
                                  exclude=lambda a: a in config.support_addresses)
@@ -158,7 +159,7 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
     return ticket
 
 
-def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: list[Upload] = (),
+def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: Sequence[Upload] = (),
           internal: bool = False, close: bool = False, now: dt.datetime | None = None,
           seen_message_id: int | None = None) -> Message:
     """A message on a ticket: a customer's reply (reopens a closed ticket), an engineer's
@@ -182,7 +183,7 @@ def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: lis
                                       subject=ticket.subject, body_text=text, message_id=message_id,
                                       thread_rule="portal" if not staff else "staff page", now=now, author=user,
                                       references=_last_ids(ticket.id))
-        _store(config, message, uploads, now)
+        _store(config, message, uploads, now)  # type: ignore[arg-type]
         if kind is MessageKind.CUSTOMER:
             tickets.set_status(ticket, tickets.status_after_customer_message(ticket.status), by=user,
                                reason="customer replied in the portal", now=now)

@@ -20,7 +20,7 @@ PORTAL_TEAM = N_("Service portal")  # who signs account and partner mail
 
 
 @functools.lru_cache(maxsize=len(LANGUAGES))
-def _catalogue(language: str) -> Translations:
+def _catalogue(language: str):
     return Translations.load(str(CATALOGUES), [language])
 
 

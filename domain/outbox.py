@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
+from collections.abc import Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -48,7 +49,7 @@ def build(*, mail_from: str, from_name: str, to: str, to_name: str = "", subject
           html: str | None = None, reply_to: str | None = None, message_id: str, in_reply_to: str = "",
           references: tuple[str, ...] = (), auto_submitted: str = "auto-generated",
           loop_marker: str, now: dt.datetime | None = None,
-          attachments: list[tuple[str, str, bytes]] = ()) -> EmailMessage:
+          attachments: Sequence[tuple[str, str, bytes]] = ()) -> EmailMessage:
     """The complete message; every value from a user is checked for line breaks first."""
     msg = EmailMessage()
     msg["From"] = Address(safe(from_name, "sender name"), addr_spec=safe(mail_from, "sender address"))

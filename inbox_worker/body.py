@@ -67,7 +67,7 @@ def _walk(part: Message, body: Body, depth: int, in_report: bool = False) -> Non
             _walk_alternative(children, body, depth)
             return
         for child in children:
-            _walk(child, body, depth + 1, in_report)
+            _walk(child, body, depth + 1, in_report)  # type: ignore[arg-type]
         return
     if ctype.startswith("multipart/"):  # its boundary was not found: guess it from the body
         repaired = _rebound(part, ctype)

@@ -24,7 +24,9 @@ from .message import DeliveryReport
 
 def _fields(text: str) -> list[dict[str, str]]:
     """RFC 3464 style field blocks ("Name: value", continuation lines, blank line between)."""
-    blocks, current, last = [], {}, None
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last = None
     for line in text.splitlines():
         if not line.strip():
             if current:
@@ -69,9 +71,9 @@ def _dsn_report(text: str) -> DeliveryReport | None:
     failing = []
     for block in recipients:
         action = block.get("action", "").split()[0].lower() if block.get("action", "").split() else ""
-        status = (_STATUS.search(block.get("status", "")) or _STATUS.search(block.get("diagnostic-code", ""))
-                  or _SMTP_CODE.match(block.get("status", "")))
-        status = status[1] if status else ""
+        found = (_STATUS.search(block.get("status", "")) or _STATUS.search(block.get("diagnostic-code", ""))
+                 or _SMTP_CODE.match(block.get("status", "")))
+        status = found[1] if found else ""
         if action in ("delivered", "relayed", "expanded") or (not action and status[:1] not in ("4", "5")):
             continue
         if action.startswith("fail") or action not in ("delayed", ""):  # "failure", or anonymised
@@ -179,8 +181,8 @@ def _non_dsn_report(text: str, headers: tuple, signs: int) -> DeliveryReport | N
         addresses = [m[1].lower() for m in _ADDRESS_AFTER_COLON.finditer(head)]
     if not addresses and wording:  # "... delivering your mail to <x@y>." in a sentence
         addresses = [a.lower() for a in re.findall(r"<([^<>\s]+@[^<>\s]+)>", after[:400])]
-    status = _STATUS.search(head)
-    status = status[1] if status else ""
+    found = _STATUS.search(head)
+    status = found[1] if found else ""
     smtp = _SMTP_REPLY.search(after)
     delayed = bool(DELAY_WORDING.search(head)) and not status.startswith("5")
     return DeliveryReport(

@@ -402,9 +402,9 @@ class Worker:
         now = utcnow()
         fields = {"last_error": error[:2000]}
         if uidvalidity is not None:
-            fields.update(uidvalidity=uidvalidity, last_fetch_at=now)
+            fields.update(uidvalidity=uidvalidity, last_fetch_at=now)  # type: ignore[call-overload]
         if got_mail:
-            fields["last_message_at"] = now
+            fields["last_message_at"] = now  # type: ignore[assignment]
         try:
             with db.atomic():
                 updated = MailboxState.update(**fields).where(MailboxState.mailbox == self.source.name).execute()
@@ -423,7 +423,7 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
         raise LookupError(f"no ingested message #{ledger_id}")
     if row.outcome != Outcome.QUARANTINED.value:
         raise ValueError(f"message #{ledger_id} is not quarantined: it was processed as {row.outcome}")
-    worker = Worker(config, source=_NoSource(), parse_workers=0)
+    worker = Worker(config, source=_NoSource(), parse_workers=0)  # type: ignore[arg-type]
     raw = worker.ctx.store.get_raw(row.raw_sha256)
     fetched = Fetched(row.mailbox, row.uidvalidity, row.uid, raw, row.size, truncated=row.size > len(raw))
     parsed = parse_safely(raw)

@@ -71,7 +71,7 @@ class SmtpTransport:
                 smtp = smtplib.SMTP_SSL(url.host, url.port, timeout=self.timeout,
                                         context=ssl.create_default_context())
             else:
-                smtp = smtplib.SMTP(url.host, url.port, timeout=self.timeout)
+                smtp = smtplib.SMTP(url.host, url.port, timeout=self.timeout)  # type: ignore[assignment]
                 smtp.ehlo()
                 if url.starttls and smtp.has_extn("starttls"):
                     smtp.starttls(context=ssl.create_default_context())
@@ -160,11 +160,11 @@ class Sender:
             self.transport.open()
         except TransportDown as exc:
             log.warning("outbox: %s; %d mail(s) wait", exc, len(claimed))
-            for row in claimed:
+            for i, row in enumerate(claimed):  # noqa: B007 (i is read after a failure)
                 done[self._retry(row, str(exc), now)] += 1
             return done
         try:
-            for i, row in enumerate(claimed):
+            for i, row in enumerate(claimed):  # noqa: B007 (i is read after a failure)
                 done[self._deliver(row, now)] += 1
         except TransportDown as exc:
             log.warning("outbox: %s; the rest wait", exc)
