@@ -150,6 +150,12 @@ class Config:
     schedule_contract_reminders: str = "30 7 * * *"
     schedule_admin_digest: str = "0 7 * * *"
     schedule_mailbox_health: str = "*/5 * * * *"
+    schedule_sla_escalations: str = "*/5 * * * *"
+    # Service levels (domain/sla.py): the policy of a ticket without a contract ("" for none),
+    # the business hours ("mon-fri 08:00-16:00" in `timezone`) and whose public holidays are off.
+    sla_default: str = ""
+    sla_business_hours: str = "mon-fri 08:00-16:00"
+    sla_holidays: str = "PL"
     no_answer_hours: int = 24  # a customer message without an answer this long is in the engineers' digest
     mailbox_stalled_minutes: int = 30  # no successful fetch for this long: the admins are alerted
     collision_minutes: int = 10  # another engineer on a ticket this recently is shown on its page
@@ -240,6 +246,10 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
             settings[f.name] = _int(env, name, default)
         else:
             settings[f.name] = env.get(name) or f.default
+    settings["sla_default"] = settings["sla_default"].strip()
+    settings["sla_business_hours"] = " ".join(settings["sla_business_hours"].split())
+    # An empty HELPDESK_SLA_HOLIDAYS means no holidays (not the default, PL).
+    settings["sla_holidays"] = env.get("HELPDESK_SLA_HOLIDAYS", Config.sla_holidays).strip().upper()
     config = Config(
         data_dir=data_dir,
         database_url=env.get("HELPDESK_DATABASE_URL") or f"sqlite:///{data_dir / 'helpdesk.sqlite3'}",
@@ -254,7 +264,17 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         raise ConfigError("HELPDESK_LANGUAGE: use 'pl' or 'en'")
     for url in ("web_address", "mailbox", "smtp"):  # validate the URLs now, with a clear message
         getattr(config, url)
+    _check_sla(config)
     return config
+
+
+def _check_sla(config: Config) -> None:
+    from helpdesk.domain.business_hours import calendar_of
+
+    try:
+        calendar_of(config.sla_business_hours, config.timezone, config.sla_holidays)
+    except ValueError as exc:
+        raise ConfigError(f"HELPDESK_SLA_BUSINESS_HOURS / HELPDESK_SLA_HOLIDAYS / HELPDESK_TIMEZONE: {exc}") from None
 
 
 def _cron(env: dict, name: str, default: str) -> str:

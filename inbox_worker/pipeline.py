@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from peewee import InterfaceError, OperationalError
 
 from helpdesk.config import Config
-from helpdesk.domain import owners
+from helpdesk.domain import owners, service_levels
 from helpdesk.domain.notify import events_of, notify
 from helpdesk.domain.rows import Deferred, chunks
 from helpdesk.domain.storage import BlobStore
@@ -115,6 +115,7 @@ def context_for(config: Config) -> Context:
         prefix=config.ticket_prefix,
         max_attachment_bytes=config.max_attachment_bytes,
         max_message_bytes=config.max_message_bytes,
+        sla=service_levels.settings_of(config),
     )
 
 
