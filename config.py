@@ -139,6 +139,13 @@ class Config:
     fetch_batch: int = 100
     max_message_bytes: int = 25 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024
+    # What one stranger's mail can grow: the text kept per message for display, mail and
+    # search (cut with a marker; the raw mail stays whole), a notice mail, a page, and the
+    # attachments stored from one mail (the rest are listed).
+    max_text_bytes: int = 512 * 1024
+    max_notice_bytes: int = 2 * 1024 * 1024
+    max_page_bytes: int = 2 * 1024 * 1024
+    max_attachments: int = 100
     parse_workers: int = 1  # processes parsing beside the one that fetches and writes; 0: in-process
     db_busy_timeout_ms: int = 30_000
     parse_timeout_seconds: int = 120  # a message that keeps a parser busy longer is quarantined

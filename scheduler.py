@@ -307,10 +307,9 @@ def _queue_claimed(config: Config, job: str, keys: list[str], mails: list[Mail],
                 continue
             spec = {"digest": job, "template": m.template, "to": m.to, "name": " ".join(m.name.split()),
                     "language": m.language or config.language, "context": m.context, "queued_at": due.isoformat()}
-            rows.append({"kind": job, "ticket": ticket_id, "recipient": m.to, "mail_from": config.support_address,
-                         "message_id": outbox.new_message_id(domain, ticket_id), "raw": None,
-                         "spec": json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
-                         "status": "pending", "attempts": 0, "next_attempt_at": due, "created_at": now})
+            rows.append(outbox.row(kind=job, ticket=ticket_id, recipient=m.to, mail_from=config.support_address,
+                                   message_id=outbox.new_message_id(domain, ticket_id), now=now, due=due,
+                                   spec=json.dumps(spec, ensure_ascii=False, separators=(",", ":"))))
         insert_rows(Outbox, rows)
     return len(rows)
 

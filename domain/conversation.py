@@ -38,7 +38,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import audit, collisions, service_levels, tickets
+from . import audit, collisions, limits, service_levels, tickets
 from .storage import BlobStore, safe_filename
 from .validation import N_, Invalid, one_line
 
@@ -143,6 +143,7 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
                   now: dt.datetime | None = None) -> Ticket:
     """A new ticket from the portal, about a contract (and one of its device lines)."""
     now = now or utcnow()
+    title = limits.one_line(title)  # a subject every later mail carries: no NUL, no line break
     with db.atomic():
         ticket = tickets.open_ticket(subject=title, requester_email=user.email, channel="portal", now=now,
                                      contract=contract, device_line=line, requester=user,

@@ -13,11 +13,11 @@ import datetime as dt
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.errors import MessageError
 
 from helpdesk.config import Config
-from helpdesk.models import AutoReplyLog, Outbox, Outcome, Participant, Ticket, User, db, utcnow
+from helpdesk.models import AutoReplyLog, KnownMessageId, Outbox, Outcome, Participant, Ticket, User, db, utcnow
 
 from . import outbox, tickets, tokens
 from .notices import Recipient, notices_for
@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 ACKS_PER_HOUR = 3  # automatic answers to one address: E9's rate limit
 # Notices about one ticket to one customer address in an hour: two auto-responders that
-# ignore Auto-Submitted and answer each other through a ticket stop here. (Engineers are
-# not limited: they are ours.)
+# ignore Auto-Submitted and answer each other through a ticket stop here. The cap is for
+# automated mail: an engineer's answer over it is delayed until the hour has room, never
+# dropped. (Engineers are not limited: they are ours.)
 NOTICES_PER_TICKET_HOUR = 10
 EVENTS = (Outcome.NEW_TICKET.value, Outcome.REPLY.value, Outcome.STAFF_REPLY.value)
 
@@ -65,6 +66,7 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
     acks = _acks_this_hour({e.author for e in events if e.outcome == Outcome.NEW_TICKET.value}, now)
     own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
     sent = _notices_this_hour(ticket_ids, now)
+    sent_to = _our_mail_recipients({r for e in events for r in e.references[-8:]})
     staff_addresses = {s.email for s in staff}
     queued = 0
     rows = Deferred()  # written together below: one INSERT per table, not a round trip per notice
@@ -77,19 +79,30 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
                              own=own)
         for notice in chosen:
             key = (ticket.id, notice.recipient.email)
-            if notice.recipient.email not in staff_addresses and sent.get(key, 0) >= NOTICES_PER_TICKET_HOUR:
-                log.warning("no %s to %s about %s: %d notices on this ticket in the last hour (a mail loop?)",
-                            notice.template, notice.recipient.email, event.message_id, sent[key])
-                continue
+            recent = sent.setdefault(key, [])
+            due = now
+            if notice.recipient.email not in staff_addresses and len(recent) >= NOTICES_PER_TICKET_HOUR:
+                if event.outcome != "staff_reply":
+                    log.warning("no %s to %s about %s: %d notices on this ticket in the last hour (a mail loop?)",
+                                notice.template, notice.recipient.email, event.message_id, len(recent))
+                    continue
+                # A person's answer: it waits until the last hour holds fewer than the cap.
+                due = max(now, sorted(recent)[-NOTICES_PER_TICKET_HOUR] + dt.timedelta(hours=1))
+                log.info("%s to %s about %s delayed until %s: %d notices on this ticket in the last hour",
+                         notice.template, notice.recipient.email, event.message_id, due, len(recent))
+            # Our Message-IDs of mail to someone else stay out of References: each is half of
+            # the proof that lets a delivery report mark its recipient undeliverable.
+            own_refs = tuple(r for r in event.references if sent_to.get(r, notice.recipient.email)
+                             == notice.recipient.email)
             try:
-                _queue(config, notice, ticket, event, now, rows)
+                _queue(config, notice, ticket, replace(event, references=own_refs), now, rows, due=due)
             except (ValueError, MessageError) as exc:  # a header we refuse to build (line breaks, bad address)
                 log.error("no %s to %s about %s: %s", notice.template, notice.recipient.email, event.message_id, exc)
                 continue
             if notice.template == "ack":
                 rows.add(AutoReplyLog, {"email": notice.recipient.email, "sent_at": now})
                 acks[notice.recipient.email] = acks.get(notice.recipient.email, 0) + 1
-            sent[key] = sent.get(key, 0) + 1
+            recent.append(due)
             queued += 1
     with db.atomic():
         rows.flush()
@@ -119,15 +132,30 @@ def _acks_this_hour(addresses, now: dt.datetime) -> dict[str, int]:
     return counts
 
 
-def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], int]:
-    counts: dict[tuple[int, str], int] = defaultdict(int)
-    for row in Outbox.select(Outbox.ticket, Outbox.recipient).where(
+def _our_mail_recipients(message_ids) -> dict[str, str]:
+    """Message-ID -> recipient, for those of the ids that are mail we sent."""
+    found: dict[str, str] = {}
+    ids = list(message_ids)
+    for start in range(0, len(ids), 500):
+        for row in KnownMessageId.select(KnownMessageId.message_id, KnownMessageId.recipient).where(
+                KnownMessageId.message_id.in_(ids[start:start + 500]), KnownMessageId.outgoing == True):  # noqa: E712
+            found[row.message_id] = row.recipient
+    return found
+
+
+def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], list[dt.datetime]]:
+    """When each (ticket, recipient)'s mail of the last hour goes out (delayed ones included)."""
+    times: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
+    for row in Outbox.select(Outbox.ticket, Outbox.recipient, Outbox.created_at, Outbox.next_attempt_at,
+                             Outbox.attempts).where(
             Outbox.ticket.in_(ticket_ids), Outbox.created_at > now - dt.timedelta(hours=1)):
-        counts[(row.ticket_id, row.recipient)] += 1
-    return counts
+        planned = row.next_attempt_at if row.attempts == 0 else row.created_at  # not a retry's backoff
+        times[(row.ticket_id, row.recipient)].append(max(row.created_at, planned))
+    return times
 
 
-def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetime, rows: Deferred) -> None:
+def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetime, rows: Deferred, *,
+           due: dt.datetime | None = None) -> None:
     """An outbox row saying what to send (added to `rows`; raises ValueError, adding
     nothing, for an address we refuse); the sender renders it (`compose`) just before
     delivery, so the transaction that stores the message stays cheap."""
@@ -140,5 +168,5 @@ def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetim
             "references": [*event.references[-8:], event.message_id], "queued_at": now.isoformat()}
     rows.add(Outbox, outbox.row(kind=notice.template, ticket=ticket.id,
                                 recipient=outbox.safe(recipient.email, "recipient"), mail_from=config.support_address,
-                                message_id=message_id, spec=json.dumps(spec), now=now))
+                                message_id=message_id, spec=json.dumps(spec), now=now, due=due))
     tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.email, sink=rows)

@@ -28,6 +28,7 @@ KINDS = {
     "participant_cap": "addresses not added: the cap per mail or per ticket",
     "message_id_reused": "a different mail reusing an earlier mail's Message-ID",
     "staff_impersonation": "a staff address in From without a signed reply address",
+    "bounce_refused": "a delivery report that names an address but proves no mail of ours failed",
 }
 MAX_REASON = 2000
 MAX_ADDRESSES = 8000

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-DAEMON = r"mailer[-_.]?daemon | mail[-_.]?daemon | postmaster | mdaemon"  # the mail server itself
+DAEMON = r"mailer[-_.]?daemon | mail[-_.]?daemon | postmaster | mdaemon | double[-_.]?bounce"  # the server itself
 BOUNCE_HANDLER = r"""mail[-_.]?delivery[-_.]?(?:sub)?system | mail[-_.]?administrator
-                     | bounces? | mailerd?"""  # bounce senders by another name
+                     | bounces? | mailerd? | smtp[-_.]?gateway"""  # bounce senders by another name
 NO_REPLY = r"no[-_.]?reply | do[-_.]?not[-_.]?reply"
 
 MAIL_DAEMON = re.compile(rf"^(?:{DAEMON})@", re.VERBOSE | re.IGNORECASE)

@@ -20,6 +20,8 @@ from typing import Any
 
 import zstandard
 
+from .limits import one_line
+
 
 class BlobStore:
     def __init__(self, blob_dir: Path, raw_dir: Path, *, sync_each: bool = True):
@@ -110,10 +112,10 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 def safe_filename(name: str, content_type: str = "application/octet-stream", index: int | None = None) -> str:
     """A base name that is safe to store and to offer for download, for a mail's part and
-    a portal upload alike: no directories, no "..", no control characters, never empty
-    or hidden, at most 200 characters (the extension kept)."""
+    a portal upload alike: no directories, no "..", no control or bidi characters, never
+    empty or hidden, at most 200 characters (the extension kept)."""
     name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE.sub("_", name)
+    name = one_line(_UNSAFE.sub("_", name))  # no bidi override hides the extension
     while ".." in name:
         name = name.replace("..", ".")
     name = name.strip(" ._")

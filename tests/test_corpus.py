@@ -23,7 +23,6 @@ KNOWN_SUBJECT_MISSES = {
 KNOWN_FROM_MISSES: dict[str, str] = {}
 KNOWN_BOUNCE_MISSES = {
     "bounceparser/spam-lots-of-bogus-addresses.msg": "plain spam that BounceParser labels a bounce",
-    "sisimai/bsd/lhost-fml-02.eml": "an fml mailing list's 'you are not a member' notice, no failure wording",
 }
 KNOWN_FALSE_BOUNCES = {
     "bounceparser/boxbe-cr2.msg": "a challenge/response DSN (Action: delayed, 'Sender not pre-approved')",
