@@ -343,23 +343,24 @@ def _canned(job: _Job, name: str, engineer) -> tuple[str, bool]:
 def write_bounce(job: _Job):
     """A delivery report: it marks an address undeliverable only when it proved it returns our
     mail to that address and says the address itself is dead (`domain.deliverability`)."""
-    report, now, decision = job.inbound.report, job.now, job.decision
-    marked, why = _bounce_marks(report, decision)  # type: ignore[arg-type]
+    report, now = job.inbound.report, job.now
+    decision: Bounce = job.decision  # type: ignore[assignment]  # write_bounce is for Bounce only
+    marked, why = _bounce_marks(report, decision)
     for address in marked:
         status, _ = AddressStatus.get_or_create(email=address.lower()[:320])
         status.bounced_at = now
         status.bounce_reason = f"{report.status} {report.diagnostic}".strip()[:2000]
         status.bounce_count += 1
         status.save()
-    outcome = (f"marked undeliverable: {', '.join(marked)} (the report {decision.proof})" if marked  # type: ignore[attr-defined]
+    outcome = (f"marked undeliverable: {', '.join(marked)} (the report {decision.proof})" if marked
                else f"nothing marked: {why}")
     job.decision = replace(decision, reason=f"{decision.reason}; {outcome}"[:2000])
-    ticket_id = decision.ticket_id  # type: ignore[attr-defined]
+    ticket_id = decision.ticket_id
     row = job.record(ticket_id)
-    if report is not None and report.permanent and not decision.marks and \  # type: ignore[attr-defined]
+    if report is not None and report.permanent and not decision.marks and \
             deliverability.verdict(status=report.status, text=report.diagnostic).marks:
         # It would have silenced these addresses had we believed it.
-        security_events.record("bounce_refused", f"a delivery report that {decision.proof or 'proves nothing'} "  # type: ignore[attr-defined]
+        security_events.record("bounce_refused", f"a delivery report that {decision.proof or 'proves nothing'} "
                                f"says {', '.join(report.failed[:5]) or 'an address'} failed for good: nothing marked",
                                sender=job.inbound.from_addr, ticket_id=ticket_id, inbound_id=row.id,
                                addresses=report.failed[:50], now=now, sink=job.rows)
