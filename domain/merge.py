@@ -18,8 +18,8 @@ import datetime as dt
 
 from peewee import fn
 
-import database
-from models import (
+from helpdesk import database
+from helpdesk.models import (
     AuditLog,
     Company,
     InboundMail,
