@@ -1,7 +1,7 @@
 """Merging two tickets into one, and splitting messages off into a new ticket.
 
-Merge: every message (with its attachments), participant, status change, ledger entry
-and known Message-ID of SOURCE moves to TARGET; SOURCE keeps only `merged_into` (and is
+Merge: every message (with its attachments), participant, status change, ledger entry,
+security event and known Message-ID of SOURCE moves to TARGET; SOURCE keeps only `merged_into` (and is
 closed), so its old reply addresses and Message-IDs lead to TARGET (the mail path
 follows `merged_into`, see inbox_worker/lookup.py) and its pages redirect. A participant
 TARGET already has stays on SOURCE too, so a reply address issued to it still names it.
@@ -26,6 +26,7 @@ from helpdesk.models import (
     Message,
     MessageKind,
     Participant,
+    SecurityEvent,
     Status,
     StatusChange,
     Ticket,
@@ -97,6 +98,7 @@ def merge(source_id: int, target_id: int, by: User | None, *, confirmed: bool = 
         KnownMessageId.update(ticket=target.id).where(KnownMessageId.ticket == source.id).execute()
         StatusChange.update(ticket=target.id).where(StatusChange.ticket == source.id).execute()
         InboundMail.update(ticket=target.id).where(InboundMail.ticket == source.id).execute()
+        SecurityEvent.update(ticket=target.id).where(SecurityEvent.ticket == source.id).execute()
         have = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == target.id)}
         moving = Participant.ticket == source.id
         if have:
