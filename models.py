@@ -10,6 +10,7 @@ import datetime as dt
 import enum
 
 from peewee import (
+    AutoField,
     BigIntegerField,
     BlobField,
     BooleanField,
@@ -108,6 +109,9 @@ class Company(BaseModel):
 
 # A person who logs in or writes to us; customers are created on first mail, without a password.
 class User(BaseModel):
+    # Never reused (AUTOINCREMENT on SQLite, migration 012; a sequence on PostgreSQL): a
+    # session cookie names its user by id.
+    id = AutoField()
     email = CharField(max_length=320, unique=True)  # stored lower-case
     first_name = CharField(max_length=100, default="")
     last_name = CharField(max_length=100, default="")
