@@ -353,6 +353,20 @@ class MailboxState(BaseModel):
     last_error = TextField(default="")
 
 
+# A fault of a place we write to (the file store, the database), open until it is over:
+# one open row per component; the admins are told once when it starts and once when it ends.
+class FaultRecord(BaseModel):
+    component = CharField(max_length=20)  # store | database
+    kind = CharField(max_length=20)  # read-only | full | locked | unavailable
+    detail = CharField(max_length=500)
+    since = DateTimeField()
+    last_seen_at = DateTimeField()
+    cleared_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "fault"
+
+
 # An address that bounced permanently; we stop mailing it until it writes to us again.
 class AddressStatus(BaseModel):
     email = CharField(max_length=320, unique=True)
@@ -563,4 +577,5 @@ ALL_MODELS = [
     AddressStatus, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
+    FaultRecord,
 ]  # fmt: skip

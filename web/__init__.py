@@ -98,3 +98,6 @@ def _error_pages(app: Flask) -> None:
     # A number too large for the database in a query string or a form (an id, a page):
     # nothing has it. (Route parameters never get this far: Int64Converter.)
     app.register_error_handler(OverflowError, page(404))
+    from . import unavailable
+
+    unavailable.init_app(app)

@@ -78,7 +78,7 @@ def queue():
     name = request.args.get("queue", "unassigned")
     name = name if name in QUEUES else "unassigned"
     text = request.args.get("q", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
     assignee = User.alias()
     query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
                            Ticket.channel, Contract.number.alias("contract_number"),

@@ -1,4 +1,9 @@
-"""User ids are never reused: on SQLite the user table gets AUTOINCREMENT (PostgreSQL's
+"""Issue 13 (trust): the `fault` table, and user ids that are never reused.
+
+Faults: one row per fault of the file store or the database, open until it is over
+(domain/faults.py); the admins' health job tells them once at each end.
+
+User ids: on SQLite the user table gets AUTOINCREMENT (PostgreSQL's
 sequences never hand out an id twice already).
 
 Without it SQLite gives a new row the largest id + 1, so deleting the newest account and
@@ -18,8 +23,24 @@ def _is_sqlite(database) -> bool:
 
 
 def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
-    if fake or not _is_sqlite(database):
-        return
+    @migrator.create_model
+    class FaultRecord(pw.Model):
+        id = pw.AutoField()
+        component = pw.CharField(max_length=20)
+        kind = pw.CharField(max_length=20)
+        detail = pw.CharField(max_length=500)
+        since = pw.DateTimeField()
+        last_seen_at = pw.DateTimeField()
+        cleared_at = pw.DateTimeField(null=True)
+
+        class Meta:
+            table_name = "fault"
+
+    if not fake and _is_sqlite(database):
+        _user_ids_never_reused(database)
+
+
+def _user_ids_never_reused(database: pw.Database) -> None:
     sql = database.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'user'").fetchone()[0]
     if "AUTOINCREMENT" in sql.upper():
         return
@@ -51,4 +72,4 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
-    pass  # AUTOINCREMENT does no harm to keep
+    migrator.remove_model("fault")  # (AUTOINCREMENT does no harm to keep)
