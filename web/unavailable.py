@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, render_template, request
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from peewee import DatabaseError, InterfaceError, InternalError, OperationalError
 
 from domain import faults
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 SECRET = ("password", "current", "repeat", "csrf_token")
 SHOWN_MIN = 2  # shorter values (ids, ticks, choices) go back as hidden fields
+LABELS = {"text": _l("Your message"), "title": _l("Title"), "description": _l("Description")}
 
 
 def _reason(fault: faults.Fault) -> str:
@@ -29,13 +30,13 @@ def _reason(fault: faults.Fault) -> str:
             faults.FULL: _("The file storage is full.")}.get(fault.kind, _("The file storage does not answer."))
 
 
-def _kept() -> tuple[list[tuple[str, str, bool]], list[str], str]:
+def _kept() -> tuple[list[tuple[str, str, bool, str]], list[str], str]:
     kept = []
     for name, value in request.form.items(multi=True):
         if any(word in name.lower() for word in SECRET):
             continue
         shown = len(value) >= SHOWN_MIN and not value.isdigit() and value not in ("y", "on")
-        kept.append((name, value, shown))
+        kept.append((name, value, shown, LABELS.get(name, name)))
     files, file_field = [], "files"
     for name in request.files:
         for upload in request.files.getlist(name):
