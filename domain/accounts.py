@@ -18,7 +18,7 @@ from config import Config
 from inbox_worker import outbox
 from models import PARTNER_ROLES, AuditLog, Company, CompanyRole, Role, User, db, utcnow
 
-from . import links, passwords, ratelimit
+from . import links, passwords, ratelimit, security_events
 from .validation import N_, Invalid
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ def _check_current(user: User, password: str, *, ip: str, now: dt.datetime | Non
         good = not limited and passwords.verify(user.password_hash, password)
         ratelimit.record("current_password", keys, ok=good, now=now, detail="over the limit" if limited else "")
     if limited:
+        security_events.record("current_password_limited", f"{user.email}: too many wrong current passwords "
+                               f"(password, address or deletion form); refused without checking", sender=ip, now=now)
         raise TooManyWrongPasswords()
     if not good:
         raise WrongPassword()
@@ -107,6 +109,9 @@ def _may_mail(address: str, ip: str, now: dt.datetime) -> bool:
     """Mail on request is limited per address and per client, so nobody floods an inbox."""
     keys = {"address": address, "ip": ip}
     if ratelimit.blocked("mail", ratelimit.MAIL, keys, now, count_successes=True):
+        security_events.record("mail_request_limited", f"mail on request to {address} refused: over the limit "
+                               f"(registration, activation, password reset or address change)", sender=ip,
+                               addresses=[address], now=now)
         return False
     ratelimit.record("mail", keys, ok=True, now=now)
     return True

@@ -28,6 +28,8 @@ KINDS = {
     "participant_cap": "addresses not added: the cap per mail or per ticket",
     "message_id_reused": "a different mail reusing an earlier mail's Message-ID",
     "staff_impersonation": "a staff address in From without a signed reply address",
+    "current_password_limited": "too many wrong current passwords on the account forms",
+    "mail_request_limited": "mail on request (registration, password reset) over its limit",
 }
 MAX_REASON = 2000
 MAX_ADDRESSES = 8000

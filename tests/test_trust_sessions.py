@@ -132,6 +132,10 @@ def test_wrong_current_passwords_on_the_change_form_are_limited(app):
     assert "Zbyt wiele błędnych haseł" in limited.get_data(as_text=True)
     user = User.get(User.email == GOOD["email"])
     assert not passwords.verify(user.password_hash, new) and passwords.verify(user.password_hash, PASSWORD)
+    from domain import security_events
+
+    [event] = security_events.events(kind="current_password_limited")
+    assert event["sender"] == portal.ip and GOOD["email"] in event["reason"]
     # The other forms that ask for the current password share the limit.
     delete = portal.post("/account/delete", {"del-current": PASSWORD, "del-confirm": "y"}, page="/account")
     assert delete.status_code == 429 and User.get_or_none(User.id == user.id) is not None
@@ -199,6 +203,10 @@ def test_password_reset_requests_look_and_cost_the_same_for_known_and_unknown_ad
         ask("nobody@firma.example")
     counted = AuthAttempt.select().where(AuthAttempt.kind == "mail", AuthAttempt.key == "address:nobody@firma.example")
     assert counted.count() == 3  # three an hour, then refused (and not counted again)
+    from domain import security_events
+
+    limited = security_events.events(kind="mail_request_limited")
+    assert any("nobody@firma.example" in str(e["addresses"]) for e in limited)
     for _ in range(5):
         ask(GOOD["email"])
     assert AuthAttempt.select().where(AuthAttempt.kind == "mail", AuthAttempt.key == "address:" + GOOD["email"]
