@@ -79,8 +79,9 @@ def of_db_error(exc: BaseException) -> Fault:
 # --- probes ------------------------------------------------------------------------------
 
 
-def probe_store(folders: list[Path], *, size: int = 64 * 1024) -> Fault | None:
-    """Write (and remove) a small file in each folder: None when every one takes it."""
+def probe_store(folders: list[Path], *, size: int = 4096) -> Fault | None:
+    """Write (and remove) a small file in each folder: None when every one takes it. Cheap
+    enough for /healthz (no fsync: a full or read-only filesystem refuses the write itself)."""
     for folder in folders:
         folder = Path(folder)
         try:
@@ -88,7 +89,6 @@ def probe_store(folders: list[Path], *, size: int = 64 * 1024) -> Fault | None:
             with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-") as f:
                 f.write(b"\0" * size)
                 f.flush()
-                os.fsync(f.fileno())
         except OSError as exc:
             return of_os_error(exc)
     return None
