@@ -179,6 +179,76 @@ def test_a_read_only_attachment_folder_keeps_helpdesk_run_up_and_loses_no_mail(d
     assert run.returncode == 0, "".join(err)[-3000:]
 
 
+class Browser:
+    """Just enough of a browser for a portal in another process: cookies, CSRF tokens, forms."""
+
+    def __init__(self, base: str):
+        import http.cookiejar
+
+        self.base = base.rstrip("/")
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def open(self, path: str, data: bytes | None = None, content_type: str = "") -> tuple[int, str]:
+        request = urllib.request.Request(self.base + path, data=data)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, error.read().decode()
+
+    def token(self, path: str) -> str:
+        import re
+
+        return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', self.open(path)[1]).group(1)
+
+    def post(self, path: str, fields: dict, files: list[tuple[str, str, bytes]] = (), *,
+             page: str | None = None) -> tuple[int, str]:
+        """POST a form as the page holding it (default: the same path) would send it."""
+        fields = {"csrf_token": self.token(page or path), **fields}
+        boundary = "----helpdesk-test-boundary"
+        body = b""
+        for name, value in fields.items():
+            body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").encode()
+        for name, filename, payload in files:
+            body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n"
+                     f"Content-Type: application/octet-stream\r\n\r\n").encode() + payload + b"\r\n"
+        body += f"--{boundary}--\r\n".encode()
+        return self.open(path, body, f"multipart/form-data; boundary={boundary}")
+
+
+def test_a_reply_with_a_file_while_the_attachment_folder_is_read_only_comes_back_in_a_503_page(db, config):
+    need_mount_namespaces()
+    customer = User.create(email="ewa@firma.example", is_active=True, activated_at=dt.datetime(2026, 1, 1),
+                           password_hash=passwords.hash_password(PASSWORD))
+    ticket = Ticket.create(subject="Printer", requester=customer, requester_email=customer.email)
+    config.blob_dir.mkdir(parents=True, exist_ok=True)
+    blobs = str(config.blob_dir)
+    env = env_for(config, HELPDESK_WEB_LISTEN="127.0.0.1:0")
+    web = in_mount_namespace(f"mount --bind {blobs} {blobs} && mount -o remount,bind,ro {blobs}",
+                             [sys.executable, "-m", "cli", "web"], env)
+    out, err = [], []
+    read_lines(web.stdout, out), read_lines(web.stderr, err)
+    with stopped_at_the_end(web):
+        url = wait_for(lambda: next((line.split("portal at ", 1)[1].strip() for line in out if "portal at" in line),
+                                    None))
+        assert url, "".join(err)[-3000:]
+        browser = Browser(url)
+        assert browser.post("/login", {"email": customer.email, "password": PASSWORD})[0] == 200  # (redirect followed)
+        typed = "The paper tray is cracked, photo attached."
+        code, page = browser.post(f"/tickets/{ticket.id}/reply", {"text": typed}, [("attachments", "tray.jpg", b"JPEG")],
+                                  page=f"/tickets/{ticket.id}")
+        assert code == 503, page[:2000]
+        assert typed in page and "tray.jpg" in page and "tylko do odczytu" in page
+        assert Message.select().count() == 0
+        assert web.poll() is None  # the portal is still up
+        code, page = browser.post(f"/tickets/{ticket.id}/reply", {"text": typed},  # without the file: it goes in
+                                  page=f"/tickets/{ticket.id}")
+        assert code == 200 and Message.get().body_text == typed
+
+
 # --- a full disk: one message that does not fit is quarantined alone -------------------------------
 
 
