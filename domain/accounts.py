@@ -186,16 +186,19 @@ def resend_activation(config: Config, email: str, *, ip: str, now: dt.datetime |
     now = now or utcnow()
     email = email.strip().lower()
     with db.atomic():
+        # As for a forgotten password: counted and limited, and the mail built, whether or
+        # not the address has an account; only the queueing differs.
+        allowed = _may_mail(email, ip, now)
         user = User.get_or_none(User.email == email)
-        if user is None or user.company_id is None or not _may_mail(email, ip, now):
-            return
-        if user.activated_at is not None:
+        real = allowed and user is not None and user.company_id is not None
+        if real and user.activated_at is not None:
             _send(config, "already_registered", email, user.language, {"user": user}, now)
             return
-        token = links.make(config.secret_key, "activate", user)
-        _send(config, "activation", email, user.language,
-              {"user": user, "link": links.url(config.base_url, "activate", token),
-               "hours": links.MAX_AGE_SECONDS // 3600}, now)
+        stand_in = user if real else User(id=0, email=email, language=user.language if user else "pl")
+        token = links.make(config.secret_key, "activate", stand_in)
+        _send(config, "activation", email, stand_in.language,
+              {"user": stand_in, "link": links.url(config.base_url, "activate", token),
+               "hours": links.MAX_AGE_SECONDS // 3600}, now, queue=real)
 
 
 def activation_user(config: Config, token: str) -> User:

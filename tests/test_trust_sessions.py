@@ -213,6 +213,18 @@ def test_password_reset_requests_look_and_cost_the_same_for_known_and_unknown_ad
                                       ).count() == 3  # the registration's mail counted too
 
 
+def test_activation_resend_requests_are_counted_and_limited_for_unknown_addresses_too(app):
+    portal = Portal(app, ip="192.0.2.81")
+    portal.post("/register", GOOD)  # an account waiting for activation
+    answers = {portal.post("/activate/resend", {"email": address}).status_code
+               for address in ["nobody@firma.example"] * 5 + [GOOD["email"]]}
+    assert answers == {302}
+    counted = AuthAttempt.select().where(AuthAttempt.kind == "mail", AuthAttempt.key == "address:nobody@firma.example")
+    assert counted.count() == 3
+    assert mails_to("nobody@firma.example") == []
+    assert len(mails_to(GOOD["email"])) == 2  # the registration's, and the one resent
+
+
 # --- GET changes nothing stored -----------------------------------------------------------------
 
 
