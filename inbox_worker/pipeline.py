@@ -11,8 +11,10 @@ commit -> mark the batch done on the server. A crash before the commit loses the
 (still pending on the server); a crash after the commit but before marking leaves
 messages the ledger already has: the next pass marks them without processing them
 again. Never catches broadly except around one message, and what it catches goes to
-quarantine with the Message-ID in the log line. Database outages are not a message's
-fault: the batch is rolled back and retried after a pause.
+quarantine with the Message-ID in the log line. Database outages, and a file store that
+takes no file at all (read-only, full), are not a message's fault: the batch is rolled
+back and retried after a pause, the mail staying on the server (domain/faults.py). The
+parsing processes end with the worker, however it ends.
 """
 from __future__ import annotations
 
