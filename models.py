@@ -636,10 +636,6 @@ ALL_MODELS = [
     AddressStatus, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
-<<<<<<< HEAD
-    FaultRecord, SecurityEvent,
-=======
     CannedAnswer, TicketTag, TicketView,
-    SecurityEvent,
->>>>>>> main
+    SecurityEvent, FaultRecord,
 ]  # fmt: skip

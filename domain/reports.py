@@ -6,12 +6,7 @@ import re
 
 from peewee import fn
 
-<<<<<<< HEAD
-from . import faults
-
-=======
-from domain import tags
->>>>>>> main
+from domain import faults, tags
 from models import (
     Attachment,
     InboundMail,
