@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from peewee import JOIN
 
-from models import Attachment, Company, Contract, Message, MessageKind, Participant, Role, Ticket, User
+from helpdesk.models import Attachment, Company, Contract, Message, MessageKind, Participant, Role, Status, Ticket, User
 
 from .contracts import visible_contracts
 
@@ -36,6 +36,12 @@ def visible_tickets(user: User):
 
 def _verified(company_id: int) -> bool:
     return Company.select().where(Company.id == company_id, Company.verified_at.is_null(False)).exists()
+
+
+def active_tickets(user: User, limit: int = 50):
+    """Tickets not closed among those the user may see."""
+    query = visible_tickets(user).where(Ticket.status != Status.CLOSED.value)
+    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 
 def ticket_for(user: User, ticket_id: int) -> Ticket | None:

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models import FaultRecord, db
+from helpdesk.models import FaultRecord, db
 
 READ_ONLY, FULL, LOCKED, UNAVAILABLE = "read-only", "full", "locked", "unavailable"
 STORE, DATABASE = "store", "database"

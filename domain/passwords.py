@@ -10,7 +10,6 @@ import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-
 from zxcvbn import zxcvbn
 
 from .validation import N_, Invalid

@@ -6,8 +6,8 @@ import re
 
 from peewee import fn
 
-from domain import faults, tags
-from models import (
+from helpdesk.domain import faults, tags
+from helpdesk.models import (
     Attachment,
     InboundMail,
     MailboxState,
@@ -104,7 +104,7 @@ def mail_status(config) -> dict:
 def problems(config) -> list[str]:
     """What stops mail from being taken in, one line each: the file store and the database
     as probed now, and faults the worker recorded that are not over yet."""
-    from models import db
+    from helpdesk.models import db
 
     found = [f for f in (faults.probe_store([config.blob_dir, config.raw_dir]),
                          faults.probe_database(db.obj, timeout_ms=min(config.db_busy_timeout_ms, 2000))) if f]

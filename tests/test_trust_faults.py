@@ -24,10 +24,20 @@ import urllib.request
 
 import pytest
 
-import database
-import scheduler
-from domain import passwords
-from models import Attachment, FaultRecord, InboundMail, Message, Outbox, Quarantine, Role, Ticket, User, utcnow
+from helpdesk import database, scheduler
+from helpdesk.domain import passwords
+from helpdesk.models import (
+    Attachment,
+    FaultRecord,
+    InboundMail,
+    Message,
+    Outbox,
+    Quarantine,
+    Role,
+    Ticket,
+    User,
+    utcnow,
+)
 from tests.conftest import IN_CI, REPO
 from tests.mailfactory import make_mail
 from tests.portal import Portal
@@ -66,7 +76,7 @@ def env_for(config, **extra) -> dict:
 def cli(*args, env, pid_namespace: int | None = None, **kwargs) -> subprocess.CompletedProcess:
     """`helpdesk ARGS`, in the mount namespace of process `pid_namespace` when given."""
     prefix = ["nsenter", "-t", str(pid_namespace), "-m", "--"] if pid_namespace else []
-    return subprocess.run([*prefix, sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([*prefix, sys.executable, "-m", "helpdesk.cli", *args], env=env, capture_output=True, text=True,
                           timeout=120, cwd=REPO, **kwargs)
 
 
@@ -132,9 +142,9 @@ def test_a_read_only_attachment_folder_keeps_helpdesk_run_up_and_loses_no_mail(d
     env = env_for(config, HELPDESK_WEB_LISTEN="127.0.0.1:0", HELPDESK_PARSE_WORKERS="1")
     blobs = str(config.blob_dir)
     run = in_mount_namespace(f"mount --bind {blobs} {blobs} && mount -o remount,bind,ro {blobs}",
-                             [sys.executable, "-m", "cli", "run"], env)
+                             [sys.executable, "-m", "helpdesk.cli", "run"], env)
     out, err = [], []
-    readers = read_lines(run.stdout, out), read_lines(run.stderr, err)
+    read_lines(run.stdout, out), read_lines(run.stderr, err)
     with stopped_at_the_end(run):
         url = wait_for(lambda: next((line.split("portal at ", 1)[1].strip() for line in out if "portal at" in line),
                                     None))
@@ -228,7 +238,7 @@ def test_a_reply_with_a_file_while_the_attachment_folder_is_read_only_comes_back
     blobs = str(config.blob_dir)
     env = env_for(config, HELPDESK_WEB_LISTEN="127.0.0.1:0")
     web = in_mount_namespace(f"mount --bind {blobs} {blobs} && mount -o remount,bind,ro {blobs}",
-                             [sys.executable, "-m", "cli", "web"], env)
+                             [sys.executable, "-m", "helpdesk.cli", "web"], env)
     out, err = [], []
     read_lines(web.stdout, out), read_lines(web.stderr, err)
     with stopped_at_the_end(web):
@@ -263,7 +273,7 @@ def test_a_message_too_big_for_the_space_left_is_quarantined_alone_and_the_rest_
     env = env_for(config, HELPDESK_PARSE_WORKERS="0")
     blobs = str(config.blob_dir)
     worker = in_mount_namespace(f"mount -t tmpfs -o size=512k tmpfs {blobs}",
-                                [sys.executable, "-m", "cli", "worker", "--once"], env)
+                                [sys.executable, "-m", "helpdesk.cli", "worker", "--once"], env)
     out, err = worker.communicate(timeout=120)
     assert worker.returncode == 0, err[-3000:]
     assert {m.message_id for m in Message.select()} == {f"small{i}@example.com" for i in range(3)}
@@ -280,7 +290,7 @@ def test_a_store_full_for_everything_waits_and_says_so_in_one_line(desk, config)
     env = env_for(config, HELPDESK_PARSE_WORKERS="0")
     blobs = str(config.blob_dir)
     fill = f"mount -t tmpfs -o size=64k tmpfs {blobs} && (dd if=/dev/zero of={blobs}/filler bs=4k 2>/dev/null; true)"
-    worker = in_mount_namespace(fill, [sys.executable, "-m", "cli", "worker", "--once"], env)
+    worker = in_mount_namespace(fill, [sys.executable, "-m", "helpdesk.cli", "worker", "--once"], env)
     out, err = worker.communicate(timeout=120)
     assert worker.returncode == 1
     assert err.strip().splitlines()[-1] == "helpdesk: store full: No space left on device"
@@ -314,7 +324,7 @@ def database_locked(config):
 
 
 def test_a_reply_typed_while_the_database_is_locked_comes_back_in_a_503_page(config, db):
-    from web import create_app
+    from helpdesk.web import create_app
 
     impatient = database.open_database(config.database_url, busy_timeout_ms=300)
     app = create_app(config.with_(db_busy_timeout_ms=300), db=impatient)
@@ -369,7 +379,7 @@ def test_a_read_only_database_gives_one_line_not_a_traceback(desk, config):
         need_mount_namespaces()
         path = config.database_url[len("sqlite:///"):]  # the database file alone, read-only
         worker = in_mount_namespace(f"mount --bind {path} {path} && mount -o remount,bind,ro {path}",
-                                    [sys.executable, "-m", "cli", "worker", "--once"], env)
+                                    [sys.executable, "-m", "helpdesk.cli", "worker", "--once"], env)
         out, err = worker.communicate(timeout=120)
     else:
         import psycopg2
@@ -380,7 +390,7 @@ def test_a_read_only_database_gives_one_line_not_a_traceback(desk, config):
         conn.cursor().execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
         try:
             done = cli("worker", "--once", env=env)
-            out, err = done.stdout, done.stderr
+            err = done.stderr
             worker = done
         finally:
             conn.cursor().execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
@@ -422,7 +432,7 @@ def alive(pid: int) -> bool:
 def test_parsing_processes_end_when_their_worker_is_killed(desk, config):
     desk.deliver(make_mail(Message_ID="<first@example.com>"))
     env = env_for(config, HELPDESK_PARSE_WORKERS="2")
-    worker = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=env, cwd=REPO,
+    worker = subprocess.Popen([sys.executable, "-m", "helpdesk.cli", "worker"], env=env, cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(lambda: Ticket.select().count() == 1), "the worker did not start"

@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-from domain import passwords
-from models import AuthAttempt, Company, CompanyRole, Contract, Role, Ticket, User
+from helpdesk.domain import passwords
+from helpdesk.models import AuthAttempt, Company, CompanyRole, Contract, Role, Ticket, User
 from tests.portal import Portal, QueryCounter, link_in, mails_to
 
 PASSWORD = "correct horse battery"
@@ -84,8 +84,8 @@ def test_user_ids_are_never_reused_even_for_the_newest_row(db):
 
 
 def test_an_unverified_partner_sees_nothing_through_the_contracts_naming_its_nip(app, config):
-    from domain.storage import BlobStore
-    from models import Attachment, Blob, Message
+    from helpdesk.domain.storage import BlobStore
+    from helpdesk.models import Attachment, Blob, Message
 
     seller = Company.create(nip="7740001454", name="NIP 7740001454")  # as a contract import makes it
     customer = Company.create(nip="1234563218", name="Klient")
@@ -132,7 +132,7 @@ def test_wrong_current_passwords_on_the_change_form_are_limited(app):
     assert "Zbyt wiele błędnych haseł" in limited.get_data(as_text=True)
     user = User.get(User.email == GOOD["email"])
     assert not passwords.verify(user.password_hash, new) and passwords.verify(user.password_hash, PASSWORD)
-    from domain import security_events
+    from helpdesk.domain import security_events
 
     [event] = security_events.events(kind="current_password_limited")
     assert event["sender"] == portal.ip and GOOD["email"] in event["reason"]
@@ -203,7 +203,7 @@ def test_password_reset_requests_look_and_cost_the_same_for_known_and_unknown_ad
         ask("nobody@firma.example")
     counted = AuthAttempt.select().where(AuthAttempt.kind == "mail", AuthAttempt.key == "address:nobody@firma.example")
     assert counted.count() == 3  # three an hour, then refused (and not counted again)
-    from domain import security_events
+    from helpdesk.domain import security_events
 
     limited = security_events.events(kind="mail_request_limited")
     assert any("nobody@firma.example" in str(e["addresses"]) for e in limited)

@@ -12,7 +12,7 @@ from flask import Flask, render_template, request
 from flask_babel import gettext as _, lazy_gettext as _l
 from peewee import DatabaseError, InterfaceError, InternalError, OperationalError
 
-from domain import faults
+from helpdesk.domain import faults
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,8 @@ def unavailable(error: Exception):
     try:
         body = render_template("pages/unavailable.html", **context)
     except (DatabaseError, InterfaceError):  # the page's header asks who is signed in: without it
-        from flask_login import AnonymousUserMixin
         from flask import g
+        from flask_login import AnonymousUserMixin
 
         g._login_user = AnonymousUserMixin()
         body = render_template("pages/unavailable.html", **context)
