@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -303,12 +302,13 @@ def cmd_ticket_merge(args) -> int:
 
 
 def cmd_ticket_split(args) -> int:
-    from helpdesk.domain import merge
+    from helpdesk.domain import merge, service_levels
     from helpdesk.domain.validation import Invalid
 
     config = _migrated(args)
     try:
-        new = merge.split(args.message, None, with_later=args.with_later, prefix=config.ticket_prefix)
+        new = merge.split(args.message, None, with_later=args.with_later, prefix=config.ticket_prefix,
+                          sla=service_levels.settings_of(config))
     except merge.NotFound:
         raise CommandError(f"no message {args.message} (the ids are in `helpdesk ticket show --json`)") from None
     except Invalid as error:
@@ -441,7 +441,7 @@ def cmd_mail_drop(args) -> int:
     url = config.mailbox
     if url.scheme != "maildir":
         raise CommandError("mail drop works with the Maildir inbox only; send mail to your IMAP mailbox instead")
-    box = mailbox.Maildir(url.path, create=True)
+    box = mailbox.Maildir(url.path, create=True)  # type: ignore[arg-type]
     for name in args.files:
         path = Path(name)
         if not path.is_file():
@@ -765,13 +765,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
-                                                       logging.INFO)
     from helpdesk import logs
 
     try:
-        logs.configure(level, os.environ.get("HELPDESK_LOG_FORMAT", "text").lower())
-    except ValueError as exc:
+        config = config_mod.load_config()  # HELPDESK_LOG_LEVEL and _FORMAT, from the environment or .env
+        level = logging.DEBUG if args.verbose else getattr(logging, config.log_level.upper(), logging.INFO)
+        logs.configure(level, config.log_format.lower())
+    except (config_mod.ConfigError, ValueError) as exc:
         print(f"helpdesk: {exc}", file=sys.stderr)
         return 1
     if not args.verbose:

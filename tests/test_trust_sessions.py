@@ -253,7 +253,7 @@ def int_routes(app):
         if not ints:
             continue
         url = rule.rule
-        for name, conv in rule._converters.items():
+        for name in rule._converters:
             value = HUGE if name in ints else ("agreement" if name == "kind" else "x")
             url = re.sub(r"<[^<>]*\b" + name + ">", value, url)
         yield rule, url
