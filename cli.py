@@ -133,6 +133,7 @@ def cmd_send(args) -> int:
     sender = Sender(config)
     if args.once:
         done = sender.send_due(limit=10_000)
+        done.update({f"webhook_{k}": v for k, v in _deliver_webhooks(config).items()})
         if args.json:
             _print_json(dict(done))
         else:
@@ -140,6 +141,20 @@ def cmd_send(args) -> int:
         return 0
     sender.run(_stop_on_signals())
     return 0
+
+
+def _deliver_webhooks(config) -> dict:
+    """Every webhook delivery due now, ten at a time."""
+    from collections import Counter
+
+    from inbox_worker.webhook_sender import WebhookSender
+
+    sender, done = WebhookSender(config), Counter()
+    while batch := sender.deliver_due():
+        done.update(batch)
+        if set(batch) <= {"waiting"} or sum(done.values()) > 10_000:
+            break
+    return done
 
 
 def cmd_outbox_list(args) -> int:
@@ -408,6 +423,92 @@ def cmd_user_add(args) -> int:
 # --- argument parsing -----------------------------------------------------------------------
 
 
+def _invalid(error) -> CommandError:
+    return CommandError(error.message % error.params if error.params else error.message)
+
+
+def cmd_token_create(args) -> int:
+    """A personal API token for a user; the secret is printed once and never stored."""
+    from domain import api_tokens
+    from domain.validation import Invalid
+    from models import User
+
+    _migrated(args)
+    user = User.get_or_none(User.email == args.email.strip().lower())
+    if user is None:
+        raise CommandError(f"no account with the address {args.email}")
+    try:
+        token, secret = api_tokens.create(user, args.scope or ["tickets:read"], days=args.expires, name=args.name)
+    except Invalid as error:
+        raise _invalid(error) from None
+    expires = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never expires"
+    print(f"token {token.id} for {user.email} ({token.scopes}; {expires}); it is shown only now:", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    from domain import api_tokens
+
+    _migrated(args)
+    if not api_tokens.revoke(args.id):
+        raise CommandError(f"no live token {args.id}")
+    print(f"token {args.id} revoked")
+    return 0
+
+
+def cmd_webhook_add(args) -> int:
+    from domain import webhooks
+    from domain.validation import Invalid
+
+    _migrated(args)
+    try:
+        endpoint = webhooks.add_endpoint(args.url, args.secret, args.event, allow_host=args.allow_host or "")
+    except Invalid as error:
+        raise _invalid(error) from None
+    print(f"webhook {endpoint.id}: {endpoint.url} ({endpoint.events})")
+    return 0
+
+
+def cmd_webhook_list(args) -> int:
+    from domain import webhooks
+
+    _migrated(args)
+    rows = [{"id": e.id, "url": e.url, "events": e.events.split(), "allow_host": e.allow_host or None,
+             "paused_at": e.paused_at, "pause_reason": e.pause_reason or None,
+             "consecutive_failures": e.consecutive_failures, "created_at": e.created_at}
+            for e in webhooks.endpoints()]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        state = f"paused since {r['paused_at']:%Y-%m-%d %H:%M}: {r['pause_reason']}" if r["paused_at"] else "active"
+        print(f"{r['id']:>4}  {r['url']}  {' '.join(r['events'])}  {state}")
+    if not rows:
+        print("no webhooks")
+    return 0
+
+
+def cmd_webhook_log(args) -> int:
+    from domain import webhooks
+
+    _migrated(args)
+    rows = [{"id": d.id, "endpoint": d.endpoint_id, "url": d.endpoint.url, "event": d.event, "event_id": d.event_id,
+             "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
+             "last_error": d.last_error or None, "created_at": d.created_at, "delivered_at": d.delivered_at}
+            for d in webhooks.log(status=args.status or "", limit=args.limit)]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        answer = f"{r['last_status_code'] or ''} {(r['last_error'] or '')[:80]}".strip()
+        print(f"{r['id']:>6}  {r['created_at']:%Y-%m-%d %H:%M}  {r['event']:<28} {r['status']:<9} "
+              f"{r['attempts']:>2}  {r['url']}  {answer}")
+    if not rows:
+        print("no deliveries")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpdesk", description="Email-driven helpdesk")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -492,6 +593,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user_add)
     sub.add_parser("demo", help="create demo contracts and a customer login to try the portal").set_defaults(
         func=cmd_demo)
+    tokens = sub.add_parser("token", help="personal API tokens").add_subparsers(dest="token_command", required=True)
+    p = tokens.add_parser("create", help="a token for a user's scripts; prints it once")
+    p.add_argument("email")
+    p.add_argument("--scope", action="append", choices=["tickets:read", "tickets:write", "contracts:read", "admin"],
+                   help="repeat for several (default: tickets:read)")
+    p.add_argument("--expires", type=int, default=365, metavar="DAYS", help="days it works (default 365)")
+    p.add_argument("--name", default="", help="what it is for")
+    p.set_defaults(func=cmd_token_create)
+    p = tokens.add_parser("revoke", help="revoke a token by its id")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_token_revoke)
+    hooks = sub.add_parser("webhook", help="webhook endpoints").add_subparsers(dest="webhook_command", required=True)
+    p = hooks.add_parser("add", help="post events to a URL, signed with the secret")
+    p.add_argument("url")
+    p.add_argument("--secret", required=True)
+    p.add_argument("--event", nargs="+", required=True, metavar="EVENT",
+                   help="ticket.created message.created ticket.status_changed ticket.assigned "
+                        "partner.application_changed")
+    p.add_argument("--allow-host", default="", help="a host allowed outside the rules (private address, http)")
+    p.set_defaults(func=cmd_webhook_add)
+    p = hooks.add_parser("list", help="the endpoints and their state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_webhook_list)
+    p = hooks.add_parser("log", help="deliveries, newest first")
+    p.add_argument("--status", choices=["pending", "delivered", "failed"])
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_webhook_log)
     return parser
 
 

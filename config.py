@@ -156,6 +156,9 @@ class Config:
     timezone: str = "Europe/Warsaw"
     web_listen: str = "127.0.0.1:5000"  # where `helpdesk run` and `helpdesk web` serve the portal
     proxy_hops: int = 0  # reverse proxies in front of the portal whose X-Forwarded-* we trust
+    api_rate_limit: int = 600  # API requests per token per minute
+    api_max_body_bytes: int = 20 * 1024 * 1024  # the largest API request body (attachments are base64 in it)
+    webhook_pause_after: int = 20  # consecutive failed deliveries before a webhook is paused
     extra: dict = field(default_factory=dict)
 
     @property
@@ -245,6 +248,9 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",
         web_listen=env.get("HELPDESK_WEB_LISTEN") or "127.0.0.1:5000",
         proxy_hops=_int(env, "HELPDESK_PROXY_HOPS", 0),
+        api_rate_limit=_int(env, "HELPDESK_API_RATE_LIMIT", 600),
+        api_max_body_bytes=_int(env, "HELPDESK_API_MAX_BODY_BYTES", 20 * 1024 * 1024),
+        webhook_pause_after=_int(env, "HELPDESK_WEBHOOK_PAUSE_AFTER", 20),
     )
     if config.language not in ("pl", "en"):
         raise ConfigError("HELPDESK_LANGUAGE: use 'pl' or 'en'")

@@ -552,6 +552,81 @@ class Lease(BaseModel):
     owner = CharField(max_length=100)
     until = DateTimeField()
 
+# --- API and webhooks ---------------------------------------------------------------------
+
+
+# A personal API token (`Authorization: Bearer ...`): only its SHA-256 is kept; it acts as
+# its user, within its scopes. `window_*` count its requests for the rate limit.
+class ApiToken(BaseModel):
+    user = ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    name = CharField(max_length=100, default="")
+    prefix = CharField(max_length=16)  # the start of the token, to tell tokens apart in lists
+    token_hash = CharField(max_length=64, unique=True)
+    scopes = CharField(max_length=200)  # space-separated
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+    last_used_at = DateTimeField(null=True)
+    last_used_ip = CharField(max_length=64, default="")
+    window_start = DateTimeField(null=True)
+    window_count = IntegerField(default=0)
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
+
+
+# An `Idempotency-Key` of a POST and the answer it got, so a retried request makes one ticket.
+class IdempotencyKey(BaseModel):
+    token = ForeignKeyField(ApiToken, on_delete="CASCADE")
+    key = CharField(max_length=255)
+    fingerprint = CharField(max_length=64)  # SHA-256 of method, path and body
+    status = IntegerField(null=True)  # null while the first request runs
+    response = TextField(default="")
+    location = CharField(max_length=500, default="")
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("token", "key"), True),)
+
+
+# Where events are posted, signed with `secret`; paused after repeated failures.
+class WebhookEndpoint(BaseModel):
+    url = CharField(max_length=2000)
+    secret = CharField(max_length=200)
+    events = CharField(max_length=500)  # space-separated
+    allow_host = CharField(max_length=255, default="")  # a host the admin allowed outside the rules
+    active = BooleanField(default=True)  # False once removed (its log stays)
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    consecutive_failures = IntegerField(default=0)
+    paused_at = DateTimeField(null=True)
+    pause_reason = TextField(default="")
+
+    @property
+    def event_set(self) -> frozenset[str]:
+        return frozenset(self.events.split())
+
+
+# One event for one endpoint, queued in the transaction of the change (like the outbox).
+class WebhookDelivery(BaseModel):
+    endpoint = ForeignKeyField(WebhookEndpoint, backref="deliveries", on_delete="CASCADE")
+    event = CharField(max_length=40)
+    event_id = CharField(max_length=40)  # the same for every endpoint of one event
+    payload = TextField()  # the JSON body, as it will be signed and sent
+    status = CharField(max_length=10, default="pending", index=True)  # pending | delivered | failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    last_status_code = IntegerField(null=True)
+    last_error = TextField(default="")
+    lease_owner = CharField(max_length=100, null=True)
+    lease_until = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    delivered_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("endpoint", "event_id"), True),)  # an event reaches an endpoint once
+
 
 ALL_MODELS = [
     Company, User, Contract, DeviceLine, ContractAccess, Ticket, StatusChange, InboundMail,
@@ -559,4 +634,5 @@ ALL_MODELS = [
     AddressStatus, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
+    ApiToken, IdempotencyKey, WebhookEndpoint, WebhookDelivery,
 ]  # fmt: skip

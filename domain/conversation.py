@@ -38,7 +38,7 @@ from models import (
     utcnow,
 )
 
-from . import tickets
+from . import tickets, webhooks
 from .storage import BlobStore
 from .validation import N_, Invalid, one_line
 
@@ -256,9 +256,17 @@ def assign(ticket_id: int, engineer_id: int | None, by: User, *, now: dt.datetim
             if engineer is None or not engineer.is_staff or not engineer.is_active:
                 raise Invalid(N_("Choose an active engineer."))
         Ticket.update(assignee=engineer, updated_at=now).where(Ticket.id == ticket.id).execute()
+        if engineer_id != ticket.assignee_id:
+            webhooks.emit("ticket.assigned", assigned_data(ticket, engineer, by), now=now)
         if engineer and ticket.status == Status.NEW.value:
             tickets.set_status(ticket, Status.OPEN, by=by, reason=f"assigned to {engineer.email}", now=now)
         _audit(by, "assign", ticket, engineer.email if engineer else "nobody", now)
+
+
+def assigned_data(ticket: Ticket, engineer: User | None, by: User | None) -> dict:
+    return {"ticket": {"id": ticket.id, "status": ticket.status},
+            "assignee": {"id": engineer.id, "email": engineer.email, "name": engineer.name} if engineer else None,
+            "assigned_by": by.email if by else None}
 
 
 def move_message(message_id: int, target_ticket_id: int, by: User, *, now: dt.datetime | None = None) -> None:

@@ -45,7 +45,7 @@ from models import (
     utcnow,
 )
 
-from . import contracts, levels, pdfs
+from . import contracts, levels, pdfs, webhooks
 from .accounts import _send
 from .storage import BlobStore
 from .validation import N_, Invalid
@@ -275,6 +275,8 @@ def submit(user: User, declared_level: str, *, now: dt.datetime | None = None) -
             declared_level=declared_level, quarterly_target_pln=values["quarterly"],
             annual_target_pln=values["annual"], commission_percent=values["percent"], status="pending",
             submitted_at=now, submitted_by=user).where(PartnerApplication.id == application.id).execute()
+        webhooks.emit("partner.application_changed",
+                      webhooks.application_data(PartnerApplication.get_by_id(application.id)), now=now)
     log.info("partner application %s submitted by %s", application.id, user.email)
     return PartnerApplication.get_by_id(application.id)
 
@@ -341,6 +343,7 @@ def decide_application(config: Config, application_id: int, approve: bool, reaso
             PartnerApplication.update(status="rejected", reason=reason, decided_at=now, decided_by=by,
                                       open_key=None).where(PartnerApplication.id == application.id).execute()
         application = PartnerApplication.get_by_id(application.id)
+        webhooks.emit("partner.application_changed", webhooks.application_data(application), now=now)
         audit(by, f"application_{application.status}", "partner_application", application.id,
               f"{company.nip} {company.name}: {application.declared_level}" + (f"; {reason}" if reason else ""), now)
         _mail_partners(config, company, "application_decided",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
+from domain import webhooks
 from domain.inserts import insert_row
 from domain.rows import Immediate
 from models import (
@@ -61,6 +62,7 @@ def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", no
         updated_at=now,
     )
     _status_change(sink, ticket.id, None, Status.NEW.value, None, f"opened by {channel}", now)
+    webhooks.emit("ticket.created", webhooks.ticket_data(ticket), now=now, sink=sink)
     return ticket
 
 
@@ -77,6 +79,10 @@ def set_status(ticket: Ticket, status: Status, *, by: User | None = None, reason
         return False
     now = now or utcnow()
     _status_change(sink, ticket.id, ticket.status, status.value, by, reason, now)
+    webhooks.emit("ticket.status_changed", {"ticket": {"id": ticket.id, "status": status.value},
+                                            "old_status": ticket.status, "new_status": status.value,
+                                            "changed_by": by.email if by else None, "reason": reason[:300]},
+                  now=now, sink=sink)
     ticket.status = status.value
     ticket.closed_at = now if status is Status.CLOSED else None
     ticket.updated_at = now
@@ -118,6 +124,7 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
     )
     if message_id:
         remember_message_id(message_id, ticket, message, sink=sink)
+    webhooks.emit("message.created", webhooks.message_data(ticket, message), now=now, sink=sink)
     if touch and ticket.updated_at != now:
         Ticket.update(updated_at=now).where(Ticket.id == ticket.id).execute()
         ticket.updated_at = now

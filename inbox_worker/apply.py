@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from peewee import IntegrityError
 
-from domain import tickets
+from domain import tickets, webhooks
 from domain.inserts import insert_row
 from domain.rows import Deferred
 from domain.storage import BlobStore
@@ -263,6 +263,10 @@ def write_staff_reply(job: _Job):
     _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any)
     if commands.assign_me and engineer is not None:
         Ticket.update(assignee=engineer.id).where(Ticket.id == ticket.id).execute()
+        webhooks.emit("ticket.assigned", {"ticket": {"id": ticket.id, "status": ticket.status},
+                                          "assignee": {"id": engineer.id, "email": engineer.email,
+                                                       "name": engineer.email},
+                                          "assigned_by": engineer.email}, now=job.now, sink=job.rows)
     if commands.close:
         status, why = Status.CLOSED, "closed by the engineer's #close"
     elif commands.status:

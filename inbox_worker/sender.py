@@ -174,9 +174,12 @@ class Sender:
         return done
 
     def run(self, stop: threading.Event, *, poll_seconds: float = 5.0) -> None:
+        from .webhook_sender import WebhookSender  # webhooks go out from the same process
+
+        webhooks = WebhookSender(self.config)
         while not stop.is_set():
             try:
-                if sum(self.send_due().values()) == 0:
+                if sum(self.send_due().values()) + sum(webhooks.deliver_due().values()) == 0:
                     stop.wait(poll_seconds)
             except Exception:  # the database, most likely: try again later
                 log.exception("outbox: sending failed; trying again in %s s", poll_seconds)
