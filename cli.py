@@ -608,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = hooks.add_parser("add", help="post events to a URL, signed with the secret")
     p.add_argument("url")
     p.add_argument("--secret", required=True)
-    p.add_argument("--event", nargs="+", required=True, metavar="EVENT",
+    p.add_argument("--event", nargs="+", action="extend", required=True, metavar="EVENT",
                    help="ticket.created message.created ticket.status_changed ticket.assigned "
                         "partner.application_changed")
     p.add_argument("--allow-host", default="", help="a host allowed outside the rules (private address, http)")

@@ -90,7 +90,7 @@ def _one(ticket_id: int) -> dict:
 
 def attachment_json(a: Attachment) -> dict:
     return {"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size,
-            "url": url_for("api.attachment", attachment_id=a.id, _external=True) if a.blob_id else None,
+            "url": config().base_url + url_for("api.attachment", attachment_id=a.id) if a.blob_id else None,
             "skipped_reason": a.skipped_reason or None}
 
 
