@@ -351,6 +351,23 @@ def cmd_mail_drop(args) -> int:
     return 0
 
 
+def cmd_security_log(args) -> int:
+    from domain import security_events
+
+    config = _migrated(args)
+    rows = security_events.events(limit=args.limit, kind=args.kind)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        ticket = f"{config.ticket_prefix}-{r['ticket']}" if r["ticket"] else "-"
+        addresses = f"  [{', '.join(r['addresses'])}]" if r["addresses"] else ""
+        print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['kind']:<22} {ticket:>9}  {r['sender'] or '-'}  {r['reason']}{addresses}")
+    if not rows:
+        print("no security events")
+    return 0
+
+
 def cmd_contracts_import(args) -> int:
     """Import contracts from a CSV file (one row per device line). Rows refused are listed
     with their line and reason, and the rest is imported: exit 0. Exit 1 only when the
@@ -575,6 +592,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = mail.add_parser("drop", help="deliver .eml files into the embedded Maildir inbox")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_mail_drop)
+
+    security = sub.add_parser("security", help="security events").add_subparsers(dest="security_command",
+                                                                               required=True)
+    p = security.add_parser("log", help="refused or flagged attempts, newest first (time, kind, ticket, sender, "
+                                        "reason)")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--kind", help="only this kind, e.g. forged_reply_address")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_security_log)
 
     contracts = sub.add_parser("contracts", help="service contracts").add_subparsers(dest="contracts_command",
                                                                                    required=True)

@@ -227,6 +227,10 @@ class InboundMail(BaseModel):
     uid = CharField(max_length=200)  # IMAP UID as decimal, or a Maildir key
     message_id = CharField(max_length=998, index=True)  # normalised, never empty (see parse)
     raw_sha256 = CharField(max_length=64, index=True)
+    # SHA-256 of what makes the mail itself (body and the headers its author wrote, without the
+    # trace headers servers add): the same mail fetched twice has the same one, a different
+    # mail reusing a Message-ID does not. "" on rows from before it existed.
+    fingerprint = CharField(max_length=64, default="")
     size = IntegerField(default=0)
     from_addr = CharField(max_length=320, default="")
     subject = CharField(max_length=998, default="")
@@ -533,6 +537,20 @@ class AuditLog(BaseModel):
     at = DateTimeField(default=utcnow, index=True)
 
 
+# A refused or flagged attempt (a forged reply address, a participant cap reached, a
+# reused Message-ID, a refused report, ...): what admins read on /staff/security and with
+# `helpdesk security log`. Written by `domain.security_events.record`.
+class SecurityEvent(BaseModel):
+    at = DateTimeField(default=utcnow, index=True)
+    kind = CharField(max_length=40, index=True)  # what happened, e.g. forged_reply_address (see domain/security_events.py)
+    sender = CharField(max_length=320, default="")  # the address (or client) it came from
+    ticket = ForeignKeyField(Ticket, null=True, backref="security_events", on_delete="SET NULL")
+    message = ForeignKeyField(Message, null=True, backref="security_events", on_delete="SET NULL")
+    inbound = ForeignKeyField(InboundMail, null=True, on_delete="SET NULL")  # the mail, in `helpdesk mail log`
+    reason = TextField(default="")  # in words, for people
+    addresses = TextField(default="")  # the addresses concerned (not added, refused), space-separated
+
+
 # --- Scheduler ----------------------------------------------------------------------------
 
 
@@ -634,5 +652,6 @@ ALL_MODELS = [
     AddressStatus, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
+    SecurityEvent,
     ApiToken, IdempotencyKey, WebhookEndpoint, WebhookDelivery,
 ]  # fmt: skip
