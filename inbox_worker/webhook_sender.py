@@ -27,7 +27,7 @@ from domain import webhooks
 from domain.validation import Invalid
 from models import Role, User, WebhookDelivery, WebhookEndpoint, db, utcnow
 
-from .owners import owner_name
+from .owners import dead_owners, owner_name
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,18 @@ class WebhookSender:
             done[self._deliver(row, endpoint, now)] += 1
         return done
 
+    def release_dead(self, now: dt.datetime) -> int:
+        """Let go of deliveries claimed by senders on this machine whose process is gone."""
+        host = socket.gethostname()
+        owners = {r.lease_owner for r in WebhookDelivery.select(WebhookDelivery.lease_owner).distinct().where(
+            WebhookDelivery.status == "pending", WebhookDelivery.lease_until > now,
+            WebhookDelivery.lease_owner.startswith(f"{host}:"))}
+        return sum(WebhookDelivery.update(lease_owner=None, lease_until=None).where(
+            WebhookDelivery.lease_owner == owner, WebhookDelivery.status == "pending").execute()
+            for owner in dead_owners(owners))
+
     def _claim(self, now: dt.datetime, limit: int) -> list[WebhookDelivery]:
+        self.release_dead(now)
         free = (WebhookDelivery.lease_until.is_null()) | (WebhookDelivery.lease_until < now)
         open_endpoints = WebhookEndpoint.select(WebhookEndpoint.id).where(WebhookEndpoint.active,
                                                                           WebhookEndpoint.paused_at.is_null())

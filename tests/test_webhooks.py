@@ -373,3 +373,15 @@ def test_helpdesk_webhook_add_list_log(tmp_path, empty_database_url, receiver):
                                                               ("ticket.created", "delivered")]
     assert sorted(receiver.events()) == ["message.created", "ticket.created"]
     assert "delivered" in run("webhook", "log").stdout
+
+
+def test_deliveries_claimed_by_a_sender_that_died_are_taken_over(config, people, receiver):
+    import socket
+
+    endpoint_for(receiver, ["ticket.created"])
+    open_one(config, people)
+    now = utcnow()
+    dead = f"{socket.gethostname()}:999999999:webhooks-dead"  # no such process
+    WebhookDelivery.update(lease_owner=dead, lease_until=now + dt.timedelta(minutes=5)).execute()
+    assert WebhookSender(config).deliver_due(now=now) == {"delivered": 1}
+    assert len(receiver.received) == 1
