@@ -204,6 +204,8 @@ def test_a_ticket_created_through_the_api_is_the_portals_ticket(app, world, conf
 @pytest.mark.parametrize("change, field", [
     ({"contract_id": 999}, "contract_id"),
     ({"contract_id": "1"}, "contract_id"),
+    ({"contract_id": True}, "contract_id"),
+    ({"device_line_id": True}, "device_line_id"),
     ({"device_line_id": 999}, "device_line_id"),
     ({"title": ""}, "title"),
     ({"description": "   "}, "description"),
@@ -233,6 +235,10 @@ def test_bodies_that_are_not_json_objects_or_too_large(app, world, config):
     alice = api(app, world, "alice")
     assert alice.client.post("/api/v1/tickets", data="x", headers=alice.headers).status_code == 415
     assert alice.post("/tickets", [1, 2]).status_code == 400
+    for hostile in ("[" * 200_000, '{"title": ' + "9" * 5000 + "}", "{\"a\": \"\\ud800\"", "\xff\xfe"):
+        response = alice.client.post("/api/v1/tickets", data=hostile, headers=alice.headers,
+                                     content_type="application/json")
+        assert response.status_code == 400 and response.mimetype == "application/problem+json"
     app.config["HELPDESK"] = config.with_(api_max_body_bytes=1000)
     response = alice.post("/tickets", {"description": "x" * 2000})
     assert response.status_code == 413 and response.get_json()["status"] == 413

@@ -155,7 +155,10 @@ def body() -> dict:
     if not request.is_json:
         raise Problem(415, "Unsupported Media Type", "Send JSON (Content-Type: application/json).",
                       kind="unsupported-media-type")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes
+        data = None
     if not isinstance(data, dict):
         raise Problem(400, "Bad Request", "The body is not a JSON object.", kind="bad-json")
     return data

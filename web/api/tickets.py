@@ -257,6 +257,9 @@ def _created(row: dict, location: str):
 @idempotent
 def create_ticket():
     data = body()
+    for field in ("contract_id", "device_line_id"):
+        if isinstance(data.get(field), bool):  # JSON true is no id, though Python takes it for 1
+            raise invalid(Invalid("This must be a number."), field)
     contract = contracts.openable_contract(g.api_user, data.get("contract_id"), g.now.date())
     if contract is None:
         raise invalid(Invalid("No contract in force with this id is yours."), "contract_id")
