@@ -197,6 +197,8 @@ class Ticket(BaseModel):
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
+    # Set when this ticket was merged into another: its mail, people and history live there now.
+    merged_into = ForeignKeyField("self", null=True, backref="merged", on_delete="SET NULL", index=True)
 
     class Meta:
         indexes = ((("updated_at", "id"), False),)  # every list is "most recently changed first"
@@ -537,6 +539,45 @@ class AuditLog(BaseModel):
     at = DateTimeField(default=utcnow, index=True)
 
 
+# --- The engineers' working day ------------------------------------------------------------
+
+
+# A named answer engineers insert into replies; bodies are sandboxed templates (domain/canned.py).
+class CannedAnswer(BaseModel):
+    name = CharField(max_length=64, unique=True)  # what `#canned NAME` names: lower case, no spaces
+    title = CharField(max_length=200, default="")
+    body_pl = TextField(default="")
+    body_en = TextField(default="")
+    updated_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    def body(self, language: str) -> str:
+        """The body in that language, or in the other one when it has none."""
+        first, second = (self.body_en, self.body_pl) if language == "en" else (self.body_pl, self.body_en)
+        return first or second
+
+
+# A free-text label on a ticket (domain/tags.py normalises and caps them).
+class TicketTag(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="tags", on_delete="CASCADE")
+    tag = CharField(max_length=40)
+    added_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket", "tag"), True), (("tag",), False))
+
+
+# When an engineer last had a ticket's page open: the others are warned (domain/collisions.py).
+class TicketView(BaseModel):
+    ticket = ForeignKeyField(Ticket, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    seen_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket", "user"), True),)
+
+
 # A refused or flagged attempt (a forged reply address, a participant cap reached, a
 # reused Message-ID, a refused report, ...): what admins read on /staff/security and with
 # `helpdesk security log`. Written by `domain.security_events.record`.
@@ -652,6 +693,7 @@ ALL_MODELS = [
     AddressStatus, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
+    CannedAnswer, TicketTag, TicketView,
     SecurityEvent,
     ApiToken, IdempotencyKey, WebhookEndpoint, WebhookDelivery,
 ]  # fmt: skip
