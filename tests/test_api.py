@@ -109,6 +109,8 @@ ROUTES = [  # method, path (w: the world), body, scope, statuses by role
      {"alice": 403, "bob": 403, "partner": 403, "engineer": 200, "admin": 200}),
     ("POST", lambda w: f"/tickets/{w.ticket.id}/ccs", lambda w: {"addresses": ["it@a.example"]}, "tickets:write",
      TICKET_OWNERS),
+    ("POST", lambda w: f"/tickets/{w.ticket.id}/tags", lambda w: {"add": ["vip"]}, "tickets:write",
+     {"alice": 403, "bob": 403, "partner": 403, "engineer": 200, "admin": 200}),
     ("GET", lambda w: f"/attachments/{w.attachment.id}", None, "tickets:read", TICKET_OWNERS),
     ("GET", lambda w: f"/attachments/{w.note_attachment.id}", None, "tickets:read",
      {"alice": 404, "bob": 404, "partner": 404, "engineer": 200, "admin": 200}),
@@ -398,3 +400,34 @@ def test_helpdesk_token_create_prints_the_token_once(tmp_path, empty_database_ur
     refused = run("token", "create", "nobody@helpdesk.example")
     assert refused.returncode == 1 and "no account" in refused.stderr
     assert run("token", "create", "ops@helpdesk.example", "--expires", "0").returncode == 1
+
+
+def test_tags_are_the_support_teams(app, world):
+    engineer, alice = api(app, world, "engineer"), api(app, world, "alice")
+    done = engineer.post(f"/tickets/{world.ticket.id}/tags", {"add": ["VIP", "Drukarka  sieciowa"]})
+    assert done.get_json() == {"tags": ["drukarka sieciowa", "vip"]}
+    assert engineer.get("/tickets?tag=vip").get_json()["items"][0]["tags"] == ["drukarka sieciowa", "vip"]
+    assert engineer.get("/tickets?tag=other").get_json()["items"] == []
+    assert "tags" not in alice.get(f"/tickets/{world.ticket.id}").get_json()
+    assert alice.get("/tickets?tag=vip").status_code == 400
+    too_many = engineer.post(f"/tickets/{world.ticket.id}/tags", {"add": [f"t{i}" for i in range(20)],
+                                                                 "remove": ["vip"]})
+    assert too_many.status_code == 422
+    assert engineer.get(f"/tickets/{world.ticket.id}").get_json()["tags"] == ["drukarka sieciowa", "vip"]
+    assert engineer.post(f"/tickets/{world.ticket.id}/tags", {"add": ["a,b" * 30]}).status_code == 422
+    removed = engineer.post(f"/tickets/{world.ticket.id}/tags", {"remove": ["vip"]}).get_json()
+    assert removed == {"tags": ["drukarka sieciowa"]}
+
+
+def test_a_merged_ticket_answers_as_the_one_it_went_into(app, world, config):
+    from domain import merge
+
+    second = api(app, world, "alice").post("/tickets", {
+        "contract_id": world.contract_a.id, "device_line_id": world.contract_a.lines[0].id, "title": "Drugie",
+        "description": "to samo"}).get_json()
+    merge.merge(second["id"], world.ticket.id, world.engineer)
+    alice = api(app, world, "alice")
+    assert [t["id"] for t in alice.get("/tickets").get_json()["items"]] == [world.ticket.id]
+    assert alice.get(f"/tickets/{second['id']}").get_json()["id"] == world.ticket.id
+    reply = alice.post(f"/tickets/{second['id']}/messages", {"text": "dalej"})
+    assert Message.get_by_id(reply.get_json()["id"]).ticket_id == world.ticket.id

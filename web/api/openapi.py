@@ -84,6 +84,7 @@ SCHEMAS = {
                        "id": {"type": "integer"}, "number": {"type": "string"}}}]},
                    "device_line_id": {"type": ["integer", "null"]},
                    "assignee_id": {"type": ["integer", "null"], "description": "For engineers' tokens only."},
+                   "tags": {"type": "array", "items": {"type": "string"}, "description": "For engineers' tokens only."},
                    "created_at": TIME, "updated_at": TIME, "closed_at": NULLABLE_TIME,
                    "url": {"type": "string", "description": "The ticket in the portal."}}},
     "TicketDetail": {"allOf": [_ref("Ticket"), {"type": "object", "properties": {
@@ -183,6 +184,7 @@ def _paths() -> dict:
                            _query("queue", "Engineers: `unassigned` or `mine`.",
                                   {"type": "string", "enum": ["unassigned", "mine"]}),
                            _query("contract", "A contract id.", {"type": "integer"}),
+                           _query("tag", "Engineers: tickets with this tag."),
                            _query("q", "Search: a ticket number, or words of the subject and messages."),
                            *PAGING]),
             "post": _op("Open a ticket on a contract in force (device line, CCs, attachments)", "tickets:write",
@@ -212,6 +214,14 @@ def _paths() -> dict:
                         params=[TICKET_ID], idempotent=True,
                         body={"type": "object", "required": ["addresses"], "properties": {"addresses": {
                             "type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string"}}}})},
+        "/tickets/{ticket_id}/tags": {
+            "post": _op("Add and remove tags (engineers; at most 20 a ticket, 40 characters a tag)", "tickets:write",
+                        {"200": _json({"type": "object", "properties": {"tags": {
+                            "type": "array", "items": {"type": "string"}}}}), **_errors(WRITE)},
+                        params=[TICKET_ID], idempotent=True,
+                        body={"type": "object", "properties": {
+                            "add": {"type": "array", "maxItems": 20, "items": {"type": "string"}},
+                            "remove": {"type": "array", "maxItems": 20, "items": {"type": "string"}}}})},
         "/attachments/{attachment_id}": {
             "get": _op("Download an attachment (always as a download)", "tickets:read",
                        {"200": {"description": "The file", "content": {"application/octet-stream": {

@@ -10,10 +10,10 @@ import json
 from flask import g, request, send_file, url_for
 from peewee import JOIN
 
-from domain import access, contracts, conversation, validation
+from domain import access, contracts, conversation, merge, tags, validation
 from domain.storage import BlobStore
 from domain.validation import Invalid
-from models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket, User
+from models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket, User, db
 
 from .. import staff as staff_pages
 from .. import tickets as ticket_pages
@@ -60,7 +60,7 @@ def _timestamp(value: str) -> dt.datetime:
 # --- what a ticket looks like ----------------------------------------------------------------------
 
 
-def ticket_json(row: dict, user: User) -> dict:
+def ticket_json(row: dict, user: User, tag_list: list[str] | None = None) -> dict:
     prefix = config().ticket_prefix
     out = {"id": row["id"], "ref": f"{prefix}-{row['id']}", "subject": row["subject"], "status": row["status"],
            "channel": row["channel"], "requester_email": row["requester_email"],
@@ -68,8 +68,9 @@ def ticket_json(row: dict, user: User) -> dict:
            "device_line_id": row["device_line"], "created_at": iso(row["created_at"]),
            "updated_at": iso(row["updated_at"]), "closed_at": iso(row["closed_at"]),
            "url": f"{config().base_url}/{'staff/' if user.is_staff else ''}tickets/{row['id']}"}
-    if user.is_staff:
+    if user.is_staff:  # the assignee and the tags are the support team's
         out["assignee_id"] = row["assignee"]
+        out["tags"] = tag_list if tag_list is not None else tags.of(row["id"])
     return out
 
 
@@ -82,7 +83,8 @@ def _ticket_rows(user: User):
 
 
 def _one(ticket_id: int) -> dict:
-    row = _ticket_rows(g.api_user).where(Ticket.id == ticket_id).dicts().first()
+    """The ticket, or the one it was merged into (as in the portal), if this user sees it."""
+    row = _ticket_rows(g.api_user).where(Ticket.id == merge.current(ticket_id)).dicts().first()
     if row is None:
         raise Problem(404, "Not Found")
     return row
@@ -122,7 +124,7 @@ def _messages_page(ticket: Ticket, size: int, cursor: str | None) -> tuple[list[
 @needs("tickets:read")
 def list_tickets():
     user, size = g.api_user, page_size()
-    query = _ticket_rows(user)
+    query = _ticket_rows(user).where(Ticket.merged_into.is_null())
     status = request.args.get("status", "")
     if status == "active":
         query = query.where(Ticket.status != Status.CLOSED.value)
@@ -135,6 +137,11 @@ def list_tickets():
         if not user.is_staff or queue not in QUEUES:
             raise Problem(400, "Bad Request", "queue: unassigned or mine, for engineers.", kind="bad-parameter")
         query = staff_pages.in_queue(query, queue, user)
+    tag = request.args.get("tag", "")
+    if tag:
+        if not user.is_staff:
+            raise Problem(400, "Bad Request", "tag: for engineers.", kind="bad-parameter")
+        query = tags.tagged(query, tag[:100])
     contract = request.args.get("contract", type=int)
     if contract is not None:
         query = query.where(Ticket.contract == contract)
@@ -148,7 +155,8 @@ def list_tickets():
     rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(size + 1).dicts())
     more = len(rows) > size
     rows = rows[:size]
-    return {"items": [ticket_json(r, user) for r in rows],
+    labels = tags.of_tickets([r["id"] for r in rows]) if user.is_staff else {}
+    return {"items": [ticket_json(r, user, labels.get(r["id"], [])) for r in rows],
             "next_cursor": encode_cursor(rows[-1]["updated_at"], rows[-1]["id"]) if more else None}
 
 
@@ -156,6 +164,7 @@ def list_tickets():
 @needs("tickets:read")
 def show_ticket(ticket_id: int):
     row = _one(ticket_id)
+    ticket_id = row["id"]
     ticket = Ticket(id=ticket_id)
     messages, cursor = _messages_page(ticket, MESSAGES, None)
     people = [{"email": p.email, "name": p.name, "role": p.role} for p in
@@ -167,7 +176,7 @@ def show_ticket(ticket_id: int):
 @bp.get("/tickets/<int:ticket_id>/messages")
 @needs("tickets:read")
 def list_messages(ticket_id: int):
-    _one(ticket_id)
+    ticket_id = _one(ticket_id)["id"]
     items, cursor = _messages_page(Ticket(id=ticket_id), page_size(), request.args.get("cursor"))
     return {"items": items, "next_cursor": cursor}
 
@@ -285,7 +294,7 @@ def create_ticket():
 @needs("tickets:write")
 @idempotent
 def reply(ticket_id: int):
-    _one(ticket_id)
+    ticket_id = _one(ticket_id)["id"]
     data = body()
     text = _text(data, "text")
     internal, close = _flag(data, "internal"), _flag(data, "close")
@@ -302,7 +311,7 @@ def reply(ticket_id: int):
 @needs("tickets:write")
 @idempotent
 def set_status(ticket_id: int):
-    _one(ticket_id)
+    ticket_id = _one(ticket_id)["id"]
     status = body().get("status")
     if status not in STATUSES:
         raise invalid(Invalid(f"One of {', '.join(STATUSES)}."), "status")
@@ -318,7 +327,7 @@ def set_status(ticket_id: int):
 @needs("tickets:write", staff=True)
 @idempotent
 def assign(ticket_id: int):
-    _one(ticket_id)
+    ticket_id = _one(ticket_id)["id"]
     value = body().get("assignee_id")
     if value == "me":
         value = g.api_user.id
@@ -335,7 +344,31 @@ def assign(ticket_id: int):
 @needs("tickets:write")
 @idempotent
 def add_ccs(ticket_id: int):
-    _one(ticket_id)
+    ticket_id = _one(ticket_id)["id"]
     addresses = _addresses(body(), "addresses", required=True)
     added = conversation.add_cc(ticket_id, addresses, g.api_user, config(), now=g.now)
     return {"added": added}
+
+
+@bp.post("/tickets/<int:ticket_id>/tags")
+@needs("tickets:write", staff=True)
+@idempotent
+def set_tags(ticket_id: int):
+    ticket_id = _one(ticket_id)["id"]
+    data = body()
+    change = {}
+    for field in ("add", "remove"):
+        value = data.get(field, [])
+        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+            raise invalid(Invalid("An array of tags."), field)
+        try:
+            change[field] = tags.parse(value)
+        except Invalid as error:
+            raise invalid(error, field) from None
+    try:
+        with db.atomic():  # both or neither
+            tags.remove(ticket_id, change["remove"], now=g.now)
+            tags.add(ticket_id, change["add"], now=g.now)
+    except Invalid as error:
+        raise invalid(error, "add") from None
+    return {"tags": tags.of(ticket_id)}
