@@ -259,6 +259,7 @@ def cmd_ticket_show(args) -> int:
     detail = reports.ticket_detail(args.ref, prefix=config.ticket_prefix)
     if detail is None:
         raise CommandError(f"no ticket {args.ref}")
+    detail.update(_sla_and_time(config, detail["id"]))
     if args.json:
         _print_json(detail)
         return 0
@@ -268,6 +269,13 @@ def cmd_ticket_show(args) -> int:
     if detail["tags"]:
         print("tags: " + ", ".join(detail["tags"]))
     print(f"status {detail['status']}, requester {detail['requester']}, opened {detail['created_at']}")
+    if detail["sla"]["policy"]:
+        s = detail["sla"]
+        print(f"service level {s['policy']}: first response due {s['first_response_due']}"
+              f"{' BREACHED' if s['first_response_breached'] else ''}, resolution due {s['resolution_due']}"
+              f"{' BREACHED' if s['resolution_breached'] else ''}{', paused' if s['paused_since'] else ''}")
+    if detail["time_spent_minutes"]:
+        print(f"time spent: {detail['time_spent_minutes']} min")
     print("participants: " + ", ".join(f"{p['email']} ({p['role']})" for p in detail["participants"]))
     for m in detail["messages"]:  # newest first
         print(f"\n--- {m['created_at']}  {m['kind']}  from {m['author']}  [rule: {m['thread_rule']}]")
@@ -480,7 +488,7 @@ def cmd_contracts_import(args) -> int:
     file cannot be read at all."""
     from domain import contract_csv, contracts
 
-    _migrated(args)
+    config = _migrated(args)
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
@@ -489,6 +497,11 @@ def cmd_contracts_import(args) -> int:
         report = contracts.import_csv(data)
     except contract_csv.UnreadableFile as exc:
         raise CommandError(f"{args.file}: {exc}") from None
+    from domain import service_levels
+    from models import db
+
+    with db.atomic():  # a contract's new service level: its open tickets' clocks follow
+        service_levels.refresh_contracts(service_levels.settings_of(config), report.levels_changed)
     if args.json:
         _print_json(report.as_dict())
         return 0
@@ -541,9 +554,6 @@ def cmd_user_add(args) -> int:
     if not user.password_hash:
         print(f"set the password here (valid 48 hours, works once): {accounts.password_link(config, user)}")
     return 0
-
-
-# --- argument parsing -----------------------------------------------------------------------
 
 
 def _invalid(error) -> CommandError:
@@ -632,6 +642,99 @@ def cmd_webhook_log(args) -> int:
     return 0
 
 
+# --- argument parsing -----------------------------------------------------------------------
+
+
+# --- service levels, time spent and reports (issue 15) --------------------------------------
+
+
+def _sla_and_time(config, ticket_id: int) -> dict:
+    from domain import service_levels, timespent
+    from models import Ticket, utcnow
+
+    ticket = Ticket.get_by_id(ticket_id)
+    return {"sla": service_levels.sla_json(ticket, service_levels.settings_of(config), utcnow()),
+            "time_spent_minutes": timespent.ticket_total(ticket_id)}
+
+
+def cmd_sla_set(args) -> int:
+    from domain import service_levels
+    from domain.validation import Invalid
+
+    config = _migrated(args)
+    try:
+        row, tickets = service_levels.set_policy(service_levels.settings_of(config), args.level,
+                                                 args.first_response, args.resolution, args.hours)
+    except Invalid as exc:
+        raise CommandError(exc.message % exc.params if exc.params else exc.message) from None
+    print(f"{row.name}: first response {row.first_response_minutes} min, resolution {row.resolution_minutes} min "
+          f"({row.hours}); {tickets} open ticket(s) recomputed")
+    return 0
+
+
+def cmd_sla_list(args) -> int:
+    from domain import service_levels
+
+    config = _migrated(args)
+    rows = [{"name": p.name, "first_response_minutes": p.first_response_minutes,
+             "resolution_minutes": p.resolution_minutes, "hours": p.hours,
+             "default": p.name == config.sla_default} for p in service_levels.policies()]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['name']:<20} first response {r['first_response_minutes']:>6} min  resolution "
+              f"{r['resolution_minutes']:>6} min  {r['hours']}{'  (default)' if r['default'] else ''}")
+    if not rows:
+        print("no service levels; add one with `helpdesk sla set LEVEL --first-response 4h --resolution 2d`")
+    return 0
+
+
+def cmd_report(args) -> int:
+    import datetime as dt
+
+    from domain import statistics
+
+    config = _migrated(args)
+    try:
+        start = dt.date.fromisoformat(args.from_) if args.from_ else None
+        end = dt.date.fromisoformat(args.to) if args.to else None
+    except ValueError:
+        raise CommandError("--from and --to are dates: YYYY-MM-DD") from None
+    report = statistics.report(args.name, statistics.Period.of(start, end, config.timezone), config)
+    if args.json:
+        _print_json(report.as_dict())
+        return 0
+    widths = [max(len(str(c)), *(len(str(row[i])) for row in report.rows)) if report.rows else len(str(c))
+              for i, c in enumerate(report.columns)]
+    print(report.title)
+    print("  ".join(str(c).ljust(w) for c, w in zip(report.columns, widths)))
+    for row in report.rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+    return 0
+
+
+def _add_sla_and_report_commands(sub) -> None:
+    from domain.statistics import REPORTS
+
+    levels = sub.add_parser("sla", help="service levels").add_subparsers(dest="sla_command", required=True)
+    p = levels.add_parser("set", help="create or change a service level's policy")
+    p.add_argument("level", help="the name contracts give in service_level")
+    p.add_argument("--first-response", required=True, help="e.g. 30m, 4h, 1d (a working day on business hours)")
+    p.add_argument("--resolution", required=True, help="e.g. 8h, 2d")
+    p.add_argument("--hours", choices=["business", "24x7"], default="business")
+    p.set_defaults(func=cmd_sla_set)
+    p = levels.add_parser("list", help="the service levels")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sla_list)
+    p = sub.add_parser("report", help="a report of /staff/reports as a table or JSON")
+    p.add_argument("name", choices=list(REPORTS))
+    p.add_argument("--from", dest="from_", metavar="DATE", help="first day (YYYY-MM-DD; default: 12 weeks ago)")
+    p.add_argument("--to", metavar="DATE", help="last day (YYYY-MM-DD; default: today)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+
 def _add_desk_commands(sub, ticket) -> None:
     """Canned answers, and merging, splitting and tagging tickets."""
     p = ticket.add_parser("merge", help="merge SOURCE into TARGET: its messages, people and reply addresses")
@@ -708,7 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
     digest = sub.add_parser("digest", help="scheduled digests").add_subparsers(dest="digest_command", required=True)
     p = digest.add_parser("run", help="run one scheduled job now")
     p.add_argument("name", choices=["engineer_digest", "customer_digest", "contract_reminders", "admin_digest",
-                                    "mailbox_health"])
+                                    "mailbox_health", "sla_escalations"])
     p.add_argument("--now", help="the time to run it for (ISO; UTC unless it has an offset)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_digest_run)
@@ -756,6 +859,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user_add)
     sub.add_parser("demo", help="create demo contracts and a customer login to try the portal").set_defaults(
         func=cmd_demo)
+    _add_sla_and_report_commands(sub)
     tokens = sub.add_parser("token", help="personal API tokens").add_subparsers(dest="token_command", required=True)
     p = tokens.add_parser("create", help="a token for a user's scripts; prints it once")
     p.add_argument("email")
@@ -773,7 +877,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secret", required=True)
     p.add_argument("--event", nargs="+", action="extend", required=True, metavar="EVENT",
                    help="ticket.created message.created ticket.status_changed ticket.assigned "
-                        "partner.application_changed")
+                        "partner.application_changed sla.breached")
     p.add_argument("--allow-host", default="", help="a host allowed outside the rules (private address, http)")
     p.set_defaults(func=cmd_webhook_add)
     p = hooks.add_parser("list", help="the endpoints and their state")

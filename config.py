@@ -149,6 +149,12 @@ class Config:
     schedule_contract_reminders: str = "30 7 * * *"
     schedule_admin_digest: str = "0 7 * * *"
     schedule_mailbox_health: str = "*/5 * * * *"
+    schedule_sla_escalations: str = "*/5 * * * *"
+    # Service levels (domain/sla.py): the policy of a ticket without a contract ("" for none),
+    # the business hours ("mon-fri 08:00-16:00" in `timezone`) and whose public holidays are off.
+    sla_default: str = ""
+    sla_business_hours: str = "mon-fri 08:00-16:00"
+    sla_holidays: str = "PL"
     no_answer_hours: int = 24  # a customer message without an answer this long is in the engineers' digest
     mailbox_stalled_minutes: int = 30  # no successful fetch for this long: the admins are alerted
     collision_minutes: int = 10  # another engineer on a ticket this recently is shown on its page
@@ -250,6 +256,9 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",
         web_listen=env.get("HELPDESK_WEB_LISTEN") or "127.0.0.1:5000",
         proxy_hops=_int(env, "HELPDESK_PROXY_HOPS", 0),
+        sla_default=(env.get("HELPDESK_SLA_DEFAULT") or "").strip(),
+        sla_business_hours=" ".join((env.get("HELPDESK_SLA_BUSINESS_HOURS") or "mon-fri 08:00-16:00").split()),
+        sla_holidays=(env.get("HELPDESK_SLA_HOLIDAYS", "PL") or "").strip().upper(),
         api_rate_limit=_int(env, "HELPDESK_API_RATE_LIMIT", 600),
         api_max_body_bytes=_int(env, "HELPDESK_API_MAX_BODY_BYTES", 20 * 1024 * 1024),
         webhook_pause_after=_int(env, "HELPDESK_WEBHOOK_PAUSE_AFTER", 20),
@@ -259,7 +268,17 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     config.web_address
     config.mailbox  # validate the URLs now, with a clear message
     config.smtp
+    _check_sla(config)
     return config
+
+
+def _check_sla(config: Config) -> None:
+    from domain.business_hours import calendar_of
+
+    try:
+        calendar_of(config.sla_business_hours, config.timezone, config.sla_holidays)
+    except ValueError as exc:
+        raise ConfigError(f"HELPDESK_SLA_BUSINESS_HOURS / HELPDESK_SLA_HOLIDAYS / HELPDESK_TIMEZONE: {exc}") from None
 
 
 SCHEDULES = {  # job -> default cron expression (the Config field is schedule_<job>)
@@ -268,6 +287,7 @@ SCHEDULES = {  # job -> default cron expression (the Config field is schedule_<j
     "contract_reminders": "30 7 * * *",
     "admin_digest": "0 7 * * *",
     "mailbox_health": "*/5 * * * *",
+    "sla_escalations": "*/5 * * * *",
 }
 
 

@@ -192,6 +192,7 @@ class ImportReport:
     lines_updated: int = 0
     companies_created: int = 0
     refused: list[Refusal] = field(default_factory=list)
+    levels_changed: list[int] = field(default_factory=list)  # contracts whose service level changed
 
     def summary(self) -> str:
         return (f"{self.rows} row(s) read: {self.contracts_created} contract(s) created, "
@@ -277,6 +278,8 @@ def _store_chunk(contracts: list[ContractRow], report: ImportReport, now: dt.dat
             changes = {name: value for name, value in values.items() if old[name] != value}
             if changes:
                 Contract.update(**changes).where(Contract.id == old["id"]).execute()
+                if "service_level" in changes:
+                    report.levels_changed.append(old["id"])
                 report.contracts_updated += 1
                 touched.add(old["id"])
         kept.append(c)

@@ -172,6 +172,42 @@ def engineer_digest(queue: Queue, engineer_id: int, tz: str) -> dict | None:
             **shared, "waiting": _section(waiting, len(waiting), tz, lambda t: t.updated_at)}
 
 
+EMPTY_SECTION = {"rows": [], "total": 0, "more": 0}
+EMPTY_ENGINEER_DIGEST = {name: EMPTY_SECTION for name in ("no_answer", "new", "unassigned", "waiting")}
+EMPTY_SLA_SECTIONS = {"sla_breached": EMPTY_SECTION, "sla_due_today": EMPTY_SECTION}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An open ticket's next service-level deadline (its running clock's)."""
+
+    id: int
+    subject: str
+    status: str
+    assignee_id: int | None
+    requester_email: str
+    due: dt.datetime
+
+
+def sla_sections(deadlines: list[Deadline], engineer_id: int, tz: str, now: dt.datetime) -> dict | None:
+    """The engineer's (or unassigned) tickets past their deadline, and those due before the end
+    of the engineer's day; None when there are none."""
+    end_of_day = dt.datetime.combine(local(now, tz).date() + dt.timedelta(days=1), dt.time(0), tzinfo=zone(tz))
+    end = end_of_day.astimezone(UTC).replace(tzinfo=None)
+    theirs = [d for d in deadlines if d.assignee_id in (None, engineer_id)]
+    breached = [d for d in theirs if d.due <= now]
+    today = [d for d in theirs if now < d.due < end]
+    if not (breached or today):
+        return None
+
+    def section(items):
+        rows = [{"id": d.id, "subject": d.subject[:200], "status": d.status, "requester": d.requester_email,
+                 "since": shown(d.due, tz)} for d in items[:SECTION_LIMIT]]
+        return {"rows": rows, "total": len(items), "more": max(0, len(items) - len(rows))}
+
+    return {"sla_breached": section(breached), "sla_due_today": section(today)}
+
+
 # --- D2: customers ----------------------------------------------------------------------
 
 

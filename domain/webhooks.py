@@ -36,7 +36,7 @@ from .rows import Immediate
 from .validation import N_, Invalid
 
 EVENTS = ("ticket.created", "message.created", "ticket.status_changed", "ticket.assigned",
-          "partner.application_changed")
+          "partner.application_changed", "sla.breached")
 MAX_ENDPOINTS = 50
 MIN_SECRET, MAX_SECRET = 16, 200
 MAX_URL = 2000

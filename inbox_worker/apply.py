@@ -70,6 +70,7 @@ class Context:
     prefix: str
     max_attachment_bytes: int
     max_message_bytes: int
+    sla: object = None  # service_levels.Settings: the tickets' service-level clocks
 
 
 @dataclass
@@ -186,7 +187,7 @@ def _body(job: _Job) -> tuple[str, str]:
 
 
 def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, without_commands: bool = False,
-                      above: str = "") -> Message:
+                      minutes: int | None = None, above: str = "") -> Message:
     """`above`: text put before what the sender wrote (a canned answer filled in)."""
     inbound, now = job.inbound, job.now
     text, display = _body(job)
@@ -199,7 +200,7 @@ def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, withou
         subject=inbound.subject, body_text=text, body_display=display, body_html=inbound.html,
         message_id=inbound.message_id, in_reply_to=inbound.in_reply_to, references=inbound.references,
         thread_rule=rule, inbound=job.ledger, sent_at=inbound.date, now=now,
-        author=job.view.users.get(inbound.from_addr), sink=job.rows, touch=False,
+        author=job.view.users.get(inbound.from_addr), sink=job.rows, touch=False, minutes=minutes,
     )
     for i, part in enumerate(inbound.attachments):
         sha = job.blobs.get(i)
@@ -229,11 +230,15 @@ def _ticket(job: _Job) -> Ticket:
     return Ticket(id=ticket_id, status=job.view.status[ticket_id])
 
 
+def _calendar(job: _Job):
+    return job.ctx.sla.calendar if job.ctx.sla is not None else None
+
+
 def write_new_ticket(job: _Job):
     inbound, users = job.inbound, job.view.users
     subject = subjects.strip_prefixes(inbound.subject) or "(no subject)"
     ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=job.now,
-                                 requester=users.get(inbound.from_addr), sink=job.rows)
+                                 requester=users.get(inbound.from_addr), sink=job.rows, sla=job.ctx.sla)
     job.record(ticket.id)
     added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
                                      exclude=_own(job.ctx), now=job.now, users=users, existing=set(), sink=job.rows)
@@ -255,7 +260,7 @@ def write_reply(job: _Job):
     _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)
     new_status = tickets.status_after_customer_message(ticket.status)
     reason = "reopened by a customer reply" if decision.reopen else "customer replied"
-    if not tickets.set_status(ticket, new_status, reason=reason, now=job.now, sink=job.rows):
+    if not tickets.set_status(ticket, new_status, reason=reason, now=job.now, sink=job.rows, calendar=_calendar(job)):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
 
@@ -268,7 +273,8 @@ def write_staff_reply(job: _Job):
     above, failed = _canned(job, commands.canned, engineer) if commands.canned else ("", False)
     job.internal = commands.note or failed
     kind = MessageKind.NOTE if job.internal else MessageKind.STAFF
-    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above)
+    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above,
+                      minutes=commands.minutes)
     if commands.assign_me and engineer is not None:
         Ticket.update(assignee=engineer.id).where(Ticket.id == ticket.id).execute()
         webhooks.emit("ticket.assigned", {"ticket": {"id": ticket.id, "status": ticket.status},
@@ -283,7 +289,8 @@ def write_staff_reply(job: _Job):
         status, why = None, ""
     else:
         status, why = Status.WAITING_CUSTOMER, "engineer replied by mail"
-    if status is None or not tickets.set_status(ticket, status, by=engineer, reason=why, now=job.now, sink=job.rows):
+    if status is None or not tickets.set_status(ticket, status, by=engineer, reason=why, now=job.now, sink=job.rows,
+                                                calendar=_calendar(job)):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
 

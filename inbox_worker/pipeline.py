@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from peewee import InterfaceError, OperationalError
 
 from config import Config
+from domain import service_levels
 from domain.rows import Deferred
 from domain.storage import BlobStore
 from logs import about
@@ -115,6 +116,7 @@ def context_for(config: Config) -> Context:
         prefix=config.ticket_prefix,
         max_attachment_bytes=config.max_attachment_bytes,
         max_message_bytes=config.max_message_bytes,
+        sla=service_levels.settings_of(config),
     )
 
 

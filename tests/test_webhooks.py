@@ -385,3 +385,25 @@ def test_deliveries_claimed_by_a_sender_that_died_are_taken_over(config, people,
     WebhookDelivery.update(lease_owner=dead, lease_until=now + dt.timedelta(minutes=5)).execute()
     assert WebhookSender(config).deliver_due(now=now) == {"delivered": 1}
     assert len(receiver.received) == 1
+
+
+def test_a_breached_service_level_is_an_event_once(config, people, receiver):
+    import scheduler
+    from domain import service_levels, tickets
+
+    settings = service_levels.settings_of(config.with_(sla_default="Standard"))
+    service_levels.set_policy(settings, "Standard", "1h", "10h", "24x7")
+    endpoint_for(receiver, ["sla.breached"])
+    opened = dt.datetime(2026, 11, 23, 8, 0)
+    ticket = tickets.open_ticket(subject="Serwer", requester_email="jan@example.com", now=opened, sla=settings)
+    scheduler.run_sla_escalations(config, opened + dt.timedelta(minutes=50))  # the 80% warning: no event
+    assert WebhookDelivery.select().count() == 0
+    scheduler.run_sla_escalations(config, opened + dt.timedelta(hours=2))
+    scheduler.run_sla_escalations(config, opened + dt.timedelta(hours=3))
+    [delivery] = WebhookDelivery.select()
+    data = json.loads(delivery.payload)["data"]
+    assert (data["ticket"]["id"], data["clock"], data["policy"], data["due"]) == \
+           (ticket.id, "first_response", "Standard", "2026-11-23T09:00:00Z")
+    scheduler.run_sla_escalations(config, opened + dt.timedelta(hours=11))
+    assert sorted(json.loads(d.payload)["data"]["clock"] for d in WebhookDelivery.select()) == \
+        ["first_response", "resolution"]

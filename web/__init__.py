@@ -63,10 +63,12 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
 
-    from . import (account, admin, api, auth, contracts, desk, health, pages, partners, security_events, staff,
-                   tickets, webhooks)
+    from . import (account, admin, api, auth, contracts, desk, health, pages, partners, reports, security_events,
+                   service_levels, staff, tickets, webhooks)
 
     for blueprint in (pages.bp, auth.bp, account.bp, contracts.bp, tickets.bp, staff.bp, health.bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (service_levels.bp, reports.bp):
         app.register_blueprint(blueprint)
     for blueprint in (partners.bp, partners.public, admin.bp, security_events.bp, desk.bp, webhooks.bp):
         app.register_blueprint(blueprint)

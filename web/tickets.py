@@ -266,7 +266,7 @@ def remove_cc(ticket_id: int, participant_id: int):
 @login_required
 def reopen(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
-    if conversation.change_status(ticket.id, Status.OPEN, current_user, now=g.now):
+    if conversation.change_status(ticket.id, Status.OPEN, current_user, now=g.now, config=_config()):
         flash(_("The ticket is open again."), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
