@@ -14,8 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-import config as config_mod
-import database
+from helpdesk import config as config_mod, database
 
 log = logging.getLogger("helpdesk")
 
@@ -55,7 +54,7 @@ def cmd_init_db(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from inbox_worker.pipeline import Worker
+    from helpdesk.inbox_worker.pipeline import Worker
 
     config = _migrated(args)
     with Worker(config) as worker:
@@ -75,10 +74,10 @@ def cmd_worker(args) -> int:
 
 def cmd_run(args) -> int:
     """Everything on the embedded defaults: the mail worker, the sender and the portal."""
-    from inbox_worker.pipeline import Worker
-    from inbox_worker.sender import Sender
-    from web import create_app
-    from web.server import serve_in_thread, url_of
+    from helpdesk.inbox_worker.pipeline import Worker
+    from helpdesk.outgoing.sender import Sender
+    from helpdesk.web import create_app
+    from helpdesk.web.server import serve_in_thread, url_of
 
     config = _migrated(args)
     server, serving = serve_in_thread(create_app(config, db=args.database), *config.web_address)
@@ -104,8 +103,8 @@ def cmd_run(args) -> int:
 
 def cmd_web(args) -> int:
     """Only the portal: a threaded werkzeug server, or gunicorn with --workers N."""
-    from web import create_app
-    from web.server import run_gunicorn, serve_in_thread, url_of
+    from helpdesk.web import create_app
+    from helpdesk.web.server import run_gunicorn, serve_in_thread, url_of
 
     config = _migrated(args)
     if args.workers:
@@ -127,7 +126,7 @@ def cmd_web(args) -> int:
 
 def cmd_send(args) -> int:
     """Deliver the outbox: what is due now (--once), or keep delivering."""
-    from inbox_worker.sender import Sender
+    from helpdesk.outgoing.sender import Sender
 
     config = _migrated(args)
     sender = Sender(config)
@@ -147,7 +146,7 @@ def _deliver_webhooks(config) -> dict:
     """Every webhook delivery due now, ten at a time."""
     from collections import Counter
 
-    from inbox_worker.webhook_sender import WebhookSender
+    from helpdesk.outgoing.webhook_sender import WebhookSender
 
     sender, done = WebhookSender(config), Counter()
     while batch := sender.deliver_due():
@@ -158,7 +157,7 @@ def _deliver_webhooks(config) -> dict:
 
 
 def cmd_outbox_list(args) -> int:
-    from models import Outbox
+    from helpdesk.models import Outbox
 
     _migrated(args)
     query = Outbox.select().order_by(Outbox.id.desc()).limit(args.limit)
@@ -183,7 +182,7 @@ def cmd_outbox_list(args) -> int:
 def _start_scheduler(config, stop: threading.Event) -> threading.Thread:
     """The scheduled jobs (digests, reminders, mailbox health) in the background until `stop`
     is set; join the thread returned to wait for a running job to finish."""
-    import scheduler
+    from helpdesk import scheduler
 
     jobs = scheduler.build_scheduler(config)
     jobs.start()
@@ -210,7 +209,7 @@ def cmd_scheduler(args) -> int:
 
 def cmd_digest_run(args) -> int:
     """Run one scheduled job now, by hand (under its lease, like the scheduler)."""
-    import scheduler
+    from helpdesk import scheduler
 
     config = _migrated(args)
     try:
@@ -236,7 +235,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_ticket_list(args) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     config = _migrated(args)
     rows = reports.ticket_rows(status=args.status, limit=args.limit, prefix=config.ticket_prefix, tag=args.tag)
@@ -253,7 +252,7 @@ def cmd_ticket_list(args) -> int:
 
 
 def cmd_ticket_show(args) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     config = _migrated(args)
     detail = reports.ticket_detail(args.ref, prefix=config.ticket_prefix)
@@ -290,7 +289,7 @@ def cmd_ticket_show(args) -> int:
 
 
 def _ticket_id(ref: str, prefix: str) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     ticket_id = reports.ticket_id_of(ref, prefix)
     if ticket_id is None:
@@ -299,8 +298,8 @@ def _ticket_id(ref: str, prefix: str) -> int:
 
 
 def cmd_ticket_merge(args) -> int:
-    from domain import merge
-    from domain.validation import Invalid
+    from helpdesk.domain import merge
+    from helpdesk.domain.validation import Invalid
 
     config = _migrated(args)
     prefix = config.ticket_prefix
@@ -319,8 +318,8 @@ def cmd_ticket_merge(args) -> int:
 
 
 def cmd_ticket_split(args) -> int:
-    from domain import merge
-    from domain.validation import Invalid
+    from helpdesk.domain import merge
+    from helpdesk.domain.validation import Invalid
 
     config = _migrated(args)
     try:
@@ -334,9 +333,9 @@ def cmd_ticket_split(args) -> int:
 
 
 def cmd_ticket_tag(args) -> int:
-    from domain import tags
-    from domain.validation import Invalid
-    from models import Ticket
+    from helpdesk.domain import tags
+    from helpdesk.domain.validation import Invalid
+    from helpdesk.models import Ticket
 
     config = _migrated(args)
     ticket_id = _ticket_id(args.ref, config.ticket_prefix)
@@ -355,8 +354,8 @@ def cmd_ticket_tag(args) -> int:
 
 
 def cmd_canned_add(args) -> int:
-    from domain import canned
-    from domain.validation import Invalid
+    from helpdesk.domain import canned
+    from helpdesk.domain.validation import Invalid
 
     _migrated(args)
     try:
@@ -372,7 +371,7 @@ def cmd_canned_add(args) -> int:
 
 
 def cmd_canned_list(args) -> int:
-    from domain import canned
+    from helpdesk.domain import canned
 
     _migrated(args)
     rows = canned.as_rows()
@@ -387,7 +386,7 @@ def cmd_canned_list(args) -> int:
 
 
 def cmd_mail_log(args) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     _migrated(args)
     rows = reports.mail_log(limit=args.limit, outcome=args.outcome)
@@ -402,7 +401,7 @@ def cmd_mail_log(args) -> int:
 
 
 def cmd_mail_status(args) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     config = _migrated(args)
     status = reports.mail_status(config)
@@ -419,10 +418,10 @@ def cmd_mail_status(args) -> int:
 
 def cmd_check(args) -> int:
     """Configuration, database, mailbox and SMTP: each reachable, or why not."""
-    from domain import health
+    from helpdesk.checks import checks
 
     config = config_mod.load_config()
-    results = health.checks(config)
+    results = checks(config)
     if args.json:
         _print_json([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in results])
     else:
@@ -432,7 +431,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_mail_reprocess(args) -> int:
-    from inbox_worker.pipeline import reprocess
+    from helpdesk.inbox_worker.pipeline import reprocess
 
     config = _migrated(args)
     try:
@@ -466,7 +465,7 @@ def cmd_mail_drop(args) -> int:
 
 
 def cmd_security_log(args) -> int:
-    from domain import security_events
+    from helpdesk.domain import security_events
 
     config = _migrated(args)
     rows = security_events.events(limit=args.limit, kind=args.kind)
@@ -486,7 +485,7 @@ def cmd_contracts_import(args) -> int:
     """Import contracts from a CSV file (one row per device line). Rows refused are listed
     with their line and reason, and the rest is imported: exit 0. Exit 1 only when the
     file cannot be read at all."""
-    from domain import contract_csv, contracts
+    from helpdesk.domain import contract_csv, contracts
 
     config = _migrated(args)
     try:
@@ -497,8 +496,8 @@ def cmd_contracts_import(args) -> int:
         report = contracts.import_csv(data)
     except contract_csv.UnreadableFile as exc:
         raise CommandError(f"{args.file}: {exc}") from None
-    from domain import service_levels
-    from models import db
+    from helpdesk.domain import service_levels
+    from helpdesk.models import db
 
     with db.atomic():  # a contract's new service level: its open tickets' clocks follow
         service_levels.refresh_contracts(service_levels.settings_of(config), report.levels_changed)
@@ -513,7 +512,7 @@ def cmd_contracts_import(args) -> int:
 
 def cmd_demo(args) -> int:
     """Demo companies, contracts and a customer who can log in (safe to repeat)."""
-    from domain import demo
+    from helpdesk.domain import demo
 
     _migrated(args)
     made = demo.create()
@@ -527,11 +526,11 @@ def cmd_demo(args) -> int:
 
 def cmd_user_add(args) -> int:
     """An engineer or admin account (the first admin comes from here), with a link to set its password."""
-    from domain import accounts
-    from domain.validation import Invalid
-    from models import Role, User, utcnow
-
     from email_validator import EmailNotValidError, validate_email
+
+    from helpdesk.domain import accounts
+    from helpdesk.domain.validation import Invalid
+    from helpdesk.models import Role, User, utcnow
 
     config = _migrated(args)
     try:
@@ -562,9 +561,9 @@ def _invalid(error) -> CommandError:
 
 def cmd_token_create(args) -> int:
     """A personal API token for a user; the secret is printed once and never stored."""
-    from domain import api_tokens
-    from domain.validation import Invalid
-    from models import User
+    from helpdesk.domain import api_tokens
+    from helpdesk.domain.validation import Invalid
+    from helpdesk.models import User
 
     _migrated(args)
     user = User.get_or_none(User.email == args.email.strip().lower())
@@ -581,7 +580,7 @@ def cmd_token_create(args) -> int:
 
 
 def cmd_token_revoke(args) -> int:
-    from domain import api_tokens
+    from helpdesk.domain import api_tokens
 
     _migrated(args)
     if not api_tokens.revoke(args.id):
@@ -591,8 +590,8 @@ def cmd_token_revoke(args) -> int:
 
 
 def cmd_webhook_add(args) -> int:
-    from domain import webhooks
-    from domain.validation import Invalid
+    from helpdesk.domain import webhooks
+    from helpdesk.domain.validation import Invalid
 
     _migrated(args)
     try:
@@ -604,7 +603,7 @@ def cmd_webhook_add(args) -> int:
 
 
 def cmd_webhook_list(args) -> int:
-    from domain import webhooks
+    from helpdesk.domain import webhooks
 
     _migrated(args)
     rows = [{"id": e.id, "url": e.url, "events": e.events.split(), "allow_host": e.allow_host or None,
@@ -623,7 +622,7 @@ def cmd_webhook_list(args) -> int:
 
 
 def cmd_webhook_log(args) -> int:
-    from domain import webhooks
+    from helpdesk.domain import webhooks
 
     _migrated(args)
     rows = [{"id": d.id, "endpoint": d.endpoint_id, "url": d.endpoint.url, "event": d.event, "event_id": d.event_id,
@@ -649,8 +648,8 @@ def cmd_webhook_log(args) -> int:
 
 
 def _sla_and_time(config, ticket_id: int) -> dict:
-    from domain import service_levels, timespent
-    from models import Ticket, utcnow
+    from helpdesk.domain import service_levels, timespent
+    from helpdesk.models import Ticket, utcnow
 
     ticket = Ticket.get_by_id(ticket_id)
     return {"sla": service_levels.sla_json(ticket, service_levels.settings_of(config), utcnow()),
@@ -658,8 +657,8 @@ def _sla_and_time(config, ticket_id: int) -> dict:
 
 
 def cmd_sla_set(args) -> int:
-    from domain import service_levels
-    from domain.validation import Invalid
+    from helpdesk.domain import service_levels
+    from helpdesk.domain.validation import Invalid
 
     config = _migrated(args)
     try:
@@ -673,7 +672,7 @@ def cmd_sla_set(args) -> int:
 
 
 def cmd_sla_list(args) -> int:
-    from domain import service_levels
+    from helpdesk.domain import service_levels
 
     config = _migrated(args)
     rows = [{"name": p.name, "first_response_minutes": p.first_response_minutes,
@@ -693,7 +692,7 @@ def cmd_sla_list(args) -> int:
 def cmd_report(args) -> int:
     import datetime as dt
 
-    from domain import statistics
+    from helpdesk.domain import statistics
 
     config = _migrated(args)
     try:
@@ -715,7 +714,7 @@ def cmd_report(args) -> int:
 
 
 def _add_sla_and_report_commands(sub) -> None:
-    from domain.statistics import REPORTS
+    from helpdesk.domain.statistics import REPORTS
 
     levels = sub.add_parser("sla", help="service levels").add_subparsers(dest="sla_command", required=True)
     p = levels.add_parser("set", help="create or change a service level's policy")
@@ -895,7 +894,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
                                                        logging.INFO)
-    import logs
+    from helpdesk import logs
 
     try:
         logs.configure(level, os.environ.get("HELPDESK_LOG_FORMAT", "text").lower())
@@ -905,7 +904,7 @@ def main(argv=None) -> int:
     if not args.verbose:
         for noisy in ("helpdesk.migrations", "peewee_migrate", "apscheduler.executors.default"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    from inbox_worker.fetch import SourceError
+    from helpdesk.inbox_worker.fetch import SourceError
 
     try:
         return args.func(args)

@@ -12,7 +12,7 @@ NOTHING RETURNING): only the rows this transaction inserted get mail. A restart,
 a run caught up after downtime or a second scheduler process therefore never sends a
 digest twice. A `Lease` row lets one scheduler at a time run a job, which saves the
 work; correctness never depends on it. The outbox rows say what to send (`spec`); the
-sender renders them (`inbox_worker/digests.py`). Nothing here runs at import time:
+sender renders them (`outgoing/digest_mail.py`). Nothing here runs at import time:
 `build_scheduler(config)` wires the jobs to APScheduler cron triggers.
 """
 from __future__ import annotations
@@ -30,20 +30,19 @@ from typing import Callable, NamedTuple
 
 from peewee import fn
 
-from config import Config
-from domain import digests, webhooks
-from domain.digests import CustomerTicket, Mailbox, OpenTicket
-from domain.inserts import insert_rows
-from inbox_worker import outbox
-from inbox_worker.lookup import chunks
-from models import (
+from helpdesk.config import Config
+from helpdesk.domain import digests, outbox, webhooks
+from helpdesk.domain.digests import CustomerTicket, Mailbox, OpenTicket
+from helpdesk.domain.inserts import insert_rows
+from helpdesk.domain.rows import chunks
+from helpdesk.models import (
     Company,
     Contract,
     ContractAccess,
     DigestSent,
     InboundMail,
-    LevelApplication,
     Lease,
+    LevelApplication,
     MailboxState,
     Message,
     MessageKind,

@@ -33,6 +33,7 @@ import threading
 import time
 from pathlib import Path
 
+
 def _bench_web():
     """bench/web.py (the data set, the server, the load tools), loaded under its own name:
     `web` is the portal's package."""
@@ -51,10 +52,9 @@ REPO = bench_web.REPO
 
 def make_tokens(data_dir: Path, users: dict[str, str]) -> dict[str, str]:
     """A token with every scope it may have, for each bench user."""
-    import config as config_mod
-    import database
-    from domain import api_tokens
-    from models import User
+    from helpdesk import config as config_mod, database
+    from helpdesk.domain import api_tokens
+    from helpdesk.models import User
 
     config = config_mod.load_config(bench_web.env_for(data_dir), dotenv=None)
     database_ = database.open_database(config.database_url)
@@ -68,9 +68,8 @@ def make_tokens(data_dir: Path, users: dict[str, str]) -> dict[str, str]:
 
 def in_process(data_dir: Path, pages, headers_of) -> dict:
     """Statements and time of one request of each page (the third one, warm)."""
-    import config as config_mod
-    import database
-    from web import create_app
+    from helpdesk import config as config_mod, database
+    from helpdesk.web import create_app
 
     env = {**bench_web.env_for(data_dir), "HELPDESK_API_RATE_LIMIT": "100000000"}
     config = config_mod.load_config(env, dotenv=None)
@@ -184,7 +183,7 @@ def main() -> None:
 
         port = bench_web.free_port()
         env = {**bench_web.env_for(work / "var", port), "HELPDESK_API_RATE_LIMIT": "100000000"}
-        server = subprocess.Popen([sys.executable, "-m", "cli", "web", "--workers", str(args.workers)], cwd=work,
+        server = subprocess.Popen([sys.executable, "-m", "helpdesk.cli", "web", "--workers", str(args.workers)], cwd=work,
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         bench_web.wait_for_server(port, server)
         cookies = {who: bench_web.log_in(port, email) for who, email in users.items()}

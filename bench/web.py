@@ -97,11 +97,11 @@ end
 
 def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int = 11) -> dict:
     """Fill a fresh database with insert_many; returns what the load needs to know."""
-    import config as config_mod
-    import database
-    from domain import passwords
-    from models import Company, Contract, ContractAccess, DeviceLine, Role, User, db
     from peewee import chunked
+
+    from helpdesk import config as config_mod, database
+    from helpdesk.domain import passwords
+    from helpdesk.models import Company, Contract, ContractAccess, DeviceLine, Role, User, db
 
     config = config_mod.load_config(env_for(data_dir), dotenv=None)
     database_ = database.open_database(config.database_url)
@@ -180,9 +180,10 @@ def service_levels_for(config, now: dt.datetime) -> int:
     """Service levels for the contracts' levels (and a default), each ticket's first answer,
     minutes spent on a third of the answers and notes, and the clocks of every open ticket and
     of those opened in the last SLA_DAYS (what the reports look at); returns how many."""
-    from domain import service_levels
-    from models import Message, Ticket, db
     from peewee import fn
+
+    from helpdesk.domain import service_levels
+    from helpdesk.models import Message, Ticket, db
 
     settings = service_levels.settings_of(config.with_(sla_default="8x5"))
     for name, first, whole, hours in (("NBD", "4h", "1d", "business"), ("4h", "1h", "4h", "24x7"),
@@ -222,8 +223,9 @@ def build_tickets(rng: random.Random, now: dt.datetime, *, tickets: int, message
     participants, status changes, attachments (and blobs), all with insert_many. The
     customer asked some tickets itself and is a CC on others; others are on its verified
     contracts. One of its own tickets, open for ten months, has exactly BIG messages."""
-    from models import Attachment, Blob, Message, Participant, StatusChange, Ticket, db
     from peewee import chunked
+
+    from helpdesk.models import Attachment, Blob, Message, Participant, StatusChange, Ticket, db
 
     if messages < tickets - 1 + BIG:
         sys.exit(f"--messages must be at least --tickets + {BIG - 1}")
@@ -403,8 +405,9 @@ def build_tickets(rng: random.Random, now: dt.datetime, *, tickets: int, message
 
 def insert_chunks(model, fields, rows, size: int, per_transaction: int = 20_000) -> int:
     """insert_many, `size` rows a statement, in transactions of `per_transaction` rows."""
-    from models import db
     from peewee import chunked
+
+    from helpdesk.models import db
 
     done = 0
     for batch in chunked(rows, per_transaction):
@@ -419,13 +422,13 @@ def index_contracts(contracts: int) -> str:
     """Fill the FTS5 `contract_search` table: domain.contracts.reindex when it is there."""
     ids = range(1, contracts + 1)
     try:
-        from domain.contracts import reindex
+        from helpdesk.domain.contracts import reindex
     except ImportError:
         reindex = None
     if reindex is not None:
         reindex(ids)
-        return "domain.contracts.reindex"
-    from models import Contract, DeviceLine, db  # an older tree: one plain document per contract
+        return "helpdesk.domain.contracts.reindex"
+    from helpdesk.models import Contract, DeviceLine, db  # an older tree: one plain document per contract
 
     bodies: dict[int, list[str]] = {}
     for contract, number, customer in Contract.select(Contract.id, Contract.number, Contract.customer_name).tuples():
@@ -595,10 +598,8 @@ def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str
     """For each page, with the Flask test client against the same database: the SQL
     statements one request runs (count; each run again on its own for its time, the
     slowest with its query plan) and the median time of `repeat` requests."""
-    import config as config_mod
-    import database
-    import web
-    from models import db
+    from helpdesk import config as config_mod, database, web
+    from helpdesk.models import db
 
     app = web.create_app(config_mod.load_config(env_for(data_dir), dotenv=None))
     clients = {"": app.test_client()}
@@ -750,7 +751,7 @@ def main() -> None:
             return
 
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "cli", "web", "--workers", str(args.workers)],
+        server = subprocess.Popen([sys.executable, "-m", "helpdesk.cli", "web", "--workers", str(args.workers)],
                                   cwd=work, env=env_for(work / "var", port), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
         wait_for_server(port, server)

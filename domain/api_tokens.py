@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from peewee import Case
 
-from models import ApiToken, Role, User, db, utcnow
+from helpdesk.models import ApiToken, Role, User, db, utcnow
 
 from .validation import N_, Invalid
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, Status, Ticket, User, db, utcnow
+from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, User, db, utcnow
 
 from . import contract_csv, ratelimit, search as full_text
 from .contract_csv import ContractRow, Refusal
@@ -79,14 +79,6 @@ def listing(user: User, today: dt.date, *, archive: bool = False, text: str = ""
     query = visible_contracts(user)
     query = expired(query, today) if archive else current(query, today)
     return search(query, text)
-
-
-def active_tickets(user: User, limit: int = 50):
-    """Tickets not closed among those the user may see (domain.access)."""
-    from .access import visible_tickets  # access builds on this module's visible_contracts
-
-    query = visible_tickets(user).where(Ticket.status != Status.CLOSED.value)
-    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 
 def lines_by_contract(contract_ids: list[int]) -> dict[int, list[DeviceLine]]:

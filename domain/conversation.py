@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-import database
-from config import Config
-from inbox_worker import outbox
-from inbox_worker.notify import Event, notify
-from models import (
+from helpdesk import database
+from helpdesk.config import Config
+from helpdesk.domain import outbox
+from helpdesk.domain.notify import Event, notify
+from helpdesk.models import (
     Attachment,
     AuditLog,
     Blob,
@@ -38,7 +38,7 @@ from models import (
     utcnow,
 )
 
-from . import collisions, service_levels, tickets, webhooks
+from . import collisions, limits, service_levels, tickets, webhooks
 from .storage import BlobStore
 from .validation import N_, Invalid, one_line
 
@@ -65,9 +65,9 @@ class NotFound(LookupError):
 
 
 def safe_filename(name: str) -> str:
-    """The last path component, without control or path characters; never empty or hidden."""
+    """The last path component, without control, bidi or path characters; never empty or hidden."""
     name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = UNSAFE_NAME.sub("_", name).strip(" .")
+    name = limits.one_line(UNSAFE_NAME.sub("_", name)).strip(" .")  # no bidi override hides the extension
     return (name or "attachment")[:255]
 
 
@@ -151,6 +151,7 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
                   now: dt.datetime | None = None) -> Ticket:
     """A new ticket from the portal, about a contract (and one of its device lines)."""
     now = now or utcnow()
+    title = limits.one_line(title)  # a subject every later mail carries: no NUL, no line break
     with db.atomic():
         ticket = tickets.open_ticket(subject=title, requester_email=user.email, channel="portal", now=now,
                                      contract=contract, device_line=line, requester=user,

@@ -15,11 +15,12 @@ import datetime as dt
 import functools
 import heapq
 import itertools
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from helpdesk.config import cron_trigger  # noqa: F401 (the schedules' parser lives with the settings)
 
 DEFAULT_ZONE = "Europe/Warsaw"
 SECTION_LIMIT = 50  # tickets listed per section; the rest are counted
@@ -64,27 +65,6 @@ def period_start(kind: str, now_local: dt.datetime) -> dt.datetime:
     if kind == "week":
         midnight -= dt.timedelta(days=now_local.weekday())
     return midnight
-
-
-# Crontab weekday numbers (0 or 7 is Sunday) as names: APScheduler 3 counts from Monday.
-_WEEKDAY = re.compile(r"(?<![/\d])([0-7])(?!\d)")  # a lone digit, not a step ("*/2")
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def cron_trigger(expr: str, tz):
-    """An APScheduler CronTrigger for a cron expression: five fields (minute hour day month
-    weekday, weekdays as in crontab), or six with seconds first. ValueError when unusable."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    fields = expr.split()
-    if len(fields) == 5:
-        fields = ["0", *fields]
-    if len(fields) != 6:
-        raise ValueError("expected five fields (minute hour day month weekday) or six (seconds first)")
-    second, minute, hour, day, month, weekday = fields
-    weekday = _WEEKDAY.sub(lambda m: _WEEKDAYS[int(m.group(1))], weekday)
-    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
-                       timezone=tz)
 
 
 def missed_this_period(trigger, kind: str | None, now_local: dt.datetime) -> bool:

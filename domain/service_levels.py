@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN, Case
 
-from models import Contract, SlaPolicy, StatusChange, Ticket, db, utcnow
+from helpdesk.models import Contract, SlaPolicy, StatusChange, Ticket, db, utcnow
 
 from . import sla
 from .business_hours import ALWAYS, Calendar, calendar_of

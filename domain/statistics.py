@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
-from models import Message, MessageKind, Status, Ticket, User, utcnow
+from helpdesk.models import Message, MessageKind, Status, Ticket, User, utcnow
 
 from . import timespent
 from .validation import N_

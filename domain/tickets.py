@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from domain import service_levels, webhooks
-from domain.inserts import insert_row
-from domain.rows import Immediate
-from models import (
+from helpdesk.domain import service_levels, webhooks
+from helpdesk.domain.inserts import insert_row
+from helpdesk.domain.rows import Immediate
+from helpdesk.models import (
     KnownMessageId,
     Message,
     MessageKind,

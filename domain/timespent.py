@@ -11,7 +11,7 @@ import re
 
 from peewee import JOIN, fn
 
-from models import Contract, Message, Ticket, User
+from helpdesk.models import Contract, Message, Ticket, User
 
 MAX_MINUTES = 24 * 60  # on one message
 SPENT = re.compile(r"""

@@ -20,7 +20,7 @@ import uuid
 from typing import Iterable
 from urllib.parse import urlsplit
 
-from models import (
+from helpdesk.models import (
     AuditLog,
     Message,
     PartnerApplication,

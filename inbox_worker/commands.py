@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from domain.timespent import minutes_of
+from helpdesk.domain.timespent import minutes_of
 
 COMMAND = re.compile(
     r"""^\#(?P<name>note|close|assign\s+me|open|wait  # a command we know

@@ -32,10 +32,10 @@ from typing import Iterator
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from config import MailboxURL, is_loopback
+from helpdesk.config import MailboxURL, is_loopback
 
-from .fetch import SourceError
 from .message import Fetched
+from .source import SourceError
 
 log = logging.getLogger(__name__)
 

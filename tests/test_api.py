@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 from types import SimpleNamespace
 
 import pytest
 
-from domain import api_tokens
-from models import (
+from helpdesk.domain import api_tokens
+from helpdesk.models import (
     ApiToken,
     Attachment,
     Blob,
@@ -377,17 +376,18 @@ def test_tokens_are_made_and_revoked_on_the_account_page(app, world):
 
 
 def test_helpdesk_token_create_prints_the_token_once(tmp_path, empty_database_url):
-    from tests.test_cli import REPO  # noqa: F401  (the same way test_cli runs the command)
     import os
     import subprocess
     import sys
+
+    from tests.test_cli import REPO  # noqa: F401  (the same way test_cli runs the command)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env.update(HELPDESK_DATA_DIR=str(tmp_path / "cli"), HELPDESK_DATABASE_URL=empty_database_url,
                PYTHONPATH=str(REPO))
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env=env, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=120)
 
     assert run("init-db").returncode == 0
@@ -420,7 +420,7 @@ def test_tags_are_the_support_teams(app, world):
 
 
 def test_a_merged_ticket_answers_as_the_one_it_went_into(app, world, config):
-    from domain import merge
+    from helpdesk.domain import merge
 
     second = api(app, world, "alice").post("/tickets", {
         "contract_id": world.contract_a.id, "device_line_id": world.contract_a.lines[0].id, "title": "Drugie",

@@ -47,7 +47,7 @@ def test_every_route_is_documented_and_every_documented_operation_exists(app):
 
 
 def test_webhook_events_are_documented(app):
-    from domain import webhooks
+    from helpdesk.domain import webhooks
 
     document = app.test_client().get(f"{PREFIX}/openapi.json").get_json()
     assert set(document["webhooks"]) == set(webhooks.EVENTS)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from domain import passwords, service_levels, tickets
-from models import Company, Contract, MessageKind, Role, Ticket, User, utcnow
+from helpdesk.domain import passwords, service_levels, tickets
+from helpdesk.models import Company, Contract, MessageKind, Role, Ticket, User, utcnow
 
 PASSWORD = "correct horse battery"
 H = dt.timedelta(hours=1)

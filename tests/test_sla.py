@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain import sla
-from domain.business_hours import ALWAYS, calendar_of
+from helpdesk.domain import sla
+from helpdesk.domain.business_hours import ALWAYS, calendar_of
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 CAL = calendar_of("mon-fri 08:00-16:00", "Europe/Warsaw", "PL")

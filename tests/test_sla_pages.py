@@ -9,8 +9,8 @@ import io
 
 import pytest
 
-from domain import service_levels, statistics, tickets
-from models import Company, Contract, Message, MessageKind, Role, SlaPolicy, Status, Ticket, User, utcnow
+from helpdesk.domain import service_levels, statistics, tickets
+from helpdesk.models import Company, Contract, Message, MessageKind, Role, SlaPolicy, Status, Ticket, User, utcnow
 from tests.test_portal_tickets import PASSWORD, _user
 
 H = dt.timedelta(hours=1)

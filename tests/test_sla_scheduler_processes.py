@@ -12,12 +12,11 @@ from collections import Counter
 
 import pytest
 
-import config as config_mod
-import database
-from domain import service_levels, tickets
-from inbox_worker.digests import DIGEST_HEADER
-from models import DigestSent, Outbox, Status, Ticket, User, utcnow
-from scheduler import JOBS
+from helpdesk import config as config_mod, database
+from helpdesk.domain import service_levels, tickets
+from helpdesk.models import DigestSent, Outbox, Status, Ticket, User, utcnow
+from helpdesk.outgoing.digest_mail import DIGEST_HEADER
+from helpdesk.scheduler import JOBS
 from tests.conftest import REPO
 from tests.test_scheduler_processes import EVERY_TWO_SECONDS, RUNS_EACH, wait_for
 
@@ -63,7 +62,7 @@ def test_two_schedulers_send_each_escalation_once(tmp_path, smtp_server, databas
     started = []
     for command, log in ((["scheduler"], logs[0]), (["scheduler"], logs[1]), (["send"], tmp_path / "send.log")):
         with open(log, "w") as stderr:
-            started.append(subprocess.Popen([sys.executable, "-m", "cli", *command], cwd=tmp_path, env=env,
+            started.append(subprocess.Popen([sys.executable, "-m", "helpdesk.cli", *command], cwd=tmp_path, env=env,
                                             stdout=subprocess.DEVNULL, stderr=stderr))
     try:
         assert wait_for(lambda: all(log.read_text().count(" sla_escalations: ") >= RUNS_EACH for log in logs)), [
@@ -90,7 +89,7 @@ def test_two_schedulers_send_each_escalation_once(tmp_path, smtp_server, databas
     # the claims, one per ticket, clock and stage (the breached ticket's warning claimed silently)
     assert DigestSent.select().where(DigestSent.job == "sla_escalations").count() == 3
 
-    again = subprocess.run([sys.executable, "-m", "cli", "digest", "run", "sla_escalations", "--now",
+    again = subprocess.run([sys.executable, "-m", "helpdesk.cli", "digest", "run", "sla_escalations", "--now",
                             utcnow().isoformat(), "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=60)
     assert again.returncode == 0, again.stderr

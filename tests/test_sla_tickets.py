@@ -8,13 +8,11 @@ import json
 
 import pytest
 
-import database
-import scheduler
-from domain import service_levels, tickets, timespent
-from domain.business_hours import calendar_of
-from domain.validation import Invalid
-from inbox_worker import tokens
-from models import Company, Contract, DigestSent, Message, Outbox, Role, Status, Ticket, User
+from helpdesk import database, scheduler
+from helpdesk.domain import service_levels, tickets, timespent, tokens
+from helpdesk.domain.business_hours import calendar_of
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import Company, Contract, DigestSent, Message, Outbox, Role, Status, Ticket, User
 from tests.mailfactory import make_mail
 from tests.test_cli import helpdesk  # noqa: F401  (the fixture)
 
@@ -216,7 +214,7 @@ def test_helpdesk_report_and_a_contract_import_that_changes_the_level(helpdesk, 
     csv = tmp_path / "contracts.csv"
     csv.write_text(header + "A123456,5260250274,Klient,Gold,2026-01-01,2030-01-01,,NVR,SN-1,Łódź\n")
     helpdesk("contracts", "import", str(csv))
-    from models import Contract
+    from helpdesk.models import Contract
 
     contract = Contract.get(Contract.number == "A123456")
     ticket = tickets.open_ticket(subject="Kamera", requester_email="jan@example.com", contract=contract,

@@ -12,21 +12,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from domain import conversation, partners, webhooks
-from domain.validation import Invalid
-from inbox_worker.webhook_sender import WebhookSender
-from models import (
+from helpdesk.domain import conversation, partners, webhooks
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import (
     Company,
     CompanyRole,
     Outbox,
     PartnerApplication,
     Status,
-    Ticket,
     WebhookDelivery,
     WebhookEndpoint,
     db,
     utcnow,
 )
+from helpdesk.outgoing.webhook_sender import WebhookSender
 from tests.mailfactory import make_mail
 from tests.test_instances import in_threads
 from tests.test_portal_tickets import _contract, _user
@@ -89,7 +88,7 @@ def people(db):
     a = Company.create(nip="5260001246", name="Firma A")
     contract = _contract("A000001", a)
     alice = _user("alice@a.example", a)
-    from models import ContractAccess
+    from helpdesk.models import ContractAccess
 
     ContractAccess.create(user=alice, contract=contract)
     return {"alice": alice, "contract": contract, "engineer": _user("eng@helpdesk.example", role=_role("engineer")),
@@ -98,7 +97,7 @@ def people(db):
 
 
 def _role(name):
-    from models import Role
+    from helpdesk.models import Role
 
     return Role(name)
 
@@ -352,7 +351,7 @@ def test_helpdesk_webhook_add_list_log(tmp_path, empty_database_url, receiver):
                PYTHONPATH=str(REPO))
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env=env, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=120)
 
     assert run("init-db").returncode == 0
@@ -388,8 +387,8 @@ def test_deliveries_claimed_by_a_sender_that_died_are_taken_over(config, people,
 
 
 def test_a_breached_service_level_is_an_event_once(config, people, receiver):
-    import scheduler
-    from domain import service_levels, tickets
+    from helpdesk import scheduler
+    from helpdesk.domain import service_levels, tickets
 
     settings = service_levels.settings_of(config.with_(sla_default="Standard"))
     service_levels.set_policy(settings, "Standard", "1h", "10h", "24x7")

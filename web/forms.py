@@ -23,11 +23,11 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
-from wtforms.widgets import CheckboxInput, ListWidget
 from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from domain import validation
-from domain.passwords import MAX_LENGTH
+from helpdesk.domain import validation
+from helpdesk.domain.passwords import MAX_LENGTH
 
 
 def translated(error: validation.Invalid) -> str:

@@ -8,7 +8,7 @@ import io
 from flask import Blueprint, Response, abort, current_app, g, render_template, request
 from flask_babel import gettext as _
 
-from domain import statistics
+from helpdesk.domain import statistics
 
 from . import charts, forms
 from .staff import staff_only

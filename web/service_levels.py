@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from domain import service_levels, sla
-from domain.validation import Invalid
+from helpdesk.domain import service_levels, sla
+from helpdesk.domain.validation import Invalid
 
 from . import forms
 from .staff import admin_only

@@ -9,10 +9,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, Case, fn
 
-from domain import accounts, collisions, conversation, service_levels, tags, timespent
-from domain.validation import Invalid
-from inbox_worker import pipeline
-from models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
+from helpdesk.domain import accounts, collisions, conversation, service_levels, tags, timespent
+from helpdesk.domain.storage import BlobStore
+from helpdesk.domain.validation import Invalid
+from helpdesk.inbox_worker import pipeline
+from helpdesk.models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
 
 from . import forms, ticket_extras
 from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search
@@ -238,6 +239,22 @@ def add_cc(ticket_id: int):
         conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
         return redirect(url_for("staff.ticket", ticket_id=ticket.id) + "#people")
     return _page(ticket, 422, cc_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/raw")
+@staff_only
+def raw_mail(ticket_id: int, message_id: int):
+    """The mail a message came from, whole, as it arrived (the pages and notices may show it cut)."""
+    message = Message.get_or_none(Message.id == message_id, Message.ticket == ticket_id)
+    if message is None or message.inbound_id is None:
+        abort(404)
+    inbound = InboundMail.get_by_id(message.inbound_id)
+    raw = BlobStore(_config().blob_dir, _config().raw_dir).get_raw(inbound.raw_sha256)
+    response = current_app.response_class(raw, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f"attachment; filename=message-{message.id}.eml"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/move", methods=["GET", "POST"])

@@ -6,8 +6,8 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from domain import webhooks
-from domain.validation import Invalid
+from helpdesk.domain import webhooks
+from helpdesk.domain.validation import Invalid
 
 from . import forms
 from .staff import admin_only

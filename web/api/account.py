@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import g
 
-from models import Company
+from helpdesk.models import Company
 
-from . import bp
+from .core import bp
 from .tickets import iso
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import g, request
 
-from domain import contracts, validation
-from domain.validation import Invalid
-from models import Company, Contract
+from helpdesk.domain import contracts, validation
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import Company, Contract
 
-from . import Problem, bp, body, config, idempotent, invalid, needs
+from .core import Problem, body, bp, config, idempotent, invalid, needs
 from .tickets import decode_cursor, encode_cursor, page_size
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import current_app
 
-from domain import api_tokens, webhooks
+from helpdesk.domain import api_tokens, webhooks
 
-from . import bp
+from .core import bp
 
 
 def _ref(name: str) -> dict:

@@ -10,14 +10,13 @@ import json
 from flask import g, request, send_file, url_for
 from peewee import JOIN
 
-from domain import access, contracts, conversation, merge, tags, validation
-from domain.storage import BlobStore
-from domain.validation import Invalid
-from models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket, User, db
+from helpdesk.domain import access, contracts, conversation, merge, tags, validation
+from helpdesk.domain.storage import BlobStore
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket, User, db
+from helpdesk.web import staff as staff_pages, tickets as ticket_pages
 
-from .. import staff as staff_pages
-from .. import tickets as ticket_pages
-from . import Problem, bp, body, config, idempotent, invalid, needs
+from .core import Problem, body, bp, config, idempotent, invalid, needs
 
 PAGE, MAX_PAGE = 50, 100
 MESSAGES = 50  # on the ticket itself; more through /messages

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import g, request, url_for
 
-from domain import webhooks
-from domain.validation import Invalid
-from models import WebhookDelivery, WebhookEndpoint
+from helpdesk.domain import webhooks
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import WebhookDelivery, WebhookEndpoint
 
-from . import Problem, bp, body, idempotent, invalid, needs
+from .core import Problem, body, bp, idempotent, invalid, needs
 from .tickets import iso
 
 

@@ -21,13 +21,12 @@ import time
 from collections import Counter
 from urllib.parse import urlsplit
 
-import database
-from config import Config
-from domain import webhooks
-from domain.validation import Invalid
-from models import Role, User, WebhookDelivery, WebhookEndpoint, db, utcnow
-
-from .owners import dead_owners, owner_name
+from helpdesk import database
+from helpdesk.config import Config
+from helpdesk.domain import webhooks
+from helpdesk.domain.owners import dead_owners, owner_name
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import Role, User, WebhookDelivery, WebhookEndpoint, db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +208,7 @@ class WebhookSender:
         if not paused:
             return
         endpoint.paused_at = now
-        from domain.accounts import _send
+        from helpdesk.domain.accounts import _send
 
         for admin in User.select().where(User.role == Role.ADMIN.value, User.is_active):
             _send(self.config, "webhook_paused", admin.email, admin.language,
