@@ -348,7 +348,7 @@ def customer_tickets(since: dt.datetime) -> dict[int, list[CustomerTicket]]:
                           Message.ticket.in_(theirs)).group_by(Message.ticket).tuples())
     out: dict[int, list[CustomerTicket]] = defaultdict(list)
     query = (Ticket.select(Ticket.id, Ticket.requester, Ticket.subject, Ticket.status, Ticket.updated_at)
-             .where(Ticket.requester.in_(_opted_in()),
+             .where(Ticket.requester.in_(_opted_in()), Ticket.merged_into.is_null(),
                     (Ticket.status != Status.CLOSED.value) | (Ticket.closed_at >= since)).tuples())
     for ticket_id, requester, subject, status, updated in query:
         out[requester].append(CustomerTicket(ticket_id, subject, status, updated, tuple(changes.get(ticket_id, ())),
