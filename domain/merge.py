@@ -20,7 +20,6 @@ from peewee import fn
 
 from helpdesk import database
 from helpdesk.models import (
-    AuditLog,
     Company,
     InboundMail,
     KnownMessageId,
@@ -36,7 +35,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import service_levels, tags, tickets
+from . import audit, service_levels, tags, tickets
 from .validation import N_, Invalid
 
 
@@ -113,8 +112,8 @@ def merge(source_id: int, target_id: int, by: User | None, *, confirmed: bool = 
         StatusChange.create(ticket=source.id, old_status=source.status, new_status=Status.CLOSED.value,
                             changed_by=by, reason=f"merged into {target.ref(prefix)}"[:300], changed_at=now)
         tickets.touch(target, now)
-        AuditLog.create(actor=by, action="merge", object_type="ticket", object_id=str(target.id),
-                        detail=f"{source.ref(prefix)} merged into {target.ref(prefix)}: {moved} message(s)", at=now)
+        audit.record(by, "merge", "ticket", target.id,
+                     f"{source.ref(prefix)} merged into {target.ref(prefix)}: {moved} message(s)", now)
     return Ticket.get_by_id(target.id)
 
 
@@ -164,6 +163,5 @@ def split(message_id: int, by: User | None, *, with_later: bool = False, now: dt
             Ticket.update(first_response_at=answered).where(Ticket.id == new.id).execute()
             service_levels.refresh(sla, [new.id])
         tickets.touch(source, now)
-        AuditLog.create(actor=by, action="split", object_type="ticket", object_id=str(new.id),
-                        detail=f"{len(ids)} message(s) from {source.ref(prefix)}", at=now)
+        audit.record(by, "split", "ticket", new.id, f"{len(ids)} message(s) from {source.ref(prefix)}", now)
     return new

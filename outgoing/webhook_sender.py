@@ -208,10 +208,10 @@ class WebhookSender:
         if not paused:
             return
         endpoint.paused_at = now
-        from helpdesk.domain.accounts import _send
+        from helpdesk.domain.accounts import send_mail
 
         for admin in User.select().where(User.role == Role.ADMIN.value, User.is_active):
-            _send(self.config, "webhook_paused", admin.email, admin.language,
+            send_mail(self.config, "webhook_paused", admin.email, admin.language,
                   {"endpoint": endpoint, "reason": reason, "link": f"{self.config.base_url}/admin/webhooks"}, now)
         log.warning("webhook %s paused: %s", endpoint.url, reason)
 
