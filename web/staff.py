@@ -92,7 +92,7 @@ def queue():
     sort = request.args.get("sort") or ("due" if name == "due" else "updated")
     sort = sort if sort in ("due", "updated") else "updated"
     text = request.args.get("q", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
     assignee = User.alias()
     query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
                            Ticket.channel, Contract.number.alias("contract_number"),
