@@ -31,7 +31,7 @@ from typing import Callable, NamedTuple
 from peewee import fn
 
 from config import Config
-from domain import digests
+from domain import digests, oauth
 from domain.digests import CustomerTicket, Mailbox, OpenTicket
 from domain.inserts import insert_rows
 from inbox_worker import outbox
@@ -432,7 +432,31 @@ def run_mailbox_health(config: Config, now: dt.datetime) -> Summary:
         box = by_id.get(int(key.split(":", 1)[0][1:]))
         context = _box_context(box, person["timezone"], config) if box else {"mailbox": "", "last_fetch": ""}
         recoveries.append(Mail(**person, template="mailbox_recovered", periods=(key,), context=context))
-    return _queue(config, summary, recoveries, now, job="mailbox_recovered")
+    _queue(config, summary, recoveries, now, job="mailbox_recovered")
+    return _oauth_health(config, summary, admins, now)
+
+
+def _oauth_health(config: Config, summary: Summary, admins: list[Person], now: dt.datetime) -> Summary:
+    """An alert once when an OAuth2 refresh token stops working, and a notice once when that
+    account signs in again; each death is its own episode (account and when it died)."""
+    dead = {oauth.episode(account, since): (account, since, error) for account, since, error in oauth.dead_tokens()}
+    alerts = [Mail(**_person(a), template="oauth_dead", periods=(key,),
+                   context={"account": account, "since": digests.shown(since, a.timezone), "error": error[:500]})
+              for key, (account, since, error) in dead.items() for a in admins]
+    _queue(config, summary, alerts, now, job="oauth_dead")
+    told = set(DigestSent.select(DigestSent.period, DigestSent.recipient)
+               .where(DigestSent.job == "oauth_recovered").tuples())
+    people = {a.email: a for a in admins}
+    recoveries = []
+    for key, to in DigestSent.select(DigestSent.period, DigestSent.recipient).where(
+            DigestSent.job == "oauth_dead").tuples():
+        back = None if key in dead or (key, to) in told else oauth.recovered(key)
+        if back is None:
+            continue
+        person = _person(people[to]) if to in people else {"to": to, "name": "", "language": "", "timezone": ""}
+        recoveries.append(Mail(**person, template="oauth_recovered", periods=(key,),
+                               context={"account": back[0], "since": digests.shown(back[1], person["timezone"])}))
+    return _queue(config, summary, recoveries, now, job="oauth_recovered")
 
 
 def _box_context(box: Mailbox, tz: str, config: Config) -> dict:

@@ -43,7 +43,7 @@ _LOOK_UP = object()  # "find the user by the address", as opposed to a given use
 
 
 def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", now: dt.datetime | None = None,
-                contract=None, device_line=None, requester=_LOOK_UP, sink=None) -> Ticket:
+                contract=None, device_line=None, requester=_LOOK_UP, sink=None, queue: str = "default") -> Ticket:
     now = now or utcnow()
     if requester is _LOOK_UP:
         requester = user_by_email(requester_email)
@@ -56,6 +56,7 @@ def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", no
         contract=contract,
         device_line=device_line,
         channel=channel,
+        queue=queue,
         status=Status.NEW.value,
         created_at=now,
         updated_at=now,

@@ -69,6 +69,7 @@ class Context:
     prefix: str
     max_attachment_bytes: int
     max_message_bytes: int
+    queue: str = "default"  # the queue of the mailbox being read: its new tickets go there
 
 
 @dataclass
@@ -227,7 +228,7 @@ def write_new_ticket(job: _Job):
     inbound, users = job.inbound, job.view.users
     subject = subjects.strip_prefixes(inbound.subject) or "(no subject)"
     ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=job.now,
-                                 requester=users.get(inbound.from_addr), sink=job.rows)
+                                 requester=users.get(inbound.from_addr), sink=job.rows, queue=job.ctx.queue)
     job.record(ticket.id)
     added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
                                      exclude=_own(job.ctx), now=job.now, users=users, existing=set(), sink=job.rows)

@@ -49,12 +49,13 @@ class Source(Protocol):
         """Block until new mail may be there (IMAP IDLE) or `timeout` seconds pass."""
 
 
-def open_source(url: MailboxURL, done: str = "flag", *, batch: int = 100) -> Source:
+def open_source(url: MailboxURL, done: str = "flag", *, batch: int = 100, tokens=None) -> Source:
+    """The source for a mailbox URL; `tokens` (domain.oauth.AccessTokens) for ?auth=oauth2."""
     if url.scheme == "maildir":
         return MaildirSource(url.path, done=done)
     from .imap import ImapSource
 
-    return ImapSource(url, done=done, batch=batch)
+    return ImapSource(url, done=done, batch=batch, tokens=tokens)
 
 
 class MaildirSource:
