@@ -370,6 +370,9 @@ class OAuthToken(BaseModel):
     dead_since = DateTimeField(null=True)
     last_error = TextField(default="")
 
+    class Meta:
+        table_name = "oauth_token"
+
 
 # An address that bounced permanently; we stop mailing it until it writes to us again.
 class AddressStatus(BaseModel):

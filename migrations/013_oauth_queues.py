@@ -22,13 +22,11 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         class Meta:
             table_name = "oauth_token"
 
-    migrator.add_fields("ticket", queue=pw.CharField(max_length=50, default="default"))
-    migrator.add_index("ticket", "queue")
+    migrator.add_fields("ticket", queue=pw.CharField(max_length=50, default="default", index=True))
     migrator.add_fields("user", queues=pw.CharField(max_length=500, default=""))
 
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     migrator.remove_fields("user", "queues")
-    migrator.drop_index("ticket", "queue")
     migrator.remove_fields("ticket", "queue")
     migrator.remove_model("oauth_token")

@@ -11,7 +11,7 @@ import pytest
 import config as config_mod
 import database
 
-pytest_plugins = ["tests.dovecot", "tests.smtp", "tests.browser", "tests.postgres"]
+pytest_plugins = ["tests.dovecot", "tests.smtp", "tests.browser", "tests.postgres", "tests.oauth"]
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("HELPDESK_CORPUS", REPO.parent / "shared" / "corpus"))
