@@ -57,7 +57,12 @@ class _OAuthHandler(_Handler):
     """Also AUTH XOAUTH2 and OAUTHBEARER, with tokens `check_token` vouches for."""
 
     check_token: Callable[[str], str | None] = lambda token: None
-    auth_results: list[tuple[str, str, bool]] = field(default_factory=list)
+    attempts: list[tuple[str, str, bool]] = field(default_factory=list)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
     async def auth_XOAUTH2(self, server, args):  # noqa: N802 (aiosmtpd finds AUTH mechanisms by name)
         return await self._bearer(server, args, "XOAUTH2")
@@ -74,12 +79,12 @@ class _OAuthHandler(_Handler):
             user = gs2.split("a=", 1)[1].rstrip(",").replace("=2C", ",").replace("=3D", "=") if "a=" in gs2 else ""
         token = fields.get("auth", "").removeprefix("Bearer ")
         accepted = bool(user) and self.check_token(token) == user
-        self.auth_results.append((mechanism, user, accepted))
+        self.attempts.append((mechanism, user, accepted))
         if accepted:
             return AuthResult(success=True, auth_data=user)
         error = json.dumps({"status": "401", "schemes": "bearer", "scope": "mail"})
         await server.challenge_auth(error)  # the client answers with an empty line
-        return AuthResult(success=False)
+        return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
 
 
 class SmtpServer:
@@ -102,7 +107,7 @@ class SmtpServer:
 
     @property
     def auth_results(self) -> list[tuple[str, str, bool]]:
-        return self.handler.auth_results
+        return self.handler.attempts
 
     @property
     def received(self) -> list[Received]:
@@ -113,8 +118,8 @@ class SmtpServer:
         return self.handler.refuse
 
     def start(self) -> None:
-        options = dict(auth_require_tls=False, auth_required=True,
-                       auth_exclude_mechanism=["LOGIN", "PLAIN"]) if self.oauth else {}
+        # (Not auth_required=True: aiosmtpd warns about it without TLS; _OAuthHandler refuses instead.)
+        options = dict(auth_require_tls=False, auth_exclude_mechanism=["LOGIN", "PLAIN"]) if self.oauth else {}
         self._controller = Controller(self.handler, hostname=self.host, port=self.port, **options)
         self._controller.start()
 
