@@ -38,10 +38,10 @@ def checks(config: Config) -> list[Check]:
                      f"mailbox{'es' if len(config.mailboxes) > 1 else ''} {boxes}, mail out "
                      f"{'by SMTP to ' + config.smtp.host if config.smtp.scheme else 'into ' + str(config.outbox_dir)}")]
     results.append(_database(config))
-    if results[-1].ok:
-        results.extend(_oauth(config))
     results.extend(_mailbox(config, box) for box in config.mailboxes)
     results.append(_smtp(config))
+    if results[1].ok:  # after the logins, which refresh the tokens: their state is news
+        results.extend(_oauth(config))
     return results
 
 

@@ -357,3 +357,56 @@ def test_sender_with_oauthbearer_and_a_dead_token_keeps_the_mail(config, db, tok
     row = Outbox.get_by_id(row.id)
     assert row.status == "pending" and "refresh token stopped working" in row.last_error
     assert [c.ok for c in health.checks(c) if c.name == "smtp"] == [False]
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+
+def test_mailbox_authorize_status_and_check_commands(config, db, oauth_dovecot, token_server, tmp_path):
+    """`helpdesk mailbox authorize` prints a URL and a code and waits; `mail status` and `check`
+    then say in one line each whether the token works."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    url = oauth_dovecot.new_mailbox()
+    user = oauth_dovecot.user_of(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    env.update(token_server.env(), HELPDESK_DATA_DIR=str(config.data_dir), HELPDESK_DATABASE_URL=config.database_url,
+               HELPDESK_SECRET_KEY="test-secret", HELPDESK_MAILBOX_URL=oauth_dovecot.oauth_url(url),
+               PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "cli"]
+    authorizing = subprocess.Popen([*command, "mailbox", "authorize"], cwd=tmp_path, env=env, text=True,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        lines = []
+        while not any("enter the code" in line for line in lines):
+            line = authorizing.stdout.readline()
+            assert line, authorizing.stderr.read()
+            lines.append(line)
+        assert any(f"{token_server.base}/verify" in line for line in lines) and any(user in line for line in lines)
+        token_server.approve(lines[-1].split()[-1], user)
+        out, err = authorizing.communicate(timeout=WAIT_SECONDS)
+    finally:
+        if authorizing.poll() is None:
+            authorizing.kill()
+            authorizing.wait()
+    assert authorizing.returncode == 0, err
+    assert f"{user}: authorized" in out
+
+    def run(*args, code=0):
+        done = subprocess.run([*command, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stdout + done.stderr
+        return done.stdout
+
+    checked = run("check")
+    assert f"ok   oauth2 {user}: refresh token works" in checked and "ok   mailbox:" in checked
+    token_server.revoke(user)
+    OAuthToken.update(expires_at=utcnow()).execute()
+    checked = run("check", code=1)
+    [line] = [line for line in checked.splitlines() if f"oauth2 {user}" in line]
+    assert line.startswith("FAIL") and "stopped working" in line and "helpdesk mailbox authorize" in line
+    [line] = [line for line in run("mail", "status").splitlines() if line.startswith("oauth2")]
+    assert "FAILING" in line and "invalid_grant" in line
