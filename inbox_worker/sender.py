@@ -87,10 +87,14 @@ class SmtpTransport:
                     smtp.close()
                     raise TransportDown(f"{url.host}:{url.port} offers no STARTTLS; clear text is allowed only "
                                         "on loopback: use smtps:// or a server with STARTTLS")
-            if url.oauth:
-                self._oauth_login(smtp)
-            elif url.username:
-                smtp.login(url.username, url.password)
+            try:
+                if url.oauth:
+                    self._oauth_login(smtp)
+                elif url.username:
+                    smtp.login(url.username, url.password)
+            except (OSError, smtplib.SMTPException, TransportDown):
+                smtp.close()  # logged in or not, the connection is of no more use
+                raise
         except (OSError, smtplib.SMTPException) as exc:
             raise TransportDown(f"cannot use SMTP server {url.host}:{url.port}: {exc}") from exc
         self._smtp = smtp
@@ -106,7 +110,6 @@ class SmtpTransport:
             try:
                 token = self.tokens.get(url.username, force=force)
             except oauth.OAuthUnavailable as exc:
-                smtp.close()
                 raise TransportDown(str(exc)) from exc
             response = (oauth.oauthbearer(url.username, token, url.host, url.port) if mechanism == "OAUTHBEARER"
                         else oauth.xoauth2(url.username, token))

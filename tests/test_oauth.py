@@ -329,13 +329,13 @@ def queue_mail(to: str) -> Outbox:
 
 
 def test_sender_refreshes_and_retries_on_535(config, db, token_server, oauth_smtp):
-    token_server.access_seconds, token_server.claimed_seconds = 1, 3600
+    token_server.access_seconds, token_server.claimed_seconds = 2, 3600
     c = oauth_config(config, token_server, HELPDESK_SMTP_URL=oauth_smtp.oauth_url("mailer"),
                      HELPDESK_OAUTH_REFRESH_TOKEN=token_server.grant("mailer"))
     sender = Sender(c)
     queue_mail("jan@example.com")
     assert sender.send_due() == {"sent": 1}
-    time.sleep(2)  # the token the sender keeps has expired, though it was told an hour
+    time.sleep(3)  # the token the sender keeps has expired, though it was told an hour
     queue_mail("ewa@example.com")
     assert sender.send_due() == {"sent": 1}
     assert oauth_smtp.auth_results == [("XOAUTH2", "mailer", True), ("XOAUTH2", "mailer", False),
