@@ -95,7 +95,9 @@ def store_refresh_token(config, account: str, refresh_token: str, *, now: dt.dat
     """Keep a new refresh token for an account (from `helpdesk mailbox authorize`); the old one,
     its access token and any dead mark go."""
     now = now or utcnow()
-    fields = dict(refresh_token=seal(config.secret_key, refresh_token), seed_sha256="", access_token="",
+    # The HELPDESK_OAUTH_REFRESH_TOKEN in force now is taken as seen: only a new value replaces this one.
+    seed = fingerprint(config.oauth.refresh_token) if config.oauth.refresh_token else ""
+    fields = dict(refresh_token=seal(config.secret_key, refresh_token), seed_sha256=seed, access_token="",
                   expires_at=None, updated_at=now, dead_since=None, last_error="")
     with db.atomic():
         if not OAuthToken.update(**fields).where(OAuthToken.account == account.lower()).execute():
@@ -198,9 +200,8 @@ class AccessTokens:
         that variable was changed since (an administrator put a new one there)."""
         row = OAuthToken.get_or_none(OAuthToken.account == account)
         seed = self.provider.refresh_token
-        if seed and (row is None or not row.refresh_token or (row.seed_sha256 and row.seed_sha256 != fingerprint(seed))):
+        if seed and (row is None or not row.refresh_token or row.seed_sha256 != fingerprint(seed)):
             store_refresh_token(self.config, account, seed, now=now)
-            OAuthToken.update(seed_sha256=fingerprint(seed)).where(OAuthToken.account == account).execute()
             row = OAuthToken.get(OAuthToken.account == account)
         if row is None or not row.refresh_token:
             raise TokenDead(f"OAuth2 for {account}: no refresh token; run `helpdesk mailbox authorize` "

@@ -134,6 +134,19 @@ def test_tokens_are_refreshed_before_expiry_kept_encrypted_and_rotated(config, d
     assert oauth.AccessTokens(c).get("anna") == tokens.get("anna") and token_server.refreshes == 3
 
 
+def test_a_new_refresh_token_in_the_environment_replaces_the_stored_one(config, db, token_server):
+    old = oauth_config(config, token_server, HELPDESK_OAUTH_REFRESH_TOKEN=token_server.grant("anna"))
+    oauth.AccessTokens(old).get("anna")
+    token_server.revoke("anna")
+    new = oauth_config(config, token_server, HELPDESK_OAUTH_REFRESH_TOKEN=token_server.grant("anna"))
+    assert check_jwt(token_server.key, oauth.AccessTokens(new).get("anna", force=True)) == "anna"
+    # Authorized by hand later, with the same variable still set: the variable does not win again.
+    oauth.store_refresh_token(new, "anna", token_server.grant("anna"))
+    stored = OAuthToken.get(OAuthToken.account == "anna").refresh_token
+    oauth.AccessTokens(new).get("anna")
+    assert OAuthToken.get(OAuthToken.account == "anna").refresh_token == stored
+
+
 def test_a_revoked_refresh_token_is_reported_not_raised_through(config, db, token_server):
     c = oauth_config(config, token_server, HELPDESK_OAUTH_REFRESH_TOKEN=token_server.grant("anna"))
     tokens = oauth.AccessTokens(c)
