@@ -429,7 +429,8 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
         raise LookupError(f"no ingested message #{ledger_id}")
     if row.outcome != Outcome.QUARANTINED.value:
         raise ValueError(f"message #{ledger_id} is not quarantined: it was processed as {row.outcome}")
-    worker = Worker(config, source=_NoSource(), parse_workers=0)
+    box = next((b for b in config.mailboxes if b.name == row.mailbox), None)  # its ticket's queue
+    worker = Worker(config, source=_NoSource(), mailbox=box, parse_workers=0)
     raw = worker.ctx.store.get_raw(row.raw_sha256)
     fetched = Fetched(row.mailbox, row.uidvalidity, row.uid, raw, row.size, truncated=row.size > len(raw))
     parsed = parse_safely(raw)
