@@ -22,11 +22,15 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         class Meta:
             table_name = "oauth_token"
 
-    migrator.add_fields("ticket", queue=pw.CharField(max_length=50, default="default", index=True))
-    migrator.add_fields("user", queues=pw.CharField(max_length=500, default=""))
+    # Plain ALTER TABLE ... ADD COLUMN: peewee's SQLite migrator would rebuild the ticket table
+    # for a NOT NULL column, and with it drop the search triggers migration 006 put on it.
+    migrator.sql("ALTER TABLE ticket ADD COLUMN queue VARCHAR(50) NOT NULL DEFAULT 'default'")
+    migrator.sql("CREATE INDEX ticket_queue ON ticket (queue)")
+    migrator.sql('ALTER TABLE "user" ADD COLUMN queues VARCHAR(500) NOT NULL DEFAULT \'\'')
 
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
-    migrator.remove_fields("user", "queues")
-    migrator.remove_fields("ticket", "queue")
+    migrator.sql('ALTER TABLE "user" DROP COLUMN queues')
+    migrator.sql("DROP INDEX ticket_queue")
+    migrator.sql("ALTER TABLE ticket DROP COLUMN queue")
     migrator.remove_model("oauth_token")
