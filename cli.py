@@ -223,14 +223,17 @@ def cmd_ticket_list(args) -> int:
     from domain import reports
 
     config = _migrated(args)
-    rows = reports.ticket_rows(status=args.status, queue=args.queue, limit=args.limit, prefix=config.ticket_prefix)
+    rows = reports.ticket_rows(status=args.status, queue=args.queue, limit=args.limit, prefix=config.ticket_prefix,
+                               tag=args.tag)
     if args.json:
         _print_json(rows)
         return 0
     queues = len({r["queue"] for r in rows}) > 1 or len(config.queues) > 1
     for r in rows:
         queue = f"{r['queue']:<12} " if queues else ""
-        print(f"{r['ref']:>9}  {queue}{r['status']:<16} {r['messages']:>3} msg  {r['requester']:<30} {r['subject']}")
+        extra = "".join(f"  #{t}" for t in r["tags"]) + (f"  (merged into {r['merged_into']})" if r["merged_into"]
+                                                        else "")
+        print(f"{r['ref']:>9}  {queue}{r['status']:<16} {r['messages']:>3} msg  {r['requester']:<30} {r['subject']}{extra}")
     if not rows:
         print("no tickets")
     return 0
@@ -247,6 +250,10 @@ def cmd_ticket_show(args) -> int:
         _print_json(detail)
         return 0
     print(f"{detail['ref']}  {detail['subject']}")
+    if detail["merged_into"]:
+        print(f"merged into {detail['merged_into']}")
+    if detail["tags"]:
+        print("tags: " + ", ".join(detail["tags"]))
     print(f"status {detail['status']}, queue {detail['queue']}, requester {detail['requester']}, "
           f"opened {detail['created_at']}")
     print("participants: " + ", ".join(f"{p['email']} ({p['role']})" for p in detail["participants"]))
@@ -256,6 +263,106 @@ def cmd_ticket_show(args) -> int:
             note = f" SKIPPED: {a['skipped_reason']}" if a["skipped_reason"] else ""
             print(f"    attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes){note}")
         print(m["body"])
+    return 0
+
+
+# --- the engineers' working day: canned answers, merge, split, tags ---------------------------------
+
+
+def _ticket_id(ref: str, prefix: str) -> int:
+    from domain import reports
+
+    ticket_id = reports.ticket_id_of(ref, prefix)
+    if ticket_id is None:
+        raise CommandError(f"not a ticket number: {ref}")
+    return ticket_id
+
+
+def cmd_ticket_merge(args) -> int:
+    from domain import merge
+    from domain.validation import Invalid
+
+    config = _migrated(args)
+    prefix = config.ticket_prefix
+    source, target = _ticket_id(args.source, prefix), _ticket_id(args.target, prefix)
+    try:
+        merge.merge(source, target, None, confirmed=args.yes, prefix=prefix)
+    except merge.NotFound as missing:
+        raise CommandError(f"no ticket {prefix}-{missing}") from None
+    except Invalid as error:
+        raise CommandError(str(error)) from None
+    except merge.DifferentCompanies as different:
+        raise CommandError(f"{prefix}-{source} belongs to {different.source} and {prefix}-{target} to "
+                           f"{different.target}: run again with --yes to merge them") from None
+    print(f"{prefix}-{source} merged into {prefix}-{target}")
+    return 0
+
+
+def cmd_ticket_split(args) -> int:
+    from domain import merge
+    from domain.validation import Invalid
+
+    config = _migrated(args)
+    try:
+        new = merge.split(args.message, None, with_later=args.with_later, prefix=config.ticket_prefix)
+    except merge.NotFound:
+        raise CommandError(f"no message {args.message} (the ids are in `helpdesk ticket show --json`)") from None
+    except Invalid as error:
+        raise CommandError(str(error)) from None
+    print(f"new ticket {new.ref(config.ticket_prefix)}")
+    return 0
+
+
+def cmd_ticket_tag(args) -> int:
+    from domain import tags
+    from domain.validation import Invalid
+    from models import Ticket
+
+    config = _migrated(args)
+    ticket_id = _ticket_id(args.ref, config.ticket_prefix)
+    if not Ticket.select().where(Ticket.id == ticket_id).exists():
+        raise CommandError(f"no ticket {args.ref}")
+    try:
+        wanted = tags.parse(args.tags)
+        if args.remove:
+            tags.remove(ticket_id, wanted)
+        else:
+            tags.add(ticket_id, wanted)
+    except Invalid as error:
+        raise CommandError(str(error)) from None
+    print(f"{config.ticket_prefix}-{ticket_id} tags: " + (", ".join(tags.of(ticket_id)) or "none"))
+    return 0
+
+
+def cmd_canned_add(args) -> int:
+    from domain import canned
+    from domain.validation import Invalid
+
+    _migrated(args)
+    try:
+        body = Path(args.body_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {args.body_file}: {error}") from None
+    try:
+        answer, created = canned.set_body(args.name, body, language=args.language, title=args.title or "")
+    except Invalid as error:
+        raise CommandError(str(error)) from None
+    print(f"canned answer {answer.name} {'added' if created else 'changed'} ({args.language})")
+    return 0
+
+
+def cmd_canned_list(args) -> int:
+    from domain import canned
+
+    _migrated(args)
+    rows = canned.as_rows()
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['name']:<24} {','.join(r['languages']):<6} {r['title']}")
+    if not rows:
+        print("no canned answers")
     return 0
 
 
@@ -379,6 +486,23 @@ def cmd_user_queues(args) -> int:
     return 0
 
 
+def cmd_security_log(args) -> int:
+    from domain import security_events
+
+    config = _migrated(args)
+    rows = security_events.events(limit=args.limit, kind=args.kind)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        ticket = f"{config.ticket_prefix}-{r['ticket']}" if r["ticket"] else "-"
+        addresses = f"  [{', '.join(r['addresses'])}]" if r["addresses"] else ""
+        print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['kind']:<22} {ticket:>9}  {r['sender'] or '-'}  {r['reason']}{addresses}")
+    if not rows:
+        print("no security events")
+    return 0
+
+
 def cmd_contracts_import(args) -> int:
     """Import contracts from a CSV file (one row per device line). Rows refused are listed
     with their line and reason, and the rest is imported: exit 0. Exit 1 only when the
@@ -451,6 +575,35 @@ def cmd_user_add(args) -> int:
 # --- argument parsing -----------------------------------------------------------------------
 
 
+def _add_desk_commands(sub, ticket) -> None:
+    """Canned answers, and merging, splitting and tagging tickets."""
+    p = ticket.add_parser("merge", help="merge SOURCE into TARGET: its messages, people and reply addresses")
+    p.add_argument("source", help="HD-12 or 12")
+    p.add_argument("target", help="HD-13 or 13")
+    p.add_argument("--yes", action="store_true", help="merge even when the tickets are of different companies")
+    p.set_defaults(func=cmd_ticket_merge)
+    p = ticket.add_parser("split", help="move a message (and, with --with-later, the later ones) to a new ticket")
+    p.add_argument("message", type=int, help="the message's id (in `helpdesk ticket show --json`)")
+    p.add_argument("--with-later", action="store_true")
+    p.set_defaults(func=cmd_ticket_split)
+    p = ticket.add_parser("tag", help="add tags to a ticket (or remove them with --remove)")
+    p.add_argument("ref", help="HD-12 or 12")
+    p.add_argument("tags", nargs="+")
+    p.add_argument("--remove", action="store_true")
+    p.set_defaults(func=cmd_ticket_tag)
+
+    canned = sub.add_parser("canned", help="canned answers").add_subparsers(dest="canned_command", required=True)
+    p = canned.add_parser("add", help="add a canned answer, or set one language's text of an existing one")
+    p.add_argument("name")
+    p.add_argument("--body-file", required=True, help="UTF-8 text with placeholders such as {{ ticket.ref }}")
+    p.add_argument("--language", choices=["pl", "en"], default="pl")
+    p.add_argument("--title", help="default: the name (or the title it has)")
+    p.set_defaults(func=cmd_canned_add)
+    p = canned.add_parser("list", help="the canned answers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_canned_list)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpdesk", description="Email-driven helpdesk")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
@@ -475,12 +628,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", help="only this status (new, open, waiting_customer, waiting_us, closed)")
     p.add_argument("--queue", help="only this queue (the ?queue= of a mailbox in HELPDESK_MAILBOX_URL)")
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--tag", help="only tickets with this tag")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ticket_list)
     p = ticket.add_parser("show", help="one ticket: participants and messages, newest first")
     p.add_argument("ref", help="HD-12 or 12")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ticket_show)
+    _add_desk_commands(sub, ticket)
 
     p = sub.add_parser("send", help="deliver the outbox over SMTP (or into the outbox folder)")
     p.add_argument("--once", action="store_true", help="deliver what is due, then exit")
@@ -527,6 +682,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--browser", action="store_true", help="the browser flow (paste back the address) instead of "
                                                           "the device code (the default where the provider has it)")
     p.set_defaults(func=cmd_mailbox_authorize)
+
+    security = sub.add_parser("security", help="security events").add_subparsers(dest="security_command",
+                                                                               required=True)
+    p = security.add_parser("log", help="refused or flagged attempts, newest first (time, kind, ticket, sender, "
+                                        "reason)")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--kind", help="only this kind, e.g. forged_reply_address")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_security_log)
 
     contracts = sub.add_parser("contracts", help="service contracts").add_subparsers(dest="contracts_command",
                                                                                    required=True)

@@ -273,6 +273,7 @@ class Config:
     schedule_mailbox_health: str = "*/5 * * * *"
     no_answer_hours: int = 24  # a customer message without an answer this long is in the engineers' digest
     mailbox_stalled_minutes: int = 30  # no successful fetch for this long: the admins are alerted
+    collision_minutes: int = 10  # another engineer on a ticket this recently is shown on its page
     smtp_url: str = ""
     language: str = "pl"
     timezone: str = "Europe/Warsaw"
@@ -392,6 +393,7 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
            for job, default in SCHEDULES.items()},
         no_answer_hours=_int(env, "HELPDESK_NO_ANSWER_HOURS", 24),
         mailbox_stalled_minutes=_int(env, "HELPDESK_MAILBOX_STALLED_MINUTES", 30),
+        collision_minutes=_int(env, "HELPDESK_COLLISION_MINUTES", 10),
         smtp_url=env.get("HELPDESK_SMTP_URL") or "",
         language=env.get("HELPDESK_LANGUAGE") or "pl",
         timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",

@@ -205,6 +205,8 @@ class Ticket(BaseModel):
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
+    # Set when this ticket was merged into another: its mail, people and history live there now.
+    merged_into = ForeignKeyField("self", null=True, backref="merged", on_delete="SET NULL", index=True)
 
     class Meta:
         indexes = ((("updated_at", "id"), False),)  # every list is "most recently changed first"
@@ -235,6 +237,10 @@ class InboundMail(BaseModel):
     uid = CharField(max_length=200)  # IMAP UID as decimal, or a Maildir key
     message_id = CharField(max_length=998, index=True)  # normalised, never empty (see parse)
     raw_sha256 = CharField(max_length=64, index=True)
+    # SHA-256 of what makes the mail itself (body and the headers its author wrote, without the
+    # trace headers servers add): the same mail fetched twice has the same one, a different
+    # mail reusing a Message-ID does not. "" on rows from before it existed.
+    fingerprint = CharField(max_length=64, default="")
     size = IntegerField(default=0)
     from_addr = CharField(max_length=320, default="")
     subject = CharField(max_length=998, default="")
@@ -558,6 +564,59 @@ class AuditLog(BaseModel):
     at = DateTimeField(default=utcnow, index=True)
 
 
+# --- The engineers' working day ------------------------------------------------------------
+
+
+# A named answer engineers insert into replies; bodies are sandboxed templates (domain/canned.py).
+class CannedAnswer(BaseModel):
+    name = CharField(max_length=64, unique=True)  # what `#canned NAME` names: lower case, no spaces
+    title = CharField(max_length=200, default="")
+    body_pl = TextField(default="")
+    body_en = TextField(default="")
+    updated_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    def body(self, language: str) -> str:
+        """The body in that language, or in the other one when it has none."""
+        first, second = (self.body_en, self.body_pl) if language == "en" else (self.body_pl, self.body_en)
+        return first or second
+
+
+# A free-text label on a ticket (domain/tags.py normalises and caps them).
+class TicketTag(BaseModel):
+    ticket = ForeignKeyField(Ticket, backref="tags", on_delete="CASCADE")
+    tag = CharField(max_length=40)
+    added_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket", "tag"), True), (("tag",), False))
+
+
+# When an engineer last had a ticket's page open: the others are warned (domain/collisions.py).
+class TicketView(BaseModel):
+    ticket = ForeignKeyField(Ticket, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    seen_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket", "user"), True),)
+
+
+# A refused or flagged attempt (a forged reply address, a participant cap reached, a
+# reused Message-ID, a refused report, ...): what admins read on /staff/security and with
+# `helpdesk security log`. Written by `domain.security_events.record`.
+class SecurityEvent(BaseModel):
+    at = DateTimeField(default=utcnow, index=True)
+    kind = CharField(max_length=40, index=True)  # what happened, e.g. forged_reply_address (see domain/security_events.py)
+    sender = CharField(max_length=320, default="")  # the address (or client) it came from
+    ticket = ForeignKeyField(Ticket, null=True, backref="security_events", on_delete="SET NULL")
+    message = ForeignKeyField(Message, null=True, backref="security_events", on_delete="SET NULL")
+    inbound = ForeignKeyField(InboundMail, null=True, on_delete="SET NULL")  # the mail, in `helpdesk mail log`
+    reason = TextField(default="")  # in words, for people
+    addresses = TextField(default="")  # the addresses concerned (not added, refused), space-separated
+
+
 # --- Scheduler ----------------------------------------------------------------------------
 
 
@@ -584,4 +643,6 @@ ALL_MODELS = [
     AddressStatus, OAuthToken, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
+    CannedAnswer, TicketTag, TicketView,
+    SecurityEvent,
 ]  # fmt: skip

@@ -40,7 +40,7 @@ from models import (
     utcnow,
 )
 
-from . import tickets
+from . import collisions, tickets
 from .storage import BlobStore
 from .validation import N_, Invalid, one_line
 
@@ -182,10 +182,13 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
 
 
 def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: list[Upload] = (),
-          internal: bool = False, close: bool = False, now: dt.datetime | None = None) -> Message:
+          internal: bool = False, close: bool = False, now: dt.datetime | None = None,
+          seen_message_id: int | None = None) -> Message:
     """A message on a ticket: a customer's reply (reopens a closed ticket), an engineer's
     public answer (mailed to every participant; then waiting for the customer), or an
-    engineer's internal note (never mailed). `close`: an engineer answers and closes."""
+    engineer's internal note (never mailed). `close`: an engineer answers and closes.
+    `seen_message_id`: the newest message the engineer's form showed; when someone else's
+    message came after it, nothing is saved and `collisions.Held` says what arrived."""
     now = now or utcnow()
     staff = user.is_staff
     if internal and not staff:
@@ -193,6 +196,10 @@ def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: lis
     kind = MessageKind.NOTE if internal else MessageKind.STAFF if staff else MessageKind.CUSTOMER
     with db.atomic():
         ticket = _locked(ticket_id)
+        if staff and seen_message_id is not None:
+            arrived = collisions.arrived_since(ticket.id, seen_message_id, user)
+            if arrived:
+                raise collisions.Held(arrived, collisions.newest_id(ticket.id))
         message_id = _message_id(config, ticket.id)
         message = tickets.add_message(ticket, kind=kind, author_email=user.email, author_name=user.name,
                                       subject=ticket.subject, body_text=text, message_id=message_id,

@@ -6,6 +6,7 @@ import re
 
 from peewee import fn
 
+from domain import tags
 from models import (
     Attachment,
     InboundMail,
@@ -23,19 +24,24 @@ def ticket_id_of(ref: str, prefix: str = "HD") -> int | None:
     return int(m.group(1)) if m else None
 
 
-def ticket_rows(*, status: str | None = None, queue: str | None = None, limit: int = 100,
-                prefix: str = "HD") -> list[dict]:
+def ticket_rows(*, status: str | None = None, queue: str | None = None, limit: int = 100, prefix: str = "HD",
+                tag: str | None = None) -> list[dict]:
     count = Message.select(fn.COUNT(Message.id)).where(Message.ticket == Ticket.id)
     query = Ticket.select(Ticket, count.alias("message_count")).order_by(Ticket.id.desc()).limit(limit)
     if status:
         query = query.where(Ticket.status == status)
     if queue:
         query = query.where(Ticket.queue == queue)
+    if tag:
+        query = tags.tagged(query, tag)
+    rows = list(query)
+    tags_of = tags.of_tickets([t.id for t in rows])
     return [
         {"id": t.id, "ref": t.ref(prefix), "subject": t.subject, "status": t.status, "queue": t.queue,
          "requester": t.requester_email, "messages": t.message_count, "created_at": t.created_at,
-         "updated_at": t.updated_at}
-        for t in query
+         "updated_at": t.updated_at, "tags": tags_of.get(t.id, []),
+         "merged_into": f"{prefix}-{t.merged_into_id}" if t.merged_into_id else None}
+        for t in rows
     ]
 
 
@@ -52,7 +58,10 @@ def ticket_detail(ref: str, *, prefix: str = "HD") -> dict | None:
              "sha256": a.blob.sha256 if a.blob_id else None, "skipped_reason": a.skipped_reason})
     return {
         "id": ticket.id, "ref": ticket.ref(prefix), "subject": ticket.subject, "status": ticket.status,
-        "queue": ticket.queue, "requester": ticket.requester_email, "created_at": ticket.created_at, "closed_at": ticket.closed_at,
+        "queue": ticket.queue, "requester": ticket.requester_email, "created_at": ticket.created_at,
+        "closed_at": ticket.closed_at,
+        "tags": tags.of(ticket.id),
+        "merged_into": f"{prefix}-{ticket.merged_into_id}" if ticket.merged_into_id else None,
         "participants": [
             {"email": p.email, "name": p.name, "role": p.role, "added_by": p.added_by}
             for p in Participant.select().where(Participant.ticket == ticket).order_by(Participant.id)

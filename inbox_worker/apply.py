@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from peewee import IntegrityError
 
-from domain import tickets
+from domain import canned, tickets
 from domain.inserts import insert_row
 from domain.rows import Deferred
 from domain.storage import BlobStore
@@ -35,6 +35,7 @@ from models import (
     Quarantine,
     Status,
     Ticket,
+    User,
     db,
     utcnow,
 )
@@ -87,6 +88,7 @@ class _Job:
     error_detail: str
     now: dt.datetime
     ledger: InboundMail | None  # given when re-processing
+    internal: bool = False  # the message was stored as an internal note: mail it to nobody
 
     def record(self, ticket_id: int | None) -> InboundMail:
         """Write the ledger row (the message's place in the mailbox, and what came of it)."""
@@ -128,7 +130,7 @@ def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Co
             row = job.ledger
             if ledger is not None and not isinstance(decision, QuarantineDecision):
                 Quarantine.update(resolved_at=now).where(Quarantine.inbound == row).execute()
-            internal = isinstance(decision, StaffReply) and decision.commands.note
+            internal = isinstance(decision, StaffReply) and job.internal
             return Applied(row.outcome, row.reason, row.id, ticket_id, ticket_status=status, internal=internal,
                            rows=job.rows)
     except IntegrityError:
@@ -184,11 +186,15 @@ def _body(job: _Job) -> tuple[str, str]:
     return job.inbound.text, job.inbound.reply_text or job.inbound.text
 
 
-def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, without_commands: bool = False) -> Message:
+def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, without_commands: bool = False,
+                      above: str = "") -> Message:
+    """`above`: text put before what the sender wrote (a canned answer filled in)."""
     inbound, now = job.inbound, job.now
     text, display = _body(job)
     if without_commands:  # the engineer's #commands are acted on, not shown
         display = commands_of(display)[1]
+    if above:
+        display = above + ("\n\n" + display if display.strip() else "")
     message = tickets.add_message(
         ticket, kind=kind, author_email=inbound.from_addr, author_name=inbound.from_name,
         subject=inbound.subject, body_text=text, body_display=display, body_html=inbound.html,
@@ -260,8 +266,10 @@ def write_staff_reply(job: _Job):
     commands = job.decision.commands
     job.record(ticket.id)
     engineer = job.view.users.get(job.inbound.from_addr)
-    kind = MessageKind.NOTE if commands.note else MessageKind.STAFF
-    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any)
+    above, failed = _canned(job, commands.canned, engineer) if commands.canned else ("", False)
+    job.internal = commands.note or failed
+    kind = MessageKind.NOTE if job.internal else MessageKind.STAFF
+    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above)
     if commands.assign_me and engineer is not None:
         Ticket.update(assignee=engineer.id).where(Ticket.id == ticket.id).execute()
     if commands.close:
@@ -275,6 +283,19 @@ def write_staff_reply(job: _Job):
     if status is None or not tickets.set_status(ticket, status, by=engineer, reason=why, now=job.now, sink=job.rows):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
+
+
+def _canned(job: _Job, name: str, engineer) -> tuple[str, bool]:
+    """(the canned answer filled in, False), or (why it could not be, True): then the reply is
+    kept as an internal note, so the engineer sees why and the customer gets nothing half-done."""
+    full = User.get_or_none(User.id == engineer.id) if engineer is not None else None
+    try:
+        return canned.fill(name, job.decision.ticket_id, full, prefix=job.ctx.prefix), False
+    except canned.NotFound:
+        why = f"there is no canned answer named {name}"
+    except canned.Invalid as error:
+        why = f"the canned answer {name} cannot be filled in: {error}"
+    return f"[#canned {name}: {why}. This reply was kept as an internal note and not sent.]", True
 
 
 def write_bounce(job: _Job):

@@ -7,6 +7,7 @@ the lines at its top, and the text without them. Pure.
     #close         close the ticket after this reply
     #assign me     the engineer takes the ticket
     #open / #wait  set the ticket to open / waiting for the customer
+    #canned NAME   the named canned answer, filled in for the ticket, takes this line's place
 
 Anything else starting with # ends the command block and stays in the text (a ticket
 number, a hashtag): commands are recognised only where they cannot be mistaken.
@@ -17,7 +18,8 @@ import re
 from dataclasses import dataclass
 
 COMMAND = re.compile(
-    r"""^\#(?P<name>note|close|assign\s+me|open|wait)  # a command we know
+    r"""^\#(?P<name>note|close|assign\s+me|open|wait  # a command we know
+           |canned\s+(?P<canned>[A-Za-z0-9._-]{1,64}))  # or a canned answer, by its name
         \s*$                                           # alone on its line
     """,
     re.VERBOSE | re.IGNORECASE,
@@ -30,10 +32,11 @@ class Commands:
     close: bool = False
     assign_me: bool = False
     status: str | None = None  # open | waiting_customer, from #open / #wait
+    canned: str | None = None  # the name of a canned answer, from #canned NAME
 
     @property
     def any(self) -> bool:
-        return self.note or self.close or self.assign_me or self.status is not None
+        return self.note or self.close or self.assign_me or self.status is not None or self.canned is not None
 
 
 def commands_of(text: str) -> tuple[Commands, str]:
@@ -50,7 +53,9 @@ def commands_of(text: str) -> tuple[Commands, str]:
         if not m:
             break
         name = " ".join(m["name"].lower().split())
-        if name == "assign me":
+        if m["canned"]:
+            found.setdefault("canned", m["canned"].lower())
+        elif name == "assign me":
             found["assign_me"] = True
         elif name in ("open", "wait"):
             found["status"] = "open" if name == "open" else "waiting_customer"

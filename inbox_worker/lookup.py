@@ -43,6 +43,7 @@ class BatchView:
         self.known: dict[str, tuple[int, bool]] = {}  # Message-ID -> (ticket id, sent by us)
         self.processed: dict[str, list[tuple[int, str]]] = {}  # Message-ID -> [(ledger id, description)]
         self.status: dict[int, str] = {}  # ticket id -> status, for the tickets the batch names
+        self.merged: dict[int, int] = {}  # a merged ticket's id -> the ticket it was merged into
         self.participants: dict[int, set[str]] = {}
         self.users: dict[str, User] = {}
         self.bounced: set[str] = set()  # senders marked undeliverable
@@ -86,12 +87,19 @@ class BatchView:
         return view
 
     def _read_tickets(self, ticket_ids: set[int]) -> None:
+        targets: set[int] = set()
         for chunk in chunks(ticket_ids):
-            for t in Ticket.select(Ticket.id, Ticket.status).where(Ticket.id.in_(chunk)):
+            for t in Ticket.select(Ticket.id, Ticket.status, Ticket.merged_into).where(Ticket.id.in_(chunk)):
                 self.status[t.id] = t.status
                 self.participants.setdefault(t.id, set())
+                if t.merged_into_id:
+                    self.merged[t.id] = t.merged_into_id
+                    targets.add(t.merged_into_id)
             for p in Participant.select(Participant.ticket, Participant.email).where(Participant.ticket.in_(chunk)):
                 self.participants[p.ticket_id].add(p.email)
+        targets -= set(self.status)
+        if targets:  # merges are flattened (domain/merge.py): a target is never merged itself
+            self._read_tickets(targets)
 
     def _processed(self, message_id: str, ledger_id: int, description: str) -> None:
         self.processed.setdefault(message_id, []).append((ledger_id, description))
@@ -104,7 +112,11 @@ class BatchView:
         return {m: self.known[m][0] for m in message_ids if m in self.known}
 
     def is_participant(self, ticket_id: int, email: str) -> bool:
-        return bool(email) and email in self.participants.get(ticket_id, ())
+        return bool(email) and email in self.participants.get(self.current(ticket_id), ())
+
+    def current(self, ticket_id: int) -> int:
+        """The ticket that answers for this one: itself, or the one it was merged into."""
+        return self.merged.get(ticket_id, ticket_id)
 
     def is_own_message_id(self, message_id: str) -> bool:
         """A Message-ID we put on a mail we sent: that mail has come back to us."""

@@ -2,7 +2,8 @@
 
 In: an `Inbound` and a `Lookup` (answers questions about stored tickets and
 Message-IDs). Out: a `ThreadMatch` or None (a new ticket). Pure given the lookup:
-it never writes, and it reads only through the lookup.
+it never writes, and it reads only through the lookup. A ticket merged into another
+answers for it: the match names the ticket it was merged into, by the same rule.
 
 The rules, first match wins:
  1. reply_token  a signed support+<token>@ address among the recipients
@@ -12,6 +13,7 @@ The rules, first match wins:
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
 from . import subjects, tokens
@@ -26,6 +28,9 @@ class Lookup(Protocol):
 
     def is_participant(self, ticket_id: int, email: str) -> bool: ...
 
+    def current(self, ticket_id: int) -> int:
+        """The ticket it was merged into, or itself."""
+
 
 def thread_of(
     inbound: Inbound,
@@ -38,7 +43,8 @@ def thread_of(
     for rule in RULES:
         match = rule(inbound, lookup, secret, support_addresses, prefix)
         if match is not None:
-            return match
+            target = lookup.current(match.ticket_id)
+            return match if target == match.ticket_id else replace(match, ticket_id=target)
     return None
 
 

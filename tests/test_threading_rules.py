@@ -22,10 +22,11 @@ SECRET = "s3cret"
 
 
 class MemoryLookup:
-    def __init__(self, tickets=(), message_ids=None, participants=None):
+    def __init__(self, tickets=(), message_ids=None, participants=None, merged=None):
         self.tickets = set(tickets)
         self.message_ids = message_ids or {}
         self.participants = participants or {}
+        self.merged = merged or {}
 
     def ticket_exists(self, ticket_id):
         return ticket_id in self.tickets
@@ -34,7 +35,10 @@ class MemoryLookup:
         return {i: self.message_ids[i] for i in ids if i in self.message_ids}
 
     def is_participant(self, ticket_id, email):
-        return email in self.participants.get(ticket_id, ())
+        return email in self.participants.get(self.current(ticket_id), ())
+
+    def current(self, ticket_id):
+        return self.merged.get(ticket_id, ticket_id)
 
 
 def inbound(**fields) -> Inbound:
@@ -104,6 +108,17 @@ def test_a_token_in_delivered_to_counts_and_one_for_a_missing_ticket_does_not():
     gone = tokens.reply_address(SUPPORT[1], SECRET, 6, "p3")
     assert thread(inbound(delivered_to=(ok,)), lookup).ticket_id == 5
     assert thread(inbound(to=(gone,)), lookup) is None
+
+
+def test_a_merged_ticket_answers_for_the_one_it_was_merged_into():
+    """Every rule that names ticket 5 after 5 was merged into 8 leads to 8, by the same rule."""
+    lookup = MemoryLookup(tickets={5, 8}, message_ids={"old@x": 8}, participants={8: {"jan@example.com"}},
+                          merged={5: 8})
+    token = tokens.reply_address(SUPPORT[0], SECRET, 5, "p3")
+    assert thread(inbound(to=(token,)), lookup) == ThreadMatch(8, "reply_token", detail="p3")
+    assert thread(inbound(in_reply_to=("old@x",)), lookup) == ThreadMatch(8, "in_reply_to", detail="old@x")
+    assert thread(inbound(subject="Re: [HD-5] x"), lookup) == ThreadMatch(8, "subject_tag", detail="[HD-5]")
+    assert thread(inbound(subject="Re: [HD-5] x", from_addr="eve@example.com"), lookup) is None
 
 
 def decide(mail=None, classification=NORMAL, match=None, **facts):

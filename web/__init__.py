@@ -63,11 +63,11 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
 
-    from . import account, admin, auth, contracts, health, pages, partners, staff, tickets
+    from . import account, admin, auth, contracts, desk, health, pages, partners, security_events, staff, tickets
 
     for blueprint in (pages.bp, auth.bp, account.bp, contracts.bp, tickets.bp, staff.bp, health.bp):
         app.register_blueprint(blueprint)
-    for blueprint in (partners.bp, partners.public, admin.bp):
+    for blueprint in (partners.bp, partners.public, admin.bp, security_events.bp, desk.bp):
         app.register_blueprint(blueprint)
     _error_pages(app)
     return app

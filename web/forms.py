@@ -157,6 +157,38 @@ class ReplyForm(FlaskForm):
 class StaffReplyForm(ReplyForm):
     internal = BooleanField(_l("Internal note (never sent to the customer)"))
     close = BooleanField(_l("Close the ticket with this answer"))
+    # Canned answers, inserted by re-rendering the form (no JavaScript): see web/desk.py.
+    canned = SelectField(_l("Canned answer"), choices=[], validate_choice=False)
+    canned_language = SelectField(_l("Language"), choices=[], validate_choice=False)
+    seen = HiddenField()  # the newest message id the form was shown with (collisions)
+    anyway = HiddenField()  # "1": send although someone else's message arrived meanwhile
+
+
+# --- the engineers' working day: canned answers, tags, merge, split ----------------------------
+
+
+class CannedForm(FlaskForm):
+    name = StringField(_l("Name"), [REQUIRED], description=_l(
+        "What engineers write after #canned in a mail: lower-case letters, digits, dots, dashes."))
+    title = StringField(_l("Title"))
+    body_pl = TextAreaField(_l("Polish text"), description=_l(
+        "Placeholders: {{ ticket.ref }}, {{ ticket.subject }}, {{ customer.first_name }}, {{ customer.name }}, "
+        "{{ contract.number }}, {{ engineer.name }}."))
+    body_en = TextAreaField(_l("English text"))
+
+
+class TagForm(FlaskForm):
+    tags = StringField(_l("Add tags"), [REQUIRED], description=_l("Separate them with commas."),
+                       render_kw={"list": "tag-suggestions", "autocomplete": "off"})
+
+
+class MergeForm(FlaskForm):
+    target = IntegerField(_l("Merge into ticket number"), [InputRequired(message=_l("Give a ticket number."))])
+    confirmed = HiddenField()
+
+
+class SplitForm(FlaskForm):
+    with_later = BooleanField(_l("And every later message"))
 
 
 class CcForm(FlaskForm):

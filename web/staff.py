@@ -9,12 +9,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, Case, fn
 
-from domain import accounts, conversation
+from domain import accounts, collisions, conversation, tags
 from domain.validation import Invalid
 from inbox_worker import pipeline
 from models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
 
-from . import forms
+from . import forms, ticket_extras
 from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -64,7 +64,7 @@ def queue_counts(user: User, box: str = "") -> dict[str, int]:
     with `box`, of that mailbox queue's tickets only."""
     in_box = (Ticket.queue == box) if box else True
     counts = {row["status"]: row["n"] for row in Ticket.select(Ticket.status, fn.COUNT(Ticket.id).alias("n"))
-              .where(in_box).group_by(Ticket.status).dicts()}
+              .where(in_box, Ticket.merged_into.is_null()).group_by(Ticket.status).dicts()}
     open_ = Ticket.status != Status.CLOSED.value
     extra = Ticket.select(
         fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)), 0).alias("unassigned"),
@@ -93,18 +93,25 @@ def queue():
     query = search(in_queue(query, name, current_user), text, _config().ticket_prefix, staff=True)
     if box:
         query = query.where(Ticket.queue == box)
+    tag = request.args.get("tag", "").strip()[:100]
+    query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
     rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
                 .offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
     return render_template("staff/queue.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, queue=name,
                            q=text, counts=queue_counts(current_user, box), queues=QUEUES,
-                           prefix=_config().ticket_prefix, box=box, boxes=boxes if len(boxes) > 1 else [])
+                           prefix=_config().ticket_prefix, box=box, boxes=boxes if len(boxes) > 1 else [],
+                           tag=tag, row_tags=tags.of_tickets([r["id"] for r in rows[:PAGE]]),
+                           tag_suggestions=tags.suggestions())
 
 
 # --- one ticket ------------------------------------------------------------------------------------
 
 
 def _ticket_or_404(ticket_id: int) -> Ticket:
+    """The ticket, or the one it was merged into (a form on a merged ticket acts on that one)."""
     ticket = Ticket.get_or_none(Ticket.id == ticket_id)
+    if ticket is not None and ticket.merged_into_id:
+        ticket = Ticket.get_or_none(Ticket.id == ticket.merged_into_id)
     if ticket is None:
         abort(404)
     return ticket
@@ -120,9 +127,11 @@ def _page(ticket: Ticket, status: int = 200, **given):
     status_form.status.choices = [(k, str(v)) for k, v in STATUS_LABELS.items()]
     assign_form = forms.AssignForm(prefix="as", engineer=str(ticket.assignee_id or ""))
     assign_form.engineer.choices = [("", _("nobody"))] + [(str(u.id), u.name) for u in _engineers()]
+    reply_form = ticket_extras.prepare_reply_form(given.get("reply_form") or forms.StaffReplyForm(), ticket)
     return render_template(
         "staff/ticket.html", ticket=ticket, items=conversation_of(ticket), participants=participants_of(ticket),
-        reply_form=given.get("reply_form") or forms.StaffReplyForm(), cc_form=given.get("cc_form") or
+        **ticket_extras.ticket_extras(ticket), held=given.get("held"),
+        reply_form=reply_form, cc_form=given.get("cc_form") or
         forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
         history=list(StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc())),
@@ -132,7 +141,13 @@ def _page(ticket: Ticket, status: int = 200, **given):
 @bp.route("/tickets/<int:ticket_id>")
 @staff_only
 def ticket(ticket_id: int):
-    return _page(_ticket_or_404(ticket_id))
+    ticket = _ticket_or_404(ticket_id)
+    if ticket.id != ticket_id:
+        flash(_("%(source)s was merged into %(target)s.", source=f"{_config().ticket_prefix}-{ticket_id}",
+                target=ticket.ref(_config().ticket_prefix)), "info")
+        return redirect(url_for("staff.ticket", ticket_id=ticket.id))
+    collisions.seen(ticket.id, current_user, g.now)
+    return _page(ticket)
 
 
 @bp.route("/tickets/<int:ticket_id>/reply", methods=["POST"])
@@ -140,11 +155,24 @@ def ticket(ticket_id: int):
 def reply(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
     form = forms.StaffReplyForm()
+    if "insert" in request.form:  # a canned answer into the form, nothing saved
+        if not form.validate_on_submit() and form.csrf_token.errors:
+            abort(400)
+        form.text.errors = []
+        ticket_extras.insert_canned(form, ticket)
+        collisions.seen(ticket.id, current_user, g.now)
+        return _page(ticket, 422 if form.canned.errors else 200, reply_form=form)
     parts = reply_parts(form)
     if parts is not None:
         text, files = parts
-        conversation.reply(_config(), ticket.id, current_user, text, uploads=files, internal=form.internal.data,
-                           close=form.close.data and not form.internal.data, now=g.now)
+        seen = None if form.anyway.data == "1" or not (form.seen.data or "").isdigit() else int(form.seen.data)
+        try:
+            conversation.reply(_config(), ticket.id, current_user, text, uploads=files, internal=form.internal.data,
+                               close=form.close.data and not form.internal.data, now=g.now, seen_message_id=seen)
+        except collisions.Held as held:
+            form.seen.data = str(held.newest_id)
+            form.anyway.data = "1"
+            return _page(ticket, 409, reply_form=form, held=held)
         flash(_("Internal note added.") if form.internal.data else _("Answer sent to everyone on the ticket."),
               "success")
         return redirect(url_for("staff.ticket", ticket_id=ticket.id))

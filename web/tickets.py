@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from peewee import JOIN, SQL
 
-from domain import access, contracts, conversation
+from domain import access, contracts, conversation, merge
 from domain import search as full_text
 from domain.storage import BlobStore
 from domain.validation import N_, Invalid
@@ -105,7 +105,8 @@ def cc_addresses(form) -> list[str] | None:
 
 
 def _ticket_or_404(ticket_id: int) -> Ticket:
-    ticket = access.ticket_for(current_user, ticket_id)
+    """The ticket, or the one it was merged into, when this user may see that one."""
+    ticket = access.ticket_for(current_user, merge.current(ticket_id))
     if ticket is None:
         abort(404)
     return ticket
@@ -124,6 +125,7 @@ def index():
              .select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
                      Contract.number.alias("contract_number"))
              .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id)))
+    query = query.where(Ticket.merged_into.is_null())
     if status == "active":
         query = query.where(Ticket.status != Status.CLOSED.value)
     elif status in STATUS_LABELS:
@@ -211,7 +213,12 @@ def _page(ticket: Ticket, reply_form=None, cc_form=None, status: int = 200):
 @bp.route("/tickets/<int:ticket_id>")
 @login_required
 def show(ticket_id: int):
-    return _page(_ticket_or_404(ticket_id))
+    ticket = _ticket_or_404(ticket_id)
+    if ticket.id != ticket_id:
+        flash(_("%(source)s was merged into %(target)s.", source=f"{_config().ticket_prefix}-{ticket_id}",
+                target=ticket.ref(_config().ticket_prefix)), "info")
+        return redirect(url_for("tickets.show", ticket_id=ticket.id))
+    return _page(ticket)
 
 
 @bp.route("/tickets/<int:ticket_id>/reply", methods=["POST"])

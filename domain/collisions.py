@@ -1,0 +1,71 @@
+"""Collisions: two engineers answering one ticket at once.
+
+In: who opens a staff ticket page and when (`seen`), the newest message id a reply form
+was rendered with. Out: the other engineers who had the page open or answered in the
+last minutes (`recent_others`), and the messages from someone else that arrived since
+the form was rendered (`arrived_since`: a reply is held while there are any, until its
+author sends it anyway).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from models import Message, MessageKind, TicketView, User, utcnow
+
+
+@dataclass(frozen=True)
+class Other:
+    name: str
+    email: str
+    what: str  # "viewing" | "answered"
+    at: dt.datetime
+
+
+class Held(Exception):
+    """A reply not saved: messages from someone else arrived after its form was shown."""
+
+    def __init__(self, messages: list[Message], newest_id: int):
+        super().__init__(f"{len(messages)} new message(s)")
+        self.messages, self.newest_id = messages, newest_id
+
+
+def seen(ticket_id: int, user: User, now: dt.datetime | None = None) -> None:
+    """Record that this engineer has the ticket open now."""
+    now = now or utcnow()
+    (TicketView.insert(ticket=ticket_id, user=user.id, seen_at=now)
+     .on_conflict(conflict_target=[TicketView.ticket, TicketView.user], update={TicketView.seen_at: now})
+     .execute())
+
+
+def recent_others(ticket_id: int, user: User, *, minutes: int, now: dt.datetime | None = None) -> list[Other]:
+    """Other engineers who answered, or had the page open, in the last `minutes`: newest first,
+    each person once (an answer wins over a view)."""
+    now = now or utcnow()
+    since = now - dt.timedelta(minutes=minutes)
+    found: dict[str, Other] = {}
+    answers = (Message.select(Message.author_email, Message.author_name, Message.created_at)
+               .where(Message.ticket == ticket_id, Message.kind.in_([MessageKind.STAFF.value, MessageKind.NOTE.value]),
+                      Message.created_at >= since, Message.author_email != user.email)
+               .order_by(Message.created_at.desc()).limit(20))
+    for m in answers:
+        found.setdefault(m.author_email, Other(m.author_name or m.author_email, m.author_email, "answered",
+                                               m.created_at))
+    views = (TicketView.select(TicketView.seen_at, User.email, User.first_name, User.last_name).join(User)
+             .where(TicketView.ticket == ticket_id, TicketView.user != user.id, TicketView.seen_at >= since)
+             .order_by(TicketView.seen_at.desc()).limit(20))
+    for v in views:
+        found.setdefault(v.user.email, Other(v.user.name, v.user.email, "viewing", v.seen_at))
+    return sorted(found.values(), key=lambda o: o.at, reverse=True)
+
+
+def newest_id(ticket_id: int) -> int:
+    """The id of the ticket's newest message (0 for none): what a reply form was shown with."""
+    row = Message.select(Message.id).where(Message.ticket == ticket_id).order_by(Message.id.desc()).first()
+    return row.id if row else 0
+
+
+def arrived_since(ticket_id: int, message_id: int, user: User) -> list[Message]:
+    """Messages from someone else on the ticket with an id above `message_id`, oldest first."""
+    return list(Message.select().where(Message.ticket == ticket_id, Message.id > message_id,
+                                       Message.author_email != user.email).order_by(Message.id).limit(20))

@@ -1,0 +1,57 @@
+"""What the staff ticket page (web/staff.py) shows of the engineers' working day: the canned
+answers of its reply form (inserted by re-rendering the form, without JavaScript), its tags,
+the merge form, the tickets merged into it, and the other engineers on it lately."""
+from __future__ import annotations
+
+from flask import current_app, g
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from domain import canned, collisions, tags
+from domain.validation import Invalid
+from models import Ticket
+
+from . import forms
+
+
+def _config():
+    return current_app.config["HELPDESK"]
+
+
+def prepare_reply_form(form: forms.StaffReplyForm, ticket: Ticket) -> forms.StaffReplyForm:
+    """The canned answers to choose from, and the newest message the form is shown with."""
+    form.canned.choices = [("", "—")] + [(a.name, f"{a.title} ({a.name})") for a in canned.all_answers()]
+    form.canned_language.choices = [("", _("the customer's")), ("pl", "polski"), ("en", "English")]
+    if not form.seen.data:
+        form.seen.data = str(collisions.newest_id(ticket.id))
+    return form
+
+
+def ticket_extras(ticket: Ticket) -> dict:
+    """What the ticket page shows of tags, merges and the other engineers on it."""
+    return {
+        "tags": tags.of(ticket.id), "tag_form": forms.TagForm(prefix="tag"), "tag_suggestions": tags.suggestions(),
+        "merge_form": forms.MergeForm(prefix="merge"),
+        "merged_here": list(Ticket.select(Ticket.id, Ticket.subject).where(Ticket.merged_into == ticket.id)
+                            .order_by(Ticket.id)),
+        "others": collisions.recent_others(ticket.id, current_user, minutes=_config().collision_minutes, now=g.now),
+    }
+
+
+def insert_canned(form: forms.StaffReplyForm, ticket: Ticket) -> None:
+    """Put the chosen canned answer, filled in for the ticket, below what was typed."""
+    name = form.canned.data or ""
+    if not name:
+        form.canned.errors = [_("Choose a canned answer.")]
+        return
+    try:
+        text = canned.fill(name, ticket.id, current_user, language=form.canned_language.data or None,
+                           prefix=_config().ticket_prefix)
+    except canned.NotFound:
+        form.canned.errors = [_("There is no such canned answer.")]
+        return
+    except Invalid as error:
+        form.canned.errors = [forms.translated(error)]
+        return
+    typed = (form.text.data or "").rstrip()
+    form.text.data = f"{typed}\n\n{text}" if typed else text
