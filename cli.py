@@ -14,8 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-import config as config_mod
-import database
+from helpdesk import config as config_mod, database
 
 log = logging.getLogger("helpdesk")
 
@@ -55,7 +54,7 @@ def cmd_init_db(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from inbox_worker import mailboxes
+    from helpdesk.inbox_worker import mailboxes
 
     config = _migrated(args)
     if args.once:
@@ -74,10 +73,10 @@ def cmd_worker(args) -> int:
 
 def cmd_run(args) -> int:
     """Everything on the embedded defaults: the mail worker, the sender and the portal."""
-    from inbox_worker import mailboxes
-    from inbox_worker.sender import Sender
-    from web import create_app
-    from web.server import serve_in_thread, url_of
+    from helpdesk.inbox_worker import mailboxes
+    from helpdesk.outgoing.sender import Sender
+    from helpdesk.web import create_app
+    from helpdesk.web.server import serve_in_thread, url_of
 
     config = _migrated(args)
     server, serving = serve_in_thread(create_app(config, db=args.database), *config.web_address)
@@ -103,8 +102,8 @@ def cmd_run(args) -> int:
 
 def cmd_web(args) -> int:
     """Only the portal: a threaded werkzeug server, or gunicorn with --workers N."""
-    from web import create_app
-    from web.server import run_gunicorn, serve_in_thread, url_of
+    from helpdesk.web import create_app
+    from helpdesk.web.server import run_gunicorn, serve_in_thread, url_of
 
     config = _migrated(args)
     if args.workers:
@@ -126,7 +125,7 @@ def cmd_web(args) -> int:
 
 def cmd_send(args) -> int:
     """Deliver the outbox: what is due now (--once), or keep delivering."""
-    from inbox_worker.sender import Sender
+    from helpdesk.outgoing.sender import Sender
 
     config = _migrated(args)
     sender = Sender(config)
@@ -142,7 +141,7 @@ def cmd_send(args) -> int:
 
 
 def cmd_outbox_list(args) -> int:
-    from models import Outbox
+    from helpdesk.models import Outbox
 
     _migrated(args)
     query = Outbox.select().order_by(Outbox.id.desc()).limit(args.limit)
@@ -167,7 +166,7 @@ def cmd_outbox_list(args) -> int:
 def _start_scheduler(config, stop: threading.Event) -> threading.Thread:
     """The scheduled jobs (digests, reminders, mailbox health) in the background until `stop`
     is set; join the thread returned to wait for a running job to finish."""
-    import scheduler
+    from helpdesk import scheduler
 
     jobs = scheduler.build_scheduler(config)
     jobs.start()
@@ -194,7 +193,7 @@ def cmd_scheduler(args) -> int:
 
 def cmd_digest_run(args) -> int:
     """Run one scheduled job now, by hand (under its lease, like the scheduler)."""
-    import scheduler
+    from helpdesk import scheduler
 
     config = _migrated(args)
     try:
@@ -220,7 +219,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def cmd_ticket_list(args) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     config = _migrated(args)
     rows = reports.ticket_rows(status=args.status, queue=args.queue, limit=args.limit, prefix=config.ticket_prefix,
@@ -240,12 +239,13 @@ def cmd_ticket_list(args) -> int:
 
 
 def cmd_ticket_show(args) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     config = _migrated(args)
     detail = reports.ticket_detail(args.ref, prefix=config.ticket_prefix)
     if detail is None:
         raise CommandError(f"no ticket {args.ref}")
+    detail.update(_sla_and_time(config, detail["id"]))
     if args.json:
         _print_json(detail)
         return 0
@@ -256,6 +256,13 @@ def cmd_ticket_show(args) -> int:
         print("tags: " + ", ".join(detail["tags"]))
     print(f"status {detail['status']}, queue {detail['queue']}, requester {detail['requester']}, "
           f"opened {detail['created_at']}")
+    if detail["sla"]["policy"]:
+        s = detail["sla"]
+        print(f"service level {s['policy']}: first response due {s['first_response_due']}"
+              f"{' BREACHED' if s['first_response_breached'] else ''}, resolution due {s['resolution_due']}"
+              f"{' BREACHED' if s['resolution_breached'] else ''}{', paused' if s['paused_since'] else ''}")
+    if detail["time_spent_minutes"]:
+        print(f"time spent: {detail['time_spent_minutes']} min")
     print("participants: " + ", ".join(f"{p['email']} ({p['role']})" for p in detail["participants"]))
     for m in detail["messages"]:  # newest first
         print(f"\n--- {m['created_at']}  {m['kind']}  from {m['author']}  [rule: {m['thread_rule']}]")
@@ -270,7 +277,7 @@ def cmd_ticket_show(args) -> int:
 
 
 def _ticket_id(ref: str, prefix: str) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     ticket_id = reports.ticket_id_of(ref, prefix)
     if ticket_id is None:
@@ -279,8 +286,8 @@ def _ticket_id(ref: str, prefix: str) -> int:
 
 
 def cmd_ticket_merge(args) -> int:
-    from domain import merge
-    from domain.validation import Invalid
+    from helpdesk.domain import merge
+    from helpdesk.domain.validation import Invalid
 
     config = _migrated(args)
     prefix = config.ticket_prefix
@@ -299,8 +306,8 @@ def cmd_ticket_merge(args) -> int:
 
 
 def cmd_ticket_split(args) -> int:
-    from domain import merge
-    from domain.validation import Invalid
+    from helpdesk.domain import merge
+    from helpdesk.domain.validation import Invalid
 
     config = _migrated(args)
     try:
@@ -314,9 +321,9 @@ def cmd_ticket_split(args) -> int:
 
 
 def cmd_ticket_tag(args) -> int:
-    from domain import tags
-    from domain.validation import Invalid
-    from models import Ticket
+    from helpdesk.domain import tags
+    from helpdesk.domain.validation import Invalid
+    from helpdesk.models import Ticket
 
     config = _migrated(args)
     ticket_id = _ticket_id(args.ref, config.ticket_prefix)
@@ -335,8 +342,8 @@ def cmd_ticket_tag(args) -> int:
 
 
 def cmd_canned_add(args) -> int:
-    from domain import canned
-    from domain.validation import Invalid
+    from helpdesk.domain import canned
+    from helpdesk.domain.validation import Invalid
 
     _migrated(args)
     try:
@@ -352,7 +359,7 @@ def cmd_canned_add(args) -> int:
 
 
 def cmd_canned_list(args) -> int:
-    from domain import canned
+    from helpdesk.domain import canned
 
     _migrated(args)
     rows = canned.as_rows()
@@ -367,7 +374,7 @@ def cmd_canned_list(args) -> int:
 
 
 def cmd_mail_log(args) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     _migrated(args)
     rows = reports.mail_log(limit=args.limit, outcome=args.outcome)
@@ -382,7 +389,7 @@ def cmd_mail_log(args) -> int:
 
 
 def cmd_mail_status(args) -> int:
-    from domain import reports
+    from helpdesk.domain import reports
 
     config = _migrated(args)
     status = reports.mail_status(config)
@@ -401,10 +408,10 @@ def cmd_mail_status(args) -> int:
 
 def cmd_check(args) -> int:
     """Configuration, database, mailbox and SMTP: each reachable, or why not."""
-    from domain import health
+    from helpdesk.checks import checks
 
     config = config_mod.load_config()
-    results = health.checks(config)
+    results = checks(config)
     if args.json:
         _print_json([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in results])
     else:
@@ -414,7 +421,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_mail_reprocess(args) -> int:
-    from inbox_worker.pipeline import reprocess
+    from helpdesk.inbox_worker.pipeline import reprocess
 
     config = _migrated(args)
     try:
@@ -449,8 +456,8 @@ def cmd_mail_drop(args) -> int:
 
 def cmd_mailbox_authorize(args) -> int:
     """Get a refresh token for each OAuth2 mail account (or the one named) and store it."""
-    from domain import oauth
-    from domain.oauth_authorize import AuthorizeError, authorize
+    from helpdesk.domain import oauth
+    from helpdesk.domain.oauth_authorize import AuthorizeError, authorize
 
     config = _migrated(args)
     accounts = [args.account.lower()] if args.account else oauth.accounts_of(config)
@@ -471,7 +478,7 @@ def cmd_mailbox_authorize(args) -> int:
 
 def cmd_user_queues(args) -> int:
     """Limit an engineer to some queues (who is told about which tickets), or to none."""
-    from models import User
+    from helpdesk.models import User
 
     config = _migrated(args)
     user = User.get_or_none(User.email == args.email.strip().lower())
@@ -487,7 +494,7 @@ def cmd_user_queues(args) -> int:
 
 
 def cmd_security_log(args) -> int:
-    from domain import security_events
+    from helpdesk.domain import security_events
 
     config = _migrated(args)
     rows = security_events.events(limit=args.limit, kind=args.kind)
@@ -507,9 +514,9 @@ def cmd_contracts_import(args) -> int:
     """Import contracts from a CSV file (one row per device line). Rows refused are listed
     with their line and reason, and the rest is imported: exit 0. Exit 1 only when the
     file cannot be read at all."""
-    from domain import contract_csv, contracts
+    from helpdesk.domain import contract_csv, contracts
 
-    _migrated(args)
+    config = _migrated(args)
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
@@ -518,6 +525,11 @@ def cmd_contracts_import(args) -> int:
         report = contracts.import_csv(data)
     except contract_csv.UnreadableFile as exc:
         raise CommandError(f"{args.file}: {exc}") from None
+    from helpdesk.domain import service_levels
+    from helpdesk.models import db
+
+    with db.atomic():  # a contract's new service level: its open tickets' clocks follow
+        service_levels.refresh_contracts(service_levels.settings_of(config), report.levels_changed)
     if args.json:
         _print_json(report.as_dict())
         return 0
@@ -529,7 +541,7 @@ def cmd_contracts_import(args) -> int:
 
 def cmd_demo(args) -> int:
     """Demo companies, contracts and a customer who can log in (safe to repeat)."""
-    from domain import demo
+    from helpdesk.domain import demo
 
     _migrated(args)
     made = demo.create()
@@ -543,11 +555,11 @@ def cmd_demo(args) -> int:
 
 def cmd_user_add(args) -> int:
     """An engineer or admin account (the first admin comes from here), with a link to set its password."""
-    from domain import accounts
-    from domain.validation import Invalid
-    from models import Role, User, utcnow
-
     from email_validator import EmailNotValidError, validate_email
+
+    from helpdesk.domain import accounts
+    from helpdesk.domain.validation import Invalid
+    from helpdesk.models import Role, User, utcnow
 
     config = _migrated(args)
     try:
@@ -573,6 +585,96 @@ def cmd_user_add(args) -> int:
 
 
 # --- argument parsing -----------------------------------------------------------------------
+
+
+# --- service levels, time spent and reports (issue 15) --------------------------------------
+
+
+def _sla_and_time(config, ticket_id: int) -> dict:
+    from helpdesk.domain import service_levels, timespent
+    from helpdesk.models import Ticket, utcnow
+
+    ticket = Ticket.get_by_id(ticket_id)
+    return {"sla": service_levels.sla_json(ticket, service_levels.settings_of(config), utcnow()),
+            "time_spent_minutes": timespent.ticket_total(ticket_id)}
+
+
+def cmd_sla_set(args) -> int:
+    from helpdesk.domain import service_levels
+    from helpdesk.domain.validation import Invalid
+
+    config = _migrated(args)
+    try:
+        row, tickets = service_levels.set_policy(service_levels.settings_of(config), args.level,
+                                                 args.first_response, args.resolution, args.hours)
+    except Invalid as exc:
+        raise CommandError(exc.message % exc.params if exc.params else exc.message) from None
+    print(f"{row.name}: first response {row.first_response_minutes} min, resolution {row.resolution_minutes} min "
+          f"({row.hours}); {tickets} open ticket(s) recomputed")
+    return 0
+
+
+def cmd_sla_list(args) -> int:
+    from helpdesk.domain import service_levels
+
+    config = _migrated(args)
+    rows = [{"name": p.name, "first_response_minutes": p.first_response_minutes,
+             "resolution_minutes": p.resolution_minutes, "hours": p.hours,
+             "default": p.name == config.sla_default} for p in service_levels.policies()]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        print(f"{r['name']:<20} first response {r['first_response_minutes']:>6} min  resolution "
+              f"{r['resolution_minutes']:>6} min  {r['hours']}{'  (default)' if r['default'] else ''}")
+    if not rows:
+        print("no service levels; add one with `helpdesk sla set LEVEL --first-response 4h --resolution 2d`")
+    return 0
+
+
+def cmd_report(args) -> int:
+    import datetime as dt
+
+    from helpdesk.domain import statistics
+
+    config = _migrated(args)
+    try:
+        start = dt.date.fromisoformat(args.from_) if args.from_ else None
+        end = dt.date.fromisoformat(args.to) if args.to else None
+    except ValueError:
+        raise CommandError("--from and --to are dates: YYYY-MM-DD") from None
+    report = statistics.report(args.name, statistics.Period.of(start, end, config.timezone), config)
+    if args.json:
+        _print_json(report.as_dict())
+        return 0
+    widths = [max(len(str(c)), *(len(str(row[i])) for row in report.rows)) if report.rows else len(str(c))
+              for i, c in enumerate(report.columns)]
+    print(report.title)
+    print("  ".join(str(c).ljust(w) for c, w in zip(report.columns, widths)))
+    for row in report.rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+    return 0
+
+
+def _add_sla_and_report_commands(sub) -> None:
+    from helpdesk.domain.statistics import REPORTS
+
+    levels = sub.add_parser("sla", help="service levels").add_subparsers(dest="sla_command", required=True)
+    p = levels.add_parser("set", help="create or change a service level's policy")
+    p.add_argument("level", help="the name contracts give in service_level")
+    p.add_argument("--first-response", required=True, help="e.g. 30m, 4h, 1d (a working day on business hours)")
+    p.add_argument("--resolution", required=True, help="e.g. 8h, 2d")
+    p.add_argument("--hours", choices=["business", "24x7"], default="business")
+    p.set_defaults(func=cmd_sla_set)
+    p = levels.add_parser("list", help="the service levels")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sla_list)
+    p = sub.add_parser("report", help="a report of /staff/reports as a table or JSON")
+    p.add_argument("name", choices=list(REPORTS))
+    p.add_argument("--from", dest="from_", metavar="DATE", help="first day (YYYY-MM-DD; default: 12 weeks ago)")
+    p.add_argument("--to", metavar="DATE", help="last day (YYYY-MM-DD; default: today)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
 
 
 def _add_desk_commands(sub, ticket) -> None:
@@ -652,7 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
     digest = sub.add_parser("digest", help="scheduled digests").add_subparsers(dest="digest_command", required=True)
     p = digest.add_parser("run", help="run one scheduled job now")
     p.add_argument("name", choices=["engineer_digest", "customer_digest", "contract_reminders", "admin_digest",
-                                    "mailbox_health"])
+                                    "mailbox_health", "sla_escalations"])
     p.add_argument("--now", help="the time to run it for (ISO; UTC unless it has an offset)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_digest_run)
@@ -713,6 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user_queues)
     sub.add_parser("demo", help="create demo contracts and a customer login to try the portal").set_defaults(
         func=cmd_demo)
+    _add_sla_and_report_commands(sub)
     return parser
 
 
@@ -720,7 +823,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
                                                        logging.INFO)
-    import logs
+    from helpdesk import logs
 
     try:
         logs.configure(level, os.environ.get("HELPDESK_LOG_FORMAT", "text").lower())
@@ -730,7 +833,7 @@ def main(argv=None) -> int:
     if not args.verbose:
         for noisy in ("helpdesk.migrations", "peewee_migrate", "apscheduler.executors.default"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    from inbox_worker.fetch import SourceError
+    from helpdesk.inbox_worker.fetch import SourceError
 
     try:
         return args.func(args)

@@ -260,6 +260,13 @@ class Config:
     fetch_batch: int = 100
     max_message_bytes: int = 25 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024
+    # What one stranger's mail can grow: the text kept per message for display, mail and
+    # search (cut with a marker; the raw mail stays whole), a notice mail, a page, and the
+    # attachments stored from one mail (the rest are listed).
+    max_text_bytes: int = 512 * 1024
+    max_notice_bytes: int = 2 * 1024 * 1024
+    max_page_bytes: int = 2 * 1024 * 1024
+    max_attachments: int = 100
     parse_workers: int = 1  # processes parsing beside the one that fetches and writes; 0: in-process
     db_busy_timeout_ms: int = 30_000
     parse_timeout_seconds: int = 120  # a message that keeps a parser busy longer is quarantined
@@ -271,6 +278,12 @@ class Config:
     schedule_contract_reminders: str = "30 7 * * *"
     schedule_admin_digest: str = "0 7 * * *"
     schedule_mailbox_health: str = "*/5 * * * *"
+    schedule_sla_escalations: str = "*/5 * * * *"
+    # Service levels (domain/sla.py): the policy of a ticket without a contract ("" for none),
+    # the business hours ("mon-fri 08:00-16:00" in `timezone`) and whose public holidays are off.
+    sla_default: str = ""
+    sla_business_hours: str = "mon-fri 08:00-16:00"
+    sla_holidays: str = "PL"
     no_answer_hours: int = 24  # a customer message without an answer this long is in the engineers' digest
     mailbox_stalled_minutes: int = 30  # no successful fetch for this long: the admins are alerted
     collision_minutes: int = 10  # another engineer on a ticket this recently is shown on its page
@@ -385,6 +398,10 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         fetch_batch=_int(env, "HELPDESK_FETCH_BATCH", 100),
         max_message_bytes=_int(env, "HELPDESK_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
         max_attachment_bytes=_int(env, "HELPDESK_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024),
+        max_text_bytes=_int(env, "HELPDESK_MAX_TEXT_BYTES", 512 * 1024),
+        max_notice_bytes=_int(env, "HELPDESK_MAX_NOTICE_BYTES", 2 * 1024 * 1024),
+        max_page_bytes=_int(env, "HELPDESK_MAX_PAGE_BYTES", 2 * 1024 * 1024),
+        max_attachments=_int(env, "HELPDESK_MAX_ATTACHMENTS", 100),
         parse_workers=_int(env, "HELPDESK_PARSE_WORKERS", _default_parsers()),
         db_busy_timeout_ms=_int(env, "HELPDESK_DB_BUSY_TIMEOUT_MS", 30_000),
         parse_timeout_seconds=_int(env, "HELPDESK_PARSE_TIMEOUT_SECONDS", 120),
@@ -401,6 +418,9 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         proxy_hops=_int(env, "HELPDESK_PROXY_HOPS", 0),
         oauth=_oauth(env),
         portal_queue_rules=_queue_rules(env.get("HELPDESK_PORTAL_QUEUE_RULES") or ""),
+        sla_default=(env.get("HELPDESK_SLA_DEFAULT") or "").strip(),
+        sla_business_hours=" ".join((env.get("HELPDESK_SLA_BUSINESS_HOURS") or "mon-fri 08:00-16:00").split()),
+        sla_holidays=(env.get("HELPDESK_SLA_HOLIDAYS", "PL") or "").strip().upper(),
     )
     if config.language not in ("pl", "en"):
         raise ConfigError("HELPDESK_LANGUAGE: use 'pl' or 'en'")
@@ -410,7 +430,17 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     if (any(b.oauth for b in config.mailboxes) or config.smtp.oauth) and not config.oauth.name:
         raise ConfigError("HELPDESK_OAUTH_PROVIDER: a mail server URL says auth=oauth2; set the provider "
                           "(microsoft, google or custom) and HELPDESK_OAUTH_CLIENT_ID")
+    _check_sla(config)
     return config
+
+
+def _check_sla(config: Config) -> None:
+    from helpdesk.domain.business_hours import calendar_of
+
+    try:
+        calendar_of(config.sla_business_hours, config.timezone, config.sla_holidays)
+    except ValueError as exc:
+        raise ConfigError(f"HELPDESK_SLA_BUSINESS_HOURS / HELPDESK_SLA_HOLIDAYS / HELPDESK_TIMEZONE: {exc}") from None
 
 
 PORTAL_RULE_KEYS = ("partner",)  # who a portal queue rule can name
@@ -436,19 +466,39 @@ SCHEDULES = {  # job -> default cron expression (the Config field is schedule_<j
     "contract_reminders": "30 7 * * *",
     "admin_digest": "0 7 * * *",
     "mailbox_health": "*/5 * * * *",
+    "sla_escalations": "*/5 * * * *",
 }
 
 
 def _cron(env: dict, name: str, default: str) -> str:
     """A cron expression APScheduler accepts: five fields, or six with seconds first."""
     expr = " ".join((env.get(name) or default).split())
-    from domain.digests import cron_trigger
-
     try:
         cron_trigger(expr, "UTC")
     except ValueError as exc:
         raise ConfigError(f"{name}: not a cron expression we can use ({exc}): {expr!r}") from None
     return expr
+
+
+# Crontab weekday numbers (0 or 7 is Sunday) as names: APScheduler 3 counts from Monday.
+_WEEKDAY = re.compile(r"(?<![/\d])([0-7])(?!\d)")  # a lone digit, not a step ("*/2")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def cron_trigger(expr: str, tz):
+    """An APScheduler CronTrigger for a cron expression: five fields (minute hour day month
+    weekday, weekdays as in crontab), or six with seconds first. ValueError when unusable."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = expr.split()
+    if len(fields) == 5:
+        fields = ["0", *fields]
+    if len(fields) != 6:
+        raise ValueError("expected five fields (minute hour day month weekday) or six (seconds first)")
+    second, minute, hour, day, month, weekday = fields
+    weekday = _WEEKDAY.sub(lambda m: _WEEKDAYS[int(m.group(1))], weekday)
+    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
+                       timezone=tz)
 
 
 def _default_parsers() -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 from peewee import Database
 from playhouse.db_url import connect as connect_url
 
-import models
+from helpdesk import models
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

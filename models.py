@@ -205,11 +205,25 @@ class Ticket(BaseModel):
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
+    # Service level (domain/sla.py, domain/service_levels.py): the policy's deadlines, each
+    # with its 80% warning point; since when the clocks stand still (waiting for the customer,
+    # closed); and the next deadline of a running clock (the "due soonest" queue).
+    sla_policy = CharField(max_length=100, null=True)
+    first_response_due = DateTimeField(null=True)
+    first_response_warn = DateTimeField(null=True)
+    first_response_at = DateTimeField(null=True)
+    resolution_due = DateTimeField(null=True)
+    resolution_warn = DateTimeField(null=True)
+    sla_paused_at = DateTimeField(null=True)
+    sla_next_due = DateTimeField(null=True)
     # Set when this ticket was merged into another: its mail, people and history live there now.
     merged_into = ForeignKeyField("self", null=True, backref="merged", on_delete="SET NULL", index=True)
 
     class Meta:
-        indexes = ((("updated_at", "id"), False),)  # every list is "most recently changed first"
+        indexes = (
+            (("updated_at", "id"), False),  # every list is "most recently changed first"
+            (("sla_next_due", "id"), False),  # the "due soonest" queue
+        )
 
     def ref(self, prefix: str = "HD") -> str:
         return f"{prefix}-{self.id}"
@@ -217,6 +231,16 @@ class Ticket(BaseModel):
     @classmethod
     def open_ones(cls):
         return cls.select().where(cls.status != Status.CLOSED.value)
+
+
+# A service level's clocks, kept by admins (`helpdesk sla set`, /staff/sla); a contract's
+# `service_level` names one, and HELPDESK_SLA_DEFAULT the one of tickets without a contract.
+class SlaPolicy(BaseModel):
+    name = CharField(max_length=100, unique=True)
+    first_response_minutes = IntegerField()
+    resolution_minutes = IntegerField()
+    hours = CharField(max_length=10, default="business")  # business | 24x7
+    updated_at = DateTimeField(default=utcnow)
 
 
 # Every status a ticket has had, with when and who: digests and response times read it.
@@ -276,6 +300,7 @@ class Message(BaseModel):
     thread_rule = CharField(max_length=40, default="")  # why it joined this ticket
     inbound = ForeignKeyField(InboundMail, null=True, backref="messages", on_delete="SET NULL")
     sent_at = DateTimeField(null=True)  # the Date header, when it has one
+    minutes = IntegerField(null=True)  # time an engineer spent on it (a reply or a note)
     created_at = DateTimeField(default=utcnow, index=True)
 
     @classmethod

@@ -12,7 +12,7 @@ NOTHING RETURNING): only the rows this transaction inserted get mail. A restart,
 a run caught up after downtime or a second scheduler process therefore never sends a
 digest twice. A `Lease` row lets one scheduler at a time run a job, which saves the
 work; correctness never depends on it. The outbox rows say what to send (`spec`); the
-sender renders them (`inbox_worker/digests.py`). Nothing here runs at import time:
+sender renders them (`outgoing/digest_mail.py`). Nothing here runs at import time:
 `build_scheduler(config)` wires the jobs to APScheduler cron triggers.
 """
 from __future__ import annotations
@@ -30,20 +30,19 @@ from typing import Callable, NamedTuple
 
 from peewee import fn
 
-from config import Config
-from domain import digests, oauth
-from domain.digests import CustomerTicket, Mailbox, OpenTicket
-from domain.inserts import insert_rows
-from inbox_worker import outbox
-from inbox_worker.lookup import chunks
-from models import (
+from helpdesk.config import Config
+from helpdesk.domain import digests, oauth, outbox
+from helpdesk.domain.digests import CustomerTicket, Mailbox, OpenTicket
+from helpdesk.domain.inserts import insert_rows
+from helpdesk.domain.rows import chunks
+from helpdesk.models import (
     Company,
     Contract,
     ContractAccess,
     DigestSent,
     InboundMail,
-    LevelApplication,
     Lease,
+    LevelApplication,
     MailboxState,
     Message,
     MessageKind,
@@ -225,15 +224,98 @@ def run_engineer_digest(config: Config, now: dt.datetime) -> Summary:
     if not due:
         return summary
     queue = digests.queue_of(open_tickets(), now=now, no_answer=dt.timedelta(hours=config.no_answer_hours))
+    deadlines = sla_deadlines(now)
     mails = []
     for e in due:
         context = digests.engineer_digest(queue, e.id, e.timezone)
-        if context is None:
+        late = digests.sla_sections(deadlines, e.id, e.timezone, now)
+        if context is None and late is None:
             summary.nothing += 1
             continue
+        context = {**(context or digests.EMPTY_ENGINEER_DIGEST), **(late or digests.EMPTY_SLA_SECTIONS)}
         mails.append(Mail(**_person(e), template="digest_engineer", periods=(periods[e.id],),
                           context={**context, "no_answer_hours": config.no_answer_hours}))
     return _queue(config, summary, mails, now)
+
+
+def sla_deadlines(now: dt.datetime) -> list[digests.Deadline]:
+    """Open tickets whose running clock is past its deadline or due within two days (every
+    zone's "today" is inside that), one query."""
+    query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.assignee, Ticket.requester_email,
+                           Ticket.sla_next_due)
+             .where(Ticket.sla_next_due.is_null(False), Ticket.sla_next_due < now + dt.timedelta(days=2),
+                    Ticket.status.in_(OPEN))
+             .order_by(Ticket.sla_next_due, Ticket.id).tuples())
+    return [digests.Deadline(*row) for row in query]
+
+
+# --- service levels: escalations at 80% and at the breach ----------------------------------------
+
+
+def run_sla_escalations(config: Config, now: dt.datetime) -> Summary:
+    """A mail to the assignee (or, unassigned, to every engineer) when a running clock reaches
+    80% of its deadline, and one when it passes it; each exactly once per ticket, clock and
+    stage: the claim (job, "T<id>:<clock>:<stage>", "*") is inserted with the outbox rows, and
+    a run that finds both stages reached claims the warning silently and sends the breach."""
+    summary = Summary("sla_escalations")
+    reached = ((Ticket.first_response_at.is_null() & (Ticket.first_response_warn <= now))
+               | (Ticket.resolution_warn <= now))
+    rows = list(Ticket.select(Ticket.id, Ticket.subject, Ticket.assignee, Ticket.sla_policy, Ticket.first_response_at,
+                              Ticket.first_response_warn, Ticket.first_response_due, Ticket.resolution_warn,
+                              Ticket.resolution_due)
+                .where(Ticket.status.in_(OPEN), Ticket.sla_paused_at.is_null(), Ticket.sla_policy.is_null(False),
+                       reached).order_by(Ticket.id))
+    if not rows:
+        return summary
+    keys = {f"T{t.id}:{clock}:{stage}" for t in rows for clock in ("fr", "res") for stage in ("80", "100")}
+    claimed = {period for period, _ in _sent(summary.job, keys)}
+    engineers = _people(User.engineers())
+    by_id = {e.id: e for e in engineers}
+    for t in rows:
+        clocks = [("res", t.resolution_warn, t.resolution_due)]
+        if t.first_response_at is None:
+            clocks.insert(0, ("fr", t.first_response_warn, t.first_response_due))
+        for clock, warn, due in clocks:
+            stages = [s for s, at in (("80", warn), ("100", due)) if at is not None and at <= now]
+            keys = [f"T{t.id}:{clock}:{s}" for s in stages]
+            if not keys or set(keys) <= claimed:
+                continue
+            people = [by_id[t.assignee_id]] if t.assignee_id in by_id else engineers
+            summary.recipients += len(people)
+            mails = [Mail(**_person(p), template="sla_escalation", periods=(), context={
+                "id": t.id, "subject": t.subject[:200], "policy": t.sla_policy, "clock": clock,
+                "stage": stages[-1], "due": digests.shown(due, p.timezone)}) for p in people]
+            queued = _queue_claimed(config, summary.job, keys, mails, t.id, now)
+            summary.queued += queued
+            summary.already += 0 if queued or not mails else 1
+    return summary
+
+
+def _queue_claimed(config: Config, job: str, keys: list[str], mails: list[Mail], ticket_id: int,
+                   now: dt.datetime) -> int:
+    """Claim the keys and queue the mails in one transaction; nothing when the last key (the
+    stage the mails are about) was claimed before, by this or another scheduler."""
+    due = min(now, utcnow())
+    domain = config.support_address.split("@", 1)[1]
+    with db.atomic():
+        won = {period for period, _ in _claim(job, {(k, "*") for k in keys}, now)}
+        if keys[-1] not in won:
+            return 0
+        rows = []
+        for m in mails:
+            try:
+                outbox.safe(m.to, "recipient address")
+            except outbox.HeaderInjection as exc:
+                log.error("%s: no mail to %r: %s", job, m.to, exc)
+                continue
+            spec = {"digest": job, "template": m.template, "to": m.to, "name": " ".join(m.name.split()),
+                    "language": m.language or config.language, "context": m.context, "queued_at": due.isoformat()}
+            rows.append({"kind": job, "ticket": ticket_id, "recipient": m.to, "mail_from": config.support_address,
+                         "message_id": outbox.new_message_id(domain, ticket_id), "raw": None,
+                         "spec": json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
+                         "status": "pending", "attempts": 0, "next_attempt_at": due, "created_at": now})
+        insert_rows(Outbox, rows)
+    return len(rows)
 
 
 # --- D2: customers, weekly ------------------------------------------------------------------
@@ -480,6 +562,7 @@ JOBS = {
     "contract_reminders": Job(run_contract_reminders, "day"),
     "admin_digest": Job(run_admin_digest, "day"),
     "mailbox_health": Job(run_mailbox_health, None),
+    "sla_escalations": Job(run_sla_escalations, None),
 }
 
 

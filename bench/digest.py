@@ -91,11 +91,9 @@ def main() -> None:
     parser.add_argument("--engineers", type=int, default=1_000)
     args = parser.parse_args()
 
-    import config as config_mod
-    import database
-    import scheduler
-    from inbox_worker.notify import compose
-    from models import DigestSent, Outbox, User, utcnow
+    from helpdesk import config as config_mod, database, scheduler
+    from helpdesk.models import DigestSent, Outbox, User, utcnow
+    from helpdesk.outgoing.compose import compose
 
     now = utcnow()
     with tempfile.TemporaryDirectory() as tmp:

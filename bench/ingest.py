@@ -89,9 +89,9 @@ def peak_memory_mb() -> dict:
 
 
 def child_ceiling(url: str) -> dict:
-    from config import parse_mailbox_url
-    from inbox_worker.imap import ImapSource
-    from inbox_worker.parse import parse
+    from helpdesk.config import parse_mailbox_url
+    from helpdesk.inbox_worker.imap import ImapSource
+    from helpdesk.inbox_worker.parse import parse
 
     source = ImapSource(parse_mailbox_url(url), batch=100)
     source.open()
@@ -107,9 +107,8 @@ def child_ceiling(url: str) -> dict:
 
 
 def child_worker(url: str, data_dir: str, batch: int, parse_workers: int) -> dict:
-    import config as config_mod
-    import database
-    from inbox_worker.pipeline import Worker
+    from helpdesk import config as config_mod, database
+    from helpdesk.inbox_worker.pipeline import Worker
 
     config = config_mod.load_config({
         "HELPDESK_DATA_DIR": data_dir, "HELPDESK_MAILBOX_URL": url, "HELPDESK_SECRET_KEY": "bench",

@@ -27,12 +27,10 @@ def main() -> None:
     args = parser.parse_args()
     n = args.mails
 
-    import config as config_mod
-    import database
-    from domain import tickets
-    from inbox_worker import outbox, tokens
-    from inbox_worker.sender import Sender
-    from models import db
+    from helpdesk import config as config_mod, database
+    from helpdesk.domain import outbox, tickets, tokens
+    from helpdesk.models import db
+    from helpdesk.outgoing.sender import Sender
     from tests.smtp import SmtpServer
 
     server = SmtpServer()

@@ -47,7 +47,7 @@ def memory_mb() -> dict:
 
 
 def _config(url: str, data_dir: str, database_url: str, parse_workers: int = 1):
-    import config as config_mod
+    from helpdesk import config as config_mod
 
     return config_mod.load_config({
         "HELPDESK_DATA_DIR": data_dir, "HELPDESK_MAILBOX_URL": url, "HELPDESK_SECRET_KEY": "bench",
@@ -60,8 +60,8 @@ def _config(url: str, data_dir: str, database_url: str, parse_workers: int = 1):
 
 def child_worker(url: str, data_dir: str, database_url: str, start_at: str) -> dict:
     """One worker process: ready its parsers, wait for the common start, run until done."""
-    import database
-    from inbox_worker.pipeline import Worker
+    from helpdesk import database
+    from helpdesk.inbox_worker.pipeline import Worker
 
     config = _config(url, data_dir, database_url)
     database.open_database(config.database_url)
@@ -74,8 +74,8 @@ def child_worker(url: str, data_dir: str, database_url: str, start_at: str) -> d
 
 
 def child_sender(data_dir: str, database_url: str, limit: str) -> dict:
-    import database
-    from inbox_worker.sender import Sender
+    from helpdesk import database
+    from helpdesk.outgoing.sender import Sender
 
     config = _config("maildir:///nonexistent", data_dir, database_url)
     database.open_database(config.database_url)
@@ -90,11 +90,11 @@ def child_sender(data_dir: str, database_url: str, limit: str) -> dict:
 def child_web(data_dir: str, database_url: str) -> dict:
     import datetime as dt
 
-    import database
-    from domain import passwords
-    from models import Role, Ticket, User
+    from helpdesk import database
+    from helpdesk.domain import passwords
+    from helpdesk.models import Role, Ticket, User
+    from helpdesk.web import create_app
     from tests.portal import Portal
-    from web import create_app
 
     config = _config("maildir:///nonexistent", data_dir, database_url)
     db = database.open_database(config.database_url)
@@ -126,7 +126,7 @@ def run_child(*args: str) -> dict:
 
 def run_workers(count: int, url: str, data_dir: str, database_url: str) -> dict:
     """`count` worker processes on one mailbox and one database, started together."""
-    import database
+    from helpdesk import database
 
     database.migrate(database.open_database(database_url))  # as `helpdesk init-db` would, before
     start_at = time.time() + 5  # time for every worker to start its parsers

@@ -14,6 +14,10 @@ at a time:
   search          /contracts?q=lodz (FTS5; about a quarter of all contracts have a line in Łódź)
   ticket list     /tickets and /tickets?status=active (customer), /staff?queue=unassigned
                   and /staff?queue=all (staff): first page of 50
+  due soonest     /staff (the engineers' default: open tickets, next service-level deadline
+                  first) and /staff?queue=all&sort=due (every ticket by due time)
+  reports         /staff/reports (six reports over twelve weeks: their tables) and one of
+                  its charts, /staff/reports/response_times.svg (pygal)
   long ticket     /tickets/<id> and /staff/tickets/<id>: the ticket with 200 messages
 
 the contract pages as a customer who has verified the 50 contracts of its company (the
@@ -73,6 +77,7 @@ MESSAGES_PER_TICKET = 20  # --tickets defaults to --messages / 20
 BIG = 200  # messages on the customer's long ticket
 BIG_DAYS = 300  # ... written over the last ten months
 ENGINEERS = 10
+SLA_DAYS = 120  # tickets opened this recently get their service-level clocks (the reports' 12 weeks)
 KINDS, KIND_WEIGHTS = ["customer", "staff", "note", "system"], [45, 40, 12, 3]
 
 WRK_SCRIPT = r"""
@@ -92,11 +97,11 @@ end
 
 def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int = 11) -> dict:
     """Fill a fresh database with insert_many; returns what the load needs to know."""
-    import config as config_mod
-    import database
-    from domain import passwords
-    from models import Company, Contract, ContractAccess, DeviceLine, Role, User, db
     from peewee import chunked
+
+    from helpdesk import config as config_mod, database
+    from helpdesk.domain import passwords
+    from helpdesk.models import Company, Contract, ContractAccess, DeviceLine, Role, User, db
 
     config = config_mod.load_config(env_for(data_dir), dotenv=None)
     database_ = database.open_database(config.database_url)
@@ -155,6 +160,9 @@ def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int
                          engineers=engineers)
     tickets_s = time.perf_counter() - started
     started = time.perf_counter()
+    clocked = service_levels_for(config, now)
+    sla_s = time.perf_counter() - started
+    started = time.perf_counter()
     how = index_contracts(contracts)
     indexed = time.perf_counter() - started
     started = time.perf_counter()
@@ -163,8 +171,34 @@ def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int
     size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
     database_.close()
     return {"companies": companies, "customer_contracts": len(own), "contracts_s": contracts_s,
-            "tickets_s": tickets_s, "index_s": indexed, "analyze_s": analyzed, "index_how": how,
+            "tickets_s": tickets_s, "sla_s": sla_s, "clocked": clocked, "index_s": indexed, "analyze_s": analyzed,
+            "index_how": how,
             "db_mb": size / 1e6, "staff": staff.email, "customer": customer.email, **made}
+
+
+def service_levels_for(config, now: dt.datetime) -> int:
+    """Service levels for the contracts' levels (and a default), each ticket's first answer,
+    minutes spent on a third of the answers and notes, and the clocks of every open ticket and
+    of those opened in the last SLA_DAYS (what the reports look at); returns how many."""
+    from peewee import fn
+
+    from helpdesk.domain import service_levels
+    from helpdesk.models import Message, Ticket, db
+
+    settings = service_levels.settings_of(config.with_(sla_default="8x5"))
+    for name, first, whole, hours in (("NBD", "4h", "1d", "business"), ("4h", "1h", "4h", "24x7"),
+                                      ("8x5", "8h", "5d", "business")):
+        service_levels.set_policy(settings, name, first, whole, hours, now=now)
+    with db.atomic():
+        first = (Message.select(fn.MIN(Message.created_at))
+                 .where(Message.ticket == Ticket.id, Message.kind == "staff"))
+        Ticket.update(first_response_at=first).execute()
+        Message.update(minutes=5 + Message.id % 40).where(Message.kind.in_(["staff", "note"]),
+                                                          Message.id % 3 == 0).execute()
+        ids = [t for (t,) in Ticket.select(Ticket.id).where(
+            (Ticket.status != "closed") | (Ticket.created_at >= now - dt.timedelta(days=SLA_DAYS))).tuples()]
+        service_levels.refresh(settings, ids)
+    return len(ids)
 
 
 def body_pool(rng: random.Random, count: int = 2000) -> tuple[list[str], list[str], list[str]]:
@@ -189,8 +223,9 @@ def build_tickets(rng: random.Random, now: dt.datetime, *, tickets: int, message
     participants, status changes, attachments (and blobs), all with insert_many. The
     customer asked some tickets itself and is a CC on others; others are on its verified
     contracts. One of its own tickets, open for ten months, has exactly BIG messages."""
-    from models import Attachment, Blob, Message, Participant, StatusChange, Ticket, db
     from peewee import chunked
+
+    from helpdesk.models import Attachment, Blob, Message, Participant, StatusChange, Ticket, db
 
     if messages < tickets - 1 + BIG:
         sys.exit(f"--messages must be at least --tickets + {BIG - 1}")
@@ -370,8 +405,9 @@ def build_tickets(rng: random.Random, now: dt.datetime, *, tickets: int, message
 
 def insert_chunks(model, fields, rows, size: int, per_transaction: int = 20_000) -> int:
     """insert_many, `size` rows a statement, in transactions of `per_transaction` rows."""
-    from models import db
     from peewee import chunked
+
+    from helpdesk.models import db
 
     done = 0
     for batch in chunked(rows, per_transaction):
@@ -386,13 +422,13 @@ def index_contracts(contracts: int) -> str:
     """Fill the FTS5 `contract_search` table: domain.contracts.reindex when it is there."""
     ids = range(1, contracts + 1)
     try:
-        from domain.contracts import reindex
+        from helpdesk.domain.contracts import reindex
     except ImportError:
         reindex = None
     if reindex is not None:
         reindex(ids)
-        return "domain.contracts.reindex"
-    from models import Contract, DeviceLine, db  # an older tree: one plain document per contract
+        return "helpdesk.domain.contracts.reindex"
+    from helpdesk.models import Contract, DeviceLine, db  # an older tree: one plain document per contract
 
     bodies: dict[int, list[str]] = {}
     for contract, number, customer in Contract.select(Contract.id, Contract.number, Contract.customer_name).tuples():
@@ -562,10 +598,8 @@ def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str
     """For each page, with the Flask test client against the same database: the SQL
     statements one request runs (count; each run again on its own for its time, the
     slowest with its query plan) and the median time of `repeat` requests."""
-    import config as config_mod
-    import database
-    import web
-    from models import db
+    from helpdesk import config as config_mod, database, web
+    from helpdesk.models import db
 
     app = web.create_app(config_mod.load_config(env_for(data_dir), dotenv=None))
     clients = {"": app.test_client()}
@@ -666,7 +700,8 @@ def main() -> None:
         built = build(work / "var", args.contracts, tickets, args.messages)
         mine = built["customer_tickets"]
         print(f"  built in {time.perf_counter() - started:.0f} s (insert_many): contracts and lines "
-              f"{built['contracts_s']:.1f} s, tickets {built['tickets_s']:.1f} s, search index "
+              f"{built['contracts_s']:.1f} s, tickets {built['tickets_s']:.1f} s, "
+              f"service-level clocks of {built['clocked']:,} tickets {built['sla_s']:.1f} s, search index "
               f"{built['index_s']:.1f} s ({built['index_how']}), ANALYZE {built['analyze_s']:.1f} s; "
               f"database {built['db_mb']:,.0f} MB\n"
               f"  {built['tickets']:,} tickets, {built['messages']:,} messages, {built['participants']:,} "
@@ -687,6 +722,10 @@ def main() -> None:
                   (f"customer: ticket, {BIG} messages", f"/tickets/{big}", "customer"),
                   ("staff: queue unassigned", "/staff?queue=unassigned", "staff"),
                   ("staff: queue all", "/staff?queue=all", "staff"),
+                  ("staff: queue due soonest", "/staff", "staff"),
+                  ("staff: all by due time", "/staff?queue=all&sort=due", "staff"),
+                  ("staff: reports, 12 weeks", "/staff/reports", "staff"),
+                  ("staff: chart response times", "/staff/reports/response_times.svg", "staff"),
                   (f"staff: ticket, {BIG} messages", f"/staff/tickets/{big}", "staff")]
 
         measured = in_process(work / "var", {"customer": built["customer"], "staff": built["staff"]}, pages)
@@ -712,7 +751,7 @@ def main() -> None:
             return
 
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "cli", "web", "--workers", str(args.workers)],
+        server = subprocess.Popen([sys.executable, "-m", "helpdesk.cli", "web", "--workers", str(args.workers)],
                                   cwd=work, env=env_for(work / "var", port), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
         wait_for_server(port, server)
@@ -730,7 +769,7 @@ def main() -> None:
         for name, path, who in pages:
             cookie = cookies[who]
             status, _, html = request(port, "GET", path, cookie=cookie)
-            assert status == 200 and (not cookie or "/logout" in html), (name, status)
+            assert status == 200 and (not cookie or "/logout" in html or path.endswith(".svg")), (name, status)
             if args.warmup:
                 load(port, path, cookie, args.warmup, args.connections, script)
             result = load(port, path, cookie, args.duration, args.connections, script)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from peewee import JOIN
 
-from models import Attachment, Contract, Message, MessageKind, Participant, Role, Ticket, User
+from helpdesk.models import Attachment, Contract, Message, MessageKind, Participant, Role, Status, Ticket, User
 
 from .contracts import visible_contracts
 
@@ -30,6 +30,12 @@ def visible_tickets(user: User):
         sold = Contract.select(Contract.id).where(Contract.partner == user.company_id)
         ids = ids | Ticket.select(Ticket.id).where(Ticket.contract.in_(sold))
     return Ticket.select().where(Ticket.id.in_(ids))
+
+
+def active_tickets(user: User, limit: int = 50):
+    """Tickets not closed among those the user may see."""
+    query = visible_tickets(user).where(Ticket.status != Status.CLOSED.value)
+    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 
 def ticket_for(user: User, ticket_id: int) -> Ticket | None:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError
 
-from config import Config
-from inbox_worker import outbox
-from models import PARTNER_ROLES, AuditLog, Company, CompanyRole, Role, User, db, utcnow
+from helpdesk.config import Config
+from helpdesk.domain import outbox
+from helpdesk.models import PARTNER_ROLES, AuditLog, Company, CompanyRole, Role, User, db, utcnow
 
 from . import links, passwords, ratelimit
 from .validation import N_, Invalid

@@ -20,7 +20,7 @@ import re
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from models import CannedAnswer, Contract, Participant, Ticket, User, db, utcnow
+from helpdesk.models import CannedAnswer, Contract, Participant, Ticket, User, db, utcnow
 
 from .validation import N_, Invalid, one_line
 

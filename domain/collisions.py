@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from models import Message, MessageKind, TicketView, User, utcnow
+from helpdesk.models import Message, MessageKind, TicketView, User, utcnow
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, Status, Ticket, User, db, utcnow
+from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, User, db, utcnow
 
 from . import contract_csv, ratelimit, search as full_text
 from .contract_csv import ContractRow, Refusal
@@ -71,14 +71,6 @@ def listing(user: User, today: dt.date, *, archive: bool = False, text: str = ""
     query = visible_contracts(user)
     query = expired(query, today) if archive else current(query, today)
     return search(query, text)
-
-
-def active_tickets(user: User, limit: int = 50):
-    """Tickets not closed among those the user may see (domain.access)."""
-    from .access import visible_tickets  # access builds on this module's visible_contracts
-
-    query = visible_tickets(user).where(Ticket.status != Status.CLOSED.value)
-    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 
 def lines_by_contract(contract_ids: list[int]) -> dict[int, list[DeviceLine]]:
@@ -184,6 +176,7 @@ class ImportReport:
     lines_updated: int = 0
     companies_created: int = 0
     refused: list[Refusal] = field(default_factory=list)
+    levels_changed: list[int] = field(default_factory=list)  # contracts whose service level changed
 
     def summary(self) -> str:
         return (f"{self.rows} row(s) read: {self.contracts_created} contract(s) created, "
@@ -269,6 +262,8 @@ def _store_chunk(contracts: list[ContractRow], report: ImportReport, now: dt.dat
             changes = {name: value for name, value in values.items() if old[name] != value}
             if changes:
                 Contract.update(**changes).where(Contract.id == old["id"]).execute()
+                if "service_level" in changes:
+                    report.levels_changed.append(old["id"])
                 report.contracts_updated += 1
                 touched.add(old["id"])
         kept.append(c)

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-import database
-from config import Config
-from inbox_worker import outbox
-from inbox_worker.notify import Event, notify
-from models import (
+from helpdesk import database
+from helpdesk.config import Config
+from helpdesk.domain import outbox
+from helpdesk.domain.notify import Event, notify
+from helpdesk.models import (
+    PARTNER_ROLES,
     Attachment,
     AuditLog,
     Blob,
@@ -30,7 +31,6 @@ from models import (
     KnownMessageId,
     Message,
     MessageKind,
-    PARTNER_ROLES,
     Participant,
     Role,
     Status,
@@ -40,7 +40,7 @@ from models import (
     utcnow,
 )
 
-from . import collisions, tickets
+from . import collisions, limits, service_levels, tickets
 from .storage import BlobStore
 from .validation import N_, Invalid, one_line
 
@@ -67,9 +67,9 @@ class NotFound(LookupError):
 
 
 def safe_filename(name: str) -> str:
-    """The last path component, without control or path characters; never empty or hidden."""
+    """The last path component, without control, bidi or path characters; never empty or hidden."""
     name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = UNSAFE_NAME.sub("_", name).strip(" .")
+    name = limits.one_line(UNSAFE_NAME.sub("_", name)).strip(" .")  # no bidi override hides the extension
     return (name or "attachment")[:255]
 
 
@@ -164,10 +164,11 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
                   now: dt.datetime | None = None) -> Ticket:
     """A new ticket from the portal, about a contract (and one of its device lines)."""
     now = now or utcnow()
+    title = limits.one_line(title)  # a subject every later mail carries: no NUL, no line break
     with db.atomic():
         ticket = tickets.open_ticket(subject=title, requester_email=user.email, channel="portal", now=now,
                                      contract=contract, device_line=line, requester=user,
-                                     queue=portal_queue(config, user))
+                                     sla=service_levels.settings_of(config), queue=portal_queue(config, user))
         message_id = _message_id(config, ticket.id)
         message = tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email=user.email,
                                       author_name=user.name, subject=title, body_text=description,
@@ -183,7 +184,7 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
 
 def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: list[Upload] = (),
           internal: bool = False, close: bool = False, now: dt.datetime | None = None,
-          seen_message_id: int | None = None) -> Message:
+          minutes: int | None = None, seen_message_id: int | None = None) -> Message:
     """A message on a ticket: a customer's reply (reopens a closed ticket), an engineer's
     public answer (mailed to every participant; then waiting for the customer), or an
     engineer's internal note (never mailed). `close`: an engineer answers and closes.
@@ -204,11 +205,12 @@ def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: lis
         message = tickets.add_message(ticket, kind=kind, author_email=user.email, author_name=user.name,
                                       subject=ticket.subject, body_text=text, message_id=message_id,
                                       thread_rule="portal" if not staff else "staff page", now=now, author=user,
-                                      references=_last_ids(ticket.id))
+                                      references=_last_ids(ticket.id), minutes=minutes if staff else None)
         _store(config, message, uploads, now)
+        calendar = service_levels.settings_of(config).calendar
         if kind is MessageKind.CUSTOMER:
             tickets.set_status(ticket, tickets.status_after_customer_message(ticket.status), by=user,
-                               reason="customer replied in the portal", now=now)
+                               reason="customer replied in the portal", now=now, calendar=calendar)
         elif close:
             tickets.set_status(ticket, Status.CLOSED, by=user, reason="closed with the engineer's answer", now=now)
         elif kind is MessageKind.STAFF and ticket.status != Status.CLOSED.value:
@@ -254,7 +256,8 @@ def remove_cc(ticket_id: int, participant_id: int, by: User, *, now: dt.datetime
     return participant.email
 
 
-def change_status(ticket_id: int, status: Status, by: User, *, now: dt.datetime | None = None) -> bool:
+def change_status(ticket_id: int, status: Status, by: User, *, now: dt.datetime | None = None,
+                  config: Config | None = None) -> bool:
     """Reopen (anyone who sees the ticket), or any status (engineers)."""
     now = now or utcnow()
     if not by.is_staff and status is not Status.OPEN:
@@ -264,7 +267,8 @@ def change_status(ticket_id: int, status: Status, by: User, *, now: dt.datetime 
         if not by.is_staff and ticket.status != Status.CLOSED.value:
             return False
         reason = "reopened in the portal" if not by.is_staff else "changed on the staff pages"
-        return tickets.set_status(ticket, status, by=by, reason=reason, now=now)
+        calendar = service_levels.settings_of(config).calendar if config is not None else None
+        return tickets.set_status(ticket, status, by=by, reason=reason, now=now, calendar=calendar)
 
 
 def assign(ticket_id: int, engineer_id: int | None, by: User, *, now: dt.datetime | None = None) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from peewee import IntegrityError
 from stdnum.pl import nip as stdnum_nip
 
-from models import Company, CompanyRole, Contract, ContractAccess, Role, User, db, utcnow
+from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, Role, User, db, utcnow
 
 from . import contracts, passwords
 from .contract_csv import ContractRow, Line

@@ -15,11 +15,12 @@ import datetime as dt
 import functools
 import heapq
 import itertools
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from helpdesk.config import cron_trigger  # noqa: F401 (the schedules' parser lives with the settings)
 
 DEFAULT_ZONE = "Europe/Warsaw"
 SECTION_LIMIT = 50  # tickets listed per section; the rest are counted
@@ -64,27 +65,6 @@ def period_start(kind: str, now_local: dt.datetime) -> dt.datetime:
     if kind == "week":
         midnight -= dt.timedelta(days=now_local.weekday())
     return midnight
-
-
-# Crontab weekday numbers (0 or 7 is Sunday) as names: APScheduler 3 counts from Monday.
-_WEEKDAY = re.compile(r"(?<![/\d])([0-7])(?!\d)")  # a lone digit, not a step ("*/2")
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def cron_trigger(expr: str, tz):
-    """An APScheduler CronTrigger for a cron expression: five fields (minute hour day month
-    weekday, weekdays as in crontab), or six with seconds first. ValueError when unusable."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    fields = expr.split()
-    if len(fields) == 5:
-        fields = ["0", *fields]
-    if len(fields) != 6:
-        raise ValueError("expected five fields (minute hour day month weekday) or six (seconds first)")
-    second, minute, hour, day, month, weekday = fields
-    weekday = _WEEKDAY.sub(lambda m: _WEEKDAYS[int(m.group(1))], weekday)
-    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
-                       timezone=tz)
 
 
 def missed_this_period(trigger, kind: str | None, now_local: dt.datetime) -> bool:
@@ -170,6 +150,42 @@ def engineer_digest(queue: Queue, engineer_id: int, tz: str) -> dict | None:
     late = heapq.merge(queue.no_answer, own_late, key=lambda t: (t.unanswered_since, t.id))
     return {"no_answer": _section(late, len(queue.no_answer) + len(own_late), tz, lambda t: t.unanswered_since),
             **shared, "waiting": _section(waiting, len(waiting), tz, lambda t: t.updated_at)}
+
+
+EMPTY_SECTION = {"rows": [], "total": 0, "more": 0}
+EMPTY_ENGINEER_DIGEST = {name: EMPTY_SECTION for name in ("no_answer", "new", "unassigned", "waiting")}
+EMPTY_SLA_SECTIONS = {"sla_breached": EMPTY_SECTION, "sla_due_today": EMPTY_SECTION}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """An open ticket's next service-level deadline (its running clock's)."""
+
+    id: int
+    subject: str
+    status: str
+    assignee_id: int | None
+    requester_email: str
+    due: dt.datetime
+
+
+def sla_sections(deadlines: list[Deadline], engineer_id: int, tz: str, now: dt.datetime) -> dict | None:
+    """The engineer's (or unassigned) tickets past their deadline, and those due before the end
+    of the engineer's day; None when there are none."""
+    end_of_day = dt.datetime.combine(local(now, tz).date() + dt.timedelta(days=1), dt.time(0), tzinfo=zone(tz))
+    end = end_of_day.astimezone(UTC).replace(tzinfo=None)
+    theirs = [d for d in deadlines if d.assignee_id in (None, engineer_id)]
+    breached = [d for d in theirs if d.due <= now]
+    today = [d for d in theirs if now < d.due < end]
+    if not (breached or today):
+        return None
+
+    def section(items):
+        rows = [{"id": d.id, "subject": d.subject[:200], "status": d.status, "requester": d.requester_email,
+                 "since": shown(d.due, tz)} for d in items[:SECTION_LIMIT]]
+        return {"rows": rows, "total": len(items), "more": max(0, len(items) - len(rows))}
+
+    return {"sla_breached": section(breached), "sla_due_today": section(today)}
 
 
 # --- D2: customers ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import peewee
 
-from models import Company, LevelPermission, PartnerLevel, Permission, Role, User
+from helpdesk.models import Company, LevelPermission, PartnerLevel, Permission, Role, User
 
 from .validation import N_
 

@@ -13,7 +13,7 @@ import hmac
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from models import User
+from helpdesk.models import User
 
 MAX_AGE_SECONDS = 48 * 3600
 PURPOSES = {  # purpose: the path in the portal that takes the link

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-import database
-from models import (
+from helpdesk import database
+from helpdesk.models import (
     AuditLog,
     Company,
     InboundMail,

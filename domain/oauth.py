@@ -28,7 +28,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from models import OAuthToken, db, utcnow
+from helpdesk.models import OAuthToken, db, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from config import Config
-from models import (
+from helpdesk.config import Config
+from helpdesk.models import (
     Blob,
     Company,
     Distributor,

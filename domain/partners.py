@@ -24,8 +24,8 @@ from decimal import Decimal
 
 from peewee import IntegrityError
 
-from config import Config
-from models import (
+from helpdesk.config import Config
+from helpdesk.models import (
     PARTNER_ROLES,
     PROGRAMME_ROLES,
     ApplicationDistributor,

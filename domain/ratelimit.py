@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from peewee import fn
 
-from models import AuthAttempt
+from helpdesk.models import AuthAttempt
 
 log = logging.getLogger(__name__)
 

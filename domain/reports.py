@@ -6,8 +6,8 @@ import re
 
 from peewee import fn
 
-from domain import tags
-from models import (
+from helpdesk.domain import tags
+from helpdesk.models import (
     Attachment,
     InboundMail,
     MailboxState,

@@ -1,4 +1,4 @@
-"""Where dependent rows go: straight into the database, or held for one bulk insert.
+"""Where dependent rows go: straight into the database, or held for one bulk insert; `chunks`.
 
 Domain operations hand the rows that nothing else refers to by id (status changes,
 participants, known Message-IDs) to a sink. `Immediate` inserts each one at once, as the
@@ -7,7 +7,11 @@ worth with one `insert_many` per table, inside the batch's transaction.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from peewee import Model
+
+CHUNK = 500  # values per IN (...) list: well under every backend's parameter limit
 
 # Tables whose rows may already be there (another worker, a re-run): first writer wins.
 _IGNORE_CONFLICTS = ("participant", "known_message_id")
@@ -41,3 +45,10 @@ class Deferred:
                     query = query.on_conflict_ignore()
                 query.execute()
         self.rows = {}
+
+
+def chunks(values: Iterable, size: int = CHUNK):
+    """The values in lists of at most `size`: for IN (...) lists and batched writes."""
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

@@ -26,8 +26,8 @@ import unicodedata
 
 from peewee import SQL, Database, NodeList
 
-import database
-from models import Contract, Message, MessageKind, Ticket, db
+from helpdesk import database
+from helpdesk.models import Contract, Message, MessageKind, Ticket, db
 
 TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script: nothing either engine reads as syntax
 MAX_TOKENS = 8

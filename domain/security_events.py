@@ -15,8 +15,8 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 
-from domain.rows import Immediate
-from models import SecurityEvent, utcnow
+from helpdesk.domain.rows import Immediate
+from helpdesk.models import SecurityEvent, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ KINDS = {
     "participant_cap": "addresses not added: the cap per mail or per ticket",
     "message_id_reused": "a different mail reusing an earlier mail's Message-ID",
     "staff_impersonation": "a staff address in From without a signed reply address",
+    "bounce_refused": "a delivery report that names an address but proves no mail of ours failed",
 }
 MAX_REASON = 2000
 MAX_ADDRESSES = 8000

@@ -13,7 +13,7 @@ import unicodedata
 
 from peewee import fn
 
-from models import Ticket, TicketTag, db, utcnow
+from helpdesk.models import Ticket, TicketTag, db, utcnow
 
 from .validation import N_, Invalid
 

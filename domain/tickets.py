@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from domain.inserts import insert_row
-from domain.rows import Immediate
-from models import (
+from helpdesk.domain import service_levels
+from helpdesk.domain.inserts import insert_row
+from helpdesk.domain.rows import Immediate
+from helpdesk.models import (
     KnownMessageId,
     Message,
     MessageKind,
@@ -43,7 +44,10 @@ _LOOK_UP = object()  # "find the user by the address", as opposed to a given use
 
 
 def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", now: dt.datetime | None = None,
-                contract=None, device_line=None, requester=_LOOK_UP, sink=None, queue: str = "default") -> Ticket:
+                contract=None, device_line=None, requester=_LOOK_UP, sink=None, sla=None,
+                queue: str = "default") -> Ticket:
+    """`sla`: the service-level settings (`service_levels.settings_of(config)`) that start its clocks; `queue`:
+    the queue of the mailbox it came to (or the portal's)."""
     now = now or utcnow()
     if requester is _LOOK_UP:
         requester = user_by_email(requester_email)
@@ -62,6 +66,7 @@ def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", no
         updated_at=now,
     )
     _status_change(sink, ticket.id, None, Status.NEW.value, None, f"opened by {channel}", now)
+    service_levels.start(sla, ticket, contract=contract)
     return ticket
 
 
@@ -72,12 +77,14 @@ def _status_change(sink, ticket_id, old, new, by, reason, now) -> None:
 
 
 def set_status(ticket: Ticket, status: Status, *, by: User | None = None, reason: str = "",
-               now: dt.datetime | None = None, sink=None) -> bool:
-    """Change the status and record it; False when it already had that status."""
+               now: dt.datetime | None = None, sink=None, calendar=None) -> bool:
+    """Change the status and record it; False when it already had that status. `calendar`:
+    the business hours the service-level clocks count in (`service_levels.settings_of(config)`)."""
     if ticket.status == status.value:
         return False
     now = now or utcnow()
     _status_change(sink, ticket.id, ticket.status, status.value, by, reason, now)
+    service_levels.status_changed(ticket.id, ticket.status, status.value, now, calendar)
     ticket.status = status.value
     ticket.closed_at = now if status is Status.CLOSED else None
     ticket.updated_at = now
@@ -104,7 +111,8 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
                 subject: str = "", body_text: str = "", body_display: str = "", body_html: str | None = None,
                 message_id: str | None = None, in_reply_to: Iterable[str] = (), references: Iterable[str] = (),
                 thread_rule: str = "", inbound=None, sent_at: dt.datetime | None = None,
-                now: dt.datetime | None = None, author=_LOOK_UP, sink=None, touch: bool = True) -> Message:
+                now: dt.datetime | None = None, author=_LOOK_UP, sink=None, touch: bool = True,
+                minutes: int | None = None) -> Message:
     """A message on the ticket; `touch=False` when the caller updates the ticket itself."""
     now = now or utcnow()
     if author is _LOOK_UP:
@@ -115,10 +123,12 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
         author_name=author_name[:300], subject=subject[:998], body_text=body_text,
         body_display="" if body_display == body_text else body_display, body_html=body_html, message_id=message_id,
         in_reply_to=" ".join(in_reply_to), references=" ".join(references), thread_rule=thread_rule,
-        inbound=inbound, sent_at=sent_at, created_at=now,
+        inbound=inbound, sent_at=sent_at, created_at=now, minutes=minutes,
     )
     if message_id:
         remember_message_id(message_id, ticket, message, sink=sink)
+    if kind is MessageKind.STAFF:
+        service_levels.responded(ticket.id, now)
     if touch and ticket.updated_at != now:
         Ticket.update(updated_at=now).where(Ticket.id == ticket.id).execute()
         ticket.updated_at = now

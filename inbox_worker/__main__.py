@@ -1,6 +1,6 @@
 """`python -m inbox_worker` is `helpdesk worker`."""
 import sys
 
-from cli import main
+from helpdesk.cli import main
 
 sys.exit(main(["worker", *sys.argv[1:]]))

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from peewee import IntegrityError
 
-from domain import canned, tickets
-from domain.inserts import insert_row
-from domain.rows import Deferred
-from domain.storage import BlobStore
-from models import (
+from helpdesk.domain import canned, deliverability, limits, security_events, tickets, tokens
+from helpdesk.domain.inserts import insert_row
+from helpdesk.domain.rows import Deferred
+from helpdesk.domain.storage import BlobStore
+from helpdesk.models import (
     AddressStatus,
     Attachment,
     Blob,
@@ -40,13 +40,13 @@ from models import (
     utcnow,
 )
 
-from . import subjects, tokens
+from . import subjects
+from .body import sanitise_html
 from .commands import commands_of
 from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
-from .route import Bounce, Decision, Ignore, NewTicket, Reply, StaffReply
-from .route import Quarantine as QuarantineDecision
+from .route import Bounce, Decision, Ignore, NewTicket, Quarantine as QuarantineDecision, Reply, StaffReply
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,18 @@ class Context:
     prefix: str
     max_attachment_bytes: int
     max_message_bytes: int
+    max_text_bytes: int = 512 * 1024  # text and HTML kept per message; the raw mail keeps all
+    max_attachments: int = 100  # stored from one mail; the rest are listed, up to LISTED_ATTACHMENTS
+    sla: object = None  # service_levels.Settings: the tickets' service-level clocks
     queue: str = "default"  # the queue of the mailbox being read: its new tickets go there
+
+
+# Attachment rows one mail may add (stored or listed); beyond them a note counts the rest.
+LISTED_ATTACHMENTS = 1000
+CUT_MARKER = ("[Cut here: this message has {total} characters; the first {kept} are kept for display, mail "
+              "and search. The raw mail keeps all of it (message #{ledger} in `helpdesk mail log`; "
+              "\"Raw mail\" on the staff page).]")
+HTML_CUT = "<p><em>[Cut here: the formatted version is longer than {limit:,} bytes. The raw mail keeps all of it.]</em></p>"
 
 
 @dataclass
@@ -122,7 +133,7 @@ def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Co
     if not (inbound and _keeps_content(decision)):
         blobs = {}
     elif blobs is None:
-        blobs = store_attachments(inbound, ctx.store, ctx.max_attachment_bytes)
+        blobs = store_attachments(inbound, ctx.store, ctx.max_attachment_bytes, ctx.max_attachments)
     job = _Job(decision, fetched, inbound, ctx, view, Deferred(), blobs, raw_sha, error_detail, now, ledger)
     try:
         with db.atomic():
@@ -166,9 +177,10 @@ def _outcome_of(decision: Decision) -> str:
     return _OUTCOMES[type(decision)].value
 
 
-def store_attachments(inbound: Inbound, store: BlobStore, limit: int) -> dict[int, str | None]:
-    """Blob hash per attachment index; None for the ones over the size limit."""
-    return {i: None if len(part.payload) > limit else store.put(part.payload)
+def store_attachments(inbound: Inbound, store: BlobStore, limit: int, count: int = 100) -> dict[int, str | None]:
+    """Blob hash per attachment index; None for the ones over the size limit and those after
+    the first `count`."""
+    return {i: None if len(part.payload) > limit or i >= count else store.put(part.payload)
             for i, part in enumerate(inbound.attachments)}
 
 
@@ -176,33 +188,44 @@ def _own(ctx: Context):
     return lambda address: tokens.is_own_address(address, ctx.support_addresses)
 
 
-def _body(job: _Job) -> tuple[str, str]:
-    """(full text, display text); a note in place of the body of a message too large to fetch."""
+def _body(job: _Job) -> tuple[str, str, str | None]:
+    """(full text, display text, HTML), each cut at the text limit with a marker that says
+    what was cut and that the raw mail has it; a note in place of the body of a message too
+    large to fetch."""
     if job.fetched.truncated:
         note = (f"[This message is {job.fetched.size / 1_048_576:.1f} MB, over the limit of "
                 f"{job.ctx.max_message_bytes / 1_048_576:.1f} MB. Only its header was imported; "
                 f"the whole message stays on the mail server.]")
-        return note, note
-    return job.inbound.text, job.inbound.reply_text or job.inbound.text
+        return note, note, None
+    inbound, limit = job.inbound, job.ctx.max_text_bytes
+    marker = CUT_MARKER.replace("{ledger}", str(job.ledger.id if job.ledger else "?"))
+    text, _ = limits.cut(inbound.text, limit, marker=marker)
+    display = text if not inbound.reply_text or inbound.reply_text == inbound.text else \
+        limits.cut(inbound.reply_text, limit, marker=marker)[0]
+    html = inbound.html
+    if html is not None and len(html) > limit // 4 and len(html.encode("utf-8", "surrogatepass")) > limit:
+        # Cut, then sanitised again: that closes the elements the cut left open.
+        html = sanitise_html(limits.cut(html, limit, marker="")[0]) + HTML_CUT.format(limit=limit)
+    return text, display, html
 
 
 def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, without_commands: bool = False,
-                      above: str = "") -> Message:
+                      minutes: int | None = None, above: str = "") -> Message:
     """`above`: text put before what the sender wrote (a canned answer filled in)."""
     inbound, now = job.inbound, job.now
-    text, display = _body(job)
+    text, display, html = _body(job)
     if without_commands:  # the engineer's #commands are acted on, not shown
         display = commands_of(display)[1]
     if above:
         display = above + ("\n\n" + display if display.strip() else "")
     message = tickets.add_message(
         ticket, kind=kind, author_email=inbound.from_addr, author_name=inbound.from_name,
-        subject=inbound.subject, body_text=text, body_display=display, body_html=inbound.html,
+        subject=inbound.subject, body_text=text, body_display=display, body_html=html,
         message_id=inbound.message_id, in_reply_to=inbound.in_reply_to, references=inbound.references,
         thread_rule=rule, inbound=job.ledger, sent_at=inbound.date, now=now,
-        author=job.view.users.get(inbound.from_addr), sink=job.rows, touch=False,
+        author=job.view.users.get(inbound.from_addr), sink=job.rows, touch=False, minutes=minutes,
     )
-    for i, part in enumerate(inbound.attachments):
+    for i, part in enumerate(inbound.attachments[:LISTED_ATTACHMENTS]):
         sha = job.blobs.get(i)
         blob = None
         if sha is not None:
@@ -210,14 +233,28 @@ def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, withou
         insert_row(
             Attachment, message=message, blob=blob, filename=part.filename[:255], content_type=part.content_type[:255],
             size=len(part.payload), inline=part.inline, content_id=part.content_id,
-            skipped_reason="" if blob else (
-                f"over the attachment limit of {job.ctx.max_attachment_bytes / 1_048_576:.1f} MB; "
-                "kept in the raw message"),
+            skipped_reason="" if blob else _not_stored(job.ctx, i, len(part.payload)),
         )
+    unlisted = len(inbound.attachments) - LISTED_ATTACHMENTS
+    stored = sum(1 for sha in job.blobs.values() if sha)
+    if len(inbound.attachments) > job.ctx.max_attachments:
+        text = (f"This mail has {len(inbound.attachments):,} attachments; {stored:,} are stored (at most "
+                f"{job.ctx.max_attachments:,} from one mail)"
+                + (f", {LISTED_ATTACHMENTS:,} are listed and {unlisted:,} more are not" if unlisted > 0 else
+                   ", the others are listed")
+                + f". The raw mail keeps them all (message #{job.ledger.id} in `helpdesk mail log`).")
+        tickets.add_message(ticket, kind=MessageKind.SYSTEM, author_email="", body_text=text, thread_rule="limits",
+                            now=now, author=None, sink=job.rows, touch=False)
     if inbound.from_addr in job.view.bounced:
         # Someone who writes to us again is deliverable again.
         AddressStatus.update(bounced_at=None).where(AddressStatus.email == inbound.from_addr).execute()
     return message
+
+
+def _not_stored(ctx: Context, index: int, size: int) -> str:
+    if index >= ctx.max_attachments:
+        return f"over the limit of {ctx.max_attachments} attachments per mail; kept in the raw message"
+    return f"over the attachment limit of {ctx.max_attachment_bytes / 1_048_576:.1f} MB; kept in the raw message"
 
 
 def _cc_candidates(inbound: Inbound) -> list[tuple[str, str]]:
@@ -230,11 +267,16 @@ def _ticket(job: _Job) -> Ticket:
     return Ticket(id=ticket_id, status=job.view.status[ticket_id])
 
 
+def _calendar(job: _Job):
+    return job.ctx.sla.calendar if job.ctx.sla is not None else None
+
+
 def write_new_ticket(job: _Job):
     inbound, users = job.inbound, job.view.users
     subject = subjects.strip_prefixes(inbound.subject) or "(no subject)"
     ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=job.now,
-                                 requester=users.get(inbound.from_addr), sink=job.rows, queue=job.ctx.queue)
+                                 requester=users.get(inbound.from_addr), sink=job.rows, sla=job.ctx.sla,
+                                 queue=job.ctx.queue)
     job.record(ticket.id)
     added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
                                      exclude=_own(job.ctx), now=job.now, users=users, existing=set(), sink=job.rows)
@@ -256,7 +298,7 @@ def write_reply(job: _Job):
     _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)
     new_status = tickets.status_after_customer_message(ticket.status)
     reason = "reopened by a customer reply" if decision.reopen else "customer replied"
-    if not tickets.set_status(ticket, new_status, reason=reason, now=job.now, sink=job.rows):
+    if not tickets.set_status(ticket, new_status, reason=reason, now=job.now, sink=job.rows, calendar=_calendar(job)):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
 
@@ -269,7 +311,8 @@ def write_staff_reply(job: _Job):
     above, failed = _canned(job, commands.canned, engineer) if commands.canned else ("", False)
     job.internal = commands.note or failed
     kind = MessageKind.NOTE if job.internal else MessageKind.STAFF
-    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above)
+    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above,
+                      minutes=commands.minutes)
     if commands.assign_me and engineer is not None:
         Ticket.update(assignee=engineer.id).where(Ticket.id == ticket.id).execute()
     if commands.close:
@@ -280,7 +323,8 @@ def write_staff_reply(job: _Job):
         status, why = None, ""
     else:
         status, why = Status.WAITING_CUSTOMER, "engineer replied by mail"
-    if status is None or not tickets.set_status(ticket, status, by=engineer, reason=why, now=job.now, sink=job.rows):
+    if status is None or not tickets.set_status(ticket, status, by=engineer, reason=why, now=job.now, sink=job.rows,
+                                                calendar=_calendar(job)):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
 
@@ -299,16 +343,28 @@ def _canned(job: _Job, name: str, engineer) -> tuple[str, bool]:
 
 
 def write_bounce(job: _Job):
-    report, now = job.inbound.report, job.now
-    if report and report.permanent:
-        for address in report.failed:
-            status, _ = AddressStatus.get_or_create(email=address.lower()[:320])
-            status.bounced_at = now
-            status.bounce_reason = f"{report.status} {report.diagnostic}".strip()[:2000]
-            status.bounce_count += 1
-            status.save()
-    ticket_id = job.decision.ticket_id
+    """A delivery report: it marks an address undeliverable only when it proved it returns our
+    mail to that address and says the address itself is dead (`domain.deliverability`)."""
+    report, now, decision = job.inbound.report, job.now, job.decision
+    marked, why = _bounce_marks(report, decision)
+    for address in marked:
+        status, _ = AddressStatus.get_or_create(email=address.lower()[:320])
+        status.bounced_at = now
+        status.bounce_reason = f"{report.status} {report.diagnostic}".strip()[:2000]
+        status.bounce_count += 1
+        status.save()
+    outcome = (f"marked undeliverable: {', '.join(marked)} (the report {decision.proof})" if marked
+               else f"nothing marked: {why}")
+    job.decision = replace(decision, reason=f"{decision.reason}; {outcome}"[:2000])
+    ticket_id = decision.ticket_id
     row = job.record(ticket_id)
+    if report is not None and report.permanent and not decision.marks and \
+            deliverability.verdict(status=report.status, text=report.diagnostic).marks:
+        # It would have silenced these addresses had we believed it.
+        security_events.record("bounce_refused", f"a delivery report that {decision.proof or 'proves nothing'} "
+                               f"says {', '.join(report.failed[:5]) or 'an address'} failed for good: nothing marked",
+                               sender=job.inbound.from_addr, ticket_id=ticket_id, inbound_id=row.id,
+                               addresses=report.failed[:50], now=now, sink=job.rows)
     if ticket_id is None:
         return None, None
     failed = ", ".join(report.failed) if report and report.failed else "an address"
@@ -316,10 +372,26 @@ def write_bounce(job: _Job):
     text = f"Delivery to {failed} failed {kind}"
     if report and (report.status or report.diagnostic):
         text += f": {report.status} {report.diagnostic}".rstrip()
+    text += (f". {', '.join(marked)} is marked undeliverable: no more mail goes there." if marked
+             else f". The address stays in use ({why}).")
     Message.create(ticket=ticket_id, kind=MessageKind.SYSTEM.value, author_email=job.inbound.from_addr,
                    subject=job.inbound.subject[:998], body_text=text, inbound=row,
                    thread_rule="bounce", created_at=now)
     return ticket_id, None
+
+
+def _bounce_marks(report, decision: Bounce) -> tuple[list[str], str]:
+    """(the addresses to mark undeliverable, or why none is)."""
+    if report is None:
+        return [], "no delivery report could be read"
+    if not report.permanent:
+        return [], "a delay or temporary failure"
+    judged = deliverability.verdict(status=report.status, text=report.diagnostic)
+    if not judged.marks:
+        return [], judged.why
+    if not decision.marks:
+        return [], f"the report {decision.proof or 'refers to no mail we sent'}"
+    return list(decision.marks), ""
 
 
 def write_nothing(job: _Job):

@@ -19,6 +19,8 @@ from email.policy import compat32
 import html2text
 import nh3
 
+from helpdesk.domain.limits import one_line
+
 from . import tnef
 from .decoding import codec_of, decode_bytes, decode_header
 from .headers import content_type, normalise_message_id, raw_header
@@ -169,9 +171,9 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
 def safe_filename(name: str, content_type: str, index: int) -> str:
-    """A base name that is safe to store: no directories, no "..", no control characters."""
+    """A base name that is safe to store: no directories, no "..", no control or bidi characters."""
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE.sub("_", name)
+    name = one_line(_UNSAFE.sub("_", name))  # no bidi override hides the extension
     while ".." in name:
         name = name.replace("..", ".")
     name = name.strip(" ._")
@@ -247,22 +249,58 @@ def _add_tnef(part: Message, body: Body) -> None:
 # --- text and HTML ----------------------------------------------------------------
 
 def texts(body: Body) -> tuple[str, str | None]:
-    """(text, sanitised HTML or None): the text part, else the HTML turned into text."""
+    """(text, sanitised HTML or None): the text part, else the HTML turned into text. HTML
+    nested deeper than MAX_HTML_DEPTH (the sanitiser's time grows with the square of the
+    depth: 170,000 nested <div> take minutes) is kept as text only."""
     if not any(p.strip() for p in body.plain + body.html):
         body.plain, body.html = body.tnef_plain, body.tnef_html
-    html = sanitise_html("\n".join(body.html)) if body.html else None
+    raw_html = "\n".join(body.html) if body.html else None
+    html = None
+    if raw_html is not None and html_depth(raw_html) > MAX_HTML_DEPTH:
+        body.defects.append(f"html-too-deep: nested deeper than {MAX_HTML_DEPTH}, kept as text")
+    elif raw_html is not None:
+        html = sanitise_html(raw_html)
     if any(p.strip() for p in body.plain):
         text = "\n\n".join(p.strip("\n") for p in body.plain if p.strip())
     elif html:
         text = html_to_text(html)
+    elif raw_html:
+        text = _tags_removed(raw_html)
     else:
         text = ""
     return text, html
 
 
+# The URL schemes kept in links and images: `cid:` images are pointed at their attachment
+# when the HTML is shown (web/tickets.py), which then needs no second sanitising.
+URL_SCHEMES = {"http", "https", "mailto", "cid"}
+MAX_HTML_DEPTH = 1000
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(/?)>")
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
+         "wbr", "p", "li", "td", "tr", "th", "option", "dt", "dd"}  # void, or closed by their next sibling
+
+
+def html_depth(html: str) -> int:
+    """How deep the elements nest at most, counted on the tags (cheap, an upper bound for
+    well-formed HTML)."""
+    depth = peak = 0
+    for closing, name, self_closing in _TAG.findall(html):
+        if name.lower() in _VOID or self_closing:
+            continue
+        depth = max(0, depth - 1) if closing else depth + 1
+        peak = max(peak, depth)
+    return peak
+
+
+def _tags_removed(html: str) -> str:
+    from html import unescape
+
+    return " ".join(unescape(re.sub(r"<[^>]*>", " ", html)).split())
+
+
 def sanitise_html(html: str) -> str:
     """HTML with scripts, styles, event handlers and unknown tags removed (nh3)."""
-    return nh3.clean(html)
+    return nh3.clean(html, url_schemes=URL_SCHEMES)
 
 
 def html_to_text(html: str) -> str:

@@ -18,10 +18,9 @@ import socket
 
 from peewee import EXCLUDED
 
-from models import InboundClaim, InboundMail, db
-
-from .lookup import chunks
-from .owners import dead_owners
+from helpdesk.domain.owners import dead_owners
+from helpdesk.domain.rows import chunks
+from helpdesk.models import InboundClaim, InboundMail, db
 
 log = logging.getLogger(__name__)
 LEASE = dt.timedelta(minutes=15)  # a worker that died lets its messages go after this

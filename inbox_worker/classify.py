@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import re
 
-from . import tokens
+from helpdesk.domain import tokens
+
 from .dsn import BOUNCE_SUBJECT, FAILURE_WORDING
 from .message import NORMAL, Classification, Inbound
 
-_BOUNCE_SENDER = re.compile(r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon)@", re.IGNORECASE)
+_BOUNCE_SENDER = re.compile(r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|double[-_.]?bounce)@",
+                            re.IGNORECASE)
 _AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-mail-autoreply")
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply", "autoreply"}
 # Out-of-office and auto-reply subjects, as mail programs write them, in English, Polish and German.
@@ -99,6 +101,25 @@ def daemon_sender(inbound, support, own_id, loop_header):
     return None
 
 
+# A mailing-list manager refusing a mail from a non-member (fml, ezmlm, Mailman): the mail
+# we sent was not delivered, so it is a bounce, not a person writing.
+_LIST_MANAGER_HEADERS = ("x-mlserver", "x-ml-info", "mailing-list", "x-mailman-version", "x-ml-name")
+_NOT_A_MEMBER = re.compile(
+    r"""\b(?:are|is)\s+not\s+(?:a\s+)?member | not\s+a\s+(?:subscriber|member)\s+of
+      | non[-\s]?member\s+(?:post|submission)s?\s+(?:are\s+)?(?:not\s+allowed|rejected|refused)
+      | posting\s+(?:to\s+this\s+list\s+)?(?:is\s+)?restricted\s+to\s+(?:list\s+)?members""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def list_rejection(inbound, support, own_id, loop_header):
+    if not any(inbound.header(name) is not None for name in _LIST_MANAGER_HEADERS):
+        return None
+    if _NOT_A_MEMBER.search(inbound.subject) or _NOT_A_MEMBER.search(inbound.text[:4000]):
+        return Classification("bounce", "a mailing list refused our mail: its sender is not a member")
+    return None
+
+
 # --- auto-replies ------------------------------------------------------------------------
 
 def auto_submitted(inbound, support, own_id, loop_header):
@@ -154,6 +175,6 @@ def _report_type(inbound: Inbound) -> str:
 
 RULES = (
     our_loop_header, our_message_id, from_ourselves,
-    delivery_report, null_sender_report, daemon_sender,
+    delivery_report, null_sender_report, daemon_sender, list_rejection,
     auto_submitted, autoreply_headers, machine_report, bulk_precedence, mailing_list, out_of_office_subject,
 )

@@ -91,7 +91,8 @@ def _dsn_report(text: str) -> DeliveryReport | None:
 
 _BOUNCE_SENDER = re.compile(
     r"""^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]?delivery[-_.]?(?:sub)?system
-        |mail[-_.]?administrator|bounces?|mailerd?)(?:@|$)""", re.VERBOSE | re.IGNORECASE)
+        |mail[-_.]?administrator|bounces?|mailerd?|double[-_.]?bounce|smtp[-_.]?gateway)(?:@|$)""",
+    re.VERBOSE | re.IGNORECASE)
 BOUNCE_SUBJECT = re.compile(
     r"""undeliver|undelivered|not\s+delivered|delivery\s+(?:status|failure|failed|has\s+failed|problem|report
         |notification|error)|returned\s+mail|failure\s+notice|mail\s+delivery|non[-\s]?delivery
@@ -124,6 +125,7 @@ FAILURE_WORDING = re.compile(
       | 送信できません | 配信できません | 届きませんでした          # Japanese
       | 无法(?:发送|投递|送达) | 投递失败 | 传输失败               # Chinese
       | error\s+delivering | failed\s+addresses | not\s+a\s+valid\s+(?:user|recipient|address|mailbox)
+      | recipient\s+\S{0,80}\s*(?:is|was)\s+(?:invalid|rejected|unknown) | invalid\s+(?:recipient|mailbox|address)
       | following\s+recipients?.{0,40}(?:failed|aborted|delayed|rejected)
     """,
     re.VERBOSE | re.IGNORECASE,
@@ -168,7 +170,9 @@ def _non_dsn_report(text: str, headers: tuple, signs: int) -> DeliveryReport | N
     wording = FAILURE_WORDING.search(head)
     get = dict(reversed(headers)).get
     failed_header = get("x-failed-recipients", "")
-    if not wording and not failed_header and signs < 2:
+    # A daemon's name and an SMTP status in the text (qmail's "550 5.1.1 x unknown") are enough too.
+    smtp_status = bool(_STATUS.search(head) or _SMTP_REPLY.search(head)) and signs >= 1
+    if not wording and not failed_header and signs < 2 and not smtp_status:
         return None
     dsn = _dsn_report(head)
     if dsn is not None:

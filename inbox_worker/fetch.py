@@ -13,40 +13,14 @@ import mailbox as stdlib_mailbox
 import os
 import time
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterator
 
-from config import MailboxURL
+from helpdesk.config import MailboxURL
 
 from .message import Fetched
+from .source import Source, SourceError
 
 log = logging.getLogger(__name__)
-
-
-class SourceError(RuntimeError):
-    """The mailbox cannot be reached or read; the caller reconnects with backoff."""
-
-
-class Source(Protocol):
-    name: str
-
-    def open(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def uidvalidity(self) -> int: ...
-
-    def pending(self) -> list[str]:
-        """UIDs of messages not yet marked done, oldest first."""
-
-    def fetch(self, uids: list[str], max_bytes: int) -> Iterator[Fetched]:
-        """The messages with these UIDs; over `max_bytes` only the header, truncated=True.
-        A UID that vanished in the meantime is left out."""
-
-    def mark_done(self, uids: list[str]) -> None:
-        """Flag or move these messages on the server; called only after their commit."""
-
-    def wait(self, timeout: float) -> None:
-        """Block until new mail may be there (IMAP IDLE) or `timeout` seconds pass."""
 
 
 def open_source(url: MailboxURL, done: str = "flag", *, batch: int = 100, tokens=None) -> Source:

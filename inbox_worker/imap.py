@@ -36,11 +36,11 @@ from typing import Iterator
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from config import MailboxURL, is_loopback
-from domain.oauth import OAuthUnavailable
+from helpdesk.config import MailboxURL, is_loopback
+from helpdesk.domain.oauth import OAuthUnavailable
 
-from .fetch import SourceError
 from .message import Fetched
+from .source import SourceError
 
 log = logging.getLogger(__name__)
 

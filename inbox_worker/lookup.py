@@ -9,33 +9,25 @@ thread.Lookup and builds route.Facts. Only reads; `apply` is the writer.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from domain import tickets
-from domain.rows import Deferred
-from models import (
+from helpdesk.domain import tickets, tokens
+from helpdesk.domain.rows import Deferred, chunks
+from helpdesk.models import (
     AddressStatus,
     InboundMail,
     KnownMessageId,
+    Outbox,
     Outcome,
     Participant,
     Ticket,
     User,
 )
 
-from . import subjects, tokens
+from . import subjects
 from .message import Classification, Inbound, ThreadMatch
 from .route import Facts
 
 # Ledger outcomes that mean the message's content is already in the system.
 PROCESSED = [o.value for o in Outcome if o not in (Outcome.QUARANTINED, Outcome.DUPLICATE)]
-CHUNK = 500  # values per IN (...) list: well under every backend's parameter limit
-
-
-def chunks(values: Iterable, size: int = CHUNK):
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
 
 
 class BatchView:
@@ -47,29 +39,44 @@ class BatchView:
         self.participants: dict[int, set[str]] = {}
         self.users: dict[str, User] = {}
         self.bounced: set[str] = set()  # senders marked undeliverable
+        self.sent_to: dict[str, str] = {}  # Message-ID of a mail we sent -> its recipient
+        self.returned: dict[int, tuple[str, int | None]] = {}  # outbox row on a signed return path -> (recipient, ticket)
+        self.secret = ""
+        self.support_addresses: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, inbounds: list[Inbound], *, secret: str, support_addresses: tuple[str, ...],
              prefix: str) -> "BatchView":
         view = cls()
+        view.secret, view.support_addresses = secret, support_addresses
         own_ids = {i.message_id for i in inbounds}
         ids = set(own_ids)
         addresses: set[str] = set()
         ticket_ids: set[int] = set()
+        reported: set[str] = set()
+        return_rows: set[int] = set()
         for i in inbounds:
             ids.update(i.in_reply_to, i.references)
             if i.report and i.report.original_message_id:
-                ids.add(i.report.original_message_id)
+                reported.add(i.report.original_message_id)
+            row_id = tokens.returned_row(i.all_recipients, support_addresses, secret)
+            if row_id is not None:
+                return_rows.add(row_id)
             addresses.update((i.from_addr, *i.reply_to, *i.to, *i.cc))
             ticket_ids.update(subjects.ticket_ids_in(i.subject, prefix))
             for token in tokens.tokens_in(i.all_recipients, support_addresses):
                 verified = tokens.verify_token(secret, token)
                 if verified:
                     ticket_ids.add(verified[0])
+        ids |= reported
         for chunk in chunks(ids):
             for row in KnownMessageId.select(KnownMessageId.message_id, KnownMessageId.ticket,
-                                             KnownMessageId.outgoing).where(KnownMessageId.message_id.in_(chunk)):
+                                             KnownMessageId.outgoing, KnownMessageId.recipient).where(
+                    KnownMessageId.message_id.in_(chunk)):
                 view.known[row.message_id] = (row.ticket_id, row.outgoing)
+                if row.outgoing and row.recipient:
+                    view.sent_to[row.message_id] = row.recipient
+        view._read_sent(reported, return_rows)
         for chunk in chunks(own_ids):
             query = (InboundMail.select(InboundMail.id, InboundMail.message_id, InboundMail.outcome,
                                         InboundMail.mailbox, InboundMail.uid)
@@ -85,6 +92,16 @@ class BatchView:
             view.bounced.update(a.email for a in AddressStatus.select(AddressStatus.email).where(
                 AddressStatus.email.in_(chunk), AddressStatus.bounced_at.is_null(False)))
         return view
+
+    def _read_sent(self, message_ids: set[str], row_ids: set[int]) -> None:
+        """The outbox rows a batch's delivery reports name: by the Message-ID they quote (mail
+        without a ticket, such as account mail, is only there) and by a signed return path."""
+        for chunk in chunks(message_ids):
+            for row in Outbox.select(Outbox.message_id, Outbox.recipient).where(Outbox.message_id.in_(chunk)):
+                self.sent_to.setdefault(row.message_id, row.recipient)
+        for chunk in chunks(row_ids):
+            for row in Outbox.select(Outbox.id, Outbox.recipient, Outbox.ticket).where(Outbox.id.in_(chunk)):
+                self.returned[row.id] = (row.recipient, row.ticket_id)
 
     def _read_tickets(self, ticket_ids: set[int]) -> None:
         targets: set[int] = set()
@@ -128,16 +145,37 @@ class BatchView:
         first = next((f"ledger #{lid} ({d})" for lid, d in self.processed.get(inbound.message_id, [])
                       if lid != ledger_id), "")
         sender = self.users.get(inbound.from_addr)
-        report = inbound.report
+        marks, proof, bounce_ticket = self.bounce_proof(inbound)
         return Facts(
             duplicate_of=first,
             ticket_status=self.status.get(match.ticket_id) if match else None,
             sender_is_staff=bool(sender and sender.is_staff and sender.is_active),
             token_user_is_sender=bool(
                 sender and match and match.rule == "reply_token" and match.detail == f"u{sender.id}"),
-            bounce_ticket_id=self.known.get(report.original_message_id, (None,))[0]
-            if report and report.original_message_id else None,
+            bounce_ticket_id=bounce_ticket,
+            bounce_marks=marks,
+            bounce_proof=proof,
         )
+
+    def bounce_proof(self, inbound: Inbound) -> tuple[tuple[str, ...], str, int | None]:
+        """(the addresses a delivery report may mark, how it proves it is about our mail, the
+        ticket of that mail). A report proves it by arriving on the signed return path of one
+        of our mails, or by quoting the Message-ID of a mail we sent to the address it names;
+        anyone can write any other report, so it marks nothing."""
+        row_id = tokens.returned_row(inbound.all_recipients, self.support_addresses, self.secret)
+        if row_id in self.returned:
+            recipient, ticket_id = self.returned[row_id]
+            return (recipient,), f"arrived on the signed return path of our mail #{row_id} to {recipient}", ticket_id
+        if inbound.report is None:
+            return (), "carries no delivery report", None
+        original, failed = inbound.report.original_message_id, inbound.report.failed
+        recipient = self.sent_to.get(original) if original else None
+        if recipient is None:
+            return (), "refers to no mail we sent", None
+        ticket_id = self.known.get(original, (None,))[0]
+        if failed and recipient not in failed:
+            return (), f"refers to our mail {original}, sent to {recipient}, not to {', '.join(failed[:3])}", ticket_id
+        return (recipient,), f"refers to our mail {original} to {recipient}", ticket_id
 
     # --- what the batch wrote -------------------------------------------------------
     def absorb(self, rows: Deferred, *, message_id: str, outcome: str, ledger_id: int, description: str,

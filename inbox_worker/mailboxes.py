@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from config import Config
-from domain.oauth import AccessTokens
+from helpdesk.config import Config
+from helpdesk.domain.oauth import AccessTokens
 
 from .fetch import SourceError
 from .pipeline import RETRYABLE, Summary, Worker

@@ -4,7 +4,7 @@ In: the raw message as bytes, exactly as fetched (CRLF, LF or bare CR line endin
 an optional leading mbox "From " line, any size).
 Out: a frozen `Inbound`: addresses lower-cased, headers and subject decoded
 (RFC 2047, 8-bit and unusual charsets, with replacement characters rather than
-errors), the text body (or the sanitised HTML turned into text), the sanitised
+errors; the subject and sender's name without control or bidi characters), the text body (or the sanitised HTML turned into text), the sanitised
 HTML, the reply without its quoted history, attachments with safe file names
 (winmail.dat unpacked), and a `DeliveryReport` when the mail is a bounce.
 Never: does I/O, keeps the raw HTML, or raises for a malformed message; the only
@@ -24,6 +24,8 @@ import re
 import warnings
 from email import message_from_bytes
 from email.policy import compat32
+
+from helpdesk.domain.limits import one_line
 
 from . import headers
 from .body import body_of, texts
@@ -62,12 +64,12 @@ def parse(raw: bytes) -> Inbound:
     return Inbound(
         message_id=message_id or f"sha256-{digest}@helpdesk.invalid",
         from_addr=from_addr,
-        from_name=from_name,
+        from_name=one_line(from_name),
         reply_to=headers.addresses(msg, "reply-to"),
         to=headers.addresses(msg, "to"),
         cc=headers.addresses(msg, "cc"),
         delivered_to=headers.addresses(msg, "delivered-to", "x-original-to", "envelope-to"),
-        subject=headers.subject(msg, hint),
+        subject=one_line(headers.subject(msg, hint)),
         date=headers.date(headers.raw_header(msg, "date")),
         in_reply_to=headers.message_ids(headers.raw_header(msg, "in-reply-to")),
         references=headers.message_ids(" ".join(headers.raw_headers(msg, "references"))),

@@ -23,28 +23,28 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from peewee import InterfaceError, OperationalError
 
-from config import Config, MailboxURL
-from domain.oauth import AccessTokens
-from domain.rows import Deferred
-from domain.storage import BlobStore
-from logs import about
-from models import InboundMail, MailboxState, Outcome, db, utcnow
+from helpdesk.config import Config, MailboxURL
+from helpdesk.domain import owners, service_levels
+from helpdesk.domain.notify import events_of, notify
+from helpdesk.domain.oauth import AccessTokens
+from helpdesk.domain.rows import Deferred, chunks
+from helpdesk.domain.storage import BlobStore
+from helpdesk.logs import about
+from helpdesk.models import InboundMail, MailboxState, Outcome, db, utcnow
 
-from . import claims, owners
+from . import claims
 from .apply import Applied, Context, apply, store_attachments
 from .classify import classify
 from .fetch import Source, SourceError, open_source
 from .headers import message_id_of
-from .lookup import BatchView, chunks
+from .lookup import BatchView
 from .message import Fetched, Inbound
-from .notify import events_of, notify
 from .parse import parse
 from .route import Decision, Quarantine, route
 from .thread import thread_of
@@ -79,7 +79,7 @@ class Prepared:
     blobs: dict[int, str | None]  # per attachment: its stored hash, None when over the size limit
 
 
-def prepare(raw: bytes, store: BlobStore, max_attachment_bytes: int) -> Prepared:
+def prepare(raw: bytes, store: BlobStore, max_attachment_bytes: int, *, max_attachments: int = 100) -> Prepared:
     """Parse, and keep the raw bytes and the attachments: the CPU- and disk-heavy half of a
     message's work, which runs in the parsing processes so that the writing process only
     decides and writes rows. (Attachments of mail that turns out to be an auto-reply are
@@ -87,7 +87,7 @@ def prepare(raw: bytes, store: BlobStore, max_attachment_bytes: int) -> Prepared
     parsed = parse_safely(raw)
     if not isinstance(parsed, Inbound):
         return Prepared(parsed, store.put_raw(raw), {})
-    blobs = store_attachments(parsed, store, max_attachment_bytes)
+    blobs = store_attachments(parsed, store, max_attachment_bytes, max_attachments)
     return Prepared(parsed, store.put_raw(raw, parsed.raw_sha256), blobs)
 
 
@@ -117,6 +117,9 @@ def context_for(config: Config, queue: str | None = None) -> Context:
         prefix=config.ticket_prefix,
         max_attachment_bytes=config.max_attachment_bytes,
         max_message_bytes=config.max_message_bytes,
+        max_text_bytes=config.max_text_bytes,
+        max_attachments=config.max_attachments,
+        sla=service_levels.settings_of(config),
     )
 
 
@@ -287,11 +290,13 @@ class Worker:
 
     def _parse_later(self, fetched: list[Fetched]) -> list:
         if self.parse_workers <= 0:
-            return [self._prepare(f.raw, self.ctx.store, self.ctx.max_attachment_bytes) for f in fetched]
+            return [self._prepare(f.raw, self.ctx.store, self.ctx.max_attachment_bytes,
+                                  max_attachments=self.ctx.max_attachments) for f in fetched]
         return [self._submit(f) for f in fetched]
 
     def _submit(self, fetched: Fetched) -> Future:
-        return self._parsers().submit(self._prepare, fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes)
+        return self._parsers().submit(self._prepare, fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes,
+                                      max_attachments=self.ctx.max_attachments)
 
     def _parsers(self) -> ProcessPoolExecutor:
         if self._pool is None:

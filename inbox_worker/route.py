@@ -24,6 +24,8 @@ class Facts:
     sender_is_staff: bool = False  # From is an active engineer or admin
     token_user_is_sender: bool = False  # the reply token was issued to the sender's user
     bounce_ticket_id: int | None = None  # the ticket of the mail a bounce returns
+    bounce_marks: tuple[str, ...] = ()  # the addresses a bounce proved to be about (lookup.bounce_proof)
+    bounce_proof: str = ""  # how it proved it, or why it did not
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class StaffReply(Decision):
 @dataclass(frozen=True)
 class Bounce(Decision):
     ticket_id: int | None = None
+    marks: tuple[str, ...] = ()  # addresses it may mark undeliverable: it proved it returns our mail to them
+    proof: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,8 @@ def loop(inbound, classification, match, facts):
 
 def bounce(inbound, classification, match, facts):
     if classification.kind == "bounce":
-        return Bounce(classification.reason, ticket_id=facts.bounce_ticket_id)
+        return Bounce(classification.reason, ticket_id=facts.bounce_ticket_id, marks=facts.bounce_marks,
+                      proof=facts.bounce_proof)
 
 
 def auto_reply(inbound, classification, match, facts):

@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Protocol
 
-from . import subjects, tokens
+from helpdesk.domain import tokens
+
+from . import subjects
 from .message import Inbound, ThreadMatch
 
 

@@ -18,8 +18,8 @@ TERMS_TEXT = """Warunki Programu Partnerskiego, wersja 2025.1
 
 
 def _seed(database):
-    from domain import levels
-    from models import ProgrammeTerms
+    from helpdesk.domain import levels
+    from helpdesk.models import ProgrammeTerms
 
     levels.seed(database)
     with database.bind_ctx([ProgrammeTerms]):

@@ -95,9 +95,9 @@ class LivePortal:
 
 @pytest.fixture
 def live_portal(config, db, smtp_server):
-    from inbox_worker.sender import Sender
-    from web import create_app
-    from web.server import serve_in_thread
+    from helpdesk.outgoing.sender import Sender
+    from helpdesk.web import create_app
+    from helpdesk.web.server import serve_in_thread
 
     holder = {}
     # Bind first (any free port), then build the app with that address as its base URL.

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import config as config_mod
-import database
+from helpdesk import config as config_mod, database
 
 pytest_plugins = ["tests.dovecot", "tests.smtp", "tests.browser", "tests.postgres", "tests.oauth"]
 
@@ -68,7 +67,7 @@ def desk(config, db):
 
 @pytest.fixture
 def app(config, db):
-    from web import create_app
+    from helpdesk.web import create_app
 
     return create_app(config, db=db)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import time
 
-from inbox_worker.pipeline import prepare
+from helpdesk.inbox_worker.pipeline import prepare
 
 
-def prepare_or_misbehave(raw, store, limit):
+def prepare_or_misbehave(raw, store, limit, **limits):
     if b"<kills-the-parser@example.com>" in raw:
         os._exit(70)  # as a crash in a C extension would end the process
     if b"<hangs-the-parser@example.com>" in raw:
         time.sleep(3600)
-    return prepare(raw, store, limit)
+    return prepare(raw, store, limit, **limits)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import mailbox
 from pathlib import Path
 
-from inbox_worker.pipeline import Summary, Worker
-from models import InboundMail, Message, Participant, Ticket
+from helpdesk.inbox_worker.pipeline import Summary, Worker
+from helpdesk.models import InboundMail, Message, Participant, Ticket
 
 
 class Desk:

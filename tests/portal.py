@@ -7,7 +7,7 @@ import email.policy
 import logging
 import re
 
-from models import Outbox
+from helpdesk.models import Outbox
 
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 

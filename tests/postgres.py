@@ -137,7 +137,7 @@ def pg_cluster():
         pytest.skip(message)
     try:
         cluster.sql(f"CREATE DATABASE {TEMPLATE}")
-        import database
+        from helpdesk import database
 
         template = database.open_database(cluster.url(TEMPLATE))
         database.migrate(template)
@@ -154,7 +154,7 @@ def _database_url(request, tmp_path, migrated: bool):
     cluster = request.getfixturevalue("pg_cluster")
     url = cluster.new_database(migrated=migrated)
     yield url
-    import models
+    from helpdesk import models
 
     if models.db.obj is not None and not models.db.obj.is_closed():
         models.db.obj.close()

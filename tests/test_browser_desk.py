@@ -5,8 +5,8 @@ the customer's second ticket into it; the customer receives the answer by mail.
 A screenshot of each step is saved."""
 from __future__ import annotations
 
-from domain import canned
-from models import Message, Ticket, User
+from helpdesk.domain import canned
+from helpdesk.models import Message, Ticket, User
 from tests.harness import Desk
 from tests.mailfactory import make_mail
 from tests.test_browser_tickets import log_in, people

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pypdf
 
-from domain import passwords
-from models import Company, CompanyRole, Distributor, PartnerApplication, Role, User
+from helpdesk.domain import passwords
+from helpdesk.models import Company, CompanyRole, Distributor, PartnerApplication, Role, User
 
 PASSWORD = "correct horse battery"
 

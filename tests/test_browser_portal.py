@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from domain import contracts
-from domain.contract_csv import ContractRow, Line
-from models import User
+from helpdesk.domain import contracts
+from helpdesk.domain.contract_csv import ContractRow, Line
+from helpdesk.models import User
 
 PERSON = dict(first_name="Anna", last_name="Kowalska", email="anna@firma.example", phone="601 234 567",
               nip="5260001246", company_name="Firma Sp. z o.o.")

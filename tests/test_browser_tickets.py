@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from domain import passwords
-from models import Company, Contract, ContractAccess, DeviceLine, Role, Ticket, User
+from helpdesk.domain import passwords
+from helpdesk.models import Company, Contract, ContractAccess, DeviceLine, Role, Ticket, User
 from tests.harness import Desk
 from tests.mailfactory import make_mail
 

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from domain import canned
-from domain.validation import Invalid
-from inbox_worker.commands import commands_of
-from inbox_worker.sender import Sender
-from models import CannedAnswer, Message, Role, Ticket, User
+from helpdesk.domain import canned
+from helpdesk.domain.validation import Invalid
+from helpdesk.inbox_worker.commands import commands_of
+from helpdesk.models import CannedAnswer, Message, Role, Ticket, User
+from helpdesk.outgoing.sender import Sender
 from tests.mailfactory import make_mail
 from tests.test_cli import helpdesk  # noqa: F401 (a fixture)
 from tests.test_portal_tickets import open_ticket, signed_in, world  # noqa: F401 (a fixture)

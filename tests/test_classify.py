@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from inbox_worker.classify import classify
-from inbox_worker.parse import parse
+from helpdesk.inbox_worker.classify import classify
+from helpdesk.inbox_worker.parse import parse
 
 from .mailfactory import make_mail
 

@@ -18,7 +18,7 @@ def helpdesk(tmp_path, empty_database_url):
     env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_DATABASE_URL=empty_database_url, PYTHONPATH=str(REPO))
 
     def run(*args, ok=True, **extra_env):
-        done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env={**env, **extra_env},
+        done = subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env={**env, **extra_env},
                               capture_output=True, text=True, timeout=120)
         if ok:
             assert done.returncode == 0, done.stderr
@@ -74,9 +74,8 @@ def test_errors_are_clear_and_exit_non_zero(helpdesk):
 
 
 def test_send_and_outbox_list(helpdesk, tmp_path, smtp_server, empty_database_url):
-    import config as config_mod
-    import database
-    from inbox_worker import outbox
+    from helpdesk import config as config_mod, database
+    from helpdesk.domain import outbox
 
     helpdesk("init-db")
     cfg = config_mod.load_config({"HELPDESK_DATA_DIR": str(tmp_path / "var"),
@@ -99,11 +98,10 @@ def test_user_add_makes_the_first_admin_who_sets_a_password_by_the_printed_link(
                                                                              empty_database_url):
     import re
 
-    import config as config_mod
-    import database
-    from models import User
+    from helpdesk import config as config_mod, database
+    from helpdesk.models import User
+    from helpdesk.web import create_app
     from tests.portal import Portal
-    from web import create_app
 
     done = helpdesk("user", "add", "Boss@Firma.example", "--role", "admin", "--first-name", "Ala")
     assert "boss@firma.example created as admin" in done.stdout

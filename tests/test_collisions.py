@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from domain import collisions
-from models import Message, Role, Ticket, TicketView
+from helpdesk.domain import collisions
+from helpdesk.models import Message, Role, Ticket, TicketView
 from tests.test_portal_tickets import _user, open_ticket, signed_in, world  # noqa: F401 (a fixture)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from config import ConfigError, load_config, parse_mailbox_url
+from helpdesk.config import ConfigError, load_config, parse_mailbox_url
 
 
 def test_defaults_work_out_of_the_box(tmp_path):

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from domain import contract_csv, contracts
-from models import Company, Contract, ContractAccess, DeviceLine, User
+from helpdesk.domain import contract_csv, contracts
+from helpdesk.models import Company, Contract, ContractAccess, DeviceLine, User
 from tests.conftest import REPO
 from tests.portal import Portal
 
@@ -199,7 +199,7 @@ def helpdesk(tmp_path, database_url):
     env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_DATABASE_URL=database_url, PYTHONPATH=str(REPO))
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env=env,
+        return subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=120)
 
     return run

@@ -5,9 +5,9 @@ import functools
 
 import pytest
 
-from inbox_worker.classify import classify
-from inbox_worker.message import Inbound
-from inbox_worker.parse import ParseError, parse
+from helpdesk.inbox_worker.classify import classify
+from helpdesk.inbox_worker.message import Inbound
+from helpdesk.inbox_worker.parse import ParseError, parse
 
 from .conftest import CORPUS, corpus_rows, need_corpus
 
@@ -23,7 +23,6 @@ KNOWN_SUBJECT_MISSES = {
 KNOWN_FROM_MISSES: dict[str, str] = {}
 KNOWN_BOUNCE_MISSES = {
     "bounceparser/spam-lots-of-bogus-addresses.msg": "plain spam that BounceParser labels a bounce",
-    "sisimai/bsd/lhost-fml-02.eml": "an fml mailing list's 'you are not a member' notice, no failure wording",
 }
 KNOWN_FALSE_BOUNCES = {
     "bounceparser/boxbe-cr2.msg": "a challenge/response DSN (Action: delayed, 'Sender not pre-approved')",

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from models import InboundMail, Ticket
+from helpdesk.models import InboundMail, Ticket
 from tests.conftest import CORPUS, corpus_rows, need_corpus
 from tests.test_corpus import KNOWN_BOUNCE_MISSES, KNOWN_SUBJECT_MISSES
 

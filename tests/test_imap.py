@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from config import parse_mailbox_url
-from inbox_worker.fetch import SourceError, open_source
-from inbox_worker.imap import DONE_KEYWORD, ImapSource
+from helpdesk.config import parse_mailbox_url
+from helpdesk.inbox_worker.fetch import SourceError, open_source
+from helpdesk.inbox_worker.imap import DONE_KEYWORD, ImapSource
 from tests.mailfactory import make_mail
 
 

@@ -12,10 +12,10 @@ from collections import Counter
 import pytest
 from peewee import fn
 
-from inbox_worker import claims
-from inbox_worker.pipeline import Summary, Worker
-from inbox_worker.sender import Sender
-from models import InboundClaim, InboundMail, Message, Outbox, Ticket, db, utcnow
+from helpdesk.inbox_worker import claims
+from helpdesk.inbox_worker.pipeline import Summary, Worker
+from helpdesk.models import InboundClaim, InboundMail, Message, Outbox, Ticket, db, utcnow
+from helpdesk.outgoing.sender import Sender
 from tests.mailfactory import make_mail
 
 pytestmark = pytest.mark.slow

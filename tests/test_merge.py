@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain import merge
-from domain.validation import Invalid
-from inbox_worker.sender import Sender
-from models import (
+from helpdesk.domain import merge
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import (
     ContractAccess,
     InboundMail,
     KnownMessageId,
@@ -20,6 +19,7 @@ from models import (
     Ticket,
     User,
 )
+from helpdesk.outgoing.sender import Sender
 from tests.mailfactory import make_mail
 from tests.test_portal_tickets import open_ticket, signed_in, world  # noqa: F401 (a fixture)
 

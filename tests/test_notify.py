@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from inbox_worker import tokens
-from inbox_worker.notices import Recipient, notices_for
-from inbox_worker.sender import Sender
-from models import Outbox, Role, Ticket, User
+from helpdesk.domain import tokens
+from helpdesk.domain.notices import Recipient, notices_for
+from helpdesk.models import Outbox, Role, Ticket, User
+from helpdesk.outgoing.sender import Sender
 from tests.mailfactory import make_mail
 
 SUPPORT = "support@helpdesk.localhost"
@@ -124,14 +124,14 @@ def test_acknowledgements_to_one_address_are_rate_limited(desk, config):
     ("#123 is the other ticket", ({}, "#123 is the other ticket")),
 ])
 def test_engineer_commands_at_the_top_of_a_reply(text, expected):
-    from inbox_worker.commands import Commands, commands_of
+    from helpdesk.inbox_worker.commands import Commands, commands_of
 
     commands, rest = commands_of(text)
     assert (commands, rest) == (Commands(**expected[0]), expected[1])
 
 
 def test_engineer_commands_by_mail_note_assign_close_and_reopen(desk, config, smtp_server, engineer):
-    from models import Message, MessageKind, Status
+    from helpdesk.models import Message, MessageKind, Status
 
     desk.receive(make_mail(Message_ID="<first@example.com>"))
     address = tokens.reply_address(SUPPORT, config.secret_key, 1, f"u{engineer.id}")
@@ -161,8 +161,8 @@ def test_engineer_commands_by_mail_note_assign_close_and_reopen(desk, config, sm
 def test_the_whole_conversation_through_dovecot_and_aiosmtpd(db, config, dovecot, smtp_server, engineer):
     """Customer mail, acknowledgement, engineer reply by mail, customer reply-all with a new
     CC, engineer #close, customer reply reopens: who received what, and the ticket's state."""
-    from inbox_worker.pipeline import Worker
-    from models import Participant, Status
+    from helpdesk.inbox_worker.pipeline import Worker
+    from helpdesk.models import Participant, Status
 
     url = dovecot.new_mailbox()
     imap = config.with_(mailbox_url=url)
@@ -211,7 +211,7 @@ def test_the_whole_conversation_through_dovecot_and_aiosmtpd(db, config, dovecot
 
 def test_two_auto_responders_answering_each_other_through_a_ticket_stop(desk, config, smtp_server):
     """Auto-responders that ignore Auto-Submitted and copy nothing but the reply address."""
-    from inbox_worker.notify import NOTICES_PER_TICKET_HOUR
+    from helpdesk.domain.notify import NOTICES_PER_TICKET_HOUR
 
     robots = ("robot-a@example.com", "robot-b@example.com")
     desk.receive(make_mail(From=robots[0], Cc=robots[1], Subject="Zgłoszenie"))

@@ -11,16 +11,14 @@ import time
 
 import pytest
 
-import config as config_mod
-import scheduler
-from domain import health, oauth, reports
-from domain.oauth_authorize import AuthorizeError, authorize
-from inbox_worker import outbox
-from inbox_worker.fetch import SourceError
-from inbox_worker.imap import DONE_KEYWORD
-from inbox_worker.pipeline import Worker
-from inbox_worker.sender import Sender
-from models import DigestSent, InboundMail, OAuthToken, Outbox, Role, Ticket, User, db, utcnow
+from helpdesk import checks, config as config_mod, scheduler
+from helpdesk.domain import oauth, outbox, reports
+from helpdesk.domain.oauth_authorize import AuthorizeError, authorize
+from helpdesk.inbox_worker.fetch import SourceError
+from helpdesk.inbox_worker.imap import DONE_KEYWORD
+from helpdesk.inbox_worker.pipeline import Worker
+from helpdesk.models import DigestSent, InboundMail, OAuthToken, Outbox, Role, Ticket, User, utcnow
+from helpdesk.outgoing.sender import Sender
 from tests.mailfactory import make_mail
 from tests.oauth import check_jwt
 from tests.smtp import SmtpServer
@@ -273,7 +271,7 @@ def test_worker_survives_expiry_and_revocation_alerting_once(config, db, oauth_d
             status = reports.mail_status(c)
             assert [t["ok"] for t in status["oauth2"]] == [False]
             assert "stopped working" in status["oauth2"][0]["detail"]
-            assert any(not check.ok and check.name == f"oauth2 {user}" for check in health.checks(c))
+            assert any(not check.ok and check.name == f"oauth2 {user}" for check in checks.checks(c))
             for _ in range(2):
                 scheduler.run_mailbox_health(c, utcnow())
             [alert] = alerts("oauth_dead")
@@ -369,7 +367,7 @@ def test_sender_with_oauthbearer_and_a_dead_token_keeps_the_mail(config, db, tok
     assert Sender(c).send_due() == {"retry": 1}  # waits for a new sign-in, never fails
     row = Outbox.get_by_id(row.id)
     assert row.status == "pending" and "refresh token stopped working" in row.last_error
-    assert [c.ok for c in health.checks(c) if c.name == "smtp"] == [False]
+    assert [c.ok for c in checks.checks(c) if c.name == "smtp"] == [False]
 
 
 # --- the commands -------------------------------------------------------------------------------
@@ -390,7 +388,7 @@ def test_mailbox_authorize_status_and_check_commands(config, db, oauth_dovecot, 
     env.update(token_server.env(), HELPDESK_DATA_DIR=str(config.data_dir), HELPDESK_DATABASE_URL=config.database_url,
                HELPDESK_SECRET_KEY="test-secret", HELPDESK_MAILBOX_URL=oauth_dovecot.oauth_url(url),
                PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "cli"]
+    command = [sys.executable, "-m", "helpdesk.cli"]
     authorizing = subprocess.Popen([*command, "mailbox", "authorize"], cwd=tmp_path, env=env, text=True,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -6,20 +6,20 @@ import io
 import json
 import logging
 
-import logs
-from domain import health
-from models import MailboxState, utcnow
+from helpdesk import logs
+from helpdesk.checks import checks
+from helpdesk.models import MailboxState, utcnow
 
 
 def test_check_says_what_is_reachable_and_what_is_not(config, db, dovecot, imap_url, smtp_server):
-    good = health.checks(config.with_(mailbox_url=imap_url, smtp_url=smtp_server.url))
+    good = checks(config.with_(mailbox_url=imap_url, smtp_url=smtp_server.url))
     assert [(c.name, c.ok) for c in good] == [("configuration", True), ("database", True), ("mailbox", True),
                                               ("smtp", True)]
     assert "schema up to date" in good[1].detail and "0 message(s) waiting" in good[2].detail
 
     smtp_server.stop()
     bad_url = imap_url.replace("imap://", "imap://nobody-", 1)  # an unknown user
-    bad = {c.name: c for c in health.checks(config.with_(mailbox_url=bad_url, smtp_url=smtp_server.url))}
+    bad = {c.name: c for c in checks(config.with_(mailbox_url=bad_url, smtp_url=smtp_server.url))}
     assert not bad["mailbox"].ok and "cannot read" in bad["mailbox"].detail
     assert not bad["smtp"].ok and "cannot use SMTP server" in bad["smtp"].detail
     assert "test-secret" not in json.dumps([c.detail for c in bad.values()])
@@ -27,7 +27,7 @@ def test_check_says_what_is_reachable_and_what_is_not(config, db, dovecot, imap_
 
 def test_check_finds_an_unreachable_database(config):
     broken = config.with_(database_url="postgresql://nobody@127.0.0.1:1/none")
-    check = {c.name: c for c in health.checks(broken)}["database"]
+    check = {c.name: c for c in checks(broken)}["database"]
     assert not check.ok and check.detail.startswith("cannot use the PostgreSQL database")
 
 
@@ -43,7 +43,7 @@ def test_healthz_reports_the_database_and_the_last_fetch_age(app, db):
 
 
 def test_log_lines_carry_the_message_id_and_ticket():
-    record = logging.LogRecord("inbox_worker.pipeline", logging.INFO, __file__, 1, "message %s -> %s", ("a@b", "reply"),
+    record = logging.LogRecord("helpdesk.inbox_worker.pipeline", logging.INFO, __file__, 1, "message %s -> %s", ("a@b", "reply"),
                                None)
     for key, value in logs.about("a@b", 12, uid="7", outcome="reply").items():
         setattr(record, key, value)

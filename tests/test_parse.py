@@ -7,9 +7,9 @@ import hashlib
 import pytest
 from mailparser_reply import EmailReplyParser
 
-from inbox_worker import reply
-from inbox_worker.body import safe_filename
-from inbox_worker.parse import ParseError, parse
+from helpdesk.inbox_worker import reply
+from helpdesk.inbox_worker.body import safe_filename
+from helpdesk.inbox_worker.parse import ParseError, parse
 
 from .conftest import CORPUS, corpus_rows, need_corpus
 from .mailfactory import make_mail

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain import reports, tickets
-from domain.storage import BlobStore
-from inbox_worker import tokens
-from models import (
+from helpdesk.domain import reports, tickets, tokens
+from helpdesk.domain.storage import BlobStore
+from helpdesk.models import (
     AddressStatus,
     Attachment,
     Blob,
@@ -231,7 +230,7 @@ def test_a_message_over_the_size_limit_keeps_its_header_and_says_why(desk, confi
 
 
 def test_a_bad_message_is_quarantined_and_the_rest_go_on(desk, monkeypatch):
-    from inbox_worker.pipeline import Worker
+    from helpdesk.inbox_worker.pipeline import Worker
 
     original = Worker.decide
 
@@ -254,7 +253,7 @@ def test_a_bad_message_is_quarantined_and_the_rest_go_on(desk, monkeypatch):
 
     # Once the bug is gone, an admin re-processes it from the stored raw bytes.
     monkeypatch.setattr(Worker, "decide", original)
-    from inbox_worker.pipeline import reprocess
+    from helpdesk.inbox_worker.pipeline import reprocess
 
     applied = reprocess(desk.config, entry.inbound_id)
     assert applied.outcome == "new_ticket"

@@ -7,8 +7,8 @@ import time
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from domain import links, passwords
-from models import AuthAttempt, Company, Outbox, Ticket, User
+from helpdesk.domain import links, passwords
+from helpdesk.models import AuthAttempt, Company, Outbox, Ticket, User
 from tests.portal import Portal, body, link_in, mails_to
 
 GOOD = dict(first_name="Anna", last_name="Kowalska", email="anna@firma.example", phone="601 234 567",
@@ -361,7 +361,7 @@ def test_headers_on_every_page(portal):
 
 
 def test_cookies_are_secure_over_https(config, db):
-    from web import create_app
+    from helpdesk.web import create_app
 
     app = create_app(config.with_(base_url="https://portal.example"), db=db)
     portal = Portal(app)

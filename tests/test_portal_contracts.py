@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from domain import contracts, passwords
-from domain.contract_csv import ContractRow, Line
-from models import AuthAttempt, Company, Contract, ContractAccess, Role, Status, Ticket, User, utcnow
+from helpdesk.domain import contracts, passwords
+from helpdesk.domain.contract_csv import ContractRow, Line
+from helpdesk.models import AuthAttempt, Company, Contract, ContractAccess, Role, Status, Ticket, User, utcnow
 from tests.portal import Portal
 
 NIP_A = "5260001246"

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pypdf
 import pytest
 
-from domain import levels, partners, passwords
-from models import (
+from helpdesk.domain import levels, partners, passwords
+from helpdesk.models import (
     AuditLog,
     Company,
     CompanyRole,
@@ -26,8 +26,8 @@ from models import (
     Distributor,
     LevelApplication,
     PartnerApplication,
-    Resource,
     Permission,
+    Resource,
     Role,
     RoleChangeRequest,
     User,

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from domain import passwords
-from models import (
+from helpdesk.domain import passwords
+from helpdesk.models import (
     Attachment,
     AuditLog,
     Company,
@@ -295,7 +295,7 @@ def test_the_queue_counts_and_filters(app, world):
     engineer = signed_in(app, world.engineer)
     page = engineer.text("/staff?queue=new")
     assert "one" in page and "two" in page and "four" not in page
-    from web.staff import queue_counts
+    from helpdesk.web.staff import queue_counts
 
     counts = queue_counts(world.engineer)
     assert (counts["new"], counts["unassigned"], counts["mine"], counts["closed"], counts["all"]) == (2, 2, 1, 1, 4)
@@ -309,7 +309,7 @@ def test_assign_status_and_moving_a_message(app, world):
     second = Ticket.create(subject="second", requester_email="x@a.example")
     message = Message.create(ticket=first, kind="customer", author_email="x@a.example", body_text="belongs to 2",
                              message_id="wrong@x")
-    from models import KnownMessageId
+    from helpdesk.models import KnownMessageId
 
     KnownMessageId.create(message_id="wrong@x", ticket=first, message=message)
     engineer = signed_in(app, world.engineer)
@@ -354,7 +354,7 @@ def test_an_engineers_files_go_out_with_the_mail_and_large_ones_stay_in_the_port
     import email
     import email.policy
 
-    from inbox_worker.notify import compose
+    from helpdesk.outgoing.compose import compose
 
     app.config["HELPDESK"] = config = config.with_(max_attachment_bytes=4096)
     alice = signed_in(app, world.alice)
@@ -380,7 +380,7 @@ def test_portal_replies_racing_incoming_mail_lose_nothing(app, world, config):
     every message is kept, and the ticket's status is the last writer's."""
     import threading
 
-    from domain import conversation
+    from helpdesk.domain import conversation
     from tests.harness import Desk
     from tests.mailfactory import make_mail
 

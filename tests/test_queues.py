@@ -11,14 +11,11 @@ import sys
 import threading
 import time
 
-import pytest
-
-import config as config_mod
-from domain import conversation, reports
-from inbox_worker import mailboxes
-from inbox_worker.imap import DONE_KEYWORD
-from inbox_worker.sender import Sender
-from models import Company, MailboxState, Role, Ticket, User
+from helpdesk.domain import conversation, reports
+from helpdesk.inbox_worker import mailboxes
+from helpdesk.inbox_worker.imap import DONE_KEYWORD
+from helpdesk.models import Company, MailboxState, Role, Ticket, User
+from helpdesk.outgoing.sender import Sender
 from tests.conftest import REPO
 from tests.mailfactory import make_mail
 
@@ -126,9 +123,9 @@ def test_portal_tickets_go_to_the_default_queue_or_by_rule(db, config):
 
 
 def test_staff_queue_and_cli_filter_by_queue(db, config, tmp_path):
-    from domain import passwords, tickets
+    from helpdesk.domain import passwords, tickets
+    from helpdesk.web import create_app
     from tests.portal import Portal
-    from web import create_app
 
     c = config.with_(mailbox_url="maildir:///tmp/a?queue=serwis maildir:///tmp/b?queue=partnerzy")
     tickets.open_ticket(subject="Serwisowe zgloszenie", requester_email="a@example.com", queue="serwis")
@@ -148,7 +145,7 @@ def test_staff_queue_and_cli_filter_by_queue(db, config, tmp_path):
                HELPDESK_MAILBOX_URL=c.mailbox_url)
 
     def helpdesk(*args):
-        done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env=env, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout

@@ -14,12 +14,12 @@ from collections import Counter
 
 import pytest
 
-import database
-from inbox_worker.pipeline import Worker
-from models import InboundMail, Message, Quarantine, Ticket
-from tests.postgres import sqlite_only
+from helpdesk import database
+from helpdesk.inbox_worker.pipeline import Worker
+from helpdesk.models import InboundMail, Message, Quarantine, Ticket
 from tests.conftest import REPO
 from tests.mailfactory import make_mail
+from tests.postgres import sqlite_only
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,7 @@ def ledger_count(config) -> int:
 
 def kill_mid_run(config, env, at: int) -> None:
     """Start `helpdesk worker --once`, SIGKILL it once `at` messages are in the ledger."""
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--once"], env=env, cwd=config.data_dir.parent,
+    proc = subprocess.Popen([sys.executable, "-m", "helpdesk.cli", "worker", "--once"], env=env, cwd=config.data_dir.parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while ledger_count(config) < at:
@@ -111,7 +111,7 @@ def kill_mid_run(config, env, at: int) -> None:
 
 
 def finish(config, env) -> None:
-    done = subprocess.run([sys.executable, "-m", "cli", "worker", "--once"], env=env, cwd=config.data_dir.parent,
+    done = subprocess.run([sys.executable, "-m", "helpdesk.cli", "worker", "--once"], env=env, cwd=config.data_dir.parent,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -181,7 +181,7 @@ def test_a_locked_database_delays_the_worker_and_loses_nothing(desk, config, cap
 
 
 def test_a_message_that_never_parses_is_quarantined_and_the_rest_processed(desk, monkeypatch):
-    import inbox_worker.pipeline as pipeline
+    from helpdesk.inbox_worker import pipeline
 
     def parse(raw):
         if b"<poison@example.com>" in raw:
@@ -203,14 +203,14 @@ def test_a_message_that_never_parses_is_quarantined_and_the_rest_processed(desk,
     assert InboundMail.select().where(InboundMail.outcome != "quarantined").count() == 11
     assert desk.waiting() == 0
     # Re-processing it while the parser still fails keeps it in quarantine, counting attempts.
-    from inbox_worker.pipeline import reprocess
+    from helpdesk.inbox_worker.pipeline import reprocess
 
     assert reprocess(desk.config, entry.inbound_id).outcome == "quarantined"
     assert Quarantine.get_by_id(entry.id).attempts == 2
 
 
 def test_imap_connection_dropped_mid_fetch_reconnects_and_loses_nothing(db, config, dovecot, imap_proxy):
-    from inbox_worker.imap import ImapSource
+    from helpdesk.inbox_worker.imap import ImapSource
 
     n = 120
     url = filled_mailbox(dovecot, n)

@@ -9,8 +9,8 @@ import sys
 import threading
 import time
 
-from inbox_worker.pipeline import Worker
-from models import Ticket
+from helpdesk.inbox_worker.pipeline import Worker
+from helpdesk.models import Ticket
 from tests.conftest import REPO
 from tests.mailfactory import make_mail
 
@@ -47,17 +47,17 @@ def test_helpdesk_run_serves_the_maildir_and_stops_on_sigterm(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_POLL_SECONDS="1", PYTHONPATH=str(REPO),
                HELPDESK_WEB_LISTEN="127.0.0.1:0")  # the portal on any free port
-    run = subprocess.Popen([sys.executable, "-m", "cli", "run"], cwd=tmp_path, env=env,
+    run = subprocess.Popen([sys.executable, "-m", "helpdesk.cli", "run"], cwd=tmp_path, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         mail = tmp_path / "m.eml"
         mail.write_bytes(make_mail())
         assert wait_for(lambda: (tmp_path / "var" / "Maildir").is_dir())
-        subprocess.run([sys.executable, "-m", "cli", "mail", "drop", str(mail)], cwd=tmp_path, env=env, check=True,
+        subprocess.run([sys.executable, "-m", "helpdesk.cli", "mail", "drop", str(mail)], cwd=tmp_path, env=env, check=True,
                        capture_output=True)
 
         def listed():
-            out = subprocess.run([sys.executable, "-m", "cli", "ticket", "list", "--json"], cwd=tmp_path, env=env,
+            out = subprocess.run([sys.executable, "-m", "helpdesk.cli", "ticket", "list", "--json"], cwd=tmp_path, env=env,
                                  capture_output=True, text=True).stdout
             return out.strip().startswith("[") and len(json.loads(out)) == 1
 

@@ -9,11 +9,9 @@ import threading
 import pytest
 from peewee import IntegrityError
 
-import config as config_mod
-import scheduler
-from domain import digests, tickets
-from inbox_worker.sender import Sender
-from models import (
+from helpdesk import config as config_mod, scheduler
+from helpdesk.domain import digests, tickets
+from helpdesk.models import (
     Company,
     Contract,
     ContractAccess,
@@ -28,6 +26,7 @@ from models import (
     Ticket,
     User,
 )
+from helpdesk.outgoing.sender import Sender
 
 T = dt.datetime
 LONG_AGO = T(2026, 3, 1, 9, 0)
@@ -447,7 +446,7 @@ def test_build_scheduler_wires_every_job_to_its_cron_schedule_without_starting(c
         assert job.coalesce and job.max_instances == 1 and job.misfire_grace_time >= 3600
     assert str(jobs["customer_digest"].trigger).startswith("cron[")
     catching_up = {name for name, job in jobs.items() if getattr(job, "next_run_time", None)}
-    assert catching_up == {"admin_digest", "customer_digest", "mailbox_health"}
+    assert catching_up == {"admin_digest", "customer_digest", "mailbox_health", "sla_escalations"}
 
 
 def test_schedules_are_cron_expressions_in_the_configuration():
@@ -464,7 +463,7 @@ def test_schedules_are_cron_expressions_in_the_configuration():
 
 
 def test_every_job_has_a_schedule_setting_and_a_name_for_digest_run():
-    import cli
+    from helpdesk import cli
 
     assert set(config_mod.SCHEDULES) == set(scheduler.JOBS)
     parser = cli.build_parser()

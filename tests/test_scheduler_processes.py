@@ -13,11 +13,9 @@ from collections import Counter
 
 import pytest
 
-import config as config_mod
-import database
-from domain import tickets
-from inbox_worker.digests import DIGEST_HEADER
-from models import (
+from helpdesk import config as config_mod, database
+from helpdesk.domain import tickets
+from helpdesk.models import (
     Company,
     Contract,
     ContractAccess,
@@ -29,7 +27,8 @@ from models import (
     User,
     utcnow,
 )
-from scheduler import JOBS
+from helpdesk.outgoing.digest_mail import DIGEST_HEADER
+from helpdesk.scheduler import JOBS
 from tests.conftest import REPO
 
 EVERY_TWO_SECONDS = "*/2 * * * * *"
@@ -87,7 +86,7 @@ def test_two_scheduler_processes_on_one_database_deliver_each_digest_once(tmp_pa
     started = []
     for command, log in ((["scheduler"], logs[0]), (["scheduler"], logs[1]), (["send"], tmp_path / "send.log")):
         with open(log, "w") as stderr:
-            started.append(subprocess.Popen([sys.executable, "-m", "cli", *command], cwd=tmp_path, env=env,
+            started.append(subprocess.Popen([sys.executable, "-m", "helpdesk.cli", *command], cwd=tmp_path, env=env,
                                             stdout=subprocess.DEVNULL, stderr=stderr))
     try:
         def each_ran_every_job_a_few_times():
@@ -121,7 +120,7 @@ def test_helpdesk_digest_run_runs_one_job_by_hand(tmp_path, database_url):
     tickets.open_ticket(subject="Drukarka", requester_email="jan@example.com")
 
     def helpdesk(*args):
-        return subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env=env, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=60)
 
     first = helpdesk("digest", "run", "engineer_digest", "--now", "2026-03-29T00:30+01:00", "--json")

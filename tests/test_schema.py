@@ -1,8 +1,7 @@
 """The migrations build exactly the schema the models describe, and are safe to repeat."""
 from __future__ import annotations
 
-import database
-import models
+from helpdesk import database, models
 from tests.postgres import sqlite_only
 
 
@@ -31,7 +30,7 @@ def test_insert_row_writes_the_row_create_would(db):
     """domain/inserts.py builds its SQL once; the row must be the one Model.create writes."""
     import datetime as dt
 
-    from domain.inserts import insert_row
+    from helpdesk.domain.inserts import insert_row
 
     now = dt.datetime(2026, 11, 25, 12, 0)
     values = {
@@ -55,7 +54,7 @@ def test_insert_row_writes_the_row_create_would(db):
 def test_insert_rows_writes_the_rows_create_would(db):
     import datetime as dt
 
-    from domain.inserts import insert_rows
+    from helpdesk.domain.inserts import insert_rows
 
     now = dt.datetime(2026, 11, 25, 12, 0)
     rows = [dict(kind="digest", ticket=None, recipient=f"u{i}@example.com", mail_from="s@x", message_id=f"m{i}@x",

@@ -1,8 +1,8 @@
 """Full-text search over tickets and their messages (domain/search.py), on either database."""
 from __future__ import annotations
 
-from domain import search, tickets
-from models import Message, MessageKind, Ticket
+from helpdesk.domain import search, tickets
+from helpdesk.models import Message, MessageKind, Ticket
 
 
 def found(text: str, *, staff: bool = True) -> set[str]:

@@ -67,7 +67,7 @@ def stop(process: subprocess.Popen) -> tuple[str, str]:
 @pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["werkzeug", "gunicorn"])
 def test_helpdesk_web_serves_the_login_page(tmp_path, workers):
     port = free_port()
-    web = start(tmp_path, [sys.executable, "-m", "cli", "web", *workers], port)
+    web = start(tmp_path, [sys.executable, "-m", "helpdesk.cli", "web", *workers], port)
     try:
         status, html = wait_for_page(f"http://127.0.0.1:{port}/login", web)
         assert status == 200 and 'name="csrf_token"' in html
@@ -80,7 +80,7 @@ def test_helpdesk_web_serves_the_login_page(tmp_path, workers):
 
 def test_gunicorn_serves_create_app_from_the_environment(tmp_path):
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "web:create_app()"]
+    command = [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "helpdesk.web:create_app()"]
     web = start(tmp_path, command, port)
     try:
         # A fresh data dir: the schema is not there until `helpdesk init-db`, but /login reads nothing.
@@ -93,7 +93,7 @@ def test_gunicorn_serves_create_app_from_the_environment(tmp_path):
 
 def test_helpdesk_run_serves_the_portal_beside_the_worker(tmp_path):
     port = free_port()
-    run = start(tmp_path, [sys.executable, "-m", "cli", "run"], port)
+    run = start(tmp_path, [sys.executable, "-m", "helpdesk.cli", "run"], port)
     try:
         status, _ = wait_for_page(f"http://127.0.0.1:{port}/register", run)
         assert status == 200
@@ -108,7 +108,7 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "cli", "web"], cwd=tmp_path, env=environment(tmp_path, port),
+        done = subprocess.run([sys.executable, "-m", "helpdesk.cli", "web"], cwd=tmp_path, env=environment(tmp_path, port),
                               capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert f"HELPDESK_WEB_LISTEN: cannot listen on 127.0.0.1:{port}" in done.stderr

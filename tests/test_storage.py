@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.storage import BlobStore
+from helpdesk.domain.storage import BlobStore
 
 
 @pytest.mark.parametrize("sync_each", [True, False])

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from domain import tags
-from domain.validation import Invalid
-from models import Ticket, TicketTag
+from helpdesk.domain import tags
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import Ticket, TicketTag
 from tests.mailfactory import make_mail
 from tests.test_cli import helpdesk  # noqa: F401 (a fixture)
 from tests.test_portal_tickets import open_ticket, signed_in, world  # noqa: F401 (a fixture)

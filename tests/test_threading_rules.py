@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from inbox_worker import subjects, tokens
-from inbox_worker.message import NORMAL, Classification, Inbound, ThreadMatch
-from inbox_worker.route import (
+from helpdesk.domain import tokens
+from helpdesk.inbox_worker import subjects
+from helpdesk.inbox_worker.message import NORMAL, Classification, Inbound, ThreadMatch
+from helpdesk.inbox_worker.route import (
     Bounce,
     Facts,
     Ignore,
@@ -15,7 +16,7 @@ from inbox_worker.route import (
     StaffReply,
     route,
 )
-from inbox_worker.thread import thread_of
+from helpdesk.inbox_worker.thread import thread_of
 
 SUPPORT = ("support@helpdesk.localhost", "pomoc@firma.pl")
 SECRET = "s3cret"

@@ -12,10 +12,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-from domain import passwords, security_events
-from models import Role, SecurityEvent, Ticket, User, db as models_db
+from helpdesk.domain import passwords, security_events
+from helpdesk.models import Role, SecurityEvent, Ticket, User, db as models_db
 from tests.conftest import REPO
 from tests.portal import Portal
 
@@ -72,7 +70,7 @@ def test_helpdesk_security_log_lists_events_as_text_and_json(config, db, tmp_pat
                PYTHONPATH=str(REPO))
 
     def helpdesk(*args):
-        done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=tmp_path, env=env, capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout

@@ -2,7 +2,7 @@
 
 Views parse the request, call a domain function and render or redirect; every rule
 (who may see what, what a link may do, how many attempts) lives in `domain/`.
-Production: `gunicorn 'web:create_app()'` (the config comes from the environment).
+Production: `gunicorn 'helpdesk.web:create_app()'` (the config comes from the environment).
 """
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-import config as config_mod
-import database
-import models
+from helpdesk import config as config_mod, database, models
 
 from . import i18n, security
 
@@ -63,9 +61,25 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
 
-    from . import account, admin, auth, contracts, desk, health, pages, partners, security_events, staff, tickets
+    from . import (
+        account,
+        admin,
+        auth,
+        contracts,
+        desk,
+        health,
+        pages,
+        partners,
+        reports,
+        security_events,
+        service_levels,
+        staff,
+        tickets,
+    )
 
     for blueprint in (pages.bp, auth.bp, account.bp, contracts.bp, tickets.bp, staff.bp, health.bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (service_levels.bp, reports.bp):
         app.register_blueprint(blueprint)
     for blueprint in (partners.bp, partners.public, admin.bp, security_events.bp, desk.bp):
         app.register_blueprint(blueprint)

@@ -5,9 +5,9 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
-from domain import accounts, links
-from domain.validation import Invalid
-from models import User
+from helpdesk.domain import accounts, links
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import User
 
 from . import forms
 from .auth import _bad_link

@@ -8,10 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from peewee import JOIN
 
-from domain import levels, partner_access, partners
-from domain.storage import BlobStore
-from domain.validation import Invalid
-from models import (
+from helpdesk.domain import levels, partner_access, partners
+from helpdesk.domain.storage import BlobStore
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import (
     PARTNER_ROLES,
     AuditLog,
     Blob,

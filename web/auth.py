@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_login import logout_user
 
-from domain import accounts, links
-from domain.validation import Invalid
+from helpdesk.domain import accounts, links
+from helpdesk.domain.validation import Invalid
 
 from . import forms
 from .i18n import current_language

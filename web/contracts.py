@@ -9,8 +9,8 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from domain import contracts
-from models import Company, Contract
+from helpdesk.domain import access, contracts
+from helpdesk.models import Company, Contract
 
 from . import forms
 from .security import client_ip
@@ -35,7 +35,7 @@ def dashboard():
     query = contracts.current(contracts.visible_contracts(current_user), _today())
     shown = list(query.order_by(Contract.ends_on, Contract.number).limit(DASHBOARD_SIZE))
     return render_template("contracts/dashboard.html", contracts=_with_lines(shown), total=query.count(),
-                           tickets=list(contracts.active_tickets(current_user)), today=_today())
+                           tickets=list(access.active_tickets(current_user)), today=_today())
 
 
 def _list(archive: bool):

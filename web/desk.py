@@ -8,9 +8,9 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from domain import canned, merge, tags
-from domain.validation import Invalid
-from models import CannedAnswer, Message, Ticket
+from helpdesk.domain import canned, merge, tags
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import CannedAnswer, Message, Ticket
 
 from . import forms
 from .staff import staff_only

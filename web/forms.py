@@ -23,11 +23,11 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
+from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
-from wtforms.validators import Email, InputRequired, Length, ValidationError
 
-from domain import validation
-from domain.passwords import MAX_LENGTH
+from helpdesk.domain import validation
+from helpdesk.domain.passwords import MAX_LENGTH
 
 
 def translated(error: validation.Invalid) -> str:
@@ -157,11 +157,28 @@ class ReplyForm(FlaskForm):
 class StaffReplyForm(ReplyForm):
     internal = BooleanField(_l("Internal note (never sent to the customer)"))
     close = BooleanField(_l("Close the ticket with this answer"))
+    minutes = StringField(_l("Time spent"), description=_l("Optional: 15, 15m, 1h or 1h30m."))
     # Canned answers, inserted by re-rendering the form (no JavaScript): see web/desk.py.
     canned = SelectField(_l("Canned answer"), choices=[], validate_choice=False)
     canned_language = SelectField(_l("Language"), choices=[], validate_choice=False)
     seen = HiddenField()  # the newest message id the form was shown with (collisions)
     anyway = HiddenField()  # "1": send although someone else's message arrived meanwhile
+
+
+class SlaPolicyForm(FlaskForm):
+    name = StringField(_l("Service level"), [REQUIRED, Length(max=100)],
+                       description=_l("The name contracts give as their service level."))
+    first_response = StringField(_l("First response within"), [REQUIRED], description=_l("e.g. 30m, 4h, 1d"))
+    resolution = StringField(_l("Resolution within"), [REQUIRED], description=_l("e.g. 8h, 2d"))
+    hours = SelectField(_l("Counted in"), choices=[])  # set by the view: business hours or 24x7
+
+
+class ReportPeriodForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET form that changes nothing
+
+    start = DateField(_l("From"), [Optional()])
+    end = DateField(_l("To"), [Optional()])
 
 
 # --- the engineers' working day: canned answers, tags, merge, split ----------------------------

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from domain import health
-from models import utcnow
+from helpdesk.domain import health
+from helpdesk.models import utcnow
 
 bp = Blueprint("health", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from models import User
+from helpdesk.models import User
 
 from .i18n import LANGUAGES
 from .security import safe_next

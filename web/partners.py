@@ -15,10 +15,10 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from domain import accounts, conversation, levels, partner_access, partners, validation
-from domain.storage import BlobStore
-from domain.validation import Invalid
-from models import Blob, Company, LevelApplication, PartnerApplication, ProgrammeTerms, Role, RoleChangeRequest
+from helpdesk.domain import accounts, conversation, levels, partner_access, partners, validation
+from helpdesk.domain.storage import BlobStore
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import Blob, Company, LevelApplication, PartnerApplication, ProgrammeTerms, Role, RoleChangeRequest
 
 from . import forms
 from .i18n import current_language

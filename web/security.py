@@ -13,7 +13,7 @@ import re
 from flask import Flask, request, session
 from flask_login import LoginManager, login_user
 
-from models import User
+from helpdesk.models import User
 
 CSP = "; ".join([
     "default-src 'none'",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from domain import security_events
+from helpdesk.domain import security_events
 
 from .staff import admin_only
 

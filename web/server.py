@@ -3,7 +3,7 @@ start in a thread), or gunicorn with N worker processes (production).
 
 `helpdesk run` serves the portal with `serve_in_thread` next to the mail worker and the
 sender; `helpdesk web` serves only the portal (`--workers N`: gunicorn). Gunicorn can also
-be started directly: `gunicorn 'web:create_app()'` (the config comes from the environment).
+be started directly: `gunicorn 'helpdesk.web:create_app()'` (the config comes from the environment).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import threading
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from config import Config, ConfigError
+from helpdesk.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,13 @@ def serve_in_thread(app, host: str, port: int, *, name: str = "web") -> tuple[Ba
 def run_gunicorn(config: Config, workers: int, *, app_factory=None) -> None:
     """Serve with gunicorn's sync workers on config.web_listen until a signal ends it.
 
-    The same as `gunicorn -w N -b HOST:PORT 'web:create_app()'`: each worker builds its
+    The same as `gunicorn -w N -b HOST:PORT 'helpdesk.web:create_app()'`: each worker builds its
     own app (its own database connections) after the fork.
     """
     from gunicorn.app.base import BaseApplication
 
     if app_factory is None:
-        from web import create_app
+        from helpdesk.web import create_app
 
         def app_factory():
             return create_app(config)

@@ -9,17 +9,18 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, Case, fn
 
-from domain import accounts, collisions, conversation, tags
-from domain.validation import Invalid
-from inbox_worker import pipeline
-from models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
+from helpdesk.domain import accounts, collisions, conversation, service_levels, tags, timespent
+from helpdesk.domain.storage import BlobStore
+from helpdesk.domain.validation import Invalid
+from helpdesk.inbox_worker import pipeline
+from helpdesk.models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
 
 from . import forms, ticket_extras
 from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE = 50
-QUEUES = ("new", "unassigned", "open", "waiting_customer", "waiting_us", "closed", "mine", "all")
+QUEUES = ("due", "new", "unassigned", "open", "waiting_customer", "waiting_us", "closed", "mine", "all")
 
 
 def staff_only(view):
@@ -52,6 +53,8 @@ def in_queue(query, queue: str, user: User):
     """The tickets of one queue: by status, unassigned (open ones nobody has), mine, or all."""
     if queue in STATUS_LABELS:
         return query.where(Ticket.status == queue)
+    if queue == "due":  # every open ticket, the next deadline first (see `_ordered`)
+        return query.where(Ticket.status != Status.CLOSED.value)
     if queue == "unassigned":
         return query.where(Ticket.assignee.is_null(), Ticket.status != Status.CLOSED.value)
     if queue == "mine":
@@ -71,14 +74,17 @@ def queue_counts(user: User, box: str = "") -> dict[str, int]:
         fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee == user.id, 1)], 0)), 0).alias("mine"),
     ).where(open_, in_box).dicts().get()
     return {**{q: counts.get(q, 0) for q in STATUS_LABELS}, "unassigned": extra["unassigned"] or 0,
+            "due": sum(n for status, n in counts.items() if status != Status.CLOSED.value),
             "mine": extra["mine"] or 0, "all": sum(counts.values())}
 
 
 @bp.route("")
 @staff_only
 def queue():
-    name = request.args.get("queue", "unassigned")
-    name = name if name in QUEUES else "unassigned"
+    name = request.args.get("queue", "due")
+    name = name if name in QUEUES else "due"
+    sort = request.args.get("sort") or ("due" if name == "due" else "updated")
+    sort = sort if sort in ("due", "updated") else "updated"
     text = request.args.get("q", "")
     page = max(1, request.args.get("page", 1, type=int) or 1)
     boxes = list(_config().queues)  # the mailboxes' queues, as configured
@@ -87,7 +93,7 @@ def queue():
     assignee = User.alias()
     query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
                            Ticket.channel, Ticket.queue, Contract.number.alias("contract_number"),
-                           assignee.email.alias("assignee_email"))
+                           assignee.email.alias("assignee_email"), *SLA_COLUMNS)
              .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
              .switch(Ticket).join(assignee, JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id)))
     query = search(in_queue(query, name, current_user), text, _config().ticket_prefix, staff=True)
@@ -95,13 +101,25 @@ def queue():
         query = query.where(Ticket.queue == box)
     tag = request.args.get("tag", "").strip()[:100]
     query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
-    rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-                .offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
     return render_template("staff/queue.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, queue=name,
                            q=text, counts=queue_counts(current_user, box), queues=QUEUES,
                            prefix=_config().ticket_prefix, box=box, boxes=boxes if len(boxes) > 1 else [],
                            tag=tag, row_tags=tags.of_tickets([r["id"] for r in rows[:PAGE]]),
-                           tag_suggestions=tags.suggestions())
+                           tag_suggestions=tags.suggestions(), sort=sort)
+
+
+SLA_COLUMNS = (Ticket.sla_policy, Ticket.first_response_due, Ticket.first_response_at, Ticket.resolution_due,
+               Ticket.sla_paused_at, Ticket.sla_next_due)
+
+
+def _ordered(query, sort: str):
+    """Most recently changed first, or the next service-level deadline first ("due soonest":
+    tickets whose clocks stand still or that have none come last, most recently changed first)."""
+    if sort == "due":
+        return query.order_by(Ticket.sla_next_due.asc(nulls="LAST"), Ticket.updated_at.desc(), Ticket.id.desc())
+    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
 
 
 # --- one ticket ------------------------------------------------------------------------------------
@@ -135,7 +153,14 @@ def _page(ticket: Ticket, status: int = 200, **given):
         forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
         history=list(StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc())),
+        **_clocks(ticket),
     ), status
+
+
+def _clocks(ticket: Ticket) -> dict:
+    """The service-level clocks and the time spent, for the ticket page's side panel."""
+    return {"clocks": service_levels.clock_states(ticket, service_levels.settings_of(_config()), g.now),
+            "time_spent": timespent.ticket_total(ticket.id)}
 
 
 @bp.route("/tickets/<int:ticket_id>")
@@ -163,12 +188,17 @@ def reply(ticket_id: int):
         collisions.seen(ticket.id, current_user, g.now)
         return _page(ticket, 422 if form.canned.errors else 200, reply_form=form)
     parts = reply_parts(form)
+    minutes = timespent.minutes_of(form.minutes.data) if (form.minutes.data or "").strip() else None
+    if minutes is None and (form.minutes.data or "").strip():
+        form.minutes.errors = [_("Give the time as 15, 15m, 1h or 1h30m (at most a day).")]
+        parts = None
     if parts is not None:
         text, files = parts
         seen = None if form.anyway.data == "1" or not (form.seen.data or "").isdigit() else int(form.seen.data)
         try:
             conversation.reply(_config(), ticket.id, current_user, text, uploads=files, internal=form.internal.data,
-                               close=form.close.data and not form.internal.data, now=g.now, seen_message_id=seen)
+                               close=form.close.data and not form.internal.data, now=g.now, seen_message_id=seen,
+                               minutes=minutes)
         except collisions.Held as held:
             form.seen.data = str(held.newest_id)
             form.anyway.data = "1"
@@ -186,7 +216,7 @@ def status(ticket_id: int):
     value = request.form.get("st-status", "")
     if value not in STATUS_LABELS or not forms.ConfirmForm().validate_on_submit():
         abort(400)
-    conversation.change_status(ticket.id, Status(value), current_user, now=g.now)
+    conversation.change_status(ticket.id, Status(value), current_user, now=g.now, config=_config())
     flash(_("Status: %(status)s", status=STATUS_LABELS[value]), "success")
     return redirect(url_for("staff.ticket", ticket_id=ticket.id))
 
@@ -217,6 +247,22 @@ def add_cc(ticket_id: int):
         conversation.add_cc(ticket.id, addresses, current_user, _config(), now=g.now)
         return redirect(url_for("staff.ticket", ticket_id=ticket.id) + "#people")
     return _page(ticket, 422, cc_form=form)
+
+
+@bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/raw")
+@staff_only
+def raw_mail(ticket_id: int, message_id: int):
+    """The mail a message came from, whole, as it arrived (the pages and notices may show it cut)."""
+    message = Message.get_or_none(Message.id == message_id, Message.ticket == ticket_id)
+    if message is None or message.inbound_id is None:
+        abort(404)
+    inbound = InboundMail.get_by_id(message.inbound_id)
+    raw = BlobStore(_config().blob_dir, _config().raw_dir).get_raw(inbound.raw_sha256)
+    response = current_app.response_class(raw, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f"attachment; filename=message-{message.id}.eml"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/move", methods=["GET", "POST"])

@@ -7,9 +7,9 @@ from flask import current_app, g
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from domain import canned, collisions, tags
-from domain.validation import Invalid
-from models import Ticket
+from helpdesk.domain import canned, collisions, tags
+from helpdesk.domain.validation import Invalid
+from helpdesk.models import Ticket
 
 from . import forms
 

@@ -12,16 +12,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import nh3
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
+from markupsafe import escape
 from peewee import JOIN, SQL
 
-from domain import access, contracts, conversation, merge
-from domain import search as full_text
-from domain.storage import BlobStore
-from domain.validation import N_, Invalid
-from models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
+from helpdesk.domain import access, contracts, conversation, limits, merge, search as full_text
+from helpdesk.domain.storage import BlobStore
+from helpdesk.domain.validation import N_, Invalid
+from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
 
 from . import forms
 from .i18n import fast_gettext
@@ -187,14 +186,40 @@ def new():
 # --- one ticket ----------------------------------------------------------------------------------
 
 
-def conversation_of(ticket: Ticket) -> list[dict]:
-    """The messages this user may read, newest first, each with its attachments (two queries)."""
-    messages = list(access.visible_messages(current_user, ticket))
+PREVIEW_BYTES = 2000  # of a message shown once the page's budget is spent
+
+
+def conversation_of(ticket: Ticket, *, only: int | None = None) -> list[dict]:
+    """The messages this user may read, newest first, each with its attachments (two queries)
+    and the text to show: whole while the page stays under HELPDESK_MAX_PAGE_BYTES (half of
+    it for texts, as escaped), then a preview with `shortened` set. `only`: one message."""
+    query = access.visible_messages(current_user, ticket)
+    if only is not None:
+        query = query.where(Message.id == only)
+    messages = list(query)
     files: dict[int, list] = {}
     if messages:
         for a in Attachment.select().where(Attachment.message.in_([m.id for m in messages])).order_by(Attachment.id):
             files.setdefault(a.message_id, []).append(a)
-    return [{"message": m, "attachments": files.get(m.id, [])} for m in messages]
+    budget = _config().max_page_bytes // 2
+    items = []
+    for m in messages:
+        text = m.display
+        quoted = m.body_text if m.body_display and m.body_display != m.body_text else ""
+        size = _escaped_size(text) + _escaped_size(quoted)
+        shortened = size > budget
+        if shortened:
+            text, quoted = limits.cut(text, max(PREVIEW_BYTES, budget // 5), marker="[...]")[0], ""
+            size = _escaped_size(text)
+        budget = max(0, budget - size)
+        items.append({"message": m, "attachments": files.get(m.id, []), "text": text, "quoted": quoted,
+                      "shortened": shortened})
+    return items
+
+
+def _escaped_size(text: str) -> int:
+    """Bytes the text takes in a page, escaped."""
+    return len(str(escape(text)).encode("utf-8", "surrogatepass")) if text else 0
 
 
 def participants_of(ticket: Ticket) -> list[Participant]:
@@ -268,7 +293,7 @@ def remove_cc(ticket_id: int, participant_id: int):
 @login_required
 def reopen(ticket_id: int):
     ticket = _ticket_or_404(ticket_id)
-    if conversation.change_status(ticket.id, Status.OPEN, current_user, now=g.now):
+    if conversation.change_status(ticket.id, Status.OPEN, current_user, now=g.now, config=_config()):
         flash(_("The ticket is open again."), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket.id))
 
@@ -287,7 +312,8 @@ def attachment(attachment_id: int, filename: str):
         abort(404)
     store = BlobStore(_config().blob_dir, _config().raw_dir)
     response = send_file(store.blob_path(row.blob.sha256), mimetype="application/octet-stream",
-                         as_attachment=True, download_name=row.filename, max_age=0, conditional=False)
+                         as_attachment=True, download_name=limits.one_line(row.filename) or "file", max_age=0,
+                         conditional=False)
     response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -296,17 +322,43 @@ def attachment(attachment_id: int, filename: str):
 CID = re.compile(r"""(src=["'])cid:([^"']+)(["'])""", re.IGNORECASE)
 
 
+# What sanitised HTML never has: a stored value with any of these was not written by the
+# ingest's sanitiser (an old or hand-made row) and is sanitised before it is shown.
+UNSANITISED = re.compile(r"<\s*(?:script|iframe|object|embed|style|form)|\son[a-z]+\s*=|javascript:", re.IGNORECASE)
+
+
 def html_view(message: Message, attachments: list, images: bool, download_url) -> tuple[str, str]:
-    """(the mail's HTML, sanitised again, with inline images pointing at their attachment;
-    the CSP to serve it with: remote images only when the reader asked for them)."""
+    """(the mail's HTML, sanitised once when it was stored, with inline images pointing at
+    their attachment; the CSP to serve it with: remote images only when the reader asked
+    for them)."""
     by_cid = {a.content_id.strip("<>"): a for a in attachments if a.content_id and a.blob_id}
-    html = nh3.clean(message.body_html or "", url_schemes={"http", "https", "mailto", "cid"})
+    html = message.body_html or ""
+    if UNSANITISED.search(html):
+        html = nh3.clean(html, url_schemes={"http", "https", "mailto", "cid"})
     html = CID.sub(lambda m: m.group(1) + (download_url(by_cid[m.group(2)]) if m.group(2) in by_cid else "")
                    + m.group(3), html)
     sources = "'self' data: https: http:" if images else "'self' data:"
     csp = (f"default-src 'none'; img-src {sources}; style-src 'self' 'unsafe-inline'; sandbox; base-uri 'none'; "
            "form-action 'none'")
     return html, csp
+
+
+@bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>")
+@login_required
+def message_page(ticket_id: int, message_id: int):
+    """One message as whole as a page may hold (the conversation shortens long ones)."""
+    ticket = _ticket_or_404(ticket_id)
+    items = conversation_of(ticket, only=message_id)
+    if not items:
+        abort(404)
+    return render_template("tickets/message.html", ticket=ticket, items=items, prefix=_config().ticket_prefix,
+                           staff=current_user.is_staff)
+
+
+@bp.app_template_filter("one_line")
+def one_line_filter(value: str) -> str:
+    """A file name or subject without control or bidi characters (rows stored before they were cleaned)."""
+    return limits.one_line(value or "")
 
 
 @bp.route("/tickets/<int:ticket_id>/messages/<int:message_id>/html")

@@ -2,13 +2,15 @@
 
 In: `Outbox` rows that are due. Out: each row `sent`, rescheduled with exponential
 backoff (the server is down, or answered 4xx), or `failed` with the server's answer (a
-permanent 5xx, or too many attempts). A permanent refusal marks the address
-undeliverable, and mail to a marked address is not sent. Rows are claimed with a lease,
+permanent 5xx, or too many attempts). A permanent refusal of the address itself (5.1.x,
+not a size, content or policy refusal: `domain.deliverability`) marks it undeliverable,
+and mail to a marked address is not sent; a notice refused as too large is sent once more
+without its files. Each mail's envelope sender is a signed return path naming its row. Rows are claimed with a lease,
 so several senders can share the outbox; each row's result is committed the moment the
 server has answered, so a restart neither resends what was sent nor drops what was not.
-Never builds mail: `outbox.py` does. With `?auth=oauth2` on HELPDESK_SMTP_URL the
-transport logs in with SASL XOAUTH2 (or OAUTHBEARER) and an access token from
-domain/oauth.py; a 535 answer gets the token refreshed and the login tried once more.
+Never builds mail: `domain/outbox.py` and `compose.py` do. With `?auth=oauth2` on
+HELPDESK_SMTP_URL the transport logs in with SASL XOAUTH2 (or OAUTHBEARER) and an access
+token from domain/oauth.py; a 535 answer gets the token refreshed and the login tried once more.
 """
 from __future__ import annotations
 
@@ -24,14 +26,14 @@ from collections import Counter
 from email.errors import MessageError
 from pathlib import Path
 
-import database
-from config import Config, SmtpURL, is_loopback
-from domain import oauth
-from logs import about
-from models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
+from helpdesk import database
+from helpdesk.config import Config, SmtpURL, is_loopback
+from helpdesk.domain import deliverability, oauth, tokens
+from helpdesk.domain.owners import dead_owners, owner_name
+from helpdesk.logs import about
+from helpdesk.models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
 
-from .notify import compose
-from .owners import dead_owners, owner_name
+from .compose import compose
 
 log = logging.getLogger(__name__)
 
@@ -267,21 +269,59 @@ class Sender:
                 return self._finish(row, "failed", f"cannot build this mail: {exc}")
             Outbox.update(raw=row.raw).where(Outbox.id == row.id).execute()
         try:
-            self.transport.send(row.mail_from, row.recipient, bytes(row.raw))
+            self._send(row)
         except Refused as exc:
             if not exc.permanent:
                 return self._retry(row, str(exc), now)
+            judged = deliverability.verdict(code=exc.code, text=str(exc))
+            if judged.size and row.spec and self._send_smaller(row, now):
+                return self._finish(row, "sent", f"sent without its files: {exc}", sent_at=utcnow())
+            if not judged.marks:  # this mail failed; the address stays in use
+                self._tell_ticket(row, f"Mail to {row.recipient} was refused: {exc}. The address stays in use "
+                                       f"({judged.why}).", now)
+                return self._finish(row, "failed", f"{exc} ({judged.why})")
             self._mark_undeliverable(row.recipient, str(exc), now)
             self._undeliverable[row.recipient] = AddressStatus(email=row.recipient, bounced_at=now,
                                                                bounce_reason=str(exc))
-            if row.ticket_id:  # the ticket shows why this person hears nothing more
-                text = f"Mail to {row.recipient} was refused: {exc}. No more mail goes to this address."
-                Message.create(ticket=row.ticket_id, kind=MessageKind.SYSTEM.value, author_email="",
-                               subject="", body_text=text, thread_rule="delivery", created_at=now)
+            self._tell_ticket(row, f"Mail to {row.recipient} was refused: {exc}. No more mail goes to this address.",
+                              now)
             return self._finish(row, "failed", str(exc))
         log.info("outbox: sent %s to %s", row.message_id, row.recipient,
                  extra=about(row.message_id, row.ticket_id, recipient=row.recipient, outcome="sent"))
         return self._finish(row, "sent", "", sent_at=utcnow())
+
+    def _send(self, row: Outbox) -> None:
+        """Hand the mail to the transport, with a signed return path naming this row as its
+        envelope sender when it is sent from a support address (a delivery report that comes
+        back on it proves which mail failed: inbox_worker.lookup.bounce_proof)."""
+        mail_from = row.mail_from
+        if tokens.is_own_address(mail_from, self.config.support_addresses) and "+" not in mail_from:
+            mail_from = tokens.return_path(mail_from, self.config.secret_key, row.id)
+        self.transport.send(mail_from, row.recipient, bytes(row.raw))
+
+    def _send_smaller(self, row: Outbox, now: dt.datetime) -> bool:
+        """A notice the server refused as too large, once more without its files (listed, with
+        the link to the ticket, instead). True when the server took it."""
+        try:
+            smaller = compose(self.config, row, files=False)
+        except (ValueError, MessageError):
+            return False
+        if len(smaller) >= len(bytes(row.raw)):
+            return False
+        row.raw = smaller
+        Outbox.update(raw=smaller).where(Outbox.id == row.id).execute()
+        try:
+            self._send(row)
+        except Refused:
+            return False
+        return True
+
+    @staticmethod
+    def _tell_ticket(row: Outbox, text: str, now: dt.datetime) -> None:
+        """The ticket shows why a participant did not get a mail."""
+        if row.ticket_id:
+            Message.create(ticket=row.ticket_id, kind=MessageKind.SYSTEM.value, author_email="",
+                           subject="", body_text=text, thread_rule="delivery", created_at=now)
 
     def _finish(self, row: Outbox, status: str, error: str, *, sent_at=None) -> str:
         Outbox.update(status=status, last_error=error[:2000], sent_at=sent_at, attempts=Outbox.attempts + 1,

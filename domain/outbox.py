@@ -1,13 +1,15 @@
 """Outbox: outgoing mail as rows, written in the caller's transaction (SPEC E11).
 
 In: the parts of a mail (sender, one recipient, subject, bodies, threading headers).
-Out: an `Outbox` row holding the complete RFC 5322 message, due now; `sender.py`
+Out: an `Outbox` row holding the complete RFC 5322 message, due now; `outgoing/sender.py`
 delivers it. Never talks to an SMTP server, and never commits: the row goes in with
 the change that caused it, or not at all.
 
-Header values are built by `email.message.EmailMessage` with the default policy; a value
-that carries CR, LF or NUL (a header injection attempt, or a broken address) is refused
-with `HeaderInjection` before anything is written.
+Header values are built by `email.message.EmailMessage` with the default policy; an
+address or id that carries CR, LF or NUL (a header injection attempt, or a broken address)
+is refused with `HeaderInjection` before anything is written. A subject, a name or a file
+name is cleaned instead (control and bidi characters become spaces): text a stranger
+wrote never makes a ticket unmailable.
 """
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ from pathlib import Path
 
 import jinja2
 
-from domain import tickets
-from models import Outbox, Ticket, utcnow
+from helpdesk.models import Outbox, Ticket, utcnow
+
+from . import tickets
+from .limits import one_line
 
 LOOP_HEADER = "X-Helpdesk-Loop"  # classify.py treats mail carrying it as our own coming back
 
@@ -48,11 +52,14 @@ def build(*, mail_from: str, from_name: str, to: str, to_name: str = "", subject
           references: tuple[str, ...] = (), auto_submitted: str = "auto-generated",
           loop_marker: str, now: dt.datetime | None = None,
           attachments: list[tuple[str, str, bytes]] = ()) -> EmailMessage:
-    """The complete message; every value from a user is checked for line breaks first."""
+    """The complete message; addresses and ids from a user are checked for line breaks first,
+    subjects, names and file names cleaned."""
     msg = EmailMessage()
-    msg["From"] = Address(safe(from_name, "sender name"), addr_spec=safe(mail_from, "sender address"))
-    msg["To"] = Address(safe(to_name, "recipient name"), addr_spec=safe(to, "recipient address"))
-    msg["Subject"] = safe(subject, "subject")
+    # Names and the subject are cleaned, not refused: a NUL or line break a stranger put in a
+    # subject must not make the ticket unmailable. Addresses and ids are refused.
+    msg["From"] = Address(one_line(from_name), addr_spec=safe(mail_from, "sender address"))
+    msg["To"] = Address(one_line(to_name), addr_spec=safe(to, "recipient address"))
+    msg["Subject"] = one_line(subject)
     msg["Date"] = format_datetime((now or utcnow()).replace(tzinfo=dt.timezone.utc))
     msg["Message-ID"] = f"<{safe(message_id, 'Message-ID')}>"
     if reply_to:
@@ -72,7 +79,7 @@ def build(*, mail_from: str, from_name: str, to: str, to_name: str = "", subject
         maintype, _, subtype = content_type.partition("/")
         if not subtype:
             maintype, subtype = "application", "octet-stream"
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=safe(filename, "file name"))
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=one_line(filename) or "file")
     return msg
 
 

@@ -3,7 +3,7 @@
 In: `Event`s, the stored messages of a mail batch (`events_of`) or of a portal form. Out: `Outbox` rows (and
 `AutoReplyLog` rows for acknowledgements). Reads what it needs in a few queries per
 batch; who is told is `notices.notices_for` (pure). The rows say what to send; the
-sender renders each (`compose`: `outbox.render` and `outbox.build`) just before it is
+sender renders each (`outgoing.compose`: `outbox.render` and `outbox.build`) just before it is
 delivered, so the mail path's transaction stays cheap. A notice that cannot be built is
 failed with its reason: the ticket is stored, and a bad address holds nothing up.
 """
@@ -13,40 +13,25 @@ import datetime as dt
 import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.errors import MessageError
 
-from config import Config
-from domain import tickets
-from domain.rows import Deferred
-from domain.storage import BlobStore
-from models import (
-    Attachment,
-    AutoReplyLog,
-    Blob,
-    Message,
-    MessageKind,
-    Outbox,
-    Participant,
-    Ticket,
-    User,
-    db,
-    utcnow,
-)
+from helpdesk.config import Config
+from helpdesk.models import AutoReplyLog, KnownMessageId, Outbox, Participant, Ticket, User, db, utcnow
 
-from . import digests, outbox, tokens
+from . import outbox, tickets, tokens
 from .notices import Recipient, notices_for
+from .rows import Deferred
 
 log = logging.getLogger(__name__)
 
 ACKS_PER_HOUR = 3  # automatic answers to one address: E9's rate limit
 # Notices about one ticket to one customer address in an hour: two auto-responders that
-# ignore Auto-Submitted and answer each other through a ticket stop here. (Engineers are
-# not limited: they are ours.)
+# ignore Auto-Submitted and answer each other through a ticket stop here. The cap is for
+# automated mail: an engineer's answer over it is delayed until the hour has room, never
+# dropped. (Engineers are not limited: they are ours.)
 NOTICES_PER_TICKET_HOUR = 10
-HISTORY = 5  # earlier messages quoted below a notice, newest first
 EVENTS = ("new_ticket", "reply", "staff_reply")
-TEAM = {"pl": "Pomoc techniczna", "en": "Support"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +69,7 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
     acks = _acks_this_hour({e.author for e in events if e.outcome == "new_ticket"}, now)
     own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
     sent = _notices_this_hour(ticket_ids, now)
+    sent_to = _our_mail_recipients({r for e in events for r in e.references[-8:]})
     staff_addresses = {s.email for s in staff}
     queued = 0
     rows = Deferred()  # written together below: one INSERT per table, not a round trip per notice
@@ -97,19 +83,30 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
                              own=own)
         for notice in chosen:
             key = (ticket.id, notice.recipient.email)
-            if notice.recipient.email not in staff_addresses and sent.get(key, 0) >= NOTICES_PER_TICKET_HOUR:
-                log.warning("no %s to %s about %s: %d notices on this ticket in the last hour (a mail loop?)",
-                            notice.template, notice.recipient.email, event.message_id, sent[key])
-                continue
+            recent = sent.setdefault(key, [])
+            due = now
+            if notice.recipient.email not in staff_addresses and len(recent) >= NOTICES_PER_TICKET_HOUR:
+                if event.outcome != "staff_reply":
+                    log.warning("no %s to %s about %s: %d notices on this ticket in the last hour (a mail loop?)",
+                                notice.template, notice.recipient.email, event.message_id, len(recent))
+                    continue
+                # A person's answer: it waits until the last hour holds fewer than the cap.
+                due = max(now, sorted(recent)[-NOTICES_PER_TICKET_HOUR] + dt.timedelta(hours=1))
+                log.info("%s to %s about %s delayed until %s: %d notices on this ticket in the last hour",
+                         notice.template, notice.recipient.email, event.message_id, due, len(recent))
+            # Our Message-IDs of mail to someone else stay out of References: each is half of
+            # the proof that lets a delivery report mark its recipient undeliverable.
+            own_refs = tuple(r for r in event.references if sent_to.get(r, notice.recipient.email)
+                             == notice.recipient.email)
             try:
-                _queue(config, notice, ticket, event, now, rows)
+                _queue(config, notice, ticket, replace(event, references=own_refs), now, rows, due=due)
             except (ValueError, MessageError) as exc:  # a header we refuse to build (line breaks, bad address)
                 log.error("no %s to %s about %s: %s", notice.template, notice.recipient.email, event.message_id, exc)
                 continue
             if notice.template == "ack":
                 rows.add(AutoReplyLog, {"email": notice.recipient.email, "sent_at": now})
                 acks[notice.recipient.email] = acks.get(notice.recipient.email, 0) + 1
-            sent[key] = sent.get(key, 0) + 1
+            recent.append(due)
             queued += 1
     with db.atomic():
         rows.flush()
@@ -139,46 +136,30 @@ def _acks_this_hour(addresses, now: dt.datetime) -> dict[str, int]:
     return counts
 
 
-def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], int]:
-    counts: dict[tuple[int, str], int] = defaultdict(int)
-    for row in Outbox.select(Outbox.ticket, Outbox.recipient).where(
+def _our_mail_recipients(message_ids) -> dict[str, str]:
+    """Message-ID -> recipient, for those of the ids that are mail we sent."""
+    found: dict[str, str] = {}
+    ids = list(message_ids)
+    for start in range(0, len(ids), 500):
+        for row in KnownMessageId.select(KnownMessageId.message_id, KnownMessageId.recipient).where(
+                KnownMessageId.message_id.in_(ids[start:start + 500]), KnownMessageId.outgoing == True):  # noqa: E712
+            found[row.message_id] = row.recipient
+    return found
+
+
+def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], list[dt.datetime]]:
+    """When each (ticket, recipient)'s mail of the last hour goes out (delayed ones included)."""
+    times: dict[tuple[int, str], list[dt.datetime]] = defaultdict(list)
+    for row in Outbox.select(Outbox.ticket, Outbox.recipient, Outbox.created_at, Outbox.next_attempt_at,
+                             Outbox.attempts).where(
             Outbox.ticket.in_(ticket_ids), Outbox.created_at > now - dt.timedelta(hours=1)):
-        counts[(row.ticket_id, row.recipient)] += 1
-    return counts
+        planned = row.next_attempt_at if row.attempts == 0 else row.created_at  # not a retry's backoff
+        times[(row.ticket_id, row.recipient)].append(max(row.created_at, planned))
+    return times
 
 
-def _history(ticket_id: int, message_id: str) -> tuple[dict, list[dict]]:
-    """The message itself and the public ones before it, newest first."""
-    about = Message.select(Message.id).where(Message.ticket == ticket_id, Message.message_id == message_id).scalar()
-    query = Message.select(Message.id, Message.author_email, Message.author_name, Message.body_text,
-                           Message.body_display, Message.created_at).where(
-        Message.ticket == ticket_id, Message.kind.in_([MessageKind.CUSTOMER.value, MessageKind.STAFF.value]))
-    if about:  # not what came after it: the sender may render this long after
-        query = query.where(Message.id <= about)
-    shown = [{"id": r.id, "author": r.author_name or r.author_email, "when": f"{r.created_at:%Y-%m-%d %H:%M} UTC",
-              "text": r.display.strip()} for r in query.order_by(Message.id.desc()).limit(HISTORY + 1)]
-    return (shown[0] if shown else {}), shown[1:]
-
-
-def _files(config: Config, message_id: int | None) -> tuple[list[tuple[str, str, bytes]], list[str]]:
-    """The message's files to attach (up to the attachment limit in all), and the names of
-    those left for the portal."""
-    if not message_id:
-        return [], []
-    store = BlobStore(config.blob_dir, config.raw_dir)
-    attached, left, total = [], [], 0
-    for a in (Attachment.select(Attachment, Blob).join(Blob).where(Attachment.message == message_id,
-                                                                      Attachment.inline == False)  # noqa: E712
-              .order_by(Attachment.id)):
-        if total + a.size > config.max_attachment_bytes:
-            left.append(a.filename)
-            continue
-        total += a.size
-        attached.append((a.filename, a.content_type, store.get(a.blob.sha256)))
-    return attached, left
-
-
-def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetime, rows: Deferred) -> None:
+def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetime, rows: Deferred, *,
+           due: dt.datetime | None = None) -> None:
     """An outbox row saying what to send (added to `rows`; raises ValueError, adding
     nothing, for an address we refuse); the sender renders it (`compose`) just before
     delivery, so the transaction that stores the message stays cheap."""
@@ -192,33 +173,6 @@ def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetim
             "references": [*event.references[-8:], event.message_id], "queued_at": now.isoformat()}
     rows.add(Outbox, dict(kind=notice.template, ticket=ticket.id, recipient=outbox.safe(recipient.email, "recipient"),
                           mail_from=address, message_id=message_id, raw=None, spec=json.dumps(spec),
-                          status="pending", attempts=0, next_attempt_at=now, created_at=now, last_error="",
+                          status="pending", attempts=0, next_attempt_at=due or now, created_at=now, last_error="",
                           lease_owner=None, lease_until=None, sent_at=None))
     tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.email, sink=rows)
-
-
-def compose(config: Config, row: Outbox) -> bytes:
-    """The mail an outbox row with a `spec` stands for, rendered from the templates with
-    the conversation as it was up to the message it is about (newest first)."""
-    spec = json.loads(row.spec)
-    if digests.is_digest(spec):  # queued by the scheduler: no ticket, a digest template
-        return digests.compose(config, row, spec)
-    ticket = Ticket.select(Ticket.id, Ticket.subject, Ticket.status).where(Ticket.id == row.ticket_id).get()
-    language = spec["language"]
-    message, earlier = _history(ticket.id, spec["about"])
-    files, left = _files(config, message.get("id")) if spec["template"] != "ack" else ([], [])
-    team = TEAM.get(language, TEAM["pl"])
-    page = "staff/tickets" if spec["template"] == "engineer" else "tickets"
-    subject, text, html = outbox.render(spec["template"], language, {
-        "ref": ticket.ref(config.ticket_prefix), "subject": ticket.subject, "status": ticket.status,
-        "message": message, "history": earlier, "link": f"{config.base_url}/{page}/{ticket.id}", "team": team,
-        "left_out": left,
-    })
-    msg = outbox.build(
-        mail_from=row.mail_from, from_name=team, to=spec["to"], to_name=spec["name"], subject=subject, text=text,
-        html=html, reply_to=tokens.reply_address(row.mail_from, config.secret_key, ticket.id, spec["token"]),
-        message_id=row.message_id, in_reply_to=spec["about"], references=tuple(spec["references"]),
-        auto_submitted=spec["auto_submitted"], loop_marker=row.mail_from,
-        now=dt.datetime.fromisoformat(spec["queued_at"]), attachments=files,
-    )
-    return msg.as_bytes(policy=outbox.SMTP_POLICY)

@@ -63,3 +63,29 @@ def is_own_address(address: str, support_addresses) -> bool:
     local, _, domain = address.lower().partition("@")
     base = local.split("+", 1)[0]
     return any(f"{base}@{domain}" == a.lower() for a in support_addresses)
+
+
+# --- signed return paths (VERP): support+b<outbox id>-<mac>@domain ------------------------
+# The envelope sender of each mail we send names its outbox row, signed: a delivery report
+# that arrives on it proves which of our mails failed and to whom it went.
+
+BOUNCE_TOKEN = re.compile(r"^b(?P<row>[1-9][0-9]{0,15})-(?P<mac>[0-9a-f]{12})$")
+
+
+def _bounce_mac(secret: str, row_id: int) -> str:
+    return hmac.new(secret.encode(), f"bounce:{row_id}".encode(), hashlib.sha256).hexdigest()[:MAC_CHARS]
+
+
+def return_path(support_address: str, secret: str, row_id: int) -> str:
+    """The signed envelope sender for outbox row `row_id`."""
+    local, _, domain = support_address.partition("@")
+    return f"{local}+b{row_id}-{_bounce_mac(secret, row_id)}@{domain}"
+
+
+def returned_row(addresses, support_addresses, secret: str) -> int | None:
+    """The outbox row named by a signed return path among the addresses, or None."""
+    for token in tokens_in(addresses, support_addresses):
+        m = BOUNCE_TOKEN.match(token)
+        if m and hmac.compare_digest(m["mac"], _bounce_mac(secret, int(m["row"]))):
+            return int(m["row"])
+    return None

@@ -10,10 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from config import Config
-from models import Outbox
-
-from . import outbox
+from helpdesk.config import Config
+from helpdesk.domain import outbox
+from helpdesk.models import Outbox
 
 DIGEST_HEADER = "X-Helpdesk-Digest"  # which job sent it: filters, and tests, can tell
 TEAM = {"pl": "Pomoc techniczna", "en": "Support"}

@@ -1,0 +1,88 @@
+"""/staff/reports (engineers and admins): each report as a chart (SVG from the server), its
+table and a CSV download, over a period of local days (issue 15)."""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
+from flask_babel import gettext as _
+
+from helpdesk.domain import statistics
+
+from . import charts, forms
+from .staff import staff_only
+
+bp = Blueprint("reports", __name__, url_prefix="/staff/reports")
+
+
+def column_labels() -> dict[str, str]:
+    """The columns' names as people read them (the CSV and JSON keep the plain names)."""
+    return {
+        "week": _("week"), "opened": _("opened"), "closed": _("closed"), "month": _("month"),
+        "tickets": _("tickets"), "first_response_median_h": _("first response, median (h)"),
+        "first_response_p90_h": _("first response, 90th percentile (h)"),
+        "resolution_median_h": _("resolution, median (h)"), "resolution_p90_h": _("resolution, 90th percentile (h)"),
+        "group": _("level and month"), "level": _("service level"),
+        "first_response_met": _("first response met"), "first_response_breached": _("first response breached"),
+        "first_response_percent": _("first response met, per cent"), "resolution_met": _("resolution met"),
+        "resolution_breached": _("resolution breached"), "resolution_percent": _("resolution met, per cent"),
+        "status": _("status"), "total": _("total"), "under a day": _("under a day"), "1-3 days": _("1-3 days"),
+        "3-7 days": _("3-7 days"), "7-30 days": _("7-30 days"), "over 30 days": _("over 30 days"),
+        "engineer": _("engineer"), "open_assigned": _("open, assigned"), "answers": _("answers"),
+        "hours_spent": _("hours spent"), "contract": _("contract"), "customer": _("customer"),
+        "minutes": _("minutes"), "hours": _("hours"),
+    }
+
+
+def _period() -> statistics.Period:
+    form = forms.ReportPeriodForm(request.args)
+    form.validate()
+    return statistics.Period.of(form.start.data if not form.start.errors else None,
+                                form.end.data if not form.end.errors else None,
+                                current_app.config["HELPDESK"].timezone, now=g.now)
+
+
+def _report(name: str) -> statistics.Report:
+    if name not in statistics.REPORTS:
+        abort(404)
+    return statistics.report(name, _period(), now=g.now)
+
+
+def _args(period: statistics.Period) -> dict:
+    return {"start": period.start.isoformat(), "end": period.end.isoformat()}
+
+
+@bp.route("")
+@staff_only
+def index():
+    period = _period()
+    reports = [statistics.report(name, period, now=g.now) for name in statistics.REPORTS]
+    form = forms.ReportPeriodForm(data={"start": period.start, "end": period.end})
+    return render_template("reports/index.html", reports=reports, period=period, args=_args(period), form=form,
+                           labels=column_labels())
+
+
+@bp.route("/<name>.svg")
+@staff_only
+def chart(name: str):
+    report = _report(name)
+    response = Response(charts.svg(report, _(report.title), column_labels()), mimetype="image/svg+xml")
+    response.headers["Content-Security-Policy"] = charts.CSP
+    return response
+
+
+@bp.route("/<name>.csv")
+@staff_only
+def download(name: str):
+    report = _report(name)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(report.columns)
+    writer.writerows([["" if v is None else v for v in row] for row in report.rows])
+    period = _period()
+    filename = f"{name}_{period.start.isoformat()}_{period.end.isoformat()}.csv"
+    return Response(out.getvalue().encode("utf-8-sig"), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
