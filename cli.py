@@ -306,12 +306,13 @@ def cmd_ticket_merge(args) -> int:
 
 
 def cmd_ticket_split(args) -> int:
-    from helpdesk.domain import merge
+    from helpdesk.domain import merge, service_levels
     from helpdesk.domain.validation import Invalid
 
     config = _migrated(args)
     try:
-        new = merge.split(args.message, None, with_later=args.with_later, prefix=config.ticket_prefix)
+        new = merge.split(args.message, None, with_later=args.with_later, prefix=config.ticket_prefix,
+                          sla=service_levels.settings_of(config))
     except merge.NotFound:
         raise CommandError(f"no message {args.message} (the ids are in `helpdesk ticket show --json`)") from None
     except Invalid as error:

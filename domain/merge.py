@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from peewee import fn
+
 from helpdesk import database
 from helpdesk.models import (
     AuditLog,
@@ -23,6 +25,7 @@ from helpdesk.models import (
     InboundMail,
     KnownMessageId,
     Message,
+    MessageKind,
     Participant,
     Status,
     StatusChange,
@@ -32,7 +35,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import tags, tickets
+from . import service_levels, tags, tickets
 from .validation import N_, Invalid
 
 
@@ -114,9 +117,11 @@ def merge(source_id: int, target_id: int, by: User | None, *, confirmed: bool = 
 
 
 def split(message_id: int, by: User | None, *, with_later: bool = False, now: dt.datetime | None = None,
-          prefix: str = "HD") -> Ticket:
+          prefix: str = "HD", sla: service_levels.Settings | None = None) -> Ticket:
     """Move a message (and, with `with_later`, every later one) to a new ticket with the same
-    people; returns the new ticket. `Invalid` when nothing would stay behind."""
+    people; returns the new ticket. `Invalid` when nothing would stay behind. `sla`: the
+    service-level settings; the new ticket's clocks start at the split (and its first answer
+    is the first staff message moved with it, if any)."""
     now = now or utcnow()
     with db.atomic():
         message = Message.get_or_none(Message.id == message_id)
@@ -151,6 +156,11 @@ def split(message_id: int, by: User | None, *, with_later: bool = False, now: dt
             Participant.create(ticket=new.id, email=p.email, name=p.name, role=p.role, user=p.user_id,
                                added_at=now, added_by="staff")
         tags.copy(source.id, new.id, now)
+        if sla is not None:
+            answered = Message.select(fn.MIN(Message.created_at)).where(
+                Message.id.in_(ids), Message.kind == MessageKind.STAFF.value).scalar()
+            Ticket.update(first_response_at=answered).where(Ticket.id == new.id).execute()
+            service_levels.refresh(sla, [new.id])
         tickets.touch(source, now)
         AuditLog.create(actor=by, action="split", object_type="ticket", object_id=str(new.id),
                         detail=f"{len(ids)} message(s) from {source.ref(prefix)}", at=now)

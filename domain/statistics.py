@@ -27,6 +27,7 @@ MAX_DAYS = 5 * 366  # the longest period a report covers (its rows are one per w
 AGES = ((1, N_("under a day")), (3, N_("1-3 days")), (7, N_("3-7 days")), (30, N_("7-30 days")),
         (None, N_("over 30 days")))
 OPEN_STATUSES = [s.value for s in Status if s is not Status.CLOSED]
+UNMERGED = Ticket.merged_into.is_null()  # a ticket merged into another is counted there
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,10 @@ def opened_closed(period: Period, now: dt.datetime) -> Report:
     weeks = weeks_between(period.start, period.end)
     opened, closed = Counter(), Counter()
     for (at,) in Ticket.select(Ticket.created_at).where(Ticket.created_at >= period.since,
-                                                       Ticket.created_at < period.until).tuples():
+                                                       Ticket.created_at < period.until, UNMERGED).tuples():
         opened[week_of(period.local_day(at))] += 1
     for (at,) in Ticket.select(Ticket.closed_at).where(Ticket.closed_at >= period.since,
-                                                      Ticket.closed_at < period.until).tuples():
+                                                      Ticket.closed_at < period.until, UNMERGED).tuples():
         closed[week_of(period.local_day(at))] += 1
     return Report("opened_closed", N_("Tickets opened and closed per week"), ["week", "opened", "closed"],
                   [[w, opened[w], closed[w]] for w in weeks], Chart("bar", 0, (1, 2)))
@@ -157,8 +158,8 @@ def response_times(period: Period, now: dt.datetime) -> Report:
     first, whole = defaultdict(list), defaultdict(list)
     opened = Counter()
     for created, answered, closed in (Ticket.select(Ticket.created_at, Ticket.first_response_at, Ticket.closed_at)
-                                      .where(Ticket.created_at >= period.since, Ticket.created_at < period.until)
-                                      .tuples()):
+                                      .where(Ticket.created_at >= period.since, Ticket.created_at < period.until,
+                                             UNMERGED).tuples()):
         month = period.local_day(created).strftime("%Y-%m")
         opened[month] += 1
         if answered:
@@ -189,7 +190,7 @@ def sla_compliance(period: Period, now: dt.datetime) -> Report:
     query = (Ticket.select(Ticket.sla_policy, Ticket.created_at, Ticket.first_response_due, Ticket.first_response_at,
                            Ticket.resolution_due, Ticket.closed_at, Ticket.sla_paused_at)
              .where(Ticket.created_at >= period.since, Ticket.created_at < period.until,
-                    Ticket.sla_policy.is_null(False)).tuples())
+                    Ticket.sla_policy.is_null(False), UNMERGED).tuples())
     for policy, created, fr_due, fr_at, res_due, closed, paused in query:
         key = (policy, period.local_day(created).strftime("%Y-%m"))
         counts[key]["tickets"] += 1
@@ -228,7 +229,7 @@ def engineers(period: Period, now: dt.datetime) -> Report:
     assigned = dict(Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id)).where(
         Ticket.status.in_(OPEN_STATUSES), Ticket.assignee.is_null(False)).group_by(Ticket.assignee).tuples())
     closed = dict(Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id)).where(
-        Ticket.closed_at >= period.since, Ticket.closed_at < period.until, Ticket.assignee.is_null(False))
+        Ticket.closed_at >= period.since, Ticket.closed_at < period.until, Ticket.assignee.is_null(False), UNMERGED)
         .group_by(Ticket.assignee).tuples())
     answers = dict(Message.select(Message.author, fn.COUNT(Message.id)).where(
         Message.kind == MessageKind.STAFF.value, Message.created_at >= period.since,

@@ -235,3 +235,21 @@ def test_helpdesk_report_and_a_contract_import_that_changes_the_level(helpdesk, 
     assert helpdesk("report", "backlog", "--from", "yesterday", ok=False).returncode == 1
     assert helpdesk("report", "nothing", ok=False).returncode == 2
     request_close()
+
+
+def test_a_split_ticket_gets_its_own_clocks_from_the_split(db, settings):
+    from helpdesk.domain import merge
+
+    service_levels.set_policy(settings, "Standard", "1h", "8h", "24x7")
+    opened = dt.datetime(2026, 11, 23, 8, 0)
+    ticket = tickets.open_ticket(subject="Two problems", requester_email="jan@example.com", now=opened, sla=settings)
+    tickets.add_message(ticket, kind=tickets.MessageKind.CUSTOMER, author_email="jan@example.com", body_text="1",
+                        now=opened)
+    second = tickets.add_message(ticket, kind=tickets.MessageKind.CUSTOMER, author_email="jan@example.com",
+                                 body_text="2", now=opened + H)
+    split_at = opened + 2 * H
+    new = merge.split(second.id, None, now=split_at, sla=settings)
+    stored = Ticket.get_by_id(new.id)
+    assert stored.sla_policy == "Standard" and stored.first_response_at is None
+    assert stored.first_response_due == split_at + H and stored.resolution_due == split_at + 8 * H
+    assert stored.sla_next_due == stored.first_response_due

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from helpdesk.domain import canned, merge, tags
+from helpdesk.domain import canned, merge, service_levels, tags
 from helpdesk.domain.validation import Invalid
 from helpdesk.models import CannedAnswer, Message, Ticket
 
@@ -147,7 +147,7 @@ def split(ticket_id: int, message_id: int):
     if form.validate_on_submit():
         try:
             new = merge.split(message.id, current_user, with_later=form.with_later.data, now=g.now,
-                              prefix=_prefix())
+                              prefix=_prefix(), sla=service_levels.settings_of(current_app.config["HELPDESK"]))
         except Invalid as error:
             flash(forms.translated(error), "error")
             return redirect(url_for("staff.ticket", ticket_id=ticket_id))
