@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -445,7 +444,7 @@ def cmd_mail_drop(args) -> int:
     url = config.mailbox
     if url.scheme != "maildir":
         raise CommandError("mail drop works with the Maildir inbox only; send mail to your IMAP mailbox instead")
-    box = mailbox.Maildir(url.path, create=True)
+    box = mailbox.Maildir(url.path, create=True)  # type: ignore[arg-type]
     for name in args.files:
         path = Path(name)
         if not path.is_file():
@@ -822,13 +821,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("HELPDESK_LOG_LEVEL", "INFO").upper(),
-                                                       logging.INFO)
     from helpdesk import logs
 
     try:
-        logs.configure(level, os.environ.get("HELPDESK_LOG_FORMAT", "text").lower())
-    except ValueError as exc:
+        config = config_mod.load_config()  # HELPDESK_LOG_LEVEL and _FORMAT, from the environment or .env
+        level = logging.DEBUG if args.verbose else getattr(logging, config.log_level.upper(), logging.INFO)
+        logs.configure(level, config.log_format.lower())
+    except (config_mod.ConfigError, ValueError) as exc:
         print(f"helpdesk: {exc}", file=sys.stderr)
         return 1
     if not args.verbose:

@@ -8,7 +8,7 @@ import ipaddress
 import os
 import re
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -292,10 +292,11 @@ class Config:
     timezone: str = "Europe/Warsaw"
     web_listen: str = "127.0.0.1:5000"  # where `helpdesk run` and `helpdesk web` serve the portal
     proxy_hops: int = 0  # reverse proxies in front of the portal whose X-Forwarded-* we trust
+    log_level: str = "INFO"  # a name of the logging module's levels; an unknown one is INFO
+    log_format: str = "text"  # text | json (logs.py)
     oauth: OAuthProvider = OAuthProvider(name="")
     # Portal tickets: "partner:partnerzy" sends partners' tickets to that queue; else the default queue.
     portal_queue_rules: tuple[tuple[str, str], ...] = ()
-    extra: dict = field(default_factory=dict)
 
     @property
     def mailboxes(self) -> tuple[MailboxURL, ...]:
@@ -370,6 +371,10 @@ def _read_dotenv(path: Path) -> dict:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
+SCHEDULES = {  # job -> default cron expression: the Config fields schedule_<job>
+    f.name.removeprefix("schedule_"): f.default for f in fields(Config) if f.name.startswith("schedule_")}
+
+
 def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env")) -> Config:
     """Build the Config; the process environment wins over `.env`."""
     env = {**(_read_dotenv(dotenv) if dotenv else {}), **(os.environ if environ is None else environ)}
@@ -382,9 +387,29 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     support += tuple(a for a in dict.fromkeys(b.address for b in parse_mailbox_urls(mailbox_url))
                      if a and a not in support)
     secret = env.get("HELPDESK_SECRET_KEY") or _stored_secret(data_dir)
-    mailbox_done = env.get("HELPDESK_MAILBOX_DONE") or "flag"
+    mailbox_done = env.get("HELPDESK_MAILBOX_DONE") or Config.mailbox_done
     if mailbox_done != "flag" and not (mailbox_done.startswith("move:") and len(mailbox_done) > 5):
         raise ConfigError("HELPDESK_MAILBOX_DONE: use 'flag' or 'move:FolderName'")
+    # Every other field: HELPDESK_<FIELD> when set and not empty, else the field's default
+    # above (the one place a default is written).
+    settings: dict = {}
+    for f in fields(Config):
+        if f.default is MISSING or f.name == "mailbox_done":
+            continue
+        name = f"HELPDESK_{f.name.upper()}"
+        if f.name.startswith("schedule_"):
+            settings[f.name] = _cron(env, name, f.default)
+        elif f.type == "int" or f.type is int:
+            default = _default_parsers() if f.name == "parse_workers" else f.default
+            settings[f.name] = _int(env, name, default)
+        else:
+            settings[f.name] = env.get(name) or f.default
+    settings["sla_default"] = settings["sla_default"].strip()
+    settings["sla_business_hours"] = " ".join(settings["sla_business_hours"].split())
+    # An empty HELPDESK_SLA_HOLIDAYS means no holidays (not the default, PL).
+    settings["sla_holidays"] = env.get("HELPDESK_SLA_HOLIDAYS", Config.sla_holidays).strip().upper()
+    settings["oauth"] = _oauth(env)
+    settings["portal_queue_rules"] = _queue_rules(env.get("HELPDESK_PORTAL_QUEUE_RULES") or "")
     config = Config(
         data_dir=data_dir,
         database_url=env.get("HELPDESK_DATABASE_URL") or f"sqlite:///{data_dir / 'helpdesk.sqlite3'}",
@@ -392,41 +417,13 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         support_addresses=support,
         secret_key=secret,
         base_url=(env.get("HELPDESK_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-        ticket_prefix=env.get("HELPDESK_TICKET_PREFIX") or "HD",
         mailbox_done=mailbox_done,
-        poll_seconds=_int(env, "HELPDESK_POLL_SECONDS", 30),
-        fetch_batch=_int(env, "HELPDESK_FETCH_BATCH", 100),
-        max_message_bytes=_int(env, "HELPDESK_MAX_MESSAGE_BYTES", 25 * 1024 * 1024),
-        max_attachment_bytes=_int(env, "HELPDESK_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024),
-        max_text_bytes=_int(env, "HELPDESK_MAX_TEXT_BYTES", 512 * 1024),
-        max_notice_bytes=_int(env, "HELPDESK_MAX_NOTICE_BYTES", 2 * 1024 * 1024),
-        max_page_bytes=_int(env, "HELPDESK_MAX_PAGE_BYTES", 2 * 1024 * 1024),
-        max_attachments=_int(env, "HELPDESK_MAX_ATTACHMENTS", 100),
-        parse_workers=_int(env, "HELPDESK_PARSE_WORKERS", _default_parsers()),
-        db_busy_timeout_ms=_int(env, "HELPDESK_DB_BUSY_TIMEOUT_MS", 30_000),
-        parse_timeout_seconds=_int(env, "HELPDESK_PARSE_TIMEOUT_SECONDS", 120),
-        reconnect_max_seconds=_int(env, "HELPDESK_RECONNECT_MAX_SECONDS", 300),
-        **{f"schedule_{job}": _cron(env, f"HELPDESK_SCHEDULE_{job.upper()}", default)
-           for job, default in SCHEDULES.items()},
-        no_answer_hours=_int(env, "HELPDESK_NO_ANSWER_HOURS", 24),
-        mailbox_stalled_minutes=_int(env, "HELPDESK_MAILBOX_STALLED_MINUTES", 30),
-        collision_minutes=_int(env, "HELPDESK_COLLISION_MINUTES", 10),
-        smtp_url=env.get("HELPDESK_SMTP_URL") or "",
-        language=env.get("HELPDESK_LANGUAGE") or "pl",
-        timezone=env.get("HELPDESK_TIMEZONE") or "Europe/Warsaw",
-        web_listen=env.get("HELPDESK_WEB_LISTEN") or "127.0.0.1:5000",
-        proxy_hops=_int(env, "HELPDESK_PROXY_HOPS", 0),
-        oauth=_oauth(env),
-        portal_queue_rules=_queue_rules(env.get("HELPDESK_PORTAL_QUEUE_RULES") or ""),
-        sla_default=(env.get("HELPDESK_SLA_DEFAULT") or "").strip(),
-        sla_business_hours=" ".join((env.get("HELPDESK_SLA_BUSINESS_HOURS") or "mon-fri 08:00-16:00").split()),
-        sla_holidays=(env.get("HELPDESK_SLA_HOLIDAYS", "PL") or "").strip().upper(),
+        **settings,
     )
     if config.language not in ("pl", "en"):
         raise ConfigError("HELPDESK_LANGUAGE: use 'pl' or 'en'")
-    config.web_address
-    config.mailbox  # validate the URLs now, with a clear message
-    config.smtp
+    for url in ("web_address", "mailbox", "smtp"):  # validate the URLs now, with a clear message
+        getattr(config, url)
     if (any(b.oauth for b in config.mailboxes) or config.smtp.oauth) and not config.oauth.name:
         raise ConfigError("HELPDESK_OAUTH_PROVIDER: a mail server URL says auth=oauth2; set the provider "
                           "(microsoft, google or custom) and HELPDESK_OAUTH_CLIENT_ID")
@@ -459,15 +456,6 @@ def _queue_rules(value: str) -> tuple[tuple[str, str], ...]:
         rules.append((who, queue))
     return tuple(rules)
 
-
-SCHEDULES = {  # job -> default cron expression (the Config field is schedule_<job>)
-    "engineer_digest": "0 7 * * *",
-    "customer_digest": "0 8 * * mon",
-    "contract_reminders": "30 7 * * *",
-    "admin_digest": "0 7 * * *",
-    "mailbox_health": "*/5 * * * *",
-    "sla_escalations": "*/5 * * * *",
-}
 
 
 def _cron(env: dict, name: str, default: str) -> str:

@@ -75,6 +75,21 @@ class MessageKind(str, enum.Enum):
     SYSTEM = "system"  # recorded by the system itself (too large, bounced, ...)
 
 
+class OutboxStatus(str, enum.Enum):
+    PENDING = "pending"  # waiting to be sent, or to be tried again
+    SENT = "sent"
+    FAILED = "failed"  # refused for good, or given up on
+
+
+class RequestStatus(str, enum.Enum):
+    """Of what a partner asks for and staff decide: applications, role changes, levels."""
+
+    DRAFT = "draft"  # partner applications only: the wizard is not finished
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class Outcome(str, enum.Enum):
     NEW_TICKET = "new_ticket"
     REPLY = "reply"
@@ -163,8 +178,9 @@ class Contract(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
     @classmethod
-    def active(cls, today: dt.date):
-        return cls.select().where(cls.starts_on <= today, cls.ends_on >= today)
+    def active(cls, today: dt.date, query=None):
+        """The contracts (of `query`, default all) running on this day."""
+        return (query if query is not None else cls.select()).where(cls.starts_on <= today, cls.ends_on >= today)
 
 
 # One device or software licence covered by a contract.
@@ -229,8 +245,9 @@ class Ticket(BaseModel):
         return f"{prefix}-{self.id}"
 
     @classmethod
-    def open_ones(cls):
-        return cls.select().where(cls.status != Status.CLOSED.value)
+    def open_ones(cls, query=None):
+        """The tickets (of `query`, default all) not closed."""
+        return (query if query is not None else cls.select()).where(cls.status != Status.CLOSED.value)
 
 
 # A service level's clocks, kept by admins (`helpdesk sla set`, /staff/sla); a contract's
@@ -378,11 +395,10 @@ class InboundClaim(BaseModel):
         indexes = ((("mailbox", "uidvalidity", "uid"), True),)
 
 
-# The last position read per mailbox, and when it was last fetched (for health checks).
+# When each mailbox was last fetched, and what went wrong (for health checks).
 class MailboxState(BaseModel):
     mailbox = CharField(max_length=500, unique=True)
     uidvalidity = BigIntegerField(default=0)
-    last_uid = BigIntegerField(default=0)
     last_fetch_at = DateTimeField(null=True)
     last_message_at = DateTimeField(null=True)
     last_error = TextField(default="")
@@ -427,7 +443,7 @@ class Outbox(BaseModel):
     # queued as what to say, so the transaction that causes it stays cheap).
     raw = BlobField(null=True)
     spec = TextField(default="")  # JSON: the notice to render (template, recipient, ...)
-    status = CharField(max_length=10, default="pending", index=True)  # pending|sent|failed
+    status = CharField(max_length=10, default=OutboxStatus.PENDING.value, choices=choices(OutboxStatus), index=True)
     attempts = IntegerField(default=0)
     next_attempt_at = DateTimeField(default=utcnow, index=True)
     last_error = TextField(default="")
@@ -468,7 +484,7 @@ class PartnerApplication(BaseModel):
     quarterly_target_pln = DecimalField(max_digits=12, decimal_places=2, default=0)
     annual_target_pln = DecimalField(max_digits=12, decimal_places=2, default=0)
     commission_percent = DecimalField(max_digits=5, decimal_places=2, default=0)
-    status = CharField(max_length=10, default="pending", index=True)  # draft|pending|approved|rejected
+    status = CharField(max_length=10, default=RequestStatus.PENDING.value, choices=choices(RequestStatus), index=True)
     reason = TextField(default="")
     verification_code = CharField(max_length=40, null=True, unique=True)
     submitted_at = DateTimeField(default=utcnow)
@@ -497,7 +513,7 @@ class RoleChangeRequest(BaseModel):
     company = ForeignKeyField(Company, backref="role_requests", on_delete="CASCADE")
     requested_role = CharField(max_length=20, choices=choices(CompanyRole))
     requested_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
-    status = CharField(max_length=10, default="pending", index=True)
+    status = CharField(max_length=10, default=RequestStatus.PENDING.value, choices=choices(RequestStatus), index=True)
     reason = TextField(default="")
     created_at = DateTimeField(default=utcnow)
     decided_at = DateTimeField(null=True)
@@ -531,7 +547,7 @@ class LevelApplication(BaseModel):
     basis = CharField(max_length=30)  # none | distributor_list | three_users | distributor_recommendation
     submitted_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
     distributor = ForeignKeyField(Distributor, null=True, on_delete="SET NULL")  # who recommends
-    status = CharField(max_length=10, default="pending", index=True)
+    status = CharField(max_length=10, default=RequestStatus.PENDING.value, choices=choices(RequestStatus), index=True)
     reason = TextField(default="")
     created_at = DateTimeField(default=utcnow)
     decided_at = DateTimeField(null=True)

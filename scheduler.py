@@ -1,6 +1,6 @@
 """Scheduled jobs (SPEC D1-D5): digests and reminders that go out once per period and recipient.
 
-Each job is a plain function `run_<job>(config, now)` returning a `Summary`, testable
+Each job is a plain function `run_<job>(config, now)` returning a `JobSummary`, testable
 without a scheduler. It reads what it needs in a handful of set-based queries (their
 number does not grow with the recipients), lets `domain/digests.py` decide what each
 recipient is told and in which period (the recipient's own day or week), and queues
@@ -21,8 +21,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import os
-import socket
 import threading
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -31,7 +29,7 @@ from typing import Callable, NamedTuple
 from peewee import fn
 
 from helpdesk.config import Config
-from helpdesk.domain import digests, oauth, outbox
+from helpdesk.domain import digests, oauth, outbox, owners
 from helpdesk.domain.digests import CustomerTicket, Mailbox, OpenTicket
 from helpdesk.domain.inserts import insert_rows
 from helpdesk.domain.rows import chunks
@@ -41,7 +39,6 @@ from helpdesk.models import (
     ContractAccess,
     DigestSent,
     InboundMail,
-    Lease,
     LevelApplication,
     MailboxState,
     Message,
@@ -49,6 +46,7 @@ from helpdesk.models import (
     Outbox,
     PartnerApplication,
     Quarantine,
+    RequestStatus,
     Role,
     RoleChangeRequest,
     Status,
@@ -71,7 +69,7 @@ WEEK = dt.timedelta(days=7)
 
 
 @dataclass
-class Summary:
+class JobSummary:
     job: str
     recipients: int = 0  # considered
     queued: int = 0  # mails queued by this run
@@ -142,10 +140,9 @@ def queue_once(config: Config, job: str, mails: list[Mail], now: dt.datetime) ->
                 spec = {"digest": job, "template": m.template, "to": m.to, "name": " ".join(m.name.split()),
                         "language": m.language or config.language, "context": context,
                         "queued_at": due.isoformat()}
-                rows.append({"kind": job, "ticket": None, "recipient": m.to, "mail_from": config.support_address,
-                             "message_id": outbox.new_message_id(domain), "raw": None,
-                             "spec": json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
-                             "status": "pending", "attempts": 0, "next_attempt_at": due, "created_at": now})
+                rows.append(outbox.row(kind=job, recipient=m.to, mail_from=config.support_address,
+                                       message_id=outbox.new_message_id(domain), now=now, due=due,
+                                       spec=json.dumps(spec, ensure_ascii=False, separators=(",", ":"))))
             insert_rows(Outbox, rows)
             queued += len(rows)
     return queued, already
@@ -180,7 +177,7 @@ def _sent(job: str, periods: set[str]) -> set[tuple[str, str]]:
         DigestSent.job == job, DigestSent.period.in_(sorted(periods))).tuples()) if periods else set()
 
 
-def _queue(config: Config, summary: Summary, mails: list[Mail], now: dt.datetime, job: str | None = None) -> Summary:
+def _queue(config: Config, summary: JobSummary, mails: list[Mail], now: dt.datetime, job: str | None = None) -> JobSummary:
     good = []
     for m in mails:
         try:
@@ -206,13 +203,13 @@ def open_tickets() -> list[OpenTicket]:
                       .where(Message.id.in_(last), Message.kind == MessageKind.CUSTOMER.value).tuples())
     query = Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.assignee, Ticket.requester_email,
                           Ticket.created_at, Ticket.updated_at).where(Ticket.status.in_(OPEN)).tuples()
-    return [OpenTicket(*row, unanswered_since=unanswered.get(row[0])) for row in query]
+    return [OpenTicket(*row, unanswered_since=unanswered.get(row[0])) for row in query]  # type: ignore[misc]
 
 
-def run_engineer_digest(config: Config, now: dt.datetime) -> Summary:
+def run_engineer_digest(config: Config, now: dt.datetime) -> JobSummary:
     """D1: to each engineer, once a day in their zone: tickets without an answer for too long,
     new, unassigned, and their own waiting tickets."""
-    summary = Summary("engineer_digest")
+    summary = JobSummary("engineer_digest")
     engineers = _people(User.engineers())
     summary.recipients = len(engineers)
     if not engineers:
@@ -252,12 +249,12 @@ def sla_deadlines(now: dt.datetime) -> list[digests.Deadline]:
 # --- service levels: escalations at 80% and at the breach ----------------------------------------
 
 
-def run_sla_escalations(config: Config, now: dt.datetime) -> Summary:
+def run_sla_escalations(config: Config, now: dt.datetime) -> JobSummary:
     """A mail to the assignee (or, unassigned, to every engineer) when a running clock reaches
     80% of its deadline, and one when it passes it; each exactly once per ticket, clock and
     stage: the claim (job, "T<id>:<clock>:<stage>", "*") is inserted with the outbox rows, and
     a run that finds both stages reached claims the warning silently and sends the breach."""
-    summary = Summary("sla_escalations")
+    summary = JobSummary("sla_escalations")
     reached = ((Ticket.first_response_at.is_null() & (Ticket.first_response_warn <= now))
                | (Ticket.resolution_warn <= now))
     rows = list(Ticket.select(Ticket.id, Ticket.subject, Ticket.assignee, Ticket.sla_policy, Ticket.first_response_at,
@@ -277,7 +274,7 @@ def run_sla_escalations(config: Config, now: dt.datetime) -> Summary:
             clocks.insert(0, ("fr", t.first_response_warn, t.first_response_due))
         for clock, warn, due in clocks:
             stages = [s for s, at in (("80", warn), ("100", due)) if at is not None and at <= now]
-            keys = [f"T{t.id}:{clock}:{s}" for s in stages]
+            keys = [f"T{t.id}:{clock}:{s}" for s in stages]  # type: ignore[assignment]
             if not keys or set(keys) <= claimed:
                 continue
             people = [by_id[t.assignee_id]] if t.assignee_id in by_id else engineers
@@ -285,7 +282,7 @@ def run_sla_escalations(config: Config, now: dt.datetime) -> Summary:
             mails = [Mail(**_person(p), template="sla_escalation", periods=(), context={
                 "id": t.id, "subject": t.subject[:200], "policy": t.sla_policy, "clock": clock,
                 "stage": stages[-1], "due": digests.shown(due, p.timezone)}) for p in people]
-            queued = _queue_claimed(config, summary.job, keys, mails, t.id, now)
+            queued = _queue_claimed(config, summary.job, keys, mails, t.id, now)  # type: ignore[arg-type]
             summary.queued += queued
             summary.already += 0 if queued or not mails else 1
     return summary
@@ -310,10 +307,9 @@ def _queue_claimed(config: Config, job: str, keys: list[str], mails: list[Mail],
                 continue
             spec = {"digest": job, "template": m.template, "to": m.to, "name": " ".join(m.name.split()),
                     "language": m.language or config.language, "context": m.context, "queued_at": due.isoformat()}
-            rows.append({"kind": job, "ticket": ticket_id, "recipient": m.to, "mail_from": config.support_address,
-                         "message_id": outbox.new_message_id(domain, ticket_id), "raw": None,
-                         "spec": json.dumps(spec, ensure_ascii=False, separators=(",", ":")),
-                         "status": "pending", "attempts": 0, "next_attempt_at": due, "created_at": now})
+            rows.append(outbox.row(kind=job, ticket=ticket_id, recipient=m.to, mail_from=config.support_address,
+                                   message_id=outbox.new_message_id(domain, ticket_id), now=now, due=due,
+                                   spec=json.dumps(spec, ensure_ascii=False, separators=(",", ":"))))
         insert_rows(Outbox, rows)
     return len(rows)
 
@@ -341,7 +337,7 @@ def customer_tickets(since: dt.datetime) -> dict[int, list[CustomerTicket]]:
                           Message.ticket.in_(theirs)).group_by(Message.ticket).tuples())
     out: dict[int, list[CustomerTicket]] = defaultdict(list)
     query = (Ticket.select(Ticket.id, Ticket.requester, Ticket.subject, Ticket.status, Ticket.updated_at)
-             .where(Ticket.requester.in_(_opted_in()),
+             .where(Ticket.requester.in_(_opted_in()), Ticket.merged_into.is_null(),
                     (Ticket.status != Status.CLOSED.value) | (Ticket.closed_at >= since)).tuples())
     for ticket_id, requester, subject, status, updated in query:
         out[requester].append(CustomerTicket(ticket_id, subject, status, updated, tuple(changes.get(ticket_id, ())),
@@ -349,10 +345,10 @@ def customer_tickets(since: dt.datetime) -> dict[int, list[CustomerTicket]]:
     return out
 
 
-def run_customer_digest(config: Config, now: dt.datetime) -> Summary:
+def run_customer_digest(config: Config, now: dt.datetime) -> JobSummary:
     """D2: to each customer who opted in, once a week in their zone: their open tickets and
     what changed in the last seven days."""
-    summary = Summary("customer_digest")
+    summary = JobSummary("customer_digest")
     customers = _people(_opted_in())
     summary.recipients = len(customers)
     periods = {c.id: digests.week_key(now, c.timezone) for c in customers}
@@ -373,11 +369,11 @@ def run_customer_digest(config: Config, now: dt.datetime) -> Summary:
 # --- D3: contract expiry, daily -------------------------------------------------------------
 
 
-def run_contract_reminders(config: Config, now: dt.datetime) -> Summary:
+def run_contract_reminders(config: Config, now: dt.datetime) -> JobSummary:
     """D3: 30 and 7 days before a contract ends (in the reader's zone), to the users with
     access to it and to the partner that sold it; one mail per recipient and run, listing
     the contracts whose reminder is due, each reminder claimed on its own."""
-    summary = Summary("contract_reminders")
+    summary = JobSummary("contract_reminders")
     today = now.date()
     horizon = Contract.ends_on.between(today - dt.timedelta(days=1), today + dt.timedelta(days=max(
         digests.REMINDER_DAYS) + 1))
@@ -401,7 +397,7 @@ def run_contract_reminders(config: Config, now: dt.datetime) -> Summary:
     partner_users = _people(User.select().where(User.company.in_(partners), User.is_active == True))  # noqa: E712
     for u in partner_users:
         readers[u.id] = u
-        for contract_id in by_partner[u.company_id]:
+        for contract_id in by_partner[u.company_id]:  # type: ignore[index]
             roles[u.id].setdefault(contract_id, True)
     summary.recipients = len(roles)
     mails = []
@@ -444,15 +440,15 @@ def pending_for_admins() -> dict[str, tuple[list[dict], int]]:
     sections = {
         "applications": (PartnerApplication.select(PartnerApplication.id, Company.name,
                                                    PartnerApplication.declared_level, PartnerApplication.submitted_at)
-                         .join(Company).where(PartnerApplication.status == "pending")
+                         .join(Company).where(PartnerApplication.status == RequestStatus.PENDING.value)
                          .order_by(PartnerApplication.submitted_at)),
         "role_changes": (RoleChangeRequest.select(RoleChangeRequest.id, Company.name, RoleChangeRequest.requested_role,
                                                   RoleChangeRequest.created_at)
-                         .join(Company).where(RoleChangeRequest.status == "pending")
+                         .join(Company).where(RoleChangeRequest.status == RequestStatus.PENDING.value)
                          .order_by(RoleChangeRequest.created_at)),
         "level_applications": (LevelApplication.select(LevelApplication.id, Company.name, LevelApplication.level,
                                                        LevelApplication.created_at)
-                               .join(Company).where(LevelApplication.status == "pending")
+                               .join(Company).where(LevelApplication.status == RequestStatus.PENDING.value)
                                .order_by(LevelApplication.created_at)),
         "quarantine": (Quarantine.select(Quarantine.id, InboundMail.from_addr, Quarantine.error, Quarantine.created_at)
                        .join(InboundMail).where(Quarantine.resolved_at.is_null()).order_by(Quarantine.created_at)),
@@ -465,10 +461,10 @@ def pending_for_admins() -> dict[str, tuple[list[dict], int]]:
     return out
 
 
-def run_admin_digest(config: Config, now: dt.datetime) -> Summary:
+def run_admin_digest(config: Config, now: dt.datetime) -> JobSummary:
     """D4: to each admin, once a day in their zone: pending partner applications, role changes,
     level applications, quarantined mail, and how the mailboxes are doing."""
-    summary = Summary("admin_digest")
+    summary = JobSummary("admin_digest")
     admins = _admins()
     summary.recipients = len(admins)
     if not admins:
@@ -486,10 +482,10 @@ def run_admin_digest(config: Config, now: dt.datetime) -> Summary:
     return _queue(config, summary, mails, now)
 
 
-def run_mailbox_health(config: Config, now: dt.datetime) -> Summary:
+def run_mailbox_health(config: Config, now: dt.datetime) -> JobSummary:
     """D4: an alert to the admins once when a mailbox stops being fetched, and a notice once
     when it recovers; the alerts sent (`DigestSent`, job mailbox_stalled) are the state."""
-    summary = Summary("mailbox_health")
+    summary = JobSummary("mailbox_health")
     threshold = dt.timedelta(minutes=config.mailbox_stalled_minutes)
     boxes = _mailboxes()
     admins = _admins()
@@ -511,14 +507,14 @@ def run_mailbox_health(config: Config, now: dt.datetime) -> Summary:
         if (key, to) in told or not digests.recovered(key, by_id):
             continue
         person = _person(people[to]) if to in people else {"to": to, "name": "", "language": "", "timezone": ""}
-        box = by_id.get(int(key.split(":", 1)[0][1:]))
+        box = by_id.get(int(key.split(":", 1)[0][1:]))  # type: ignore[assignment]
         context = _box_context(box, person["timezone"], config) if box else {"mailbox": "", "last_fetch": ""}
         recoveries.append(Mail(**person, template="mailbox_recovered", periods=(key,), context=context))
     _queue(config, summary, recoveries, now, job="mailbox_recovered")
     return _oauth_health(config, summary, admins, now)
 
 
-def _oauth_health(config: Config, summary: Summary, admins: list[Person], now: dt.datetime) -> Summary:
+def _oauth_health(config: Config, summary: JobSummary, admins: list[Person], now: dt.datetime) -> JobSummary:
     """An alert once when an OAuth2 refresh token stops working, and a notice once when that
     account signs in again; each death is its own episode (account and when it died)."""
     dead = {oauth.episode(account, since): (account, since, error) for account, since, error in oauth.dead_tokens()}
@@ -552,7 +548,7 @@ def _box_context(box: Mailbox, tz: str, config: Config) -> dict:
 
 @dataclass(frozen=True)
 class Job:
-    run: Callable[[Config, dt.datetime], Summary]
+    run: Callable[[Config, dt.datetime], JobSummary]
     period: str | None  # "day" | "week": what a scheduler started late catches up; None: runs at start
 
 
@@ -567,24 +563,16 @@ JOBS = {
 
 
 def take_lease(name: str, owner: str, *, ttl: dt.timedelta = LEASE_TTL) -> bool:
-    """Whether `owner` now holds the named lease (free, run out, or already its own)."""
-    now = utcnow()
-    with db.atomic():
-        taken = Lease.update(owner=owner, until=now + ttl).where(
-            Lease.name == name, (Lease.until < now) | (Lease.owner == owner)).execute()
-        if not taken:
-            taken = Lease.insert(name=name, owner=owner, until=now + ttl).on_conflict_ignore().as_rowcount().execute()
-    return bool(taken)
+    return owners.take(name, owner, ttl=ttl)
 
 
-def release_lease(name: str, owner: str) -> None:
-    Lease.update(until=utcnow()).where(Lease.name == name, Lease.owner == owner).execute()
+release_lease = owners.release
 
 
-def run_job(config: Config, name: str, now: dt.datetime | None = None, *, owner: str | None = None) -> Summary | None:
+def run_job(config: Config, name: str, now: dt.datetime | None = None, *, owner: str | None = None) -> JobSummary | None:
     """Run one job under its lease; None when another scheduler holds it (it is doing the work)."""
     job = JOBS[name]
-    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    owner = owner or owners.owner_name(str(threading.get_ident()))
     lease = f"job:{name}"
     if not take_lease(lease, owner):
         log.info("%s: skipped, another scheduler is running it", name)

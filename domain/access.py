@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from peewee import JOIN
 
-from helpdesk.models import Attachment, Contract, Message, MessageKind, Participant, Role, Status, Ticket, User
+from helpdesk.models import Attachment, Contract, Message, MessageKind, Participant, Role, Ticket, User
 
 from .contracts import visible_contracts
 
@@ -34,7 +34,7 @@ def visible_tickets(user: User):
 
 def active_tickets(user: User, limit: int = 50):
     """Tickets not closed among those the user may see."""
-    query = visible_tickets(user).where(Ticket.status != Status.CLOSED.value)
+    query = Ticket.open_ones(visible_tickets(user))
     return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 

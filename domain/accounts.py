@@ -16,13 +16,12 @@ from peewee import IntegrityError
 
 from helpdesk.config import Config
 from helpdesk.domain import outbox
-from helpdesk.models import PARTNER_ROLES, AuditLog, Company, CompanyRole, Role, User, db, utcnow
+from helpdesk.models import PARTNER_ROLES, Company, CompanyRole, Role, User, db, utcnow
 
-from . import links, passwords, ratelimit
+from . import audit, i18n, links, passwords, ratelimit
 from .validation import N_, Invalid
 
 log = logging.getLogger(__name__)
-TEAM = {"pl": "Portal serwisowy", "en": "Service portal"}
 
 
 class LoginRefused(Exception):
@@ -65,13 +64,13 @@ class Registration:
 # --- mail ------------------------------------------------------------------------------
 
 
-def _send(config: Config, name: str, to: str, language: str, context: dict, now: dt.datetime) -> None:
+def send_mail(config: Config, name: str, to: str, language: str, context: dict, now: dt.datetime) -> None:
     """Render a mail template and queue it (in the caller's transaction)."""
     context = {"base_url": config.base_url, "to": to, **context}
     subject, text, html = outbox.render(name, language, context)
     domain = config.support_address.split("@", 1)[1]
     message = outbox.build(
-        mail_from=config.support_address, from_name=TEAM.get(language, TEAM["pl"]), to=to, subject=subject,
+        mail_from=config.support_address, from_name=i18n.gettext(language, i18n.PORTAL_TEAM), to=to, subject=subject,
         text=text, html=html, message_id=outbox.new_message_id(domain), auto_submitted="auto-generated",
         loop_marker=domain, now=now,
     )
@@ -122,7 +121,7 @@ def register(config: Config, form: Registration, *, ip: str, now: dt.datetime | 
         user = User.get_or_none(User.email == email)
         if user is not None and user.activated_at is not None:
             log.info("registration for an existing account %s: told by mail", email)
-            _send(config, "already_registered", email, user.language, {"user": user}, now)
+            send_mail(config, "already_registered", email, user.language, {"user": user}, now)
             return
         company = _company(form.nip, form.company_name)
         fields = dict(first_name=form.first_name, last_name=form.last_name, phone=form.phone, company=company,
@@ -140,7 +139,7 @@ def register(config: Config, form: Registration, *, ip: str, now: dt.datetime | 
             User.update(**fields).where(User.id == user.id).execute()
             user = User.get_by_id(user.id)
         token = links.make(config.secret_key, "activate", user)
-        _send(config, "activation", email, user.language,
+        send_mail(config, "activation", email, user.language,
               {"user": user, "link": links.url(config.base_url, "activate", token),
                "hours": links.MAX_AGE_SECONDS // 3600}, now)
 
@@ -160,10 +159,10 @@ def resend_activation(config: Config, email: str, *, ip: str, now: dt.datetime |
         if user is None or user.company_id is None or not _may_mail(email, ip, now):
             return
         if user.activated_at is not None:
-            _send(config, "already_registered", email, user.language, {"user": user}, now)
+            send_mail(config, "already_registered", email, user.language, {"user": user}, now)
             return
         token = links.make(config.secret_key, "activate", user)
-        _send(config, "activation", email, user.language,
+        send_mail(config, "activation", email, user.language,
               {"user": user, "link": links.url(config.base_url, "activate", token),
                "hours": links.MAX_AGE_SECONDS // 3600}, now)
 
@@ -192,7 +191,7 @@ def activate(config: Config, token: str, *, now: dt.datetime | None = None) -> U
 
 def _mail_set_password(config: Config, user: User, template: str, now: dt.datetime) -> None:
     token = links.make(config.secret_key, "set_password", user)
-    _send(config, template, user.email, user.language,
+    send_mail(config, template, user.email, user.language,
           {"user": user, "login": user.email, "link": links.url(config.base_url, "set_password", token),
            "login_url": config.base_url + "/login", "hours": links.MAX_AGE_SECONDS // 3600}, now)
 
@@ -215,7 +214,7 @@ def authenticate(email: str, password: str, *, ip: str, now: dt.datetime | None 
             User.update(password_hash=passwords.hash_password(password)).where(User.id == user.id).execute()
     if not good:
         raise LoginRefused(limited=limited)
-    return user
+    return user  # type: ignore[return-value]
 
 
 def password_link(config: Config, user: User) -> str:
@@ -277,10 +276,10 @@ def request_email_change(config: Config, user: User, password: str, new_email: s
         if not _may_mail(new_email, ip, now):
             return
         if User.select().where(User.email == new_email).exists():
-            _send(config, "email_taken", new_email, user.language, {"user": user}, now)
+            send_mail(config, "email_taken", new_email, user.language, {"user": user}, now)
             return
         token = links.make(config.secret_key, "change_email", user, extra=new_email)
-        _send(config, "email_change", new_email, user.language,
+        send_mail(config, "email_change", new_email, user.language,
               {"user": user, "new_email": new_email, "link": links.url(config.base_url, "change_email", token),
                "hours": links.MAX_AGE_SECONDS // 3600}, now)
 
@@ -297,7 +296,7 @@ def confirm_email_change(config: Config, token: str, *, now: dt.datetime | None 
                     User.id == user.id).execute()
         except IntegrityError:
             raise links.BadLink("address taken meanwhile") from None
-        _send(config, "email_changed", old, user.language, {"user": user, "new_email": new_email}, now)
+        send_mail(config, "email_changed", old, user.language, {"user": user, "new_email": new_email}, now)
     log.info("account %s moved to %s", old, new_email)
     return User.get_by_id(user.id)
 
@@ -332,7 +331,7 @@ def invite(config: Config, *, email: str, first_name: str, last_name: str, role:
             User.update(**fields).where(User.id == user.id).execute()
             user = User.get_by_id(user.id)
         _mail_set_password(config, user, "invitation", now)
-        _audit(by, "invite", user, role.value, now)
+        _audit(by, "invite", user, role.value, now)  # type: ignore[arg-type]
     return user
 
 
@@ -342,7 +341,7 @@ def set_role(user: User, role: Role, *, by: User | None, now: dt.datetime | None
         raise Invalid(N_("You cannot take away your own admin role."))
     with db.atomic():
         User.update(role=role.value, session_version=User.session_version + 1).where(User.id == user.id).execute()
-        _audit(by, "set_role", user, f"{user.role} -> {role.value}", now or utcnow())
+        _audit(by, "set_role", user, f"{user.role} -> {role.value}", now or utcnow())  # type: ignore[arg-type]
 
 
 def set_active(user: User, active: bool, *, by: User, now: dt.datetime | None = None) -> None:
@@ -355,5 +354,4 @@ def set_active(user: User, active: bool, *, by: User, now: dt.datetime | None = 
 
 
 def _audit(actor: User, action: str, user: User, detail: str, now: dt.datetime) -> None:
-    AuditLog.create(actor=actor, action=action, object_type="user", object_id=str(user.id),
-                    detail=f"{user.email}: {detail}"[:2000], at=now)
+    audit.record(actor, action, "user", user.id, f"{user.email}: {detail}", now)

@@ -54,7 +54,7 @@ class Calendar:
     name: str = "business"
 
     def is_working_day(self, day: dt.date) -> bool:
-        return day.weekday() in self.weekdays and not (self.holidays is not None and day in self.holidays)
+        return day.weekday() in self.weekdays and not (self.holidays is not None and day in self.holidays)  # type: ignore[operator]
 
     def window(self, day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
         """The day's working hours as naive UTC, or None on a day off."""

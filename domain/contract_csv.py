@@ -113,7 +113,7 @@ def _remembered(check_name: str, value: str, what: str) -> tuple[bool, object]:
 def _check(check_name: str, value: str, what: str):
     ok, result = _remembered(check_name, value, what)
     if not ok:
-        raise validation.Invalid(result)
+        raise validation.Invalid(result)  # type: ignore[arg-type]
     return result
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import mimetypes
 import re
-import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -24,13 +24,13 @@ from helpdesk.domain.notify import Event, notify
 from helpdesk.models import (
     PARTNER_ROLES,
     Attachment,
-    AuditLog,
     Blob,
     Contract,
     DeviceLine,
     KnownMessageId,
     Message,
     MessageKind,
+    Outcome,
     Participant,
     Role,
     Status,
@@ -40,8 +40,8 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import collisions, limits, service_levels, tickets
-from .storage import BlobStore
+from . import audit, collisions, limits, service_levels, tickets
+from .storage import BlobStore, safe_filename
 from .validation import N_, Invalid, one_line
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 MAX_FILES = 10  # per message
 MAX_CCS = 20  # per form; a ticket can gather more over time
 MAX_TEXT = 100_000
-UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
 @dataclass(frozen=True)
@@ -66,13 +65,6 @@ class NotFound(LookupError):
 # --- pure checks -----------------------------------------------------------------------
 
 
-def safe_filename(name: str) -> str:
-    """The last path component, without control, bidi or path characters; never empty or hidden."""
-    name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = limits.one_line(UNSAFE_NAME.sub("_", name)).strip(" .")  # no bidi override hides the extension
-    return (name or "attachment")[:255]
-
-
 def checked_uploads(uploads: list[Upload], limit: int) -> list[Upload]:
     """The uploads as they will be stored; `Invalid` names the first one we refuse."""
     uploads = [u for u in uploads if u.filename or u.data]  # an empty file input sends nothing useful
@@ -80,7 +72,7 @@ def checked_uploads(uploads: list[Upload], limit: int) -> list[Upload]:
         raise Invalid(N_("At most 10 files can be attached to one message."))
     out = []
     for upload in uploads:
-        name = safe_filename(upload.filename)
+        name = safe_filename(upload.filename, upload.content_type)
         if not upload.data:
             raise Invalid(N_("The file %(name)s is empty."), {"name": name})
         if len(upload.data) > limit:
@@ -160,7 +152,7 @@ def portal_queue(config: Config, user: User) -> str:
 
 
 def submit_ticket(config: Config, user: User, *, contract: Contract, line: DeviceLine | None, title: str,
-                  description: str, uploads: list[Upload] = (), ccs: list[str] = (),
+                  description: str, uploads: Sequence[Upload] = (), ccs: Sequence[str] = (),
                   now: dt.datetime | None = None) -> Ticket:
     """A new ticket from the portal, about a contract (and one of its device lines)."""
     now = now or utcnow()
@@ -173,16 +165,16 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
         message = tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email=user.email,
                                       author_name=user.name, subject=title, body_text=description,
                                       message_id=message_id, thread_rule="portal", now=now, author=user)
-        _store(config, message, uploads, now)
+        _store(config, message, uploads, now)  # type: ignore[arg-type]
         tickets.add_participants(ticket, [(user.email, user.name)], role="requester", added_by="portal", now=now)
         tickets.add_participants(ticket, [(a, "") for a in ccs], added_by="portal", now=now,
                                  exclude=lambda a: a in config.support_addresses)
-        notify(config, [Event("new_ticket", ticket.id, user.email, message_id)], now=now)
+        notify(config, [Event(Outcome.NEW_TICKET.value, ticket.id, user.email, message_id)], now=now)
     log.info("ticket %s opened in the portal by %s", ticket.ref(config.ticket_prefix), user.email)
     return ticket
 
 
-def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: list[Upload] = (),
+def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: Sequence[Upload] = (),
           internal: bool = False, close: bool = False, now: dt.datetime | None = None,
           minutes: int | None = None, seen_message_id: int | None = None) -> Message:
     """A message on a ticket: a customer's reply (reopens a closed ticket), an engineer's
@@ -206,7 +198,7 @@ def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: lis
                                       subject=ticket.subject, body_text=text, message_id=message_id,
                                       thread_rule="portal" if not staff else "staff page", now=now, author=user,
                                       references=_last_ids(ticket.id), minutes=minutes if staff else None)
-        _store(config, message, uploads, now)
+        _store(config, message, uploads, now)  # type: ignore[arg-type]
         calendar = service_levels.settings_of(config).calendar
         if kind is MessageKind.CUSTOMER:
             tickets.set_status(ticket, tickets.status_after_customer_message(ticket.status), by=user,
@@ -216,7 +208,7 @@ def reply(config: Config, ticket_id: int, user: User, text: str, *, uploads: lis
         elif kind is MessageKind.STAFF and ticket.status != Status.CLOSED.value:
             tickets.set_status(ticket, Status.WAITING_CUSTOMER, by=user, reason="engineer replied", now=now)
         if kind is not MessageKind.NOTE:
-            event = "staff_reply" if staff else "reply"
+            event = (Outcome.STAFF_REPLY if staff else Outcome.REPLY).value
             notify(config, [Event(event, ticket.id, user.email, message_id, tuple(_last_ids(ticket.id)))], now=now)
     return message
 
@@ -306,5 +298,4 @@ def move_message(message_id: int, target_ticket_id: int, by: User, *, now: dt.da
 
 
 def _audit(actor: User, action: str, ticket: Ticket, detail: str, now: dt.datetime) -> None:
-    AuditLog.create(actor=actor, action=action, object_type="ticket", object_id=str(ticket.id),
-                    detail=detail[:2000], at=now)
+    audit.record(actor, action, "ticket", ticket.id, detail, now)

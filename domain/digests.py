@@ -148,7 +148,7 @@ def engineer_digest(queue: Queue, engineer_id: int, tz: str) -> dict | None:
             "unassigned": _section(queue.unassigned, len(queue.unassigned), tz, lambda t: t.updated_at),
         }
     late = heapq.merge(queue.no_answer, own_late, key=lambda t: (t.unanswered_since, t.id))
-    return {"no_answer": _section(late, len(queue.no_answer) + len(own_late), tz, lambda t: t.unanswered_since),
+    return {"no_answer": _section(late, len(queue.no_answer) + len(own_late), tz, lambda t: t.unanswered_since),  # type: ignore[arg-type, return-value]
             **shared, "waiting": _section(waiting, len(waiting), tz, lambda t: t.updated_at)}
 
 

@@ -1,7 +1,7 @@
 """Merging two tickets into one, and splitting messages off into a new ticket.
 
-Merge: every message (with its attachments), participant, status change, ledger entry
-and known Message-ID of SOURCE moves to TARGET; SOURCE keeps only `merged_into` (and is
+Merge: every message (with its attachments), participant, status change, ledger entry,
+security event and known Message-ID of SOURCE moves to TARGET; SOURCE keeps only `merged_into` (and is
 closed), so its old reply addresses and Message-IDs lead to TARGET (the mail path
 follows `merged_into`, see inbox_worker/lookup.py) and its pages redirect. A participant
 TARGET already has stays on SOURCE too, so a reply address issued to it still names it.
@@ -20,13 +20,13 @@ from peewee import fn
 
 from helpdesk import database
 from helpdesk.models import (
-    AuditLog,
     Company,
     InboundMail,
     KnownMessageId,
     Message,
     MessageKind,
     Participant,
+    SecurityEvent,
     Status,
     StatusChange,
     Ticket,
@@ -35,7 +35,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import service_levels, tags, tickets
+from . import audit, service_levels, tags, tickets
 from .validation import N_, Invalid
 
 
@@ -98,6 +98,7 @@ def merge(source_id: int, target_id: int, by: User | None, *, confirmed: bool = 
         KnownMessageId.update(ticket=target.id).where(KnownMessageId.ticket == source.id).execute()
         StatusChange.update(ticket=target.id).where(StatusChange.ticket == source.id).execute()
         InboundMail.update(ticket=target.id).where(InboundMail.ticket == source.id).execute()
+        SecurityEvent.update(ticket=target.id).where(SecurityEvent.ticket == source.id).execute()
         have = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == target.id)}
         moving = Participant.ticket == source.id
         if have:
@@ -111,8 +112,8 @@ def merge(source_id: int, target_id: int, by: User | None, *, confirmed: bool = 
         StatusChange.create(ticket=source.id, old_status=source.status, new_status=Status.CLOSED.value,
                             changed_by=by, reason=f"merged into {target.ref(prefix)}"[:300], changed_at=now)
         tickets.touch(target, now)
-        AuditLog.create(actor=by, action="merge", object_type="ticket", object_id=str(target.id),
-                        detail=f"{source.ref(prefix)} merged into {target.ref(prefix)}: {moved} message(s)", at=now)
+        audit.record(by, "merge", "ticket", target.id,
+                     f"{source.ref(prefix)} merged into {target.ref(prefix)}: {moved} message(s)", now)
     return Ticket.get_by_id(target.id)
 
 
@@ -162,6 +163,5 @@ def split(message_id: int, by: User | None, *, with_later: bool = False, now: dt
             Ticket.update(first_response_at=answered).where(Ticket.id == new.id).execute()
             service_levels.refresh(sla, [new.id])
         tickets.touch(source, now)
-        AuditLog.create(actor=by, action="split", object_type="ticket", object_id=str(new.id),
-                        detail=f"{len(ids)} message(s) from {source.ref(prefix)}", at=now)
+        audit.record(by, "split", "ticket", new.id, f"{len(ids)} message(s) from {source.ref(prefix)}", now)
     return new

@@ -14,17 +14,12 @@ The rules:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
 
-# Addresses that never read what they get: no acknowledgement goes there.
-UNREAD = re.compile(
-    r"""^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon|postmaster|bounces?)  # the local part
-        (?:[+._-][^@]*)?@                                                             # tags, then the domain
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
+from helpdesk.models import Outcome
+
+from . import senders
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,7 @@ def notices_for(event: str, *, author: str, requester: str, participants: list[R
         told.add(recipient.email)
         out.append(Notice(template, recipient, auto))
 
-    if event == "new_ticket" and ack_allowed and not UNREAD.match(requester) and not own(requester):
+    if event == Outcome.NEW_TICKET and ack_allowed and not senders.UNREAD.match(requester) and not own(requester):
         # The one notice its own author gets: "we have it, here is its number".
         for p in participants:
             if p.email == requester:
@@ -62,7 +57,7 @@ def notices_for(event: str, *, author: str, requester: str, participants: list[R
                 out.append(Notice("ack", p, "auto-replied"))
     for p in participants:
         tell("message", p)
-    if event in ("new_ticket", "reply"):
+    if event in (Outcome.NEW_TICKET, Outcome.REPLY):
         for e in engineers:
             tell("engineer", e)
     return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from email.errors import MessageError
 
 from helpdesk.config import Config
-from helpdesk.models import AutoReplyLog, KnownMessageId, Outbox, Participant, Ticket, User, db, utcnow
+from helpdesk.models import AutoReplyLog, KnownMessageId, Outbox, Outcome, Participant, Ticket, User, db, utcnow
 
 from . import outbox, tickets, tokens
 from .notices import Recipient, notices_for
@@ -31,7 +31,7 @@ ACKS_PER_HOUR = 3  # automatic answers to one address: E9's rate limit
 # automated mail: an engineer's answer over it is delayed until the hour has room, never
 # dropped. (Engineers are not limited: they are ours.)
 NOTICES_PER_TICKET_HOUR = 10
-EVENTS = ("new_ticket", "reply", "staff_reply")
+EVENTS = (Outcome.NEW_TICKET.value, Outcome.REPLY.value, Outcome.STAFF_REPLY.value)
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
     staff = [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"u{u.id}", u.language) for u in engineers]
     # An engineer limited to some queues hears about those queues' tickets only (unless assigned one).
     works = {f"u{u.id}": u.queue_names for u in engineers}
-    acks = _acks_this_hour({e.author for e in events if e.outcome == "new_ticket"}, now)
+    acks = _acks_this_hour({e.author for e in events if e.outcome == Outcome.NEW_TICKET.value}, now)
     own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
     sent = _notices_this_hour(ticket_ids, now)
     sent_to = _our_mail_recipients({r for e in events for r in e.references[-8:]})
@@ -171,8 +171,7 @@ def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetim
             "token": recipient.token, "language": recipient.language or config.language,
             "auto_submitted": notice.auto_submitted, "about": event.message_id,
             "references": [*event.references[-8:], event.message_id], "queued_at": now.isoformat()}
-    rows.add(Outbox, dict(kind=notice.template, ticket=ticket.id, recipient=outbox.safe(recipient.email, "recipient"),
-                          mail_from=address, message_id=message_id, raw=None, spec=json.dumps(spec),
-                          status="pending", attempts=0, next_attempt_at=due or now, created_at=now, last_error="",
-                          lease_owner=None, lease_until=None, sent_at=None))
+    rows.add(Outbox, outbox.row(kind=notice.template, ticket=ticket.id,
+                                recipient=outbox.safe(recipient.email, "recipient"), mail_from=address,
+                                message_id=message_id, spec=json.dumps(spec), now=now, due=due))
     tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.email, sink=rows)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
+from collections.abc import Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import jinja2
 
-from helpdesk.models import Outbox, Ticket, utcnow
+from helpdesk.models import Outbox, OutboxStatus, Ticket, utcnow
 
 from . import tickets
 from .limits import one_line
@@ -51,7 +52,7 @@ def build(*, mail_from: str, from_name: str, to: str, to_name: str = "", subject
           html: str | None = None, reply_to: str | None = None, message_id: str, in_reply_to: str = "",
           references: tuple[str, ...] = (), auto_submitted: str = "auto-generated",
           loop_marker: str, now: dt.datetime | None = None,
-          attachments: list[tuple[str, str, bytes]] = ()) -> EmailMessage:
+          attachments: Sequence[tuple[str, str, bytes]] = ()) -> EmailMessage:
     """The complete message; addresses and ids from a user are checked for line breaks first,
     subjects, names and file names cleaned."""
     msg = EmailMessage()
@@ -83,21 +84,33 @@ def build(*, mail_from: str, from_name: str, to: str, to_name: str = "", subject
     return msg
 
 
+def row(*, kind: str, recipient: str, mail_from: str, message_id: str, now: dt.datetime,
+        due: dt.datetime | None = None, ticket=None, raw: bytes | None = None, spec: str = "") -> dict:
+    """The columns of a new outbox row, due at `due` (default `now`): with `raw` the complete
+    message, or with `spec` (JSON) what the sender renders just before delivery. The one
+    place that says what a queued mail is; the callers write it (`queue`, `notify`, the
+    scheduler's bulk insert)."""
+    return {"kind": kind, "ticket": ticket, "recipient": recipient, "mail_from": mail_from,
+            "message_id": message_id, "raw": raw, "spec": spec, "status": OutboxStatus.PENDING.value,
+            "attempts": 0, "next_attempt_at": due or now, "created_at": now, "last_error": "",
+            "lease_owner": None, "lease_until": None, "sent_at": None}
+
+
 def queue(msg: EmailMessage, *, kind: str, recipient: str, ticket: Ticket | None = None,
           now: dt.datetime | None = None) -> Outbox:
     """Write the mail as an outbox row, due now; its Message-ID is remembered for the
     ticket so that replies thread and the mail coming back is known as ours."""
     now = now or utcnow()
     message_id = msg["Message-ID"].strip("<>")
-    row = Outbox.create(
+    created = Outbox.create(**row(
         kind=kind, ticket=ticket, recipient=safe(recipient, "recipient address").lower(),
         # CRLF line ends, as SMTP wants them: smtplib sends bytes unchanged.
         mail_from=msg["From"].addresses[0].addr_spec, message_id=message_id, raw=msg.as_bytes(policy=SMTP_POLICY),
-        status="pending", attempts=0, next_attempt_at=now, created_at=now,
-    )
+        now=now,
+    ))
     if ticket is not None:
         tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.lower())
-    return row
+    return created
 
 
 # --- notices: rendered from templates/mail/<language>/<name>.{subject.txt,txt,html} --------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from helpdesk.config import Config
@@ -20,6 +21,7 @@ from helpdesk.models import (
     LevelApplication,
     LevelEvidence,
     Permission,
+    RequestStatus,
     Resource,
     Role,
     Solution,
@@ -28,11 +30,10 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import levels
-from .accounts import _send
-from .conversation import safe_filename
-from .partners import NotAllowed, audit
-from .storage import BlobStore
+from . import audit, levels
+from .accounts import send_mail
+from .partners import NotAllowed
+from .storage import BlobStore, safe_filename
 from .validation import N_, Invalid
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def _check_basis(company: Company, level: int, basis: str, evidence: list[Eviden
     return distributor
 
 
-def apply_for_level(config: Config, user: User, level: int, basis: str, *, evidence: list[Evidence] = (),
+def apply_for_level(config: Config, user: User, level: int, basis: str, *, evidence: Sequence[Evidence] = (),
                     distributor_id: int | None = None, now: dt.datetime | None = None) -> LevelApplication:
     """A level application with its basis and evidence; it waits for an admin."""
     now = now or utcnow()
@@ -111,7 +112,7 @@ def apply_for_level(config: Config, user: User, level: int, basis: str, *, evide
             raise Invalid(N_("A file is larger than 10 MB."))
     with db.atomic():
         if LevelApplication.select().where(LevelApplication.company == company.id,
-                                           LevelApplication.status == "pending").exists():
+                                           LevelApplication.status == RequestStatus.PENDING.value).exists():
             raise Invalid(N_("Your company already has a level application waiting for a decision."))
         distributor = _check_basis(company, level, basis, evidence, distributor_id)
         application = LevelApplication.create(company=company, level=level, basis=basis, submitted_by=user,
@@ -134,20 +135,20 @@ def decide_level_application(config: Config, application_id: int, approve: bool,
         raise Invalid(N_("Give the reason for the rejection."))
     with db.atomic():
         application = LevelApplication.get_or_none(LevelApplication.id == application_id)
-        if application is None or application.status != "pending":
+        if application is None or application.status != RequestStatus.PENDING.value:
             raise Invalid(N_("This application has already been decided."))
         company = Company.get_by_id(application.company_id)
-        status = "approved" if approve else "rejected"
+        status = (RequestStatus.APPROVED if approve else RequestStatus.REJECTED).value
         LevelApplication.update(status=status, reason=reason, decided_at=now, decided_by=by).where(
             LevelApplication.id == application.id).execute()
         if approve:
             Company.update(partner_level=application.level).where(Company.id == company.id).execute()
-        audit(by, f"level_application_{status}", "company", company.id,
+        audit.record(by, f"level_application_{status}", "company", company.id,
               f"{company.nip}: level {application.level} ({application.basis})" + (f"; {reason}" if reason else ""),
               now)
         for partner in User.select().where(User.company == company.id, User.role == Role.PARTNER.value,
                                            User.is_active):
-            _send(config, "level_decided", partner.email, partner.language,
+            send_mail(config, "level_decided", partner.email, partner.language,
                   {"user": partner, "company": company, "level": application.level, "approved": approve,
                    "reason": reason}, now)
     return LevelApplication.get_by_id(application_id)
@@ -165,7 +166,7 @@ def set_level(company_id: int, level: int | None, reason: str, *, by: User,
         if company is None:
             raise Invalid(N_("No such company."))
         Company.update(partner_level=level).where(Company.id == company.id).execute()
-        audit(by, "set_level", "company", company.id,
+        audit.record(by, "set_level", "company", company.id,
               f"{company.nip}: {company.partner_level} -> {level}" + (f"; {reason.strip()}" if reason.strip() else ""),
               now)
     return Company.get_by_id(company_id)
@@ -212,7 +213,7 @@ def add_resource(config: Config, *, title: str, kind: str, permission_code: str,
             filename = safe_filename(upload.filename)
         resource = Resource.create(title=title, kind=kind, permission=permission, body=body, blob=blob,
                                    filename=filename, created_at=now)
-        audit(by, "add_resource", "resource", resource.id, f"{title} ({kind}, {permission_code})", now)
+        audit.record(by, "add_resource", "resource", resource.id, f"{title} ({kind}, {permission_code})", now)
     return resource
 
 
@@ -223,7 +224,7 @@ def delete_resource(resource_id: int, *, by: User, now: dt.datetime | None = Non
         if resource is None:
             return
         Resource.delete().where(Resource.id == resource_id).execute()
-        audit(by, "delete_resource", "resource", resource_id, resource.title, now)
+        audit.record(by, "delete_resource", "resource", resource_id, resource.title, now)
 
 
 RESOURCE_KINDS = ("document", "download", "phone", "section")

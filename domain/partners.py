@@ -29,7 +29,6 @@ from helpdesk.models import (
     PARTNER_ROLES,
     PROGRAMME_ROLES,
     ApplicationDistributor,
-    AuditLog,
     Blob,
     Company,
     CompanyRole,
@@ -38,6 +37,7 @@ from helpdesk.models import (
     Distributor,
     PartnerApplication,
     ProgrammeTerms,
+    RequestStatus,
     Role,
     RoleChangeRequest,
     User,
@@ -45,8 +45,8 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import contracts, levels, pdfs
-from .accounts import _send
+from . import audit, contracts, levels, pdfs
+from .accounts import send_mail
 from .storage import BlobStore
 from .validation import N_, Invalid
 
@@ -70,18 +70,13 @@ class NotAllowed(Invalid):
     """The user may not do this (a step, a permission, somebody else's object)."""
 
 
-def audit(actor: User | None, action: str, object_type: str, object_id, detail: str, now: dt.datetime) -> None:
-    AuditLog.create(actor=actor, action=action, object_type=object_type, object_id=str(object_id),
-                    detail=detail[:2000], at=now)
-
-
 def _partners_of(company_id: int):
     return User.select().where(User.company == company_id, User.role == Role.PARTNER.value, User.is_active)
 
 
 def _mail_partners(config: Config, company: Company, name: str, context: dict, now: dt.datetime) -> None:
     for user in _partners_of(company.id):
-        _send(config, name, user.email, user.language, {"user": user, "company": company, **context}, now)
+        send_mail(config, name, user.email, user.language, {"user": user, "company": company, **context}, now)
 
 
 # --- companies (P2) -------------------------------------------------------------------------
@@ -103,7 +98,7 @@ def verify_company(config: Config, company_id: int, *, by: User, now: dt.datetim
             raise Invalid(N_("This company is not waiting for verification."))
         Company.update(verified_at=now).where(Company.id == company.id).execute()
         company = Company.get_by_id(company.id)
-        audit(by, "verify_company", "company", company.id, f"{company.nip} {company.name} ({company.role})", now)
+        audit.record(by, "verify_company", "company", company.id, f"{company.nip} {company.name} ({company.role})", now)
         _mail_partners(config, company, "partner_verified", {}, now)
     return company
 
@@ -120,7 +115,7 @@ def request_role_change(user: User, role: str, *, now: dt.datetime | None = None
         if role == company.role:
             raise Invalid(N_("This is already your company's role."))
         if RoleChangeRequest.select().where(RoleChangeRequest.company == company.id,
-                                            RoleChangeRequest.status == "pending").exists():
+                                            RoleChangeRequest.status == RequestStatus.PENDING.value).exists():
             raise Invalid(N_("A role change request of your company is already waiting for verification."))
         return RoleChangeRequest.create(company=company, requested_role=role, requested_by=user, created_at=now)
 
@@ -133,15 +128,15 @@ def decide_role_change(config: Config, request_id: int, approve: bool, reason: s
         raise Invalid(N_("Give the reason for the rejection."))
     with db.atomic():
         request = RoleChangeRequest.get_or_none(RoleChangeRequest.id == request_id)
-        if request is None or request.status != "pending":
+        if request is None or request.status != RequestStatus.PENDING.value:
             raise Invalid(N_("This request has already been decided."))
         company = Company.get_by_id(request.company_id)
-        status = "approved" if approve else "rejected"
+        status = (RequestStatus.APPROVED if approve else RequestStatus.REJECTED).value
         RoleChangeRequest.update(status=status, reason=reason, decided_at=now, decided_by=by).where(
             RoleChangeRequest.id == request.id).execute()
         if approve:
             Company.update(role=request.requested_role).where(Company.id == company.id).execute()
-        audit(by, f"role_change_{status}", "company", company.id,
+        audit.record(by, f"role_change_{status}", "company", company.id,
               f"{company.nip}: {company.role} -> {request.requested_role}" + (f"; {reason}" if reason else ""), now)
         _mail_partners(config, company, "role_change_decided",
                        {"approved": approve, "role": request.requested_role, "reason": reason}, now)
@@ -186,17 +181,17 @@ def start(user: User, *, now: dt.datetime | None = None) -> PartnerApplication:
     try:
         with db.atomic():
             return PartnerApplication.create(company=user.company_id, submitted_by=user, declared_level="",
-                                             status="draft", open_key=user.company_id, created_at=now,
+                                             status=RequestStatus.DRAFT.value, open_key=user.company_id, created_at=now,
                                              submitted_at=now)
     except IntegrityError:  # started at the same moment in another tab
-        return open_application(user.company_id)
+        return open_application(user.company_id)  # type: ignore[return-value]
 
 
 def next_step(application: PartnerApplication | None) -> str:
     """The step an application is at: start, terms, distributors, level, or status."""
     if application is None:
         return "start"
-    if application.status != "draft":
+    if application.status != RequestStatus.DRAFT.value:
         return "status"
     if application.terms_accepted_at is None:
         return "terms"
@@ -214,7 +209,7 @@ def _draft_at(user: User, step: str) -> PartnerApplication:
     if refusal:
         raise NotAllowed(refusal)
     application = open_application(user.company_id)
-    if application is None or application.status != "draft" or \
+    if application is None or application.status != RequestStatus.DRAFT.value or \
             STEPS.index(next_step(application)) < STEPS.index(step):
         raise NotAllowed(N_("Finish the previous steps first."))
     return application
@@ -273,7 +268,7 @@ def submit(user: User, declared_level: str, *, now: dt.datetime | None = None) -
         application = _draft_at(user, "level")
         PartnerApplication.update(
             declared_level=declared_level, quarterly_target_pln=values["quarterly"],
-            annual_target_pln=values["annual"], commission_percent=values["percent"], status="pending",
+            annual_target_pln=values["annual"], commission_percent=values["percent"], status=RequestStatus.PENDING.value,
             submitted_at=now, submitted_by=user).where(PartnerApplication.id == application.id).execute()
     log.info("partner application %s submitted by %s", application.id, user.email)
     return PartnerApplication.get_by_id(application.id)
@@ -322,7 +317,7 @@ def decide_application(config: Config, application_id: int, approve: bool, reaso
         raise Invalid(N_("Give the reason for the rejection."))
     with db.atomic():
         application = PartnerApplication.get_or_none(PartnerApplication.id == application_id)
-        if application is None or application.status != "pending":
+        if application is None or application.status != RequestStatus.PENDING.value:
             raise Invalid(N_("This application has already been decided."))
         company = Company.get_by_id(application.company_id)
         if approve:
@@ -333,15 +328,15 @@ def decide_application(config: Config, application_id: int, approve: bool, reaso
             store = BlobStore(config.blob_dir, config.raw_dir)  # files made durable before the commit
             agreement = _blob(store, pdfs.agreement(document, config.data_dir), now)
             certificate = _blob(store, pdfs.certificate(document, config.data_dir), now)
-            PartnerApplication.update(status="approved", reason=reason, decided_at=now, decided_by=by,
+            PartnerApplication.update(status=RequestStatus.APPROVED.value, reason=reason, decided_at=now, decided_by=by,
                                       verification_code=code, valid_until=until, agreement_blob=agreement,
                                       certificate_blob=certificate).where(
                 PartnerApplication.id == application.id).execute()
         else:
-            PartnerApplication.update(status="rejected", reason=reason, decided_at=now, decided_by=by,
+            PartnerApplication.update(status=RequestStatus.REJECTED.value, reason=reason, decided_at=now, decided_by=by,
                                       open_key=None).where(PartnerApplication.id == application.id).execute()
         application = PartnerApplication.get_by_id(application.id)
-        audit(by, f"application_{application.status}", "partner_application", application.id,
+        audit.record(by, f"application_{application.status}", "partner_application", application.id,
               f"{company.nip} {company.name}: {application.declared_level}" + (f"; {reason}" if reason else ""), now)
         _mail_partners(config, company, "application_decided",
                        {"application": application, "approved": approve, "reason": reason,
@@ -364,7 +359,7 @@ def certificate_status(code: str, today: dt.date) -> tuple[PartnerApplication | 
     if application is None:
         return None, False
     company = Company.get_by_id(application.company_id)
-    valid = (application.status == "approved" and application.valid_until is not None
+    valid = (application.status == RequestStatus.APPROVED.value and application.valid_until is not None
              and application.valid_until >= today and company.verified_at is not None)
     return application, valid
 
@@ -431,8 +426,8 @@ def register_sale(config: Config, user: User, sale: Sale, *, now: dt.datetime | 
         for line in sale.lines:
             DeviceLine.create(contract=contract, model=line.model, serial=line.serial, address=line.address)
         contracts.reindex([contract.id])
-        audit(user, "register_sale", "contract", contract.id, f"{contract.number} for NIP {sale.nip}", now)
-        _send(config, "sale_registered", user.email, user.language,
+        audit.record(user, "register_sale", "contract", contract.id, f"{contract.number} for NIP {sale.nip}", now)
+        send_mail(config, "sale_registered", user.email, user.language,
               {"user": user, "contract": contract, "customer": customer, "partner": partner,
                "lines": sale.lines}, now)
     log.info("sale registered by %s: contract %s for NIP %s", user.email, contract.number, sale.nip)

@@ -142,7 +142,7 @@ def percent(part: int, whole: int) -> float | None:
 
 def opened_closed(period: Period, now: dt.datetime) -> Report:
     weeks = weeks_between(period.start, period.end)
-    opened, closed = Counter(), Counter()
+    opened, closed = Counter(), Counter()  # type: ignore[var-annotated]
     for (at,) in Ticket.select(Ticket.created_at).where(Ticket.created_at >= period.since,
                                                        Ticket.created_at < period.until, UNMERGED).tuples():
         opened[week_of(period.local_day(at))] += 1
@@ -156,7 +156,7 @@ def opened_closed(period: Period, now: dt.datetime) -> Report:
 def response_times(period: Period, now: dt.datetime) -> Report:
     """Per month of opening: first response and resolution times (hours, wall clock)."""
     first, whole = defaultdict(list), defaultdict(list)
-    opened = Counter()
+    opened = Counter()  # type: ignore[var-annotated]
     for created, answered, closed in (Ticket.select(Ticket.created_at, Ticket.first_response_at, Ticket.closed_at)
                                       .where(Ticket.created_at >= period.since, Ticket.created_at < period.until,
                                              UNMERGED).tuples()):

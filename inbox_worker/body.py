@@ -19,7 +19,7 @@ from email.policy import compat32
 import html2text
 import nh3
 
-from helpdesk.domain.limits import one_line
+from helpdesk.domain.storage import safe_filename
 
 from . import tnef
 from .decoding import codec_of, decode_bytes, decode_header
@@ -67,7 +67,7 @@ def _walk(part: Message, body: Body, depth: int, in_report: bool = False) -> Non
             _walk_alternative(children, body, depth)
             return
         for child in children:
-            _walk(child, body, depth + 1, in_report)
+            _walk(child, body, depth + 1, in_report)  # type: ignore[arg-type]
         return
     if ctype.startswith("multipart/"):  # its boundary was not found: guess it from the body
         repaired = _rebound(part, ctype)
@@ -165,25 +165,6 @@ def _filename_raw(part: Message) -> str:
     if isinstance(name, tuple):  # an RFC 2231 value get_param could not collapse
         name = decode_bytes((name[2] or "").encode("latin-1", "replace"), name[0])
     return decode_header(name)
-
-
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
-
-
-def safe_filename(name: str, content_type: str, index: int) -> str:
-    """A base name that is safe to store: no directories, no "..", no control or bidi characters."""
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = one_line(_UNSAFE.sub("_", name))  # no bidi override hides the extension
-    while ".." in name:
-        name = name.replace("..", ".")
-    name = name.strip(" ._")
-    if not name:
-        extension = mimetypes.guess_extension(content_type, strict=False) or ".bin"
-        return f"attachment-{index}{extension}"
-    if len(name) > 200:
-        stem, dot, ext = name.rpartition(".")
-        name = (stem[:190] + "." + ext[:9]) if dot and len(ext) < 10 else name[:200]
-    return name
 
 
 def _disposition(part: Message) -> str:

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import socket
 
 from peewee import EXCLUDED
 
-from helpdesk.domain.owners import dead_owners
+from helpdesk.domain import owners
 from helpdesk.domain.rows import chunks
 from helpdesk.models import InboundClaim, InboundMail, db
 
@@ -63,11 +62,8 @@ def release(owner: str, mailbox: str, uidvalidity: int, uids: list[str]) -> None
 def release_dead() -> int:
     """Let go of the claims of workers on this machine whose process is gone (killed,
     crashed), rather than waiting for their leases to run out."""
-    host = socket.gethostname()
-    owners = [o for (o,) in InboundClaim.select(InboundClaim.owner).distinct().where(
-        InboundClaim.owner.startswith(f"{host}:")).tuples()]
-    released = sum(InboundClaim.delete().where(InboundClaim.owner == owner).execute()
-                   for owner in dead_owners(owners))
+    released = owners.release_dead(
+        InboundClaim.owner, lambda owner: InboundClaim.delete().where(InboundClaim.owner == owner).execute())
     if released:
         log.warning("released %d message claim(s) of workers that died", released)
     return released

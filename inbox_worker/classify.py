@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import re
 
-from helpdesk.domain import tokens
+from helpdesk.domain import senders, tokens
 
 from .dsn import BOUNCE_SUBJECT, FAILURE_WORDING
-from .message import NORMAL, Classification, Inbound
+from .message import NORMAL, Classification, Inbound, MailKind
 
-_BOUNCE_SENDER = re.compile(r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|double[-_.]?bounce)@",
-                            re.IGNORECASE)
 _AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-autoresponder", "x-auto-reply", "x-mail-autoreply")
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply", "auto-reply", "autoreply"}
 # Out-of-office and auto-reply subjects, as mail programs write them, in English, Polish and German.
@@ -49,22 +47,22 @@ def classify(inbound: Inbound, *, support_addresses: tuple[str, ...], own_messag
 def our_loop_header(inbound, support, own_id, loop_header):
     for value in inbound.header_all(loop_header):
         if any(tokens.is_own_address(a, support) for a in re.findall(r"[^\s<>,;]+@[^\s<>,;]+", value)):
-            return Classification("loop", f"{loop_header} header names our address: {value}")
+            return Classification(MailKind.LOOP, f"{loop_header} header names our address: {value}")
     for name, _ in inbound.headers:
         if name.startswith("x-helpdesk-"):
-            return Classification("loop", f"{name} header: we sent this mail")
+            return Classification(MailKind.LOOP, f"{name} header: we sent this mail")
     return None
 
 
 def our_message_id(inbound, support, own_id, loop_header):
     if own_id:
-        return Classification("loop", f"Message-ID {inbound.message_id} is one we sent")
+        return Classification(MailKind.LOOP, f"Message-ID {inbound.message_id} is one we sent")
     return None
 
 
 def from_ourselves(inbound, support, own_id, loop_header):
     if inbound.from_addr and tokens.is_own_address(inbound.from_addr, support):
-        return Classification("loop", f"From {inbound.from_addr} is our own support address")
+        return Classification(MailKind.LOOP, f"From {inbound.from_addr} is our own support address")
     return None
 
 
@@ -77,8 +75,8 @@ def delivery_report(inbound, support, own_id, loop_header):
     who = ", ".join(report.failed[:3]) or "unknown recipient"
     detail = " ".join(x for x in (report.status, report.diagnostic[:120]) if x)
     if report.action == "delayed" or not report.permanent:
-        return Classification("bounce", f"delivery report: delayed or temporary failure for {who} {detail}".strip())
-    return Classification("bounce", f"delivery report: permanent failure for {who} {detail}".strip())
+        return Classification(MailKind.BOUNCE, f"delivery report: delayed or temporary failure for {who} {detail}".strip())
+    return Classification(MailKind.BOUNCE, f"delivery report: permanent failure for {who} {detail}".strip())
 
 
 def null_sender_report(inbound, support, own_id, loop_header):
@@ -89,15 +87,15 @@ def null_sender_report(inbound, support, own_id, loop_header):
     if _is_dsn(inbound):
         return None  # parse read its delivery-status: nobody failed
     if BOUNCE_SUBJECT.search(inbound.subject):
-        return Classification("bounce", f"null Return-Path <> and bounce subject {inbound.subject[:80]!r}")
+        return Classification(MailKind.BOUNCE, f"null Return-Path <> and bounce subject {inbound.subject[:80]!r}")
     return None
 
 
 def daemon_sender(inbound, support, own_id, loop_header):
-    if not _BOUNCE_SENDER.match(inbound.from_addr) or _is_dsn(inbound):
+    if not senders.MAIL_DAEMON.match(inbound.from_addr) or _is_dsn(inbound):
         return None  # a DSN without a delivery report says every recipient got the mail
     if BOUNCE_SUBJECT.search(inbound.subject) or FAILURE_WORDING.search(inbound.text[:8000]):
-        return Classification("bounce", f"From {inbound.from_addr} with delivery-failure wording")
+        return Classification(MailKind.BOUNCE, f"From {inbound.from_addr} with delivery-failure wording")
     return None
 
 
@@ -125,14 +123,14 @@ def list_rejection(inbound, support, own_id, loop_header):
 def auto_submitted(inbound, support, own_id, loop_header):
     value = (inbound.header("auto-submitted") or "").strip().lower()
     if value and not value.startswith("no"):
-        return Classification("autoreply", f"Auto-Submitted: {value}")
+        return Classification(MailKind.AUTOREPLY, f"Auto-Submitted: {value}")
     return None
 
 
 def autoreply_headers(inbound, support, own_id, loop_header):
     for name in _AUTO_HEADERS:
         if inbound.header(name) is not None:
-            return Classification("autoreply", f"{name} header present")
+            return Classification(MailKind.AUTOREPLY, f"{name} header present")
     return None
 
 
@@ -141,26 +139,26 @@ def machine_report(inbound, support, own_id, loop_header):
     if inbound.content_type != "multipart/report":
         return None
     kind = _report_type(inbound) or "unknown"
-    return Classification("autoreply", f"multipart/report; report-type={kind}")
+    return Classification(MailKind.AUTOREPLY, f"multipart/report; report-type={kind}")
 
 
 def bulk_precedence(inbound, support, own_id, loop_header):
     value = (inbound.header("precedence") or "").strip().lower()
     if value in _BULK_PRECEDENCE:
-        return Classification("autoreply", f"Precedence: {value}")
+        return Classification(MailKind.AUTOREPLY, f"Precedence: {value}")
     return None
 
 
 def mailing_list(inbound, support, own_id, loop_header):
     value = inbound.header("list-id")
     if value is not None:
-        return Classification("autoreply", f"List-Id: {value[:80]}")
+        return Classification(MailKind.AUTOREPLY, f"List-Id: {value[:80]}")
     return None
 
 
 def out_of_office_subject(inbound, support, own_id, loop_header):
     if _AUTOREPLY_SUBJECT.search(inbound.subject):
-        return Classification("autoreply", f"out-of-office subject {inbound.subject[:80]!r}")
+        return Classification(MailKind.AUTOREPLY, f"out-of-office subject {inbound.subject[:80]!r}")
     return None
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+from helpdesk.domain.senders import BOUNCE_SENDER
+
 from .body import payload_of
 from .decoding import decode_bytes, unfold
 from .headers import clean_address, content_type, first_address, normalise_message_id
@@ -22,7 +24,9 @@ from .message import DeliveryReport
 
 def _fields(text: str) -> list[dict[str, str]]:
     """RFC 3464 style field blocks ("Name: value", continuation lines, blank line between)."""
-    blocks, current, last = [], {}, None
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    last = None
     for line in text.splitlines():
         if not line.strip():
             if current:
@@ -67,9 +71,9 @@ def _dsn_report(text: str) -> DeliveryReport | None:
     failing = []
     for block in recipients:
         action = block.get("action", "").split()[0].lower() if block.get("action", "").split() else ""
-        status = (_STATUS.search(block.get("status", "")) or _STATUS.search(block.get("diagnostic-code", ""))
-                  or _SMTP_CODE.match(block.get("status", "")))
-        status = status[1] if status else ""
+        found = (_STATUS.search(block.get("status", "")) or _STATUS.search(block.get("diagnostic-code", ""))
+                 or _SMTP_CODE.match(block.get("status", "")))
+        status = found[1] if found else ""
         if action in ("delivered", "relayed", "expanded") or (not action and status[:1] not in ("4", "5")):
             continue
         if action.startswith("fail") or action not in ("delayed", ""):  # "failure", or anonymised
@@ -89,10 +93,6 @@ def _dsn_report(text: str) -> DeliveryReport | None:
     )
 
 
-_BOUNCE_SENDER = re.compile(
-    r"""^(?:mailer[-_.]?daemon|mail[-_.]?daemon|postmaster|mdaemon|mail[-_.]?delivery[-_.]?(?:sub)?system
-        |mail[-_.]?administrator|bounces?|mailerd?|double[-_.]?bounce|smtp[-_.]?gateway)(?:@|$)""",
-    re.VERBOSE | re.IGNORECASE)
 BOUNCE_SUBJECT = re.compile(
     r"""undeliver|undelivered|not\s+delivered|delivery\s+(?:status|failure|failed|has\s+failed|problem|report
         |notification|error)|returned\s+mail|failure\s+notice|mail\s+delivery|non[-\s]?delivery
@@ -157,7 +157,7 @@ def _bounce_signs(headers: tuple, from_addr: str) -> int:
     """0: nothing says bounce; 1: the sender or the subject does; 2: both do."""
     get = dict(reversed(headers)).get
     from_value = get("from", "").lower()
-    sender = bool(_BOUNCE_SENDER.match(from_addr) or get("x-failed-recipients")
+    sender = bool(BOUNCE_SENDER.match(from_addr) or get("x-failed-recipients")
                   or any(w in from_value for w in ("mailer-daemon", "mail delivery", "postmaster"))
                   or (not from_addr and get("return-path", "").replace(" ", "") == "<>"))
     subject = bool(BOUNCE_SUBJECT.search(get("subject", "")))
@@ -184,8 +184,8 @@ def _non_dsn_report(text: str, headers: tuple, signs: int) -> DeliveryReport | N
         addresses = [m[1].lower() for m in _ADDRESS_AFTER_COLON.finditer(head)]
     if not addresses and wording:  # "... delivering your mail to <x@y>." in a sentence
         addresses = [a.lower() for a in re.findall(r"<([^<>\s]+@[^<>\s]+)>", after[:400])]
-    status = _STATUS.search(head)
-    status = status[1] if status else ""
+    found = _STATUS.search(head)
+    status = found[1] if found else ""
     smtp = _SMTP_REPLY.search(after)
     delayed = bool(DELAY_WORDING.search(head)) and not status.startswith("5")
     return DeliveryReport(

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def open_source(url: MailboxURL, done: str = "flag", *, batch: int = 100, tokens=None) -> Source:
     """The source for a mailbox URL; `tokens` (domain.oauth.AccessTokens) for ?auth=oauth2."""
     if url.scheme == "maildir":
-        return MaildirSource(url.path, done=done)
+        return MaildirSource(url.path, done=done)  # type: ignore[arg-type]
     from .imap import ImapSource
 
     return ImapSource(url, done=done, batch=batch, tokens=tokens)
@@ -58,14 +58,14 @@ class MaildirSource:
     def box(self) -> stdlib_mailbox.Maildir:
         if self._box is None:
             self.open()
-        return self._box
+        return self._box  # type: ignore[return-value]
 
     def uidvalidity(self) -> int:
         return 0
 
     def pending(self) -> list[str]:
         box = self.box
-        box._refresh()  # the stdlib caches the listing for two seconds
+        box._refresh()  # type: ignore[attr-defined]  # the stdlib caches the listing for two seconds
         keys = list(box.iterkeys())
         # Oldest first, by the delivery time Maildir names start with, then by name.
         return sorted(keys, key=lambda k: (_mtime(box, k), k))
@@ -74,7 +74,7 @@ class MaildirSource:
         box = self.box
         for key in uids:
             try:
-                path = self.path / box._lookup(key)
+                path = self.path / box._lookup(key)  # type: ignore[attr-defined]
                 size = path.stat().st_size
                 with open(path, "rb") as f:
                     raw = f.read() if size <= max_bytes else _read_header(f)
@@ -87,12 +87,12 @@ class MaildirSource:
         target = self.path / f".{self.done_folder}"
         for key in uids:
             try:
-                src = self.path / box._lookup(key)
+                src = self.path / box._lookup(key)  # type: ignore[attr-defined]
             except KeyError:
                 continue
             sub = "cur" if src.parent.name == "cur" else "new"
             os.replace(src, target / sub / src.name)
-        box._refresh()
+        box._refresh()  # type: ignore[attr-defined]
 
     def wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -105,14 +105,14 @@ class MaildirSource:
 
 def _mtime(box: stdlib_mailbox.Maildir, key: str) -> float:
     try:
-        return (box._path and os.path.getmtime(os.path.join(box._path, box._lookup(key))))
+        return (box._path and os.path.getmtime(os.path.join(box._path, box._lookup(key))))  # type: ignore[attr-defined, return-value]
     except (KeyError, OSError):
         return 0.0
 
 
 def _read_header(f) -> bytes:
     """The header block of a message file, up to the first empty line."""
-    lines = []
+    lines: list[bytes] = []
     for line in f:
         if line in (b"\n", b"\r\n") or len(lines) > 5000:
             break

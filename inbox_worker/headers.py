@@ -42,7 +42,7 @@ _MULTIBYTE = re.compile(r"utf|gb|big5|jis|932|euc|2022|949|hz")
 def charset_hint(msg: Message) -> tuple[str, ...]:
     """Codecs of the text parts, multi-byte ones first (they can tell when they are wrong):
     what raw 8-bit header text is most likely in."""
-    found = []
+    found: list[str] = []
     for part in msg.walk():
         if part.get_content_maintype() == "text":
             try:
@@ -171,7 +171,7 @@ def content_type(msg: Message) -> str:
 
 def defects(msg: Message) -> tuple[str, ...]:
     """The names of the stdlib parser's defects in the whole tree, once each."""
-    found = []
+    found = []  # type: ignore[var-annotated]
     for part in msg.walk():
         found.extend(type(d).__name__ for d in getattr(part, "defects", ()))
     return tuple(dict.fromkeys(found))

@@ -86,7 +86,7 @@ class BatchView:
                 view._processed(row.message_id, row.id, f"{row.outcome}, {row.mailbox} uid {row.uid}")
         # Every address asked about, None for those with no user: later look-ups (the
         # participants a message adds) then need no query (one round trip each on PostgreSQL).
-        view.users = {**{a.strip().lower(): None for a in addresses if a}, **tickets.users_by_email(addresses)}
+        view.users = {**{a.strip().lower(): None for a in addresses if a}, **tickets.users_by_email(addresses)}  # type: ignore[misc]
         view._read_tickets(ticket_ids | {t for t, _ in view.known.values()})
         for chunk in chunks({i.from_addr for i in inbounds if i.from_addr}):
             view.bounced.update(a.email for a in AddressStatus.select(AddressStatus.email).where(
@@ -169,7 +169,7 @@ class BatchView:
         if inbound.report is None:
             return (), "carries no delivery report", None
         original, failed = inbound.report.original_message_id, inbound.report.failed
-        recipient = self.sent_to.get(original) if original else None
+        recipient = self.sent_to.get(original) if original else None  # type: ignore[assignment]
         if recipient is None:
             return (), "refers to no mail we sent", None
         ticket_id = self.known.get(original, (None,))[0]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 
 
@@ -87,19 +88,28 @@ class Inbound:
         return self.to + self.cc + self.delivered_to
 
 
+class MailKind(enum.StrEnum):
+    """What `classify` says a mail is."""
+
+    NORMAL = "normal"  # written by a person
+    AUTOREPLY = "autoreply"  # out of office, auto-responders
+    BOUNCE = "bounce"  # a delivery failure or delay
+    LOOP = "loop"  # our own mail coming back
+
+
 @dataclass(frozen=True)
 class Classification:
     """What kind of mail this is, and why we think so."""
 
-    kind: str  # normal | autoreply | bounce | loop
+    kind: MailKind
     reason: str = ""
 
     @property
     def is_normal(self) -> bool:
-        return self.kind == "normal"
+        return self.kind == MailKind.NORMAL
 
 
-NORMAL = Classification("normal", "no sign of automation")
+NORMAL = Classification(MailKind.NORMAL, "no sign of automation")
 
 
 @dataclass(frozen=True)

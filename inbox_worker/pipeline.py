@@ -46,7 +46,7 @@ from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
 from .parse import parse
-from .route import Decision, Quarantine, route
+from .route import Decision, QuarantineDecision, route
 from .thread import thread_of
 
 log = logging.getLogger(__name__)
@@ -363,7 +363,7 @@ class Worker:
             message_id = message_id_of(fetched.raw) or "?"
             log.warning("quarantined message %s (uid %s): cannot parse: %s", message_id, fetched.uid, parsed.error,
                         extra=about(message_id, uid=fetched.uid, outcome="quarantined"))
-            return apply(Quarantine(f"cannot parse: {parsed.error}"), fetched, None, self.ctx, view,
+            return apply(QuarantineDecision(f"cannot parse: {parsed.error}"), fetched, None, self.ctx, view,
                          error_detail=parsed.detail, ledger=ledger, raw_stored=raw_stored)
         try:
             decision = self.decide(parsed, view, ledger_id=ledger.id if ledger else None)
@@ -374,7 +374,7 @@ class Worker:
         except Exception as exc:
             log.exception("quarantined message %s (uid %s): %s", parsed.message_id, fetched.uid, exc,
                           extra=about(parsed.message_id, uid=fetched.uid, outcome="quarantined"))
-            return apply(Quarantine(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx, view,
+            return apply(QuarantineDecision(f"{type(exc).__name__}: {exc}"), fetched, parsed, self.ctx, view,
                          error_detail=traceback.format_exc(), ledger=ledger, raw_stored=raw_stored)
         view.absorb(applied.rows, message_id=parsed.message_id, outcome=applied.outcome,
                     ledger_id=applied.ledger_id, description=f"{applied.outcome}, {fetched.mailbox} uid {fetched.uid}",
@@ -413,9 +413,9 @@ class Worker:
         now = utcnow()
         fields = {"last_error": error[:2000]}
         if uidvalidity is not None:
-            fields.update(uidvalidity=uidvalidity, last_fetch_at=now)
+            fields.update(uidvalidity=uidvalidity, last_fetch_at=now)  # type: ignore[call-overload]
         if got_mail:
-            fields["last_message_at"] = now
+            fields["last_message_at"] = now  # type: ignore[assignment]
         try:
             with db.atomic():
                 updated = MailboxState.update(**fields).where(MailboxState.mailbox == self.source.name).execute()
@@ -435,7 +435,7 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
     if row.outcome != Outcome.QUARANTINED.value:
         raise ValueError(f"message #{ledger_id} is not quarantined: it was processed as {row.outcome}")
     box = next((b for b in config.mailboxes if b.name == row.mailbox), None)  # its ticket's queue
-    worker = Worker(config, source=_NoSource(), mailbox=box, parse_workers=0)
+    worker = Worker(config, source=_NoSource(), mailbox=box, parse_workers=0)  # type: ignore[arg-type]
     raw = worker.ctx.store.get_raw(row.raw_sha256)
     fetched = Fetched(row.mailbox, row.uidvalidity, row.uid, raw, row.size, truncated=row.size > len(raw))
     parsed = parse_safely(raw)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .commands import Commands, commands_of
-from .message import Classification, Inbound, ThreadMatch
+from .message import Classification, Inbound, MailKind, ThreadMatch
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Ignore(Decision):
 
 
 @dataclass(frozen=True)
-class Quarantine(Decision):
+class QuarantineDecision(Decision):
     pass
 
 
@@ -83,24 +83,24 @@ def duplicate(inbound, classification, match, facts):
 
 
 def loop(inbound, classification, match, facts):
-    if classification.kind == "loop":
+    if classification.kind == MailKind.LOOP:
         return Ignore(classification.reason, outcome="loop")
 
 
 def bounce(inbound, classification, match, facts):
-    if classification.kind == "bounce":
+    if classification.kind == MailKind.BOUNCE:
         return Bounce(classification.reason, ticket_id=facts.bounce_ticket_id, marks=facts.bounce_marks,
                       proof=facts.bounce_proof)
 
 
 def auto_reply(inbound, classification, match, facts):
-    if classification.kind == "autoreply":
+    if classification.kind == MailKind.AUTOREPLY:
         return Ignore(classification.reason, outcome="autoreply")
 
 
 def no_sender(inbound, classification, match, facts):
     if not inbound.from_addr:
-        return Quarantine("no sender address: nobody to open a ticket for or answer")
+        return QuarantineDecision("no sender address: nobody to open a ticket for or answer")
 
 
 def staff_reply(inbound, classification, match, facts):

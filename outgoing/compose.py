@@ -12,14 +12,13 @@ import datetime as dt
 import json
 
 from helpdesk.config import Config
-from helpdesk.domain import limits, outbox, tokens
+from helpdesk.domain import i18n, limits, outbox, tokens
 from helpdesk.domain.storage import BlobStore
 from helpdesk.models import Attachment, Blob, Message, MessageKind, Outbox, Ticket
 
 from . import digest_mail
 
 HISTORY = 5  # earlier messages quoted below a notice, newest first
-TEAM = {"pl": "Pomoc techniczna", "en": "Support"}
 HISTORY_CHARS = 4000  # of each earlier message quoted below a notice
 CUT_TAIL = "\n\n[...]"  # what limits.cut puts after a cut text here
 LEFT_OUT_NAMES = 50  # file names listed in a notice; the rest are counted
@@ -74,7 +73,7 @@ def compose(config: Config, row: Outbox, *, files: bool = True) -> bytes:
     ticket = Ticket.select(Ticket.id, Ticket.subject, Ticket.status).where(Ticket.id == row.ticket_id).get()
     language = spec["language"]
     message, earlier = _history(ticket.id, spec["about"], config.max_notice_bytes // 4)
-    team = TEAM.get(language, TEAM["pl"])
+    team = i18n.gettext(language, i18n.SUPPORT_TEAM)
     page = "staff/tickets" if spec["template"] == "engineer" else "tickets"
     context = {
         "ref": ticket.ref(config.ticket_prefix), "subject": ticket.subject, "status": ticket.status,

@@ -11,11 +11,10 @@ import datetime as dt
 import json
 
 from helpdesk.config import Config
-from helpdesk.domain import outbox
+from helpdesk.domain import i18n, outbox
 from helpdesk.models import Outbox
 
 DIGEST_HEADER = "X-Helpdesk-Digest"  # which job sent it: filters, and tests, can tell
-TEAM = {"pl": "Pomoc techniczna", "en": "Support"}
 
 
 def is_digest(spec: dict) -> bool:
@@ -25,7 +24,7 @@ def is_digest(spec: dict) -> bool:
 def compose(config: Config, row: Outbox, spec: dict | None = None) -> bytes:
     spec = spec if spec is not None else json.loads(row.spec)
     language = spec["language"]
-    team = TEAM.get(language, TEAM["pl"])
+    team = i18n.gettext(language, i18n.SUPPORT_TEAM)
     subject, text, html = outbox.render(spec["template"], language, {
         **spec["context"], "name": spec["name"], "team": team, "base_url": config.base_url,
         "prefix": config.ticket_prefix,

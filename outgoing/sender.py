@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 import os
 import smtplib
-import socket
 import ssl
 import tempfile
 import threading
@@ -28,10 +27,9 @@ from pathlib import Path
 
 from helpdesk import database
 from helpdesk.config import Config, SmtpURL, is_loopback
-from helpdesk.domain import deliverability, oauth, tokens
-from helpdesk.domain.owners import dead_owners, owner_name
+from helpdesk.domain import deliverability, oauth, owners, tokens
 from helpdesk.logs import about
-from helpdesk.models import AddressStatus, Message, MessageKind, Outbox, db, utcnow
+from helpdesk.models import AddressStatus, Message, MessageKind, Outbox, OutboxStatus, db, utcnow
 
 from .compose import compose
 
@@ -80,7 +78,7 @@ class SmtpTransport:
                 smtp = smtplib.SMTP_SSL(url.host, url.port, timeout=self.timeout,
                                         context=ssl.create_default_context())
             else:
-                smtp = smtplib.SMTP(url.host, url.port, timeout=self.timeout)
+                smtp = smtplib.SMTP(url.host, url.port, timeout=self.timeout)  # type: ignore[assignment]
                 smtp.ehlo()
                 if url.starttls and smtp.has_extn("starttls"):
                     smtp.starttls(context=ssl.create_default_context())
@@ -126,7 +124,7 @@ class SmtpTransport:
                 log.warning("SMTP %s:%s refused the OAuth2 token (%s); refreshing it", url.host, url.port,
                             exc.smtp_error.decode(errors="replace"))
 
-    def send(self, mail_from: str, recipient: str, raw: bytes) -> None:
+    def send(self, mail_from: str, recipient: str, raw: bytes, message_id: str = "") -> None:
         if self._smtp is None:
             self.open()
         try:
@@ -158,8 +156,10 @@ class FolderTransport:
     def open(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, mail_from: str, recipient: str, raw: bytes) -> None:
-        name = "".join(c if c.isalnum() or c in ".-_@" else "_" for c in f"{recipient}--{_message_id(raw)}")
+    def send(self, mail_from: str, recipient: str, raw: bytes, message_id: str = "") -> None:
+        """`message_id`: the outbox row's (the mail's own), which names the file."""
+        name = "".join(c if c.isalnum() or c in ".-_@" else "_"
+                       for c in f"{recipient}--{message_id or 'no-message-id'}")
         path = self.folder / f"{name[:200]}.eml"
         if path.exists():  # delivered before a crash kept us from recording it
             return
@@ -186,7 +186,7 @@ class Sender:
     def __init__(self, config: Config, transport=None, *, owner: str | None = None):
         self.config = config
         self.transport = transport or transport_for(config)
-        self.owner = owner or owner_name(f"{id(self):x}")
+        self.owner = owner or owners.owner_name(f"{id(self):x}")
         self._undeliverable: dict[str, AddressStatus] = {}  # among the claimed mail's recipients
 
     def send_due(self, *, now: dt.datetime | None = None, limit: int = 100) -> Counter:
@@ -200,11 +200,11 @@ class Sender:
             self.transport.open()
         except TransportDown as exc:
             log.warning("outbox: %s; %d mail(s) wait", exc, len(claimed))
-            for row in claimed:
+            for i, row in enumerate(claimed):  # noqa: B007 (i is read after a failure)
                 done[self._retry(row, str(exc), now)] += 1
             return done
         try:
-            for i, row in enumerate(claimed):
+            for i, row in enumerate(claimed):  # noqa: B007 (i is read after a failure)
                 done[self._deliver(row, now)] += 1
         except TransportDown as exc:
             log.warning("outbox: %s; the rest wait", exc)
@@ -226,11 +226,10 @@ class Sender:
     def release_dead(self, now: dt.datetime) -> int:
         """Let go of mail claimed by senders on this machine whose process is gone (killed,
         crashed), rather than waiting for their leases to run out."""
-        host = socket.gethostname()
-        owners = {r.lease_owner for r in Outbox.select(Outbox.lease_owner).distinct().where(
-            Outbox.status == "pending", Outbox.lease_until > now, Outbox.lease_owner.startswith(f"{host}:"))}
-        released = sum(Outbox.update(lease_owner=None, lease_until=None).where(
-            Outbox.lease_owner == owner, Outbox.status == "pending").execute() for owner in dead_owners(owners))
+        pending = Outbox.status == OutboxStatus.PENDING.value
+        released = owners.release_dead(Outbox.lease_owner, lambda owner: Outbox.update(
+            lease_owner=None, lease_until=None).where(Outbox.lease_owner == owner, pending).execute(),
+            pending, Outbox.lease_until > now)
         if released:
             log.warning("outbox: released %d mail(s) claimed by senders that died", released)
         return released
@@ -240,8 +239,9 @@ class Sender:
         free = (Outbox.lease_until.is_null()) | (Outbox.lease_until < now)
         until = now + LEASE
         with db.atomic():
-            select = Outbox.select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
-                                                    free).order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
+            pending = Outbox.status == OutboxStatus.PENDING.value
+            select = Outbox.select(Outbox.id).where(pending, Outbox.next_attempt_at <= now, free).order_by(
+                Outbox.next_attempt_at, Outbox.id).limit(limit)
             if not database.is_sqlite(db.obj):
                 # Rows another sender is claiming right now are skipped, not waited for.
                 select = select.for_update("FOR UPDATE SKIP LOCKED")
@@ -250,7 +250,7 @@ class Sender:
                 return []
             # Conditional: of two senders, only one gets each row; then read back what we got.
             Outbox.update(lease_owner=self.owner, lease_until=until).where(
-                Outbox.id.in_(due), Outbox.status == "pending", free).execute()
+                Outbox.id.in_(due), Outbox.status == OutboxStatus.PENDING.value, free).execute()
         claimed = list(Outbox.select().where(Outbox.id.in_(due), Outbox.lease_owner == self.owner,
                                              Outbox.lease_until == until).order_by(Outbox.next_attempt_at, Outbox.id))
         self._undeliverable = {a.email: a for a in AddressStatus.select().where(
@@ -260,13 +260,13 @@ class Sender:
     def _deliver(self, row: Outbox, now: dt.datetime) -> str:
         bounced = self._undeliverable.get(row.recipient)
         if bounced is not None:
-            return self._finish(row, "failed", f"not sent: {row.recipient} is marked undeliverable "
+            return self._finish(row, OutboxStatus.FAILED.value, f"not sent: {row.recipient} is marked undeliverable "
                                                f"since {bounced.bounced_at:%Y-%m-%d} ({bounced.bounce_reason})")
         if row.raw is None:  # a notice: rendered now, and kept, so a retry sends the same bytes
             try:
                 row.raw = compose(self.config, row)
             except (ValueError, MessageError) as exc:
-                return self._finish(row, "failed", f"cannot build this mail: {exc}")
+                return self._finish(row, OutboxStatus.FAILED.value, f"cannot build this mail: {exc}")
             Outbox.update(raw=row.raw).where(Outbox.id == row.id).execute()
         try:
             self._send(row)
@@ -275,20 +275,20 @@ class Sender:
                 return self._retry(row, str(exc), now)
             judged = deliverability.verdict(code=exc.code, text=str(exc))
             if judged.size and row.spec and self._send_smaller(row, now):
-                return self._finish(row, "sent", f"sent without its files: {exc}", sent_at=utcnow())
+                return self._finish(row, OutboxStatus.SENT.value, f"sent without its files: {exc}", sent_at=utcnow())
             if not judged.marks:  # this mail failed; the address stays in use
                 self._tell_ticket(row, f"Mail to {row.recipient} was refused: {exc}. The address stays in use "
                                        f"({judged.why}).", now)
-                return self._finish(row, "failed", f"{exc} ({judged.why})")
+                return self._finish(row, OutboxStatus.FAILED.value, f"{exc} ({judged.why})")
             self._mark_undeliverable(row.recipient, str(exc), now)
             self._undeliverable[row.recipient] = AddressStatus(email=row.recipient, bounced_at=now,
                                                                bounce_reason=str(exc))
             self._tell_ticket(row, f"Mail to {row.recipient} was refused: {exc}. No more mail goes to this address.",
                               now)
-            return self._finish(row, "failed", str(exc))
+            return self._finish(row, OutboxStatus.FAILED.value, str(exc))
         log.info("outbox: sent %s to %s", row.message_id, row.recipient,
-                 extra=about(row.message_id, row.ticket_id, recipient=row.recipient, outcome="sent"))
-        return self._finish(row, "sent", "", sent_at=utcnow())
+                 extra=about(row.message_id, row.ticket_id, recipient=row.recipient, outcome=OutboxStatus.SENT.value))
+        return self._finish(row, OutboxStatus.SENT.value, "", sent_at=utcnow())
 
     def _send(self, row: Outbox) -> None:
         """Hand the mail to the transport, with a signed return path naming this row as its
@@ -297,7 +297,7 @@ class Sender:
         mail_from = row.mail_from
         if tokens.is_own_address(mail_from, self.config.support_addresses) and "+" not in mail_from:
             mail_from = tokens.return_path(mail_from, self.config.secret_key, row.id)
-        self.transport.send(mail_from, row.recipient, bytes(row.raw))
+        self.transport.send(mail_from, row.recipient, bytes(row.raw), row.message_id)
 
     def _send_smaller(self, row: Outbox, now: dt.datetime) -> bool:
         """A notice the server refused as too large, once more without its files (listed, with
@@ -326,7 +326,7 @@ class Sender:
     def _finish(self, row: Outbox, status: str, error: str, *, sent_at=None) -> str:
         Outbox.update(status=status, last_error=error[:2000], sent_at=sent_at, attempts=Outbox.attempts + 1,
                       lease_owner=None, lease_until=None).where(Outbox.id == row.id).execute()
-        if status == "failed":
+        if status == OutboxStatus.FAILED.value:
             log.warning("outbox: mail %s to %s failed: %s", row.message_id, row.recipient, error,
                         extra=about(row.message_id, row.ticket_id, recipient=row.recipient, outcome=status))
         return status
@@ -334,7 +334,7 @@ class Sender:
     def _retry(self, row: Outbox, error: str, now: dt.datetime) -> str:
         attempts = row.attempts + 1
         if attempts >= MAX_ATTEMPTS:
-            return self._finish(row, "failed", f"gave up after {attempts} attempts: {error}")
+            return self._finish(row, OutboxStatus.FAILED.value, f"gave up after {attempts} attempts: {error}")
         Outbox.update(attempts=attempts, last_error=error[:2000], next_attempt_at=now + backoff(attempts),
                       lease_owner=None, lease_until=None).where(Outbox.id == row.id).execute()
         return "retry"
@@ -346,13 +346,3 @@ class Sender:
             AddressStatus.update(bounced_at=now, bounce_reason=reason[:2000],
                                  bounce_count=AddressStatus.bounce_count + 1).where(
                 AddressStatus.id == status.id).execute()
-
-
-def _message_id(raw: bytes) -> str:
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    for line in head.splitlines():
-        if line.lower().startswith(b"message-id:"):
-            return line.split(b":", 1)[1].strip().strip(b"<>").decode("ascii", "replace")
-    return "no-message-id"
-
-    return True

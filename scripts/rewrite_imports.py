@@ -61,6 +61,16 @@ SYMBOLS = {
     ("domain.health", "checks"): "helpdesk.checks",
     ("domain.health", "Check"): "helpdesk.checks",
 }
+# Step 2: names that changed (new module, old name) -> (new module, new name); imports of
+# them become `from NEW import new_name as old_name`, so the code using them still runs.
+RENAMES = {
+    ("helpdesk.inbox_worker.route", "Quarantine"): ("helpdesk.inbox_worker.route", "QuarantineDecision"),
+    ("helpdesk.scheduler", "Summary"): ("helpdesk.scheduler", "JobSummary"),
+    ("helpdesk.domain.accounts", "_send"): ("helpdesk.domain.accounts", "send_mail"),
+    ("helpdesk.domain.partners", "audit"): ("helpdesk.domain.audit", "record"),
+    ("helpdesk.domain.conversation", "safe_filename"): ("helpdesk.domain.storage", "safe_filename"),
+    ("helpdesk.inbox_worker.body", "safe_filename"): ("helpdesk.domain.storage", "safe_filename"),
+}
 # modules of the old tree (to tell `from pkg import module` from `from pkg import name`)
 OLD_MODULES = set(TOP) | set(MOVED) | {
     f"domain.{m}" for m in "access accounts contract_csv contracts conversation demo digests health inserts levels "
@@ -210,7 +220,7 @@ def rewrite_import(node: ast.stmt, ctx: dict) -> list[tuple[str, list[str]]] | N
             return None
     else:
         src_old = src_cur = node.module or ""
-    if not (is_old(src_old) or is_old(src_cur)):
+    if not (is_ours(src_old) or is_ours(src_cur)):
         return None
     groups: dict[str, list[str]] = {}
     order: list[str] = []
@@ -236,10 +246,12 @@ def rewrite_import(node: ast.stmt, ctx: dict) -> list[tuple[str, list[str]]] | N
             continue
         # a name from a module: the old tree's module if it was one, else where the file is now
         src = src_old if (not relative or (node.module is not None and src_old in OLD_MODULES)) else src_cur
-        if (src, a.name) in SYMBOLS:
-            add(SYMBOLS[(src, a.name)], alias_text(a.name, a.asname))
+        target = SYMBOLS.get((src, a.name)) or to_new(src)
+        if (target, a.name) in RENAMES:
+            target, new_name = RENAMES[(target, a.name)]
+            add(target, alias_text(new_name, a.asname or a.name))
         else:
-            add(to_new(src), alias_text(a.name, a.asname))
+            add(target, alias_text(a.name, a.asname))
     out = []
     for module in order:
         rel = relative_form(module, ctx["new"], ctx["is_init"]) if relative else None
@@ -248,7 +260,13 @@ def rewrite_import(node: ast.stmt, ctx: dict) -> list[tuple[str, list[str]]] | N
     return None if out == original else out
 
 
+def is_ours(module: str) -> bool:
+    return is_old(module) or module.split(".")[0] in (PACKAGE, "outgoing")
+
+
 def to_new(module: str) -> str:
+    if module.split(".")[0] == PACKAGE:
+        return module
     if is_old(module):
         return new_module(module)
     if module.split(".")[0] == "outgoing":
@@ -328,6 +346,10 @@ def rewrite_python(path: str, text: str, root: str) -> str:
                     pieces.append(from_stmt(module, names, indent, multiline and len(names) > 1))
             # merge `from X import a` pieces with the same module
             edits.append((start, end, ("\n" + indent).join(pieces)))
+    for (module, name), (new_module_name, new_name) in RENAMES.items():
+        for m in re.finditer(rf"\b{module.rsplit('.', 1)[1]}\.{name}\b", text):
+            line = text.count("\n", 0, m.start()) + 1
+            warnings.append(f"{path}:{line}: {m[0]} is now {new_module_name}.{new_name}; fix by hand")
     for node, after_m in string_nodes(tree):
         new = new_string(node.value, after_m)
         if new is None or new == node.value:

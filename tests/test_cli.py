@@ -118,3 +118,12 @@ def test_user_add_makes_the_first_admin_who_sets_a_password_by_the_printed_link(
     assert response.status_code == 302
     assert portal.get("/staff/users").status_code == 200
     assert User.get(User.email == "boss@firma.example").role == "admin"
+
+
+def test_dotenv_sets_the_log_format_as_it_sets_every_setting(helpdesk, tmp_path):
+    (tmp_path / ".env").write_text("HELPDESK_LOG_FORMAT=json\n")
+    lines = [line for line in helpdesk("-v", "init-db").stderr.splitlines() if line.strip()]
+    assert lines and all(json.loads(line)["level"] for line in lines)
+    (tmp_path / ".env").write_text("HELPDESK_LOG_FORMAT=yaml\n")
+    refused = helpdesk("init-db", ok=False)
+    assert refused.returncode == 1 and "HELPDESK_LOG_FORMAT" in refused.stderr

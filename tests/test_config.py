@@ -1,9 +1,11 @@
 """Configuration: defaults that work, clear errors that name the variable."""
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
+
 import pytest
 
-from helpdesk.config import ConfigError, load_config, parse_mailbox_url
+from helpdesk.config import Config, ConfigError, load_config, parse_mailbox_url
 
 
 def test_defaults_work_out_of_the_box(tmp_path):
@@ -22,6 +24,20 @@ def test_the_environment_wins_over_dotenv(tmp_path):
     config = load_config({"HELPDESK_DATA_DIR": str(tmp_path), "HELPDESK_TICKET_PREFIX": "HD"}, dotenv=dotenv)
     assert config.support_addresses == ("a@x.pl", "b@y.pl")
     assert config.ticket_prefix == "HD"
+
+
+def test_every_default_is_the_config_fields_own(tmp_path):
+    config = load_config({"HELPDESK_DATA_DIR": str(tmp_path), "HELPDESK_PARSE_WORKERS": "1"}, dotenv=None)
+    for f in fields(Config):
+        if f.default is not MISSING:
+            assert getattr(config, f.name) == f.default, f.name
+
+
+def test_dotenv_sets_the_log_settings_as_every_other(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("HELPDESK_LOG_LEVEL=warning\nHELPDESK_LOG_FORMAT=json\n")
+    config = load_config({"HELPDESK_DATA_DIR": str(tmp_path)}, dotenv=dotenv)
+    assert (config.log_level, config.log_format) == ("warning", "json")
 
 
 @pytest.mark.parametrize("url, expected", [

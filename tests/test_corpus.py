@@ -112,3 +112,23 @@ def test_bounces_name_their_failed_recipients_mostly():
     with_failed = [b for b in bounces if b.report and b.report.failed]
     print(f"{len(with_failed)} of {len(bounces)} bounces name a failed recipient")
     assert len(with_failed) / len(bounces) >= 0.8
+
+
+def test_the_bundled_corpus_is_complete_and_permissively_licensed():
+    """tests/mail/corpus: what a clone without ../shared parses; every file listed, every
+    folder's licence given in full, none copyleft."""
+    import csv
+
+    from .conftest import BUNDLED_CORPUS
+
+    with open(BUNDLED_CORPUS / "MANIFEST.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    files = {str(p.relative_to(BUNDLED_CORPUS)) for p in BUNDLED_CORPUS.rglob("*")
+             if p.is_file() and p.name not in ("MANIFEST.csv", "LICENSES.md")}
+    assert len(rows) >= 50 and {r["path"] for r in rows} == files
+    licences = (BUNDLED_CORPUS / "LICENSES.md").read_text(encoding="utf-8")
+    table = [line for line in licences.splitlines() if line.startswith("| `")]
+    assert {line.split("`")[1].rstrip("/") for line in table} == {r["path"].split("/")[0] for r in rows}
+    assert not [line for line in table if "GPL" in line or "Perl" in line]
+    for folder in {r["path"].split("/")[0] for r in rows}:
+        assert f"### `{folder}/`" in licences

@@ -57,13 +57,17 @@ def test_mail_to_a_merged_tickets_old_addresses_lands_in_the_target(desk, config
     assert not KnownMessageId.select().where(KnownMessageId.ticket == source).exists()
     assert {s.reason for s in StatusChange.select().where(StatusChange.ticket == target)} >= {"opened by mail"}
 
-    # Jan answers the acknowledgement he got for the old ticket: its reply address names the old ticket.
+    # Jan answers the acknowledgement he got for the old ticket: its reply address names the old
+    # ticket, and is still his signed address: the colleague he copies joins the target.
     row = desk.receive(make_mail("Nadal nie drukuje.\n", From="jan@example.com", To=reply_address(to_jan),
-                                 Subject="Re: " + to_jan["Subject"], Message_ID="<a2@example.com>"))
+                                 Cc="piotr@example.com", Subject="Re: " + to_jan["Subject"],
+                                 Message_ID="<a2@example.com>"))
     assert (row.outcome, row.ticket_id) == ("reply", target)
     assert Message.get(Message.message_id == "a2@example.com").thread_rule == "reply_token"
+    assert desk.participants(target) == {"anna@example.com": "requester", "jan@example.com": "cc",
+                                         "piotr@example.com": "cc"}
     told = deliver_all(config, smtp_server)
-    assert "anna@example.com" in told  # everyone on the target hears of it
+    assert "anna@example.com" in told and "piotr@example.com" in told  # everyone on the target hears of it
     assert "Nadal nie drukuje" in told["anna@example.com"].get_body(("plain",)).get_content()
 
     # A reply to the old ticket's first Message-ID, without the reply address, lands there too.

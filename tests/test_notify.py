@@ -215,7 +215,7 @@ def test_two_auto_responders_answering_each_other_through_a_ticket_stop(desk, co
 
     robots = ("robot-a@example.com", "robot-b@example.com")
     desk.receive(make_mail(From=robots[0], Cc=robots[1], Subject="Zgłoszenie"))
-    for round_ in range(60):
+    for _round in range(60):
         got = deliver_all(config, smtp_server)
         answers = [make_mail("I am away.\n", From=to, To=m["Reply-To"].addresses[0].addr_spec,
                              Subject=f"Re: {m['Subject']}", In_Reply_To=m["Message-ID"])

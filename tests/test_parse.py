@@ -7,8 +7,8 @@ import hashlib
 import pytest
 from mailparser_reply import EmailReplyParser
 
+from helpdesk.domain.storage import safe_filename
 from helpdesk.inbox_worker import reply
-from helpdesk.inbox_worker.body import safe_filename
 from helpdesk.inbox_worker.parse import ParseError, parse
 
 from .conftest import CORPUS, corpus_rows, need_corpus

@@ -223,7 +223,7 @@ def test_imap_connection_dropped_mid_fetch_reconnects_and_loses_nothing(db, conf
         fetches = 0
 
         def fetch(self, uids, max_bytes):
-            for i, fetched in enumerate(super().fetch(uids, max_bytes)):
+            for fetched in super().fetch(uids, max_bytes):
                 yield fetched
                 CutOnce.fetches += 1
                 if CutOnce.fetches == 30:

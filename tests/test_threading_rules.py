@@ -11,7 +11,7 @@ from helpdesk.inbox_worker.route import (
     Facts,
     Ignore,
     NewTicket,
-    Quarantine,
+    QuarantineDecision,
     Reply,
     StaffReply,
     route,
@@ -133,7 +133,7 @@ def test_route_table_first_match_wins():
     bounced = decide(classification=Classification("bounce", "dsn"), bounce_ticket_id=4)
     assert isinstance(bounced, Bounce) and bounced.ticket_id == 4
     assert decide(classification=Classification("autoreply", "Auto-Submitted"), match=match).outcome == "autoreply"
-    assert isinstance(decide(inbound(from_addr="")), Quarantine)
+    assert isinstance(decide(inbound(from_addr="")), QuarantineDecision)
     assert isinstance(decide(match=ThreadMatch(4, "reply_token", "u1"), sender_is_staff=True,
                              token_user_is_sender=True), StaffReply)
     # Staff without its own token is treated as anyone else.

@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from helpdesk import config as config_mod, database, models
 
-from . import i18n, security
+from . import context, i18n, security
 
 ROOT = Path(__file__).resolve().parent.parent
 csrf = CSRFProtect()
@@ -39,11 +39,10 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
         PREFERRED_URL_SCHEME="https" if config.secure_cookies else "http",
     )
     if config.proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops,
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops,  # type: ignore[method-assign]
                                 x_host=config.proxy_hops)
-    if db is None:
-        db = database.open_database(config.database_url, busy_timeout_ms=config.db_busy_timeout_ms)
-    app.extensions["helpdesk_db"] = db
+    if db is None:  # else the caller has bound `models.db` already
+        database.open_database(config.database_url, busy_timeout_ms=config.db_busy_timeout_ms)
 
     @app.before_request
     def _connect():
@@ -60,6 +59,7 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
+    context.init_app(app)
 
     from . import (
         account,

@@ -1,7 +1,7 @@
 """The signed-in user's own account (SPEC W3): password, email address, preferences, deletion."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
@@ -11,6 +11,7 @@ from helpdesk.models import User
 
 from . import forms
 from .auth import _bad_link
+from .context import config as _config
 from .security import client_ip, sign_in
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -55,7 +56,7 @@ def change_email():
     form = forms.ChangeEmailForm(prefix="em")
     if form.validate_on_submit():
         try:
-            accounts.request_email_change(current_app.config["HELPDESK"], current_user, form.current.data,
+            accounts.request_email_change(_config(), current_user, form.current.data,
                                           form.email.data, ip=client_ip(), now=g.now)
         except Invalid as error:
             form.current.errors = [*form.current.errors, forms.translated(error)]
@@ -68,7 +69,7 @@ def change_email():
 
 @bp.route("/email/<token>", methods=["GET", "POST"])
 def confirm_email(token: str):
-    config = current_app.config["HELPDESK"]
+    config = _config()
     form = forms.ConfirmForm()
     try:
         user, new_email = links.open_link(config.secret_key, "change_email", token)

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from peewee import JOIN
 
-from helpdesk.domain import levels, partner_access, partners
+from helpdesk.domain import audit as audit_log, levels, partner_access, partners
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.models import (
@@ -22,6 +22,7 @@ from helpdesk.models import (
     PartnerApplication,
     Permission,
     ProgrammeTerms,
+    RequestStatus,
     Resource,
     RoleChangeRequest,
     Solution,
@@ -30,14 +31,11 @@ from helpdesk.models import (
 )
 
 from . import forms
+from .context import config as _config
 from .staff import admin_only
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE = 100
-
-
-def _config():
-    return current_app.config["HELPDESK"]
 
 
 def _decide(decide, object_id: int, back: str):
@@ -70,9 +68,9 @@ def index():
 @admin_only
 def applications():
     pending = (PartnerApplication.select(PartnerApplication, Company).join(Company)
-               .where(PartnerApplication.status == "pending").order_by(PartnerApplication.submitted_at))
+               .where(PartnerApplication.status == RequestStatus.PENDING.value).order_by(PartnerApplication.submitted_at))
     decided = (PartnerApplication.select(PartnerApplication, Company).join(Company)
-               .where(PartnerApplication.status.in_(["approved", "rejected"]))
+               .where(PartnerApplication.status.in_([RequestStatus.APPROVED.value, RequestStatus.REJECTED.value]))
                .order_by(PartnerApplication.decided_at.desc()).limit(PAGE))
     return render_template("admin/applications.html", pending=pending, decided=decided,
                            levels=partners.PROGRAMME_LEVELS)
@@ -161,7 +159,7 @@ def set_subscriptions(company_id: int):
         if company is None:
             abort(404)
         Company.update(subscription_seller=form.subscription_seller.data).where(Company.id == company_id).execute()
-        partners.audit(current_user, "set_subscription_seller", "company", company_id,
+        audit_log.record(current_user, "set_subscription_seller", "company", company_id,
                        f"{company.nip}: {form.subscription_seller.data}", g.now)
     flash(_("Saved."), "success")
     return redirect(url_for("admin.companies"))
@@ -225,7 +223,7 @@ def distributors():
             distributor, created = Distributor.get_or_create(nip=form.nip.data, defaults={"name": form.name.data})
             if not created:
                 Distributor.update(name=form.name.data, active=True).where(Distributor.id == distributor.id).execute()
-            partners.audit(current_user, "add_distributor", "distributor", distributor.id,
+            audit_log.record(current_user, "add_distributor", "distributor", distributor.id,
                            f"{form.nip.data} {form.name.data}", g.now)
         flash(_("Saved."), "success")
         return redirect(url_for("admin.distributors"))
@@ -243,7 +241,7 @@ def toggle_distributor(distributor_id: int):
         if distributor is None:
             abort(404)
         Distributor.update(active=not distributor.active).where(Distributor.id == distributor_id).execute()
-        partners.audit(current_user, "deactivate_distributor" if distributor.active else "activate_distributor",
+        audit_log.record(current_user, "deactivate_distributor" if distributor.active else "activate_distributor",
                        "distributor", distributor_id, distributor.name, g.now)
     return redirect(url_for("admin.distributors"))
 
@@ -304,7 +302,7 @@ def terms():
         else:
             with db.atomic():
                 item = ProgrammeTerms.create(version=form.version.data, text=form.text.data, published_at=g.now)
-                partners.audit(current_user, "publish_terms", "programme_terms", item.id, item.version, g.now)
+                audit_log.record(current_user, "publish_terms", "programme_terms", item.id, item.version, g.now)
             flash(_("Published."), "success")
             return redirect(url_for("admin.terms"))
     rows = ProgrammeTerms.select().order_by(ProgrammeTerms.published_at.desc(), ProgrammeTerms.id.desc())

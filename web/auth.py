@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import logout_user
 
@@ -11,15 +11,12 @@ from helpdesk.domain import accounts, links
 from helpdesk.domain.validation import Invalid
 
 from . import forms
+from .context import config as _config
 from .i18n import current_language
 from .security import client_ip, safe_next, sign_in
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
-
-
-def _config():
-    return current_app.config["HELPDESK"]
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -4,7 +4,7 @@ tags, merging and splitting tickets. Engineers and admins only. What the staff t
 are in web/ticket_extras.py."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -13,13 +13,10 @@ from helpdesk.domain.validation import Invalid
 from helpdesk.models import CannedAnswer, Message, Ticket
 
 from . import forms
+from .context import config as _config
 from .staff import staff_only
 
 bp = Blueprint("desk", __name__, url_prefix="/staff")
-
-
-def _config():
-    return current_app.config["HELPDESK"]
 
 
 def _prefix() -> str:
@@ -147,7 +144,7 @@ def split(ticket_id: int, message_id: int):
     if form.validate_on_submit():
         try:
             new = merge.split(message.id, current_user, with_later=form.with_later.data, now=g.now,
-                              prefix=_prefix(), sla=service_levels.settings_of(current_app.config["HELPDESK"]))
+                              prefix=_prefix(), sla=service_levels.settings_of(_config()))
         except Invalid as error:
             flash(forms.translated(error), "error")
             return redirect(url_for("staff.ticket", ticket_id=ticket_id))

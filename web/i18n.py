@@ -44,7 +44,7 @@ def init_app(app: Flask) -> None:
           timezone_selector=lambda: app.config["HELPDESK"].timezone)
     # The same callables Flask-Babel installs, minus the per-call lookup; newstyle: Jinja
     # escapes and fills in %(name)s itself.
-    app.jinja_env.install_gettext_callables(
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda s: _translations().ugettext(s),
         ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
         pgettext=lambda c, s: _translations().upgettext(c, s),

@@ -18,19 +18,25 @@ from flask_login import current_user, login_required
 from helpdesk.domain import accounts, conversation, levels, partner_access, partners, validation
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
-from helpdesk.models import Blob, Company, LevelApplication, PartnerApplication, ProgrammeTerms, Role, RoleChangeRequest
+from helpdesk.models import (
+    Blob,
+    Company,
+    LevelApplication,
+    PartnerApplication,
+    ProgrammeTerms,
+    RequestStatus,
+    Role,
+    RoleChangeRequest,
+)
 
 from . import forms
+from .context import config as _config
 from .i18n import current_language
 from .security import client_ip
 
 bp = Blueprint("partners", __name__, url_prefix="/partner")
 public = Blueprint("certificates", __name__)
 SERVICE_LEVELS = ("NBD", "4h", "8x5", "24x7", "Standard")
-
-
-def _config():
-    return current_app.config["HELPDESK"]
 
 
 def _company() -> Company:
@@ -232,9 +238,9 @@ def programme_status():
     application = partners.open_application(current_user.company_id)
     latest = application or (PartnerApplication.select()
                              .where(PartnerApplication.company == current_user.company_id,
-                                    PartnerApplication.status == "rejected")
+                                    PartnerApplication.status == RequestStatus.REJECTED.value)
                              .order_by(PartnerApplication.decided_at.desc()).first())
-    if latest is None or latest.status == "draft":
+    if latest is None or latest.status == RequestStatus.DRAFT.value:
         return redirect(url_for("partners.programme"))
     level = partners.PROGRAMME_LEVELS.get(latest.declared_level, {})
     return render_template("partners/status.html", application=latest, step="status",
@@ -256,7 +262,7 @@ def _pdf(blob_id: int | None, filename: str):
 @partner_only
 def programme_pdf(application_id: int, kind: str):
     application = partners.application_for(current_user, application_id)
-    if application is None or application.status != "approved":
+    if application is None or application.status != RequestStatus.APPROVED.value:
         abort(404)
     blob_id = application.agreement_blob_id if kind == "agreement" else application.certificate_blob_id
     name = "umowa-partnerska" if kind == "agreement" else "certyfikat-partnera"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request
 from flask_babel import gettext as _
 
 from helpdesk.domain import statistics
 
 from . import charts, forms
+from .context import config as _config
 from .staff import staff_only
 
 bp = Blueprint("reports", __name__, url_prefix="/staff/reports")
@@ -40,7 +41,7 @@ def _period() -> statistics.Period:
     form.validate()
     return statistics.Period.of(form.start.data if not form.start.errors else None,
                                 form.end.data if not form.end.errors else None,
-                                current_app.config["HELPDESK"].timezone, now=g.now)
+                                _config().timezone, now=g.now)
 
 
 def _report(name: str) -> statistics.Report:

@@ -2,10 +2,11 @@
 first, filtered by kind or ticket, paged by id. Only reads (`domain.security_events`)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 
 from helpdesk.domain import security_events
 
+from .context import config as _config
 from .staff import admin_only
 
 bp = Blueprint("security_events", __name__, url_prefix="/staff/security")
@@ -25,4 +26,4 @@ def index():
     rows = security_events.events(limit=PAGE + 1, kind=kind, ticket_id=ticket, before_id=before)
     return render_template("security_events/index.html", rows=rows[:PAGE], more=len(rows) > PAGE, kind=kind or "",
                            ticket=ticket, kinds=sorted(security_events.KINDS),
-                           prefix=current_app.config["HELPDESK"].ticket_prefix)
+                           prefix=_config().ticket_prefix)

@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 
 def url_of(server: BaseWSGIServer) -> str:
     host = server.server_address[0]
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{server.server_port}/"
+    host = f"[{host}]" if ":" in host else host  # type: ignore[str-bytes-safe]
+    return f"http://{host}:{server.server_port}/"  # type: ignore[str-bytes-safe]
 
 
 def werkzeug_server(app, host: str, port: int) -> BaseWSGIServer:

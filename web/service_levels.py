@@ -1,20 +1,21 @@
 """The service levels page (admins): the policies contracts name, kept as data (issue 15)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from helpdesk.domain import service_levels, sla
 from helpdesk.domain.validation import Invalid
 
 from . import forms
+from .context import config as _config
 from .staff import admin_only
 
 bp = Blueprint("sla", __name__, url_prefix="/staff/sla")
 
 
 def _settings():
-    return service_levels.settings_of(current_app.config["HELPDESK"])
+    return service_levels.settings_of(_config())
 
 
 @bp.app_template_global("sla_duration")
@@ -36,7 +37,7 @@ def policies():
         else:
             flash(_("Saved: %(name)s (%(count)s open tickets recomputed).", name=row.name, count=changed), "success")
             return redirect(url_for("sla.policies"))
-    config = current_app.config["HELPDESK"]
+    config = _config()
     return render_template("sla/policies.html", form=form, policies=service_levels.policies(),
                            default=config.sla_default, hours=config.sla_business_hours, zone=config.timezone,
                            holidays=config.sla_holidays, confirm=forms.ConfirmForm()), 422 if form.errors else 200

@@ -13,9 +13,21 @@ from helpdesk.domain import accounts, collisions, conversation, service_levels, 
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.inbox_worker import pipeline
-from helpdesk.models import Contract, InboundMail, Message, Quarantine, Role, Status, StatusChange, Ticket, User, db
+from helpdesk.models import (
+    Contract,
+    InboundMail,
+    Message,
+    Outcome,
+    Quarantine,
+    Role,
+    Status,
+    StatusChange,
+    Ticket,
+    User,
+)
 
 from . import forms, ticket_extras
+from .context import config as _config
 from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -43,10 +55,6 @@ def admin_only(view):
         return view(*args, **kwargs)
 
     return wrapped
-
-
-def _config():
-    return current_app.config["HELPDESK"]
 
 
 def in_queue(query, queue: str, user: User):
@@ -305,11 +313,9 @@ def reprocess(ledger_id: int):
     except (LookupError, ValueError) as error:
         flash(str(error), "error")
         return redirect(url_for("staff.quarantine"))
-    if applied.outcome == "quarantined":
+    if applied.outcome == Outcome.QUARANTINED.value:
         flash(_("It failed again: %(reason)s", reason=applied.reason), "error")
-    else:
-        with db.atomic():
-            Quarantine.update(resolved_at=g.now).where(Quarantine.inbound == ledger_id).execute()
+    else:  # the pipeline has marked the quarantine entry resolved, in the same transaction
         flash(_("Processed: %(outcome)s", outcome=applied.outcome), "success")
     return redirect(url_for("staff.quarantine"))
 

@@ -3,7 +3,7 @@ answers of its reply form (inserted by re-rendering the form, without JavaScript
 the merge form, the tickets merged into it, and the other engineers on it lately."""
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import g
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -12,10 +12,7 @@ from helpdesk.domain.validation import Invalid
 from helpdesk.models import Ticket
 
 from . import forms
-
-
-def _config():
-    return current_app.config["HELPDESK"]
+from .context import config as _config
 
 
 def prepare_reply_form(form: forms.StaffReplyForm, ticket: Ticket) -> forms.StaffReplyForm:

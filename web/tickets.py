@@ -6,9 +6,7 @@ that is not the user's is a 404 like one that does not exist.
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import nh3
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
@@ -23,6 +21,7 @@ from helpdesk.domain.validation import N_, Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
 
 from . import forms
+from .context import config as _config
 from .i18n import fast_gettext
 
 bp = Blueprint("tickets", __name__)
@@ -45,10 +44,6 @@ def status_label(status: str) -> str:
     if status == Status.WAITING_CUSTOMER.value and not (current_user.is_authenticated and current_user.is_staff):
         return fast_gettext(WAITING_FOR_YOU)
     return fast_gettext(STATUS_NAMES[status]) if status in STATUS_NAMES else status
-
-
-def _config():
-    return current_app.config["HELPDESK"]
 
 
 def contains(field, text: str):
@@ -126,7 +121,7 @@ def index():
              .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id)))
     query = query.where(Ticket.merged_into.is_null())
     if status == "active":
-        query = query.where(Ticket.status != Status.CLOSED.value)
+        query = Ticket.open_ones(query)
     elif status in STATUS_LABELS:
         query = query.where(Ticket.status == status)
     query = search(query, text, _config().ticket_prefix)
@@ -141,8 +136,7 @@ def index():
 
 def _contract_or_404(contract_id) -> Contract:
     """An active contract the user may open tickets on."""
-    query = contracts.visible_contracts(current_user).where(
-        Contract.id == contract_id, Contract.starts_on <= g.now.date(), Contract.ends_on >= g.now.date())
+    query = Contract.active(g.now.date(), contracts.visible_contracts(current_user)).where(Contract.id == contract_id)
     contract = query.first() if isinstance(contract_id, int) else None
     if contract is None:
         abort(404)
@@ -376,30 +370,3 @@ def message_html(ticket_id: int, message_id: int):
         "tickets/message_html.html", html=html, images=images, ticket=ticket, message=message))
     response.headers["Content-Security-Policy"] = csp
     return response
-
-
-@bp.app_template_filter("local")
-def local_time(value: dt.datetime | None) -> str:
-    """A stored UTC time in the reader's zone, to the minute (once per row: no Babel call)."""
-    if value is None:
-        return ""
-    zone = g.get("_zone")
-    if zone is None:
-        name = current_user.timezone if current_user.is_authenticated else _config().timezone
-        try:
-            zone = g._zone = ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = g._zone = ZoneInfo(_config().timezone)
-    return value.replace(tzinfo=dt.timezone.utc).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
-@bp.app_template_filter("filesize")
-def file_size(size: int) -> str:
-    """Bytes as people read them: 340 B, 12.5 KB, 3.1 MB (in the reader's number format)."""
-    from flask_babel import format_decimal
-
-    for unit, scale in (("MB", 1_048_576), ("KB", 1024)):
-        if size >= scale:
-            return f"{format_decimal(round(size / scale, 1))} {unit}"
-    return f"{size} B"
-
