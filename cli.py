@@ -63,7 +63,7 @@ def cmd_worker(args) -> int:
         else:
             outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())) or "nothing new"
             print(f"processed {summary.processed}: {outcomes}")
-            for name, error in errors.items():
+            for error in errors.values():
                 print(f"helpdesk: {error}", file=sys.stderr)
         return 1 if errors else 0
     mailboxes.run(config, _stop_on_signals())

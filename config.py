@@ -214,7 +214,7 @@ def _oauth(env: dict) -> OAuthProvider:
         raise ConfigError(f"HELPDESK_OAUTH_PROVIDER: {name!r}; use microsoft, google or custom")
     known = OAUTH_PROVIDERS.get(name, {})
     tenant = env.get("HELPDESK_OAUTH_TENANT") or "organizations"
-    urls = {key: env.get(f"HELPDESK_OAUTH_{key.upper()}") or known.get(key, "").format(tenant=tenant)
+    urls = {key: env.get(f"HELPDESK_OAUTH_{key.upper()}") or str(known.get(key, "")).format(tenant=tenant)
             for key in ("token_url", "device_url", "authorize_url")}
     scopes = tuple((env.get("HELPDESK_OAUTH_SCOPES") or " ".join(known.get("scopes", ("offline_access",)))).split())
     provider = OAuthProvider(name=name, client_id=env.get("HELPDESK_OAUTH_CLIENT_ID") or "",

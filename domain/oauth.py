@@ -190,9 +190,9 @@ class AccessTokens:
                 if row.dead_since is not None and now - row.updated_at < RETRY_DEAD:
                     raise TokenDead(f"OAuth2 for {account}: the refresh token stopped working ({row.last_error}); "
                                     "run `helpdesk mailbox authorize`")
-                token = self._refresh(row, now)
-                if token is not None:
-                    return token
+                fresh = self._refresh(row, now)
+                if fresh is not None:
+                    return fresh
             raise OAuthUnavailable(f"OAuth2 for {account}: the refresh token keeps changing; try again")
 
     def _row(self, account: str, now: dt.datetime) -> OAuthToken:
@@ -244,7 +244,9 @@ class AccessTokens:
             log.warning("OAuth2 for %s: the refresh token works again", row.account)
         return access
 
-    def _dead(self, row: OAuthToken, error: str, now: dt.datetime) -> None:
+    def _dead(self, row: OAuthToken, error: str, now: dt.datetime) -> str | None:
+        """Mark the refresh token dead and raise TokenDead; None (nothing marked) when another
+        process stored a different refresh token meanwhile."""
         fresh = OAuthToken.get_or_none(OAuthToken.id == row.id)
         if fresh is not None and fresh.refresh_token != row.refresh_token:
             return None  # another process rotated it or an admin authorized again: read it anew

@@ -116,7 +116,7 @@ class SmtpTransport:
             answers = iter([response])
             try:
                 # After a refusal the server sends a 334 with its reasons; the answer is an empty line.
-                smtp.auth(mechanism, lambda challenge=None: next(answers, ""), initial_response_ok=True)
+                smtp.auth(mechanism, lambda challenge=None, answers=answers: next(answers, ""), initial_response_ok=True)
                 return
             except smtplib.SMTPAuthenticationError as exc:
                 if exc.smtp_code != 535 or force:
