@@ -1,8 +1,10 @@
 """`helpdesk check`: is everything the system needs reachable, and if not, why not.
 
 `checks(config)` tries each thing the system needs, in order (configuration, database
-and its schema, mailbox, SMTP server or outbox folder) and returns one `Check` per
-thing with a sentence an operator can act on; it never raises for a failed check.
+and its schema, whether it takes writes, the file store, mailbox, SMTP server or outbox
+folder) and returns one `Check` per thing with a sentence an operator can act on (a
+fault in one line: `database locked`, `store read-only`, `store full`); it never raises
+for a failed check.
 It opens the mailbox and the SMTP server as the worker and the sender do, so it sits
 beside the CLI, above both (the portal's /healthz, which touches only the database,
 is `domain.health.status`).
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from peewee import DatabaseError, InterfaceError
 
 from helpdesk.config import Config
+from helpdesk.domain import faults
 
 # The OAuth2 tokens live in the database: without it an OAuth2 login cannot be checked.
 DatabaseUnavailable = (DatabaseError, InterfaceError)
@@ -37,6 +40,7 @@ def checks(config: Config) -> list[Check]:
                      f"mailbox{'es' if len(config.mailboxes) > 1 else ''} {boxes}, mail out "
                      f"{'by SMTP to ' + config.smtp.host if config.smtp.scheme else 'into ' + str(config.outbox_dir)}")]
     results.append(_database(config))
+    results.append(_store(config))
     results.extend(_mailbox(config, box) for box in config.mailboxes)
     results.append(_smtp(config))
     if results[1].ok:  # after the logins, which refresh the tokens: their state is news
@@ -75,7 +79,17 @@ def _database(config: Config) -> Check:
     if missing:
         return Check("database", False, f"reachable, but {len(missing)} migration(s) not applied "
                                         f"({', '.join(missing)}): run `helpdesk init-db`")
+    fault = faults.probe_database(db, timeout_ms=min(config.db_busy_timeout_ms, 2000))
+    if fault is not None:
+        return Check("database", False, fault.line())
     return Check("database", True, f"{_database_kind(config.database_url)} reachable, schema up to date")
+
+
+def _store(config: Config) -> Check:
+    fault = faults.probe_store([config.blob_dir, config.raw_dir])
+    if fault is not None:
+        return Check("store", False, fault.line())
+    return Check("store", True, f"{config.data_dir} takes files")
 
 
 def _mailbox(config: Config, box) -> Check:

@@ -403,6 +403,8 @@ def cmd_mail_status(args) -> int:
         print(f"oauth2 {token['account']}: {'ok' if token['ok'] else 'FAILING'}: {token['detail']}")
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(status["outcomes"].items())))
     print(f"quarantined, waiting for re-processing: {status['quarantine_pending']}")
+    for problem in status["problems"]:
+        print(f"PROBLEM: {problem}")
     return 0
 
 
@@ -833,12 +835,23 @@ def main(argv=None) -> int:
     if not args.verbose:
         for noisy in ("helpdesk.migrations", "peewee_migrate", "apscheduler.executors.default"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    from peewee import DatabaseError, InterfaceError
+
+    from helpdesk.domain import faults
     from helpdesk.inbox_worker.fetch import SourceError
 
     try:
         return args.func(args)
     except (CommandError, config_mod.ConfigError, SourceError) as exc:
         print(f"helpdesk: {exc}", file=sys.stderr)
+        return 1
+    except faults.StoreUnavailable as exc:
+        print(f"helpdesk: {exc.fault.line()}", file=sys.stderr)
+        return 1
+    except (DatabaseError, InterfaceError) as exc:
+        # A read-only, locked, full or unreachable database: one line, not a traceback.
+        log.debug("database error", exc_info=True)
+        print(f"helpdesk: {faults.of_db_error(exc).line()}", file=sys.stderr)
         return 1
 
 

@@ -36,7 +36,10 @@ def open_database(url: str, *, busy_timeout_ms: int = 30_000) -> Database:
     elif url.startswith(("postgres://", "postgresql://")):
         # Peewee runs psycopg2 in autocommit mode outside `atomic()`: a failed statement
         # never leaves the connection in an aborted transaction.
-        database = connect_url(url.replace("postgres://", "postgresql://", 1))
+        # lock_timeout: a table locked by another session fails the statement after the
+        # same wait as SQLite's busy timeout, instead of hanging the request or the batch.
+        database = connect_url(url.replace("postgres://", "postgresql://", 1),
+                               options=f"-c lock_timeout={int(busy_timeout_ms)}")
     else:
         raise ValueError(f"HELPDESK_DATABASE_URL: unsupported database URL {url!r}")
     models.db.initialize(database)

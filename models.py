@@ -10,6 +10,7 @@ import datetime as dt
 import enum
 
 from peewee import (
+    AutoField,
     BigIntegerField,
     BlobField,
     BooleanField,
@@ -123,6 +124,9 @@ class Company(BaseModel):
 
 # A person who logs in or writes to us; customers are created on first mail, without a password.
 class User(BaseModel):
+    # Never reused (AUTOINCREMENT on SQLite, migration 012; a sequence on PostgreSQL): a
+    # session cookie names its user by id.
+    id = AutoField()
     email = CharField(max_length=320, unique=True)  # stored lower-case
     first_name = CharField(max_length=100, default="")
     last_name = CharField(max_length=100, default="")
@@ -421,6 +425,20 @@ class OAuthToken(BaseModel):
         table_name = "oauth_token"
 
 
+# A fault of a place we write to (the file store, the database), open until it is over:
+# one open row per component; the admins are told once when it starts and once when it ends.
+class FaultRecord(BaseModel):
+    component = CharField(max_length=20)  # store | database
+    kind = CharField(max_length=20)  # read-only | full | locked | unavailable
+    detail = CharField(max_length=500)
+    since = DateTimeField()
+    last_seen_at = DateTimeField()
+    cleared_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "fault"
+
+
 # An address that bounced permanently; we stop mailing it until it writes to us again.
 class AddressStatus(BaseModel):
     email = CharField(max_length=320, unique=True)
@@ -685,5 +703,5 @@ ALL_MODELS = [
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
     CannedAnswer, TicketTag, TicketView,
-    SecurityEvent,
+    SecurityEvent, FaultRecord,
 ]  # fmt: skip

@@ -38,6 +38,7 @@ from helpdesk.models import (
     Contract,
     ContractAccess,
     DigestSent,
+    FaultRecord,
     InboundMail,
     LevelApplication,
     MailboxState,
@@ -511,6 +512,7 @@ def run_mailbox_health(config: Config, now: dt.datetime) -> JobSummary:
         context = _box_context(box, person["timezone"], config) if box else {"mailbox": "", "last_fetch": ""}
         recoveries.append(Mail(**person, template="mailbox_recovered", periods=(key,), context=context))
     _queue(config, summary, recoveries, now, job="mailbox_recovered")
+    _tell_faults(config, summary, admins, now)
     return _oauth_health(config, summary, admins, now)
 
 
@@ -535,6 +537,28 @@ def _oauth_health(config: Config, summary: JobSummary, admins: list[Person], now
         recoveries.append(Mail(**person, template="oauth_recovered", periods=(key,),
                                context={"account": back[0], "since": digests.shown(back[1], person["timezone"])}))
     return _queue(config, summary, recoveries, now, job="oauth_recovered")
+
+
+
+
+def _tell_faults(config: Config, summary: JobSummary, admins: list, now: dt.datetime) -> JobSummary:
+    """The admins hear once when the file store or the database fails (read-only, full,
+    locked: recorded by the worker, domain/faults.py) and once when that is over; one
+    period per fault record (`f<id>`), so a fault that comes back is told again."""
+    recent = now - dt.timedelta(days=7)
+    rows = list(FaultRecord.select().where(FaultRecord.cleared_at.is_null() | (FaultRecord.cleared_at > recent))
+                .order_by(FaultRecord.id))
+    started, over = [], []
+    for row in rows:
+        for a in admins:
+            context = {"component": row.component, "kind": row.kind, "detail": row.detail,
+                       "since": digests.shown(row.since, a.timezone),
+                       "until": digests.shown(row.cleared_at, a.timezone) if row.cleared_at else ""}
+            started.append(Mail(**_person(a), template="fault", periods=(f"f{row.id}",), context=context))
+            if row.cleared_at is not None:
+                over.append(Mail(**_person(a), template="fault_over", periods=(f"f{row.id}",), context=context))
+    _queue(config, summary, started, now, job="fault")
+    return _queue(config, summary, over, now, job="fault_over")
 
 
 def _box_context(box: Mailbox, tz: str, config: Config) -> dict:

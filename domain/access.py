@@ -4,7 +4,9 @@
 - a customer sees the tickets it asked (by the portal, or by mail from its address),
   the tickets it is a participant of (it gets their mail anyway), and every ticket of a
   contract it has verified;
-- a partner also sees the tickets of the contracts it sold;
+- a partner also sees the tickets of the contracts it sold, once an admin has verified
+  its company: whoever registers as a partner under a NIP that contracts name (as their
+  seller) sees nothing through them before that;
 - internal notes, and their attachments, are for engineers only.
 Anything else is "not found": a page never tells that an object exists.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from peewee import JOIN
 
-from helpdesk.models import Attachment, Contract, Message, MessageKind, Participant, Role, Ticket, User
+from helpdesk.models import Attachment, Company, Contract, Message, MessageKind, Participant, Role, Ticket, User
 
 from .contracts import visible_contracts
 
@@ -26,10 +28,14 @@ def visible_tickets(user: User):
            | Ticket.select(Ticket.id).where(Ticket.requester_email == user.email)
            | Ticket.select(Ticket.id).where(Ticket.contract.in_(visible_contracts(user).select(Contract.id)))
            | Participant.select(Participant.ticket).where(Participant.email == user.email))
-    if user.role == Role.PARTNER.value and user.company_id:
+    if user.role == Role.PARTNER.value and user.company_id and _verified(user.company_id):
         sold = Contract.select(Contract.id).where(Contract.partner == user.company_id)
         ids = ids | Ticket.select(Ticket.id).where(Ticket.contract.in_(sold))
     return Ticket.select().where(Ticket.id.in_(ids))
+
+
+def _verified(company_id: int) -> bool:
+    return Company.select().where(Company.id == company_id, Company.verified_at.is_null(False)).exists()
 
 
 def active_tickets(user: User, limit: int = 50):

@@ -18,7 +18,7 @@ from helpdesk.config import Config
 from helpdesk.domain import outbox
 from helpdesk.models import PARTNER_ROLES, Company, CompanyRole, Role, User, db, utcnow
 
-from . import audit, i18n, links, passwords, ratelimit
+from . import audit, i18n, links, passwords, ratelimit, security_events
 from .validation import N_, Invalid
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,30 @@ class WrongPassword(Invalid):
         super().__init__(N_("The current password is not right."))
 
 
+class TooManyWrongPasswords(WrongPassword):
+    """Too many wrong current passwords lately: the password is not even checked."""
+
+    def __init__(self):
+        Invalid.__init__(self, N_("Too many wrong passwords. Try again in 15 minutes."))
+
+
+def _check_current(user: User, password: str, *, ip: str, now: dt.datetime | None) -> None:
+    """The current password, asked before a change; a wrong one counts against the
+    account and the client (ratelimit.CURRENT_PASSWORD), and over the limit nothing is checked."""
+    now = now or utcnow()
+    keys = {"user": str(user.id), "ip": ip}
+    with db.atomic():
+        limited = ratelimit.blocked("current_password", ratelimit.CURRENT_PASSWORD, keys, now)
+        good = not limited and passwords.verify(user.password_hash, password)
+        ratelimit.record("current_password", keys, ok=good, now=now, detail="over the limit" if limited else "")
+    if limited:
+        security_events.record("current_password_limited", f"{user.email}: too many wrong current passwords "
+                               f"(password, address or deletion form); refused without checking", sender=ip, now=now)
+        raise TooManyWrongPasswords()
+    if not good:
+        raise WrongPassword()
+
+
 @dataclass(frozen=True)
 class Registration:
     """A registration form, already checked field by field (domain.validation)."""
@@ -64,8 +88,10 @@ class Registration:
 # --- mail ------------------------------------------------------------------------------
 
 
-def send_mail(config: Config, name: str, to: str, language: str, context: dict, now: dt.datetime) -> None:
-    """Render a mail template and queue it (in the caller's transaction)."""
+def send_mail(config: Config, name: str, to: str, language: str, context: dict, now: dt.datetime, *,
+              queue: bool = True) -> None:
+    """Render a mail template and queue it (in the caller's transaction); with `queue`
+    False, only the work (for answers that must cost the same whether or not they mail)."""
     context = {"base_url": config.base_url, "to": to, **context}
     subject, text, html = outbox.render(name, language, context)
     domain = config.support_address.split("@", 1)[1]
@@ -74,13 +100,20 @@ def send_mail(config: Config, name: str, to: str, language: str, context: dict, 
         text=text, html=html, message_id=outbox.new_message_id(domain), auto_submitted="auto-generated",
         loop_marker=domain, now=now,
     )
-    outbox.queue(message, kind=f"account:{name}", recipient=to, now=now)
+    if queue:
+        outbox.queue(message, kind=f"account:{name}", recipient=to, now=now)
+    else:  # the serialising queue() does, the most costly step, so that the time tells nothing
+        outbox.safe(to, "recipient address")
+        message.as_bytes(policy=outbox.SMTP_POLICY)
 
 
 def _may_mail(address: str, ip: str, now: dt.datetime) -> bool:
     """Mail on request is limited per address and per client, so nobody floods an inbox."""
     keys = {"address": address, "ip": ip}
     if ratelimit.blocked("mail", ratelimit.MAIL, keys, now, count_successes=True):
+        security_events.record("mail_request_limited", f"mail on request to {address} refused: over the limit "
+                               f"(registration, activation, password reset or address change)", sender=ip,
+                               addresses=[address], now=now)
         return False
     ratelimit.record("mail", keys, ok=True, now=now)
     return True
@@ -155,16 +188,19 @@ def resend_activation(config: Config, email: str, *, ip: str, now: dt.datetime |
     now = now or utcnow()
     email = email.strip().lower()
     with db.atomic():
+        # As for a forgotten password: counted and limited, and the mail built, whether or
+        # not the address has an account; only the queueing differs.
+        allowed = _may_mail(email, ip, now)
         user = User.get_or_none(User.email == email)
-        if user is None or user.company_id is None or not _may_mail(email, ip, now):
-            return
-        if user.activated_at is not None:
+        real = allowed and user is not None and user.company_id is not None
+        if real and user.activated_at is not None:
             send_mail(config, "already_registered", email, user.language, {"user": user}, now)
             return
-        token = links.make(config.secret_key, "activate", user)
-        send_mail(config, "activation", email, user.language,
-              {"user": user, "link": links.url(config.base_url, "activate", token),
-               "hours": links.MAX_AGE_SECONDS // 3600}, now)
+        stand_in = user if real else User(id=0, email=email, language=user.language if user else "pl")
+        token = links.make(config.secret_key, "activate", stand_in)
+        send_mail(config, "activation", email, stand_in.language,
+                  {"user": stand_in, "link": links.url(config.base_url, "activate", token),
+                   "hours": links.MAX_AGE_SECONDS // 3600}, now, queue=real)
 
 
 def activation_user(config: Config, token: str) -> User:
@@ -231,19 +267,30 @@ def set_password_by_link(config: Config, token: str, password: str, *, now: dt.d
     """Set the password from a mailed link (welcome or reset); ends every other session."""
     with db.atomic():
         user, _ = links.open_link(config.secret_key, "set_password", token)
-        passwords.check_new(password, email=user.email)
+        passwords.check_new(password, email=user.email, personal=_personal(user))
         _store_password(user, password)
     return User.get_by_id(user.id)
 
 
-def change_password(user: User, current: str, new: str) -> User:
+def change_password(user: User, current: str, new: str, *, ip: str, now: dt.datetime | None = None) -> User:
     """Change a password, knowing the current one; ends the user's other sessions."""
-    if not passwords.verify(user.password_hash, current):
-        raise WrongPassword()
-    passwords.check_new(new, email=user.email)
+    _check_current(user, current, ip=ip, now=now)
+    passwords.check_new(new, email=user.email, personal=_personal(user))
     with db.atomic():
         _store_password(user, new)
     return User.get_by_id(user.id)
+
+
+def _personal(user: User) -> tuple[str, ...]:
+    """What somebody who knows the user would guess first."""
+    company = user.company.name if user.company_id else ""
+    return (user.first_name, user.last_name, company, user.phone)
+
+
+def end_sessions(user: User) -> None:
+    """Sign the user out on the server: every session cookie issued so far stops working
+    (logging out ends the account's sessions everywhere, a copied cookie included)."""
+    User.update(session_version=User.session_version + 1).where(User.id == user.id).execute()
 
 
 def _store_password(user: User, password: str) -> None:
@@ -252,14 +299,22 @@ def _store_password(user: User, password: str) -> None:
 
 
 def forgot_password(config: Config, email: str, *, ip: str, now: dt.datetime | None = None) -> None:
-    """Mail a link to set a new password when the address has an active account; silent otherwise."""
+    """Queue a link to set a new password when the address has an active account; silent
+    otherwise. Both paths do the same work (the request counted against the address and
+    the client, the account looked up, the mail built) and differ only in whether the
+    mail is queued, so neither the answer nor its time tells whether an address has an
+    account; unknown addresses use up their limit like known ones."""
     now = now or utcnow()
     email = email.strip().lower()
     with db.atomic():
+        allowed = _may_mail(email, ip, now)
         user = User.get_or_none(User.email == email)
-        if user is None or not user.is_active or not _may_mail(email, ip, now):
-            return
-        _mail_set_password(config, user, "password_reset", now)
+        real = allowed and user is not None and user.is_active
+        stand_in = user if real else User(id=0, email=email, language=user.language if user else "pl")
+        token = links.make(config.secret_key, "set_password", stand_in)
+        context = {"user": stand_in, "login": email, "link": links.url(config.base_url, "set_password", token),
+                   "login_url": config.base_url + "/login", "hours": links.MAX_AGE_SECONDS // 3600}
+        send_mail(config, "password_reset", email, stand_in.language, context, now, queue=real)
 
 
 # --- email address and deletion -----------------------------------------------------------
@@ -269,8 +324,7 @@ def request_email_change(config: Config, user: User, password: str, new_email: s
                          now: dt.datetime | None = None) -> None:
     """Mail a confirmation link to the new address; nothing changes until it is followed."""
     now = now or utcnow()
-    if not passwords.verify(user.password_hash, password):
-        raise WrongPassword()
+    _check_current(user, password, ip=ip, now=now)
     new_email = new_email.strip().lower()
     with db.atomic():
         if not _may_mail(new_email, ip, now):
@@ -301,11 +355,11 @@ def confirm_email_change(config: Config, token: str, *, now: dt.datetime | None 
     return User.get_by_id(user.id)
 
 
-def delete_account(user: User, password: str) -> None:
+def delete_account(user: User, password: str, *, ip: str, now: dt.datetime | None = None) -> None:
     """Delete the account. Its tickets stay (with the address they were written from) for
-    the support team's records; its contract access goes with it."""
-    if not passwords.verify(user.password_hash, password):
-        raise WrongPassword()
+    the support team's records; its contract access goes with it. Its id is never given
+    to another account (migration 012), so a cookie of the deleted account stays dead."""
+    _check_current(user, password, ip=ip, now=now)
     with db.atomic():
         User.delete().where(User.id == user.id).execute()
     log.info("account %s deleted by its owner", user.email)

@@ -26,6 +26,9 @@ class Limit:
 LOGIN = {"account": Limit(5, dt.timedelta(minutes=15)), "ip": Limit(20, dt.timedelta(minutes=15))}
 VERIFY = {"user": Limit(5, dt.timedelta(minutes=15)), "nip": Limit(5, dt.timedelta(minutes=15)),
           "ip": Limit(5, dt.timedelta(minutes=15))}
+# The current password asked for before a change (password, address, deletion): a stolen
+# session must not become a way to guess the password.
+CURRENT_PASSWORD = {"user": Limit(5, dt.timedelta(minutes=15)), "ip": Limit(20, dt.timedelta(minutes=15))}
 # Mail sent because somebody typed an address (registration, reset, email change): every
 # request counts, so nobody can use us to flood an inbox.
 MAIL = {"address": Limit(3, dt.timedelta(hours=1)), "ip": Limit(20, dt.timedelta(hours=1))}

@@ -6,7 +6,7 @@ import re
 
 from peewee import fn
 
-from helpdesk.domain import tags
+from helpdesk.domain import faults, tags
 from helpdesk.models import (
     Attachment,
     InboundMail,
@@ -106,4 +106,16 @@ def mail_status(config) -> dict:
         ],
         "outcomes": outcomes,
         "quarantine_pending": Quarantine.pending().count(),
+        "problems": problems(config),
     }
+
+
+def problems(config) -> list[str]:
+    """What stops mail from being taken in, one line each: the file store and the database
+    as probed now, and faults the worker recorded that are not over yet."""
+    from helpdesk.models import db
+
+    found = [f for f in (faults.probe_store([config.blob_dir, config.raw_dir]),
+                         faults.probe_database(db.obj, timeout_ms=min(config.db_busy_timeout_ms, 2000))) if f]
+    found += [f for f in faults.open_faults() if f.component not in {g.component for g in found}]
+    return [f.line() for f in found]

@@ -29,6 +29,8 @@ KINDS = {
     "message_id_reused": "a different mail reusing an earlier mail's Message-ID",
     "staff_impersonation": "a staff address in From without a signed reply address",
     "bounce_refused": "a delivery report that names an address but proves no mail of ours failed",
+    "current_password_limited": "too many wrong current passwords on the account forms",
+    "mail_request_limited": "mail on request (registration, password reset) over its limit",
 }
 MAX_REASON = 2000
 MAX_ADDRESSES = 8000

@@ -11,14 +11,18 @@ commit -> mark the batch done on the server. A crash before the commit loses the
 (still pending on the server); a crash after the commit but before marking leaves
 messages the ledger already has: the next pass marks them without processing them
 again. Never catches broadly except around one message, and what it catches goes to
-quarantine with the Message-ID in the log line. Database outages are not a message's
-fault: the batch is rolled back and retried after a pause.
+quarantine with the Message-ID in the log line. Database outages, and a file store that
+takes no file at all (read-only, full), are not a message's fault: the batch is rolled
+back and retried after a pause, the mail staying on the server (domain/faults.py). The
+parsing processes end with the worker, however it ends.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import traceback
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 from peewee import InterfaceError, OperationalError
 
 from helpdesk.config import Config, MailboxURL
-from helpdesk.domain import owners, service_levels
+from helpdesk.domain import faults, owners, service_levels
 from helpdesk.domain.notify import events_of, notify
 from helpdesk.domain.oauth import AccessTokens
 from helpdesk.domain.rows import Deferred, chunks
@@ -51,6 +55,8 @@ from .thread import thread_of
 
 log = logging.getLogger(__name__)
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
 # Errors that say the database is unavailable, not that the message is bad.
 RETRYABLE = (OperationalError, InterfaceError)
 
@@ -61,6 +67,7 @@ class ParseFailure:
 
     error: str
     detail: str
+    stage: str = "parse"  # what could not be done: "cannot <stage>: <error>"
 
 
 def parse_safely(raw: bytes) -> Inbound | ParseFailure:
@@ -192,7 +199,7 @@ class Worker:
                 failures = 0
                 if new == 0:
                     return summary
-            except (SourceError, *RETRYABLE) as exc:
+            except (SourceError, faults.StoreUnavailable, *RETRYABLE) as exc:
                 failures += 1
                 self._after_failure(exc)
                 if failures >= max_failures:
@@ -210,7 +217,7 @@ class Worker:
                 self.one_pass(Summary())
                 failures = 0
                 self.source.wait(self.config.poll_seconds)
-            except (SourceError, *RETRYABLE) as exc:
+            except (SourceError, faults.StoreUnavailable, *RETRYABLE) as exc:
                 failures += 1
                 self._after_failure(exc)
                 _sleep(self._backoff(failures), stop)
@@ -219,8 +226,23 @@ class Worker:
         return min(float(self.config.reconnect_max_seconds), 0.5 * 2 ** (failures - 1))
 
     def _after_failure(self, exc: Exception) -> None:
+        if isinstance(exc, faults.StoreUnavailable):
+            # The mail stays on the server, uncommitted; the admins hear of it once (the
+            # health job reads the fault record), and `mail status`/`check`/`/healthz` say it.
+            log.error("%s: the batch waits and is tried again", exc.fault.line())
+            self._close_source()
+            self._record_state(error=exc.fault.line())
+            try:
+                faults.record(exc.fault, utcnow())
+            except RETRYABLE:
+                log.warning("could not record the fault: the database is unavailable too")
+            return
         kind = "mailbox" if isinstance(exc, SourceError) else "database"
-        log.warning("%s unavailable (%s); reconnecting", kind, exc)
+        if kind == "database":
+            log.warning("database unavailable (%s); the batch is rolled back and tried again",
+                        faults.of_db_error(exc).line())
+        else:
+            log.warning("mailbox unavailable (%s); reconnecting", exc)
         self._close_source()
         if kind == "database":
             if not db.is_closed():
@@ -247,7 +269,14 @@ class Worker:
             claims.release_dead()
         done = self._process_batches(uidvalidity, todo, summary) if todo else 0
         self._record_state(error="", uidvalidity=uidvalidity, got_mail=bool(done))
+        self._clear_store_fault()
         return done
+
+    def _clear_store_fault(self) -> None:
+        """After a good pass: a store fault recorded earlier is over once the store takes files."""
+        if faults.is_open(faults.STORE) and faults.probe_store([self.config.blob_dir, self.config.raw_dir]) is None:
+            if faults.clear(faults.STORE, utcnow()):
+                log.info("the file store takes files again")
 
     def _process_batches(self, uidvalidity: int, uids: list[str], summary: Summary) -> int:
         """Fetch ahead while earlier batches are parsed and written: a few batches are in
@@ -290,9 +319,15 @@ class Worker:
 
     def _parse_later(self, fetched: list[Fetched]) -> list:
         if self.parse_workers <= 0:
-            return [self._prepare(f.raw, self.ctx.store, self.ctx.max_attachment_bytes,
-                                  max_attachments=self.ctx.max_attachments) for f in fetched]
+            return [self._prepare_here(f) for f in fetched]
         return [self._submit(f) for f in fetched]
+
+    def _prepare_here(self, fetched: Fetched) -> Prepared | OSError:
+        try:
+            return self._prepare(fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes,
+                                 max_attachments=self.ctx.max_attachments)
+        except OSError as exc:  # raised again when the batch is written (_stored), as a parser's would be
+            return exc
 
     def _submit(self, fetched: Fetched) -> Future:
         return self._parsers().submit(self._prepare, fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes,
@@ -301,7 +336,8 @@ class Worker:
     def _parsers(self) -> ProcessPoolExecutor:
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.parse_workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(self.parse_workers, mp_context=ctx, initializer=_die_with_parent,
+                                             initargs=(os.getpid(),))
         return self._pool
 
     def start_parsers(self) -> None:
@@ -314,6 +350,8 @@ class Worker:
     def _result(self, fetched: Fetched, parsing, *, alone: bool = False) -> Prepared:
         """The parsing process's result; a message that kills its parser or hangs it
         is quarantined (after a retry on its own, to tell it from its batch-mates)."""
+        if isinstance(parsing, OSError):
+            raise parsing
         if not isinstance(parsing, Future):
             return parsing
         try:
@@ -329,8 +367,40 @@ class Worker:
             failure = ParseFailure(f"the parsing process {what} on this message", "")
             return Prepared(failure, self.ctx.store.put_raw(fetched.raw), {})
 
+    def _stored(self, fetched: Fetched, parsing) -> Prepared:
+        """The message parsed and its files stored. A failed write is the store's fault when
+        a probe of the store fails too: `StoreUnavailable`, the batch waits (uncommitted,
+        still on the server) and is tried again after a pause. When the store takes other
+        files, the message is tried once more on its own, and then quarantined with the
+        reason (its raw bytes kept; if even those cannot be written, the batch waits)."""
+        try:
+            return self._result(fetched, parsing)
+        except OSError as exc:
+            log.warning("storing uid %s failed (%s): probing the store", fetched.uid, exc)
+        self._store_works_or_raise()
+        try:
+            return self._prepare(fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes,
+                                 max_attachments=self.ctx.max_attachments)
+        except OSError as exc:
+            self._store_works_or_raise()
+            fault = faults.of_os_error(exc)
+            log.error("uid %s cannot be stored although the store takes other files (%s): quarantined",
+                      fetched.uid, fault.line())
+            try:
+                raw_sha256 = self.ctx.store.put_raw(fetched.raw)
+            except OSError as raw_exc:
+                raise faults.StoreUnavailable(faults.of_os_error(raw_exc)) from raw_exc
+            failure = ParseFailure(f"the file store is {fault.kind} for it: {fault.detail}", traceback.format_exc(),
+                                   stage="store its files")
+            return Prepared(failure, raw_sha256, {})
+
+    def _store_works_or_raise(self) -> None:
+        fault = faults.probe_store([self.config.blob_dir, self.config.raw_dir])
+        if fault is not None:
+            raise faults.StoreUnavailable(fault)
+
     def _write_and_mark(self, fetched: list[Fetched], parsing: list, summary: Summary) -> None:
-        prepared = [self._result(f, p) for f, p in zip(fetched, parsing)]
+        prepared = [self._stored(f, p) for f, p in zip(fetched, parsing)]
         with db.atomic():
             view = self.view_of([p.parsed for p in prepared])
             batch = Deferred()
@@ -361,9 +431,9 @@ class Worker:
         dependent rows come back in `Applied.rows`, for the caller to insert."""
         if isinstance(parsed, ParseFailure):
             message_id = message_id_of(fetched.raw) or "?"
-            log.warning("quarantined message %s (uid %s): cannot parse: %s", message_id, fetched.uid, parsed.error,
-                        extra=about(message_id, uid=fetched.uid, outcome="quarantined"))
-            return apply(QuarantineDecision(f"cannot parse: {parsed.error}"), fetched, None, self.ctx, view,
+            log.warning("quarantined message %s (uid %s): cannot %s: %s", message_id, fetched.uid, parsed.stage,
+                        parsed.error, extra=about(message_id, uid=fetched.uid, outcome="quarantined"))
+            return apply(QuarantineDecision(f"cannot {parsed.stage}: {parsed.error}"), fetched, None, self.ctx, view,
                          error_detail=parsed.detail, ledger=ledger, raw_stored=raw_stored)
         try:
             decision = self.decide(parsed, view, ledger_id=ledger.id if ledger else None)
@@ -445,6 +515,29 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
         notify(config, events_of([(applied, parsed)]))
         worker.ctx.store.sync()
     return applied
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In a parsing process, first thing: end when the worker that started it ends, however
+    it ends (SIGKILL by the out-of-memory killer included), instead of waiting forever on
+    its queue as an orphan. Linux sends the parent-death signal (PR_SET_PDEATHSIG) when the
+    thread that started the process ends: the worker's pool is started, used and shut down
+    by the thread that runs the worker. A watch on the parent's pid covers the moment before
+    the signal was set up and systems without prctl."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux
+        pass
+    if os.getppid() != parent_pid:  # the parent died before the signal was set up
+        os._exit(0)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int, every: float = 1.0) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(every)
+    os._exit(0)
 
 
 def _started() -> int:

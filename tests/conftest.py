@@ -83,3 +83,70 @@ def portal(app):
     from tests.portal import Portal
 
     return Portal(app)
+
+
+# --- the suite leaves nothing running ----------------------------------------------------------
+# Every process the tests start inherits RUN_MARK (tests pass on the environment without the
+# HELPDESK_ variables, so the mark has another name). After the last test (session fixtures
+# already stopped), any process still carrying this run's mark is left behind: an orphaned
+# parser, a server a fixture did not stop. They are listed, ended, and the run fails.
+
+RUN_MARK = "PYTEST_HELPDESK_RUN"
+
+
+def pytest_configure(config):
+    import uuid
+
+    os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
+
+
+def left_running(mark: str) -> dict[int, str]:
+    """pid -> command line of the live processes (not this one) that carry the mark."""
+    found = {}
+    needle = f"{RUN_MARK}={mark}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                state, ppid = f.read().rsplit(b")", 1)[1].split()[:2]
+            if state == b"Z":
+                continue  # a zombie its parent has yet to reap: nothing runs
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")[:200]
+            if int(ppid) == os.getpid() and "multiprocessing.resource_tracker" in command:
+                continue  # this process's own tracker (in-process parsing pools): it ends with pytest
+            found[int(entry)] = command
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import signal
+    import time
+
+    mark = os.environ.get(RUN_MARK)
+    if not mark or not os.path.isdir("/proc"):
+        return
+    deadline = time.monotonic() + 15  # processes told to stop may take a moment
+    leftovers = left_running(mark)
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.2)
+        leftovers = left_running(mark)
+    if not leftovers:
+        return
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"the test suite left {len(leftovers)} process(es) running (now killed):"] + \
+            [f"  {pid}: {cmd}" for pid, cmd in sorted(leftovers.items())]
+    if reporter is not None:
+        reporter.write_line("\n".join(lines), red=True)
+    session.exitstatus = 1

@@ -13,9 +13,9 @@ from helpdesk.models import MailboxState, utcnow
 
 def test_check_says_what_is_reachable_and_what_is_not(config, db, dovecot, imap_url, smtp_server):
     good = checks(config.with_(mailbox_url=imap_url, smtp_url=smtp_server.url))
-    assert [(c.name, c.ok) for c in good] == [("configuration", True), ("database", True), ("mailbox", True),
-                                              ("smtp", True)]
-    assert "schema up to date" in good[1].detail and "0 message(s) waiting" in good[2].detail
+    assert [(c.name, c.ok) for c in good] == [("configuration", True), ("database", True), ("store", True),
+                                              ("mailbox", True), ("smtp", True)]
+    assert "schema up to date" in good[1].detail and "0 message(s) waiting" in good[3].detail
 
     smtp_server.stop()
     bad_url = imap_url.replace("imap://", "imap://nobody-", 1)  # an unknown user
@@ -34,7 +34,8 @@ def test_check_finds_an_unreachable_database(config):
 def test_healthz_reports_the_database_and_the_last_fetch_age(app, db):
     client = app.test_client()
     first = client.get("/healthz")
-    assert first.status_code == 200 and first.json == {"status": "ok", "database": True, "mailboxes": []}
+    assert first.status_code == 200 and first.json == {"status": "ok", "database": True, "store": True, "problem": "",
+                                                   "mailboxes": []}
     MailboxState.create(mailbox="imap://support@mail.example.com:993/INBOX",
                         last_fetch_at=utcnow() - dt.timedelta(seconds=42))
     body = client.get("/healthz").json

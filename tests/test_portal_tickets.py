@@ -50,7 +50,8 @@ def _contract(number, company, partner=None, ends=TODAY + dt.timedelta(days=300)
 
 @pytest.fixture
 def world(db):
-    partner = Company.create(nip="7740001454", name="Instalator Sp. z o.o.", role=CompanyRole.INSTALLER.value)
+    partner = Company.create(nip="7740001454", name="Instalator Sp. z o.o.", role=CompanyRole.INSTALLER.value,
+                             verified_at=dt.datetime(2026, 1, 2))  # an admin verified it
     a = Company.create(nip="5260001246", name="Firma A")
     b = Company.create(nip="1234563218", name="Firma B")
     w = SimpleNamespace(

@@ -12,6 +12,7 @@ from pathlib import Path
 from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from helpdesk import config as config_mod, database, models
 
@@ -21,10 +22,20 @@ ROOT = Path(__file__).resolve().parent.parent
 csrf = CSRFProtect()
 
 
+class Int64Converter(IntegerConverter):
+    """`<int:id>` that matches only what fits a 64-bit signed column: a longer number is a
+    page that does not exist (404), never an OverflowError from the database driver."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     config = config or config_mod.load_config()
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
+    # Before any route is added: every <int:...> in a URL is a database id.
+    app.url_map.converters["int"] = Int64Converter
     app.config.update(
         HELPDESK=config,
         SECRET_KEY=config.secret_key,
@@ -98,3 +109,9 @@ def _error_pages(app: Flask) -> None:
     for code in (400, 403, 404, 405, 410, 413, 429, 500):
         app.register_error_handler(code, page(code))
     app.register_error_handler(CSRFError, page(400))
+    # A number too large for the database in a query string or a form (an id, a page):
+    # nothing has it. (Route parameters never get this far: Int64Converter.)
+    app.register_error_handler(OverflowError, page(404))
+    from . import unavailable
+
+    unavailable.init_app(app)

@@ -1,7 +1,7 @@
 """The signed-in user's own account (SPEC W3): password, email address, preferences, deletion."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask import Blueprint, flash, g, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
@@ -12,6 +12,7 @@ from helpdesk.models import User
 from . import forms
 from .auth import _bad_link
 from .context import config as _config
+from .i18n import LANGUAGES
 from .security import client_ip, sign_in
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -20,10 +21,13 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 def _page(**forms_):
     defaults = dict(password_form=forms.ChangePasswordForm(prefix="pw"),
                     email_form=forms.ChangeEmailForm(prefix="em"),
-                    preferences_form=forms.PreferencesForm(prefix="pr", digest_opt_in=current_user.digest_opt_in),
+                    preferences_form=forms.PreferencesForm(prefix="pr", digest_opt_in=current_user.digest_opt_in,
+                                                           language=current_user.language),
                     delete_form=forms.DeleteAccountForm(prefix="del"))
     defaults.update(forms_)
     status = 422 if any(f.errors for f in forms_.values()) else 200
+    if g.get("too_many_attempts"):
+        status = 429
     return render_template("account/index.html", **defaults), status
 
 
@@ -39,8 +43,10 @@ def change_password():
     form = forms.ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
         try:
-            user = accounts.change_password(current_user, form.current.data, form.password.data)
+            user = accounts.change_password(current_user, form.current.data, form.password.data, ip=client_ip(),
+                                            now=g.now)
         except Invalid as error:
+            g.too_many_attempts = isinstance(error, accounts.TooManyWrongPasswords)
             target = form.current if isinstance(error, accounts.WrongPassword) else form.password
             target.errors = [*target.errors, forms.translated(error)]
         else:
@@ -59,6 +65,7 @@ def change_email():
             accounts.request_email_change(_config(), current_user, form.current.data,
                                           form.email.data, ip=client_ip(), now=g.now)
         except Invalid as error:
+            g.too_many_attempts = isinstance(error, accounts.TooManyWrongPasswords)
             form.current.errors = [*form.current.errors, forms.translated(error)]
         else:
             flash(_("We have sent a confirmation link to %(address)s. Your address changes when you open it.",
@@ -88,7 +95,10 @@ def confirm_email(token: str):
 def preferences():
     form = forms.PreferencesForm(prefix="pr")
     if form.validate_on_submit():
-        User.update(digest_opt_in=bool(form.digest_opt_in.data)).where(User.id == current_user.id).execute()
+        language = form.language.data if form.language.data in LANGUAGES else current_user.language
+        User.update(digest_opt_in=bool(form.digest_opt_in.data), language=language).where(
+            User.id == current_user.id).execute()
+        session["lang"] = language
         flash(_("Your preferences are saved."), "success")
         return redirect(url_for("account.index"))
     return _page(preferences_form=form)
@@ -100,8 +110,9 @@ def delete():
     form = forms.DeleteAccountForm(prefix="del")
     if form.validate_on_submit():
         try:
-            accounts.delete_account(current_user, form.current.data)
+            accounts.delete_account(current_user, form.current.data, ip=client_ip(), now=g.now)
         except Invalid as error:
+            g.too_many_attempts = isinstance(error, accounts.TooManyWrongPasswords)
             form.current.errors = [*form.current.errors, forms.translated(error)]
         else:
             logout_user()

@@ -319,7 +319,7 @@ def solutions():
 @bp.route("/audit")
 @admin_only
 def audit():
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
     rows = list(AuditLog.select(AuditLog, User).join(User, on=(AuditLog.actor == User.id), join_type=JOIN.LEFT_OUTER)
                 .order_by(AuditLog.at.desc(), AuditLog.id.desc()).offset((page - 1) * PAGE).limit(PAGE + 1))
     return render_template("admin/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page)

@@ -5,7 +5,7 @@ import logging
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import logout_user
+from flask_login import current_user, logout_user
 
 from helpdesk.domain import accounts, links
 from helpdesk.domain.validation import Invalid
@@ -85,6 +85,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        # Ended on the server too: a copy of the cookie taken before is worth nothing now.
+        accounts.end_sessions(current_user)
     logout_user()
     return redirect(url_for("auth.login"))
 

@@ -98,7 +98,7 @@ def _same_as(other: str):
 
 
 class SetPasswordForm(FlaskForm):
-    password = PasswordField(_l("New password"), [REQUIRED], description=_l("At least 10 characters."),
+    password = PasswordField(_l("New password"), [REQUIRED], description=_l("At least 10 characters, and hard to guess: four unrelated words, say."),
                              render_kw={"autocomplete": "new-password"})
     repeat = PasswordField(_l("New password again"), [REQUIRED, _same_as("password")],
                            render_kw={"autocomplete": "new-password"})
@@ -121,6 +121,11 @@ class DeleteAccountForm(FlaskForm):
 
 class PreferencesForm(FlaskForm):
     digest_opt_in = BooleanField(_l("Send me a weekly summary of my open tickets"))
+    language = SelectField(_l("Language of my mail and pages"), choices=[], validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = [("pl", "Polski"), ("en", "English")]
 
 
 class VerifyContractForm(FlaskForm):

@@ -4,8 +4,6 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from helpdesk.models import User
-
 from .i18n import LANGUAGES
 from .security import safe_next
 
@@ -26,8 +24,8 @@ def terms():
 
 @bp.route("/language/<code>")
 def language(code: str):
+    """The language of this browser's pages (the session only): a GET changes nothing
+    stored. The account's own language, for its mail, is set by a POST on /account."""
     if code in LANGUAGES:
         session["lang"] = code
-        if current_user.is_authenticated:
-            User.update(language=code).where(User.id == current_user.id).execute()
     return redirect(safe_next(request.args.get("next"), url_for("pages.home")))

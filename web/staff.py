@@ -94,7 +94,7 @@ def queue():
     sort = request.args.get("sort") or ("due" if name == "due" else "updated")
     sort = sort if sort in ("due", "updated") else "updated"
     text = request.args.get("q", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
     boxes = list(_config().queues)  # the mailboxes' queues, as configured
     box = request.args.get("box", "")
     box = box if box in boxes else ""

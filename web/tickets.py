@@ -114,7 +114,7 @@ def _ticket_or_404(ticket_id: int) -> Ticket:
 def index():
     status = request.args.get("status", "")
     text = request.args.get("q", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
     query = (access.visible_tickets(current_user)
              .select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
                      Contract.number.alias("contract_number"))
