@@ -141,6 +141,8 @@ class User(BaseModel):
     digest_opt_in = BooleanField(default=False)
     company_role = CharField(max_length=20, default="")  # asked for at partner registration, applied on activation
     session_version = IntegerField(default=0)  # bumped to end other sessions
+    # An engineer's queues, comma-separated: told about those queues' tickets only; "" = every queue.
+    queues = CharField(max_length=500, default="")
     created_at = DateTimeField(default=utcnow)
 
     # What Flask-Login asks of a signed-in user; the session holds id and session version.
@@ -161,6 +163,11 @@ class User(BaseModel):
     @classmethod
     def engineers(cls):
         return cls.select().where(cls.role.in_([Role.ENGINEER.value, Role.ADMIN.value]), cls.is_active)
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        """The queues this engineer works; () for all of them."""
+        return tuple(q for q in (s.strip() for s in self.queues.split(",")) if q)
 
 
 # A service contract sold through a partner to a customer company.
@@ -214,6 +221,7 @@ class Ticket(BaseModel):
     device_line = ForeignKeyField(DeviceLine, null=True, on_delete="SET NULL")
     assignee = ForeignKeyField(User, null=True, backref="assigned", on_delete="SET NULL")
     channel = CharField(max_length=10, default="mail")  # mail | portal
+    queue = CharField(max_length=50, default="default", index=True)  # the mailbox's queue it came to
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
@@ -398,6 +406,23 @@ class MailboxState(BaseModel):
     last_fetch_at = DateTimeField(null=True)
     last_message_at = DateTimeField(null=True)
     last_error = TextField(default="")
+
+
+# An OAuth2 grant for a mail server account: the refresh token (encrypted with the secret
+# key), the current access token (encrypted too, shared by every process), and whether the
+# refresh token has stopped working (`dead_since`; the admins are told once, by the scheduler).
+class OAuthToken(BaseModel):
+    account = CharField(max_length=320, unique=True)  # the mail server user name, lower-case
+    refresh_token = TextField(default="")  # Fernet token
+    seed_sha256 = CharField(max_length=64, default="")  # of HELPDESK_OAUTH_REFRESH_TOKEN when it came from there
+    access_token = TextField(default="")  # Fernet token
+    expires_at = DateTimeField(null=True)
+    updated_at = DateTimeField(default=utcnow)
+    dead_since = DateTimeField(null=True)
+    last_error = TextField(default="")
+
+    class Meta:
+        table_name = "oauth_token"
 
 
 # A fault of a place we write to (the file store, the database), open until it is over:
@@ -749,7 +774,7 @@ class WebhookDelivery(BaseModel):
 ALL_MODELS = [
     Company, User, Contract, DeviceLine, ContractAccess, Ticket, StatusChange, InboundMail,
     Message, KnownMessageId, Participant, Blob, Attachment, Quarantine, MailboxState,
-    AddressStatus, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
+    AddressStatus, OAuthToken, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
     CannedAnswer, TicketTag, TicketView,

@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple
 from peewee import fn
 
 from helpdesk.config import Config
-from helpdesk.domain import digests, outbox, owners, webhooks
+from helpdesk.domain import digests, oauth, outbox, owners, webhooks
 from helpdesk.domain.digests import CustomerTicket, Mailbox, OpenTicket
 from helpdesk.domain.inserts import insert_rows
 from helpdesk.domain.rows import chunks
@@ -519,7 +519,33 @@ def run_mailbox_health(config: Config, now: dt.datetime) -> JobSummary:
         context = _box_context(box, person["timezone"], config) if box else {"mailbox": "", "last_fetch": ""}
         recoveries.append(Mail(**person, template="mailbox_recovered", periods=(key,), context=context))
     _queue(config, summary, recoveries, now, job="mailbox_recovered")
-    return _tell_faults(config, summary, admins, now)
+    _tell_faults(config, summary, admins, now)
+    return _oauth_health(config, summary, admins, now)
+
+
+def _oauth_health(config: Config, summary: JobSummary, admins: list[Person], now: dt.datetime) -> JobSummary:
+    """An alert once when an OAuth2 refresh token stops working, and a notice once when that
+    account signs in again; each death is its own episode (account and when it died)."""
+    dead = {oauth.episode(account, since): (account, since, error) for account, since, error in oauth.dead_tokens()}
+    alerts = [Mail(**_person(a), template="oauth_dead", periods=(key,),
+                   context={"account": account, "since": digests.shown(since, a.timezone), "error": error[:500]})
+              for key, (account, since, error) in dead.items() for a in admins]
+    _queue(config, summary, alerts, now, job="oauth_dead")
+    told = set(DigestSent.select(DigestSent.period, DigestSent.recipient)
+               .where(DigestSent.job == "oauth_recovered").tuples())
+    people = {a.email: a for a in admins}
+    recoveries = []
+    for key, to in DigestSent.select(DigestSent.period, DigestSent.recipient).where(
+            DigestSent.job == "oauth_dead").tuples():
+        back = None if key in dead or (key, to) in told else oauth.recovered(key)
+        if back is None:
+            continue
+        person = _person(people[to]) if to in people else {"to": to, "name": "", "language": "", "timezone": ""}
+        recoveries.append(Mail(**person, template="oauth_recovered", periods=(key,),
+                               context={"account": back[0], "since": digests.shown(back[1], person["timezone"])}))
+    return _queue(config, summary, recoveries, now, job="oauth_recovered")
+
+
 
 
 def _tell_faults(config: Config, summary: JobSummary, admins: list, now: dt.datetime) -> JobSummary:

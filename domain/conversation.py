@@ -22,6 +22,7 @@ from helpdesk.config import Config
 from helpdesk.domain import outbox
 from helpdesk.domain.notify import Event, notify
 from helpdesk.models import (
+    PARTNER_ROLES,
     Attachment,
     Blob,
     Contract,
@@ -31,6 +32,7 @@ from helpdesk.models import (
     MessageKind,
     Outcome,
     Participant,
+    Role,
     Status,
     Ticket,
     User,
@@ -138,6 +140,17 @@ def _message_id(config: Config, ticket_id: int) -> str:
     return outbox.new_message_id(config.support_address.split("@", 1)[1], ticket_id)
 
 
+def portal_queue(config: Config, user: User) -> str:
+    """The queue of a ticket opened in the portal: the first rule of HELPDESK_PORTAL_QUEUE_RULES
+    that fits the user (partner: a partner account, or a user of a partner company), else the
+    default queue (the first mailbox's)."""
+    for who, queue in config.portal_queue_rules:
+        if who == "partner" and (user.role == Role.PARTNER.value
+                                 or (user.company_id and user.company.role in PARTNER_ROLES)):
+            return queue
+    return config.default_queue
+
+
 def submit_ticket(config: Config, user: User, *, contract: Contract, line: DeviceLine | None, title: str,
                   description: str, uploads: Sequence[Upload] = (), ccs: Sequence[str] = (),
                   now: dt.datetime | None = None) -> Ticket:
@@ -147,7 +160,7 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
     with db.atomic():
         ticket = tickets.open_ticket(subject=title, requester_email=user.email, channel="portal", now=now,
                                      contract=contract, device_line=line, requester=user,
-                                     sla=service_levels.settings_of(config))
+                                     sla=service_levels.settings_of(config), queue=portal_queue(config, user))
         message_id = _message_id(config, ticket.id)
         message = tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email=user.email,
                                       author_name=user.name, subject=title, body_text=description,

@@ -44,8 +44,10 @@ _LOOK_UP = object()  # "find the user by the address", as opposed to a given use
 
 
 def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", now: dt.datetime | None = None,
-                contract=None, device_line=None, requester=_LOOK_UP, sink=None, sla=None) -> Ticket:
-    """`sla`: the service-level settings (`service_levels.settings_of(config)`) that start its clocks."""
+                contract=None, device_line=None, requester=_LOOK_UP, sink=None, sla=None,
+                queue: str = "default") -> Ticket:
+    """`sla`: the service-level settings (`service_levels.settings_of(config)`) that start its clocks; `queue`:
+    the queue of the mailbox it came to (or the portal's)."""
     now = now or utcnow()
     if requester is _LOOK_UP:
         requester = user_by_email(requester_email)
@@ -58,6 +60,7 @@ def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", no
         contract=contract,
         device_line=device_line,
         channel=channel,
+        queue=queue,
         status=Status.NEW.value,
         created_at=now,
         updated_at=now,

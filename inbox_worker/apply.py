@@ -73,6 +73,7 @@ class Context:
     max_text_bytes: int = 512 * 1024  # text and HTML kept per message; the raw mail keeps all
     max_attachments: int = 100  # stored from one mail; the rest are listed, up to LISTED_ATTACHMENTS
     sla: object = None  # service_levels.Settings: the tickets' service-level clocks
+    queue: str = "default"  # the queue of the mailbox being read: its new tickets go there
 
 
 # Attachment rows one mail may add (stored or listed); beyond them a note counts the rest.
@@ -274,7 +275,8 @@ def write_new_ticket(job: _Job):
     inbound, users = job.inbound, job.view.users
     subject = subjects.strip_prefixes(inbound.subject) or "(no subject)"
     ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=job.now,
-                                 requester=users.get(inbound.from_addr), sink=job.rows, sla=job.ctx.sla)
+                                 requester=users.get(inbound.from_addr), sink=job.rows, sla=job.ctx.sla,
+                                 queue=job.ctx.queue)
     job.record(ticket.id)
     added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
                                      exclude=_own(job.ctx), now=job.now, users=users, existing=set(), sink=job.rows)
