@@ -14,8 +14,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from peewee import DatabaseError, InterfaceError
+
 from helpdesk.config import Config
 from helpdesk.domain import faults
+
+# The OAuth2 tokens live in the database: without it an OAuth2 login cannot be checked.
+DatabaseUnavailable = (DatabaseError, InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,33 @@ def _database_kind(url: str) -> str:
 
 
 def checks(config: Config) -> list[Check]:
-    results = [Check("configuration", True, f"{_database_kind(config.database_url)} database, mailbox "
-                     f"{config.mailbox.name}, mail out {'by SMTP to ' + config.smtp.host if config.smtp.scheme else 'into ' + str(config.outbox_dir)}")]
+    boxes = ", ".join(b.name + (f" (queue {b.queue})" if len(config.mailboxes) > 1 else "") for b in config.mailboxes)
+    results = [Check("configuration", True, f"{_database_kind(config.database_url)} database, "
+                     f"mailbox{'es' if len(config.mailboxes) > 1 else ''} {boxes}, mail out "
+                     f"{'by SMTP to ' + config.smtp.host if config.smtp.scheme else 'into ' + str(config.outbox_dir)}")]
     results.append(_database(config))
     results.append(_store(config))
-    results.append(_mailbox(config))
+    results.extend(_mailbox(config, box) for box in config.mailboxes)
     results.append(_smtp(config))
+    if results[1].ok:  # after the logins, which refresh the tokens: their state is news
+        results.extend(_oauth(config))
     return results
+
+
+def _oauth(config: Config) -> list[Check]:
+    """One line per OAuth2 account: whether its refresh token works (as far as we know)."""
+    from helpdesk.domain import oauth
+
+    accounts = oauth.accounts_of(config)
+    if not accounts:
+        return []
+    return [Check(f"oauth2 {s.account}", s.ok, s.detail) for s in oauth.states(config, accounts)]
+
+
+def _tokens(config: Config):
+    from helpdesk.domain import oauth
+
+    return oauth.AccessTokens(config) if oauth.accounts_of(config) else None
 
 
 def _database(config: Config) -> Check:
@@ -67,21 +92,23 @@ def _store(config: Config) -> Check:
     return Check("store", True, f"{config.data_dir} takes files")
 
 
-def _mailbox(config: Config) -> Check:
+def _mailbox(config: Config, box) -> Check:
     from helpdesk.inbox_worker.fetch import SourceError, open_source
 
-    source = open_source(config.mailbox, done=config.mailbox_done, batch=config.fetch_batch)
+    name = "mailbox" if len(config.mailboxes) == 1 else f"mailbox {box.queue}"
+    source = open_source(box, done=config.mailbox_done, batch=config.fetch_batch,
+                         tokens=_tokens(config) if box.oauth else None)
     try:
         source.open()
         pending = len(source.pending())
-    except (SourceError, OSError) as exc:
-        return Check("mailbox", False, f"cannot read {config.mailbox.name}: {exc}")
+    except (SourceError, OSError, *DatabaseUnavailable) as exc:
+        return Check(name, False, f"cannot read {box.name}: {exc}")
     finally:
         try:
             source.close()
         except (SourceError, OSError):
             pass
-    return Check("mailbox", True, f"{config.mailbox.name} answered; {pending} message(s) waiting")
+    return Check(name, True, f"{box.name} answered; {pending} message(s) waiting")
 
 
 def _smtp(config: Config) -> Check:
@@ -97,10 +124,10 @@ def _smtp(config: Config) -> Check:
         if not os.access(folder, os.W_OK):
             return Check("smtp", False, f"no SMTP server set, and the outbox folder {folder} is not writable")
         return Check("smtp", True, f"no SMTP server set (HELPDESK_SMTP_URL): mail goes to {folder} as .eml files")
-    transport = SmtpTransport(smtp, timeout=15)
+    transport = SmtpTransport(smtp, timeout=15, tokens=_tokens(config) if smtp.oauth else None)
     try:
         transport.open()
-    except TransportDown as exc:
+    except (TransportDown, *DatabaseUnavailable) as exc:
         return Check("smtp", False, str(exc))
     finally:
         transport.close()

@@ -53,27 +53,26 @@ def cmd_init_db(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from helpdesk.inbox_worker.pipeline import Worker
+    from helpdesk.inbox_worker import mailboxes
 
     config = _migrated(args)
-    with Worker(config) as worker:
-        if args.once:
-            summary = worker.run_once()
-            if args.json:
-                _print_json(summary.as_dict())
-            else:
-                outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())) or "nothing new"
-                print(f"processed {summary.processed}: {outcomes}")
-            return 0
-        stop = _stop_on_signals()
-        log.info("worker watching %s", worker.source.name)
-        worker.run(stop)
+    if args.once:
+        summary, errors = mailboxes.run_once(config)
+        if args.json:
+            _print_json({**summary.as_dict(), "errors": errors})
+        else:
+            outcomes = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())) or "nothing new"
+            print(f"processed {summary.processed}: {outcomes}")
+            for error in errors.values():
+                print(f"helpdesk: {error}", file=sys.stderr)
+        return 1 if errors else 0
+    mailboxes.run(config, _stop_on_signals())
     return 0
 
 
 def cmd_run(args) -> int:
     """Everything on the embedded defaults: the mail worker, the sender and the portal."""
-    from helpdesk.inbox_worker.pipeline import Worker
+    from helpdesk.inbox_worker import mailboxes
     from helpdesk.outgoing.sender import Sender
     from helpdesk.web import create_app
     from helpdesk.web.server import serve_in_thread, url_of
@@ -85,14 +84,14 @@ def cmd_run(args) -> int:
     sending.start()
     _start_scheduler(config, stop)
     mailbox = config.mailbox
-    print(f"helpdesk running: data in {config.data_dir}, mailbox {mailbox.name}")
+    print(f"helpdesk running: data in {config.data_dir}, mailbox "
+          + ", ".join(f"{b.name} (queue {b.queue})" if len(config.mailboxes) > 1 else b.name for b in config.mailboxes))
     print(f"portal at {url_of(server)}", flush=True)
     if mailbox.scheme == "maildir":
         print(f"drop .eml files into {mailbox.path}/new (or: helpdesk mail drop FILE.eml); "
               "see them with: helpdesk ticket list", flush=True)
     try:
-        with Worker(config) as worker:
-            worker.run(stop)
+        mailboxes.run(config, stop)
     finally:
         server.shutdown()
     sending.join(10)
@@ -131,6 +130,7 @@ def cmd_send(args) -> int:
     sender = Sender(config)
     if args.once:
         done = sender.send_due(limit=10_000)
+        done.update({f"webhook_{k}": v for k, v in _deliver_webhooks(config).items()})
         if args.json:
             _print_json(dict(done))
         else:
@@ -138,6 +138,20 @@ def cmd_send(args) -> int:
         return 0
     sender.run(_stop_on_signals())
     return 0
+
+
+def _deliver_webhooks(config) -> dict:
+    """Every webhook delivery due now, ten at a time."""
+    from collections import Counter
+
+    from helpdesk.outgoing.webhook_sender import WebhookSender
+
+    sender, done = WebhookSender(config), Counter[str]()
+    while batch := sender.deliver_due():
+        done.update(batch)
+        if set(batch) <= {"waiting"} or sum(done.values()) > 10_000:
+            break
+    return done
 
 
 def cmd_outbox_list(args) -> int:
@@ -222,14 +236,17 @@ def cmd_ticket_list(args) -> int:
     from helpdesk.domain import reports
 
     config = _migrated(args)
-    rows = reports.ticket_rows(status=args.status, limit=args.limit, prefix=config.ticket_prefix, tag=args.tag)
+    rows = reports.ticket_rows(status=args.status, queue=args.queue, limit=args.limit, prefix=config.ticket_prefix,
+                               tag=args.tag)
     if args.json:
         _print_json(rows)
         return 0
+    queues = len({r["queue"] for r in rows}) > 1 or len(config.queues) > 1
     for r in rows:
+        queue = f"{r['queue']:<12} " if queues else ""
         extra = "".join(f"  #{t}" for t in r["tags"]) + (f"  (merged into {r['merged_into']})" if r["merged_into"]
                                                         else "")
-        print(f"{r['ref']:>9}  {r['status']:<16} {r['messages']:>3} msg  {r['requester']:<30} {r['subject']}{extra}")
+        print(f"{r['ref']:>9}  {queue}{r['status']:<16} {r['messages']:>3} msg  {r['requester']:<30} {r['subject']}{extra}")
     if not rows:
         print("no tickets")
     return 0
@@ -251,7 +268,8 @@ def cmd_ticket_show(args) -> int:
         print(f"merged into {detail['merged_into']}")
     if detail["tags"]:
         print("tags: " + ", ".join(detail["tags"]))
-    print(f"status {detail['status']}, requester {detail['requester']}, opened {detail['created_at']}")
+    print(f"status {detail['status']}, queue {detail['queue']}, requester {detail['requester']}, "
+          f"opened {detail['created_at']}")
     if detail["sla"]["policy"]:
         s = detail["sla"]
         print(f"service level {s['policy']}: first response due {s['first_response_due']}"
@@ -396,6 +414,8 @@ def cmd_mail_status(args) -> int:
     for box in status["mailboxes"]:
         print(f"{box['mailbox']}: last fetch {box['last_fetch_at']}, last mail {box['last_message_at']}, "
               f"UIDVALIDITY {box['uidvalidity']}" + (f", ERROR: {box['last_error']}" if box["last_error"] else ""))
+    for token in status["oauth2"]:  # one line per OAuth2 account
+        print(f"oauth2 {token['account']}: {'ok' if token['ok'] else 'FAILING'}: {token['detail']}")
     print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(status["outcomes"].items())))
     print(f"quarantined, waiting for re-processing: {status['quarantine_pending']}")
     for problem in status["problems"]:
@@ -448,6 +468,45 @@ def cmd_mail_drop(args) -> int:
             raise CommandError(f"{name}: no such file")
         key = box.add(path.read_bytes())
         print(f"{name} -> {url.path}/new/{key}")
+    return 0
+
+
+def cmd_mailbox_authorize(args) -> int:
+    """Get a refresh token for each OAuth2 mail account (or the one named) and store it."""
+    from helpdesk.domain import oauth
+    from helpdesk.domain.oauth_authorize import AuthorizeError, authorize
+
+    config = _migrated(args)
+    accounts = [args.account.lower()] if args.account else oauth.accounts_of(config)
+    if not accounts:
+        raise CommandError("no mail server URL says ?auth=oauth2: nothing to authorize (give --account to "
+                           "authorize one anyway)")
+    for account in accounts:
+        try:
+            authorize(config, account, say=lambda line: print(line, flush=True), ask=input,
+                      flow="browser" if args.browser else "")
+        except AuthorizeError as exc:
+            raise CommandError(f"{account}: {exc}") from None
+        except (EOFError, KeyboardInterrupt):
+            raise CommandError(f"{account}: stopped before the authorization was finished") from None
+        print(f"{account}: authorized; the refresh token is stored (encrypted) in the database", flush=True)
+    return 0
+
+
+def cmd_user_queues(args) -> int:
+    """Limit an engineer to some queues (who is told about which tickets), or to none."""
+    from helpdesk.models import User
+
+    config = _migrated(args)
+    user = User.get_or_none(User.email == args.email.strip().lower())
+    if user is None or not user.is_staff:
+        raise CommandError(f"no engineer or admin {args.email}")
+    names = [q.strip().lower() for q in (args.queues or "").split(",") if q.strip()]
+    unknown = [q for q in names if q not in config.queues]
+    if unknown:
+        raise CommandError(f"no queue {', '.join(unknown)}; the queues are: {', '.join(config.queues)}")
+    User.update(queues=",".join(names)).where(User.id == user.id).execute()
+    print(f"{user.email}: " + (f"queues {', '.join(names)}" if names else "every queue"))
     return 0
 
 
@@ -539,6 +598,92 @@ def cmd_user_add(args) -> int:
         raise CommandError(str(error)) from None
     if not user.password_hash:
         print(f"set the password here (valid 48 hours, works once): {accounts.password_link(config, user)}")
+    return 0
+
+
+def _invalid(error) -> CommandError:
+    return CommandError(error.message % error.params if error.params else error.message)
+
+
+def cmd_token_create(args) -> int:
+    """A personal API token for a user; the secret is printed once and never stored."""
+    from helpdesk.domain import api_tokens
+    from helpdesk.domain.validation import Invalid
+    from helpdesk.models import User
+
+    _migrated(args)
+    user = User.get_or_none(User.email == args.email.strip().lower())
+    if user is None:
+        raise CommandError(f"no account with the address {args.email}")
+    try:
+        token, secret = api_tokens.create(user, args.scope or ["tickets:read"], days=args.expires, name=args.name)
+    except Invalid as error:
+        raise _invalid(error) from None
+    expires = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never expires"
+    print(f"token {token.id} for {user.email} ({token.scopes}; {expires}); it is shown only now:", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def cmd_token_revoke(args) -> int:
+    from helpdesk.domain import api_tokens
+
+    _migrated(args)
+    if not api_tokens.revoke(args.id):
+        raise CommandError(f"no live token {args.id}")
+    print(f"token {args.id} revoked")
+    return 0
+
+
+def cmd_webhook_add(args) -> int:
+    from helpdesk.domain import webhooks
+    from helpdesk.domain.validation import Invalid
+
+    _migrated(args)
+    try:
+        endpoint = webhooks.add_endpoint(args.url, args.secret, args.event, allow_host=args.allow_host or "")
+    except Invalid as error:
+        raise _invalid(error) from None
+    print(f"webhook {endpoint.id}: {endpoint.url} ({endpoint.events})")
+    return 0
+
+
+def cmd_webhook_list(args) -> int:
+    from helpdesk.domain import webhooks
+
+    _migrated(args)
+    rows = [{"id": e.id, "url": e.url, "events": e.events.split(), "allow_host": e.allow_host or None,
+             "paused_at": e.paused_at, "pause_reason": e.pause_reason or None,
+             "consecutive_failures": e.consecutive_failures, "created_at": e.created_at}
+            for e in webhooks.endpoints()]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        state = f"paused since {r['paused_at']:%Y-%m-%d %H:%M}: {r['pause_reason']}" if r["paused_at"] else "active"
+        print(f"{r['id']:>4}  {r['url']}  {' '.join(r['events'])}  {state}")
+    if not rows:
+        print("no webhooks")
+    return 0
+
+
+def cmd_webhook_log(args) -> int:
+    from helpdesk.domain import webhooks
+
+    _migrated(args)
+    rows = [{"id": d.id, "endpoint": d.endpoint_id, "url": d.endpoint.url, "event": d.event, "event_id": d.event_id,
+             "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
+             "last_error": d.last_error or None, "created_at": d.created_at, "delivered_at": d.delivered_at}
+            for d in webhooks.log(status=args.status or "", limit=args.limit)]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        answer = f"{r['last_status_code'] or ''} {(r['last_error'] or '')[:80]}".strip()
+        print(f"{r['id']:>6}  {r['created_at']:%Y-%m-%d %H:%M}  {r['event']:<28} {r['status']:<9} "
+              f"{r['attempts']:>2}  {r['url']}  {answer}")
+    if not rows:
+        print("no deliveries")
     return 0
 
 
@@ -686,6 +831,7 @@ def build_parser() -> argparse.ArgumentParser:
     ticket = sub.add_parser("ticket", help="tickets").add_subparsers(dest="ticket_command", required=True)
     p = ticket.add_parser("list", help="tickets, newest first")
     p.add_argument("--status", help="only this status (new, open, waiting_customer, waiting_us, closed)")
+    p.add_argument("--queue", help="only this queue (the ?queue= of a mailbox in HELPDESK_MAILBOX_URL)")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--tag", help="only tickets with this tag")
     p.add_argument("--json", action="store_true")
@@ -733,6 +879,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_mail_drop)
 
+    mailbox = sub.add_parser("mailbox", help="mail server accounts").add_subparsers(dest="mailbox_command",
+                                                                                   required=True)
+    p = mailbox.add_parser("authorize", help="sign in to the OAuth2 provider for each ?auth=oauth2 account and "
+                                             "store its refresh token (prints a URL and a code)")
+    p.add_argument("--account", help="only this mail server user name")
+    p.add_argument("--browser", action="store_true", help="the browser flow (paste back the address) instead of "
+                                                          "the device code (the default where the provider has it)")
+    p.set_defaults(func=cmd_mailbox_authorize)
+
     security = sub.add_parser("security", help="security events").add_subparsers(dest="security_command",
                                                                                required=True)
     p = security.add_parser("log", help="refused or flagged attempts, newest first (time, kind, ticket, sender, "
@@ -757,9 +912,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-name", default="")
     p.add_argument("--last-name", default="")
     p.set_defaults(func=cmd_user_add)
+    p = users.add_parser("queues", help="limit an engineer to some queues (comma-separated); none: every queue")
+    p.add_argument("email")
+    p.add_argument("queues", nargs="?", default="")
+    p.set_defaults(func=cmd_user_queues)
     sub.add_parser("demo", help="create demo contracts and a customer login to try the portal").set_defaults(
         func=cmd_demo)
     _add_sla_and_report_commands(sub)
+    tokens = sub.add_parser("token", help="personal API tokens").add_subparsers(dest="token_command", required=True)
+    p = tokens.add_parser("create", help="a token for a user's scripts; prints it once")
+    p.add_argument("email")
+    p.add_argument("--scope", action="append", choices=["tickets:read", "tickets:write", "contracts:read", "admin"],
+                   help="repeat for several (default: tickets:read)")
+    p.add_argument("--expires", type=int, default=365, metavar="DAYS", help="days it works (default 365)")
+    p.add_argument("--name", default="", help="what it is for")
+    p.set_defaults(func=cmd_token_create)
+    p = tokens.add_parser("revoke", help="revoke a token by its id")
+    p.add_argument("id", type=int)
+    p.set_defaults(func=cmd_token_revoke)
+    hooks = sub.add_parser("webhook", help="webhook endpoints").add_subparsers(dest="webhook_command", required=True)
+    p = hooks.add_parser("add", help="post events to a URL, signed with the secret")
+    p.add_argument("url")
+    p.add_argument("--secret", required=True)
+    p.add_argument("--event", nargs="+", action="extend", required=True, metavar="EVENT",
+                   help="ticket.created message.created ticket.status_changed ticket.assigned "
+                        "partner.application_changed sla.breached")
+    p.add_argument("--allow-host", default="", help="a host allowed outside the rules (private address, http)")
+    p.set_defaults(func=cmd_webhook_add)
+    p = hooks.add_parser("list", help="the endpoints and their state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_webhook_list)
+    p = hooks.add_parser("log", help="deliveries, newest first")
+    p.add_argument("--status", choices=["pending", "delivered", "failed"])
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_webhook_log)
     return parser
 
 

@@ -10,9 +10,14 @@ import re
 import secrets
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 DEFAULT_SUPPORT_ADDRESS = "support@helpdesk.localhost"
+DEFAULT_QUEUE = "default"  # the queue of a mailbox URL without ?queue=
+# How a mail server URL logs in (`?auth=`): a password, or an OAuth2 access token with
+# SASL XOAUTH2 or OAUTHBEARER ("oauth2": XOAUTH2 where the server offers it).
+AUTH_MODES = ("password", "oauth2", "xoauth2", "oauthbearer")
+QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 
 
 class ConfigError(ValueError):
@@ -31,6 +36,13 @@ class MailboxURL:
     folder: str = "INBOX"
     path: Path | None = None
     starttls: bool = True  # for imap://; plain only on loopback
+    auth: str = "password"  # password | oauth2 | xoauth2 | oauthbearer (`?auth=`)
+    queue: str = DEFAULT_QUEUE  # the queue its new tickets go to (`?queue=`)
+    address: str = ""  # the address it receives on and answers go out from (`&address=`); "" = the support address
+
+    @property
+    def oauth(self) -> bool:
+        return self.auth != "password"
 
     @property
     def name(self) -> str:
@@ -43,11 +55,18 @@ class MailboxURL:
 def parse_mailbox_url(url: str) -> MailboxURL:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    query = _query(parts, "HELPDESK_MAILBOX_URL", ("starttls", "auth", "queue", "address"))
+    queue = query.get("queue", DEFAULT_QUEUE).lower()
+    if not QUEUE_NAME.match(queue):
+        raise ConfigError(f"HELPDESK_MAILBOX_URL: queue={queue!r}: use lower-case letters, digits, - and _")
+    address = query.get("address", "").strip().lower()
+    if address and ("@" not in address or any(c in address for c in " ,;<>\r\n")):
+        raise ConfigError(f"HELPDESK_MAILBOX_URL: address={address!r} is not an email address")
     if scheme == "maildir":
         path = unquote((parts.netloc or "") + parts.path)
         if not path:
             raise ConfigError("HELPDESK_MAILBOX_URL: maildir:///path needs a path")
-        return MailboxURL(scheme="maildir", path=Path(path))
+        return MailboxURL(scheme="maildir", path=Path(path), queue=queue, address=address)
     if scheme not in ("imap", "imaps"):
         raise ConfigError(
             f"HELPDESK_MAILBOX_URL: unknown scheme {scheme!r}; use imap://, imaps:// or maildir://"
@@ -63,7 +82,26 @@ def parse_mailbox_url(url: str) -> MailboxURL:
         password=unquote(parts.password or ""),
         folder=folder,
         starttls=_starttls(parts),
+        auth=_auth(query, "HELPDESK_MAILBOX_URL", bool(parts.password)),
+        queue=queue,
+        address=address,
     )
+
+
+def parse_mailbox_urls(value: str) -> tuple[MailboxURL, ...]:
+    """HELPDESK_MAILBOX_URL: one mailbox, or several separated by spaces, each its own queue."""
+    boxes = tuple(parse_mailbox_url(url) for url in value.split())
+    if not boxes:
+        raise ConfigError("HELPDESK_MAILBOX_URL: give one or more mailbox URLs, separated by spaces")
+    names = [b.name for b in boxes]
+    if len(set(names)) != len(names):
+        raise ConfigError("HELPDESK_MAILBOX_URL: the same mailbox is listed twice")
+    addresses: dict[str, str] = {}
+    for box in boxes:
+        if box.address and addresses.setdefault(box.queue, box.address) != box.address:
+            raise ConfigError(f"HELPDESK_MAILBOX_URL: queue {box.queue!r} has two addresses; one queue answers "
+                              "from one address")
+    return boxes
 
 
 @dataclass(frozen=True)
@@ -76,6 +114,11 @@ class SmtpURL:
     username: str = ""
     password: str = ""
     starttls: bool = True  # for smtp://; plain only on loopback
+    auth: str = "password"  # password | oauth2 | xoauth2 | oauthbearer (`?auth=`)
+
+    @property
+    def oauth(self) -> bool:
+        return self.auth != "password"
 
 
 def parse_smtp_url(url: str) -> SmtpURL:
@@ -91,6 +134,8 @@ def parse_smtp_url(url: str) -> SmtpURL:
         scheme=scheme, host=parts.hostname, port=parts.port or (465 if scheme == "smtps" else 587),
         username=unquote(parts.username or ""), password=unquote(parts.password or ""),
         starttls=_starttls(parts),
+        auth=_auth(_query(parts, "HELPDESK_SMTP_URL", ("starttls", "auth")), "HELPDESK_SMTP_URL",
+                   bool(parts.password)),
     )
 
 
@@ -108,6 +153,82 @@ def _starttls(parts) -> bool:
     """`?starttls=no` in a mail server URL turns STARTTLS off (allowed on loopback only)."""
     query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
     return query.get("starttls", "yes").lower() not in ("no", "0", "false")
+
+
+def _query(parts, variable: str, known: tuple[str, ...]) -> dict[str, str]:
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(query) - set(known))
+    if unknown:
+        raise ConfigError(f"{variable}: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return query
+
+
+def _auth(query: dict, variable: str, has_password: bool) -> str:
+    auth = query.get("auth", "password").lower()
+    if auth not in AUTH_MODES:
+        raise ConfigError(f"{variable}: auth={auth!r}; use {', '.join(AUTH_MODES)}")
+    if auth != "password" and has_password:
+        raise ConfigError(f"{variable}: auth={auth} logs in with an OAuth2 token: give the user name without "
+                          "a password")
+    return auth
+
+
+@dataclass(frozen=True)
+class OAuthProvider:
+    """The OAuth2 client the mail servers' tokens come from (HELPDESK_OAUTH_*)."""
+
+    name: str  # microsoft | google | custom | "" (none set)
+    client_id: str = ""
+    client_secret: str = ""
+    token_url: str = ""
+    device_url: str = ""  # RFC 8628 device authorization endpoint; "" where the provider has none for mail
+    authorize_url: str = ""  # for the browser flow (Google: its device flow does not allow the mail scope)
+    scopes: tuple[str, ...] = ()
+    refresh_token: str = ""  # HELPDESK_OAUTH_REFRESH_TOKEN: one given directly instead of `mailbox authorize`
+
+
+OAUTH_PROVIDERS = {
+    # Microsoft 365 (Entra ID): IMAP and SMTP AUTH of Exchange Online, delegated permissions.
+    "microsoft": dict(
+        token_url="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+        device_url="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+        authorize_url="https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+        scopes=("https://outlook.office.com/IMAP.AccessAsUser.All", "https://outlook.office.com/SMTP.Send",
+                "offline_access"),
+    ),
+    # Google Workspace and Gmail: the one scope for IMAP and SMTP.
+    "google": dict(
+        token_url="https://oauth2.googleapis.com/token",
+        device_url="",
+        authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
+        scopes=("https://mail.google.com/",),
+    ),
+}
+
+
+def _oauth(env: dict) -> OAuthProvider:
+    name = (env.get("HELPDESK_OAUTH_PROVIDER") or "").strip().lower()
+    if not name:
+        return OAuthProvider(name="")
+    if name not in (*OAUTH_PROVIDERS, "custom"):
+        raise ConfigError(f"HELPDESK_OAUTH_PROVIDER: {name!r}; use microsoft, google or custom")
+    known = OAUTH_PROVIDERS.get(name, {})
+    tenant = env.get("HELPDESK_OAUTH_TENANT") or "organizations"
+    urls = {key: env.get(f"HELPDESK_OAUTH_{key.upper()}") or str(known.get(key, "")).format(tenant=tenant)
+            for key in ("token_url", "device_url", "authorize_url")}
+    scopes = tuple((env.get("HELPDESK_OAUTH_SCOPES") or " ".join(known.get("scopes", ("offline_access",)))).split())
+    provider = OAuthProvider(name=name, client_id=env.get("HELPDESK_OAUTH_CLIENT_ID") or "",
+                             client_secret=env.get("HELPDESK_OAUTH_CLIENT_SECRET") or "", scopes=scopes,
+                             refresh_token=(env.get("HELPDESK_OAUTH_REFRESH_TOKEN") or "").strip(), **urls)
+    if not provider.client_id:
+        raise ConfigError("HELPDESK_OAUTH_CLIENT_ID: the OAuth2 provider needs the application's client id")
+    if not provider.token_url:
+        raise ConfigError("HELPDESK_OAUTH_TOKEN_URL: the custom OAuth2 provider needs its token URL")
+    for key, url in urls.items():
+        parts = urlsplit(url)
+        if url and not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or ""))):
+            raise ConfigError(f"HELPDESK_OAUTH_{key.upper()}: {url!r} must be https:// (http:// only on loopback)")
+    return provider
 
 
 def _split_addresses(value: str) -> tuple[str, ...]:
@@ -175,12 +296,41 @@ class Config:
     timezone: str = "Europe/Warsaw"
     web_listen: str = "127.0.0.1:5000"  # where `helpdesk run` and `helpdesk web` serve the portal
     proxy_hops: int = 0  # reverse proxies in front of the portal whose X-Forwarded-* we trust
+    api_rate_limit: int = 600  # API requests per token per minute
+    api_max_body_bytes: int = 20 * 1024 * 1024  # the largest API request body (attachments are base64 in it)
+    webhook_pause_after: int = 20  # consecutive failed deliveries before a webhook is paused
     log_level: str = "INFO"  # a name of the logging module's levels; an unknown one is INFO
     log_format: str = "text"  # text | json (logs.py)
+    oauth: OAuthProvider = OAuthProvider(name="")
+    # Portal tickets: "partner:partnerzy" sends partners' tickets to that queue; else the default queue.
+    portal_queue_rules: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def mailboxes(self) -> tuple[MailboxURL, ...]:
+        return parse_mailbox_urls(self.mailbox_url)
 
     @property
     def mailbox(self) -> MailboxURL:
-        return parse_mailbox_url(self.mailbox_url)
+        """The first mailbox (the only one, in most setups)."""
+        return self.mailboxes[0]
+
+    @property
+    def default_queue(self) -> str:
+        """Where portal tickets go unless a rule says otherwise: the first mailbox's queue."""
+        return self.mailbox.queue
+
+    @property
+    def queues(self) -> dict[str, str]:
+        """Every configured queue -> the address it answers from, in the order of HELPDESK_MAILBOX_URL."""
+        out: dict[str, str] = {}
+        for box in self.mailboxes:
+            if box.address or box.queue not in out:
+                out[box.queue] = box.address or out.get(box.queue) or self.support_address
+        return out
+
+    def queue_address(self, queue: str) -> str:
+        """The address a queue's notices go out from (and its reply addresses are made of)."""
+        return self.queues.get(queue) or self.support_address
 
     @property
     def smtp(self) -> SmtpURL:
@@ -239,6 +389,10 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     support = _split_addresses(env.get("HELPDESK_SUPPORT_ADDRESS") or DEFAULT_SUPPORT_ADDRESS)
     if not support or any("@" not in a for a in support):
         raise ConfigError("HELPDESK_SUPPORT_ADDRESS: give one or more addresses, comma-separated")
+    mailbox_url = " ".join((env.get("HELPDESK_MAILBOX_URL") or f"maildir://{data_dir / 'Maildir'}").split())
+    # Every mailbox's own address is ours too: mail from it is our own, replies to it are replies.
+    support += tuple(a for a in dict.fromkeys(b.address for b in parse_mailbox_urls(mailbox_url))
+                     if a and a not in support)
     secret = env.get("HELPDESK_SECRET_KEY") or _stored_secret(data_dir)
     mailbox_done = env.get("HELPDESK_MAILBOX_DONE") or Config.mailbox_done
     if mailbox_done != "flag" and not (mailbox_done.startswith("move:") and len(mailbox_done) > 5):
@@ -261,10 +415,12 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     settings["sla_business_hours"] = " ".join(settings["sla_business_hours"].split())
     # An empty HELPDESK_SLA_HOLIDAYS means no holidays (not the default, PL).
     settings["sla_holidays"] = env.get("HELPDESK_SLA_HOLIDAYS", Config.sla_holidays).strip().upper()
+    settings["oauth"] = _oauth(env)
+    settings["portal_queue_rules"] = _queue_rules(env.get("HELPDESK_PORTAL_QUEUE_RULES") or "")
     config = Config(
         data_dir=data_dir,
         database_url=env.get("HELPDESK_DATABASE_URL") or f"sqlite:///{data_dir / 'helpdesk.sqlite3'}",
-        mailbox_url=env.get("HELPDESK_MAILBOX_URL") or f"maildir://{data_dir / 'Maildir'}",
+        mailbox_url=mailbox_url,
         support_addresses=support,
         secret_key=secret,
         base_url=(env.get("HELPDESK_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
@@ -278,6 +434,9 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
         raise ConfigError("HELPDESK_LANGUAGE: use 'pl' or 'en'")
     for url in ("web_address", "mailbox", "smtp"):  # validate the URLs now, with a clear message
         getattr(config, url)
+    if (any(b.oauth for b in config.mailboxes) or config.smtp.oauth) and not config.oauth.name:
+        raise ConfigError("HELPDESK_OAUTH_PROVIDER: a mail server URL says auth=oauth2; set the provider "
+                          "(microsoft, google or custom) and HELPDESK_OAUTH_CLIENT_ID")
     _check_sla(config)
     return config
 
@@ -289,6 +448,24 @@ def _check_sla(config: Config) -> None:
         calendar_of(config.sla_business_hours, config.timezone, config.sla_holidays)
     except ValueError as exc:
         raise ConfigError(f"HELPDESK_SLA_BUSINESS_HOURS / HELPDESK_SLA_HOLIDAYS / HELPDESK_TIMEZONE: {exc}") from None
+
+
+PORTAL_RULE_KEYS = ("partner",)  # who a portal queue rule can name
+
+
+def _queue_rules(value: str) -> tuple[tuple[str, str], ...]:
+    """HELPDESK_PORTAL_QUEUE_RULES: "partner:partnerzy" (comma-separated WHO:QUEUE pairs)."""
+    rules = []
+    for item in value.replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        who, sep, queue = (p.strip().lower() for p in item.partition(":"))
+        if not sep or who not in PORTAL_RULE_KEYS or not QUEUE_NAME.match(queue):
+            raise ConfigError(f"HELPDESK_PORTAL_QUEUE_RULES: {item.strip()!r}; write WHO:QUEUE with WHO one of "
+                              f"{', '.join(PORTAL_RULE_KEYS)}, e.g. partner:partnerzy")
+        rules.append((who, queue))
+    return tuple(rules)
+
 
 
 def _cron(env: dict, name: str, default: str) -> str:

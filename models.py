@@ -141,6 +141,8 @@ class User(BaseModel):
     digest_opt_in = BooleanField(default=False)
     company_role = CharField(max_length=20, default="")  # asked for at partner registration, applied on activation
     session_version = IntegerField(default=0)  # bumped to end other sessions
+    # An engineer's queues, comma-separated: told about those queues' tickets only; "" = every queue.
+    queues = CharField(max_length=500, default="")
     created_at = DateTimeField(default=utcnow)
 
     # What Flask-Login asks of a signed-in user; the session holds id and session version.
@@ -161,6 +163,11 @@ class User(BaseModel):
     @classmethod
     def engineers(cls):
         return cls.select().where(cls.role.in_([Role.ENGINEER.value, Role.ADMIN.value]), cls.is_active)
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        """The queues this engineer works; () for all of them."""
+        return tuple(q for q in (s.strip() for s in self.queues.split(",")) if q)
 
 
 # A service contract sold through a partner to a customer company.
@@ -214,6 +221,7 @@ class Ticket(BaseModel):
     device_line = ForeignKeyField(DeviceLine, null=True, on_delete="SET NULL")
     assignee = ForeignKeyField(User, null=True, backref="assigned", on_delete="SET NULL")
     channel = CharField(max_length=10, default="mail")  # mail | portal
+    queue = CharField(max_length=50, default="default", index=True)  # the mailbox's queue it came to
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
@@ -398,6 +406,23 @@ class MailboxState(BaseModel):
     last_fetch_at = DateTimeField(null=True)
     last_message_at = DateTimeField(null=True)
     last_error = TextField(default="")
+
+
+# An OAuth2 grant for a mail server account: the refresh token (encrypted with the secret
+# key), the current access token (encrypted too, shared by every process), and whether the
+# refresh token has stopped working (`dead_since`; the admins are told once, by the scheduler).
+class OAuthToken(BaseModel):
+    account = CharField(max_length=320, unique=True)  # the mail server user name, lower-case
+    refresh_token = TextField(default="")  # Fernet token
+    seed_sha256 = CharField(max_length=64, default="")  # of HELPDESK_OAUTH_REFRESH_TOKEN when it came from there
+    access_token = TextField(default="")  # Fernet token
+    expires_at = DateTimeField(null=True)
+    updated_at = DateTimeField(default=utcnow)
+    dead_since = DateTimeField(null=True)
+    last_error = TextField(default="")
+
+    class Meta:
+        table_name = "oauth_token"
 
 
 # A fault of a place we write to (the file store, the database), open until it is over:
@@ -670,13 +695,89 @@ class Lease(BaseModel):
     owner = CharField(max_length=100)
     until = DateTimeField()
 
+# --- API and webhooks ---------------------------------------------------------------------
+
+
+# A personal API token (`Authorization: Bearer ...`): only its SHA-256 is kept; it acts as
+# its user, within its scopes. `window_*` count its requests for the rate limit.
+class ApiToken(BaseModel):
+    user = ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    name = CharField(max_length=100, default="")
+    prefix = CharField(max_length=16)  # the start of the token, to tell tokens apart in lists
+    token_hash = CharField(max_length=64, unique=True)
+    scopes = CharField(max_length=200)  # space-separated
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+    last_used_at = DateTimeField(null=True)
+    last_used_ip = CharField(max_length=64, default="")
+    window_start = DateTimeField(null=True)
+    window_count = IntegerField(default=0)
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
+
+
+# An `Idempotency-Key` of a POST and the answer it got, so a retried request makes one ticket.
+class IdempotencyKey(BaseModel):
+    token = ForeignKeyField(ApiToken, on_delete="CASCADE")
+    key = CharField(max_length=255)
+    fingerprint = CharField(max_length=64)  # SHA-256 of method, path and body
+    status = IntegerField(null=True)  # null while the first request runs
+    response = TextField(default="")
+    location = CharField(max_length=500, default="")
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("token", "key"), True),)
+
+
+# Where events are posted, signed with `secret`; paused after repeated failures.
+class WebhookEndpoint(BaseModel):
+    url = CharField(max_length=2000)
+    secret = CharField(max_length=200)
+    events = CharField(max_length=500)  # space-separated
+    allow_host = CharField(max_length=255, default="")  # a host the admin allowed outside the rules
+    active = BooleanField(default=True)  # False once removed (its log stays)
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    consecutive_failures = IntegerField(default=0)
+    paused_at = DateTimeField(null=True)
+    pause_reason = TextField(default="")
+
+    @property
+    def event_set(self) -> frozenset[str]:
+        return frozenset(self.events.split())
+
+
+# One event for one endpoint, queued in the transaction of the change (like the outbox).
+class WebhookDelivery(BaseModel):
+    endpoint = ForeignKeyField(WebhookEndpoint, backref="deliveries", on_delete="CASCADE")
+    event = CharField(max_length=40)
+    event_id = CharField(max_length=40)  # the same for every endpoint of one event
+    payload = TextField()  # the JSON body, as it will be signed and sent
+    status = CharField(max_length=10, default="pending", index=True)  # pending | delivered | failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    last_status_code = IntegerField(null=True)
+    last_error = TextField(default="")
+    lease_owner = CharField(max_length=100, null=True)
+    lease_until = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    delivered_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("endpoint", "event_id"), True),)  # an event reaches an endpoint once
+
 
 ALL_MODELS = [
     Company, User, Contract, DeviceLine, ContractAccess, Ticket, StatusChange, InboundMail,
     Message, KnownMessageId, Participant, Blob, Attachment, Quarantine, MailboxState,
-    AddressStatus, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
+    AddressStatus, OAuthToken, Outbox, AutoReplyLog, InboundClaim, Distributor, ProgrammeTerms, PartnerApplication,
     ApplicationDistributor, RoleChangeRequest, PartnerLevel, Permission, LevelPermission,
     LevelApplication, LevelEvidence, Solution, Resource, AuthAttempt, AuditLog, DigestSent, Lease,
     CannedAnswer, TicketTag, TicketView,
     SecurityEvent, FaultRecord,
+    ApiToken, IdempotencyKey, WebhookEndpoint, WebhookDelivery,
 ]  # fmt: skip

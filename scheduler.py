@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple
 from peewee import fn
 
 from helpdesk.config import Config
-from helpdesk.domain import digests, outbox, owners
+from helpdesk.domain import digests, oauth, outbox, owners, webhooks
 from helpdesk.domain.digests import CustomerTicket, Mailbox, OpenTicket
 from helpdesk.domain.inserts import insert_rows
 from helpdesk.domain.rows import chunks
@@ -283,22 +283,29 @@ def run_sla_escalations(config: Config, now: dt.datetime) -> JobSummary:
             mails = [Mail(**_person(p), template="sla_escalation", periods=(), context={
                 "id": t.id, "subject": t.subject[:200], "policy": t.sla_policy, "clock": clock,
                 "stage": stages[-1], "due": digests.shown(due, p.timezone)}) for p in people]
-            queued = _queue_claimed(config, summary.job, keys, mails, t.id, now)  # type: ignore[arg-type]
+            breach = None if stages[-1] != "100" else {  # a webhook event with the mails, as exactly once
+                "ticket": {"id": t.id, "subject": t.subject[:200], "assignee_id": t.assignee_id},
+                "policy": t.sla_policy, "clock": "first_response" if clock == "fr" else "resolution",
+                "due": due.replace(microsecond=0).isoformat() + "Z"}
+            queued = _queue_claimed(config, summary.job, keys, mails, t.id, now, breach=breach)  # type: ignore[arg-type]
             summary.queued += queued
             summary.already += 0 if queued or not mails else 1
     return summary
 
 
 def _queue_claimed(config: Config, job: str, keys: list[str], mails: list[Mail], ticket_id: int,
-                   now: dt.datetime) -> int:
+                   now: dt.datetime, *, breach: dict | None = None) -> int:
     """Claim the keys and queue the mails in one transaction; nothing when the last key (the
-    stage the mails are about) was claimed before, by this or another scheduler."""
+    stage the mails are about) was claimed before, by this or another scheduler. `breach`:
+    the `sla.breached` webhook event to queue with them."""
     due = min(now, utcnow())
     domain = config.support_address.split("@", 1)[1]
     with db.atomic():
         won = {period for period, _ in _claim(job, {(k, "*") for k in keys}, now)}
         if keys[-1] not in won:
             return 0
+        if breach is not None:
+            webhooks.emit("sla.breached", breach, now=now)
         rows = []
         for m in mails:
             try:
@@ -512,7 +519,33 @@ def run_mailbox_health(config: Config, now: dt.datetime) -> JobSummary:
         context = _box_context(box, person["timezone"], config) if box else {"mailbox": "", "last_fetch": ""}
         recoveries.append(Mail(**person, template="mailbox_recovered", periods=(key,), context=context))
     _queue(config, summary, recoveries, now, job="mailbox_recovered")
-    return _tell_faults(config, summary, admins, now)
+    _tell_faults(config, summary, admins, now)
+    return _oauth_health(config, summary, admins, now)
+
+
+def _oauth_health(config: Config, summary: JobSummary, admins: list[Person], now: dt.datetime) -> JobSummary:
+    """An alert once when an OAuth2 refresh token stops working, and a notice once when that
+    account signs in again; each death is its own episode (account and when it died)."""
+    dead = {oauth.episode(account, since): (account, since, error) for account, since, error in oauth.dead_tokens()}
+    alerts = [Mail(**_person(a), template="oauth_dead", periods=(key,),
+                   context={"account": account, "since": digests.shown(since, a.timezone), "error": error[:500]})
+              for key, (account, since, error) in dead.items() for a in admins]
+    _queue(config, summary, alerts, now, job="oauth_dead")
+    told = set(DigestSent.select(DigestSent.period, DigestSent.recipient)
+               .where(DigestSent.job == "oauth_recovered").tuples())
+    people = {a.email: a for a in admins}
+    recoveries = []
+    for key, to in DigestSent.select(DigestSent.period, DigestSent.recipient).where(
+            DigestSent.job == "oauth_dead").tuples():
+        back = None if key in dead or (key, to) in told else oauth.recovered(key)
+        if back is None:
+            continue
+        person = _person(people[to]) if to in people else {"to": to, "name": "", "language": "", "timezone": ""}
+        recoveries.append(Mail(**person, template="oauth_recovered", periods=(key,),
+                               context={"account": back[0], "since": digests.shown(back[1], person["timezone"])}))
+    return _queue(config, summary, recoveries, now, job="oauth_recovered")
+
+
 
 
 def _tell_faults(config: Config, summary: JobSummary, admins: list, now: dt.datetime) -> JobSummary:

@@ -57,6 +57,14 @@ def visible_contract(user: User, contract_id: int) -> Contract | None:
     return visible_contracts(user).where(Contract.id == contract_id).first()
 
 
+def openable_contract(user: User, contract_id, today: dt.date) -> Contract | None:
+    """A contract the user may open a ticket on: one it sees, in force today."""
+    if not isinstance(contract_id, int):
+        return None
+    return visible_contracts(user).where(Contract.id == contract_id, Contract.starts_on <= today,
+                                         Contract.ends_on >= today).first()
+
+
 def current(query, today: dt.date):
     """Contracts not yet expired (including those that start later)."""
     return query.where(Contract.ends_on >= today)

@@ -22,6 +22,7 @@ from helpdesk.config import Config
 from helpdesk.domain import outbox
 from helpdesk.domain.notify import Event, notify
 from helpdesk.models import (
+    PARTNER_ROLES,
     Attachment,
     Blob,
     Contract,
@@ -31,6 +32,7 @@ from helpdesk.models import (
     MessageKind,
     Outcome,
     Participant,
+    Role,
     Status,
     Ticket,
     User,
@@ -38,7 +40,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import audit, collisions, limits, security_events, service_levels, tickets
+from . import audit, collisions, limits, security_events, service_levels, tickets, webhooks
 from .storage import BlobStore, safe_filename
 from .validation import N_, Invalid, one_line
 
@@ -142,6 +144,17 @@ def _message_id(config: Config, ticket_id: int) -> str:
     return outbox.new_message_id(config.support_address.split("@", 1)[1], ticket_id)
 
 
+def portal_queue(config: Config, user: User) -> str:
+    """The queue of a ticket opened in the portal: the first rule of HELPDESK_PORTAL_QUEUE_RULES
+    that fits the user (partner: a partner account, or a user of a partner company), else the
+    default queue (the first mailbox's)."""
+    for who, queue in config.portal_queue_rules:
+        if who == "partner" and (user.role == Role.PARTNER.value
+                                 or (user.company_id and user.company.role in PARTNER_ROLES)):
+            return queue
+    return config.default_queue
+
+
 def submit_ticket(config: Config, user: User, *, contract: Contract, line: DeviceLine | None, title: str,
                   description: str, uploads: Sequence[Upload] = (), ccs: Sequence[str] = (),
                   now: dt.datetime | None = None) -> Ticket:
@@ -160,7 +173,7 @@ def submit_ticket(config: Config, user: User, *, contract: Contract, line: Devic
     with db.atomic():
         ticket = tickets.open_ticket(subject=title, requester_email=user.email, channel="portal", now=now,
                                      contract=contract, device_line=line, requester=user,
-                                     sla=service_levels.settings_of(config))
+                                     sla=service_levels.settings_of(config), queue=portal_queue(config, user))
         message_id = _message_id(config, ticket.id)
         message = tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email=user.email,
                                       author_name=user.name, subject=title, body_text=description,
@@ -296,9 +309,17 @@ def assign(ticket_id: int, engineer_id: int | None, by: User, *, now: dt.datetim
             if engineer is None or not engineer.is_staff or not engineer.is_active:
                 raise Invalid(N_("Choose an active engineer."))
         Ticket.update(assignee=engineer, updated_at=now).where(Ticket.id == ticket.id).execute()
+        if engineer_id != ticket.assignee_id:
+            webhooks.emit("ticket.assigned", assigned_data(ticket, engineer, by), now=now)
         if engineer and ticket.status == Status.NEW.value:
             tickets.set_status(ticket, Status.OPEN, by=by, reason=f"assigned to {engineer.email}", now=now)
         _audit(by, "assign", ticket, engineer.email if engineer else "nobody", now)
+
+
+def assigned_data(ticket: Ticket, engineer: User | None, by: User | None) -> dict:
+    return {"ticket": {"id": ticket.id, "status": ticket.status},
+            "assignee": {"id": engineer.id, "email": engineer.email, "name": engineer.name} if engineer else None,
+            "assigned_by": by.email if by else None}
 
 
 def move_message(message_id: int, target_ticket_id: int, by: User, *, now: dt.datetime | None = None) -> None:

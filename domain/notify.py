@@ -61,11 +61,14 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
         return 0
     now = now or utcnow()
     ticket_ids = {e.ticket_id for e in events}
-    tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.assignee, Ticket.requester_email).where(
+    tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.assignee, Ticket.requester_email, Ticket.queue).where(
         Ticket.id.in_(ticket_ids))}
     people = _participants(ticket_ids)
-    staff = [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"u{u.id}", u.language)
-             for u in User.engineers().select(User.id, User.email, User.first_name, User.last_name, User.language)]
+    engineers = list(User.engineers().select(User.id, User.email, User.first_name, User.last_name, User.language,
+                                             User.queues))
+    staff = [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"u{u.id}", u.language) for u in engineers]
+    # An engineer limited to some queues hears about those queues' tickets only (unless assigned one).
+    works = {f"u{u.id}": u.queue_names for u in engineers}
     acks = _acks_this_hour({e.author for e in events if e.outcome == Outcome.NEW_TICKET.value}, now)
     own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
     sent = _notices_this_hour(ticket_ids, now)
@@ -76,10 +79,11 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
     for event in events:
         ticket = tickets[event.ticket_id]
         assignee = [s for s in staff if ticket.assignee_id and s.token == f"u{ticket.assignee_id}"]
+        queue_staff = [s for s in staff if not works[s.token] or ticket.queue in works[s.token]]
         allowed = acks.get(event.author, 0) < ACKS_PER_HOUR
         chosen = notices_for(event.outcome, author=event.author, requester=ticket.requester_email,
                              participants=[] if event.held else people[ticket.id],
-                             engineers=assignee or staff, ack_allowed=allowed,
+                             engineers=assignee or queue_staff, ack_allowed=allowed,
                              own=own)
         for notice in chosen:
             key = (ticket.id, notice.recipient.email)
@@ -164,7 +168,8 @@ def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetim
     nothing, for an address we refuse); the sender renders it (`compose`) just before
     delivery, so the transaction that stores the message stays cheap."""
     recipient = notice.recipient
-    domain = config.support_address.split("@", 1)[1]
+    address = config.queue_address(ticket.queue)  # the queue's mailbox answers, with its own reply addresses
+    domain = address.split("@", 1)[1]
     message_id = outbox.new_message_id(domain, ticket.id)
     spec = {"template": notice.template, "to": recipient.email, "name": " ".join(recipient.name.split()),
             "token": recipient.token, "language": recipient.language or config.language,
@@ -172,6 +177,6 @@ def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetim
             "references": [*event.references[-8:], event.message_id], "queued_at": now.isoformat(),
             **({"message": event.message} if event.message else {})}
     rows.add(Outbox, outbox.row(kind=notice.template, ticket=ticket.id,
-                                recipient=outbox.safe(recipient.email, "recipient"), mail_from=config.support_address,
+                                recipient=outbox.safe(recipient.email, "recipient"), mail_from=address,
                                 message_id=message_id, spec=json.dumps(spec), now=now, due=due))
     tickets.remember_message_id(message_id, ticket, outgoing=True, recipient=recipient.email, sink=rows)

@@ -45,7 +45,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import audit, contracts, levels, pdfs
+from . import audit, contracts, levels, pdfs, webhooks
 from .accounts import send_mail
 from .storage import BlobStore
 from .validation import N_, Invalid
@@ -270,6 +270,8 @@ def submit(user: User, declared_level: str, *, now: dt.datetime | None = None) -
             declared_level=declared_level, quarterly_target_pln=values["quarterly"],
             annual_target_pln=values["annual"], commission_percent=values["percent"], status=RequestStatus.PENDING.value,
             submitted_at=now, submitted_by=user).where(PartnerApplication.id == application.id).execute()
+        webhooks.emit("partner.application_changed",
+                      webhooks.application_data(PartnerApplication.get_by_id(application.id)), now=now)
     log.info("partner application %s submitted by %s", application.id, user.email)
     return PartnerApplication.get_by_id(application.id)
 
@@ -336,6 +338,7 @@ def decide_application(config: Config, application_id: int, approve: bool, reaso
             PartnerApplication.update(status=RequestStatus.REJECTED.value, reason=reason, decided_at=now, decided_by=by,
                                       open_key=None).where(PartnerApplication.id == application.id).execute()
         application = PartnerApplication.get_by_id(application.id)
+        webhooks.emit("partner.application_changed", webhooks.application_data(application), now=now)
         audit.record(by, f"application_{application.status}", "partner_application", application.id,
               f"{company.nip} {company.name}: {application.declared_level}" + (f"; {reason}" if reason else ""), now)
         _mail_partners(config, company, "application_decided",

@@ -24,18 +24,20 @@ def ticket_id_of(ref: str, prefix: str = "HD") -> int | None:
     return int(m.group(1)) if m else None
 
 
-def ticket_rows(*, status: str | None = None, limit: int = 100, prefix: str = "HD",
+def ticket_rows(*, status: str | None = None, queue: str | None = None, limit: int = 100, prefix: str = "HD",
                 tag: str | None = None) -> list[dict]:
     count = Message.select(fn.COUNT(Message.id)).where(Message.ticket == Ticket.id)
     query = Ticket.select(Ticket, count.alias("message_count")).order_by(Ticket.id.desc()).limit(limit)
     if status:
         query = query.where(Ticket.status == status)
+    if queue:
+        query = query.where(Ticket.queue == queue)
     if tag:
         query = tags.tagged(query, tag)
     rows = list(query)
     tags_of = tags.of_tickets([t.id for t in rows])
     return [
-        {"id": t.id, "ref": t.ref(prefix), "subject": t.subject, "status": t.status,
+        {"id": t.id, "ref": t.ref(prefix), "subject": t.subject, "status": t.status, "queue": t.queue,
          "requester": t.requester_email, "messages": t.message_count, "created_at": t.created_at,
          "updated_at": t.updated_at, "tags": tags_of.get(t.id, []),
          "merged_into": f"{prefix}-{t.merged_into_id}" if t.merged_into_id else None}
@@ -56,7 +58,8 @@ def ticket_detail(ref: str, *, prefix: str = "HD") -> dict | None:
              "sha256": a.blob.sha256 if a.blob_id else None, "skipped_reason": a.skipped_reason})
     return {
         "id": ticket.id, "ref": ticket.ref(prefix), "subject": ticket.subject, "status": ticket.status,
-        "requester": ticket.requester_email, "created_at": ticket.created_at, "closed_at": ticket.closed_at,
+        "queue": ticket.queue, "requester": ticket.requester_email, "created_at": ticket.created_at,
+        "closed_at": ticket.closed_at,
         "tags": tags.of(ticket.id),
         "merged_into": f"{prefix}-{ticket.merged_into_id}" if ticket.merged_into_id else None,
         "participants": [
@@ -86,10 +89,16 @@ def mail_log(*, limit: int = 50, outcome: str | None = None) -> list[dict]:
 
 
 def mail_status(config) -> dict:
+    from . import oauth
+
     counts = InboundMail.select(InboundMail.outcome, fn.COUNT(InboundMail.id).alias("n")).group_by(InboundMail.outcome)
     outcomes = {row.outcome: row.n for row in counts}
     return {
         "configured_mailbox": config.mailbox.name,
+        "configured_mailboxes": [{"mailbox": b.name, "queue": b.queue, "address": config.queue_address(b.queue),
+                                  "auth": b.auth} for b in config.mailboxes],
+        "oauth2": [{"account": s.account, "ok": s.ok, "detail": s.detail}
+                   for s in oauth.states(config, oauth.accounts_of(config))],
         "mailboxes": [
             {"mailbox": s.mailbox, "uidvalidity": s.uidvalidity, "last_fetch_at": s.last_fetch_at,
              "last_message_at": s.last_message_at, "last_error": s.last_error}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from helpdesk.domain import service_levels
+from helpdesk.domain import service_levels, webhooks
 from helpdesk.domain.inserts import insert_row
 from helpdesk.domain.rows import Immediate
 from helpdesk.models import (
@@ -44,8 +44,10 @@ _LOOK_UP = object()  # "find the user by the address", as opposed to a given use
 
 
 def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", now: dt.datetime | None = None,
-                contract=None, device_line=None, requester=_LOOK_UP, sink=None, sla=None) -> Ticket:
-    """`sla`: the service-level settings (`service_levels.settings_of(config)`) that start its clocks."""
+                contract=None, device_line=None, requester=_LOOK_UP, sink=None, sla=None,
+                queue: str = "default") -> Ticket:
+    """`sla`: the service-level settings (`service_levels.settings_of(config)`) that start its clocks; `queue`:
+    the queue of the mailbox it came to (or the portal's)."""
     now = now or utcnow()
     if requester is _LOOK_UP:
         requester = user_by_email(requester_email)
@@ -58,12 +60,14 @@ def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", no
         contract=contract,
         device_line=device_line,
         channel=channel,
+        queue=queue,
         status=Status.NEW.value,
         created_at=now,
         updated_at=now,
     )
     _status_change(sink, ticket.id, None, Status.NEW.value, None, f"opened by {channel}", now)
     service_levels.start(sla, ticket, contract=contract)
+    webhooks.emit("ticket.created", webhooks.ticket_data(ticket), now=now, sink=sink)
     return ticket
 
 
@@ -82,6 +86,10 @@ def set_status(ticket: Ticket, status: Status, *, by: User | None = None, reason
     now = now or utcnow()
     _status_change(sink, ticket.id, ticket.status, status.value, by, reason, now)
     service_levels.status_changed(ticket.id, ticket.status, status.value, now, calendar)
+    webhooks.emit("ticket.status_changed", {"ticket": {"id": ticket.id, "status": status.value},
+                                            "old_status": ticket.status, "new_status": status.value,
+                                            "changed_by": by.email if by else None, "reason": reason[:300]},
+                  now=now, sink=sink)
     ticket.status = status.value
     ticket.closed_at = now if status is Status.CLOSED else None
     ticket.updated_at = now
@@ -126,6 +134,7 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
         remember_message_id(message_id, ticket, message, sink=sink)
     if kind is MessageKind.STAFF:
         service_levels.responded(ticket.id, now)
+    webhooks.emit("message.created", webhooks.message_data(ticket, message), now=now, sink=sink)
     if touch and ticket.updated_at != now:
         Ticket.update(updated_at=now).where(Ticket.id == ticket.id).execute()
         ticket.updated_at = now

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from peewee import IntegrityError
 
-from helpdesk.domain import canned, deliverability, limits, security_events, tickets, tokens
+from helpdesk.domain import canned, deliverability, limits, security_events, tickets, tokens, webhooks
 from helpdesk.domain.inserts import insert_row
 from helpdesk.domain.rows import Deferred
 from helpdesk.domain.storage import BlobStore
@@ -77,6 +77,7 @@ class Context:
     max_text_bytes: int = 512 * 1024  # text and HTML kept per message; the raw mail keeps all
     max_attachments: int = 100  # stored from one mail; the rest are listed, up to LISTED_ATTACHMENTS
     sla: object = None  # service_levels.Settings: the tickets' service-level clocks
+    queue: str = "default"  # the queue of the mailbox being read: its new tickets go there
 
 
 # Attachment rows one mail may add (stored or listed); beyond them a note counts the rest.
@@ -284,7 +285,8 @@ def write_new_ticket(job: _Job):
     inbound, users, ctx = job.inbound, job.view.users, job.ctx
     subject = subjects.strip_prefixes(inbound.subject) or "(no subject)"
     ticket = tickets.open_ticket(subject=subject, requester_email=inbound.from_addr, channel="mail", now=job.now,
-                                 requester=users.get(inbound.from_addr), sink=job.rows, sla=job.ctx.sla)
+                                 requester=users.get(inbound.from_addr), sink=job.rows, sla=job.ctx.sla,
+                                 queue=job.ctx.queue)
     job.record(ticket.id)
     # The sender, its Reply-To, To and Cc take part (SPEC E6), within the caps (no relay).
     added = tickets.add_participants(ticket, [(inbound.from_addr, inbound.from_name)], role="requester",
@@ -370,6 +372,10 @@ def write_staff_reply(job: _Job):
                       minutes=commands.minutes)
     if commands.assign_me and engineer is not None:
         Ticket.update(assignee=engineer.id).where(Ticket.id == ticket.id).execute()
+        webhooks.emit("ticket.assigned", {"ticket": {"id": ticket.id, "status": ticket.status},
+                                          "assignee": {"id": engineer.id, "email": engineer.email,
+                                                       "name": engineer.email},
+                                          "assigned_by": engineer.email}, now=job.now, sink=job.rows)
     if commands.close:
         status, why = Status.CLOSED, "closed by the engineer's #close"
     elif commands.status:

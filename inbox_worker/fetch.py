@@ -23,12 +23,13 @@ from .source import Source, SourceError
 log = logging.getLogger(__name__)
 
 
-def open_source(url: MailboxURL, done: str = "flag", *, batch: int = 100) -> Source:
+def open_source(url: MailboxURL, done: str = "flag", *, batch: int = 100, tokens=None) -> Source:
+    """The source for a mailbox URL; `tokens` (domain.oauth.AccessTokens) for ?auth=oauth2."""
     if url.scheme == "maildir":
         return MaildirSource(url.path, done=done)  # type: ignore[arg-type]
     from .imap import ImapSource
 
-    return ImapSource(url, done=done, batch=batch)
+    return ImapSource(url, done=done, batch=batch, tokens=tokens)
 
 
 class MaildirSource:

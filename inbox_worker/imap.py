@@ -15,6 +15,10 @@ Out: pending UIDs, `Fetched` values read with BODY.PEEK (never \\Seen), and
   at open() if missing; pending = every undeleted message. Without UIDPLUS the
   copied originals stay behind marked \\Deleted (pending skips them); we never run a
   plain EXPUNGE, which would also remove other people's deleted mail.
+- Login: the URL's password, or (`?auth=oauth2`) an OAuth2 access token from `tokens`
+  (domain/oauth.py) with SASL XOAUTH2 (or OAUTHBEARER where the server offers only that,
+  or the URL asks for it); a refused token is refreshed once and tried again, and a
+  token that cannot be had (the refresh token died, the provider is down) is a SourceError.
 - Every network or protocol failure is raised as SourceError; the connection is then
   dropped and stays dropped until open() is called again (never silently re-opened,
   since a new session may have a different UIDVALIDITY). close() never raises.
@@ -33,6 +37,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from helpdesk.config import MailboxURL, is_loopback
+from helpdesk.domain.oauth import OAuthUnavailable
 
 from .message import Fetched
 from .source import SourceError
@@ -68,6 +73,7 @@ class ImapSource:
         timeout: float = 60.0,
         idle: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        tokens=None,
     ):
         if url.scheme not in ("imap", "imaps"):
             raise ValueError(f"ImapSource needs an imap:// or imaps:// URL, not {url.scheme}://")
@@ -85,6 +91,9 @@ class ImapSource:
         self.timeout = timeout
         self.use_idle = idle
         self.ssl_context = ssl_context
+        self.tokens = tokens  # domain.oauth.AccessTokens, for ?auth=oauth2
+        if url.oauth and tokens is None:
+            raise ValueError(f"{self.name}: auth={url.auth} needs an OAuth2 token source")
         self._client: IMAPClient | None = None
         self._uidvalidity = 0
         self._seen_uid = 0  # the highest UID we know of: wait() looks for anything above
@@ -132,13 +141,7 @@ class ImapSource:
                     "in plain text to a host that is not loopback; use imaps:// or a server "
                     "with STARTTLS"
                 )
-            try:
-                client.login(url.username, url.password)
-            except LoginError as exc:
-                raise SourceError(
-                    f"{self.name}: login as {url.username!r} failed: {_describe(exc)} "
-                    "(check the user name and password in HELPDESK_MAILBOX_URL)"
-                ) from exc
+            self._login(client)
             self._select(client)
             if self.done_folder:
                 self._ensure_folder(client, self.done_folder)
@@ -149,6 +152,44 @@ class ImapSource:
             self._drop("open failed")
             raise SourceError(f"{self.name}: cannot open the mailbox: {_describe(exc)}") from exc
         log.info("opened %s over %s, UIDVALIDITY %s", self.name, transport, self._uidvalidity)
+
+    def _login(self, client: IMAPClient) -> None:
+        url = self.url
+        if not url.oauth:
+            try:
+                client.login(url.username, url.password)
+            except LoginError as exc:
+                raise SourceError(
+                    f"{self.name}: login as {url.username!r} failed: {_describe(exc)} "
+                    "(check the user name and password in HELPDESK_MAILBOX_URL)"
+                ) from exc
+            return
+        mechanism = self._mechanism(client)
+        for force in (False, True):  # a token the server refuses is refreshed once
+            try:
+                token = self.tokens.get(url.username, force=force)
+            except OAuthUnavailable as exc:
+                raise SourceError(f"{self.name}: {exc}") from exc
+            try:
+                if mechanism == "OAUTHBEARER":
+                    client.oauthbearer_login(url.username, token)
+                else:
+                    client.oauth2_login(url.username, token)
+                return
+            except LoginError as exc:
+                refused = exc
+                log.warning("%s: the server refused the OAuth2 token (%s)%s", self.name, _describe(exc),
+                            "" if force else "; refreshing it")
+        raise SourceError(f"{self.name}: {mechanism} login as {url.username!r} refused even with a fresh token: "
+                          f"{_describe(refused)} (check the scopes and that IMAP is enabled for the mailbox)")
+
+    def _mechanism(self, client: IMAPClient) -> str:
+        """XOAUTH2 or OAUTHBEARER: the URL's choice, or XOAUTH2 unless the server offers only OAUTHBEARER."""
+        if self.url.auth in ("xoauth2", "oauthbearer"):
+            return self.url.auth.upper()
+        if not client.has_capability("AUTH=XOAUTH2") and client.has_capability("AUTH=OAUTHBEARER"):
+            return "OAUTHBEARER"
+        return "XOAUTH2"
 
     def _check_transport(self) -> bool:
         """Before connecting: refuse imap:// without STARTTLS to a host that is not

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 
 from peewee import InterfaceError, OperationalError
 
-from helpdesk.config import Config
+from helpdesk.config import Config, MailboxURL
 from helpdesk.domain import faults, owners, service_levels
 from helpdesk.domain.notify import events_of, notify
+from helpdesk.domain.oauth import AccessTokens
 from helpdesk.domain.rows import Deferred, chunks
 from helpdesk.domain.storage import BlobStore
 from helpdesk.logs import about
@@ -114,8 +115,9 @@ class Summary:
                 "already_done": self.already_done, "passes": self.passes}
 
 
-def context_for(config: Config) -> Context:
+def context_for(config: Config, queue: str | None = None) -> Context:
     return Context(
+        queue=queue or config.default_queue,
         # Files are made durable once per batch, before its commit (see _write_and_mark).
         store=BlobStore(config.blob_dir, config.raw_dir, sync_each=False),
         support_addresses=config.support_addresses,
@@ -136,11 +138,15 @@ class Worker:
     AHEAD = 3  # batches fetched and handed to the parsers before the oldest is written
     AHEAD_BYTES = 64 * 1024 * 1024
 
-    def __init__(self, config: Config, source: Source | None = None, *, parse_workers: int | None = None,
-                 prepare=prepare):
+    def __init__(self, config: Config, source: Source | None = None, *, mailbox: MailboxURL | None = None,
+                 parse_workers: int | None = None, prepare=prepare, tokens: AccessTokens | None = None):
         self.config = config
-        self.source = source or open_source(config.mailbox, done=config.mailbox_done, batch=config.fetch_batch)
-        self.ctx = context_for(config)
+        self.mailbox = mailbox or config.mailbox
+        if source is None:
+            tokens = tokens or (AccessTokens(config) if self.mailbox.oauth else None)
+            source = open_source(self.mailbox, done=config.mailbox_done, batch=config.fetch_batch, tokens=tokens)
+        self.source = source
+        self.ctx = context_for(config, self.mailbox.queue)
         self.parse_workers = config.parse_workers if parse_workers is None else parse_workers
         self._pool: ProcessPoolExecutor | None = None
         self._prepare = prepare  # a module-level function: it is sent to the parsing processes
@@ -501,7 +507,8 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
         raise LookupError(f"no ingested message #{ledger_id}")
     if row.outcome != Outcome.QUARANTINED.value:
         raise ValueError(f"message #{ledger_id} is not quarantined: it was processed as {row.outcome}")
-    worker = Worker(config, source=_NoSource(), parse_workers=0)  # type: ignore[arg-type]
+    box = next((b for b in config.mailboxes if b.name == row.mailbox), None)  # its ticket's queue
+    worker = Worker(config, source=_NoSource(), mailbox=box, parse_workers=0)  # type: ignore[arg-type]
     raw = worker.ctx.store.get_raw(row.raw_sha256)
     fetched = Fetched(row.mailbox, row.uidvalidity, row.uid, raw, row.size, truncated=row.size > len(raw))
     parsed = parse_safely(raw)

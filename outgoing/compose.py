@@ -105,9 +105,9 @@ def compose(config: Config, row: Outbox, *, files: bool = True) -> bytes:
         return outbox.build(
             mail_from=row.mail_from, from_name=team, to=spec["to"], to_name=spec["name"], subject=subject,
             text=text, html=html,
-            reply_to=tokens.reply_address(config.support_address, config.secret_key, ticket.id, spec["token"]),
+            reply_to=tokens.reply_address(row.mail_from, config.secret_key, ticket.id, spec["token"]),
             message_id=row.message_id, in_reply_to=spec["about"], references=tuple(spec["references"]),
-            auto_submitted=spec["auto_submitted"], loop_marker=config.support_address,
+            auto_submitted=spec["auto_submitted"], loop_marker=row.mail_from,
             now=dt.datetime.fromisoformat(spec["queued_at"]), attachments=attachments,
         ).as_bytes(policy=outbox.SMTP_POLICY)
 

@@ -8,7 +8,9 @@ and mail to a marked address is not sent; a notice refused as too large is sent 
 without its files. Each mail's envelope sender is a signed return path naming its row. Rows are claimed with a lease,
 so several senders can share the outbox; each row's result is committed the moment the
 server has answered, so a restart neither resends what was sent nor drops what was not.
-Never builds mail: `domain/outbox.py` and `compose.py` do.
+Never builds mail: `domain/outbox.py` and `compose.py` do. With `?auth=oauth2` on
+HELPDESK_SMTP_URL the transport logs in with SASL XOAUTH2 (or OAUTHBEARER) and an access
+token from domain/oauth.py; a 535 answer gets the token refreshed and the login tried once more.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from helpdesk import database
 from helpdesk.config import Config, SmtpURL, is_loopback
-from helpdesk.domain import deliverability, owners, tokens
+from helpdesk.domain import deliverability, oauth, owners, tokens
 from helpdesk.logs import about
 from helpdesk.models import AddressStatus, Message, MessageKind, Outbox, OutboxStatus, db, utcnow
 
@@ -61,9 +63,12 @@ def backoff(attempts: int) -> dt.timedelta:
 
 
 class SmtpTransport:
-    def __init__(self, url: SmtpURL, *, timeout: float = 30.0):
+    def __init__(self, url: SmtpURL, *, timeout: float = 30.0, tokens: oauth.AccessTokens | None = None):
+        if url.oauth and tokens is None:
+            raise ValueError(f"HELPDESK_SMTP_URL: auth={url.auth} needs an OAuth2 token source")
         self.url = url
         self.timeout = timeout
+        self.tokens = tokens
         self._smtp: smtplib.SMTP | None = None
 
     def open(self) -> None:
@@ -82,11 +87,42 @@ class SmtpTransport:
                     smtp.close()
                     raise TransportDown(f"{url.host}:{url.port} offers no STARTTLS; clear text is allowed only "
                                         "on loopback: use smtps:// or a server with STARTTLS")
-            if url.username:
-                smtp.login(url.username, url.password)
+            try:
+                if url.oauth:
+                    self._oauth_login(smtp)
+                elif url.username:
+                    smtp.login(url.username, url.password)
+            except (OSError, smtplib.SMTPException, TransportDown):
+                smtp.close()  # logged in or not, the connection is of no more use
+                raise
         except (OSError, smtplib.SMTPException) as exc:
             raise TransportDown(f"cannot use SMTP server {url.host}:{url.port}: {exc}") from exc
         self._smtp = smtp
+
+    def _oauth_login(self, smtp: smtplib.SMTP) -> None:
+        """AUTH XOAUTH2 (or OAUTHBEARER) with the account's access token; on 535 (the token
+        expired early, or was revoked) once more with a fresh one."""
+        url = self.url
+        mechanism = "OAUTHBEARER" if url.auth == "oauthbearer" or (
+            url.auth == "oauth2" and "xoauth2" not in smtp.esmtp_features.get("auth", "").lower().split()
+            and "oauthbearer" in smtp.esmtp_features.get("auth", "").lower().split()) else "XOAUTH2"
+        for force in (False, True):
+            try:
+                token = self.tokens.get(url.username, force=force)
+            except oauth.OAuthUnavailable as exc:
+                raise TransportDown(str(exc)) from exc
+            response = (oauth.oauthbearer(url.username, token, url.host, url.port) if mechanism == "OAUTHBEARER"
+                        else oauth.xoauth2(url.username, token))
+            answers = iter([response])
+            try:
+                # After a refusal the server sends a 334 with its reasons; the answer is an empty line.
+                smtp.auth(mechanism, lambda challenge=None, answers=answers: next(answers, ""), initial_response_ok=True)
+                return
+            except smtplib.SMTPAuthenticationError as exc:
+                if exc.smtp_code != 535 or force:
+                    raise
+                log.warning("SMTP %s:%s refused the OAuth2 token (%s); refreshing it", url.host, url.port,
+                            exc.smtp_error.decode(errors="replace"))
 
     def send(self, mail_from: str, recipient: str, raw: bytes, message_id: str = "") -> None:
         if self._smtp is None:
@@ -138,7 +174,9 @@ class FolderTransport:
 
 def transport_for(config: Config):
     smtp = config.smtp
-    return FolderTransport(config.outbox_dir) if not smtp.scheme else SmtpTransport(smtp)
+    if not smtp.scheme:
+        return FolderTransport(config.outbox_dir)
+    return SmtpTransport(smtp, tokens=oauth.AccessTokens(config) if smtp.oauth else None)
 
 
 # --- the sender ---------------------------------------------------------------------------
@@ -177,9 +215,12 @@ class Sender:
         return done
 
     def run(self, stop: threading.Event, *, poll_seconds: float = 5.0) -> None:
+        from .webhook_sender import WebhookSender  # webhooks go out from the same process
+
+        webhooks = WebhookSender(self.config)
         while not stop.is_set():
             try:
-                if sum(self.send_due().values()) == 0:
+                if sum(self.send_due().values()) + sum(webhooks.deliver_due().values()) == 0:
                     stop.wait(poll_seconds)
             except Exception:  # the database, most likely: try again later
                 log.exception("outbox: sending failed; trying again in %s s", poll_seconds)

@@ -10,7 +10,7 @@ import pytest
 
 from helpdesk import config as config_mod, database
 
-pytest_plugins = ["tests.dovecot", "tests.smtp", "tests.browser", "tests.postgres"]
+pytest_plugins = ["tests.dovecot", "tests.smtp", "tests.browser", "tests.postgres", "tests.oauth"]
 
 REPO = Path(__file__).resolve().parent.parent
 # Real mails: the shared corpus beside the clone when it is there, else the small set of

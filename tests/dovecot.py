@@ -56,9 +56,11 @@ mailbox_idle_check_interval = 1 secs
 # the next login from 127.0.0.1 wait a few seconds once: its per-IP auth penalty.)
 auth_failure_delay = 0
 {unprivileged}
+{extra}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {dir}/passwd
+{mechanisms}
 }}
 userdb {{
   driver = static
@@ -97,6 +99,8 @@ class Dovecot:
     """A running private Dovecot, and helpers that talk to it as an ordinary client."""
 
     host = "127.0.0.1"
+    extra_conf = ""  # more configuration (tests/oauth.py adds an oauth2 passdb)
+    password_mechanisms = ""  # the mechanisms the passwd-file serves; "" for all
 
     def __init__(self, binary: str, base_dir: Path):
         self.binary = binary
@@ -129,7 +133,8 @@ class Dovecot:
             conf.write_text(
                 CONF.format(
                     dir=self.base_dir, port=self.port, uid=self._uid, gid=self._gid,
-                    unprivileged=self._unprivileged.strip(),
+                    unprivileged=self._unprivileged.strip(), extra=self.extra_conf.strip(),
+                    mechanisms=f"  mechanisms = {self.password_mechanisms}" if self.password_mechanisms else "",
                 )
             )
             log = open(self.base_dir / "stderr.log", "ab")

@@ -75,6 +75,7 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     from . import (
         account,
         admin,
+        api,
         auth,
         contracts,
         desk,
@@ -86,14 +87,17 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
         service_levels,
         staff,
         tickets,
+        webhooks,
     )
 
     for blueprint in (pages.bp, auth.bp, account.bp, contracts.bp, tickets.bp, staff.bp, health.bp):
         app.register_blueprint(blueprint)
     for blueprint in (service_levels.bp, reports.bp):
         app.register_blueprint(blueprint)
-    for blueprint in (partners.bp, partners.public, admin.bp, security_events.bp, desk.bp):
+    for blueprint in (partners.bp, partners.public, admin.bp, security_events.bp, desk.bp, webhooks.bp):
         app.register_blueprint(blueprint)
+    csrf.exempt(api.bp)  # a bearer token, never a cookie: nothing for a forged form to ride on
+    app.register_blueprint(api.bp)
     _error_pages(app)
     return app
 
@@ -102,9 +106,17 @@ def _error_pages(app: Flask) -> None:
     """Errors as pages of the site, each saying what to do next."""
     from flask import render_template
     from flask_wtf.csrf import CSRFError
+    from werkzeug.exceptions import HTTPException
+
+    from .api import http_problem
 
     def page(code: int):
-        return lambda error: (render_template("pages/error.html", code=code), code)
+        def render(error):
+            if request.path.startswith("/api/") and isinstance(error, HTTPException):
+                return http_problem(error)  # the API answers in problems, not pages
+            return render_template("pages/error.html", code=code), code
+
+        return render
 
     for code in (400, 403, 404, 405, 410, 413, 429, 500):
         app.register_error_handler(code, page(code))

@@ -1,11 +1,11 @@
 """The signed-in user's own account (SPEC W3): password, email address, preferences, deletion."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 
-from helpdesk.domain import accounts, links
+from helpdesk.domain import accounts, api_tokens, links
 from helpdesk.domain.validation import Invalid
 from helpdesk.models import User
 
@@ -18,14 +18,23 @@ from .security import client_ip, sign_in
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
-def _page(**forms_):
-    defaults = dict(password_form=forms.ChangePasswordForm(prefix="pw"),
+def _token_form(form=None):
+    form = form or forms.TokenForm(prefix="tk")
+    form.scopes.choices = [(s, forms.SCOPE_LABELS[s]) for s in api_tokens.SCOPES
+                           if s != "admin" or current_user.role == "admin"]
+    return form
+
+
+def _page(new_token: str = "", **forms_):
+    defaults = dict(token_form=_token_form(), tokens=list(api_tokens.of_user(current_user, 50)), new_token=new_token,
+                    password_form=forms.ChangePasswordForm(prefix="pw"),
                     email_form=forms.ChangeEmailForm(prefix="em"),
                     preferences_form=forms.PreferencesForm(prefix="pr", digest_opt_in=current_user.digest_opt_in,
                                                            language=current_user.language),
                     delete_form=forms.DeleteAccountForm(prefix="del"))
     defaults.update(forms_)
     status = 422 if any(f.errors for f in forms_.values()) else 200
+    defaults["confirm"] = forms.ConfirmForm()
     if g.get("too_many_attempts"):
         status = 429
     return render_template("account/index.html", **defaults), status
@@ -119,3 +128,29 @@ def delete():
             flash(_("Your account has been deleted."), "success")
             return redirect(url_for("auth.login"))
     return _page(delete_form=form)
+
+
+@bp.route("/tokens", methods=["POST"])
+@login_required
+def create_token():
+    """A personal API token; its secret is on this one page, never again."""
+    form = _token_form(forms.TokenForm(prefix="tk"))
+    if form.validate_on_submit():
+        try:
+            _, secret = api_tokens.create(current_user, form.scopes.data, days=form.days.data, name=form.name.data,
+                                          now=g.now)
+        except Invalid as error:
+            form.scopes.errors = [*form.scopes.errors, forms.translated(error)]
+        else:
+            return _page(new_token=secret)
+    return _page(token_form=form)
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int):
+    if not forms.ConfirmForm().validate_on_submit():
+        abort(400)
+    if api_tokens.revoke(token_id, user=current_user, now=g.now):
+        flash(_("The token is revoked."), "success")
+    return redirect(url_for("account.index") + "#tokens")

@@ -346,3 +346,29 @@ class TermsVersionForm(FlaskForm):
 
 class SubscriptionForm(FlaskForm):
     subscription_seller = BooleanField(_l("Takes part in subscription sales"))
+
+
+# --- API tokens and webhooks ----------------------------------------------------------------
+
+SCOPE_LABELS = {"tickets:read": _l("Read tickets"), "tickets:write": _l("Open, answer and change tickets"),
+                "contracts:read": _l("Read and verify contracts"), "admin": _l("Administration (webhooks)")}
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Name"), [Length(max=100, message=_l("This is too long."))],
+                       description=_l("What the token is for, e.g. monitoring."))
+    scopes = SelectMultipleField(_l("Scopes"), choices=[], option_widget=CheckboxInput(),
+                                 widget=ListWidget(prefix_label=False),
+                                 validators=[InputRequired(message=_l("Choose at least one scope."))])
+    days = IntegerField(_l("Valid for (days)"), [InputRequired(message=_l("This field is required."))], default=365)
+
+
+class WebhookForm(FlaskForm):
+    url = StringField(_l("URL"), [REQUIRED], description=_l("https:// to a public address."))
+    secret = PasswordField(_l("Secret"), [REQUIRED], description=_l(
+        "At least 16 characters; the receiver checks the signature with it."))
+    events = SelectMultipleField(_l("Events"), choices=[], option_widget=CheckboxInput(),
+                                 widget=ListWidget(prefix_label=False),
+                                 validators=[InputRequired(message=_l("Choose at least one event."))])
+    allow_host = StringField(_l("Allowed host"), description=_l(
+        "Only to post to a host on a private network or over http: its name, exactly as in the URL."))

@@ -72,15 +72,17 @@ def in_queue(query, queue: str, user: User):
     return query
 
 
-def queue_counts(user: User) -> dict[str, int]:
-    """Every queue's count in two queries (one GROUP BY, one for the two unassigned/mine counts)."""
+def queue_counts(user: User, box: str = "") -> dict[str, int]:
+    """Every queue's count in two queries (one GROUP BY, one for the two unassigned/mine counts);
+    with `box`, of that mailbox queue's tickets only."""
+    in_box = (Ticket.queue == box) if box else True
     counts = {row["status"]: row["n"] for row in Ticket.select(Ticket.status, fn.COUNT(Ticket.id).alias("n"))
-              .where(Ticket.merged_into.is_null()).group_by(Ticket.status).dicts()}
+              .where(in_box, Ticket.merged_into.is_null()).group_by(Ticket.status).dicts()}
     open_ = Ticket.status != Status.CLOSED.value
     extra = Ticket.select(
         fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)), 0).alias("unassigned"),
         fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee == user.id, 1)], 0)), 0).alias("mine"),
-    ).where(open_).dicts().get()
+    ).where(open_, in_box).dicts().get()
     return {**{q: counts.get(q, 0) for q in STATUS_LABELS}, "unassigned": extra["unassigned"] or 0,
             "due": sum(n for status, n in counts.items() if status != Status.CLOSED.value),
             "mine": extra["mine"] or 0, "all": sum(counts.values())}
@@ -95,19 +97,25 @@ def queue():
     sort = sort if sort in ("due", "updated") else "updated"
     text = request.args.get("q", "")
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
+    boxes = list(_config().queues)  # the mailboxes' queues, as configured
+    box = request.args.get("box", "")
+    box = box if box in boxes else ""
     assignee = User.alias()
     query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
-                           Ticket.channel, Contract.number.alias("contract_number"),
+                           Ticket.channel, Ticket.queue, Contract.number.alias("contract_number"),
                            assignee.email.alias("assignee_email"), *SLA_COLUMNS)
              .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
              .switch(Ticket).join(assignee, JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id)))
     query = search(in_queue(query, name, current_user), text, _config().ticket_prefix, staff=True)
+    if box:
+        query = query.where(Ticket.queue == box)
     tag = request.args.get("tag", "").strip()[:100]
     query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
     rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
     rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
     return render_template("staff/queue.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, queue=name,
-                           q=text, counts=queue_counts(current_user), queues=QUEUES, prefix=_config().ticket_prefix,
+                           q=text, counts=queue_counts(current_user, box), queues=QUEUES,
+                           prefix=_config().ticket_prefix, box=box, boxes=boxes if len(boxes) > 1 else [],
                            tag=tag, row_tags=tags.of_tickets([r["id"] for r in rows[:PAGE]]),
                            tag_suggestions=tags.suggestions(), sort=sort)
 

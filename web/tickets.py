@@ -136,8 +136,7 @@ def index():
 
 def _contract_or_404(contract_id) -> Contract:
     """An active contract the user may open tickets on."""
-    query = Contract.active(g.now.date(), contracts.visible_contracts(current_user)).where(Contract.id == contract_id)
-    contract = query.first() if isinstance(contract_id, int) else None
+    contract = contracts.openable_contract(current_user, contract_id, g.now.date())
     if contract is None:
         abort(404)
     return contract
