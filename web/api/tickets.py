@@ -284,8 +284,11 @@ def create_ticket():
     description = _text(data, "description")
     ccs = _addresses(data, "ccs")
     files = _uploads(data)
-    ticket = conversation.submit_ticket(config(), g.api_user, contract=contract, line=line, title=title,
-                                        description=description, uploads=files, ccs=ccs, now=g.now)
+    try:
+        ticket = conversation.submit_ticket(config(), g.api_user, contract=contract, line=line, title=title,
+                                            description=description, uploads=files, ccs=ccs, now=g.now)
+    except conversation.TooManyParticipants as error:  # the caps on participants (issue 13)
+        raise invalid(error, "ccs") from None
     return _created(_one(ticket.id), url_for("api.show_ticket", ticket_id=ticket.id))
 
 
@@ -345,7 +348,10 @@ def assign(ticket_id: int):
 def add_ccs(ticket_id: int):
     ticket_id = _one(ticket_id)["id"]
     addresses = _addresses(body(), "addresses", required=True)
-    added = conversation.add_cc(ticket_id, addresses, g.api_user, config(), now=g.now)
+    try:
+        added = conversation.add_cc(ticket_id, addresses, g.api_user, config(), now=g.now)
+    except conversation.TooManyParticipants as error:
+        raise invalid(error, "addresses") from None
     return {"added": added}
 
 
