@@ -13,6 +13,7 @@ import logging
 import threading
 
 from helpdesk.config import Config
+from helpdesk.domain import faults
 from helpdesk.domain.oauth import AccessTokens
 
 from .fetch import SourceError
@@ -38,8 +39,11 @@ def run_once(config: Config, *, max_failures: int = 5) -> tuple[Summary, dict[st
         with worker:
             try:
                 summary = worker.run_once(max_failures=max_failures)
-            except (SourceError, *RETRYABLE) as exc:
+            except SourceError as exc:
                 errors[worker.source.name] = str(exc)
+                continue
+            except RETRYABLE as exc:  # the database, for every mailbox: read-only, locked, full
+                errors[worker.source.name] = faults.of_db_error(exc).line()
                 continue
         total.outcomes.update(summary.outcomes)
         total.already_done += summary.already_done

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from helpdesk.domain import passwords
 from helpdesk.models import AuthAttempt, Company, CompanyRole, Contract, Role, Ticket, User
@@ -249,7 +250,7 @@ def int_routes(app):
     """Every route with an <int:...> parameter, with a URL holding a number over 64 bits there
     (and a plausible value in any other parameter)."""
     for rule in app.url_map.iter_rules():
-        ints = {name for name, conv in rule._converters.items() if conv.regex == r"\d+"}
+        ints = {name for name, conv in rule._converters.items() if isinstance(conv, IntegerConverter)}
         if not ints:
             continue
         url = rule.rule

@@ -24,7 +24,11 @@ csrf = CSRFProtect()
 
 class Int64Converter(IntegerConverter):
     """`<int:id>` that matches only what fits a 64-bit signed column: a longer number is a
-    page that does not exist (404), never an OverflowError from the database driver."""
+    page that does not exist (404), never an OverflowError from the database driver.
+    Longer than 19 digits never matches at all, so a route with the same path for another
+    method cannot turn it into a 405."""
+
+    regex = r"\d{1,19}"
 
     def __init__(self, map, fixed_digits=0, min=None, max=2**63 - 1, signed=False):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
