@@ -27,7 +27,7 @@ import jinja2
 
 from helpdesk.models import Outbox, OutboxStatus, Ticket, utcnow
 
-from . import tickets
+from . import i18n, labels, tickets
 from .limits import one_line
 
 LOOP_HEADER = "X-Helpdesk-Loop"  # classify.py treats mail carrying it as our own coming back
@@ -128,6 +128,9 @@ def _environment() -> jinja2.Environment:
 def render(name: str, language: str, context: dict) -> tuple[str, str, str]:
     """(subject, text, html) of a mail template, in the language if we have it, else Polish."""
     language = language if language in LANGUAGES else LANGUAGES[0]
+    translate = functools.partial(i18n.gettext, language)
+    # Internal names (a status, a role) in the mail's language: `label("status", status)`.
+    context = {"label": lambda kind, value: labels.label(kind, value, translate), **context}
     env = _environment()
     subject = " ".join(env.get_template(f"{language}/{name}.subject.txt").render(context).split())
     text = env.get_template(f"{language}/{name}.txt").render(context)

@@ -32,6 +32,7 @@ from helpdesk.models import (
 
 from . import forms
 from .context import config as _config
+from .i18n import label
 from .staff import admin_only
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -251,9 +252,7 @@ def toggle_distributor(distributor_id: int):
 
 def _resource_form():
     form = forms.ResourceForm()
-    kinds = {"document": _("Document"), "download": _("Download"), "phone": _("Support number"),
-             "section": _("Section")}
-    form.kind.choices = [(k, kinds[k]) for k in partner_access.RESOURCE_KINDS]
+    form.kind.choices = [(k, label("resource_kind", k)) for k in partner_access.RESOURCE_KINDS]
     form.permission.choices = [(code, _(label)) for code, label in levels.PERMISSIONS.items()]
     return form
 

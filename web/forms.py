@@ -322,7 +322,7 @@ class SupportQueryForm(FlaskForm):
 
 
 class DistributorForm(FlaskForm):
-    name = StringField(_l("Name"), [REQUIRED, checked(lambda v: validation.name(v, 300))])
+    name = StringField(_l("Distributor's name"), [REQUIRED, checked(lambda v: validation.name(v, 300))])
     nip = StringField(_l("NIP"), [REQUIRED, checked(validation.nip)])
 
 

@@ -11,6 +11,8 @@ from flask import Flask, current_app, g, session
 from flask_babel import Babel, format_decimal, get_translations
 from flask_login import current_user
 
+from helpdesk.domain import labels
+
 LANGUAGES = {"pl": "Polski", "en": "English"}
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
@@ -51,8 +53,22 @@ def init_app(app: Flask) -> None:
         npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
         newstyle=True,
     )
-    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language)
+    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language, label=label,
+                                 history_reason=history_reason, audit_detail=audit_detail)
     app.jinja_env.filters["money"] = money
+
+
+def label(kind: str, value: str | None) -> str:
+    """An internal name (a status, a role, a kind: `domain.labels`) in the reader's words."""
+    return labels.label(kind, value, fast_gettext)
+
+
+def history_reason(reason: str) -> str:
+    return labels.history_reason(reason, fast_gettext)
+
+
+def audit_detail(action: str, detail: str) -> str:
+    return labels.audit_detail(action, detail, fast_gettext)
 
 
 def money(amount) -> str:

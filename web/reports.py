@@ -3,6 +3,7 @@ table and a CSV download, over a period of local days (issue 15)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 from flask import Blueprint, Response, abort, g, render_template, request
@@ -12,6 +13,7 @@ from helpdesk.domain import statistics
 
 from . import charts, forms
 from .context import config as _config
+from .i18n import label
 from .staff import staff_only
 
 bp = Blueprint("reports", __name__, url_prefix="/staff/reports")
@@ -36,6 +38,15 @@ def column_labels() -> dict[str, str]:
     }
 
 
+def shown(report: statistics.Report) -> statistics.Report:
+    """The report as people read it: a status column in their words (the CSV keeps the names)."""
+    if "status" not in report.columns:
+        return report
+    at = report.columns.index("status")
+    rows = [[label("status", v) if i == at else v for i, v in enumerate(row)] for row in report.rows]
+    return dataclasses.replace(report, rows=rows)
+
+
 def _period() -> statistics.Period:
     form = forms.ReportPeriodForm(request.args)
     form.validate()
@@ -58,7 +69,7 @@ def _args(period: statistics.Period) -> dict:
 @staff_only
 def index():
     period = _period()
-    reports = [statistics.report(name, period, now=g.now) for name in statistics.REPORTS]
+    reports = [shown(statistics.report(name, period, now=g.now)) for name in statistics.REPORTS]
     form = forms.ReportPeriodForm(data={"start": period.start, "end": period.end})
     return render_template("reports/index.html", reports=reports, period=period, args=_args(period), form=form,
                            labels=column_labels())
@@ -67,7 +78,7 @@ def index():
 @bp.route("/<name>.svg")
 @staff_only
 def chart(name: str):
-    report = _report(name)
+    report = shown(_report(name))
     response = Response(charts.svg(report, _(report.title), column_labels()), mimetype="image/svg+xml")
     response.headers["Content-Security-Policy"] = charts.CSP
     return response

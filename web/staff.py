@@ -30,6 +30,7 @@ from helpdesk.models import (
 
 from . import forms, ticket_extras
 from .context import config as _config
+from .i18n import label
 from .tickets import STATUS_LABELS, cc_addresses, conversation_of, participants_of, reply_parts, search
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -372,20 +373,21 @@ def reprocess(ledger_id: int):
     if applied.outcome == Outcome.QUARANTINED.value:
         flash(_("It failed again: %(reason)s", reason=applied.reason), "error")
     else:  # the pipeline has marked the quarantine entry resolved, in the same transaction
-        flash(_("Processed: %(outcome)s", outcome=applied.outcome), "success")
+        flash(_("Processed: %(outcome)s", outcome=label("mail_outcome", applied.outcome)), "success")
     return redirect(url_for("staff.quarantine"))
 
 
 # --- people (admins) ------------------------------------------------------------------------------------
 
-ROLES = [(r.value, r.value) for r in Role]
+def _roles() -> list[tuple[str, str]]:
+    return [(r.value, label("user_role", r.value)) for r in Role]
 
 
 @bp.route("/users", methods=["GET", "POST"])
 @admin_only
 def users():
     form = forms.UserForm(prefix="new")
-    form.role.choices = ROLES
+    form.role.choices = _roles()
     if form.validate_on_submit():
         try:
             accounts.invite(_config(), email=form.email.data, first_name=form.first_name.data,
@@ -405,7 +407,7 @@ def users():
         from .tickets import contains
 
         query = query.where(contains(User.email, text) | contains(User.last_name, text))
-    return render_template("staff/users.html", users=list(query.limit(500)), form=form, roles=ROLES, role=role,
+    return render_template("staff/users.html", users=list(query.limit(500)), form=form, roles=form.role.choices, role=role,
                            q=text, confirm=forms.ConfirmForm()), 422 if form.errors else 200
 
 

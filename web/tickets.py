@@ -15,7 +15,7 @@ from flask_login import current_user, login_required
 from markupsafe import escape
 from peewee import JOIN, SQL
 
-from helpdesk.domain import access, contracts, conversation, limits, merge, search as full_text
+from helpdesk.domain import access, contracts, conversation, labels, limits, merge, search as full_text
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import N_, Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
@@ -26,13 +26,7 @@ from .i18n import fast_gettext
 
 bp = Blueprint("tickets", __name__)
 PAGE = 50
-STATUS_NAMES = {  # message ids, translated where shown
-    Status.NEW.value: N_("New"),
-    Status.OPEN.value: N_("Open"),
-    Status.WAITING_CUSTOMER.value: N_("Waiting for the customer"),
-    Status.WAITING_US.value: N_("Waiting for us"),
-    Status.CLOSED.value: N_("Closed"),
-}
+STATUS_NAMES = labels.STATUS  # message ids, translated where shown
 STATUS_LABELS = {status: _l(name) for status, name in STATUS_NAMES.items()}
 WAITING_FOR_YOU = N_("Waiting for you")  # what a customer reads for waiting_customer
 
