@@ -81,7 +81,7 @@ def test_enrol_in_the_programme_be_approved_and_download_the_documents(live_port
     browser.shot("admin-application")
     page.click("button[value=approve]")
     page.wait_for_load_state()
-    assert page.locator("#application-state").inner_text() == "approved"
+    assert page.locator("#application-state").inner_text() == "zaakceptowany"  # its label, not "approved"
     browser.shot("admin-approved")
     page.click('form[action="/logout"] button')
     page.wait_for_url("**/login")

@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import email
 import email.policy
-import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 
 import jinja2
 import pytest
-from werkzeug.routing import AnyConverter
 
-from helpdesk.domain import i18n, labels, levels, outbox, statistics
-from helpdesk.models import Attachment, CannedAnswer, LevelEvidence, Outbox
+from helpdesk.domain import i18n, labels, levels, outbox
+from helpdesk.models import Outbox
 from helpdesk.outgoing import compose
 from tests import world as world_mod
 from tests.portal import Portal
 from tests.untranslated import context_of, offences, visible_text
 
 MAIL_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "mail"
-NOT_PAGES = {"static", "health.healthz", "pages.language"}  # files, a probe, the language switch
 NOT_FOLLOWED = ("/static/", "/api/", "/language/", "/logout", "/healthz")
 PAGES_PER_ROLE = 400
 PROBLEMS_SHOWN = int(__import__("os").environ.get("HELPDESK_TEST_PROBLEMS_SHOWN", "80"))
@@ -41,53 +37,6 @@ NO_200 = {
     "admin.evidence": "a file download",
     "partners.resource_file": "a file download",
 }
-
-
-def arguments(w) -> dict:
-    """A value (or several) for each URL argument, by its name."""
-    attachment = Attachment.select().order_by(Attachment.id).first()
-    evidence = LevelEvidence.select().first()
-    return {
-        "ticket_id": [w.ticket.id, w.mail_ticket.id, w.split.id],
-        "message_id": [w.message.id, w.mail_message.id],
-        "application_id": [w.application.id, w.pending_application.id],
-        "contract_id": [w.contract.id],
-        "attachment_id": [attachment.id],
-        "filename": [attachment.filename],
-        "evidence_id": [evidence.id if evidence else 1],
-        "resource_id": [w.resource.id],
-        "answer_id": [CannedAnswer.select().first().id],
-        "name": list(statistics.REPORTS),
-        "code": [w.application.verification_code, "XXXX-XXXX-XXXX"],
-        "token": ["nie-ma-takiego-linku"],
-    }
-
-
-def rule_urls(app, values: dict) -> Iterator[tuple[str, str]]:
-    """(endpoint, URL) of every GET rule, with each combination of its arguments."""
-    unknown = []
-    for rule in app.url_map.iter_rules():
-        if "GET" not in rule.methods or rule.endpoint in NOT_PAGES or rule.rule.startswith("/api/"):
-            continue
-        choices = {}
-        for name in rule.arguments:
-            converter = rule._converters.get(name)
-            if isinstance(converter, AnyConverter):
-                choices[name] = sorted(converter.items)
-            elif name in values:
-                choices[name] = values[name]
-            else:
-                unknown.append(f"{rule.rule} <{name}>")
-        if unknown:
-            continue
-        names = sorted(choices)
-        for combination in itertools.product(*(choices[n] for n in names)):
-            with app.test_request_context():
-                from flask import url_for
-
-                yield rule.endpoint, url_for(rule.endpoint, **dict(zip(names, combination)))
-    assert not unknown, ("no value for these URL arguments: add one to arguments() in "
-                         f"tests/test_untranslated.py: {unknown}")
 
 
 def links(html: str) -> list[str]:
@@ -150,8 +99,7 @@ def rendered(monkeypatch):
 
 def test_no_page_and_no_mail_of_the_polish_portal_shows_english_or_internal_names(app, config, rendered):
     w = world_mod.build(app, config)
-    values = arguments(w)
-    start = list(rule_urls(app, values))
+    start = list(world_mod.page_urls(app, w))
     problems: list[str] = []
     reached: dict[str, str] = {}
     visitors = {

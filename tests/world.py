@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import re
+from collections.abc import Iterator
 from types import SimpleNamespace
+
+from flask import url_for
+from werkzeug.routing import AnyConverter
 
 from helpdesk import scheduler
 from helpdesk.domain import (
@@ -24,16 +29,20 @@ from helpdesk.domain import (
     partners,
     passwords,
     security_events,
+    statistics,
     tokens,
     webhooks,
 )
 from helpdesk.models import (
+    Attachment,
     AuditLog,
+    CannedAnswer,
     Company,
     CompanyRole,
     Contract,
     DeviceLine,
     Distributor,
+    LevelEvidence,
     Message,
     PartnerApplication,
     Role,
@@ -45,6 +54,7 @@ from tests.mailfactory import make_mail
 from tests.portal import Portal
 
 PASSWORD = "correct horse battery"
+NOT_PAGES = {"static", "health.healthz", "pages.language"}  # files, a probe, the language switch
 _HASH = passwords.hash_password(PASSWORD)
 
 
@@ -232,6 +242,53 @@ def build(app, config) -> SimpleNamespace:
     for job in ("engineer_digest", "customer_digest", "contract_reminders", "admin_digest", "sla_escalations"):
         scheduler.run_job(config, job, now + dt.timedelta(days=1, hours=8))
     return w
+
+
+def arguments(w) -> dict:
+    """A value (or several) for each URL argument, by its name."""
+    attachment = Attachment.select().order_by(Attachment.id).first()
+    evidence = LevelEvidence.select().first()
+    return {
+        "ticket_id": [w.ticket.id, w.mail_ticket.id, w.split.id],
+        "message_id": [w.message.id, w.mail_message.id],
+        "application_id": [w.application.id, w.pending_application.id],
+        "contract_id": [w.contract.id],
+        "attachment_id": [attachment.id],
+        "filename": [attachment.filename],
+        "evidence_id": [evidence.id if evidence else 1],
+        "resource_id": [w.resource.id],
+        "answer_id": [CannedAnswer.select().first().id],
+        "name": list(statistics.REPORTS),
+        "code": [w.application.verification_code, "XXXX-XXXX-XXXX"],
+        "token": ["nie-ma-takiego-linku"],
+    }
+
+
+def page_urls(app, w) -> Iterator[tuple[str, str]]:
+    """(endpoint, URL) of every GET rule of the portal (not the API, files or the language
+    switch), with each combination of its arguments' values from the world."""
+    values = arguments(w)
+    unknown = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint in NOT_PAGES or rule.rule.startswith("/api/"):
+            continue
+        choices = {}
+        for name in rule.arguments:
+            converter = rule._converters.get(name)
+            if isinstance(converter, AnyConverter):
+                choices[name] = sorted(converter.items)
+            elif name in values:
+                choices[name] = values[name]
+            else:
+                unknown.append(f"{rule.rule} <{name}>")
+        if unknown:
+            continue
+        names = sorted(choices)
+        for combination in itertools.product(*(choices[n] for n in names)):
+            with app.test_request_context():
+                yield rule.endpoint, url_for(rule.endpoint, **dict(zip(names, combination)))
+    assert not unknown, ("no value for these URL arguments: add one to arguments() in "
+                         f"tests/world.py: {unknown}")
 
 
 def _every_audit_action(w, now: dt.datetime) -> None:
