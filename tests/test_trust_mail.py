@@ -97,7 +97,7 @@ def test_a_reply_matched_by_its_headers_adds_nobody_and_staff_add_with_one_click
 
     staff = signed_in(app, engineer)
     page = staff.text("/staff/tickets/1")
-    assert f'id="flags-{message.id}"' in page and "unsigned_participants" in page
+    assert f'id="flags-{message.id}"' in page and 'data-kind="unsigned_participants"' in page
     assert "jan.home@example.com, piotr@example.com" in page  # the one-click button names them
     response = staff.post(f"/staff/tickets/1/messages/{message.id}/add-people", page="/staff/tickets/1")
     assert response.status_code == 302

@@ -45,7 +45,7 @@ def test_one_new_ticket_mail_with_500_ccs_mails_ten_of_them_at_most(desk, config
         event["reason"]
     staff = signed_in(app, engineer)
     page = staff.text("/staff/tickets/1")
-    assert 'id="refused"' in page and "participant_cap" in page
+    assert 'id="refused"' in page and 'data-kind="participant_cap"' in page
 
 
 def test_a_signed_reply_adds_at_most_ten_and_a_ticket_holds_at_most_fifty(desk, config, smtp_server, engineer):
