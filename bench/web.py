@@ -176,6 +176,15 @@ def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int
             "db_mb": size / 1e6, "staff": staff.email, "customer": customer.email, **made}
 
 
+def migrate(data_dir: Path) -> None:
+    """Apply the migrations that came after the data set was built (--reuse)."""
+    from helpdesk import config as config_mod, database
+
+    database_ = database.open_database(config_mod.load_config(env_for(data_dir), dotenv=None).database_url)
+    database.migrate(database_)
+    database_.close()
+
+
 def service_levels_for(config, now: dt.datetime) -> int:
     """Service levels for the contracts' levels (and a default), each ticket's first answer,
     minutes spent on a third of the answers and notes, and the clocks of every open ticket and
@@ -681,6 +690,9 @@ def main() -> None:
                         help="cProfile one request of each PAGE (a path, or part of a name: 'staff: ticket'), "
                              "or of the slowest page")
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
+    parser.add_argument("--reuse", metavar="DIR", type=Path,
+                        help="build the data set into DIR once and reuse it on later runs (with the same "
+                             "--contracts/--messages; new migrations are applied to it); DIR is kept")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -690,16 +702,30 @@ def main() -> None:
         return
     tickets = args.tickets or max(BIG, args.messages // MESSAGES_PER_TICKET)
 
-    work = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    work = args.reuse or Path(tempfile.mkdtemp(prefix="bench-web-"))
     server = None
     try:
-        print(f"load average {load_average()} on {os.cpu_count()} cores; building {args.contracts:,} contracts, "
-              f"{args.contracts * LINES_PER_CONTRACT:,} device lines, {tickets:,} tickets with "
-              f"{args.messages:,} messages in {work} ...", flush=True)
-        started = time.perf_counter()
-        built = build(work / "var", args.contracts, tickets, args.messages)
+        saved = work / "built.json"
+        if args.reuse and saved.exists():
+            built = json.loads(saved.read_text())
+            if (built.get("contracts_asked"), built.get("messages_asked")) != (args.contracts, args.messages):
+                sys.exit(f"{work} holds {built.get('contracts_asked'):,} contracts and {built.get('messages_asked'):,} "
+                         "messages: pass the same --contracts and --messages, or another --reuse DIR")
+            print(f"load average {load_average()} on {os.cpu_count()} cores; reusing the data set in {work} "
+                  f"(built in {built['build_s']:.0f} s; migrations applied now)", flush=True)
+            migrate(work / "var")
+        else:
+            print(f"load average {load_average()} on {os.cpu_count()} cores; building {args.contracts:,} contracts, "
+                  f"{args.contracts * LINES_PER_CONTRACT:,} device lines, {tickets:,} tickets with "
+                  f"{args.messages:,} messages in {work} ...", flush=True)
+            started = time.perf_counter()
+            built = build(work / "var", args.contracts, tickets, args.messages)
+            built.update(build_s=time.perf_counter() - started, contracts_asked=args.contracts,
+                         messages_asked=args.messages)
+            if args.reuse:
+                saved.write_text(json.dumps(built))
         mine = built["customer_tickets"]
-        print(f"  built in {time.perf_counter() - started:.0f} s (insert_many): contracts and lines "
+        print(f"  built in {built['build_s']:.0f} s (insert_many): contracts and lines "
               f"{built['contracts_s']:.1f} s, tickets {built['tickets_s']:.1f} s, "
               f"service-level clocks of {built['clocked']:,} tickets {built['sla_s']:.1f} s, search index "
               f"{built['index_s']:.1f} s ({built['index_how']}), ANALYZE {built['analyze_s']:.1f} s; "
@@ -796,7 +822,7 @@ def main() -> None:
                 server.wait(30)
             except subprocess.TimeoutExpired:
                 server.kill()
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"data kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
