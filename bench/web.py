@@ -625,11 +625,12 @@ def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str
         with Statements() as statements:
             response = client.get(path)
         assert response.status_code == 200, (name, path)
-        times = []
+        times, cpu = [], []
         for _ in range(repeat):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             client.get(path)
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
         timed = []
         db.connect(reuse_if_open=True)
         for sql, params in statements.seen:
@@ -644,7 +645,7 @@ def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str
         plan = [row[column] for row in db.execute_sql(explain + slowest[1], slowest[2])] if slowest[1] else []
         db.close()
         out[path, who] = {"queries": len(statements.seen), "sql_ms": sum(x[0] for x in timed),
-                          "request_ms": statistics.median(times), "slowest_ms": slowest[0], "slowest_sql": slowest[1],
+                          "request_ms": statistics.median(times), "cpu_ms": statistics.median(cpu), "slowest_ms": slowest[0], "slowest_sql": slowest[1],
                           "slowest_params": slowest[2], "plan": plan}
     out["app"], out["clients"] = app, clients
     return out
@@ -756,10 +757,15 @@ def main() -> None:
 
         measured = in_process(work / "var", {"customer": built["customer"], "staff": built["staff"]}, pages)
         print(f"\nin-process (Flask test client, one request at a time; load average {load_average()}):")
-        print(f"{'page':<34}{'queries':>8}{'SQL ms':>8}{'request ms':>12}{'slowest statement':>20}")
+        print(f"{'page':<34}{'queries':>8}{'SQL ms':>8}{'request ms':>12}{'CPU ms':>8}{'x static':>9}"
+              f"{'slowest statement':>20}")
+        static_cpu = measured[pages[0][1], pages[0][2]]["cpu_ms"] or 0.01
         for name, path, who in pages:
             m = measured[path, who]
-            print(f"{name:<34}{m['queries']:>8}{m['sql_ms']:>8.1f}{m['request_ms']:>12.1f}{m['slowest_ms']:>17.1f} ms")
+            print(f"{name:<34}{m['queries']:>8}{m['sql_ms']:>8.1f}{m['request_ms']:>12.1f}{m['cpu_ms']:>8.1f}"
+                  f"{static_cpu / (m['cpu_ms'] or 0.01):>9.2f}{m['slowest_ms']:>17.1f} ms")
+        print("CPU ms: the process's CPU time for one request (SQLite's included), less moved by other work on the "
+              "machine than the wall time; x static: the static page's CPU time over the page's.")
         print("\nthe slowest statement of each page taking over 2 ms, with its query plan:")
         for name, path, who in pages:
             m = measured[path, who]
