@@ -332,16 +332,11 @@ class Message(BaseModel):
         indexes = (
             (("ticket", "created_at", "id"), False),  # a conversation a page at a time, newest first
             (("created_at", "kind", "author"), False),  # the reports' answers per engineer, from the index
-        )
+        )  # and migration 021's partial index `message_minutes_spent` (the reports' time spent)
 
     @classmethod
     def newest_first(cls, ticket):
         return cls.select().where(cls.ticket == ticket).order_by(cls.created_at.desc(), cls.id.desc())
-
-
-# The reports' time spent: a period's messages with minutes, from this (partial) index alone.
-Message.add_index(Message.index(Message.created_at, Message.ticket, Message.author_email, Message.minutes,
-                                name="message_minutes_spent").where(Message.minutes.is_null(False)))
 
 
 # Every Message-ID we have stored or sent, so replies thread by In-Reply-To/References.
