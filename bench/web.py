@@ -471,7 +471,7 @@ def free_port() -> int:
 
 
 def request(port: int, method: str, path: str, *, cookie: str = "", body: str = "") -> tuple[int, dict, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # a slow page's queue may be draining
     headers = {"Cookie": cookie} if cookie else {}
     if body:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
