@@ -101,7 +101,8 @@ def compose(config: Config, row: Outbox, *, files: bool = True) -> bytes:
 
     def built(attachments, left) -> bytes:
         context.update(left_out=left[:LEFT_OUT_NAMES], left_more=max(0, len(left) - LEFT_OUT_NAMES))
-        subject, text, html = outbox.render(spec["template"], language, context)
+        subject, text, html = outbox.render(spec["template"], language, context,
+                                            contact=outbox.Contact.of(config, row.mail_from))
         return outbox.build(
             mail_from=row.mail_from, from_name=team, to=spec["to"], to_name=spec["name"], subject=subject,
             text=text, html=html,
