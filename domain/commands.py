@@ -96,7 +96,8 @@ def html_without_commands(html: str) -> str:
             if not plain:
                 kept.append(line)
                 continue
-            if COMMAND.match(plain) and _command(COMMAND.match(plain)) is not None:
+            match = COMMAND.match(plain)
+            if match and _command(match) is not None:
                 removed = True
                 continue
             parts[i] = "".join(kept + lines[j:])
