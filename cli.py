@@ -270,6 +270,12 @@ def cmd_ticket_show(args) -> int:
         print("tags: " + ", ".join(detail["tags"]))
     print(f"status {detail['status']}, queue {detail['queue']}, requester {detail['requester']}, "
           f"opened {detail['created_at']}")
+    if detail["device"]:
+        d = detail["device"]
+        print(f"contract {d['contract']}" + (f" ({d['customer']})" if d["customer"] else "")
+              + f", service level {d['service_level'] or '-'}")
+        print(f"device {d['model'] or '-'}, serial {d['serial'] or '-'}, address {d['address'] or '-'}"
+              if d["serial"] or d["model"] or d["address"] else "device: none chosen (the contract as a whole)")
     if detail["sla"]["policy"]:
         s = detail["sla"]
         print(f"service level {s['policy']}: first response due {s['first_response_due']}"

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 
 from helpdesk.config import Config
-from helpdesk.domain import i18n, limits, outbox, tokens
+from helpdesk.domain import devices, i18n, limits, outbox, tokens
 from helpdesk.domain.storage import BlobStore
 from helpdesk.models import Attachment, Blob, Message, MessageKind, Outbox, Participant, Ticket
 
@@ -97,6 +97,8 @@ def compose(config: Config, row: Outbox, *, files: bool = True) -> bytes:
         "ref": ticket.ref(config.ticket_prefix), "subject": ticket.subject, "status": ticket.status,
         "message": message, "history": earlier, "link": f"{config.base_url}/{page}/{ticket.id}", "team": team,
         "left_out": [], "left_more": 0,
+        # What the ticket is about, at the top of the engineers' notice (issue 17).
+        "device": devices.of_ticket(ticket.id) if spec["template"] == "engineer" else None,
     }
 
     def built(attachments, left) -> bytes:
