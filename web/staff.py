@@ -9,7 +9,16 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, SQL, Case, fn
 
-from helpdesk.domain import accounts, collisions, conversation, security_events, service_levels, tags, timespent
+from helpdesk.domain import (
+    accounts,
+    collisions,
+    conversation,
+    devices,
+    security_events,
+    service_levels,
+    tags,
+    timespent,
+)
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.inbox_worker import pipeline
@@ -205,6 +214,7 @@ def _page(ticket: Ticket, status: int = 200, **given):
         reply_form=reply_form, cc_form=given.get("cc_form") or
         forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
+        device=devices.of_ticket(ticket.id) if ticket.contract_id else None,
         history=list(StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc())),
         **_clocks(ticket),
     ), status

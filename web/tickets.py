@@ -16,7 +16,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 from peewee import JOIN, SQL, Tuple
 
-from helpdesk.domain import access, contracts, conversation, limits, merge, search as full_text
+from helpdesk.domain import access, contracts, conversation, devices, limits, merge, search as full_text
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import N_, Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
@@ -292,6 +292,7 @@ def _page(ticket: Ticket, reply_form=None, cc_form=None, status: int = 200):
         reply_form=reply_form or forms.ReplyForm(), cc_form=cc_form or forms.CcForm(prefix="cc"),
         confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
+        device=devices.of_ticket(ticket.id) if ticket.contract_id else None,
     ), status
 
 
