@@ -147,7 +147,7 @@ def render(name: str, language: str, context: dict, *, contact: Contact) -> tupl
     language = language if language in LANGUAGES else LANGUAGES[0]
     translate = functools.partial(i18n.gettext, language)
     # Internal names (a status, a role) in the mail's language: `label("status", status)`.
-    context = {"label": lambda kind, value: labels.label(kind, value, translate), **context}
+    context = {**context, "label": lambda kind, value: labels.label(kind, value, translate)}
     env = _environment()
     subject = " ".join(env.get_template(f"{language}/{name}.subject.txt").render(context).split())
     text = env.get_template(f"{language}/{name}.txt").render(context)

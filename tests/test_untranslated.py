@@ -89,9 +89,9 @@ def rendered(monkeypatch):
     names: set[str] = set()
     render = outbox.render
 
-    def recording(name, language, context):
+    def recording(name, language, context, **kwargs):
         names.add(name)
-        return render(name, language, context)
+        return render(name, language, context, **kwargs)
 
     monkeypatch.setattr(outbox, "render", recording)
     return names
