@@ -212,12 +212,12 @@ def listing(reader: Reader, *, text: str = "", after: tuple[dt.datetime, int] | 
         query = query.where(search.article_condition(Article.id, terms))
     if language in LANGUAGES:
         query = query.where(Article.language == language)
+    order: tuple = (Article.published_at.desc(), Article.id.desc())
     if not reader.staff:
-        order = (Article.published_at.desc(), Article.id.desc())
         if after is not None:
             when, last = after
             query = query.where((Article.published_at < when) | ((Article.published_at == when) & (Article.id < last)))
-    else:  # staff: by last change, drafts among them; a cursor is the id
+    else:  # staff: newest written first, drafts among them; a cursor is the id
         order = (Article.id.desc(),)
         if after is not None:
             query = query.where(Article.id < after[1])
@@ -396,3 +396,13 @@ def every_article(limit: int = 1000):
     rows = list(Article.select(Article, User.email).join(User, JOIN.LEFT_OUTER, on=(Article.author == User.id))
                 .order_by(Article.id.desc()).limit(limit))
     return rows, tags_of([a.id for a in rows])
+
+
+def as_row(article: Article, tags: list[ArticleTag]) -> dict:
+    """An article as `helpdesk kb list --json` and the API show it (without the text)."""
+    return {"id": article.id, "title": article.title, "language": article.language, "audience": article.audience,
+            "min_level": article.min_level, "published": article.published_at is not None,
+            "published_at": article.published_at.isoformat() if article.published_at else None,
+            "updated_at": article.updated_at.isoformat(),
+            "models": [t.label for t in tags if t.kind == "model"],
+            "manufacturers": [t.label for t in tags if t.kind == "manufacturer"]}

@@ -26,7 +26,6 @@ import threading
 import unicodedata
 
 import snowballstemmer
-
 from peewee import SQL, Database, NodeList
 
 from helpdesk import database

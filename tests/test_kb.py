@@ -182,7 +182,7 @@ def test_markdown_xss_is_stripped(hostile):
     html = kb_render.to_html(f"Tekst\n\n{hostile}\n")
     tags = _tags(html)
     assert {name for name, _ in tags} <= kb_render.TAGS, html
-    for name, attrs in tags:
+    for _name, attrs in tags:
         for attr, value in attrs:
             assert not attr.startswith("on"), html
             assert not (value or "").strip().lower().startswith(("javascript", "data", "vbscript")), html
