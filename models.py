@@ -714,7 +714,7 @@ class ArticleTag(BaseModel):
     label = CharField(max_length=200)  # as staff wrote it
 
     class Meta:
-        indexes = ((("article", "kind", "value"), True), (("kind", "value", "article"), False))
+        indexes = ((("article", "kind", "value"), True), (("value", "article"), False))  # a device's tags
 
 
 class ArticleFile(BaseModel):

@@ -43,7 +43,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "article_tag"
-            indexes = ((("article", "kind", "value"), True), (("kind", "value", "article"), False))
+            indexes = ((("article", "kind", "value"), True), (("value", "article"), False))
 
     @migrator.create_model
     class ArticleFile(pw.Model):
@@ -59,6 +59,8 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         class Meta:
             table_name = "article_file"
 
+    # A partner's contracts, newest first, a page at a time (`domain.partner_view.contracts_page`).
+    migrator.sql("CREATE INDEX IF NOT EXISTS contract_partner_id_id ON contract (partner_id, id)")
     if _is_sqlite(database):
         migrator.sql("CREATE VIRTUAL TABLE IF NOT EXISTS article_search USING fts5("
                      "body, tokenize = 'unicode61 remove_diacritics 2')")
@@ -71,6 +73,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     migrator.sql("DROP TABLE IF EXISTS article_search")
+    migrator.sql("DROP INDEX IF EXISTS contract_partner_id_id")
     migrator.remove_model("article_file")
     migrator.remove_model("article_tag")
     migrator.remove_model("article")
