@@ -136,6 +136,8 @@ AUDIT_ACTION = {
     "webhook_added": N_("webhook added"),
     "webhook_resumed": N_("webhook resumed"),
     "webhook_removed": N_("webhook removed"),
+    "kb_article_added": N_("article added"),
+    "kb_article_changed": N_("article changed"),
 }
 AUDIT_OBJECT = {
     "user": N_("account"),
@@ -146,7 +148,10 @@ AUDIT_OBJECT = {
     "resource": N_("material"),
     "distributor": N_("distributor"),
     "webhook": N_("webhook"),
+    "article": N_("article"),
 }
+KB_AUDIENCE = {"public": N_("everyone"), "customers": N_("customers with a contract"), "partners": N_("partners")}
+LANGUAGE = {"pl": N_("in Polish"), "en": N_("in English")}
 
 PROGRAMME_LEVEL = {"authorised": N_("Authorised"), "premium": N_("Premium")}
 LEVEL_BASIS = {
@@ -174,6 +179,8 @@ KINDS: dict[str, dict[str, str]] = {
     "audit_action": AUDIT_ACTION,
     "audit_object": AUDIT_OBJECT,
     "programme_level": PROGRAMME_LEVEL,
+    "kb_audience": KB_AUDIENCE,
+    "language": LANGUAGE,
     "level_basis": LEVEL_BASIS,
     "no_level": {"None": "—"},  # a company without a partnership level, as Python wrote it
 }
@@ -253,9 +260,12 @@ AUDIT_DETAIL: dict[str, tuple[Phrase, ...]] = {
     "add_resource": (Phrase(r"(?P<title>.*) \((?P<kind>\w+), (?P<permission>[\w.]+)\)", N_("%(title)s (%(kind)s)"),
                             {"kind": "resource_kind"}),),
     "assign": (Phrase(r"nobody", N_("nobody")),),
+    "kb_article_added": (Phrase(r"(?P<title>.*) \((?P<audience>\w+), (?P<language>\w+)\)", N_("%(title)s (%(audience)s, %(language)s)"),
+                                {"audience": "kb_audience", "language": "language"}),),
     "move_message": (Phrase(r"message (?P<message>\d+) from ticket (?P<ticket>\d+)",
                             N_("message %(message)s from ticket %(ticket)s")),),
 }
+AUDIT_DETAIL["kb_article_changed"] = AUDIT_DETAIL["kb_article_added"]
 for _decided in ("role_change", "application", "level_application"):
     AUDIT_DETAIL[f"{_decided}_rejected"] = AUDIT_DETAIL[f"{_decided}_approved"]
 

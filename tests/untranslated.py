@@ -4,7 +4,7 @@
 `domain.labels`, or any snake_case word) and every English message of the catalogue
 (a msgid whose Polish differs) in a text; `visible_text(html)` is what a reader sees of a
 page: its text and the attributes read aloud or shown (title, placeholder, aria-label, alt,
-button values), without scripts, styles, <code>/<pre>/<kbd>/<samp> (commands, raw mail and
+button values), without scripts, styles, what is marked in another language (lang="en"), <code>/<pre>/<kbd>/<samp> (commands, raw mail and
 identifiers shown as such) and anything marked translate="no" (a person's own words).
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ SKIPPED = {"script", "style", "code", "pre", "kbd", "samp", "template", "textare
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 SHOWN_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
 # Internal names that are Polish words too (or names nobody translates).
-POLISH_TOO = {"partner", "portal", "system", "premium", "mail", "webhook", "api", "status", "none"}
+POLISH_TOO = {"partner", "portal", "system", "premium", "mail", "webhook", "api", "status", "none",
+              "pl", "en"}  # language codes are shown as codes (canned answers' languages)
 SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
 URLS_AND_ADDRESSES = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|\S+@\S+|(?<!\w)/[\w/.?=&%-]+", re.IGNORECASE)
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|%%")
@@ -40,7 +41,8 @@ class _Visible(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         values = dict(attrs)
-        hidden = self._hidden() or tag in SKIPPED or values.get("translate") == "no"
+        hidden = (self._hidden() or tag in SKIPPED or values.get("translate") == "no"
+                  or (tag != "html" and not (values.get("lang") or "pl").startswith("pl")))  # English on purpose
         if not hidden:
             self.parts.extend(values[a] for a in SHOWN_ATTRIBUTES if values.get(a))
             if tag == "input" and values.get("type") in ("submit", "button") and values.get("value"):

@@ -23,6 +23,7 @@ from helpdesk.domain import (
     audit,
     canned,
     demo,
+    kb,
     labels,
     merge,
     partner_access,
@@ -33,7 +34,9 @@ from helpdesk.domain import (
     tokens,
     webhooks,
 )
+from helpdesk.domain.conversation import Upload
 from helpdesk.models import (
+    ArticleFile,
     Attachment,
     AuditLog,
     CannedAnswer,
@@ -224,6 +227,15 @@ def build(app, config) -> SimpleNamespace:
     w.message = Message.select().where(Message.ticket == w.ticket.id).order_by(Message.id).first()
     w.html_message = w.message
 
+    for title, audience, models in (("Jak zresetować rejestrator Hikvision", "public", ["Hikvision DS-7716NI-K4"]),
+                                    ("Aktualizacja central Satel", "customers", ["Satel INTEGRA 64 Plus"]),
+                                    ("Konfiguracja VPN na FortiGate", "partners", ["Fortinet FortiGate 60F"])):
+        w.article = kb.save(config, kb.Draft(title=title, body="## Kroki\n\n1. Wyłącz zasilanie.\n2. Przytrzymaj **reset**.",
+                                             audience=audience, min_level=1, models=models, manufacturers=["Hikvision"]),
+                            uploads=[Upload("instrukcja.txt", "text/plain", b"Instrukcja krok po kroku.\n")],
+                            by=w.admin, now=now)
+    w.article = kb.save(config, kb.Draft(title=w.article.title, body=w.article.body, audience="public"),
+                        article_id=w.article.id, by=w.admin, now=now)
     canned.save("firmware", title="Aktualizacja firmware", body_pl="Proszę zaktualizować firmware.",
                 body_en="Please update the firmware.", by=w.admin, now=now)
     endpoint = webhooks.add_endpoint("https://hooks.apteka-pod-lipami.example/helpdesk", "sekret-pierwszy-0123456789",
@@ -247,6 +259,7 @@ def build(app, config) -> SimpleNamespace:
 def arguments(w) -> dict:
     """A value (or several) for each URL argument, by its name."""
     attachment = Attachment.select().order_by(Attachment.id).first()
+    article_file = ArticleFile.select().where(ArticleFile.article == w.article.id).first()
     evidence = LevelEvidence.select().first()
     return {
         "ticket_id": [w.ticket.id, w.mail_ticket.id, w.split.id],
@@ -254,13 +267,15 @@ def arguments(w) -> dict:
         "application_id": [w.application.id, w.pending_application.id],
         "contract_id": [w.contract.id],
         "attachment_id": [attachment.id],
-        "filename": [attachment.filename],
+        "filename": [attachment.filename, article_file.filename],
         "evidence_id": [evidence.id if evidence else 1],
         "resource_id": [w.resource.id],
         "answer_id": [CannedAnswer.select().first().id],
         "name": list(statistics.REPORTS),
         "code": [w.application.verification_code, "XXXX-XXXX-XXXX"],
         "token": ["nie-ma-takiego-linku"],
+        "article_id": [w.article.id],
+        "file_id": [article_file.id],
     }
 
 
