@@ -117,7 +117,7 @@ def test_register_as_partner_wait_for_verification_and_see_the_tools(app, world)
     assert 'id="programme-banner"' in portal.text("/partner")
     entry = AuditLog.get(AuditLog.action == "verify_company")
     assert entry.actor_id == world.admin.id and entry.object_id == str(company.id)
-    assert "verify_company" in admin.text("/admin/audit")
+    assert "firma zweryfikowana" in admin.text("/admin/audit")  # the action in words (issue 17)
 
 
 def test_a_company_must_delete_its_account_before_registering_again(app, world):
