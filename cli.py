@@ -49,6 +49,13 @@ def _local(config, value, *, seconds: bool = False) -> str:
     return local_time.shown(value, config.timezone, named=True, seconds=seconds)
 
 
+def _label(kind: str, value: str) -> str:
+    """An internal name in the words the pages use (the text output is English; --json keeps the names)."""
+    from helpdesk.domain import labels
+
+    return labels.label(kind, value, labels.english)
+
+
 def _print_json(value) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
@@ -257,7 +264,7 @@ def cmd_ticket_list(args) -> int:
         queue = f"{r['queue']:<12} " if queues else ""
         extra = "".join(f"  #{t}" for t in r["tags"]) + (f"  (merged into {r['merged_into']})" if r["merged_into"]
                                                         else "")
-        print(f"{r['ref']:>9}  {queue}{r['status']:<16} {r['messages']:>3} msg  {r['requester']:<30} {r['subject']}{extra}")
+        print(f"{r['ref']:>9}  {queue}{_label('status', r['status']):<24} {r['messages']:>3} msg  {r['requester']:<30} {r['subject']}{extra}")
     if not rows:
         print("no tickets")
     return 0
@@ -279,7 +286,7 @@ def cmd_ticket_show(args) -> int:
         print(f"merged into {detail['merged_into']}")
     if detail["tags"]:
         print("tags: " + ", ".join(detail["tags"]))
-    print(f"status {detail['status']}, queue {detail['queue']}, requester {detail['requester']}, "
+    print(f"status {_label('status', detail['status'])}, queue {detail['queue']}, requester {detail['requester']}, "
           f"opened {_local(config, detail['created_at'])}")
     if detail["device"]:
         d = detail["device"]
@@ -294,9 +301,10 @@ def cmd_ticket_show(args) -> int:
               f"{' BREACHED' if s['resolution_breached'] else ''}{', paused' if s['paused_since'] else ''}")
     if detail["time_spent_minutes"]:
         print(f"time spent: {detail['time_spent_minutes']} min")
-    print("participants: " + ", ".join(f"{p['email']} ({p['role']})" for p in detail["participants"]))
+    print("participants: " + ", ".join(f"{p['email']} ({_label('participant_role', p['role'])})"
+                                       for p in detail["participants"]))
     for m in detail["messages"]:  # newest first
-        print(f"\n--- {_local(config, m['created_at'])}  {m['kind']}  from {m['author']}  [rule: {m['thread_rule']}]")
+        print(f"\n--- {_local(config, m['created_at'])}  {_label('message_kind', m['kind'])}  from {m['author']}  [rule: {m['thread_rule']}]")
         for a in m["attachments"]:
             note = f" SKIPPED: {a['skipped_reason']}" if a["skipped_reason"] else ""
             print(f"    attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes){note}")

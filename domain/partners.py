@@ -45,7 +45,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import audit, contracts, levels, local_time, pdfs, webhooks
+from . import audit, contracts, levels, local_time, numbers, pdfs, webhooks
 from .accounts import send_mail
 from .storage import BlobStore
 from .validation import N_, Invalid
@@ -282,7 +282,7 @@ def distributor_names(application_id: int) -> list[str]:
 
 
 def _pln(amount: Decimal) -> str:
-    return f"{amount:,.2f}".replace(",", " ").replace(".", ",")
+    return numbers.money(amount, "pl")  # the documents are in Polish
 
 
 def _document(config: Config, application: PartnerApplication, company: Company, code: str,
@@ -294,7 +294,7 @@ def _document(config: Config, application: PartnerApplication, company: Company,
         role=ROLE_NAMES_PL.get(company.role, company.role), level=level.get("pl", application.declared_level),
         terms_version=terms.version if terms else "-", distributors=tuple(distributor_names(application.id)),
         quarterly_target=_pln(application.quarterly_target_pln), annual_target=_pln(application.annual_target_pln),
-        commission=f"{application.commission_percent}%", approved_on=today, valid_until=until,
+        commission=numbers.percent(application.commission_percent, "pl"), approved_on=today, valid_until=until,
         verification_code=code, verify_url=f"{config.base_url}/verify/{code}")
 
 

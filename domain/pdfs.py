@@ -21,6 +21,7 @@ from pathlib import Path
 
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
@@ -71,14 +72,33 @@ def _date(day: dt.date) -> str:
     return day.strftime("%d.%m.%Y")
 
 
+def wrapped(text: str, font: str, size: float, width: float) -> list[str]:
+    """The text in lines that fit `width` points: broken at spaces, and a word longer than
+    the line (a URL) broken where it must."""
+    lines = []
+    for line in simpleSplit(text, font, size, width) or [""]:
+        while pdfmetrics.stringWidth(line, font, size) > width:
+            cut = len(line)
+            while cut > 1 and pdfmetrics.stringWidth(line[:cut], font, size) > width:
+                cut -= 1
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
+
+
 def _lines(c: canvas.Canvas, x: float, y: float, rows: list[tuple[str, str]], font: str, bold: str,
-           size: float = 11, gap: float = 7 * mm) -> float:
+           size: float = 11, gap: float = 7 * mm, right: float = A4[0] - 20 * mm) -> float:
+    """Label and value rows; a long value continues on the next lines, within `right`."""
     for label, value in rows:
         c.setFont(bold, size)
         c.drawString(x, y, label)
         c.setFont(font, size)
-        c.drawString(x + 62 * mm, y, value)
-        y -= gap
+        extra = 0.0
+        for i, line in enumerate(wrapped(value, font, size, right - x - 62 * mm)):
+            c.drawString(x + 62 * mm, y - i * size * 1.3, line)
+            extra = i * size * 1.3
+        y -= gap + extra
     return y
 
 
@@ -96,27 +116,26 @@ def _draw_agreement(doc: PartnerDocument) -> bytes:
     rows = [
         ("Partner:", doc.company_name),
         ("NIP:", doc.nip),
-        ("Adres:", doc.address or "-"),
+        ("Adres:", doc.address),  # a row without a value is left out
         ("Rola:", doc.role),
         ("Poziom partnerstwa:", doc.level),
-        ("Dystrybutorzy:", ", ".join(doc.distributors) or "-"),
-        ("Cel kwartalny (PLN):", doc.quarterly_target),
-        ("Cel roczny (PLN):", doc.annual_target),
+        ("Dystrybutorzy:", ", ".join(doc.distributors)),
+        ("Cel kwartalny:", doc.quarterly_target),
+        ("Cel roczny:", doc.annual_target),
         ("Prowizja:", doc.commission),
         ("Data zawarcia:", _date(doc.approved_on)),
         ("Obowiązuje do:", _date(doc.valid_until)),
         ("Kod weryfikacyjny:", doc.verification_code),
     ]
-    y = _lines(c, 20 * mm, height - 55 * mm, rows, font, bold)
+    y = _lines(c, 20 * mm, height - 55 * mm, [(label, value) for label, value in rows if value.strip()], font, bold)
     c.setFont(font, 10)
     text = c.beginText(20 * mm, y - 6 * mm)
-    for line in (
-        "Strony zawierają umowę o udziale Partnera w Programie Partnerskim na warunkach",
-        f"w wersji {doc.terms_version}, zaakceptowanych przez Partnera w portalu. Partner zobowiązuje się",
-        "do realizacji zadeklarowanych celów; prowizja jest naliczana od sprzedaży u wskazanych dystrybutorów.",
-        f"Ważność umowy i certyfikatu można sprawdzić pod adresem: {doc.verify_url}",
-    ):
-        text.textLine(line)
+    body = (f"Strony zawierają umowę o udziale Partnera w Programie Partnerskim na warunkach w wersji "
+            f"{doc.terms_version}, zaakceptowanych przez Partnera w portalu. Partner zobowiązuje się do realizacji "
+            "zadeklarowanych celów; prowizja jest naliczana od sprzedaży u wskazanych dystrybutorów.")
+    for paragraph in (body, "Ważność umowy i certyfikatu można sprawdzić pod adresem:", doc.verify_url):
+        for line in wrapped(paragraph, font, 10, width - 40 * mm):
+            text.textLine(line)
     c.drawText(text)
     c.setFont(font, 9)
     c.drawString(20 * mm, 30 * mm, f"Dokument podpisany elektronicznie ({SIGNER_NAME}).")
@@ -151,7 +170,8 @@ def _draw_certificate(doc: PartnerDocument) -> bytes:
                         f"Ważny od {_date(doc.approved_on)} do {_date(doc.valid_until)}")
     c.drawCentredString(width / 2, height - 138 * mm, f"Kod weryfikacyjny: {doc.verification_code}")
     c.setFont(font, 10)
-    c.drawCentredString(width / 2, height - 146 * mm, f"Sprawdź ważność: {doc.verify_url}")
+    for i, line in enumerate(wrapped(f"Sprawdź ważność: {doc.verify_url}", font, 10, width - 40 * mm)):
+        c.drawCentredString(width / 2, height - (146 + 5 * i) * mm, line)
     c.drawCentredString(width / 2, 22 * mm, f"Dokument podpisany elektronicznie ({SIGNER_NAME}).")
     c.showPage()
     c.save()

@@ -51,6 +51,9 @@ def test_a_newcomer_drops_mail_and_sees_tickets(helpdesk, tmp_path):
     assert {p["email"] for p in shown["participants"]} == {"jan@example.com", "anna@example.com"}
     text = helpdesk("ticket", "show", "1").stdout
     assert "rule: in_reply_to" in text and "attachment: log.txt" in text
+    # Internal names in the pages' words (issue 17): roles, kinds and statuses; --json keeps the names.
+    assert "anna@example.com (in copy)" in text and "(requester)" in text and "  Customer  from" in text
+    assert shown["status"] in ("new", "waiting_us") and f"status {shown['status']}," not in text
 
     log = json.loads(helpdesk("mail", "log", "--json").stdout)
     assert [(r["message_id"], r["outcome"], r["ticket"]) for r in log] == [

@@ -85,7 +85,8 @@ def enrol(portal, distributors, level="authorised"):
 
 
 def pdf_text(data: bytes) -> str:
-    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+    # Numbers are grouped with no-break spaces (babel's Polish format): read them as spaces.
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages).replace("\xa0", " ")
 
 
 # --- registering as a partner, verification, registering again (P2, the seed's Q&A) -------------------------

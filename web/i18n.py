@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, current_app, g, session
-from flask_babel import Babel, format_decimal, get_translations
+from flask_babel import Babel, get_locale, get_translations
 from flask_login import current_user
 
-from helpdesk.domain import labels
+from helpdesk.domain import labels, numbers
 
 LANGUAGES = {"pl": "Polski", "en": "English"}
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
@@ -55,7 +55,8 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, current_language=current_language, label=label,
                                  history_reason=history_reason, audit_detail=audit_detail)
-    app.jinja_env.filters["money"] = money
+    # Numbers in the reader's format, through domain.numbers (as mail and the PDFs do).
+    app.jinja_env.filters.update(money=money, amount=amount, percent=percent, number=number)
 
 
 def label(kind: str, value: str | None) -> str:
@@ -71,6 +72,25 @@ def audit_detail(action: str, detail: str) -> str:
     return labels.audit_detail(action, detail, fast_gettext)
 
 
-def money(amount) -> str:
-    """An amount with two decimals in the reader's way: 2 500,00 (pl), 2,500.00 (en)."""
-    return format_decimal(amount, format="#,##0.00")
+def _locale() -> str:
+    return str(get_locale() or current_app.config["HELPDESK"].language)
+
+
+def money(value) -> str:
+    """An amount in PLN in the reader's way: 10 000,00 zł (pl), PLN 10,000.00 (en)."""
+    return numbers.money(value, _locale())
+
+
+def amount(value) -> str:
+    """Two decimals without the currency (a column that names it): 2 500,00 (pl), 2,500.00 (en)."""
+    return numbers.amount(value, _locale())
+
+
+def percent(value) -> str:
+    """A value in per cent: 2,00% (pl), 2.00% (en)."""
+    return numbers.percent(value, _locale())
+
+
+def number(value) -> str:
+    """Any number in the reader's format: 1,5 (pl), 1.5 (en)."""
+    return numbers.number(value, _locale())
