@@ -611,7 +611,8 @@ def cmd_demo(args) -> int:
 
     _migrated(args)
     made = demo.create()
-    print(f"demo data: {made.companies_created} compan(y/ies) and {made.contracts_created} contract(s) created"
+    print(f"demo data: {made.companies_created} compan(y/ies), {made.contracts_created} contract(s) and "
+          f"{made.distributors_created} distributor(s) created"
           + ("" if made.user_created else "; the demo user existed: its password is new"))
     print(f"log in as:  {made.email}")
     print(f"password:   {made.password}")
