@@ -28,7 +28,7 @@ import time
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError as FuturesTimeout
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
@@ -370,6 +370,10 @@ class Worker:
             return parsing
         try:
             return parsing.result(timeout=self.config.parse_timeout_seconds)
+        except CancelledError:
+            # The pool was stopped for another message's sake before this one's turn came
+            # (a busy machine): nothing is wrong with this one, parse it again.
+            return self._result(fetched, self._submit(fetched), alone=alone)
         except (BrokenProcessPool, FuturesTimeout) as exc:
             what = ("took longer than %d s" % self.config.parse_timeout_seconds
                     if isinstance(exc, FuturesTimeout) else "ended abruptly")
