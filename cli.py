@@ -6,6 +6,7 @@ says why), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import signal
@@ -36,6 +37,16 @@ def _migrated(args) -> config_mod.Config:
     config = _setup(args)
     database.migrate(args.database)
     return config
+
+
+def _local(config, value, *, seconds: bool = False) -> str:
+    """A time for the terminal: in HELPDESK_TIMEZONE, the zone named ("2026-12-02 07:09 CET");
+    stored times are naive UTC, ISO strings with an offset are converted (--json keeps UTC)."""
+    from helpdesk.domain import local_time
+
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value) if value else None
+    return local_time.shown(value, config.timezone, named=True, seconds=seconds)
 
 
 def _print_json(value) -> None:
@@ -205,7 +216,7 @@ def _deliver_webhooks(config) -> dict:
 def cmd_outbox_list(args) -> int:
     from helpdesk.models import Outbox
 
-    _migrated(args)
+    config = _migrated(args)
     query = Outbox.select().order_by(Outbox.id.desc()).limit(args.limit)
     if args.status:
         query = query.where(Outbox.status == args.status)
@@ -217,8 +228,8 @@ def cmd_outbox_list(args) -> int:
         _print_json(rows)
         return 0
     for r in rows:
-        when = r["sent_at"] or r["next_attempt_at"]
-        print(f"#{r['id']:<6} {r['status']:<8} {when:%Y-%m-%d %H:%M:%S}  {r['recipient']:<30} <{r['message_id']}>"
+        when = _local(config, r["sent_at"] or r["next_attempt_at"], seconds=True)
+        print(f"#{r['id']:<6} {r['status']:<8} {when}  {r['recipient']:<30} <{r['message_id']}>"
               + (f"  {r['last_error']}" if r["last_error"] else ""))
     if not rows:
         print("the outbox is empty")
@@ -317,17 +328,23 @@ def cmd_ticket_show(args) -> int:
     if detail["tags"]:
         print("tags: " + ", ".join(detail["tags"]))
     print(f"status {detail['status']}, queue {detail['queue']}, requester {detail['requester']}, "
-          f"opened {detail['created_at']}")
+          f"opened {_local(config, detail['created_at'])}")
+    if detail["device"]:
+        d = detail["device"]
+        print(f"contract {d['contract']}" + (f" ({d['customer']})" if d["customer"] else "")
+              + f", service level {d['service_level'] or '-'}")
+        print(f"device {d['model'] or '-'}, serial {d['serial'] or '-'}, address {d['address'] or '-'}"
+              if d["serial"] or d["model"] or d["address"] else "device: none chosen (the contract as a whole)")
     if detail["sla"]["policy"]:
         s = detail["sla"]
-        print(f"service level {s['policy']}: first response due {s['first_response_due']}"
-              f"{' BREACHED' if s['first_response_breached'] else ''}, resolution due {s['resolution_due']}"
+        print(f"service level {s['policy']}: first response due {_local(config, s['first_response_due'])}"
+              f"{' BREACHED' if s['first_response_breached'] else ''}, resolution due {_local(config, s['resolution_due'])}"
               f"{' BREACHED' if s['resolution_breached'] else ''}{', paused' if s['paused_since'] else ''}")
     if detail["time_spent_minutes"]:
         print(f"time spent: {detail['time_spent_minutes']} min")
     print("participants: " + ", ".join(f"{p['email']} ({p['role']})" for p in detail["participants"]))
     for m in detail["messages"]:  # newest first
-        print(f"\n--- {m['created_at']}  {m['kind']}  from {m['author']}  [rule: {m['thread_rule']}]")
+        print(f"\n--- {_local(config, m['created_at'])}  {m['kind']}  from {m['author']}  [rule: {m['thread_rule']}]")
         for a in m["attachments"]:
             note = f" SKIPPED: {a['skipped_reason']}" if a["skipped_reason"] else ""
             print(f"    attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes){note}")
@@ -439,14 +456,14 @@ def cmd_canned_list(args) -> int:
 def cmd_mail_log(args) -> int:
     from helpdesk.domain import reports
 
-    _migrated(args)
+    config = _migrated(args)
     rows = reports.mail_log(limit=args.limit, outcome=args.outcome)
     if args.json:
         _print_json(rows)
         return 0
     for r in rows:
         ticket = r["ticket"] or "-"
-        print(f"#{r['id']:<6} {r['processed_at']:%Y-%m-%d %H:%M:%S}  {r['outcome']:<12} {ticket:>8}  "
+        print(f"#{r['id']:<6} {_local(config, r['processed_at'], seconds=True)}  {r['outcome']:<12} {ticket:>8}  "
               f"<{r['message_id']}>  {r['reason']}")
     return 0
 
@@ -460,7 +477,8 @@ def cmd_mail_status(args) -> int:
         _print_json(status)
         return 0
     for box in status["mailboxes"]:
-        print(f"{box['mailbox']}: last fetch {box['last_fetch_at']}, last mail {box['last_message_at']}, "
+        print(f"{box['mailbox']}: last fetch {_local(config, box['last_fetch_at']) or 'never'}, "
+              f"last mail {_local(config, box['last_message_at']) or 'none'}, "
               f"UIDVALIDITY {box['uidvalidity']}" + (f", ERROR: {box['last_error']}" if box["last_error"] else ""))
     for token in status["oauth2"]:  # one line per OAuth2 account
         print(f"oauth2 {token['account']}: {'ok' if token['ok'] else 'FAILING'}: {token['detail']}")
@@ -569,7 +587,7 @@ def cmd_security_log(args) -> int:
     for r in rows:
         ticket = f"{config.ticket_prefix}-{r['ticket']}" if r["ticket"] else "-"
         addresses = f"  [{', '.join(r['addresses'])}]" if r["addresses"] else ""
-        print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['kind']:<22} {ticket:>9}  {r['sender'] or '-'}  {r['reason']}{addresses}")
+        print(f"{_local(config, r['at'], seconds=True)}  {r['kind']:<22} {ticket:>9}  {r['sender'] or '-'}  {r['reason']}{addresses}")
     if not rows:
         print("no security events")
     return 0
@@ -661,7 +679,7 @@ def cmd_token_create(args) -> int:
     from helpdesk.domain.validation import Invalid
     from helpdesk.models import User
 
-    _migrated(args)
+    config = _migrated(args)
     user = User.get_or_none(User.email == args.email.strip().lower())
     if user is None:
         raise CommandError(f"no account with the address {args.email}")
@@ -669,7 +687,7 @@ def cmd_token_create(args) -> int:
         token, secret = api_tokens.create(user, args.scope or ["tickets:read"], days=args.expires, name=args.name)
     except Invalid as error:
         raise _invalid(error) from None
-    expires = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "never expires"
+    expires = f"expires {_local(config, token.expires_at)}" if token.expires_at else "never expires"
     print(f"token {token.id} for {user.email} ({token.scopes}; {expires}); it is shown only now:", file=sys.stderr)
     print(secret)
     return 0
@@ -701,7 +719,7 @@ def cmd_webhook_add(args) -> int:
 def cmd_webhook_list(args) -> int:
     from helpdesk.domain import webhooks
 
-    _migrated(args)
+    config = _migrated(args)
     rows = [{"id": e.id, "url": e.url, "events": e.events.split(), "allow_host": e.allow_host or None,
              "paused_at": e.paused_at, "pause_reason": e.pause_reason or None,
              "consecutive_failures": e.consecutive_failures, "created_at": e.created_at}
@@ -710,7 +728,7 @@ def cmd_webhook_list(args) -> int:
         _print_json(rows)
         return 0
     for r in rows:
-        state = f"paused since {r['paused_at']:%Y-%m-%d %H:%M}: {r['pause_reason']}" if r["paused_at"] else "active"
+        state = f"paused since {_local(config, r['paused_at'])}: {r['pause_reason']}" if r["paused_at"] else "active"
         print(f"{r['id']:>4}  {r['url']}  {' '.join(r['events'])}  {state}")
     if not rows:
         print("no webhooks")
@@ -720,7 +738,7 @@ def cmd_webhook_list(args) -> int:
 def cmd_webhook_log(args) -> int:
     from helpdesk.domain import webhooks
 
-    _migrated(args)
+    config = _migrated(args)
     rows = [{"id": d.id, "endpoint": d.endpoint_id, "url": d.endpoint.url, "event": d.event, "event_id": d.event_id,
              "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
              "last_error": d.last_error or None, "created_at": d.created_at, "delivered_at": d.delivered_at}
@@ -730,7 +748,7 @@ def cmd_webhook_log(args) -> int:
         return 0
     for r in rows:
         answer = f"{r['last_status_code'] or ''} {(r['last_error'] or '')[:80]}".strip()
-        print(f"{r['id']:>6}  {r['created_at']:%Y-%m-%d %H:%M}  {r['event']:<28} {r['status']:<9} "
+        print(f"{r['id']:>6}  {_local(config, r['created_at'])}  {r['event']:<28} {r['status']:<9} "
               f"{r['attempts']:>2}  {r['url']}  {answer}")
     if not rows:
         print("no deliveries")
@@ -786,8 +804,6 @@ def cmd_sla_list(args) -> int:
 
 
 def cmd_report(args) -> int:
-    import datetime as dt
-
     from helpdesk.domain import statistics
 
     config = _migrated(args)

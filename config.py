@@ -294,6 +294,9 @@ class Config:
     smtp_url: str = ""
     language: str = "pl"
     timezone: str = "Europe/Warsaw"
+    # The support phone line shown beside the support address on the portal and in every mail;
+    # empty: no number is shown (a made-up default would send customers to a wrong number).
+    hotline: str = ""
     web_listen: str = "127.0.0.1:5000"  # where `helpdesk run` and `helpdesk web` serve the portal
     proxy_hops: int = 0  # reverse proxies in front of the portal whose X-Forwarded-* we trust
     api_rate_limit: int = 600  # API requests per token per minute
@@ -348,6 +351,11 @@ class Config:
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def hotline_dial(self) -> str:
+        """The hotline as a tel: URI wants it: its digits, with the leading + if it has one."""
+        return ("+" if self.hotline.startswith("+") else "") + "".join(c for c in self.hotline if c.isdigit())
 
     @property
     def support_address(self) -> str:
@@ -415,6 +423,7 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     settings["sla_business_hours"] = " ".join(settings["sla_business_hours"].split())
     # An empty HELPDESK_SLA_HOLIDAYS means no holidays (not the default, PL).
     settings["sla_holidays"] = env.get("HELPDESK_SLA_HOLIDAYS", Config.sla_holidays).strip().upper()
+    settings["hotline"] = _hotline(settings["hotline"])
     settings["oauth"] = _oauth(env)
     settings["portal_queue_rules"] = _queue_rules(env.get("HELPDESK_PORTAL_QUEUE_RULES") or "")
     config = Config(
@@ -448,6 +457,19 @@ def _check_sla(config: Config) -> None:
         calendar_of(config.sla_business_hours, config.timezone, config.sla_holidays)
     except ValueError as exc:
         raise ConfigError(f"HELPDESK_SLA_BUSINESS_HOURS / HELPDESK_SLA_HOLIDAYS / HELPDESK_TIMEZONE: {exc}") from None
+
+
+# A phone number as people write it: digits, spaces, dashes, dots, parentheses, a leading +.
+HOTLINE = re.compile(r"\+?[0-9 ().-]{3,30}")
+
+
+def _hotline(value: str) -> str:
+    """HELPDESK_HOTLINE: "" or a phone number (shown as written, dialled by its digits)."""
+    value = " ".join(value.split())
+    if value and not (HOTLINE.fullmatch(value) and sum(c.isdigit() for c in value) >= 3):
+        raise ConfigError(f"HELPDESK_HOTLINE: {value[:40]!r} is not a phone number; write it as people dial it, "
+                          "e.g. +48 22 123 45 67 (digits, spaces, dashes, parentheses, a leading +)")
+    return value
 
 
 PORTAL_RULE_KEYS = ("partner",)  # who a portal queue rule can name

@@ -47,7 +47,8 @@ def main() -> None:
             def built(i: int):
                 subject, text, html = outbox.render("message", "pl", {
                     "ref": "HD-1", "subject": ticket.subject, "status": "open", "message": history[0],
-                    "history": history[1:], "link": "http://127.0.0.1:5000/tickets/1", "team": "Pomoc"})
+                    "history": history[1:], "link": "http://127.0.0.1:5000/tickets/1", "team": "Pomoc"},
+                    contact=outbox.Contact.of(config))
                 return outbox.build(
                     mail_from=config.support_address, from_name="Pomoc", to=f"user{i}@example.com", subject=subject,
                     text=text, html=html, message_id=outbox.new_message_id("helpdesk.localhost", ticket.id),

@@ -176,6 +176,15 @@ def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int
             "db_mb": size / 1e6, "staff": staff.email, "customer": customer.email, **made}
 
 
+def migrate(data_dir: Path) -> None:
+    """Apply the migrations that came after the data set was built (--reuse)."""
+    from helpdesk import config as config_mod, database
+
+    database_ = database.open_database(config_mod.load_config(env_for(data_dir), dotenv=None).database_url)
+    database.migrate(database_)
+    database_.close()
+
+
 def service_levels_for(config, now: dt.datetime) -> int:
     """Service levels for the contracts' levels (and a default), each ticket's first answer,
     minutes spent on a third of the answers and notes, and the clocks of every open ticket and
@@ -462,7 +471,7 @@ def free_port() -> int:
 
 
 def request(port: int, method: str, path: str, *, cookie: str = "", body: str = "") -> tuple[int, dict, str]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)  # a slow page's queue may be draining
     headers = {"Cookie": cookie} if cookie else {}
     if body:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -616,11 +625,12 @@ def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str
         with Statements() as statements:
             response = client.get(path)
         assert response.status_code == 200, (name, path)
-        times = []
+        times, cpu = [], []
         for _ in range(repeat):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             client.get(path)
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - started_cpu) * 1000)
         timed = []
         db.connect(reuse_if_open=True)
         for sql, params in statements.seen:
@@ -635,7 +645,7 @@ def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str
         plan = [row[column] for row in db.execute_sql(explain + slowest[1], slowest[2])] if slowest[1] else []
         db.close()
         out[path, who] = {"queries": len(statements.seen), "sql_ms": sum(x[0] for x in timed),
-                          "request_ms": statistics.median(times), "slowest_ms": slowest[0], "slowest_sql": slowest[1],
+                          "request_ms": statistics.median(times), "cpu_ms": statistics.median(cpu), "slowest_ms": slowest[0], "slowest_sql": slowest[1],
                           "slowest_params": slowest[2], "plan": plan}
     out["app"], out["clients"] = app, clients
     return out
@@ -681,6 +691,9 @@ def main() -> None:
                         help="cProfile one request of each PAGE (a path, or part of a name: 'staff: ticket'), "
                              "or of the slowest page")
     parser.add_argument("--keep", action="store_true", help="keep the data dir")
+    parser.add_argument("--reuse", metavar="DIR", type=Path,
+                        help="build the data set into DIR once and reuse it on later runs (with the same "
+                             "--contracts/--messages; new migrations are applied to it); DIR is kept")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -690,16 +703,30 @@ def main() -> None:
         return
     tickets = args.tickets or max(BIG, args.messages // MESSAGES_PER_TICKET)
 
-    work = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    work = args.reuse or Path(tempfile.mkdtemp(prefix="bench-web-"))
     server = None
     try:
-        print(f"load average {load_average()} on {os.cpu_count()} cores; building {args.contracts:,} contracts, "
-              f"{args.contracts * LINES_PER_CONTRACT:,} device lines, {tickets:,} tickets with "
-              f"{args.messages:,} messages in {work} ...", flush=True)
-        started = time.perf_counter()
-        built = build(work / "var", args.contracts, tickets, args.messages)
+        saved = work / "built.json"
+        if args.reuse and saved.exists():
+            built = json.loads(saved.read_text())
+            if (built.get("contracts_asked"), built.get("messages_asked")) != (args.contracts, args.messages):
+                sys.exit(f"{work} holds {built.get('contracts_asked'):,} contracts and {built.get('messages_asked'):,} "
+                         "messages: pass the same --contracts and --messages, or another --reuse DIR")
+            print(f"load average {load_average()} on {os.cpu_count()} cores; reusing the data set in {work} "
+                  f"(built in {built['build_s']:.0f} s; migrations applied now)", flush=True)
+            migrate(work / "var")
+        else:
+            print(f"load average {load_average()} on {os.cpu_count()} cores; building {args.contracts:,} contracts, "
+                  f"{args.contracts * LINES_PER_CONTRACT:,} device lines, {tickets:,} tickets with "
+                  f"{args.messages:,} messages in {work} ...", flush=True)
+            started = time.perf_counter()
+            built = build(work / "var", args.contracts, tickets, args.messages)
+            built.update(build_s=time.perf_counter() - started, contracts_asked=args.contracts,
+                         messages_asked=args.messages)
+            if args.reuse:
+                saved.write_text(json.dumps(built))
         mine = built["customer_tickets"]
-        print(f"  built in {time.perf_counter() - started:.0f} s (insert_many): contracts and lines "
+        print(f"  built in {built['build_s']:.0f} s (insert_many): contracts and lines "
               f"{built['contracts_s']:.1f} s, tickets {built['tickets_s']:.1f} s, "
               f"service-level clocks of {built['clocked']:,} tickets {built['sla_s']:.1f} s, search index "
               f"{built['index_s']:.1f} s ({built['index_how']}), ANALYZE {built['analyze_s']:.1f} s; "
@@ -730,10 +757,15 @@ def main() -> None:
 
         measured = in_process(work / "var", {"customer": built["customer"], "staff": built["staff"]}, pages)
         print(f"\nin-process (Flask test client, one request at a time; load average {load_average()}):")
-        print(f"{'page':<34}{'queries':>8}{'SQL ms':>8}{'request ms':>12}{'slowest statement':>20}")
+        print(f"{'page':<34}{'queries':>8}{'SQL ms':>8}{'request ms':>12}{'CPU ms':>8}{'x static':>9}"
+              f"{'slowest statement':>20}")
+        static_cpu = measured[pages[0][1], pages[0][2]]["cpu_ms"] or 0.01
         for name, path, who in pages:
             m = measured[path, who]
-            print(f"{name:<34}{m['queries']:>8}{m['sql_ms']:>8.1f}{m['request_ms']:>12.1f}{m['slowest_ms']:>17.1f} ms")
+            print(f"{name:<34}{m['queries']:>8}{m['sql_ms']:>8.1f}{m['request_ms']:>12.1f}{m['cpu_ms']:>8.1f}"
+                  f"{static_cpu / (m['cpu_ms'] or 0.01):>9.2f}{m['slowest_ms']:>17.1f} ms")
+        print("CPU ms: the process's CPU time for one request (SQLite's included), less moved by other work on the "
+              "machine than the wall time; x static: the static page's CPU time over the page's.")
         print("\nthe slowest statement of each page taking over 2 ms, with its query plan:")
         for name, path, who in pages:
             m = measured[path, who]
@@ -796,7 +828,7 @@ def main() -> None:
                 server.wait(30)
             except subprocess.TimeoutExpired:
                 server.kill()
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"data kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

@@ -93,7 +93,7 @@ def send_mail(config: Config, name: str, to: str, language: str, context: dict, 
     """Render a mail template and queue it (in the caller's transaction); with `queue`
     False, only the work (for answers that must cost the same whether or not they mail)."""
     context = {"base_url": config.base_url, "to": to, **context}
-    subject, text, html = outbox.render(name, language, context)
+    subject, text, html = outbox.render(name, language, context, contact=outbox.Contact.of(config))
     domain = config.support_address.split("@", 1)[1]
     message = outbox.build(
         mail_from=config.support_address, from_name=i18n.gettext(language, i18n.PORTAL_TEAM), to=to, subject=subject,

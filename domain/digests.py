@@ -12,15 +12,16 @@ Periods are the recipient's own: a local calendar day ("2026-03-29") or an ISO w
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import heapq
 import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from helpdesk.config import cron_trigger  # noqa: F401 (the schedules' parser lives with the settings)
+
+from . import local_time
 
 DEFAULT_ZONE = "Europe/Warsaw"
 SECTION_LIMIT = 50  # tickets listed per section; the rest are counted
@@ -31,18 +32,14 @@ UTC = dt.timezone.utc
 # --- time and periods -----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)
 def zone(name: str | None) -> ZoneInfo:
     """The zone by name; the default for an empty or unknown name (a typo mails no one late)."""
-    try:
-        return ZoneInfo(name or DEFAULT_ZONE)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(DEFAULT_ZONE)
+    return local_time.zone(name)
 
 
 def local(now: dt.datetime, tz: str | None) -> dt.datetime:
     """A naive UTC time as wall-clock time in the zone."""
-    return now.replace(tzinfo=UTC).astimezone(zone(tz))
+    return local_time.local(now, tz)
 
 
 def day_key(now: dt.datetime, tz: str | None) -> str:
@@ -55,8 +52,8 @@ def week_key(now: dt.datetime, tz: str | None) -> str:
 
 
 def shown(when: dt.datetime | None, tz: str | None) -> str:
-    """How a time reads in a mail: local wall-clock time, to the minute."""
-    return "" if when is None else local(when, tz).strftime("%Y-%m-%d %H:%M")
+    """How a time reads in a mail: local wall-clock time, to the minute, the zone named."""
+    return local_time.shown(when, tz, named=True)
 
 
 def period_start(kind: str, now_local: dt.datetime) -> dt.datetime:

@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from helpdesk.models import OAuthToken, db, utcnow
 
+from . import local_time
+
 log = logging.getLogger(__name__)
 
 EARLY = dt.timedelta(minutes=5)  # an access token with less than this to live is refreshed first
@@ -114,6 +116,7 @@ class TokenState:
 def states(config, accounts) -> list[TokenState]:
     """How each OAuth2 account stands, without asking the provider: for `mail status` and `check`."""
     rows = {r.account: r for r in OAuthToken.select().where(OAuthToken.account.in_([a.lower() for a in accounts]))}
+    shown = lambda when: local_time.shown(when, config.timezone, named=True)  # noqa: E731  (read by an operator)
     out = []
     for account in dict.fromkeys(a.lower() for a in accounts):
         row = rows.get(account)
@@ -123,15 +126,15 @@ def states(config, accounts) -> list[TokenState]:
             else:
                 out.append(TokenState(account, False, "no refresh token: run `helpdesk mailbox authorize`"))
         elif row.dead_since is not None:
-            out.append(TokenState(account, False, f"the refresh token stopped working at {row.dead_since:%Y-%m-%d %H:%M} "
-                                                  f"UTC ({row.last_error}): run `helpdesk mailbox authorize`"))
+            out.append(TokenState(account, False, "the refresh token stopped working at "
+                                                  f"{shown(row.dead_since)} ({row.last_error}): run `helpdesk mailbox authorize`"))
         elif not unseal(config.secret_key, row.refresh_token):
             out.append(TokenState(account, False, "the stored refresh token cannot be decrypted (was "
                                                   "HELPDESK_SECRET_KEY changed?): run `helpdesk mailbox authorize`"))
         else:
-            valid = f", access token valid until {row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else ""
-            out.append(TokenState(account, True, f"refresh token works (last refreshed {row.updated_at:%Y-%m-%d %H:%M} "
-                                                 f"UTC{valid})"))
+            valid = f", access token valid until {shown(row.expires_at)}" if row.expires_at else ""
+            out.append(TokenState(account, True, f"refresh token works (last refreshed {shown(row.updated_at)}"
+                                                 f"{valid})"))
     return out
 
 

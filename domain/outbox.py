@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import jinja2
 
+from helpdesk.config import Config
 from helpdesk.models import Outbox, OutboxStatus, Ticket, utcnow
 
 from . import tickets
@@ -125,11 +127,29 @@ def _environment() -> jinja2.Environment:
                               autoescape=jinja2.select_autoescape(["html"]), keep_trailing_newline=True)
 
 
-def render(name: str, language: str, context: dict) -> tuple[str, str, str]:
-    """(subject, text, html) of a mail template, in the language if we have it, else Polish."""
+@dataclass(frozen=True)
+class Contact:
+    """How to reach us, under every mail: the support address and the hotline ("" for none)."""
+
+    address: str
+    hotline: str = ""
+    dial: str = ""  # the hotline's digits, for a tel: link
+
+    @classmethod
+    def of(cls, config: Config, address: str = "") -> Contact:
+        """`address`: the one the mail comes from (a queue's own), else the first support address."""
+        return cls(address or config.support_address, config.hotline, config.hotline_dial)
+
+
+def render(name: str, language: str, context: dict, *, contact: Contact) -> tuple[str, str, str]:
+    """(subject, text, html) of a mail template, in the language if we have it, else Polish;
+    both bodies end with the contact footer (`_contact.txt`, `_contact.html`)."""
     language = language if language in LANGUAGES else LANGUAGES[0]
     env = _environment()
     subject = " ".join(env.get_template(f"{language}/{name}.subject.txt").render(context).split())
     text = env.get_template(f"{language}/{name}.txt").render(context)
     html = env.get_template(f"{language}/{name}.html").render(context)
+    footer = {"contact": contact}
+    text = text.rstrip("\n") + "\n" + env.get_template(f"{language}/_contact.txt").render(footer)
+    html = html.rstrip("\n") + "\n" + env.get_template(f"{language}/_contact.html").render(footer)
     return subject, text, html

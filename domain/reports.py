@@ -6,7 +6,7 @@ import re
 
 from peewee import fn
 
-from helpdesk.domain import faults, tags
+from helpdesk.domain import devices, faults, tags
 from helpdesk.models import (
     Attachment,
     InboundMail,
@@ -60,6 +60,8 @@ def ticket_detail(ref: str, *, prefix: str = "HD") -> dict | None:
         "id": ticket.id, "ref": ticket.ref(prefix), "subject": ticket.subject, "status": ticket.status,
         "queue": ticket.queue, "requester": ticket.requester_email, "created_at": ticket.created_at,
         "closed_at": ticket.closed_at,
+        # The contract, its service level and the device line the ticket is about (issue 17).
+        "device": device.as_dict() if (device := devices.of_ticket(ticket.id)) else None,
         "tags": tags.of(ticket.id),
         "merged_into": f"{prefix}-{ticket.merged_into_id}" if ticket.merged_into_id else None,
         "participants": [

@@ -116,6 +116,13 @@ def ticket_condition(tokens: list[str], *, staff: bool):
     return Ticket.id.in_(backend.ticket_ids(tokens)) | Ticket.id.in_(messages)
 
 
+def message_hits(messages, tokens: list[str], limit: int) -> list[Message]:
+    """The newest `limit` of `messages` (a query of one ticket's messages, newest first) that
+    have every token, as the ticket search finds them (id and date only)."""
+    return list(messages.select(Message.id, Message.created_at, Message.author_name, Message.author_email)
+                .where(Message.id.in_(_backend().message_ids(tokens))).limit(limit))
+
+
 def write_contracts(ids: list[int], bodies: list[tuple[int, str]]) -> None:
     """Replace the search documents of these contracts (inside the caller's transaction)."""
     _backend().write_contracts(ids, bodies)

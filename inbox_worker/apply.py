@@ -42,7 +42,7 @@ from helpdesk.models import (
 
 from . import subjects
 from .body import sanitise_html
-from .commands import commands_of
+from .commands import commands_of, html_has_commands, html_without_commands
 from .headers import message_id_of
 from .lookup import BatchView
 from .message import Fetched, Inbound
@@ -215,6 +215,17 @@ def _body(job: _Job) -> tuple[str, str, str | None]:
     return text, display, html
 
 
+def _without_commands(text: str, display: str, html: str | None) -> tuple[str, str, str | None]:
+    """The engineer's mail without its command lines, in every part a customer may be shown:
+    the text, its quoted fold, the HTML (dropped when its markup hides a command line from
+    us: the text part says the same). The raw mail keeps them; the effects are on the ticket."""
+    if html is not None:
+        html = html_without_commands(html)
+        if html_has_commands(html):
+            html = None
+    return commands_of(text)[1], commands_of(display)[1], html
+
+
 def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, without_commands: bool = False,
                       minutes: int | None = None, above: str = "") -> Message:
     """`above`: text put before what the sender wrote (a canned answer filled in)."""
@@ -223,8 +234,8 @@ def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, withou
     if author is not None and author.is_staff and kind is MessageKind.CUSTOMER:
         author = None  # an engineer's address in From, without its reply address: not the engineer
     text, display, html = _body(job)
-    if without_commands:  # the engineer's #commands are acted on, not shown
-        display = commands_of(display)[1]
+    if without_commands:  # the engineer's #commands are acted on, never shown to a customer (issue 17)
+        text, display, html = _without_commands(text, display, html)
     if above:
         display = above + ("\n\n" + display if display.strip() else "")
     message = tickets.add_message(

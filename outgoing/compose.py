@@ -12,9 +12,9 @@ import datetime as dt
 import json
 
 from helpdesk.config import Config
-from helpdesk.domain import i18n, limits, outbox, tokens
+from helpdesk.domain import devices, i18n, limits, local_time, outbox, tokens
 from helpdesk.domain.storage import BlobStore
-from helpdesk.models import Attachment, Blob, Message, MessageKind, Outbox, Participant, Ticket
+from helpdesk.models import Attachment, Blob, Message, MessageKind, Outbox, Participant, Ticket, User
 
 from . import digest_mail
 
@@ -25,7 +25,7 @@ LEFT_OUT_NAMES = 50  # file names listed in a notice; the rest are counted
 
 
 def _history(ticket_id: int, message_id: str, max_bytes: int, *, message: int | None = None,
-             since: dt.datetime | None = None) -> tuple[dict, list[dict]]:
+             since: dt.datetime | None = None, zone: str = "") -> tuple[dict, list[dict]]:
     """The message itself and the public ones before it, newest first; the message cut to
     `max_bytes` (its `cut` then says how much is shown), earlier ones to HISTORY_CHARS.
     `message`: the stored message's row (a Message-ID may be reused by another mail);
@@ -40,13 +40,18 @@ def _history(ticket_id: int, message_id: str, max_bytes: int, *, message: int | 
         query = query.where(Message.id <= about)
     if since is not None:
         query = query.where((Message.created_at >= since) | (Message.id == about))
-    shown = [{"id": r.id, "author": r.author_name or r.author_email, "when": f"{r.created_at:%Y-%m-%d %H:%M} UTC",
+    shown = [{"id": r.id, "author": r.author_name or r.author_email, "when": local_time.shown(r.created_at, zone, named=True),
               "text": r.display.strip()} for r in query.order_by(Message.id.desc()).limit(HISTORY + 1)]
     for i, item in enumerate(shown):
         text = item["text"]
         item["text"], cut = limits.cut(text, max_bytes if i == 0 else HISTORY_CHARS, marker="[...]")
         item["cut"] = f"{len(item['text']) - len(CUT_TAIL):,} / {len(text):,}" if cut else ""
     return (shown[0] if shown else {}), shown[1:]
+
+
+def _zone_of(config: Config, address: str) -> str:
+    """The recipient's time zone: its account's own, else HELPDESK_TIMEZONE (issue 17)."""
+    return User.select(User.timezone).where(User.email == address.lower()).scalar() or config.timezone
 
 
 def _joined(token: str, ticket_id: int) -> dt.datetime | None:
@@ -90,7 +95,7 @@ def compose(config: Config, row: Outbox, *, files: bool = True) -> bytes:
     ticket = Ticket.select(Ticket.id, Ticket.subject, Ticket.status).where(Ticket.id == row.ticket_id).get()
     language = spec["language"]
     message, earlier = _history(ticket.id, spec["about"], config.max_notice_bytes // 4, message=spec.get("message"),
-                                since=_joined(spec["token"], ticket.id))
+                                since=_joined(spec["token"], ticket.id), zone=_zone_of(config, spec["to"]))
     team = i18n.gettext(language, i18n.SUPPORT_TEAM)
     page = "staff/tickets" if spec["template"] in ("engineer", "reopened") else "tickets"
     context = {
@@ -98,11 +103,14 @@ def compose(config: Config, row: Outbox, *, files: bool = True) -> bytes:
         "message": message, "history": earlier, "link": f"{config.base_url}/{page}/{ticket.id}", "team": team,
         "left_out": [], "left_more": 0,
         "closed": spec.get("closed", False), "by": spec.get("by", ""),  # a closing answer; who reopened
+        # What the ticket is about, at the top of the engineers' notice (issue 17).
+        "device": devices.of_ticket(ticket.id) if spec["template"] in ("engineer", "reopened") else None,
     }
 
     def built(attachments, left) -> bytes:
         context.update(left_out=left[:LEFT_OUT_NAMES], left_more=max(0, len(left) - LEFT_OUT_NAMES))
-        subject, text, html = outbox.render(spec["template"], language, context)
+        subject, text, html = outbox.render(spec["template"], language, context,
+                                            contact=outbox.Contact.of(config, row.mail_from))
         return outbox.build(
             mail_from=row.mail_from, from_name=team, to=spec["to"], to_name=spec["name"], subject=subject,
             text=text, html=html,

@@ -28,7 +28,7 @@ def compose(config: Config, row: Outbox, spec: dict | None = None) -> bytes:
     subject, text, html = outbox.render(spec["template"], language, {
         **spec["context"], "name": spec["name"], "team": team, "base_url": config.base_url,
         "prefix": config.ticket_prefix,
-    })
+    }, contact=outbox.Contact.of(config))
     msg = outbox.build(
         mail_from=row.mail_from, from_name=team, to=spec["to"], to_name=spec["name"], subject=subject, text=text,
         html=html, reply_to=config.support_address, message_id=row.message_id, loop_marker=config.support_address,

@@ -147,7 +147,7 @@ def test_who_gets_what_in_the_engineers_digest(config, db):
     assert sections(b) == {"no_answer": [stale.id], "new": [fresh.id], "unassigned": [loose.id],
                            "waiting": [answered.id]}
     since = a["context"]["no_answer"]["rows"][0]["since"]
-    assert since == "2026-06-08 07:00"  # 48 h before 05:00Z, shown in Warsaw summer time
+    assert since == "2026-06-08 07:00 CEST"  # 48 h before 05:00Z, shown in Warsaw summer time
 
 
 def test_no_digest_when_there_is_nothing_to_say(config, db):
@@ -185,7 +185,7 @@ def test_customers_who_opt_in_get_their_open_tickets_and_the_weeks_changes_once_
     assert [t["id"] for t in context["open"]["rows"]] == [waiting.id]
     assert [t["id"] for t in context["closed"]["rows"]] == [done.id]
     assert context["open"]["rows"][0]["staff_messages"] == 1
-    assert context["open"]["rows"][0]["changes"] == [{"status": "waiting_customer", "when": "2026-03-27 22:00"}]  # 21:00Z, CET
+    assert context["open"]["rows"][0]["changes"] == [{"status": "waiting_customer", "when": "2026-03-27 22:00 CET"}]  # 21:00Z, CET
     assert DigestSent.get().period == "2026-W13"
 
     # Later the same (local) week: nothing; an hour later it is Monday in Warsaw: the next one.
@@ -271,7 +271,7 @@ def test_admins_get_what_waits_for_them_and_the_mailboxes_health(config, db):
     [spec] = mails()["adam@firma.pl"]
     context = spec["context"]
     assert context["applications"]["total"] == 1 and context["applications"]["rows"][0]["who"] == "Instalator"
-    assert context["quarantine"]["rows"][0]["at"] == "2026-06-09 11:00"
+    assert context["quarantine"]["rows"][0]["at"] == "2026-06-09 11:00 CEST"
     assert context["role_changes"]["total"] == 0
     assert context["mailboxes"][0]["stalled"] is False
     assert scheduler.run_admin_digest(config, now + dt.timedelta(hours=3)).queued == 0
@@ -316,7 +316,7 @@ def test_a_stalled_mailbox_alerts_once_and_its_recovery_is_told_once(config, db)
     assert run(130) == set()
     assert run(125 + 31) == stalled  # a new stall is a new alert
     [spec] = [json.loads(o.spec) for o in Outbox.select().where(Outbox.recipient == "adam@firma.pl")]
-    assert spec["context"]["last_fetch"] == "2026-06-10 09:05"
+    assert spec["context"]["last_fetch"] == "2026-06-10 09:05 CEST"
 
 
 # --- D5: exactly once ------------------------------------------------------------------------
@@ -407,7 +407,7 @@ def test_digests_are_rendered_by_the_sender_in_the_readers_language_with_portal_
     assert f"[HD-{t.id}] Drukarka <b>nie</b> drukuje" in text(engineer)
     assert f"http://helpdesk.test/staff/tickets/{t.id}" in text(engineer)
     assert "Drukarka &lt;b&gt;nie&lt;/b&gt; drukuje" in html(engineer)  # escaped in HTML
-    assert "od 2026-04-20 10:00" in text(engineer)  # Warsaw time
+    assert "od 2026-04-20 10:00 CEST" in text(engineer)  # Warsaw time
     customer = got[("jan@example.com", "customer_digest")]
     assert f"http://helpdesk.test/tickets/{t.id}" in text(customer) and "http://helpdesk.test/account" in text(customer)
     reminder = got[("piotr@instalator.pl", "contract_reminders")]
@@ -415,7 +415,7 @@ def test_digests_are_rendered_by_the_sender_in_the_readers_language_with_portal_
     assert f"http://helpdesk.test/contracts/{contract.id}" in html(reminder) and "sold by your company" in text(reminder)
     admin = got[("adam@firma.pl", "admin_digest")]
     assert "MAILBOX NOT FETCHED" in admin["Subject"] and "FETCHING HAS STALLED" in text(admin)
-    assert "Mailbox imaps://support@mail:993/INBOX not fetched since 2026-04-19 10:00" == \
+    assert "Mailbox imaps://support@mail:993/INBOX not fetched since 2026-04-19 10:00 CEST" == \
         got[("adam@firma.pl", "mailbox_stalled")]["Subject"].strip()  # folded by the email package
 
 

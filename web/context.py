@@ -7,12 +7,13 @@ Out: the settings; formatted times and sizes. Reads nothing from the database.
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g
 from flask_login import current_user
 
 from helpdesk.config import Config
+from helpdesk.domain import local_time as clock
 
 
 def config() -> Config:
@@ -21,21 +22,40 @@ def config() -> Config:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(local_time, "local")
+    app.add_template_filter(local_seconds, "local_seconds")
+    app.add_template_filter(local_day, "localdate")
     app.add_template_filter(file_size, "filesize")
+    app.add_template_global(zone_name)
+
+
+def reader_zone() -> ZoneInfo:
+    """The reader's zone: the signed-in user's own, else HELPDESK_TIMEZONE (once a request)."""
+    zone = g.get("_zone")
+    if zone is None:
+        fallback = config().timezone
+        name = current_user.timezone if current_user.is_authenticated else fallback
+        zone = g._zone = clock.zone(name, fallback)
+    return zone
 
 
 def local_time(value: dt.datetime | None) -> str:
-    """A stored UTC time in the reader's zone, to the minute (once per row: no Babel call)."""
-    if value is None:
-        return ""
-    zone = g.get("_zone")
-    if zone is None:
-        name = current_user.timezone if current_user.is_authenticated else config().timezone
-        try:
-            zone = g._zone = ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            zone = g._zone = ZoneInfo(config().timezone)
-    return value.replace(tzinfo=dt.timezone.utc).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    """A stored UTC time in the reader's zone, to the minute."""
+    return clock.shown(value, reader_zone())
+
+
+def local_seconds(value: dt.datetime | None) -> str:
+    """The same to the second (the audit log)."""
+    return clock.shown(value, reader_zone(), seconds=True)
+
+
+def local_day(value: dt.datetime | dt.date | None) -> str:
+    """The reader's local day of a stored time."""
+    return clock.shown_day(value, reader_zone())
+
+
+def zone_name() -> str:
+    """The reader's zone by name ("Europe/Warsaw"), for a column of times that could be misread."""
+    return str(reader_zone().key)
 
 
 def file_size(size: int) -> str:

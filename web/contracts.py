@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from peewee import SQL
 
 from helpdesk.domain import access, contracts
 from helpdesk.models import Company, Contract
@@ -18,6 +19,14 @@ from .security import client_ip
 bp = Blueprint("contracts", __name__)
 PAGE_SIZE = 50
 DASHBOARD_SIZE = 50
+COUNT_CAP = 1000  # contracts counted past the page shown: staff see 100,000, and "over 1000" says enough
+
+
+def counted(query, upto: int) -> tuple[int, bool]:
+    """How many contracts `query` has, reading at most `upto` + 1 of them (an index range,
+    not every current contract); and whether there are more than `upto`."""
+    n = query.select(SQL("1")).limit(upto + 1).count()
+    return min(n, upto), n > upto
 
 
 def _today():
@@ -34,7 +43,8 @@ def _with_lines(rows: list[Contract]) -> list[tuple[Contract, list]]:
 def dashboard():
     query = contracts.current(contracts.visible_contracts(current_user), _today())
     shown = list(query.order_by(Contract.ends_on, Contract.number).limit(DASHBOARD_SIZE))
-    return render_template("contracts/dashboard.html", contracts=_with_lines(shown), total=query.count(),
+    total, more = counted(query, COUNT_CAP)
+    return render_template("contracts/dashboard.html", contracts=_with_lines(shown), total=total, more=more,
                            tickets=list(access.active_tickets(current_user)), today=_today())
 
 
@@ -45,12 +55,12 @@ def _list(archive: bool):
     except ValueError:
         page = 1
     query = contracts.listing(current_user, _today(), archive=archive, text=text)
-    total = query.count()
+    total, more = counted(query, (page - 1) * PAGE_SIZE + COUNT_CAP)
     order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
     shown = list(query.select(Contract, Company.name).join(Company, on=(Contract.company == Company.id))
                  .order_by(*order).paginate(page, PAGE_SIZE))
     return render_template("contracts/index.html", archive=archive, q=text, contracts=_with_lines(shown),
-                           total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
+                           total=total, more=more, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
 
 
 @bp.route("/contracts")

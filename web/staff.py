@@ -7,9 +7,18 @@ import functools
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from peewee import JOIN, Case, fn
+from peewee import JOIN, SQL, Case, fn
 
-from helpdesk.domain import accounts, collisions, conversation, security_events, service_levels, tags, timespent
+from helpdesk.domain import (
+    accounts,
+    collisions,
+    conversation,
+    devices,
+    security_events,
+    service_levels,
+    tags,
+    timespent,
+)
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.inbox_worker import pipeline
@@ -34,7 +43,8 @@ from .tickets import (
     STATUS_LABELS,
     cc_addresses,
     choose_files_again,
-    conversation_of,
+    conversation_page,
+    page_start,
     participants_of,
     reply_parts,
     search,
@@ -80,26 +90,39 @@ def in_queue(query, queue: str, user: User):
     return query
 
 
-def default_queue(counts: dict[str, int]) -> str:
+def default_queue(counts: dict[str, int | str]) -> str:
     """The tab the queue opens on when none is asked for: the first one with tickets in it
     (due soonest while anything is open), never an empty one while another has work."""
     return next((name for name in QUEUES if counts.get(name)), "due")
 
 
-def queue_counts(user: User, box: str = "") -> dict[str, int]:
-    """Every queue's count in two queries (one GROUP BY, one for the two unassigned/mine counts);
-    with `box`, of that mailbox queue's tickets only."""
+COUNT_CAP = 1000  # closed and all tickets are counted up to here ("1000+"): an archive's size is no queue's business
+OPEN_STATUSES = [status for status in STATUS_LABELS if status != Status.CLOSED.value]
+
+
+def queue_counts(user: User, box: str = "") -> dict[str, int | str]:
+    """Every queue's count in two queries; with `box`, of that mailbox queue's tickets only.
+    The open queues are counted exactly from the index on (status, merged_into, queue,
+    assignee) alone, which holds as many open entries as there are open tickets; closed
+    and all up to COUNT_CAP (the index's first COUNT_CAP + 1 closed entries), then "1000+"."""
     in_box = (Ticket.queue == box) if box else True
-    counts = {row["status"]: row["n"] for row in Ticket.select(Ticket.status, fn.COUNT(Ticket.id).alias("n"))
-              .where(in_box, Ticket.merged_into.is_null()).group_by(Ticket.status).dicts()}
-    open_ = Ticket.status != Status.CLOSED.value
-    extra = Ticket.select(
-        fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)), 0).alias("unassigned"),
-        fn.COALESCE(fn.SUM(Case(None, [(Ticket.assignee == user.id, 1)], 0)), 0).alias("mine"),
-    ).where(open_, in_box).dicts().get()
-    return {**{q: counts.get(q, 0) for q in STATUS_LABELS}, "unassigned": extra["unassigned"] or 0,
-            "due": sum(n for status, n in counts.items() if status != Status.CLOSED.value),
-            "mine": extra["mine"] or 0, "all": sum(counts.values())}
+    counts = {}
+    unassigned = mine = 0
+    for status, n, nobody, theirs in (
+            Ticket.select(Ticket.status, fn.COUNT(Ticket.id), fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)),
+                          fn.SUM(Case(None, [(Ticket.assignee == user.id, 1)], 0)))
+            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into.is_null(), in_box)
+            .group_by(Ticket.status).tuples()):
+        counts[status], unassigned, mine = n, unassigned + (nobody or 0), mine + (theirs or 0)
+    closed = (Ticket.select(SQL("1")).where(Ticket.status == Status.CLOSED.value, Ticket.merged_into.is_null(), in_box)
+              .limit(COUNT_CAP + 1).count())
+    open_ = sum(counts.values())
+    return {**{q: counts.get(q, 0) for q in OPEN_STATUSES}, "unassigned": unassigned, "due": open_, "mine": mine,
+            Status.CLOSED.value: capped(closed), "all": capped(open_ + closed)}
+
+
+def capped(n: int) -> int | str:
+    return f"{COUNT_CAP}+" if n > COUNT_CAP else n
 
 
 @bp.route("")
@@ -199,13 +222,15 @@ def _page(ticket: Ticket, status: int = 200, **given):
     assign_form = forms.AssignForm(prefix="as", engineer=str(ticket.assignee_id or ""))
     assign_form.engineer.choices = [("", _("nobody"))] + [(str(u.id), u.name) for u in _engineers()]
     reply_form = ticket_extras.prepare_reply_form(given.get("reply_form") or forms.StaffReplyForm(), ticket)
+    paging = conversation_page(ticket, start=page_start(), text=request.args.get("q", ""))
     return render_template(
-        "staff/ticket.html", ticket=ticket, items=flagged(ticket, conversation_of(ticket)),
+        "staff/ticket.html", ticket=ticket, items=flagged(ticket, paging["items"]), paging=paging,
         participants=participants_of(ticket), refusals=_ticket_events(ticket),
         **ticket_extras.ticket_extras(ticket), held=given.get("held"),
         reply_form=reply_form, cc_form=given.get("cc_form") or
         forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
+        device=devices.of_ticket(ticket.id) if ticket.contract_id else None,
         history=list(StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc())),
         **_clocks(ticket),
     ), status

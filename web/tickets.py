@@ -6,16 +6,17 @@ that is not the user's is a 404 like one that does not exist.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import nh3
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
-from markupsafe import escape
-from peewee import JOIN, SQL
+from markupsafe import Markup, escape
+from peewee import JOIN, SQL, Tuple
 
-from helpdesk.domain import access, contracts, conversation, limits, merge, search as full_text
+from helpdesk.domain import access, contracts, conversation, devices, limits, merge, search as full_text
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import N_, Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
@@ -200,16 +201,26 @@ def new():
 
 
 PREVIEW_BYTES = 2000  # of a message shown once the page's budget is spent
+CONVERSATION_PAGE = 20  # messages a ticket page shows first; older ones behind "Show earlier messages"
+SEARCH_HITS = 50  # messages of a ticket a search names on its page (the newest ones)
 
 
-def conversation_of(ticket: Ticket, *, only: int | None = None) -> list[dict]:
+def conversation_of(ticket: Ticket, *, only: int | None = None, start: int | None = None,
+                    limit: int | None = None, tokens: list[str] | None = None) -> list[dict]:
     """The messages this user may read, newest first, each with its attachments (two queries)
     and the text to show: whole while the page stays under HELPDESK_MAX_PAGE_BYTES (half of
-    it for texts, as escaped), then a preview with `shortened` set. `only`: one message."""
+    it for texts, as escaped), then a preview with `shortened` set. `only`: one message;
+    `start` (a message id) and `limit`: a page of them from `start` on, older ones after
+    (keyset: created_at and id, as the order is); `tokens`: search words marked in the text."""
     query = access.visible_messages(current_user, ticket)
     if only is not None:
         query = query.where(Message.id == only)
-    messages = list(query)
+    if start is not None:
+        anchor = (Message.select(Message.created_at, Message.id)
+                  .where(Message.ticket == ticket.id, Message.id == start).first())
+        if anchor is not None:
+            query = query.where(Tuple(Message.created_at, Message.id) <= Tuple(anchor.created_at, anchor.id))
+    messages = list(query.limit(limit) if limit is not None else query)
     files: dict[int, list] = {}
     if messages:
         for a in Attachment.select().where(Attachment.message.in_([m.id for m in messages])).order_by(Attachment.id):
@@ -225,9 +236,54 @@ def conversation_of(ticket: Ticket, *, only: int | None = None) -> list[dict]:
             text, quoted = limits.cut(text, max(PREVIEW_BYTES, budget // 5), marker="[...]")[0], ""
             size = _escaped_size(text)
         budget = max(0, budget - size)
+        if tokens:
+            text, quoted = highlighted(text, tokens), highlighted(quoted, tokens)
         items.append({"message": m, "attachments": files.get(m.id, []), "text": text, "quoted": quoted,
                       "shortened": shortened})
     return items
+
+
+def conversation_page(ticket: Ticket, *, start: int | None = None, text: str = "") -> dict:
+    """What a ticket page shows of the conversation: CONVERSATION_PAGE messages from `start`
+    (default the newest), newest first, with search words marked; the id the next page of
+    older messages starts at (None when there are none); and, for a search (`text`), the
+    newest SEARCH_HITS messages it found on this ticket, shown here or not, to jump to."""
+    tokens = full_text.search_tokens(text[:200])
+    items = conversation_of(ticket, start=start, limit=CONVERSATION_PAGE + 1, tokens=tokens)
+    earlier = items.pop()["message"].id if len(items) > CONVERSATION_PAGE else None
+    hits = []
+    if tokens:
+        shown = {item["message"].id for item in items}
+        found = full_text.message_hits(access.visible_messages(current_user, ticket), tokens, SEARCH_HITS)
+        hits = [{"message": m, "shown": m.id in shown} for m in found]
+        for item in items:
+            item["hit"] = item["message"].id in {m.id for m in found}
+    return {"items": items, "earlier": earlier, "start": start, "hits": hits, "q": text if tokens else ""}
+
+
+WORD = re.compile(r"[^\W_]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded_word(word: str) -> str:
+    return full_text.fold(word)
+
+
+def highlighted(text: str, tokens: list[str]) -> Markup | str:
+    """The text, escaped, with every word a search token matches (as the search does: a
+    prefix from MIN_PREFIX characters, else the whole word, case and diacritics aside) in <mark>."""
+    if not text:
+        return text
+    out, last = [], 0
+    for word in WORD.finditer(text):
+        folded = _folded_word(word.group())
+        if any(folded == t or (len(t) >= full_text.MIN_PREFIX and folded.startswith(t)) for t in tokens):
+            out += [escape(text[last:word.start()]), Markup("<mark>"), escape(word.group()), Markup("</mark>")]
+            last = word.end()
+    if not out:
+        return text
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
 
 
 def _escaped_size(text: str) -> int:
@@ -239,12 +295,20 @@ def participants_of(ticket: Ticket) -> list[Participant]:
     return list(Participant.select().where(Participant.ticket == ticket).order_by(Participant.id))
 
 
+def page_start() -> int | None:
+    """The `start` of a ticket page's address: the message its conversation starts at."""
+    start = request.args.get("start", type=int) if request.method == "GET" else None
+    return start if start is not None and 0 < start < 2 ** 63 else None  # a bigger number is no id
+
+
 def _page(ticket: Ticket, reply_form=None, cc_form=None, status: int = 200):
     return render_template(
-        "tickets/show.html", ticket=ticket, items=conversation_of(ticket), participants=participants_of(ticket),
+        "tickets/show.html", ticket=ticket, participants=participants_of(ticket),
+        paging=conversation_page(ticket, start=page_start(), text=request.args.get("q", "")),
         reply_form=reply_form or forms.ReplyForm(), cc_form=cc_form or forms.CcForm(prefix="cc"),
         confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
+        device=devices.of_ticket(ticket.id) if ticket.contract_id else None,
     ), status
 
 
