@@ -19,7 +19,7 @@ from email.errors import MessageError
 from helpdesk.config import Config
 from helpdesk.models import AutoReplyLog, KnownMessageId, Outbox, Outcome, Participant, Ticket, User, db, utcnow
 
-from . import outbox, tickets, tokens
+from . import outbox, partner_view, tickets, tokens
 from .notices import Recipient, notices_for
 from .rows import Deferred
 
@@ -64,6 +64,9 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
     tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.assignee, Ticket.requester_email, Ticket.queue).where(
         Ticket.id.in_(ticket_ids))}
     people = _participants(ticket_ids)
+    watching = {ticket_id: [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"w{u.id}", u.language)
+                            for u in users if u.customer_notices_since <= now]
+                for ticket_id, users in partner_view.watchers(ticket_ids).items()}
     engineers = list(User.engineers().select(User.id, User.email, User.first_name, User.last_name, User.language,
                                              User.queues))
     staff = [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"u{u.id}", u.language) for u in engineers]
@@ -84,7 +87,7 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
         chosen = notices_for(event.outcome, author=event.author, requester=ticket.requester_email,
                              participants=[] if event.held else people[ticket.id],
                              engineers=assignee or queue_staff, ack_allowed=allowed,
-                             own=own)
+                             own=own, watchers=[] if event.held else watching.get(ticket.id, []))
         for notice in chosen:
             key = (ticket.id, notice.recipient.email)
             recent = sent.setdefault(key, [])
