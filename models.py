@@ -250,6 +250,7 @@ class Ticket(BaseModel):
             (("updated_at", "id"), False),  # every list is "most recently changed first"
             (("sla_next_due", "id"), False),  # the "due soonest" queue
             (("status", "merged_into", "queue", "assignee"), False),  # the queues' counts, from the index alone
+            (("closed_at", "assignee", "merged_into"), False),  # the reports' tickets closed in a period
         )
 
     def ref(self, prefix: str = "HD") -> str:
