@@ -453,6 +453,55 @@ def cmd_canned_list(args) -> int:
     return 0
 
 
+def cmd_kb_add(args) -> int:
+    from helpdesk.domain import kb
+    from helpdesk.domain.conversation import Upload
+    from helpdesk.domain.validation import Invalid
+
+    config = _migrated(args)
+    try:
+        body = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CommandError(f"cannot read {args.file}: {error}") from None
+    files = []
+    for name in args.attach or []:
+        try:
+            files.append(Upload(Path(name).name, "", Path(name).read_bytes()))
+        except OSError as error:
+            raise CommandError(f"cannot read {name}: {error}") from None
+    draft = kb.Draft(args.title, body, language=args.language, audience=args.audience, min_level=args.level,
+                     models=args.model or [], manufacturers=args.manufacturer or [], publish=not args.draft)
+    try:
+        article = kb.save(config, draft, uploads=files)
+    except Invalid as error:
+        raise CommandError(str(error)) from None
+    if args.json:
+        _print_json(kb.as_row(article, kb.tags_of([article.id])[article.id]))
+        return 0
+    state = "published" if article.published_at else "draft"
+    print(f"article {article.id} added ({state}, {article.audience}, {article.language}): {article.title}")
+    return 0
+
+
+def cmd_kb_list(args) -> int:
+    from helpdesk.domain import kb
+
+    _migrated(args)
+    articles, tags = kb.every_article()
+    rows = [kb.as_row(a, tags[a.id]) for a in articles]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        level = f" {r['min_level']}+" if r["audience"] == "partners" else ""
+        print(f"{r['id']:>5} {r['language']:<3} {r['audience'] + level:<12} {'published' if r['published'] else 'draft':<9} "
+              f"{r['title']}" + (f"  [{', '.join(r['models'] + r['manufacturers'])}]" if r['models'] or r['manufacturers']
+                                 else ""))
+    if not rows:
+        print("no articles")
+    return 0
+
+
 def cmd_mail_log(args) -> int:
     from helpdesk.domain import reports
 
@@ -873,6 +922,25 @@ def _add_desk_commands(sub, ticket) -> None:
     p = canned.add_parser("list", help="the canned answers")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_canned_list)
+
+    kb = sub.add_parser("kb", help="the knowledge base: technical articles").add_subparsers(dest="kb_command",
+                                                                                          required=True)
+    p = kb.add_parser("add", help="add an article (Markdown), published unless --draft")
+    p.add_argument("title")
+    p.add_argument("--file", required=True, help="the article's text: UTF-8 Markdown")
+    p.add_argument("--model", action="append", help="a device model it is about (repeat for more)")
+    p.add_argument("--manufacturer", action="append", help="a manufacturer it is about (repeat for more)")
+    p.add_argument("--audience", choices=["public", "customers", "partners"], default="public",
+                   help="who reads it: anyone, customers with an active contract, or partners (from --level)")
+    p.add_argument("--level", type=int, choices=range(6), default=0, help="partners: the lowest level (0-5)")
+    p.add_argument("--language", choices=["pl", "en"], default="pl")
+    p.add_argument("--attach", action="append", help="a file to attach (repeat for more)")
+    p.add_argument("--draft", action="store_true", help="keep it unpublished: staff only")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_kb_add)
+    p = kb.add_parser("list", help="the articles, newest first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_kb_list)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -139,6 +139,9 @@ class User(BaseModel):
     language = CharField(max_length=5, default="pl")
     timezone = CharField(max_length=64, default="Europe/Warsaw")
     digest_opt_in = BooleanField(default=False)
+    # A partner's opt-in to a notice of every new public entry on its customers' tickets
+    # (the contracts its company sold); None = off. Only entries from then on are mailed.
+    customer_notices_since = DateTimeField(null=True)
     company_role = CharField(max_length=20, default="")  # asked for at partner registration, applied on activation
     session_version = IntegerField(default=0)  # bumped to end other sessions
     # An engineer's queues, comma-separated: told about those queues' tickets only; "" = every queue.
@@ -247,6 +250,7 @@ class Ticket(BaseModel):
             (("updated_at", "id"), False),  # every list is "most recently changed first"
             (("sla_next_due", "id"), False),  # the "due soonest" queue
             (("status", "merged_into", "queue", "assignee"), False),  # the queues' counts, from the index alone
+            (("closed_at", "assignee", "merged_into"), False),  # the reports' tickets closed in a period
         )
 
     def ref(self, prefix: str = "HD") -> str:
@@ -687,6 +691,53 @@ class SecurityEvent(BaseModel):
     addresses = TextField(default="")  # the addresses concerned (not added, refused), space-separated
 
 
+# --- Knowledge base (issue 17, item 6) ------------------------------------------------------
+
+
+class ArticleAudience(str, enum.Enum):
+    PUBLIC = "public"  # anyone, signed in or not
+    CUSTOMERS = "customers"  # users with an active contract (and the partners that sold one)
+    PARTNERS = "partners"  # verified partners from `min_level` up
+
+
+# A technical article written by staff, in Markdown (rendered and sanitised when shown,
+# domain/kb_render.py). A draft (`published_at` NULL) is for staff only.
+class Article(BaseModel):
+    title = CharField(max_length=300)
+    body = TextField(default="")  # Markdown
+    language = CharField(max_length=5, default="pl")
+    audience = CharField(max_length=20, default=ArticleAudience.PUBLIC.value, choices=choices(ArticleAudience))
+    min_level = IntegerField(default=0)  # for the partners' audience: the lowest partner level
+    author = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    published_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("published_at", "id"), False),)  # the lists: newest published first, keyset
+
+
+# A manufacturer or device model an article is about; `value` folded (domain.search.fold),
+# compared with the folded model of a customer's device lines.
+class ArticleTag(BaseModel):
+    article = ForeignKeyField(Article, backref="tags", on_delete="CASCADE")
+    kind = CharField(max_length=20)  # manufacturer | model
+    value = CharField(max_length=200)
+    label = CharField(max_length=200)  # as staff wrote it
+
+    class Meta:
+        indexes = ((("article", "kind", "value"), True), (("value", "article"), False))  # a device's tags
+
+
+class ArticleFile(BaseModel):
+    article = ForeignKeyField(Article, backref="files", on_delete="CASCADE")
+    blob = ForeignKeyField(Blob, on_delete="RESTRICT")
+    filename = CharField(max_length=255)
+    content_type = CharField(max_length=255, default="application/octet-stream")
+    size = BigIntegerField(default=0)
+    added_at = DateTimeField(default=utcnow)
+
+
 # --- Scheduler ----------------------------------------------------------------------------
 
 
@@ -791,4 +842,5 @@ ALL_MODELS = [
     CannedAnswer, TicketTag, TicketView,
     SecurityEvent, FaultRecord,
     ApiToken, IdempotencyKey, WebhookEndpoint, WebhookDelivery,
+    Article, ArticleTag, ArticleFile,
 ]  # fmt: skip

@@ -332,8 +332,17 @@ def _opted_in():
 
 def customer_tickets(since: dt.datetime) -> dict[int, list[CustomerTicket]]:
     """The tickets of every customer who opted in, open or changed since `since`, by
-    requester (three queries, whatever the number of customers)."""
+    requester; and to each verified partner who opted in, its customers' tickets (the
+    contracts its company sold; issue 17). Five queries, whatever the number of people."""
+    sellers: dict[int, list[int]] = defaultdict(list)  # company -> its partner users who opted in
+    for user_id, company_id in (User.select(User.id, User.company).join(Company, on=(User.company == Company.id))
+                                .where(User.id.in_(_opted_in()), User.role == Role.PARTNER.value,
+                                       Company.verified_at.is_null(False)).tuples()):
+        sellers[company_id].append(user_id)
+    sold = Contract.select(Contract.id).where(Contract.partner.in_(list(sellers)))
     theirs = Ticket.select(Ticket.id).where(Ticket.requester.in_(_opted_in()))
+    if sellers:
+        theirs = theirs | Ticket.select(Ticket.id).where(Ticket.contract.in_(sold))
     changes: dict[int, list] = defaultdict(list)
     for ticket_id, status, at in (StatusChange.select(StatusChange.ticket, StatusChange.new_status,
                                                       StatusChange.changed_at)
@@ -350,6 +359,17 @@ def customer_tickets(since: dt.datetime) -> dict[int, list[CustomerTicket]]:
     for ticket_id, requester, subject, status, updated in query:
         out[requester].append(CustomerTicket(ticket_id, subject, status, updated, tuple(changes.get(ticket_id, ())),
                                              answers.get(ticket_id, 0)))
+    if sellers:
+        listed = {user_id: {t.id for t in out.get(user_id, [])} for users in sellers.values() for user_id in users}
+        for ticket_id, company_id, subject, status, updated in (
+                Ticket.select(Ticket.id, Contract.partner, Ticket.subject, Ticket.status, Ticket.updated_at)
+                .join(Contract, on=(Ticket.contract == Contract.id))
+                .where(Contract.partner.in_(list(sellers)), Ticket.merged_into.is_null(),
+                       (Ticket.status != Status.CLOSED.value) | (Ticket.closed_at >= since)).tuples()):
+            for user_id in sellers[company_id]:
+                if ticket_id not in listed[user_id]:  # its own ticket is listed once
+                    out[user_id].append(CustomerTicket(ticket_id, subject, status, updated,
+                                                       tuple(changes.get(ticket_id, ())), answers.get(ticket_id, 0)))
     return out
 
 

@@ -10,12 +10,15 @@ The rules:
   the rate limit says no or the address is one nobody reads (noreply, mailer-daemon, ...);
 - every public message: to every participant but its author (one mail each);
 - a new ticket or a customer reply: to the engineers (all of them, or the assignee);
+- every public message: to the partners watching the ticket (issue 17: opted in to their
+  customers' notices; a `customer_notice`, whose reply address adds nobody), unless they
+  are on the ticket already and get it as participants;
 - never to the system's own addresses.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from helpdesk.models import Outcome
 
@@ -32,13 +35,14 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Notice:
-    template: str  # ack | message | engineer
+    template: str  # ack | message | engineer | customer_notice
     recipient: Recipient
     auto_submitted: str  # auto-replied (an answer to the sender) | auto-generated
 
 
 def notices_for(event: str, *, author: str, requester: str, participants: list[Recipient],
-                engineers: list[Recipient], ack_allowed: bool, own: Callable[[str], bool]) -> list[Notice]:
+                engineers: list[Recipient], ack_allowed: bool, own: Callable[[str], bool],
+                watchers: Sequence[Recipient] = ()) -> list[Notice]:
     """`event`: new_ticket | reply | staff_reply."""
     out: list[Notice] = []
     told: set[str] = set()
@@ -57,6 +61,8 @@ def notices_for(event: str, *, author: str, requester: str, participants: list[R
                 out.append(Notice("ack", p, "auto-replied"))
     for p in participants:
         tell("message", p)
+    for w in watchers:
+        tell("customer_notice", w)
     if event in (Outcome.NEW_TICKET, Outcome.REPLY):
         for e in engineers:
             tell("engineer", e)

@@ -32,7 +32,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import outbox, tickets, tokens
+from . import outbox, partner_view, tickets, tokens
 from .notices import Notice, Recipient, notices_for
 from .rows import Deferred
 
@@ -77,6 +77,9 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
     tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.assignee, Ticket.requester_email, Ticket.queue,
                                               Ticket.status).where(Ticket.id.in_(ticket_ids))}
     people = _participants(ticket_ids)
+    watching = {ticket_id: [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"w{u.id}", u.language)
+                            for u in users if u.customer_notices_since <= now]
+                for ticket_id, users in partner_view.watchers(ticket_ids).items()}
     staff, works = _staff()
     acks = _acks_this_hour({e.author for e in events if e.outcome == Outcome.NEW_TICKET.value}, now)
     own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
@@ -91,7 +94,7 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
         chosen = notices_for(event.outcome, author=event.author, requester=ticket.requester_email,
                              participants=[] if event.held else people[ticket.id],
                              engineers=_engineers_of(ticket, staff, works), ack_allowed=allowed,
-                             own=own)
+                             own=own, watchers=[] if event.held else watching.get(ticket.id, []))
         for notice in chosen:
             key = (ticket.id, notice.recipient.email)
             recent = sent.setdefault(key, [])

@@ -22,8 +22,10 @@ characters; shorter ones as whole words): "lodz" finds "Łódź", "drukar" finds
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 
+import snowballstemmer
 from peewee import SQL, Database, NodeList
 
 from helpdesk import database
@@ -53,8 +55,61 @@ def fts5_match(tokens: list[str]) -> str:
     return " AND ".join(f'"{token}"*' if len(token) >= MIN_PREFIX else f'"{token}"' for token in tokens)
 
 
+# --- stems, for the knowledge base's articles (Polish and English) ---------------------------
+
+STEM_LANGUAGES = ("polish", "english")
+_stemmers = threading.local()  # a Snowball stemmer keeps state while it works: one per thread
+
+
+def _stem(word: str) -> list[str]:
+    """The word's Polish and English stems (Snowball), each folded."""
+    found = getattr(_stemmers, "all", None)
+    if found is None:
+        found = _stemmers.all = [snowballstemmer.stemmer(name) for name in STEM_LANGUAGES]
+    return [fold(stemmer.stemWord(word)) for stemmer in found]
+
+
+def stemmed_document(text: str) -> str:
+    """A text's words folded, each followed by its stems in both languages (those that
+    differ): "drukarkę" -> "drukarke drukark", "printers" -> "printers printer"."""
+    out: list[str] = []
+    for word in TOKEN.findall((text or "").lower()):
+        folded = fold(word)
+        out.append(folded)
+        out += [stem for stem in dict.fromkeys(_stem(word)) if stem and stem != folded]
+    return " ".join(out)
+
+
+def stemmed_terms(text: str) -> list[list[str]]:
+    """The words of a search box, each as the alternatives any one of which must match:
+    the folded word and its stems ("drukarki" finds "drukarka": both stem to "drukark")."""
+    terms = []
+    for word in TOKEN.findall((text or "").lower())[:MAX_TOKENS]:
+        word = word[:64]
+        terms.append(list(dict.fromkeys([fold(word), *(s for s in _stem(word) if s)])))
+    return terms
+
+
+def _fts5_alternatives(terms: list[list[str]]) -> str:
+    one = lambda t: f'"{t}"*' if len(t) >= MIN_PREFIX else f'"{t}"'  # noqa: E731
+    return " AND ".join("(" + " OR ".join(one(t) for t in alternatives) + ")" for alternatives in terms)
+
+
+def _ts_alternatives(terms: list[list[str]]) -> str:
+    one = lambda t: f"{t}:*" if len(t) >= MIN_PREFIX else t  # noqa: E731
+    return " & ".join("(" + " | ".join(one(t) for t in alternatives) + ")" for alternatives in terms)
+
+
 class _Sqlite:
     match = staticmethod(fts5_match)
+
+    def article_ids(self, terms):
+        return SQL("(SELECT rowid FROM article_search WHERE article_search MATCH ?)", [_fts5_alternatives(terms)])
+
+    def write_articles(self, bodies: list[tuple[int, str]]) -> None:
+        ids = [i for i, _ in bodies]
+        db.execute_sql(f"DELETE FROM article_search WHERE rowid IN ({', '.join('?' * len(ids))})", ids)
+        db.connection().executemany("INSERT INTO article_search (rowid, body) VALUES (?, ?)", bodies)
 
     def contract_ids(self, tokens):
         return SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH ?)", [self.match(tokens)])
@@ -71,6 +126,17 @@ class _Sqlite:
 
 
 class _Postgres:
+    def article_ids(self, terms):
+        return SQL("(SELECT article_id FROM article_search WHERE document @@ to_tsquery('simple', %s))",
+                   [_ts_alternatives(terms)])
+
+    def write_articles(self, bodies: list[tuple[int, str]]) -> None:
+        ids = [i for i, _ in bodies]
+        db.execute_sql(f"DELETE FROM article_search WHERE article_id IN ({', '.join(['%s'] * len(ids))})", ids)
+        for article_id, body in bodies:
+            db.execute_sql("INSERT INTO article_search (article_id, document) VALUES (%s, to_tsvector('simple', %s))",
+                           [article_id, body])
+
     @staticmethod
     def query(tokens: list[str]) -> str:
         """A tsquery: every token a prefix, all required (tokens are letters and digits only)."""
@@ -114,6 +180,17 @@ def ticket_condition(tokens: list[str], *, staff: bool):
     if not staff:
         messages = messages.where(Message.kind != MessageKind.NOTE.value)
     return Ticket.id.in_(backend.ticket_ids(tokens)) | Ticket.id.in_(messages)
+
+
+def article_condition(field, terms: list[list[str]]):
+    """Articles (`field`: Article.id) whose document matches every term (`stemmed_terms`)."""
+    return field.in_(_backend().article_ids(terms))
+
+
+def write_articles(bodies: list[tuple[int, str]]) -> None:
+    """Replace the search documents of these articles (inside the caller's transaction)."""
+    if bodies:
+        _backend().write_articles(bodies)
 
 
 def message_hits(messages, tokens: list[str], limit: int) -> list[Message]:

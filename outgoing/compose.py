@@ -12,7 +12,7 @@ import datetime as dt
 import json
 
 from helpdesk.config import Config
-from helpdesk.domain import devices, i18n, limits, local_time, outbox, tokens
+from helpdesk.domain import devices, i18n, limits, local_time, outbox, partner_view, tokens
 from helpdesk.domain.storage import BlobStore
 from helpdesk.models import Attachment, Blob, Message, MessageKind, Outbox, Participant, Ticket, User
 
@@ -56,7 +56,11 @@ def _zone_of(config: Config, address: str) -> str:
 
 def _joined(token: str, ticket_id: int) -> dt.datetime | None:
     """When the participant a notice goes to joined the ticket (None for engineers): what
-    was mailed before is not theirs to get. A participant removed since gets no history."""
+    was mailed before is not theirs to get. A participant removed since gets no history.
+    A partner watching its customers' tickets ("w<user id>") gets what came after it
+    opted in (no history once it opted out)."""
+    if token.startswith("w") and token[1:].isdigit():
+        return partner_view.watching_since(int(token[1:]), ticket_id) or dt.datetime.max
     if not token.startswith("p") or not token[1:].isdigit():
         return None
     added = Participant.select(Participant.added_at).where(Participant.id == int(token[1:]),
@@ -114,7 +118,9 @@ def compose(config: Config, row: Outbox, *, files: bool = True) -> bytes:
         return outbox.build(
             mail_from=row.mail_from, from_name=team, to=spec["to"], to_name=spec["name"], subject=subject,
             text=text, html=html,
-            reply_to=tokens.reply_address(row.mail_from, config.secret_key, ticket.id, spec["token"]),
+            # A watching partner's reply address is the plain one: its answer adds nobody.
+            reply_to=row.mail_from if spec["token"].startswith("w") else
+            tokens.reply_address(row.mail_from, config.secret_key, ticket.id, spec["token"]),
             message_id=row.message_id, in_reply_to=spec["about"], references=tuple(spec["references"]),
             auto_submitted=spec["auto_submitted"], loop_marker=row.mail_from,
             now=dt.datetime.fromisoformat(spec["queued_at"]), attachments=attachments,

@@ -84,7 +84,9 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
         contracts,
         desk,
         health,
+        kb,
         pages,
+        partner_customers,
         partners,
         reports,
         security_events,
@@ -99,6 +101,8 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     for blueprint in (service_levels.bp, reports.bp):
         app.register_blueprint(blueprint)
     for blueprint in (partners.bp, partners.public, admin.bp, security_events.bp, desk.bp, webhooks.bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (partner_customers.bp, kb.bp, kb.staff):  # issue 17
         app.register_blueprint(blueprint)
     csrf.exempt(api.bp)  # a bearer token, never a cookie: nothing for a forged form to ride on
     app.register_blueprint(api.bp)

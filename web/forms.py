@@ -372,3 +372,40 @@ class WebhookForm(FlaskForm):
                                  validators=[InputRequired(message=_l("Choose at least one event."))])
     allow_host = StringField(_l("Allowed host"), description=_l(
         "Only to post to a host on a private network or over http: its name, exactly as in the URL."))
+
+
+# --- issue 17: a partner's customers, the knowledge base -------------------------------------------
+
+
+class CustomerNoticesForm(FlaskForm):
+    notices = BooleanField(_l("Mail me every new entry on my customers' tickets"),
+                           description=_l("From now on: what was written before is not mailed. Internal notes of "
+                                          "our engineers are never sent."))
+    digest = BooleanField(_l("Send me a weekly summary of my customers' tickets"))
+
+
+class ArticleForm(FlaskForm):
+    title = StringField(_l("Title"), validators=[InputRequired(), Length(max=300)])
+    body = TextAreaField(_l("Text (Markdown)"), validators=[InputRequired()],
+                         description=_l("Markdown: # headings, **bold**, lists, tables, [links](https://…). "
+                                        "HTML is shown as text."))
+    language = SelectField(_l("Language"), choices=[])
+    audience = SelectField(_l("Who may read it"), choices=[])
+    min_level = SelectField(_l("Partner level from"), choices=[],
+                            description=_l("For partners only: the lowest partner level that reads it."))
+    models = StringField(_l("Device models"), validators=[Length(max=6000)],
+                         description=_l("Comma-separated, e.g. DS-7716NI-K4, FortiGate 60F."))
+    manufacturers = StringField(_l("Manufacturers"), validators=[Length(max=6000)],
+                                description=_l("Comma-separated, e.g. Hikvision, Satel."))
+    publish = BooleanField(_l("Published"), description=_l("Unpublished articles are seen by staff only."))
+    files = MultipleFileField(_l("Add files"))
+    remove_files = SelectMultipleField(_l("Remove files"), choices=[], coerce=int, validate_choice=False,
+                                       option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = [("pl", "Polski"), ("en", "English")]
+        self.min_level.choices = [(str(n), str(n)) for n in range(6)]
+        self.audience.choices = [("public", gettext("everyone (public)")),
+                                 ("customers", gettext("customers with an active contract")),
+                                 ("partners", gettext("partners from a level"))]

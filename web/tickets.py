@@ -16,12 +16,21 @@ from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 from peewee import JOIN, SQL, Tuple
 
-from helpdesk.domain import access, contracts, conversation, devices, limits, merge, search as full_text
+from helpdesk.domain import (
+    access,
+    contracts,
+    conversation,
+    devices,
+    limits,
+    merge,
+    partner_view,
+    search as full_text,
+)
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import N_, Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
 
-from . import forms
+from . import forms, kb_reader
 from .context import config as _config
 from .i18n import fast_gettext
 
@@ -68,9 +77,9 @@ def search(query, text: str, prefix: str, *, staff: bool = False):
     return query.where(condition)
 
 
-def uploads() -> list[conversation.Upload]:
+def uploads(field: str = "attachments") -> list[conversation.Upload]:
     return [conversation.Upload(f.filename or "", f.mimetype or "", f.read())
-            for f in request.files.getlist("attachments") if f and (f.filename or "")]
+            for f in request.files.getlist(field) if f and (f.filename or "")]
 
 
 def reply_parts(form) -> tuple[str, list[conversation.Upload]] | None:
@@ -194,7 +203,9 @@ def new():
     status = 422 if request.method == "POST" else 200
     if request.method == "POST":
         choose_files_again(form.attachments)
-    return render_template("tickets/new.html", form=form, contract=contract, lines=lines), status
+    suggested, line_models = kb_reader.suggestions_for(lines)
+    return render_template("tickets/new.html", form=form, contract=contract, lines=lines, suggested=suggested,
+                           line_models=line_models), status
 
 
 # --- one ticket ----------------------------------------------------------------------------------
@@ -295,6 +306,14 @@ def participants_of(ticket: Ticket) -> list[Participant]:
     return list(Participant.select().where(Participant.ticket == ticket).order_by(Participant.id))
 
 
+def _taking_part(ticket: Ticket) -> Ticket:
+    """The ticket, when this user may reply to it and change it (403 for a partner that
+    only reads its customer's ticket: domain.partner_view)."""
+    if not partner_view.rights(current_user, ticket).take_part:
+        abort(403)
+    return ticket
+
+
 def page_start() -> int | None:
     """The `start` of a ticket page's address: the message its conversation starts at."""
     start = request.args.get("start", type=int) if request.method == "GET" else None
@@ -303,7 +322,8 @@ def page_start() -> int | None:
 
 def _page(ticket: Ticket, reply_form=None, cc_form=None, status: int = 200):
     return render_template(
-        "tickets/show.html", ticket=ticket, participants=participants_of(ticket),
+        "tickets/show.html", ticket=ticket, rights=partner_view.rights(current_user, ticket),
+        participants=participants_of(ticket),
         paging=conversation_page(ticket, start=page_start(), text=request.args.get("q", "")),
         reply_form=reply_form or forms.ReplyForm(), cc_form=cc_form or forms.CcForm(prefix="cc"),
         confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
@@ -326,7 +346,7 @@ def show(ticket_id: int):
 @bp.route("/tickets/<int:ticket_id>/reply", methods=["POST"])
 @login_required
 def reply(ticket_id: int):
-    ticket = _ticket_or_404(ticket_id)
+    ticket = _taking_part(_ticket_or_404(ticket_id))
     form = forms.ReplyForm()
     parts = reply_parts(form)
     if parts is not None:
@@ -340,7 +360,7 @@ def reply(ticket_id: int):
 @bp.route("/tickets/<int:ticket_id>/cc", methods=["POST"])
 @login_required
 def add_cc(ticket_id: int):
-    ticket = _ticket_or_404(ticket_id)
+    ticket = _taking_part(_ticket_or_404(ticket_id))
     form = forms.CcForm(prefix="cc")
     addresses = cc_addresses(form)
     if addresses is not None:
@@ -358,7 +378,7 @@ def add_cc(ticket_id: int):
 @bp.route("/tickets/<int:ticket_id>/cc/<int:participant_id>/remove", methods=["POST"])
 @login_required
 def remove_cc(ticket_id: int, participant_id: int):
-    ticket = _ticket_or_404(ticket_id)
+    ticket = _taking_part(_ticket_or_404(ticket_id))
     try:
         removed = conversation.remove_cc(ticket.id, participant_id, current_user, now=g.now)
     except conversation.NotFound:
@@ -373,7 +393,7 @@ def remove_cc(ticket_id: int, participant_id: int):
 @bp.route("/tickets/<int:ticket_id>/reopen", methods=["POST"])
 @login_required
 def reopen(ticket_id: int):
-    ticket = _ticket_or_404(ticket_id)
+    ticket = _taking_part(_ticket_or_404(ticket_id))
     if conversation.change_status(ticket.id, Status.OPEN, current_user, now=g.now, config=_config()):
         flash(_("The ticket is open again."), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket.id))

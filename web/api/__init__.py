@@ -3,7 +3,7 @@ idempotency, and `openapi` for the document): its blueprint, with every route mo
 routes registered on it."""
 from __future__ import annotations
 
-from . import account, contracts, openapi, tickets, webhooks  # noqa: F401  (their routes, on bp)
+from . import account, articles, contracts, openapi, tickets, webhooks  # noqa: F401  (their routes, on bp)
 from .core import bp, http_problem
 
 __all__ = ["bp", "http_problem"]

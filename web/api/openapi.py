@@ -116,6 +116,18 @@ SCHEMAS = {
         "internal": {"type": "boolean", "description": "An internal note (engineers only)."},
         "close": {"type": "boolean", "description": "Answer and close (engineers only)."},
         "attachments": {"type": "array", "maxItems": 10, "items": _ref("Upload")}}},
+    "Article": {"type": "object", "required": ["id", "title"], "properties": {
+        "id": {"type": "integer"}, "title": {"type": "string"}, "language": {"type": "string", "enum": ["pl", "en"]},
+        "audience": {"type": "string", "enum": ["public", "customers", "partners"]},
+        "min_level": {"type": "integer"}, "published": {"type": "boolean"},
+        "published_at": {"type": ["string", "null"], "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "models": {"type": "array", "items": {"type": "string"}},
+        "manufacturers": {"type": "array", "items": {"type": "string"}}, "url": {"type": "string"},
+        "body_markdown": {"type": "string"}, "body_html": {"type": "string"},
+        "files": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "filename": {"type": "string"}, "content_type": {"type": "string"},
+            "size": {"type": "integer"}, "url": {"type": "string"}}}}}},
     "Contract": {"type": "object", "required": ["id", "number"], "properties": {
         "id": {"type": "integer"}, "number": {"type": "string", "pattern": "^[A-Z][0-9]{6}$"},
         "customer_name": {"type": "string"}, "service_level": {"type": "string"},
@@ -242,6 +254,22 @@ def _paths() -> dict:
                         "contracts:read", {"200": _json(_ref("Contract")), **_errors(WRITE)}, tag="contracts",
                         idempotent=True, body={"type": "object", "required": ["number", "serial"], "properties": {
                             "number": {"type": "string"}, "serial": {"type": "string"}}})},
+        "/articles": {
+            "get": _op("Knowledge-base articles the user may read, newest first, searched (Polish and English)",
+                       "tickets:read", {"200": _json(_page("Article")), **_errors(READ)}, tag="articles",
+                       params=[_query("q", "Words of the title, text and tags (stems and diacritics aside)."),
+                               _query("language", "pl or en.", {"type": "string", "enum": ["pl", "en"]}),
+                               *PAGING])},
+        "/articles/{article_id}": {
+            "get": _op("One article: its Markdown, its sanitised HTML and its files", "tickets:read",
+                       {"200": _json(_ref("Article")), **_errors(READ)}, tag="articles",
+                       params=[_path_id("article_id", "The article's id.")])},
+        "/articles/{article_id}/files/{file_id}": {
+            "get": _op("Download an article's file (always as a download)", "tickets:read",
+                       {"200": {"description": "The file", "content": {"application/octet-stream": {
+                           "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
+                        **_errors(READ)}, tag="articles",
+                       params=[_path_id("article_id", "The article's id."), _path_id("file_id", "The file's id.")])},
         "/me": {"get": _op("Who the token acts as, and its scopes", None, {"200": _json(_ref("Me")),
                                                                            **_errors((401, 429))}, tag="account")},
         "/webhooks": {
@@ -286,13 +314,13 @@ def document(base_url: str) -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Helpdesk API", "version": "1.0.0",
-                 "description": "Tickets, contracts and webhooks. Authenticate with a personal token "
+                 "description": "Tickets, contracts, knowledge-base articles and webhooks. Authenticate with a personal token "
                                 "(Authorization: Bearer ...), made on the account page or with "
                                 "`helpdesk token create`. Limits: RateLimit-Policy and RateLimit headers on "
                                 "every answer; errors are RFC 9457 problems."},
         "servers": [{"url": f"{base_url}/api/v1"}],
         "security": [{"bearer": []}],
-        "tags": [{"name": n} for n in ("tickets", "contracts", "account", "webhooks", "meta")],
+        "tags": [{"name": n} for n in ("tickets", "contracts", "articles", "account", "webhooks", "meta")],
         "paths": _paths(),
         "webhooks": _webhooks(),
         "components": {

@@ -10,7 +10,7 @@ import json
 from flask import g, request, send_file, url_for
 from peewee import JOIN
 
-from helpdesk.domain import access, contracts, conversation, merge, tags, validation
+from helpdesk.domain import access, contracts, conversation, merge, partner_view, tags, validation
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket, User, db
@@ -87,6 +87,16 @@ def _one(ticket_id: int) -> dict:
     if row is None:
         raise Problem(404, "Not Found")
     return row
+
+
+def _taking_part(ticket_id: int) -> int:
+    """The ticket's id, when the user may reply to it and change it; 403 for a partner
+    that only reads its customer's ticket (domain.partner_view)."""
+    ticket_id = _one(ticket_id)["id"]
+    if not partner_view.rights(g.api_user, Ticket.get_by_id(ticket_id)).take_part:
+        raise Problem(403, "Forbidden", "You read this ticket as the partner that sold its contract; "
+                      "only its customer's people take part in it.", kind="forbidden")
+    return ticket_id
 
 
 def attachment_json(a: Attachment) -> dict:
@@ -296,7 +306,7 @@ def create_ticket():
 @needs("tickets:write")
 @idempotent
 def reply(ticket_id: int):
-    ticket_id = _one(ticket_id)["id"]
+    ticket_id = _taking_part(ticket_id)
     data = body()
     text = _text(data, "text")
     internal, close = _flag(data, "internal"), _flag(data, "close")
@@ -313,7 +323,7 @@ def reply(ticket_id: int):
 @needs("tickets:write")
 @idempotent
 def set_status(ticket_id: int):
-    ticket_id = _one(ticket_id)["id"]
+    ticket_id = _taking_part(ticket_id)
     status = body().get("status")
     if status not in STATUSES:
         raise invalid(Invalid(f"One of {', '.join(STATUSES)}."), "status")
@@ -346,7 +356,7 @@ def assign(ticket_id: int):
 @needs("tickets:write")
 @idempotent
 def add_ccs(ticket_id: int):
-    ticket_id = _one(ticket_id)["id"]
+    ticket_id = _taking_part(ticket_id)
     addresses = _addresses(body(), "addresses", required=True)
     try:
         added = conversation.add_cc(ticket_id, addresses, g.api_user, config(), now=g.now)

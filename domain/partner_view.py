@@ -1,0 +1,159 @@
+"""A partner's view of its customers (issue 17, item 5): the contracts its company sold
+and their tickets, read-only, and its opt-in to their notices.
+
+The rules (`ticket_rights`, pure, from `TicketFacts`):
+- whoever may see a ticket reads it (domain.access decides that: a verified partner sees
+  the tickets of the contracts its company sold);
+- taking part (replying, adding or removing CCs, reopening) is for staff, the ticket's
+  requester, its participants (the requester and the CCs) and a customer who verified
+  its contract. A partner that sees a ticket only because it sold the contract reads
+  it and does nothing else, until its customer adds it as a CC;
+- a partner that opted in (`User.customer_notices_since`) is mailed every public entry
+  of its customers' tickets made from then on (never an internal note, never what came
+  before: `domain.notify`, `outgoing.compose`).
+Lists are keyset-paged on indexed columns with a fixed number of queries.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from helpdesk.models import Company, Contract, ContractAccess, Participant, Role, Status, Ticket, User, db, utcnow
+
+PAGE = 25
+TICKETS_ON_CONTRACT = 50
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """What the user is to one ticket it can see."""
+
+    staff: bool = False
+    requester: bool = False
+    participant: bool = False
+    verified_contract: bool = False  # a customer who verified the ticket's contract
+    sold_contract: bool = False  # a verified partner whose company sold it
+
+
+@dataclass(frozen=True)
+class Rights:
+    read: bool
+    take_part: bool  # reply, CCs, reopen
+
+
+def ticket_rights(facts: TicketFacts) -> Rights:
+    take_part = facts.staff or facts.requester or facts.participant or facts.verified_contract
+    return Rights(read=take_part or facts.sold_contract, take_part=take_part)
+
+
+def facts_for(user: User, ticket: Ticket) -> TicketFacts:
+    """The facts for a ticket the user can see (domain.access); two queries at most."""
+    if user.is_staff:
+        return TicketFacts(staff=True)
+    requester = ticket.requester_id == user.id or ticket.requester_email == user.email
+    participant = requester or Participant.select().where(Participant.ticket == ticket.id,
+                                                          Participant.email == user.email).exists()
+    verified = sold = False
+    if ticket.contract_id is not None and not participant:
+        contract = Contract.select(Contract.company, Contract.partner).where(Contract.id == ticket.contract_id).first()
+        if contract is not None:
+            verified = contract.company_id == user.company_id and ContractAccess.select().where(
+                ContractAccess.user == user.id, ContractAccess.contract == ticket.contract_id).exists()
+            sold = (not verified and user.role == Role.PARTNER.value and user.company_id is not None
+                    and contract.partner_id == user.company_id)
+    return TicketFacts(requester=requester, participant=participant, verified_contract=verified, sold_contract=sold)
+
+
+def rights(user: User, ticket: Ticket) -> Rights:
+    return ticket_rights(facts_for(user, ticket))
+
+
+# --- the partner's lists ---------------------------------------------------------------------------
+
+
+def verified_company_id(user: User) -> int | None:
+    """The user's company when it is a verified partner; None otherwise."""
+    if user.role != Role.PARTNER.value or not user.company_id:
+        return None
+    verified = Company.select(Company.verified_at).where(Company.id == user.company_id).scalar()
+    return user.company_id if verified is not None else None
+
+
+def sold(company_id: int):
+    return Contract.select().where(Contract.partner == company_id)
+
+
+def contracts_page(company_id: int, today: dt.date, *, archive: bool = False, before: int | None = None,
+                   limit: int = PAGE) -> tuple[list[Contract], bool]:
+    """The contracts the company sold, in force (or ended: `archive`), newest first by id."""
+    query = sold(company_id)
+    query = query.where(Contract.ends_on < today) if archive else query.where(Contract.ends_on >= today)
+    if before is not None:
+        query = query.where(Contract.id < before)
+    rows = list(query.order_by(Contract.id.desc()).limit(limit + 1))
+    return rows[:limit], len(rows) > limit
+
+
+def sold_contract(company_id: int, contract_id: int) -> Contract | None:
+    return sold(company_id).where(Contract.id == contract_id).first()
+
+
+def tickets_page(company_id: int, *, everything: bool = False, before: tuple[dt.datetime, int] | None = None,
+                 contract_id: int | None = None, limit: int = PAGE) -> tuple[list[dict], bool]:
+    """The tickets of the contracts the company sold (open ones, or all: `everything`),
+    most recently changed first, with their contract's number and customer."""
+    query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
+                           Contract.id.alias("contract_id"), Contract.number.alias("contract_number"),
+                           Contract.customer_name.alias("customer_name"))
+             .join(Contract, on=(Ticket.contract == Contract.id))
+             .where(Contract.partner == company_id, Ticket.merged_into.is_null()))
+    if contract_id is not None:
+        query = query.where(Ticket.contract == contract_id)
+    if not everything:
+        query = query.where(Ticket.status != Status.CLOSED.value)
+    if before is not None:
+        when, last = before
+        query = query.where((Ticket.updated_at < when) | ((Ticket.updated_at == when) & (Ticket.id < last)))
+    rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1).dicts())
+    return rows[:limit], len(rows) > limit
+
+
+# --- notices ---------------------------------------------------------------------------------------
+
+
+def set_notices(user: User, *, notices: bool, digest: bool, now: dt.datetime | None = None) -> User:
+    """A partner's choices: a mail on every new entry of its customers' tickets (from now
+    on: switching it off and on again starts again from then), and the weekly digest."""
+    now = now or utcnow()
+    since = (user.customer_notices_since or now) if notices else None
+    with db.atomic():
+        User.update(customer_notices_since=since, digest_opt_in=digest).where(User.id == user.id).execute()
+    return User.get_by_id(user.id)
+
+
+def watchers(ticket_ids) -> dict[int, list[User]]:
+    """For each ticket, the partner users to tell about its new entries: active, opted in,
+    of the verified company that sold its contract (two queries)."""
+    contracts = dict(Ticket.select(Ticket.id, Contract.partner).join(Contract, on=(Ticket.contract == Contract.id))
+                     .where(Ticket.id.in_(list(ticket_ids)), Contract.partner.is_null(False)).tuples())
+    if not contracts:
+        return {}
+    by_company: dict[int, list[User]] = {}
+    for user in (User.select(User.id, User.email, User.first_name, User.last_name, User.language, User.company,
+                             User.customer_notices_since)
+                 .join(Company, on=(User.company == Company.id))
+                 .where(User.company.in_(set(contracts.values())), User.role == Role.PARTNER.value, User.is_active,
+                        User.customer_notices_since.is_null(False), Company.verified_at.is_null(False))
+                 .order_by(User.id)):
+        by_company.setdefault(user.company_id, []).append(user)
+    return {ticket_id: by_company.get(company_id, []) for ticket_id, company_id in contracts.items()}
+
+
+def watching_since(user_id: int, ticket_id: int) -> dt.datetime | None:
+    """When a partner user began to be told about this ticket's entries; None when it is
+    not (any longer) opted in, verified or the seller of its contract."""
+    row = (User.select(User.customer_notices_since).join(Company, on=(User.company == Company.id))
+           .join(Contract, on=(Contract.partner == Company.id)).join(Ticket, on=(Ticket.contract == Contract.id))
+           .where(User.id == user_id, Ticket.id == ticket_id, User.role == Role.PARTNER.value, User.is_active,
+                  Company.verified_at.is_null(False)).first())
+    return row.customer_notices_since if row is not None else None

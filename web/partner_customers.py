@@ -1,0 +1,96 @@
+"""A partner's customers (issue 17, item 5): the contracts its company sold and their
+tickets, read-only, and its choice of notices and digest. Verified partners only
+(web.partners.partner_only); who sees what is domain.partner_view's, and a contract it
+did not sell is "not found". Lists are keyset-paged with a fixed number of queries."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from helpdesk.domain import contracts, partner_view
+
+from . import forms
+from .context import config as _config
+from .partners import partner_only
+
+bp = Blueprint("partner_customers", __name__, url_prefix="/partner/customers")
+
+
+def _company_id() -> int:
+    company_id = partner_view.verified_company_id(current_user)
+    if company_id is None:  # partner_only let it through: verified
+        abort(404)
+    return company_id
+
+
+def _before_id() -> int | None:
+    value = request.args.get("before", type=int)
+    return value if value is not None and 0 < value < 2**63 else None
+
+
+def _before_ticket() -> tuple[dt.datetime, int] | None:
+    raw = request.args.get("before", "")
+    stamp, _, last = raw.partition("~")
+    try:
+        return dt.datetime.fromisoformat(stamp), int(last)
+    except ValueError:
+        return None
+
+
+def ticket_cursor(row: dict) -> str:
+    return f"{row['updated_at'].isoformat()}~{row['id']}"
+
+
+@bp.route("")
+@partner_only
+def index():
+    company_id = _company_id()
+    archive = request.args.get("archive") == "1"
+    rows, more = partner_view.contracts_page(company_id, g.now.date(), archive=archive, before=_before_id())
+    lines = contracts.lines_by_contract([c.id for c in rows])
+    form = forms.CustomerNoticesForm(notices=current_user.customer_notices_since is not None,
+                                     digest=current_user.digest_opt_in)
+    return render_template("partners/customers.html", rows=[(c, lines[c.id]) for c in rows], more=more,
+                           archive=archive, form=form, today=g.now.date())
+
+
+@bp.route("/notices", methods=["POST"])
+@partner_only
+def notices():
+    form = forms.CustomerNoticesForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user = partner_view.set_notices(current_user, notices=bool(form.notices.data), digest=bool(form.digest.data),
+                                    now=g.now)
+    if user.customer_notices_since is not None:
+        flash(_("You will get a mail on every new entry on your customers' tickets."), "success")
+    else:
+        flash(_("You will get no mail about your customers' tickets."), "success")
+    return redirect(url_for("partner_customers.index"))
+
+
+@bp.route("/tickets")
+@partner_only
+def tickets():
+    company_id = _company_id()
+    everything = request.args.get("status") == "all"
+    rows, more = partner_view.tickets_page(company_id, everything=everything, before=_before_ticket())
+    return render_template("partners/customer_tickets.html", rows=rows, more=more, everything=everything,
+                           cursor=ticket_cursor(rows[-1]) if more else "", prefix=_config().ticket_prefix)
+
+
+@bp.route("/contracts/<int:contract_id>")
+@partner_only
+def contract(contract_id: int):
+    company_id = _company_id()
+    found = partner_view.sold_contract(company_id, contract_id)
+    if found is None:
+        abort(404)
+    rows, more = partner_view.tickets_page(company_id, everything=True, contract_id=found.id,
+                                           limit=partner_view.TICKETS_ON_CONTRACT)
+    return render_template("partners/customer_contract.html", contract=found,
+                           lines=contracts.lines_by_contract([found.id])[found.id], rows=rows, more=more,
+                           today=g.now.date(), prefix=_config().ticket_prefix)
