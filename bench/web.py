@@ -176,6 +176,50 @@ def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int
             "db_mb": size / 1e6, "staff": staff.email, "customer": customer.email, **made}
 
 
+PARTNER = "partner@bench.example"
+ARTICLES = 300
+SOLD_EVERY = 50  # every 50th contract was sold by the bench partner (2,000 of 100,000)
+
+
+def add_extras(data_dir: Path) -> dict:
+    """What issue 17 added to the portal, when the data set does not have it yet (a data set
+    built before is topped up): a verified partner company that sold every SOLD_EVERY-th
+    contract, with a partner user; and ARTICLES knowledge-base articles (`domain.kb.save`: tags,
+    search index), a third for customers, about the bench's device models. Returns ids."""
+    from helpdesk import config as config_mod, database
+    from helpdesk.domain import kb, passwords
+    from helpdesk.models import Article, Company, CompanyRole, Contract, Role, User, db
+
+    config = config_mod.load_config(env_for(data_dir), dotenv=None)
+    database_ = database.open_database(config.database_url)
+    try:
+        partner = User.get_or_none(User.email == PARTNER)
+        if partner is None:
+            rng = random.Random(17)
+            now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+            with db.atomic():
+                company = Company.create(nip="9990000017", name="Instalator Bench Sp. z o.o.",
+                                         role=CompanyRole.INSTALLER.value, verified_at=now, partner_level=3,
+                                         created_at=now)
+                partner = User.create(email=PARTNER, first_name="Piotr", last_name="Partner", company=company,
+                                      role=Role.PARTNER.value, is_active=True, activated_at=now,
+                                      password_hash=passwords.hash_password(PASSWORD))
+                Contract.update(partner=company.id).where(Contract.id % SOLD_EVERY == 7).execute()
+            for i in range(ARTICLES):
+                model = MODELS[i % len(MODELS)]
+                body = "\n\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60)))
+                                     for _ in range(rng.randint(3, 8)))
+                kb.save(config, kb.Draft(title=f"{model}: {rng.choice(PROBLEMS)} ({i})", body=body,
+                                         language="pl" if i % 4 else "en",
+                                         audience="customers" if i % 3 == 0 else "public",
+                                         models=[model]), now=now - dt.timedelta(hours=ARTICLES - i))
+            db.execute_sql("ANALYZE")
+        article = Article.select(Article.id).order_by(Article.id.desc()).first()
+        return {"partner": partner.email, "article": article.id if article else None}
+    finally:
+        database_.close()
+
+
 def migrate(data_dir: Path) -> None:
     """Apply the migrations that came after the data set was built (--reuse)."""
     from helpdesk import config as config_mod, database
@@ -738,6 +782,10 @@ def main() -> None:
               f"  the long ticket HD-{built['big']}: {BIG} messages "
               f"({', '.join(f'{k} {v}' for k, v in sorted(built['big_kinds'].items()))}; the customer does not "
               f"see the notes), {built['big_history']} status changes", flush=True)
+        started = time.perf_counter()
+        extras = add_extras(work / "var")
+        print(f"  knowledge base and partner: {time.perf_counter() - started:.1f} s ({ARTICLES} articles, "
+              f"every {SOLD_EVERY}th contract sold by {extras['partner']})", flush=True)
         big = built["big"]
         pages = [("static page (/terms, anonymous)", "/terms", "")]
         for who in ("customer", "staff"):
@@ -753,9 +801,16 @@ def main() -> None:
                   ("staff: all by due time", "/staff?queue=all&sort=due", "staff"),
                   ("staff: reports, 12 weeks", "/staff/reports", "staff"),
                   ("staff: chart response times", "/staff/reports/response_times.svg", "staff"),
-                  (f"staff: ticket, {BIG} messages", f"/staff/tickets/{big}", "staff")]
+                  (f"staff: ticket, {BIG} messages", f"/staff/tickets/{big}", "staff"),
+                  ("anonymous: knowledge base", "/kb", ""),
+                  ("customer: knowledge base", "/kb", "customer"),
+                  ("customer: kb search 'kamera'", "/kb?q=kamera", "customer"),
+                  ("customer: kb article", f"/kb/{extras['article']}", "customer"),
+                  ("partner: customers", "/partner/customers", "partner"),
+                  ("partner: customers' tickets", "/partner/customers/tickets", "partner")]
 
-        measured = in_process(work / "var", {"customer": built["customer"], "staff": built["staff"]}, pages)
+        measured = in_process(work / "var", {"customer": built["customer"], "staff": built["staff"],
+                                              "partner": extras["partner"]}, pages)
         print(f"\nin-process (Flask test client, one request at a time; load average {load_average()}):")
         print(f"{'page':<34}{'queries':>8}{'SQL ms':>8}{'request ms':>12}{'CPU ms':>8}{'x static':>9}"
               f"{'slowest statement':>20}")
@@ -787,7 +842,8 @@ def main() -> None:
                                   cwd=work, env=env_for(work / "var", port), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
         wait_for_server(port, server)
-        cookies = {"": "", "customer": log_in(port, built["customer"]), "staff": log_in(port, built["staff"])}
+        cookies = {"": "", "customer": log_in(port, built["customer"]), "staff": log_in(port, built["staff"]),
+                   "partner": log_in(port, extras["partner"])}
         use_wrk = shutil.which("wrk") is not None and not args.python_load
         load = load_wrk if use_wrk else load_python
         script = work / "report.lua"

@@ -65,6 +65,9 @@ def _args(period: statistics.Period) -> dict:
     return {"start": period.start.isoformat(), "end": period.end.isoformat()}
 
 
+TABLE_ROWS = 50  # of a report on the page (time spent lists every contract: thousands); the CSV has all
+
+
 @bp.route("")
 @staff_only
 def index():
@@ -72,7 +75,7 @@ def index():
     reports = [shown(statistics.report(name, period, now=g.now)) for name in statistics.REPORTS]
     form = forms.ReportPeriodForm(data={"start": period.start, "end": period.end})
     return render_template("reports/index.html", reports=reports, period=period, args=_args(period), form=form,
-                           labels=column_labels())
+                           labels=column_labels(), table_rows=TABLE_ROWS)
 
 
 @bp.route("/<name>.svg")

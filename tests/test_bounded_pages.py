@@ -1,6 +1,6 @@
-"""The staff queue's tab counts (issue 18): the open queues exact, closed and all counted
-no further than a cap ("1000+"), merged tickets nowhere, in the same two statements
-whatever the number of tickets."""
+"""Pages that stay bounded at an archive's size (issue 18): the staff queue's tab counts (open queues
+exact, closed and all counted no further than a cap, "1000+", merged tickets nowhere, the same
+statements whatever the number of tickets) and the reports' tables (the first rows; the CSV has all)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -48,3 +48,25 @@ def test_open_queues_are_exact_and_closed_ones_capped(app, db, monkeypatch):
         portal.get("/staff?queue=all")
     assert after.count == before.count
     assert tab_counts(portal.text("/staff?queue=all"))["new"] == "53"
+
+
+def test_a_report_table_shows_its_first_rows_and_the_csv_has_all(app, db, monkeypatch):
+    from helpdesk.models import Company, Contract, Message
+    from helpdesk.web import reports
+
+    monkeypatch.setattr(reports, "TABLE_ROWS", 2)
+    engineer = _user("eng@helpdesk.example", role=Role.ENGINEER)
+    company = Company.create(nip="5260001246", name="Firma A")
+    now = dt.datetime.utcnow()
+    for i in range(3):
+        contract = Contract.create(number=f"K00000{i}", company=company, customer_name="Firma A",
+                                   starts_on=now.date(), ends_on=now.date())
+        ticket = Ticket.create(subject="x", status=Status.OPEN.value, requester_email="c@example.com",
+                               contract=contract, created_at=now, updated_at=now)
+        Message.create(ticket=ticket, kind="staff", author=engineer, author_email=engineer.email,
+                       body_text="ok", minutes=10 + i, created_at=now)
+    portal = signed_in(app, engineer, ip="192.0.2.61")
+    page = portal.text("/staff/reports")
+    table = page[page.index('data-report="time_spent"'):page.index('id="time_spent-more"')]
+    assert table.count("<tr>") == 1 + 2 and "K000002" in table and "K000000" not in table  # most first
+    assert portal.text("/staff/reports/time_spent.csv").count("K00000") == 3
