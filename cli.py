@@ -53,6 +53,43 @@ def _print_json(value) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False, default=str))
 
 
+class _Progress:
+    """Progress bars on stderr for a long command, one per phase (`progress(phase, done, total)`):
+    only when both stdout and stderr are terminals and no `--json` was asked for; silent otherwise,
+    so scripts and pipes get what they always got."""
+
+    PHASES = {"read": ("reading", "line"), "store": ("storing", "contract")}  # else: a mailbox's name, mail
+
+    def __init__(self, args):
+        self.shown = not getattr(args, "json", False) and sys.stdout.isatty() and sys.stderr.isatty()
+        self.bar = None
+        self.phase = None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.shown:
+            return
+        from tqdm import tqdm
+
+        if self.bar is None or phase != self.phase or total != self.bar.total:
+            self.close()
+            self.phase = phase
+            label, unit = self.PHASES.get(phase, (phase, "mail"))
+            self.bar = tqdm(total=total, desc=label, unit=unit, unit_scale=True,
+                            file=sys.stderr, leave=False, dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 # --- commands ---------------------------------------------------------------------------
 
 
@@ -68,7 +105,8 @@ def cmd_worker(args) -> int:
 
     config = _migrated(args)
     if args.once:
-        summary, errors = mailboxes.run_once(config)
+        with _Progress(args) as progress:
+            summary, errors = mailboxes.run_once(config, progress=progress)
         if args.json:
             _print_json({**summary.as_dict(), "errors": errors})
         else:
@@ -101,6 +139,7 @@ def cmd_run(args) -> int:
     if mailbox.scheme == "maildir":
         print(f"drop .eml files into {mailbox.path}/new (or: helpdesk mail drop FILE.eml); "
               "see them with: helpdesk ticket list", flush=True)
+    print(_mail_out(config), flush=True)
     try:
         mailboxes.run(config, stop)
     finally:
@@ -108,6 +147,15 @@ def cmd_run(args) -> int:
     sending.join(10)
     serving.join(10)
     return 0
+
+
+def _mail_out(config) -> str:
+    """Where the mail the system sends goes (no password shown)."""
+    smtp = config.smtp
+    if not smtp.scheme:
+        return (f"mail out: .eml files in {config.outbox_dir} (no SMTP server: HELPDESK_SMTP_URL is not set); "
+                "see them with: helpdesk outbox list")
+    return f"mail out: by {smtp.scheme}://{smtp.host}:{smtp.port} from {config.support_address}"
 
 
 def cmd_web(args) -> int:
@@ -196,7 +244,7 @@ def _start_scheduler(config, stop: threading.Event) -> threading.Thread:
     jobs = scheduler.build_scheduler(config)
     jobs.start()
     for job in jobs.get_jobs():
-        log.info("scheduled %s: %s", job.id, job.trigger)
+        log.debug("scheduled %s: %s", job.id, job.trigger)
 
     def stop_when_told():
         stop.wait()
@@ -606,7 +654,8 @@ def cmd_contracts_import(args) -> int:
     except OSError as exc:
         raise CommandError(f"{args.file}: {exc.strerror or exc}") from None
     try:
-        report = contracts.import_csv(data)
+        with _Progress(args) as progress:
+            report = contracts.import_csv(data, progress=progress)
     except contract_csv.UnreadableFile as exc:
         raise CommandError(f"{args.file}: {exc}") from None
     from helpdesk.domain import service_levels
@@ -629,7 +678,8 @@ def cmd_demo(args) -> int:
 
     _migrated(args)
     made = demo.create()
-    print(f"demo data: {made.companies_created} compan(y/ies) and {made.contracts_created} contract(s) created"
+    print(f"demo data: {made.companies_created} compan(y/ies), {made.contracts_created} contract(s) and "
+          f"{made.distributors_created} distributor(s) created"
           + ("" if made.user_created else "; the demo user existed: its password is new"))
     print(f"log in as:  {made.email}")
     print(f"password:   {made.password}")
@@ -1046,7 +1096,9 @@ def main(argv=None) -> int:
         print(f"helpdesk: {exc}", file=sys.stderr)
         return 1
     if not args.verbose:
-        for noisy in ("helpdesk.migrations", "peewee_migrate", "apscheduler.executors.default"):
+        # Library chatter ("Adding job tentatively", "Running job"): what an operator sees at start is
+        # where the portal is and where mail goes; the libraries' warnings and errors still show.
+        for noisy in ("helpdesk.migrations", "peewee_migrate", "apscheduler"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     from peewee import DatabaseError, InterfaceError
 

@@ -543,6 +543,7 @@ class ApplicationDistributor(BaseModel):
 
 class RoleChangeRequest(BaseModel):
     company = ForeignKeyField(Company, backref="role_requests", on_delete="CASCADE")
+    from_role = CharField(max_length=20, default="")  # the company's role when it asked ("" before migration 018)
     requested_role = CharField(max_length=20, choices=choices(CompanyRole))
     requested_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
     status = CharField(max_length=10, default=RequestStatus.PENDING.value, choices=choices(RequestStatus), index=True)

@@ -632,8 +632,10 @@ def run_job(config: Config, name: str, now: dt.datetime | None = None, *, owner:
         summary = job.run(config, now or utcnow())
     finally:
         release_lease(lease, owner)
-    log.info("%s: %d recipient(s), %d queued, %d already sent, %d with nothing to say",
-             name, summary.recipients, summary.queued, summary.already, summary.nothing)
+    # A run that queued nothing is routine (every job runs at start and every few minutes): debug only.
+    log.log(logging.INFO if summary.queued else logging.DEBUG,
+            "%s: %d recipient(s), %d queued, %d already sent, %d with nothing to say",
+            name, summary.recipients, summary.queued, summary.already, summary.nothing)
     return summary
 
 

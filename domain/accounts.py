@@ -18,7 +18,7 @@ from helpdesk.config import Config
 from helpdesk.domain import outbox
 from helpdesk.models import PARTNER_ROLES, Company, CompanyRole, Role, User, db, utcnow
 
-from . import audit, i18n, links, passwords, ratelimit, security_events
+from . import audit, i18n, links, partner_restart, passwords, ratelimit, security_events
 from .validation import N_, Invalid
 
 log = logging.getLogger(__name__)
@@ -219,6 +219,9 @@ def activate(config: Config, token: str, *, now: dt.datetime | None = None) -> U
             # A partner's company takes the role it registered with, and waits for an admin.
             Company.update(role=user.company_role, verified_at=None, partner_level=None).where(
                 Company.id == user.company_id).execute()
+            # Registered again after its partner account was deleted: no old approval, certificate
+            # or request carries over (the audit trail keeps them).
+            partner_restart.start_clean(user.company_id, user, now)
         user = User.get_by_id(user.id)
         _mail_set_password(config, user, "welcome", now)
     log.info("account %s activated", user.email)

@@ -18,6 +18,7 @@ import datetime as dt
 import functools
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import validation
@@ -27,6 +28,7 @@ COLUMNS = ("contract_number", "nip", "customer_name", "service_level", "starts_o
 REQUIRED_COLUMNS = ("contract_number", "nip", "customer_name", "starts_on", "ends_on", "serial")
 CONTRACT_FIELDS = ("nip", "customer_name", "service_level", "starts_on", "ends_on", "partner_nip")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+PROGRESS_LINES = 10_000  # how often `parse` reports how far it is
 MAX_LENGTH = {"customer_name": 300, "service_level": 100, "model": 200, "address": 1000}
 
 
@@ -157,9 +159,11 @@ def row_of(record: dict[str, str], line: int) -> tuple[ContractRow, Line]:
     return contract, Line(line=line, model=value["model"], serial=serial, address=value["address"])
 
 
-def parse(data: bytes) -> Parsed:
-    """Every contract of the file with its lines, and every row refused with the reason."""
+def parse(data: bytes, *, progress: Callable[[int, int], None] | None = None) -> Parsed:
+    """Every contract of the file with its lines, and every row refused with the reason.
+    `progress(line, lines)` every PROGRESS_LINES lines and at the end."""
     text = decode(data)
+    lines = text.count("\n") + (not text.endswith("\n"))
     header_line = text.split("\n", 1)[0]
     if not header_line.strip():
         raise UnreadableFile("the file is empty or its first line (the header) is blank")
@@ -175,6 +179,8 @@ def parse(data: bytes) -> Parsed:
     line = reader.line_num
     for values in reader:
         start, line = line + 1, reader.line_num  # a quoted field may span lines: report the first
+        if progress is not None and (start - 1) // PROGRESS_LINES != line // PROGRESS_LINES:
+            progress(line, lines)
         if not any(v.strip() for v in values):
             continue  # blank lines are not rows
         rows += 1
@@ -201,4 +207,6 @@ def parse(data: bytes) -> Parsed:
                                           f"(line {first})"))
             continue
         known.lines.append(device)
+    if progress is not None:
+        progress(lines, lines)
     return Parsed(contracts=list(contracts.values()), refused=refused, rows=rows)

@@ -15,7 +15,9 @@ diacritics, ł -> l) in Python on both sides, so "lodz" finds "Łódź".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from peewee import fn
@@ -199,18 +201,21 @@ class ImportReport:
                 "refused": [{"line": r.line, "reason": r.reason} for r in self.refused]}
 
 
-def import_csv(data: bytes, *, now: dt.datetime | None = None) -> ImportReport:
+def import_csv(data: bytes, *, now: dt.datetime | None = None,
+               progress: Callable[[str, int, int], None] | None = None) -> ImportReport:
     """Import a contract CSV (domain.contract_csv): good rows stored, bad ones reported.
-    Raises `contract_csv.UnreadableFile` when the file cannot be read at all."""
-    parsed = contract_csv.parse(data)
-    report = store(parsed.contracts, now=now)
+    Raises `contract_csv.UnreadableFile` when the file cannot be read at all.
+    `progress(phase, done, total)` now and then: "read" (lines), then "store" (contracts)."""
+    parsed = contract_csv.parse(data, progress=functools.partial(progress, "read") if progress else None)
+    report = store(parsed.contracts, now=now, progress=functools.partial(progress, "store") if progress else None)
     report.rows = parsed.rows
     report.refused = sorted(parsed.refused + report.refused, key=lambda r: r.line)
     log.info("contract import: %s", report.summary())
     return report
 
 
-def store(contracts: list[ContractRow], *, now: dt.datetime | None = None) -> ImportReport:
+def store(contracts: list[ContractRow], *, now: dt.datetime | None = None,
+          progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Create or update the contracts and add their missing lines, a chunk per transaction;
     storing the same contracts again changes nothing. A contract stored for another NIP
     is refused, every one of its rows."""
@@ -219,6 +224,8 @@ def store(contracts: list[ContractRow], *, now: dt.datetime | None = None) -> Im
     for start in range(0, len(contracts), CHUNK):
         with db.atomic():
             _store_chunk(contracts[start:start + CHUNK], report, now)
+        if progress is not None:
+            progress(min(start + CHUNK, len(contracts)), len(contracts))
     return report
 
 

@@ -20,7 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 from helpdesk import database
 from helpdesk.config import Config
 from helpdesk.domain import outbox
-from helpdesk.domain.notify import Event, notify
+from helpdesk.domain.notify import Event, notify, notify_reopened
 from helpdesk.models import (
     PARTNER_ROLES,
     Attachment,
@@ -296,7 +296,10 @@ def change_status(ticket_id: int, status: Status, by: User, *, now: dt.datetime 
             return False
         reason = "reopened in the portal" if not by.is_staff else "changed on the staff pages"
         calendar = service_levels.settings_of(config).calendar if config is not None else None
-        return tickets.set_status(ticket, status, by=by, reason=reason, now=now, calendar=calendar)
+        changed = tickets.set_status(ticket, status, by=by, reason=reason, now=now, calendar=calendar)
+        if changed and not by.is_staff and config is not None:
+            notify_reopened(config, ticket.id, by, now=now)  # somebody must pick it up again
+        return changed
 
 
 def assign(ticket_id: int, engineer_id: int | None, by: User, *, now: dt.datetime | None = None) -> None:

@@ -1,5 +1,6 @@
-"""Demo data for a newcomer (`helpdesk demo`): a few companies, contracts and devices, and a
-customer who can log in at once and has one more contract left to verify.
+"""Demo data for a newcomer (`helpdesk demo`): a few companies, contracts and devices, the
+authorised distributors partners choose in the programme, and a customer who can log in at
+once and has one more contract left to verify.
 
 Safe to run again: what exists is left as it is (contracts are matched by number,
 companies by NIP, the user by address); only the demo user's password is new each run,
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from peewee import IntegrityError
 from stdnum.pl import nip as stdnum_nip
 
-from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, Role, User, db, utcnow
+from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, Distributor, Role, User, db, utcnow
 
 from . import contracts, passwords
 from .contract_csv import ContractRow, Line
@@ -70,6 +71,12 @@ CONTRACTS = [
         ("Satel INTEGRA 256 Plus (centrala alarmowa)", "I256P-0077001", LODZ),
     ]),
 ]
+# Authorised distributors partners choose in the programme (without one the step cannot be finished).
+DISTRIBUTORS = [
+    ("Dystrybucja Zabezpieczeń Delta Sp. z o.o.", nip_of("526345678")),
+    ("Hurtownia Elektroniki Północ S.A.", nip_of("583456789")),
+    ("Systemy Alarmowe Sigma Sp. z o.o.", nip_of("679567891")),
+]
 GRANTED = ("D100101", "D100103")  # the demo user sees these from the start (one active, one expired)
 TO_VERIFY = ("D100102", "FGVMUL-4K2P-9XHD-QM3T")  # and verifies this one itself
 
@@ -83,6 +90,7 @@ class Demo:
     contracts_created: int
     companies_created: int
     user_created: bool
+    distributors_created: int = 0
 
 
 def _company(name: str, nip: str, role: CompanyRole) -> tuple[Company, bool]:
@@ -110,6 +118,10 @@ def create(*, now: dt.datetime | None = None) -> Demo:
                             lines=[Line(0, model, serial, address) for model, serial, address in lines])
                 for number, (name, nip), level, (start, end), lines in CONTRACTS if (number,) not in existing]
         report = contracts.store(rows, now=now)
+        known = {nip for (nip,) in Distributor.select(Distributor.nip).tuples()}
+        fresh = [{"name": name, "nip": nip} for name, nip in DISTRIBUTORS if nip not in known]
+        if fresh:
+            Distributor.insert_many(fresh).on_conflict_ignore().execute()
         password = secrets.token_urlsafe(12)
         user = User.get_or_none(User.email == DEMO_EMAIL)
         fields = dict(first_name="Ewa", last_name="Demo", phone="601000000", role=Role.CUSTOMER.value,
@@ -127,4 +139,4 @@ def create(*, now: dt.datetime | None = None) -> Demo:
         ).on_conflict_ignore().execute()
     return Demo(email=DEMO_EMAIL, password=password, verify_number=TO_VERIFY[0], verify_serial=TO_VERIFY[1],
                 contracts_created=report.contracts_created, companies_created=companies_created,
-                user_created=user_created)
+                user_created=user_created, distributors_created=len(fresh))

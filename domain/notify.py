@@ -17,10 +17,23 @@ from dataclasses import dataclass, replace
 from email.errors import MessageError
 
 from helpdesk.config import Config
-from helpdesk.models import AutoReplyLog, KnownMessageId, Outbox, Outcome, Participant, Ticket, User, db, utcnow
+from helpdesk.models import (
+    AutoReplyLog,
+    KnownMessageId,
+    Message,
+    MessageKind,
+    Outbox,
+    Outcome,
+    Participant,
+    Status,
+    Ticket,
+    User,
+    db,
+    utcnow,
+)
 
 from . import outbox, partner_view, tickets, tokens
-from .notices import Recipient, notices_for
+from .notices import Notice, Recipient, notices_for
 from .rows import Deferred
 
 log = logging.getLogger(__name__)
@@ -61,17 +74,13 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
         return 0
     now = now or utcnow()
     ticket_ids = {e.ticket_id for e in events}
-    tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.assignee, Ticket.requester_email, Ticket.queue).where(
-        Ticket.id.in_(ticket_ids))}
+    tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.assignee, Ticket.requester_email, Ticket.queue,
+                                              Ticket.status).where(Ticket.id.in_(ticket_ids))}
     people = _participants(ticket_ids)
     watching = {ticket_id: [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"w{u.id}", u.language)
                             for u in users if u.customer_notices_since <= now]
                 for ticket_id, users in partner_view.watchers(ticket_ids).items()}
-    engineers = list(User.engineers().select(User.id, User.email, User.first_name, User.last_name, User.language,
-                                             User.queues))
-    staff = [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"u{u.id}", u.language) for u in engineers]
-    # An engineer limited to some queues hears about those queues' tickets only (unless assigned one).
-    works = {f"u{u.id}": u.queue_names for u in engineers}
+    staff, works = _staff()
     acks = _acks_this_hour({e.author for e in events if e.outcome == Outcome.NEW_TICKET.value}, now)
     own = lambda address: tokens.is_own_address(address, config.support_addresses)  # noqa: E731
     sent = _notices_this_hour(ticket_ids, now)
@@ -81,12 +90,10 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
     rows = Deferred()  # written together below: one INSERT per table, not a round trip per notice
     for event in events:
         ticket = tickets[event.ticket_id]
-        assignee = [s for s in staff if ticket.assignee_id and s.token == f"u{ticket.assignee_id}"]
-        queue_staff = [s for s in staff if not works[s.token] or ticket.queue in works[s.token]]
         allowed = acks.get(event.author, 0) < ACKS_PER_HOUR
         chosen = notices_for(event.outcome, author=event.author, requester=ticket.requester_email,
                              participants=[] if event.held else people[ticket.id],
-                             engineers=assignee or queue_staff, ack_allowed=allowed,
+                             engineers=_engineers_of(ticket, staff, works), ack_allowed=allowed,
                              own=own, watchers=[] if event.held else watching.get(ticket.id, []))
         for notice in chosen:
             key = (ticket.id, notice.recipient.email)
@@ -105,8 +112,11 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
             # the proof that lets a delivery report mark its recipient undeliverable.
             own_refs = tuple(r for r in event.references if sent_to.get(r, notice.recipient.email)
                              == notice.recipient.email)
+            # An engineer's answer that closed the ticket says so to the customer (issue 17).
+            closed = event.outcome == Outcome.STAFF_REPLY.value and ticket.status == Status.CLOSED.value
             try:
-                _queue(config, notice, ticket, replace(event, references=own_refs), now, rows, due=due)
+                _queue(config, notice, ticket, replace(event, references=own_refs), now, rows, due=due,
+                       extra={"closed": True} if closed and notice.template == "message" else {})
             except (ValueError, MessageError) as exc:  # a header we refuse to build (line breaks, bad address)
                 log.error("no %s to %s about %s: %s", notice.template, notice.recipient.email, event.message_id, exc)
                 continue
@@ -115,6 +125,51 @@ def notify(config: Config, events: list[Event], *, now: dt.datetime | None = Non
                 acks[notice.recipient.email] = acks.get(notice.recipient.email, 0) + 1
             recent.append(due)
             queued += 1
+    with db.atomic():
+        rows.flush()
+    return queued
+
+
+def _staff() -> tuple[list[Recipient], dict[str, list[str]]]:
+    """The active engineers as recipients, and the queues each is limited to (by token)."""
+    engineers = list(User.engineers().select(User.id, User.email, User.first_name, User.last_name, User.language,
+                                             User.queues))
+    staff = [Recipient(u.email, f"{u.first_name} {u.last_name}".strip(), f"u{u.id}", u.language) for u in engineers]
+    return staff, {f"u{u.id}": u.queue_names for u in engineers}
+
+
+def _engineers_of(ticket: Ticket, staff: list[Recipient], works: dict[str, list[str]]) -> list[Recipient]:
+    """Who is told about a ticket: its assignee, or, when it has none, the engineers of its
+    queue (an engineer limited to some queues hears about those queues' tickets only)."""
+    assignee = [s for s in staff if ticket.assignee_id and s.token == f"u{ticket.assignee_id}"]
+    return assignee or [s for s in staff if not works[s.token] or ticket.queue in works[s.token]]
+
+
+def notify_reopened(config: Config, ticket_id: int, by: User, *, now: dt.datetime | None = None) -> int:
+    """A customer reopened a closed ticket in the portal: its assignee is told, or the
+    engineers of its queue when nobody has it (issue 17), with the last public message.
+    Returns the mails queued."""
+    now = now or utcnow()
+    ticket = Ticket.get_by_id(ticket_id)
+    last = (Message.select(Message.id, Message.message_id).where(
+        Message.ticket == ticket.id, Message.kind.in_([MessageKind.CUSTOMER.value, MessageKind.STAFF.value]))
+        .order_by(Message.id.desc()).first())
+    if last is None:
+        return 0
+    staff, works = _staff()
+    event = Event("reopened", ticket.id, by.email, last.message_id, message=last.id)
+    rows = Deferred()
+    queued = 0
+    for recipient in _engineers_of(ticket, staff, works):
+        if recipient.email == by.email:
+            continue
+        try:
+            _queue(config, Notice("reopened", recipient, "auto-generated"), ticket, event, now, rows,
+                   extra={"by": by.name or by.email})
+        except (ValueError, MessageError) as exc:
+            log.error("no reopened notice to %s about %s: %s", recipient.email, ticket.id, exc)
+            continue
+        queued += 1
     with db.atomic():
         rows.flush()
     return queued
@@ -166,7 +221,7 @@ def _notices_this_hour(ticket_ids, now: dt.datetime) -> dict[tuple[int, str], li
 
 
 def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetime, rows: Deferred, *,
-           due: dt.datetime | None = None) -> None:
+           due: dt.datetime | None = None, extra: dict | None = None) -> None:
     """An outbox row saying what to send (added to `rows`; raises ValueError, adding
     nothing, for an address we refuse); the sender renders it (`compose`) just before
     delivery, so the transaction that stores the message stays cheap."""
@@ -178,7 +233,7 @@ def _queue(config: Config, notice, ticket: Ticket, event: Event, now: dt.datetim
             "token": recipient.token, "language": recipient.language or config.language,
             "auto_submitted": notice.auto_submitted, "about": event.message_id,
             "references": [*event.references[-8:], event.message_id], "queued_at": now.isoformat(),
-            **({"message": event.message} if event.message else {})}
+            **({"message": event.message} if event.message else {}), **(extra or {})}
     rows.add(Outbox, outbox.row(kind=notice.template, ticket=ticket.id,
                                 recipient=outbox.safe(recipient.email, "recipient"), mail_from=address,
                                 message_id=message_id, spec=json.dumps(spec), now=now, due=due))

@@ -117,7 +117,8 @@ def request_role_change(user: User, role: str, *, now: dt.datetime | None = None
         if RoleChangeRequest.select().where(RoleChangeRequest.company == company.id,
                                             RoleChangeRequest.status == RequestStatus.PENDING.value).exists():
             raise Invalid(N_("A role change request of your company is already waiting for verification."))
-        return RoleChangeRequest.create(company=company, requested_role=role, requested_by=user, created_at=now)
+        return RoleChangeRequest.create(company=company, from_role=company.role, requested_role=role,
+                                        requested_by=user, created_at=now)
 
 
 def decide_role_change(config: Config, request_id: int, approve: bool, reason: str, *, by: User,
@@ -137,7 +138,8 @@ def decide_role_change(config: Config, request_id: int, approve: bool, reason: s
         if approve:
             Company.update(role=request.requested_role).where(Company.id == company.id).execute()
         audit.record(by, f"role_change_{status}", "company", company.id,
-              f"{company.nip}: {company.role} -> {request.requested_role}" + (f"; {reason}" if reason else ""), now)
+              f"{company.nip}: {request.from_role or company.role} -> {request.requested_role}"
+              + (f"; {reason}" if reason else ""), now)
         _mail_partners(config, company, "role_change_decided",
                        {"approved": approve, "role": request.requested_role, "reason": reason}, now)
     return RoleChangeRequest.get_by_id(request_id)
@@ -274,6 +276,12 @@ def submit(user: User, declared_level: str, *, now: dt.datetime | None = None) -
                       webhooks.application_data(PartnerApplication.get_by_id(application.id)), now=now)
     log.info("partner application %s submitted by %s", application.id, user.email)
     return PartnerApplication.get_by_id(application.id)
+
+
+def chosen_distributors(application_id: int) -> list[int]:
+    """The ids of the distributors an application has chosen so far."""
+    return [distributor_id for (distributor_id,) in ApplicationDistributor.select(ApplicationDistributor.distributor)
+            .where(ApplicationDistributor.application == application_id).tuples()]
 
 
 def distributor_names(application_id: int) -> list[str]:

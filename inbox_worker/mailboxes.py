@@ -9,8 +9,10 @@ out among the workers (at least one each when parsing runs in processes at all).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 
 from helpdesk.config import Config
 from helpdesk.domain import faults
@@ -31,11 +33,15 @@ def workers_for(config: Config) -> list[Worker]:
     return [Worker(config, mailbox=box, parse_workers=parsers, tokens=tokens) for box in boxes]
 
 
-def run_once(config: Config, *, max_failures: int = 5) -> tuple[Summary, dict[str, str]]:
+def run_once(config: Config, *, max_failures: int = 5,
+             progress: Callable[[str, int, int], None] | None = None) -> tuple[Summary, dict[str, str]]:
     """Process what waits in every mailbox; returns the summary over all of them and, per
-    mailbox that could not be read, why (the others are processed all the same)."""
+    mailbox that could not be read, why (the others are processed all the same).
+    `progress(mailbox, done, total)` is called after each batch written."""
     total, errors = Summary(), {}
     for worker in workers_for(config):
+        if progress is not None:
+            worker.progress = functools.partial(progress, worker.source.name)
         with worker:
             try:
                 summary = worker.run_once(max_failures=max_failures)

@@ -27,7 +27,8 @@ import threading
 import time
 import traceback
 from collections import Counter, deque
-from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError as FuturesTimeout
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
@@ -153,6 +154,8 @@ class Worker:
         self._open = False
         # Who holds this worker's claims on server messages (inbox_worker/claims.py).
         self.owner = owners.owner_name(f"{id(self):x}")
+        # (done, total) after each written batch of a pass: the CLI's progress bar; None: nobody asks.
+        self.progress: Callable[[int, int], None] | None = None
 
     # --- life cycle ----------------------------------------------------------------
     def close(self) -> None:
@@ -290,6 +293,15 @@ class Worker:
         in_flight: deque = deque()
         held = 0
         taken = 0
+        written = 0
+
+        def write(fetched, parsing) -> None:
+            nonlocal written
+            self._write_and_mark(fetched, parsing, summary)
+            written += len(fetched)
+            if self.progress is not None:
+                self.progress(written, len(uids))
+
         for batch in batches:
             batch = self._claim(uidvalidity, batch, summary)
             if not batch:
@@ -301,11 +313,11 @@ class Worker:
             while in_flight and (len(in_flight) > self.AHEAD or held > self.AHEAD_BYTES):
                 claimed, fetched, parsing = in_flight.popleft()
                 held -= sum(len(f.raw) for f in fetched)
-                self._write_and_mark(fetched, parsing, summary)
+                write(fetched, parsing)
                 claims.release(self.owner, self.source.name, uidvalidity, claimed)
         while in_flight:
             claimed, fetched, parsing = in_flight.popleft()
-            self._write_and_mark(fetched, parsing, summary)
+            write(fetched, parsing)
             claims.release(self.owner, self.source.name, uidvalidity, claimed)
         return taken
 
@@ -358,6 +370,10 @@ class Worker:
             return parsing
         try:
             return parsing.result(timeout=self.config.parse_timeout_seconds)
+        except CancelledError:
+            # The pool was stopped for another message's sake before this one's turn came
+            # (a busy machine): nothing is wrong with this one, parse it again.
+            return self._result(fetched, self._submit(fetched), alone=alone)
         except (BrokenProcessPool, FuturesTimeout) as exc:
             what = ("took longer than %d s" % self.config.parse_timeout_seconds
                     if isinstance(exc, FuturesTimeout) else "ended abruptly")
@@ -527,6 +543,9 @@ def _die_with_parent(parent_pid: int) -> None:
     thread that started the process ends: the worker's pool is started, used and shut down
     by the thread that runs the worker. A watch on the parent's pid covers the moment before
     the signal was set up and systems without prctl."""
+    # Ctrl-C in a terminal reaches the whole process group: the worker stops its parsers itself,
+    # and a parser interrupted on its queue would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

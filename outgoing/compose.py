@@ -101,13 +101,14 @@ def compose(config: Config, row: Outbox, *, files: bool = True) -> bytes:
     message, earlier = _history(ticket.id, spec["about"], config.max_notice_bytes // 4, message=spec.get("message"),
                                 since=_joined(spec["token"], ticket.id), zone=_zone_of(config, spec["to"]))
     team = i18n.gettext(language, i18n.SUPPORT_TEAM)
-    page = "staff/tickets" if spec["template"] == "engineer" else "tickets"
+    page = "staff/tickets" if spec["template"] in ("engineer", "reopened") else "tickets"
     context = {
         "ref": ticket.ref(config.ticket_prefix), "subject": ticket.subject, "status": ticket.status,
         "message": message, "history": earlier, "link": f"{config.base_url}/{page}/{ticket.id}", "team": team,
         "left_out": [], "left_more": 0,
+        "closed": spec.get("closed", False), "by": spec.get("by", ""),  # a closing answer; who reopened
         # What the ticket is about, at the top of the engineers' notice (issue 17).
-        "device": devices.of_ticket(ticket.id) if spec["template"] == "engineer" else None,
+        "device": devices.of_ticket(ticket.id) if spec["template"] in ("engineer", "reopened") else None,
     }
 
     def built(attachments, left) -> bytes:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from helpdesk.domain import contract_csv, contracts
-from helpdesk.models import Company, Contract, ContractAccess, DeviceLine, User
+from helpdesk.models import Company, Contract, ContractAccess, DeviceLine, Distributor, User
 from tests.conftest import REPO
 from tests.portal import Portal
 
@@ -229,11 +229,13 @@ def test_the_import_command_fails_on_a_file_it_cannot_read(helpdesk, tmp_path):
 def test_demo_twice_creates_nothing_more_and_its_login_works(helpdesk, app, db):
     first = helpdesk("demo")
     assert first.returncode == 0, first.stderr
+    assert "3 distributor(s) created" in first.stdout  # the programme's distributor step is no dead end
+    assert Distributor.select().where(Distributor.active).count() == 3
     before = counts(), User.select().count(), ContractAccess.select().count()
     assert before[0][1] >= 6
     second = helpdesk("demo")
     assert second.returncode == 0, second.stderr
-    assert "0 compan(y/ies) and 0 contract(s) created" in second.stdout
+    assert "0 compan(y/ies), 0 contract(s) and 0 distributor(s) created" in second.stdout
     assert (counts(), User.select().count(), ContractAccess.select().count()) == before
 
     login = re.search(r"log in as:\s+(\S+)", second.stdout).group(1)

@@ -67,3 +67,7 @@ def test_helpdesk_run_serves_the_maildir_and_stops_on_sigterm(tmp_path):
         out, err = run.communicate(timeout=30)
     assert run.returncode == 0, err
     assert "drop .eml files" in out
+    # What the operator sees at start is what the README promises, not the scheduler library's chatter.
+    assert "portal at http://127.0.0.1:" in out and f"mail out: .eml files in {tmp_path / 'var' / 'outbox'}" in out
+    assert "Adding job" not in err and "apscheduler" not in err and "Scheduler started" not in err, err
+    assert " 0 queued" not in err and "scheduled " not in err, err  # routine runs of the jobs: debug only

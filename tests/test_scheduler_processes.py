@@ -76,6 +76,7 @@ def test_two_scheduler_processes_on_one_database_deliver_each_digest_once(tmp_pa
     env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_SECRET_KEY="test-secret", PYTHONPATH=str(REPO),
                HELPDESK_DATABASE_URL=database_url,
                HELPDESK_SMTP_URL=f"{smtp_server.url}?starttls=no",
+               HELPDESK_LOG_LEVEL="DEBUG",  # each job's run is logged, a routine one at debug level
                **{f"HELPDESK_SCHEDULE_{job.upper()}": EVERY_TWO_SECONDS for job in JOBS})
     config = config_mod.load_config(env, dotenv=None)
     db = database.open_database(config.database_url)

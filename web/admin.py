@@ -225,7 +225,10 @@ def distributors():
                 Distributor.update(name=form.name.data, active=True).where(Distributor.id == distributor.id).execute()
             audit_log.record(current_user, "add_distributor", "distributor", distributor.id,
                            f"{form.nip.data} {form.name.data}", g.now)
-        flash(_("Saved."), "success")
+        flash(_("%(name)s (NIP %(nip)s) is on the list of distributors: partners can choose it now.",
+                name=form.name.data, nip=form.nip.data) if created else
+              _("%(name)s (NIP %(nip)s) was on the list already: its name is updated and it is active.",
+                name=form.name.data, nip=form.nip.data), "success")
         return redirect(url_for("admin.distributors"))
     return render_template("admin/distributors.html", form=form, confirm=forms.ConfirmForm(),
                            rows=Distributor.select().order_by(Distributor.name)), 200 if not form.errors else 422
@@ -243,6 +246,8 @@ def toggle_distributor(distributor_id: int):
         Distributor.update(active=not distributor.active).where(Distributor.id == distributor_id).execute()
         audit_log.record(current_user, "deactivate_distributor" if distributor.active else "activate_distributor",
                        "distributor", distributor_id, distributor.name, g.now)
+    flash(_("%(name)s is deactivated: partners no longer see it.", name=distributor.name) if distributor.active else
+          _("%(name)s is active again: partners can choose it.", name=distributor.name), "success")
     return redirect(url_for("admin.distributors"))
 
 

@@ -13,7 +13,7 @@ from helpdesk.domain.validation import Invalid
 from . import forms
 from .context import config as _config
 from .i18n import current_language
-from .security import client_ip, safe_next, sign_in
+from .security import client_ip, landing_url, safe_next, sign_in
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -60,10 +60,15 @@ def activate(token: str):
             return render_template("auth/activate.html", form=form, user=user)
         user = accounts.activate(_config(), token, now=g.now)
     except links.BadLink as error:
+        if current_user.is_authenticated:
+            # The Back button after activating, or the mail's link opened again: nothing is wrong.
+            log.info("a used or stale activation link opened while signed in: %s", error.why)
+            flash(_("Your account is already active and you are signed in."), "info")
+            return redirect(landing_url(current_user))
         return _bad_link(error, "activation")
     sign_in(user)
     flash(_("Your account is active. We have mailed you a link to set your password."), "success")
-    return redirect(url_for("contracts.dashboard"))
+    return redirect(landing_url(user))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -79,7 +84,7 @@ def login():
                 _("Wrong email address or password.")
             return render_template("auth/login.html", form=form, error=message), 429 if refused.limited else 401
         sign_in(user)
-        return redirect(safe_next(form.next.data, url_for("contracts.dashboard")))
+        return redirect(safe_next(form.next.data, landing_url(user)))
     return render_template("auth/login.html", form=form)
 
 
@@ -114,7 +119,7 @@ def set_password(token: str):
             else:
                 sign_in(user)
                 flash(_("Your password is set."), "success")
-                return redirect(url_for("contracts.dashboard"))
+                return redirect(landing_url(user))
     except links.BadLink as error:
         return _bad_link(error, "password")
     return render_template("auth/set_password.html", form=form, user=user)

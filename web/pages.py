@@ -5,7 +5,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_login import current_user
 
 from .i18n import LANGUAGES
-from .security import safe_next
+from .security import landing_url, safe_next
 
 bp = Blueprint("pages", __name__)
 
@@ -13,7 +13,7 @@ bp = Blueprint("pages", __name__)
 @bp.route("/")
 def home():
     if current_user.is_authenticated:
-        return redirect(url_for("contracts.dashboard"))
+        return redirect(landing_url(current_user))
     return render_template("pages/home.html")
 
 

@@ -33,6 +33,7 @@ from . import forms
 from .context import config as _config
 from .i18n import current_language
 from .security import client_ip
+from .tickets import choose_files_again
 
 bp = Blueprint("partners", __name__, url_prefix="/partner")
 public = Blueprint("certificates", __name__)
@@ -127,7 +128,8 @@ def company():
         except Invalid as error:
             form.role.errors = [*form.role.errors, forms.translated(error)]
         else:
-            flash(_("Your request is waiting for verification."), "success")
+            flash(_("Your request to change the role to %(role)s is waiting for our verification; we will mail "
+                    "you the decision.", role=forms.COMPANY_ROLE_LABELS.get(form.role.data, form.role.data)), "success")
             return redirect(url_for("partners.company"))
     requests = (RoleChangeRequest.select().where(RoleChangeRequest.company == current_user.company_id)
                 .order_by(RoleChangeRequest.created_at.desc()))
@@ -182,6 +184,8 @@ def programme_terms():
         return elsewhere
     terms = partners.current_terms()
     form = forms.TermsForm(terms_id=str(terms.id) if terms else "")
+    if request.method == "GET" and terms and application and application.terms_id == terms.id:
+        form.accept.data = application.terms_accepted_at is not None  # back from a later step: still accepted
     if form.validate_on_submit():
         try:
             partners.accept_terms(current_user, int(form.terms_id.data or 0) if (form.terms_id.data or "").isdigit()
@@ -201,6 +205,8 @@ def programme_distributors():
         return elsewhere
     form = forms.DistributorsForm()
     form.distributors.choices = [(d.id, d.name) for d in partners.active_distributors()]
+    if request.method == "GET":  # back from a later step: what was chosen is still chosen
+        form.distributors.data = partners.chosen_distributors(application.id)
     if form.validate_on_submit():
         try:
             partners.choose_distributors(current_user, form.distributors.data, now=g.now)
@@ -208,7 +214,9 @@ def programme_distributors():
             form.distributors.errors = [*form.distributors.errors, forms.translated(error)]
         else:
             return redirect(url_for("partners.programme_level"))
-    return render_template("partners/distributors.html", form=form, step="distributors"), \
+    return render_template("partners/distributors.html", form=form, step="distributors",
+                           support_address=_config().support_address,
+                           ask_subject=_("Partner programme: please add my distributor")), \
         200 if not form.errors else 422
 
 
@@ -349,6 +357,8 @@ def level():
         else:
             flash(_("Your level application is waiting for a decision."), "success")
             return redirect(url_for("partners.level"))
+    if request.method == "POST":
+        choose_files_again(form.files, "files")
     applications = company.level_applications.order_by(LevelApplication.created_at.desc())
     table = [(spec, levels.permissions_of(spec.level)) for spec in levels.LEVELS]
     return render_template("partners/level.html", form=form, company=company, applications=applications,

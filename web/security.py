@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, request, session
+from flask import Flask, request, session, url_for
 from flask_login import LoginManager, login_user
 
-from helpdesk.models import User
+from helpdesk.models import Role, User
 
 CSP = "; ".join([
     "default-src 'none'",
@@ -52,6 +52,16 @@ def sign_in(user: User) -> None:
         session["lang"] = language
     session.permanent = True
     login_user(user)
+
+
+def landing_url(user: User) -> str:
+    """Where a person's work is (issue 17): engineers and admins the ticket queue, partners their
+    partner page (it says what waits for them), customers their dashboard."""
+    if user.is_staff:
+        return url_for("staff.queue")
+    if user.role == Role.PARTNER.value:
+        return url_for("partners.index")
+    return url_for("contracts.dashboard")
 
 
 def safe_next(target: str | None, default: str) -> str:

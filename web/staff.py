@@ -39,7 +39,16 @@ from helpdesk.models import (
 
 from . import forms, ticket_extras
 from .context import config as _config
-from .tickets import STATUS_LABELS, cc_addresses, conversation_page, page_start, participants_of, reply_parts, search
+from .tickets import (
+    STATUS_LABELS,
+    cc_addresses,
+    choose_files_again,
+    conversation_page,
+    page_start,
+    participants_of,
+    reply_parts,
+    search,
+)
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE = 50
@@ -81,6 +90,12 @@ def in_queue(query, queue: str, user: User):
     return query
 
 
+def default_queue(counts: dict[str, int | str]) -> str:
+    """The tab the queue opens on when none is asked for: the first one with tickets in it
+    (due soonest while anything is open), never an empty one while another has work."""
+    return next((name for name in QUEUES if counts.get(name)), "due")
+
+
 COUNT_CAP = 1000  # closed and all tickets are counted up to here ("1000+"): an archive's size is no queue's business
 OPEN_STATUSES = [status for status in STATUS_LABELS if status != Status.CLOSED.value]
 
@@ -113,15 +128,16 @@ def capped(n: int) -> int | str:
 @bp.route("")
 @staff_only
 def queue():
-    name = request.args.get("queue", "due")
+    boxes = list(_config().queues)  # the mailboxes' queues, as configured
+    box = request.args.get("box", "")
+    box = box if box in boxes else ""
+    counts = queue_counts(current_user, box)
+    name = request.args.get("queue") or default_queue(counts)
     name = name if name in QUEUES else "due"
     sort = request.args.get("sort") or ("due" if name == "due" else "updated")
     sort = sort if sort in ("due", "updated") else "updated"
     text = request.args.get("q", "")
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
-    boxes = list(_config().queues)  # the mailboxes' queues, as configured
-    box = request.args.get("box", "")
-    box = box if box in boxes else ""
     assignee = User.alias()
     query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
                            Ticket.channel, Ticket.queue, Contract.number.alias("contract_number"),
@@ -136,7 +152,7 @@ def queue():
     rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
     rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
     return render_template("staff/queue.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, queue=name,
-                           q=text, counts=queue_counts(current_user, box), queues=QUEUES,
+                           q=text, counts=counts, queues=QUEUES,
                            prefix=_config().ticket_prefix, box=box, boxes=boxes if len(boxes) > 1 else [],
                            tag=tag, row_tags=tags.of_tickets([r["id"] for r in rows[:PAGE]]),
                            tag_suggestions=tags.suggestions(), sort=sort)
@@ -254,6 +270,8 @@ def reply(ticket_id: int):
     minutes = timespent.minutes_of(form.minutes.data) if (form.minutes.data or "").strip() else None
     if minutes is None and (form.minutes.data or "").strip():
         form.minutes.errors = [_("Give the time as 15, 15m, 1h or 1h30m (at most a day).")]
+        if parts is not None:
+            choose_files_again(form.attachments)
         parts = None
     if parts is not None:
         text, files = parts
@@ -265,9 +283,12 @@ def reply(ticket_id: int):
         except collisions.Held as held:
             form.seen.data = str(held.newest_id)
             form.anyway.data = "1"
+            choose_files_again(form.attachments)
             return _page(ticket, 409, reply_form=form, held=held)
-        flash(_("Internal note added.") if form.internal.data else _("Answer sent to everyone on the ticket."),
-              "success")
+        closed = form.close.data and not form.internal.data
+        flash(_("Internal note added.") if form.internal.data else
+              _("Answer sent to everyone on the ticket, and the ticket is closed.") if closed else
+              _("Answer sent to everyone on the ticket."), "success")
         return redirect(url_for("staff.ticket", ticket_id=ticket.id))
     return _page(ticket, 422, reply_form=form)
 

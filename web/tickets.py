@@ -85,6 +85,7 @@ def uploads(field: str = "attachments") -> list[conversation.Upload]:
 def reply_parts(form) -> tuple[str, list[conversation.Upload]] | None:
     """The text and files of a submitted reply form, or None with each error on its field."""
     if not form.validate_on_submit():
+        choose_files_again(form.attachments)
         return None
     try:
         text = conversation.checked_text(form.text.data)
@@ -94,7 +95,20 @@ def reply_parts(form) -> tuple[str, list[conversation.Upload]] | None:
         files = conversation.checked_uploads(uploads(), _config().max_attachment_bytes)
     except Invalid as error:
         form.attachments.errors = [forms.translated(error)]
-    return None if form.text.errors or form.attachments.errors else (text, files)
+    if form.text.errors or form.attachments.errors:
+        choose_files_again(form.attachments)
+        return None
+    return text, files
+
+
+def choose_files_again(field, name: str = "attachments") -> None:
+    """A form sent back with an error: the browser does not send its files again, so the
+    file field says which ones must be chosen again (its own error, if any, comes first)."""
+    names = [f.filename for f in request.files.getlist(name) if f and f.filename]
+    if names:
+        shown = ", ".join(names[:conversation.MAX_FILES]) + ("…" if len(names) > conversation.MAX_FILES else "")
+        field.errors = [*field.errors, _("These files were not sent, because of the error in the form: %(names)s. "
+                                         "Choose them again before sending.", names=shown)]
 
 
 def cc_addresses(form) -> list[str] | None:
@@ -187,6 +201,8 @@ def new():
                         ref=ticket.ref(_config().ticket_prefix)), "success")
                 return redirect(url_for("tickets.show", ticket_id=ticket.id))
     status = 422 if request.method == "POST" else 200
+    if request.method == "POST":
+        choose_files_again(form.attachments)
     suggested, line_models = kb_reader.suggestions_for(lines)
     return render_template("tickets/new.html", form=form, contract=contract, lines=lines, suggested=suggested,
                            line_models=line_models), status
