@@ -186,6 +186,8 @@ def add_extras(data_dir: Path) -> dict:
     built before is topped up): a verified partner company that sold every SOLD_EVERY-th
     contract, with a partner user; and ARTICLES knowledge-base articles (`domain.kb.save`: tags,
     search index), a third for customers, about the bench's device models. Returns ids."""
+    from peewee import chunked
+
     from helpdesk import config as config_mod, database
     from helpdesk.domain import kb, passwords
     from helpdesk.models import Article, Company, CompanyRole, Contract, Role, User, db
@@ -204,7 +206,6 @@ def add_extras(data_dir: Path) -> dict:
                 partner = User.create(email=PARTNER, first_name="Piotr", last_name="Partner", company=company,
                                       role=Role.PARTNER.value, is_active=True, activated_at=now,
                                       password_hash=passwords.hash_password(PASSWORD))
-                Contract.update(partner=company.id).where(Contract.id % SOLD_EVERY == 7).execute()
             for i in range(ARTICLES):
                 model = MODELS[i % len(MODELS)]
                 body = "\n\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60)))
@@ -213,6 +214,12 @@ def add_extras(data_dir: Path) -> dict:
                                          language="pl" if i % 4 else "en",
                                          audience="customers" if i % 3 == 0 else "public",
                                          models=[model]), now=now - dt.timedelta(hours=ARTICLES - i))
+            db.execute_sql("ANALYZE")
+        if not Contract.select().where(Contract.partner == partner.company_id).exists():  # (`%` is LIKE in Peewee)
+            sold = [c for (c,) in Contract.select(Contract.id).tuples() if c % SOLD_EVERY == 7]
+            with db.atomic():
+                for ids in chunked(sold, 500):
+                    Contract.update(partner=partner.company_id).where(Contract.id.in_(ids)).execute()
             db.execute_sql("ANALYZE")
         article = Article.select(Article.id).order_by(Article.id.desc()).first()
         return {"partner": partner.email, "article": article.id if article else None}
