@@ -18,6 +18,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from peewee import SQL, NodeList, Value
+
+from helpdesk import database
 from helpdesk.models import Company, Contract, ContractAccess, Participant, Role, Status, Ticket, User, db, utcnow
 
 PAGE = 25
@@ -102,20 +105,35 @@ def tickets_page(company_id: int, *, everything: bool = False, before: tuple[dt.
                  contract_id: int | None = None, limit: int = PAGE) -> tuple[list[dict], bool]:
     """The tickets of the contracts the company sold (open ones, or all: `everything`),
     most recently changed first, with their contract's number and customer."""
+    # Driven from the partner's contracts (index contract (partner_id, id)), then their
+    # tickets (ticket (contract_id)), sorted here: a partner's tickets are a small share of
+    # all. Left alone, SQLite walks every ticket newest first looking for the partner's
+    # (90 ms at 50,000 tickets, the whole index for a partner with none open; 0.1-5 ms
+    # this way). The unary + keeps SQLite off the other indexes; PostgreSQL plans on its
+    # statistics and reads the plain columns.
+    plain = not database.is_sqlite(db.obj)
+    sold = Contract.select(Contract.id).where(Contract.partner == company_id)
     query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
                            Contract.id.alias("contract_id"), Contract.number.alias("contract_number"),
                            Contract.customer_name.alias("customer_name"))
              .join(Contract, on=(Ticket.contract == Contract.id))
-             .where(Contract.partner == company_id, Ticket.merged_into.is_null()))
+             .where(Ticket.contract.in_(sold), _unindexed(Ticket.merged_into, plain).is_null()))
     if contract_id is not None:
         query = query.where(Ticket.contract == contract_id)
     if not everything:
-        query = query.where(Ticket.status != Status.CLOSED.value)
+        query = query.where(_unindexed(Ticket.status, plain) != Status.CLOSED.value)
+    updated_at = _unindexed(Ticket.updated_at, plain)
     if before is not None:
         when, last = before
-        query = query.where((Ticket.updated_at < when) | ((Ticket.updated_at == when) & (Ticket.id < last)))
-    rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit + 1).dicts())
+        when = Value(when, converter=Ticket.updated_at.db_value)  # as the column would convert it
+        query = query.where((updated_at < when) | ((updated_at == when) & (Ticket.id < last)))
+    rows = list(query.order_by(updated_at.desc(), Ticket.id.desc()).limit(limit + 1).dicts())
     return rows[:limit], len(rows) > limit
+
+
+def _unindexed(column, plain: bool):
+    """`+column` on SQLite: the same value, but the planner will not choose an index for it."""
+    return column if plain else NodeList((SQL("+"), column), glue="")
 
 
 # --- notices ---------------------------------------------------------------------------------------
