@@ -6,13 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
-import subprocess
-import sys
 
 from helpdesk.models import ContractAccess, DeviceLine, Ticket
 from helpdesk.outgoing.sender import Sender
-from tests.conftest import REPO
+from tests.cli_runner import cli_runner
 from tests.test_portal_tickets import _contract, signed_in, world  # noqa: F401  (the fixture)
 
 MODEL, SERIAL, ADDRESS = "Synology DS920+", "20B0PQN123456", "Kraków, ul. Długa 7/2"
@@ -60,15 +57,7 @@ def test_the_chosen_device_is_on_every_surface(app, world, config, smtp_server, 
     customer_mail = {r.rcpt_tos[0]: r.message for r in smtp_server.received}[world.alice.email]
     assert SERIAL not in customer_mail.get_body(("plain",)).get_content()  # the customer knows it
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(HELPDESK_DATA_DIR=str(config.data_dir), HELPDESK_DATABASE_URL=config.database_url,
-               HELPDESK_SECRET_KEY=config.secret_key, PYTHONPATH=str(REPO))
-
-    def cli(*args) -> str:
-        done = subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    cli = cli_runner(config, tmp_path)
 
     shown = cli("ticket", "show", f"HD-{ticket.id}")
     _shows_the_device(shown, "cli text")

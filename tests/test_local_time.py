@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from helpdesk.domain import local_time, tokens
 from helpdesk.models import AuditLog, Company, CompanyRole, Message, Participant, PartnerApplication, Role, User
 from helpdesk.outgoing.sender import Sender
-from tests.conftest import REPO
+from tests.cli_runner import cli_runner
 from tests.mailfactory import make_mail
 from tests.test_portal_tickets import signed_in, world  # noqa: F401  (the fixture)
 
@@ -113,15 +110,7 @@ def test_the_cli_shows_local_time_and_json_stays_utc(desk, config, tmp_path):
     Message.update(created_at=WINTER).execute()
     from helpdesk.models import Ticket
     Ticket.update(created_at=WINTER).execute()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(HELPDESK_DATA_DIR=str(config.data_dir), HELPDESK_DATABASE_URL=config.database_url,
-               HELPDESK_SECRET_KEY=config.secret_key, PYTHONPATH=str(REPO))
-
-    def cli(*args) -> str:
-        done = subprocess.run([sys.executable, "-m", "helpdesk.cli", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    cli = cli_runner(config, tmp_path)
 
     text = cli("ticket", "show", "HD-1")
     assert "opened 2026-12-02 07:09 CET" in text and "--- 2026-12-02 07:09 CET" in text
