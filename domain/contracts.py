@@ -20,12 +20,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from peewee import fn
+from peewee import SQL, Select, fn
 
 from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, User, db, utcnow
 
 from . import contract_csv, ratelimit, search as full_text
 from .contract_csv import ContractRow, Refusal
+from .prepared import prepared
 from .search import fold, search_tokens  # noqa: F401 (part of this module's interface)
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,18 @@ def visible_contracts(user: User):
     query = Contract.select()
     if user.is_staff:
         return query
-    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user.id)
-    return query.where(Contract.id.in_(granted), Contract.company == user.company_id)
+    return query.where(_granted(user.id, user.company_id))
+
+
+def _granted(user_id: int, company_id: int | None):
+    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user_id)
+    return Contract.id.in_(granted) & (Contract.company == company_id)
+
+
+def granted_contracts(user_id: int, company_id: int | None):
+    """The ids of the contracts a customer sees (a subquery), from its id and company alone:
+    the rule of `visible_contracts`, for queries prepared once (`domain.prepared`)."""
+    return Contract.select(Contract.id).where(_granted(user_id, company_id))
 
 
 def visible_contract(user: User, contract_id: int) -> Contract | None:
@@ -81,6 +92,101 @@ def listing(user: User, today: dt.date, *, archive: bool = False, text: str = ""
     query = visible_contracts(user)
     query = expired(query, today) if archive else current(query, today)
     return search(query, text)
+
+
+# --- the portal's lists, their SQL built once (`domain.prepared`) -------------------------------
+
+
+def viewer(user: User) -> tuple[int | None, int | None]:
+    """What `visible_contracts` depends on, as values: (None, None) for staff (every
+    contract), else the customer's id and company."""
+    return (None, None) if user.is_staff else (user.id, user.company_id)
+
+
+def _seen(user_id: int | None, company_id: int | None):
+    query = Contract.select()
+    return query if user_id is None else query.where(_granted(user_id, company_id))
+
+
+def _counting(query, limit: int):
+    """SELECT COUNT(1) over at most `limit` rows of `query` (what Peewee's count() sends)."""
+    return Select([query.order_by().select(SQL("1")).limit(limit).alias("_wrapped")], [fn.COUNT(SQL("1"))])
+
+
+@prepared
+def _soonest(user_id: int | None, company_id: int | None, today: dt.date, limit: int):
+    return current(_seen(user_id, company_id), today).order_by(Contract.ends_on, Contract.number).limit(limit)
+
+
+@prepared
+def _current_count(user_id: int | None, company_id: int | None, today: dt.date, limit: int):
+    return _counting(current(_seen(user_id, company_id), today), limit)
+
+
+def ending_soonest(user: User, today: dt.date, limit: int, count_upto: int) -> tuple[list[Contract], int]:
+    """The user's current contracts ending soonest (the dashboard), and how many it has,
+    counted up to `count_upto` + 1."""
+    who = viewer(user)
+    return _soonest(*who, today, limit), _current_count.scalar(*who, today, count_upto + 1)
+
+
+def _listed(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, match: str | None):
+    query = _seen(user_id, company_id)
+    query = expired(query, today) if archive else current(query, today)
+    return query if match is None else query.where(full_text.contracts_matching(match))
+
+
+@prepared
+def _list_page(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, match: str | None,
+               offset: int, limit: int):
+    order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
+    return _listed(user_id, company_id, today, archive, match).order_by(*order).offset(offset).limit(limit)
+
+
+@prepared
+def _list_count(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, match: str | None,
+                limit: int):
+    return _counting(_listed(user_id, company_id, today, archive, match), limit)
+
+
+def list_page(user: User, today: dt.date, *, archive: bool, text: str, offset: int, limit: int,
+              count_upto: int) -> tuple[list[Contract], int]:
+    """A page of `listing` (current contracts by number, expired ones latest ended first),
+    and how many there are, counted up to `count_upto` + 1."""
+    tokens = search_tokens(text)
+    match = full_text.contract_match(tokens) if tokens else None
+    who = viewer(user)
+    return (_list_page(*who, today, archive, match, offset, limit),
+            _list_count.scalar(*who, today, archive, match, count_upto + 1))
+
+
+@dataclass(frozen=True)
+class Devices:
+    """A contract's devices as its row in a list shows them: the first three distinct
+    models (case aside), "…" after them when there are more, and how many lines."""
+
+    models: str
+    count: int
+
+
+def devices_of(contract_ids: list[int]) -> dict[int, Devices]:
+    """`Devices` of each contract (one query, models only)."""
+    models: dict[int, list[str]] = {i: [] for i in contract_ids}
+    if contract_ids:
+        for contract_id, model in (DeviceLine.select(DeviceLine.contract, DeviceLine.model)
+                                   .where(DeviceLine.contract.in_(contract_ids)).order_by(DeviceLine.id).tuples()):
+            models[contract_id].append(model)
+    return {i: _devices(found) for i, found in models.items()}
+
+
+def _devices(models: list[str]) -> Devices:
+    names: list[str] = []
+    seen: set[str] = set()
+    for model in models:  # the first of each, in order (Jinja's `unique`)
+        if model != "" and model.lower() not in seen:
+            seen.add(model.lower())
+            names.append(model)
+    return Devices(", ".join(names[:3]) + (" …" if len(names) > 3 else ""), len(models))
 
 
 def lines_by_contract(contract_ids: list[int]) -> dict[int, list[DeviceLine]]:

@@ -112,7 +112,10 @@ class _Sqlite:
         db.connection().executemany("INSERT INTO article_search (rowid, body) VALUES (?, ?)", bodies)
 
     def contract_ids(self, tokens):
-        return SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH ?)", [self.match(tokens)])
+        return self.contract_ids_matching(self.match(tokens))
+
+    def contract_ids_matching(self, match: str):
+        return SQL("(SELECT rowid FROM contract_search WHERE contract_search MATCH ?)", [match])
 
     def ticket_ids(self, tokens):
         return SQL("(SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?)", [self.match(tokens)])
@@ -142,9 +145,13 @@ class _Postgres:
         """A tsquery: every token a prefix, all required (tokens are letters and digits only)."""
         return " & ".join(f"{token}:*" if len(token) >= MIN_PREFIX else token for token in tokens)
 
+    match = query
+
     def contract_ids(self, tokens):
-        return SQL("(SELECT contract_id FROM contract_search WHERE document @@ to_tsquery('simple', %s))",
-                   [self.query(tokens)])
+        return self.contract_ids_matching(self.query(tokens))
+
+    def contract_ids_matching(self, match: str):
+        return SQL("(SELECT contract_id FROM contract_search WHERE document @@ to_tsquery('simple', %s))", [match])
 
     def ticket_ids(self, tokens):
         return SQL("(SELECT id FROM ticket WHERE to_tsvector('simple', helpdesk_fold(subject)) "
@@ -170,6 +177,17 @@ def _backend(database_: Database | None = None):
 def contract_condition(tokens: list[str]):
     """Contracts whose document has every token (as a word prefix)."""
     return Contract.id.in_(_backend().contract_ids(tokens))
+
+
+def contract_match(tokens: list[str]) -> str:
+    """The backend's query text for `contract_condition(tokens)`: the one value a prepared
+    query (`domain.prepared`) passes to `contracts_matching`."""
+    return _backend().match(tokens)
+
+
+def contracts_matching(match: str):
+    """`contract_condition` from the query text `contract_match` made."""
+    return Contract.id.in_(_backend().contract_ids_matching(match))
 
 
 def ticket_condition(tokens: list[str], *, staff: bool):

@@ -7,9 +7,10 @@ Out: the settings; formatted times and sizes. Reads nothing from the database.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, url_for
 from flask_login import current_user
 
 from helpdesk.config import Config
@@ -26,6 +27,17 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_day, "localdate")
     app.add_template_filter(file_size, "filesize")
     app.add_template_global(zone_name)
+    app.add_template_global(id_url)
+
+
+_MARK = 8_070_605_040_302_010_009  # an id no row has, that fits the routes' 64-bit <int:...>
+
+
+def id_url(endpoint: str, name: str, **values) -> Callable[[int], str]:
+    """`url_for(endpoint, name=id, **values)` for a list's rows: built once, then each id put
+    in by formatting (url_for costs tens of µs a call, and a list has a hundred links)."""
+    head, _, tail = url_for(endpoint, **{name: _MARK}, **values).partition(str(_MARK))
+    return lambda value: f"{head}{int(value)}{tail}"
 
 
 def reader_zone() -> ZoneInfo:

@@ -8,10 +8,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from peewee import SQL
 
 from helpdesk.domain import access, contracts
-from helpdesk.models import Company, Contract
 
 from . import forms
 from .security import client_ip
@@ -22,30 +20,22 @@ DASHBOARD_SIZE = 50
 COUNT_CAP = 1000  # contracts counted past the page shown: staff see 100,000, and "over 1000" says enough
 
 
-def counted(query, upto: int) -> tuple[int, bool]:
-    """How many contracts `query` has, reading at most `upto` + 1 of them (an index range,
-    not every current contract); and whether there are more than `upto`."""
-    n = query.select(SQL("1")).limit(upto + 1).count()
-    return min(n, upto), n > upto
-
-
 def _today():
     return g.now.date()
 
 
-def _with_lines(rows: list[Contract]) -> list[tuple[Contract, list]]:
-    lines = contracts.lines_by_contract([c.id for c in rows])
-    return [(c, lines[c.id]) for c in rows]
+def _capped(n: int, upto: int) -> tuple[int, bool]:
+    """A count made up to `upto` + 1: the number to show, and whether there are more."""
+    return min(n, upto), n > upto
 
 
 @bp.route("/dashboard")
 @login_required
 def dashboard():
-    query = contracts.current(contracts.visible_contracts(current_user), _today())
-    shown = list(query.order_by(Contract.ends_on, Contract.number).limit(DASHBOARD_SIZE))
-    total, more = counted(query, COUNT_CAP)
-    return render_template("contracts/dashboard.html", contracts=_with_lines(shown), total=total, more=more,
-                           tickets=list(access.active_tickets(current_user)), today=_today())
+    shown, n = contracts.ending_soonest(current_user, _today(), DASHBOARD_SIZE, COUNT_CAP)
+    total, more = _capped(n, COUNT_CAP)
+    return render_template("contracts/dashboard.html", contracts=shown, devices=contracts.devices_of([c.id for c in shown]),
+                           total=total, more=more, tickets=access.active_tickets(current_user), today=_today())
 
 
 def _list(archive: bool):
@@ -54,13 +44,13 @@ def _list(archive: bool):
         page = max(1, min(int(request.args.get("page", "1")), 10_000))
     except ValueError:
         page = 1
-    query = contracts.listing(current_user, _today(), archive=archive, text=text)
-    total, more = counted(query, (page - 1) * PAGE_SIZE + COUNT_CAP)
-    order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
-    shown = list(query.select(Contract, Company.name).join(Company, on=(Contract.company == Company.id))
-                 .order_by(*order).paginate(page, PAGE_SIZE))
-    return render_template("contracts/index.html", archive=archive, q=text, contracts=_with_lines(shown),
-                           total=total, more=more, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
+    upto = (page - 1) * PAGE_SIZE + COUNT_CAP
+    shown, n = contracts.list_page(current_user, _today(), archive=archive, text=text, offset=(page - 1) * PAGE_SIZE,
+                                   limit=PAGE_SIZE, count_upto=upto)
+    total, more = _capped(n, upto)
+    return render_template("contracts/index.html", archive=archive, q=text, contracts=shown,
+                           devices=contracts.devices_of([c.id for c in shown]), total=total, more=more, page=page,
+                           pages=max(1, -(-total // PAGE_SIZE)), today=_today())
 
 
 @bp.route("/contracts")

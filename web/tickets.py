@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
-from peewee import JOIN, SQL, Tuple
+from peewee import SQL, Tuple
 
 from helpdesk.domain import (
     access,
@@ -134,18 +134,12 @@ def index():
     status = request.args.get("status", "")
     text = request.args.get("q", "")
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
-    query = (access.visible_tickets(current_user)
-             .select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
-                     Contract.number.alias("contract_number"))
-             .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id)))
-    query = query.where(Ticket.merged_into.is_null())
-    if status == "active":
-        query = Ticket.open_ones(query)
-    elif status in STATUS_LABELS:
-        query = query.where(Ticket.status == status)
-    query = search(query, text, _config().ticket_prefix)
-    rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-                .offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    active, only = status == "active", (status if status in STATUS_LABELS else None)
+    if text.strip():
+        query = search(access.visible_tickets(current_user), text, _config().ticket_prefix)
+        rows = list(access.listed(query, active=active, status=only).offset((page - 1) * PAGE).limit(PAGE + 1))
+    else:
+        rows = access.ticket_page(current_user, active=active, status=only, offset=(page - 1) * PAGE, limit=PAGE + 1)
     return render_template("tickets/index.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page,
                            status=status, q=text, prefix=_config().ticket_prefix)
 
