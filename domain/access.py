@@ -131,13 +131,25 @@ def joined_at(user: User, ticket: Ticket):
     if user.is_staff or ticket.requester_id == user.id or ticket.requester_email == user.email:
         return None
     if ticket.contract_id is not None:
-        contracts = granted_contracts(user.id, user.company_id)
-        if user.role == Role.PARTNER.value and user.company_id:
-            contracts = contracts | Contract.select(Contract.id).where(Contract.partner == user.company_id)
-        if Contract.select().where(Contract.id == ticket.contract_id, Contract.id.in_(contracts)).exists():
+        sold_by = user.company_id if user.role == Role.PARTNER.value and user.company_id else None
+        if _sees_contract.exists(user.id, user.company_id, sold_by, ticket.contract_id):
             return None
-    return (Participant.select(Participant.added_at).where(Participant.ticket == ticket.id,
-                                                           Participant.email == user.email).scalar())
+    row = _participation.first(ticket.id, user.email)
+    return row.added_at if row is not None else None
+
+
+@prepared
+def _sees_contract(user_id: int, company_id: int | None, sold_by: int | None, contract_id: int):
+    contracts = granted_contracts(user_id, company_id)
+    if sold_by is not None:
+        contracts = contracts | Contract.select(Contract.id).where(Contract.partner == sold_by)
+    return Contract.select(Contract.id).where(Contract.id == contract_id, Contract.id.in_(contracts)).limit(1)
+
+
+@prepared
+def _participation(ticket_id: int, email: str):
+    return (Participant.select(Participant.added_at)
+            .where(Participant.ticket == ticket_id, Participant.email == email).limit(1))
 
 
 def visible_messages(user: User, ticket: Ticket):

@@ -47,6 +47,7 @@ from helpdesk.models import (
 
 from . import audit, kb_render, search
 from .conversation import Upload, checked_uploads
+from .prepared import prepared
 from .storage import BlobStore
 from .validation import N_, Invalid
 
@@ -106,14 +107,19 @@ def audiences_for(reader: Reader) -> list[str]:
 
 def audience_condition(reader: Reader):
     """`may_read` as a condition on Article (staff: everything)."""
-    if reader.staff:
+    return _audience(reader.staff, reader.active_contract, reader.partner_level)
+
+
+def _audience(staff: bool, customers: bool, level: int | None):
+    """`audience_condition` from the reader's facts as values (for `domain.prepared`)."""
+    if staff:
         return Article.id.is_null(False)
     condition = Article.published_at.is_null(False) & (Article.audience == ArticleAudience.PUBLIC.value)
-    if reader.active_contract:
+    if customers:
         condition |= Article.published_at.is_null(False) & (Article.audience == ArticleAudience.CUSTOMERS.value)
-    if reader.partner_level is not None:
+    if level is not None:
         condition |= (Article.published_at.is_null(False) & (Article.audience == ArticleAudience.PARTNERS.value)
-                      & (Article.min_level <= reader.partner_level))
+                      & (Article.min_level <= level))
     return condition
 
 
@@ -124,19 +130,26 @@ def reader_for(user, today: dt.date) -> Reader:
     if user.is_staff:
         return Reader(staff=True, user_id=user.id)
     level = None
-    sold = None
+    sold = False
     if user.role == Role.PARTNER.value and user.company_id:
         company = Company.select(Company.verified_at, Company.partner_level).where(
             Company.id == user.company_id).first()
         if company is not None and company.verified_at is not None:
             level = company.partner_level
-            sold = Contract.select(Contract.id).where(Contract.partner == user.company_id)
-    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user.id)
-    mine = Contract.id.in_(granted) & (Contract.company == user.company_id)
-    if sold is not None:
-        mine |= Contract.id.in_(sold)
-    active = Contract.active(today, Contract.select(Contract.id).where(mine)).exists()
+            sold = True
+    active = _has_active.exists(user.id, user.company_id, user.company_id if sold else None, today)
     return Reader(active_contract=active, partner_level=level, user_id=user.id, company_id=user.company_id)
+
+
+@prepared
+def _has_active(user_id: int, company_id: int | None, sold_by: int | None, today: dt.date):
+    """A contract in force today that the user verified, or (`sold_by`: a verified partner's
+    company) that its company sold."""
+    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user_id)
+    mine = Contract.id.in_(granted) & (Contract.company == company_id)
+    if sold_by is not None:
+        mine |= Contract.id.in_(Contract.select(Contract.id).where(Contract.partner == sold_by))
+    return Contract.active(today, Contract.select(Contract.id).where(mine)).limit(1)
 
 
 # --- tags and devices (pure) -------------------------------------------------------------------
@@ -180,7 +193,12 @@ def visible(reader: Reader):
 
 
 def article_for(reader: Reader, article_id: int) -> Article | None:
-    return visible(reader).where(Article.id == article_id).first()
+    return _article.first(reader.staff, reader.active_contract, reader.partner_level, article_id)
+
+
+@prepared
+def _article(staff: bool, customers: bool, level: int | None, article_id: int):
+    return Article.select().where(_audience(staff, customers, level), Article.id == article_id).limit(1)
 
 
 def file_for(reader: Reader, article_id: int, file_id: int) -> ArticleFile | None:
@@ -208,23 +226,33 @@ def listing(reader: Reader, *, text: str = "", after: tuple[dt.datetime, int] | 
             language: str = "") -> tuple[list[Article], bool]:
     """A page of the articles this reader may read, newest published first (drafts last,
     for staff), searched; and whether there are more."""
-    query = visible(reader)
     terms = search.stemmed_terms(text[:200])
-    if terms:
-        query = query.where(search.article_condition(Article.id, terms))
-    if language in LANGUAGES:
+    when, last = after if after is not None else (None, None)
+    if reader.staff:
+        when = None  # staff page by id alone
+    rows = _page(reader.staff, reader.active_contract, reader.partner_level,
+                 search.article_match(terms) if terms else None, language if language in LANGUAGES else None,
+                 when, last, limit + 1)
+    return rows[:limit], len(rows) > limit
+
+
+@prepared
+def _page(staff: bool, customers: bool, level: int | None, match: str | None, language: str | None,
+          when: dt.datetime | None, last: int | None, limit: int):
+    query = Article.select().where(_audience(staff, customers, level))
+    if match is not None:
+        query = query.where(search.articles_matching(Article.id, match))
+    if language is not None:
         query = query.where(Article.language == language)
     order: tuple = (Article.published_at.desc(), Article.id.desc())
-    if not reader.staff:
-        if after is not None:
-            when, last = after
+    if not staff:
+        if when is not None:
             query = query.where((Article.published_at < when) | ((Article.published_at == when) & (Article.id < last)))
     else:  # staff: newest written first, drafts among them; a cursor is the id
         order = (Article.id.desc(),)
-        if after is not None:
-            query = query.where(Article.id < after[1])
-    rows = list(query.order_by(*order).limit(limit + 1))
-    return rows[:limit], len(rows) > limit
+        if last is not None:
+            query = query.where(Article.id < last)
+    return query.order_by(*order).limit(limit)
 
 
 def device_models(reader: Reader, today: dt.date) -> list[str]:
@@ -237,11 +265,16 @@ def device_models(reader: Reader, today: dt.date) -> list[str]:
         if user is None:
             return []
         company_id = user.company_id
-    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == reader.user_id)
+    return [m for (m,) in _models(reader.user_id, company_id, today, MAX_DEVICE_MODELS) if m]
+
+
+@prepared
+def _models(user_id: int, company_id: int | None, today: dt.date, limit: int):
+    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user_id)
     contracts = Contract.active(today, Contract.select(Contract.id).where(
         Contract.id.in_(granted), Contract.company == company_id))
-    return [m for (m,) in DeviceLine.select(DeviceLine.model).where(DeviceLine.contract.in_(contracts))
-            .distinct().order_by(DeviceLine.model).limit(MAX_DEVICE_MODELS).tuples() if m]
+    return (DeviceLine.select(DeviceLine.model).where(DeviceLine.contract.in_(contracts))
+            .distinct().order_by(DeviceLine.model).limit(limit).tuples())
 
 
 def matching(reader: Reader, models: Sequence[str], limit: int) -> list[tuple[Article, list[str]]]:
@@ -291,8 +324,13 @@ def tags_of(article_ids: list[int]) -> dict[int, list[ArticleTag]]:
     return found
 
 
+@prepared
+def _files(article_id: int):
+    return ArticleFile.select().where(ArticleFile.article == article_id).order_by(ArticleFile.id)
+
+
 def files_of(article_id: int) -> list[ArticleFile]:
-    return list(ArticleFile.select().where(ArticleFile.article == article_id).order_by(ArticleFile.id))
+    return _files(article_id)
 
 
 def summary(article: Article, chars: int = 240) -> str:

@@ -50,11 +50,10 @@ def index():
     company_id = _company_id()
     archive = request.args.get("archive") == "1"
     rows, more = partner_view.contracts_page(company_id, g.now.date(), archive=archive, before=_before_id())
-    lines = contracts.lines_by_contract([c.id for c in rows])
     form = forms.CustomerNoticesForm(notices=current_user.customer_notices_since is not None,
                                      digest=current_user.digest_opt_in)
-    return render_template("partners/customers.html", rows=[(c, lines[c.id]) for c in rows], more=more,
-                           archive=archive, form=form, today=g.now.date())
+    return render_template("partners/customers.html", rows=rows, devices=contracts.devices_of([c.id for c in rows]),
+                           more=more, archive=archive, form=form, today=g.now.date())
 
 
 @bp.route("/notices", methods=["POST"])

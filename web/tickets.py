@@ -27,6 +27,7 @@ from helpdesk.domain import (
     partner_view,
     search as full_text,
 )
+from helpdesk.domain.prepared import prepared
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import N_, Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
@@ -292,7 +293,17 @@ def _escaped_size(text: str) -> int:
 
 
 def participants_of(ticket: Ticket) -> list[Participant]:
-    return list(Participant.select().where(Participant.ticket == ticket).order_by(Participant.id))
+    return _participants(ticket.id)
+
+
+@prepared
+def _participants(ticket_id: int):
+    return Participant.select().where(Participant.ticket == ticket_id).order_by(Participant.id)
+
+
+@prepared
+def _contract(contract_id: int):
+    return Contract.select().where(Contract.id == contract_id).limit(1)
 
 
 def _taking_part(ticket: Ticket) -> Ticket:
@@ -316,7 +327,7 @@ def _page(ticket: Ticket, reply_form=None, cc_form=None, status: int = 200):
         paging=conversation_page(ticket, start=page_start(), text=request.args.get("q", "")),
         reply_form=reply_form or forms.ReplyForm(), cc_form=cc_form or forms.CcForm(prefix="cc"),
         confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
-        contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
+        contract=_contract.first(ticket.contract_id) if ticket.contract_id else None,
         device=devices.of_ticket(ticket.id) if ticket.contract_id else None,
     ), status
 
