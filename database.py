@@ -89,4 +89,5 @@ def pending_migrations(database: Database) -> list[str]:
 
 
 def is_sqlite(database: Database) -> bool:
-    return database.__class__.__name__.lower().startswith("sqlite")
+    """SqliteDatabase and its kin, pooled too (PooledSqliteDatabase)."""
+    return "sqlite" in database.__class__.__name__.lower()
