@@ -81,3 +81,12 @@ def test_a_forked_child_starts_without_the_parents_connections(pooled_app):
     assert os.waitstatus_to_exitcode(status) == 0
     assert connection_of(pool) is parent  # the parent's own is untouched
     assert app.test_client().get("/terms").status_code == 200
+
+
+def test_the_pool_is_the_same_kind_of_database(pooled_app, db):
+    """Code that asks which database it runs on (full-text SQL, locking) gets the same answer."""
+    from helpdesk import database
+
+    _, pool = pooled_app
+    assert database.is_sqlite(pool) == database.is_sqlite(db)
+    assert pool.param == db.param and pool.returning_clause == db.returning_clause
