@@ -228,7 +228,7 @@ class Ticket(BaseModel):
     assignee = ForeignKeyField(User, null=True, backref="assigned", on_delete="SET NULL")
     channel = CharField(max_length=10, default="mail")  # mail | portal
     queue = CharField(max_length=50, default="default", index=True)  # the mailbox's queue it came to
-    created_at = DateTimeField(default=utcnow, index=True)
+    created_at = DateTimeField(default=utcnow)  # indexed first in the reports' index below
     updated_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
     # Service level (domain/sla.py, domain/service_levels.py): the policy's deadlines, each
@@ -251,6 +251,10 @@ class Ticket(BaseModel):
             (("sla_next_due", "id"), False),  # the "due soonest" queue
             (("status", "merged_into", "queue", "assignee"), False),  # the queues' counts, from the index alone
             (("closed_at", "assignee", "merged_into"), False),  # the reports' tickets closed in a period
+            # the reports' tickets opened in a period, with their clocks (migration 023: ticket_opened_report)
+            (("created_at", "merged_into", "sla_policy", "first_response_at", "first_response_due", "closed_at",
+              "resolution_due", "sla_paused_at"), False),
+            (("status", "created_at", "assignee"), False),  # the reports' open tickets by age and assignee
         )
 
     def ref(self, prefix: str = "HD") -> str:

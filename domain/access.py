@@ -64,17 +64,22 @@ def _verified(company_id: int) -> bool:
 
 @prepared
 def _active(user_id: int, email: str, company_id: int | None, sold_by: int | None, limit: int):
-    query = Ticket.open_ones(Ticket.select().where(Ticket.id.in_(_visible_ids(user_id, email, company_id, sold_by))))
-    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+    query = Ticket.select(*ACTIVE_SHOWN).where(Ticket.id.in_(_visible_ids(user_id, email, company_id, sold_by)))
+    return Ticket.open_ones(query).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 
 @prepared
 def _active_for_staff(limit: int):
-    return Ticket.open_ones().order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+    query = Ticket.select(*ACTIVE_SHOWN)
+    return Ticket.open_ones(query).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+
+
+ACTIVE_SHOWN = (Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at)  # what the dashboard shows of them
 
 
 def active_tickets(user: User, limit: int = 50) -> list[Ticket]:
-    """Tickets not closed among those the user may see, the latest changed first."""
+    """Tickets not closed among those the user may see, the latest changed first (the
+    columns of ACTIVE_SHOWN only)."""
     if user.is_staff:
         return _active_for_staff(limit)
     return _active(*_whose(user), limit)

@@ -87,14 +87,38 @@ def expired(query, today: dt.date):
     return query.where(Contract.ends_on < today)
 
 
-def listing(user: User, today: dt.date, *, archive: bool = False, text: str = ""):
-    """The contracts of the user's list (current, or the expired ones), searched."""
+def listing(user: User, today: dt.date, *, archive: bool = False, text: str = "", plan: str = full_text.LIST):
+    """The contracts of the user's list (current, or the expired ones), searched (read as
+    `plan` says: `search_plan`)."""
     query = visible_contracts(user)
     query = expired(query, today) if archive else current(query, today)
-    return search(query, text)
+    return search(query, text, plan=plan)
+
+
+def search_plan(user: User, *, archive: bool, many: bool) -> str:
+    """How a search of the user's list is read (`domain.search`). Staff see every contract:
+    the full-text index drives the count and a page of few matches, and the first pages of
+    many current matches walk the index on number. A customer's few verified contracts:
+    the planner's choice."""
+    if not user.is_staff:
+        return full_text.LIST
+    return full_text.QUERY_ORDER if many and not archive else full_text.INDEX_ORDER
+
+
+def models_by_contract(contract_ids: list[int]) -> dict[int, list[str]]:
+    """Each contract's lines' models, in line order (what the lists show of the lines)."""
+    found: dict[int, list[str]] = {i: [] for i in contract_ids}
+    if contract_ids:
+        for contract_id, model in (DeviceLine.select(DeviceLine.contract, DeviceLine.model)
+                                   .where(DeviceLine.contract.in_(contract_ids)).order_by(DeviceLine.id).tuples()):
+            found[contract_id].append(model)
+    return found
 
 
 # --- the portal's lists, their SQL built once (`domain.prepared`) -------------------------------
+
+LISTED = (Contract.id, Contract.number, Contract.customer_name, Contract.service_level, Contract.starts_on,
+          Contract.ends_on)  # what a list shows of a contract (`web.rows.contract_rows`), as tuples
 
 
 def viewer(user: User) -> tuple[int | None, int | None]:
@@ -113,80 +137,35 @@ def _counting(query, limit: int):
     return Select([query.order_by().select(SQL("1")).limit(limit).alias("_wrapped")], [fn.COUNT(SQL("1"))])
 
 
-@prepared
-def _soonest(user_id: int | None, company_id: int | None, today: dt.date, limit: int):
-    return current(_seen(user_id, company_id), today).order_by(Contract.ends_on, Contract.number).limit(limit)
-
-
-@prepared
-def _current_count(user_id: int | None, company_id: int | None, today: dt.date, limit: int):
-    return _counting(current(_seen(user_id, company_id), today), limit)
-
-
-def ending_soonest(user: User, today: dt.date, limit: int, count_upto: int) -> tuple[list[Contract], int]:
-    """The user's current contracts ending soonest (the dashboard), and how many it has,
-    counted up to `count_upto` + 1."""
-    who = viewer(user)
-    return _soonest(*who, today, limit), _current_count.scalar(*who, today, count_upto + 1)
-
-
-def _listed(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, match: str | None):
+def _unsearched(user_id: int | None, company_id: int | None, today: dt.date, archive: bool):
     query = _seen(user_id, company_id)
-    query = expired(query, today) if archive else current(query, today)
-    return query if match is None else query.where(full_text.contracts_matching(match))
+    return expired(query, today) if archive else current(query, today)
 
 
 @prepared
-def _list_page(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, match: str | None,
-               offset: int, limit: int):
-    order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
-    return _listed(user_id, company_id, today, archive, match).order_by(*order).offset(offset).limit(limit)
+def _page(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, soonest: bool, offset: int,
+          limit: int):
+    if soonest:  # the dashboard's: those ending soonest
+        order: tuple = (Contract.ends_on, Contract.number)
+    else:
+        order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
+    query = _unsearched(user_id, company_id, today, archive).select(*LISTED)
+    return query.order_by(*order).offset(offset).limit(limit).tuples()
 
 
 @prepared
-def _list_count(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, match: str | None,
-                limit: int):
-    return _counting(_listed(user_id, company_id, today, archive, match), limit)
+def _count(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, limit: int):
+    return _counting(_unsearched(user_id, company_id, today, archive), limit)
 
 
-def list_page(user: User, today: dt.date, *, archive: bool, text: str, offset: int, limit: int,
-              count_upto: int) -> tuple[list[Contract], int]:
-    """A page of `listing` (current contracts by number, expired ones latest ended first),
-    and how many there are, counted up to `count_upto` + 1."""
-    tokens = search_tokens(text)
-    match = full_text.contract_match(tokens) if tokens else None
+def unsearched_page(user: User, today: dt.date, *, archive: bool = False, soonest: bool = False, offset: int = 0,
+                    limit: int, count_upto: int) -> tuple[list[tuple], int]:
+    """A page of `listing` without a search (`LISTED` tuples: current contracts by number,
+    expired ones latest ended first, or `soonest` ending first), and how many there are,
+    counted up to `count_upto` + 1; each built into SQL once."""
     who = viewer(user)
-    return (_list_page(*who, today, archive, match, offset, limit),
-            _list_count.scalar(*who, today, archive, match, count_upto + 1))
-
-
-@dataclass(frozen=True)
-class Devices:
-    """A contract's devices as its row in a list shows them: the first three distinct
-    models (case aside), "…" after them when there are more, and how many lines."""
-
-    models: str
-    count: int
-
-
-def devices_of(contract_ids: list[int]) -> dict[int, Devices]:
-    """`Devices` of each contract (one query, models only)."""
-    models: dict[int, list[str]] = {i: [] for i in contract_ids}
-    if contract_ids:
-        for contract_id, model in (DeviceLine.select(DeviceLine.contract, DeviceLine.model)
-                                   .where(DeviceLine.contract.in_(contract_ids)).order_by(DeviceLine.id).tuples()):
-            models[contract_id].append(model)
-    return {i: _devices(found) for i, found in models.items()}
-
-
-def _devices(models: list[str]) -> Devices:
-    names: list[str] = []
-    seen: set[str] = set()
-    for model in models:  # the first of each, in order (Jinja's `unique`)
-        if model != "" and model.lower() not in seen:
-            seen.add(model.lower())
-            names.append(model)
-    return Devices(", ".join(names[:3]) + (" …" if len(names) > 3 else ""), len(models))
+    return (_page(*who, today, archive, soonest, offset, limit),
+            _count.scalar(*who, today, archive, count_upto + 1))
 
 
 def lines_by_contract(contract_ids: list[int]) -> dict[int, list[DeviceLine]]:
@@ -235,15 +214,15 @@ def match_expression(tokens: list[str]) -> str:
     return full_text.fts5_match(tokens)
 
 
-def search(query, text: str, *, fts: bool = True):
+def search(query, text: str, *, fts: bool = True, plan: str = full_text.LIST):
     """`query` (of contracts) narrowed to those matching every word of `text`; unchanged
-    when `text` has no words. Full-text on either database (`domain.search`); `fts=False`
-    is the LIKE scan over the same columns, kept to check the index against."""
+    when `text` has no words. Full-text on either database (`domain.search`, read as `plan`
+    says); `fts=False` is the LIKE scan over the same columns, kept to check the index against."""
     tokens = search_tokens(text)
     if not tokens:
         return query
     if fts:
-        return query.where(full_text.contract_condition(tokens))
+        return full_text.contracts_matching(query, tokens, plan)
     for token in tokens:  # a scan over every column, one token at a time, case aside
         lines = DeviceLine.select(DeviceLine.contract).where(
             full_text.like_any([DeviceLine.model, DeviceLine.serial, DeviceLine.address], token))

@@ -7,14 +7,15 @@ Out: the settings; formatted times and sizes. Reads nothing from the database.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, url_for
+from flask import Flask, current_app, g
 from flask_login import current_user
 
 from helpdesk.config import Config
 from helpdesk.domain import local_time as clock
+
+from . import rows
 
 
 def config() -> Config:
@@ -27,17 +28,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_day, "localdate")
     app.add_template_filter(file_size, "filesize")
     app.add_template_global(zone_name)
-    app.add_template_global(id_url)
-
-
-_MARK = 8_070_605_040_302_010_009  # an id no row has, that fits the routes' 64-bit <int:...>
-
-
-def id_url(endpoint: str, name: str, **values) -> Callable[[int], str]:
-    """`url_for(endpoint, name=id, **values)` for a list's rows: built once, then each id put
-    in by formatting (url_for costs tens of µs a call, and a list has a hundred links)."""
-    head, _, tail = url_for(endpoint, **{name: _MARK}, **values).partition(str(_MARK))
-    return lambda value: f"{head}{int(value)}{tail}"
+    app.add_template_global(rows.link_for)  # one url_for for a list's links of one kind
 
 
 def reader_zone() -> ZoneInfo:

@@ -8,11 +8,17 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from peewee import SQL
 
 from helpdesk.domain import access, contracts
+from helpdesk.models import Contract
 
 from . import forms
+from .context import config, local_time
+from .i18n import fast_gettext
+from .rows import contract_rows, link_for
 from .security import client_ip
+from .tickets import status_label
 
 bp = Blueprint("contracts", __name__)
 PAGE_SIZE = 50
@@ -20,22 +26,41 @@ DASHBOARD_SIZE = 50
 COUNT_CAP = 1000  # contracts counted past the page shown: staff see 100,000, and "over 1000" says enough
 
 
+def counted(query, upto: int) -> tuple[int, bool]:
+    """How many contracts `query` has, reading at most `upto` + 1 of them (an index range,
+    not every current contract); and whether there are more than `upto`."""
+    return capped(query.select(SQL("1")).limit(upto + 1).count(), upto)
+
+
+def capped(n: int, upto: int) -> tuple[int, bool]:
+    """A count made up to `upto` + 1: the number to show, and whether there are more."""
+    return min(n, upto), n > upto
+
+
 def _today():
     return g.now.date()
 
 
-def _capped(n: int, upto: int) -> tuple[int, bool]:
-    """A count made up to `upto` + 1: the number to show, and whether there are more."""
-    return min(n, upto), n > upto
+def _rows(shown: list[tuple]) -> list:
+    """`contracts.LISTED` tuples as the lists show them."""
+    return contract_rows(shown, contracts.models_by_contract([c[0] for c in shown]), _today())
+
+
+def _ticket_rows(tickets) -> list[tuple[str, str, str, str, str, str]]:
+    """The dashboard's tickets: link, reference, subject, status, its label, last change."""
+    link, prefix, no_subject = link_for("tickets.show", "ticket_id"), config().ticket_prefix, fast_gettext("(no subject)")
+    return [(link(t.id), t.ref(prefix), t.subject or no_subject, t.status, status_label(t.status),
+             local_time(t.updated_at)) for t in tickets]
 
 
 @bp.route("/dashboard")
 @login_required
 def dashboard():
-    shown, n = contracts.ending_soonest(current_user, _today(), DASHBOARD_SIZE, COUNT_CAP)
-    total, more = _capped(n, COUNT_CAP)
-    return render_template("contracts/dashboard.html", contracts=shown, devices=contracts.devices_of([c.id for c in shown]),
-                           total=total, more=more, tickets=access.active_tickets(current_user), today=_today())
+    shown, n = contracts.unsearched_page(current_user, _today(), soonest=True, limit=DASHBOARD_SIZE,
+                                         count_upto=COUNT_CAP)
+    total, more = capped(n, COUNT_CAP)
+    return render_template("contracts/dashboard.html", contracts=_rows(shown), total=total, more=more,
+                           tickets=_ticket_rows(access.active_tickets(current_user)), today=_today())
 
 
 def _list(archive: bool):
@@ -45,12 +70,22 @@ def _list(archive: bool):
     except ValueError:
         page = 1
     upto = (page - 1) * PAGE_SIZE + COUNT_CAP
-    shown, n = contracts.list_page(current_user, _today(), archive=archive, text=text, offset=(page - 1) * PAGE_SIZE,
-                                   limit=PAGE_SIZE, count_upto=upto)
-    total, more = _capped(n, upto)
+    if not contracts.search_tokens(text):  # no search: the same two statements for everyone, built once
+        shown, n = contracts.unsearched_page(current_user, _today(), archive=archive, offset=(page - 1) * PAGE_SIZE,
+                                             limit=PAGE_SIZE, count_upto=upto)
+        total, more = capped(n, upto)
+        return render_template("contracts/index.html", archive=archive, q=text, contracts=_rows(shown),
+                               total=total, more=more, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
+    plan = contracts.search_plan(current_user, archive=archive, many=False)
+    query = contracts.listing(current_user, _today(), archive=archive, text=text, plan=plan)
+    total, more = counted(query, upto)
+    if more and text:  # many matches: read them another way (`contracts.search_plan`)
+        query = contracts.listing(current_user, _today(), archive=archive, text=text,
+                                  plan=contracts.search_plan(current_user, archive=archive, many=True))
+    order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
+    shown = _rows(list(query.select(*contracts.LISTED).order_by(*order).paginate(page, PAGE_SIZE).tuples()))
     return render_template("contracts/index.html", archive=archive, q=text, contracts=shown,
-                           devices=contracts.devices_of([c.id for c in shown]), total=total, more=more, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)), today=_today())
+                           total=total, more=more, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
 
 
 @bp.route("/contracts")
