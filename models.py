@@ -872,7 +872,8 @@ class ContractMinutesDay(BaseModel):
     minutes = IntegerField(default=0)
 
     class Meta:
-        indexes = ((("day", "contract_id"), True),)
+        # unique: the upserts' key; the other: a period's sums from the index alone
+        indexes = ((("day", "contract_id"), True), (("day", "contract_id", "minutes", "messages"), False))
 
 
 ALL_MODELS = [

@@ -52,7 +52,8 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "contract_minutes_day"
-            indexes = ((("day", "contract_id"), True),)
+            # unique: the upserts' key; the other: a period's sums from the index alone
+            indexes = ((("day", "contract_id"), True), (("day", "contract_id", "minutes", "messages"), False))
 
     if not fake:
         migrator.run(_backfill, database)  # after the tables are made
