@@ -38,21 +38,32 @@ from helpdesk.models import (
 )
 
 from . import local_time
+from .prepared import prepared
 
 MESSAGE_SUMS = [AnswerDay, MinutesDay, ContractMinutesDay]
 TABLES = [RollupZone, *MESSAGE_SUMS, TicketDay]
 CHUNK = 500
 
 
+@prepared
+def _zone_name():
+    return RollupZone.select(RollupZone.zone).limit(1)
+
+
+@prepared
+def _closed_at_of(ticket_id: int):
+    return Ticket.select(Ticket.closed_at, Ticket.merged_into).where(Ticket.id == ticket_id).limit(1).tuples()
+
+
 def zone() -> ZoneInfo | None:
     """The zone the sums are kept in; None when they are not kept (then nothing is written)."""
-    name = RollupZone.select(RollupZone.zone).scalar()
+    name = _zone_name.scalar()
     return local_time.zone(name) if name else None
 
 
 def kept_for(zone_name: str) -> bool:
     """The sums are kept in this zone (the reports may read them)."""
-    return RollupZone.select(RollupZone.zone).scalar() == zone_name
+    return _zone_name.scalar() == zone_name
 
 
 def _day(when: dt.datetime, tz: ZoneInfo) -> dt.date:
@@ -116,7 +127,7 @@ def ticket_opened(created_at: dt.datetime) -> None:
 def closed_at_changes(ticket_id: int, closed_at: dt.datetime | None) -> None:
     """The ticket's closed_at is about to become `closed_at` (closed: now; reopened: None);
     call before the update, in its transaction."""
-    row = Ticket.select(Ticket.closed_at, Ticket.merged_into).where(Ticket.id == ticket_id).tuples().first()
+    row = _closed_at_of.first(ticket_id)  # every change of status: built once (domain/prepared.py)
     if row is None or row[1] is not None or row[0] == closed_at:
         return  # gone, merged (counted nowhere), or no change
     tz = zone()
