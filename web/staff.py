@@ -40,6 +40,7 @@ from helpdesk.models import (
 from . import forms, ticket_extras
 from .context import config as _config
 from .i18n import label
+from .rows import queue_rows
 from .tickets import (
     STATUS_LABELS,
     cc_addresses,
@@ -152,11 +153,11 @@ def queue():
     query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
     rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
     rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
-    return render_template("staff/queue.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, queue=name,
-                           q=text, counts=counts, queues=QUEUES,
-                           prefix=_config().ticket_prefix, box=box, boxes=boxes if len(boxes) > 1 else [],
-                           tag=tag, row_tags=tags.of_tickets([r["id"] for r in rows[:PAGE]]),
-                           tag_suggestions=tags.suggestions(), sort=sort)
+    shown = queue_rows(rows[:PAGE], tags.of_tickets([r["id"] for r in rows[:PAGE]]), prefix=_config().ticket_prefix,
+                       queue=name, q=text)
+    return render_template("staff/queue.html", rows=shown, more=len(rows) > PAGE, page=page, queue=name,
+                           q=text, counts=counts, queues=QUEUES, box=box, boxes=boxes if len(boxes) > 1 else [],
+                           tag=tag, tag_suggestions=tags.suggestions(), sort=sort)
 
 
 SLA_COLUMNS = (Ticket.sla_policy, Ticket.first_response_due, Ticket.first_response_at, Ticket.resolution_due,
