@@ -39,7 +39,8 @@ from helpdesk.models import (
 
 from . import forms, ticket_extras
 from .context import config as _config
-from .i18n import label
+from .context import local_time
+from .i18n import history_reason, label
 from .rows import queue_rows
 from .tickets import (
     STATUS_LABELS,
@@ -50,6 +51,7 @@ from .tickets import (
     participants_of,
     reply_parts,
     search,
+    status_label,
 )
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -190,14 +192,17 @@ def _engineers():
                 .order_by(User.first_name, User.email))
 
 
-def flagged(ticket: Ticket, items: list[dict]) -> list[dict]:
+def flagged(ticket: Ticket, items: list[dict], on_ticket: set[str] | None = None) -> list[dict]:
     """The conversation with each message's security events (why it was flagged) and the
-    addresses it named that are not on the ticket (an engineer may add them with one click)."""
+    addresses it named that are not on the ticket (an engineer may add them with one click);
+    `on_ticket`: the participants' addresses, when the caller has them already."""
     events: dict[int, list] = {}
-    for e in (SecurityEvent.select().where(SecurityEvent.ticket == ticket.id, SecurityEvent.message.is_null(False))
-              .order_by(SecurityEvent.id)):
+    shown = [item["message"].id for item in items]
+    for e in (SecurityEvent.select().where(SecurityEvent.ticket == ticket.id, SecurityEvent.message.in_(shown))
+              .order_by(SecurityEvent.id)) if shown else ():
         events.setdefault(e.message_id, []).append(e)
-    on_ticket = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == ticket.id)}
+    if on_ticket is None:
+        on_ticket = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == ticket.id)}
     for item in items:
         mine = events.get(item["message"].id, [])
         proposed = []
@@ -225,17 +230,33 @@ def _page(ticket: Ticket, status: int = 200, **given):
     assign_form.engineer.choices = [("", _("nobody"))] + [(str(u.id), u.name) for u in _engineers()]
     reply_form = ticket_extras.prepare_reply_form(given.get("reply_form") or forms.StaffReplyForm(), ticket)
     paging = conversation_page(ticket, start=page_start(), text=request.args.get("q", ""))
+    participants = participants_of(ticket)
+    device = devices.of_ticket(ticket.id) if ticket.contract_id else None  # its contract's number and customer too
     return render_template(
-        "staff/ticket.html", ticket=ticket, items=flagged(ticket, paging["items"]), paging=paging,
-        participants=participants_of(ticket), refusals=_ticket_events(ticket),
+        "staff/ticket.html", ticket=ticket, items=flagged(ticket, paging["items"], {p.email for p in participants}),
+        paging=paging, participants=participants, refusals=_ticket_events(ticket),
         **ticket_extras.ticket_extras(ticket), held=given.get("held"),
         reply_form=reply_form, cc_form=given.get("cc_form") or
         forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
-        contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
-        device=devices.of_ticket(ticket.id) if ticket.contract_id else None,
-        history=list(StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc())),
-        **_clocks(ticket),
+        device=device, history=_history(ticket.id), **_clocks(ticket),
     ), status
+
+
+def _history(ticket_id: int) -> list[tuple[str, str, str, str]]:
+    """The ticket's status changes, newest first: when (local), from, to, why (each reason
+    translated once: a long ticket repeats a few of them)."""
+    reasons: dict[str, str] = {}
+    statuses = {status: status_label(status) for status in STATUS_LABELS}
+    rows = []
+    for changed_at, old, new, reason in (
+            StatusChange.select(StatusChange.changed_at, StatusChange.old_status, StatusChange.new_status,
+                                StatusChange.reason)
+            .where(StatusChange.ticket == ticket_id).order_by(StatusChange.id.desc()).tuples()):
+        if reason not in reasons:
+            reasons[reason] = history_reason(reason)
+        rows.append((local_time(changed_at), statuses.get(old) or status_label(old) if old else "—",
+                     statuses.get(new) or status_label(new), reasons[reason]))
+    return rows
 
 
 def _clocks(ticket: Ticket) -> dict:
