@@ -15,6 +15,7 @@ from peewee import fn
 
 from helpdesk.models import Ticket, TicketTag, db, utcnow
 
+from .prepared import prepared
 from .validation import N_, Invalid
 
 MAX_LENGTH = 40
@@ -50,9 +51,13 @@ def parse(text: str | list[str]) -> list[str]:
     return out
 
 
+@prepared
+def _of(ticket_id: int):
+    return TicketTag.select(TicketTag.tag).where(TicketTag.ticket == ticket_id).order_by(TicketTag.tag).tuples()
+
+
 def of(ticket_id: int) -> list[str]:
-    return [r.tag for r in TicketTag.select(TicketTag.tag).where(TicketTag.ticket == ticket_id)
-            .order_by(TicketTag.tag)]
+    return [tag for tag, in _of(ticket_id)]
 
 
 def add(ticket_id: int, tags: list[str], *, now: dt.datetime | None = None) -> list[str]:
@@ -87,11 +92,16 @@ def copy(source_id: int, target_id: int, now: dt.datetime) -> None:
             have.add(tag)
 
 
+@prepared
+def _most_used(limit: int):
+    count = fn.COUNT(TicketTag.id)
+    return (TicketTag.select(TicketTag.tag, count.alias("n")).group_by(TicketTag.tag)
+            .order_by(count.desc(), TicketTag.tag).limit(limit).tuples())
+
+
 def suggestions(limit: int = 50) -> list[str]:
     """The tags in use, most used first: offered while typing (an HTML datalist)."""
-    count = fn.COUNT(TicketTag.id)
-    return [r.tag for r in TicketTag.select(TicketTag.tag, count.alias("n")).group_by(TicketTag.tag)
-            .order_by(count.desc(), TicketTag.tag).limit(limit)]
+    return [tag for tag, _ in _most_used(limit)]
 
 
 def tagged(query, tag: str):

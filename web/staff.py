@@ -2,6 +2,7 @@
 mail, and the people (engineers and admins only; managing people is for admins)."""
 from __future__ import annotations
 
+import enum
 import functools
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -19,6 +20,7 @@ from helpdesk.domain import (
     tags,
     timespent,
 )
+from helpdesk.domain.prepared import prepared
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.inbox_worker import pipeline
@@ -141,18 +143,14 @@ def queue():
     sort = sort if sort in ("due", "updated") else "updated"
     text = request.args.get("q", "")
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
-    assignee = User.alias()
-    query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
-                           Ticket.channel, Ticket.queue, Contract.number.alias("contract_number"),
-                           assignee.email.alias("assignee_email"), *SLA_COLUMNS)
-             .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
-             .switch(Ticket).join(assignee, JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id)))
-    query = search(in_queue(query, name, current_user), text, _config().ticket_prefix, staff=True)
-    if box:
-        query = query.where(Ticket.queue == box)
     tag = request.args.get("tag", "").strip()[:100]
-    query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
-    rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    if text or tag:
+        query = search(_queue_query(name, current_user, box), text, _config().ticket_prefix, staff=True)
+        query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
+        rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    else:
+        rows = _plain_queue_page(QueueTab(name), sort == "due", box or None,
+                                 current_user.id if name == "mine" else None, (page - 1) * PAGE, PAGE + 1)
     rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
     shown = queue_rows(rows[:PAGE], tags.of_tickets([r["id"] for r in rows[:PAGE]]), prefix=_config().ticket_prefix,
                        queue=name, q=text)
@@ -163,6 +161,27 @@ def queue():
 
 SLA_COLUMNS = (Ticket.sla_policy, Ticket.first_response_due, Ticket.first_response_at, Ticket.resolution_due,
                Ticket.sla_paused_at, Ticket.sla_next_due)
+QueueTab = enum.Enum("QueueTab", [(name, name) for name in QUEUES])  # a queue's name as part of a query's shape
+
+
+def _queue_query(name: str, user: User, box: str):
+    """The tickets of queue `name` (of mailbox queue `box`, when given) with the columns a row shows."""
+    assignee = User.alias()
+    query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
+                           Ticket.channel, Ticket.queue, Contract.number.alias("contract_number"),
+                           assignee.email.alias("assignee_email"), *SLA_COLUMNS)
+             .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
+             .switch(Ticket).join(assignee, JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id)))
+    query = in_queue(query, name, user)
+    return query.where(Ticket.queue == box) if box else query
+
+
+@prepared
+def _plain_queue_page(tab: QueueTab, by_due: bool, box: str | None, user_id: int | None, offset: int, limit: int):
+    """A page of a queue without a search or a tag, the pages engineers open all day (`user_id`:
+    only for "mine")."""
+    query = _queue_query(tab.value, User(id=user_id), box or "").where(Ticket.merged_into.is_null())
+    return _ordered(query, "due" if by_due else "updated").offset(offset).limit(limit).dicts()
 
 
 def _ordered(query, sort: str):
@@ -176,19 +195,25 @@ def _ordered(query, sort: str):
 # --- one ticket ------------------------------------------------------------------------------------
 
 
+@prepared
+def _ticket_by_id(ticket_id: int):
+    return Ticket.select().where(Ticket.id == ticket_id).limit(1)
+
+
 def _ticket_or_404(ticket_id: int) -> Ticket:
     """The ticket, or the one it was merged into (a form on a merged ticket acts on that one)."""
-    ticket = Ticket.get_or_none(Ticket.id == ticket_id)
+    ticket = _ticket_by_id.first(ticket_id)
     if ticket is not None and ticket.merged_into_id:
-        ticket = Ticket.get_or_none(Ticket.id == ticket.merged_into_id)
+        ticket = _ticket_by_id.first(ticket.merged_into_id)
     if ticket is None:
         abort(404)
     return ticket
 
 
+@prepared
 def _engineers():
-    return list(User.select().where(User.role.in_([Role.ENGINEER.value, Role.ADMIN.value]), User.is_active)
-                .order_by(User.first_name, User.email))
+    return (User.select().where(User.role.in_([Role.ENGINEER.value, Role.ADMIN.value]), User.is_active)
+            .order_by(User.first_name, User.email))
 
 
 def flagged(ticket: Ticket, items: list[dict], on_ticket: set[str] | None = None) -> list[dict]:
@@ -247,15 +272,19 @@ def _history(ticket_id: int) -> list[tuple[str, str, str, str]]:
     reasons: dict[str, str] = {}
     statuses = {status: status_label(status) for status in STATUS_LABELS}
     rows = []
-    for changed_at, old, new, reason in (
-            StatusChange.select(StatusChange.changed_at, StatusChange.old_status, StatusChange.new_status,
-                                StatusChange.reason)
-            .where(StatusChange.ticket == ticket_id).order_by(StatusChange.id.desc()).tuples()):
+    for changed_at, old, new, reason in _status_changes(ticket_id):
         if reason not in reasons:
             reasons[reason] = history_reason(reason)
         rows.append((local_time(changed_at), statuses.get(old) or status_label(old) if old else "—",
                      statuses.get(new) or status_label(new), reasons[reason]))
     return rows
+
+
+@prepared
+def _status_changes(ticket_id: int):
+    return (StatusChange.select(StatusChange.changed_at, StatusChange.old_status, StatusChange.new_status,
+                                StatusChange.reason)
+            .where(StatusChange.ticket == ticket_id).order_by(StatusChange.id.desc()).tuples())
 
 
 def _clocks(ticket: Ticket) -> dict:
