@@ -161,7 +161,10 @@ def queue():
 
 SLA_COLUMNS = (Ticket.sla_policy, Ticket.first_response_due, Ticket.first_response_at, Ticket.resolution_due,
                Ticket.sla_paused_at, Ticket.sla_next_due)
-QueueTab = enum.Enum("QueueTab", [(name, name) for name in QUEUES])  # a queue's name as part of a query's shape
+class QueueTab(enum.Enum):
+    """A queue's name as part of a query's shape (`domain.prepared`: one statement each)."""
+
+    due, new, unassigned, open, waiting_customer, waiting_us, closed, mine, all = QUEUES
 
 
 def _queue_query(name: str, user: User, box: str):
