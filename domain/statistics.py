@@ -19,7 +19,7 @@ from peewee import SQL, Case, NodeList, Value, fn
 from helpdesk import database
 from helpdesk.models import Message, MessageKind, Status, Ticket, User, db, utcnow
 
-from . import timespent
+from . import rollups, timespent
 from .validation import N_
 
 UTC = dt.timezone.utc
@@ -273,10 +273,14 @@ def engineers(period: Period, now: dt.datetime) -> Report:
     closed = dict(Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id)).where(
         Ticket.closed_at >= period.since, Ticket.closed_at < period.until, Ticket.assignee.is_null(False), UNMERGED)
         .group_by(Ticket.assignee).tuples())
-    answers = dict(Message.select(Message.author, fn.COUNT(Message.id)).where(
-        Message.kind == MessageKind.STAFF.value, Message.created_at >= period.since,
-        Message.created_at < period.until, Message.author.is_null(False)).group_by(Message.author).tuples())
-    spent = timespent.per_engineer(period.since, period.until)
+    if rollups.kept_for(period.zone.key):  # the per-day sums (domain/rollups.py)
+        answers = rollups.answers(period.start, period.end)
+        spent = rollups.minutes_per_engineer(period.start, period.end)
+    else:
+        answers = dict(Message.select(Message.author, fn.COUNT(Message.id)).where(
+            Message.kind == MessageKind.STAFF.value, Message.created_at >= period.since,
+            Message.created_at < period.until, Message.author.is_null(False)).group_by(Message.author).tuples())
+        spent = timespent.per_engineer(period.since, period.until)
     rows = [[u.email, assigned.get(u.id, 0), closed.get(u.id, 0), answers.get(u.id, 0),
              round(spent.get(u.email, 0) / 60, 2)] for u in people]
     return Report("engineers", N_("Per engineer"), ["engineer", "open_assigned", "closed", "answers", "hours_spent"],
@@ -284,8 +288,9 @@ def engineers(period: Period, now: dt.datetime) -> Report:
 
 
 def time_spent(period: Period, now: dt.datetime) -> Report:
-    rows = [[number or "—", customer, minutes, round(minutes / 60, 2)]
-            for number, customer, minutes in timespent.per_contract(period.since, period.until)]
+    spent = (rollups.minutes_per_contract(period.start, period.end) if rollups.kept_for(period.zone.key)
+             else timespent.per_contract(period.since, period.until))
+    rows = [[number or "—", customer, minutes, round(minutes / 60, 2)] for number, customer, minutes in spent]
     return Report("time_spent", N_("Time spent per contract"), ["contract", "customer", "minutes", "hours"], rows,
                   Chart("hbar", 0, (3,), "h"))
 
