@@ -42,7 +42,7 @@ from helpdesk.models import (
 from . import forms, ticket_extras
 from .context import config as _config, local_time
 from .i18n import history_reason, label
-from .rows import queue_rows
+from .queue_rows import queue_rows
 from .tickets import (
     STATUS_LABELS,
     cc_addresses,
