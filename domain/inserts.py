@@ -11,6 +11,8 @@ from __future__ import annotations
 from peewee import Model, SqliteDatabase
 
 _SQL: dict[tuple, str] = {}
+_ROW: dict[tuple, tuple[str, list]] = {}
+_DEFAULTS: dict[type, list[tuple[str, object]]] = {}
 _PARTS: dict[tuple, tuple[str, str, str]] = {}
 
 
@@ -18,22 +20,31 @@ def insert_row(model: type[Model], **values) -> Model:
     meta = model._meta
     database = meta.database.obj if hasattr(meta.database, "obj") else meta.database
     row = {name: default() if callable(default) else default
-           for name, default in ((f.name, d) for f, d in meta.defaults.items()) if name not in values}
+           for name, default in _defaults_of(model) if name not in values}
     row.update(values)
-    fields = [meta.fields[name] for name in row]
     key = (model, type(database), tuple(row))
-    sql = _SQL.get(key)
-    if sql is None:
+    built = _ROW.get(key)
+    if built is None:
+        fields = [meta.fields[name] for name in row]
         quote = database.quote[0], database.quote[1]
         columns = ", ".join(f"{quote[0]}{f.column_name}{quote[1]}" for f in fields)
         sql = (f"INSERT INTO {quote[0]}{meta.table_name}{quote[1]} ({columns}) "
                f"VALUES ({', '.join([database.param] * len(fields))})")
         if database.returning_clause:
             sql += f" RETURNING {quote[0]}{meta.primary_key.column_name}{quote[1]}"
-        _SQL[key] = sql
+        built = _ROW[key] = (sql, fields)
+    sql, fields = built
     cursor = database.execute_sql(sql, [f.db_value(v) for f, v in zip(fields, row.values())])
     new_id = cursor.fetchone()[0] if database.returning_clause else cursor.lastrowid
-    return model(**{meta.primary_key.name: new_id}, **row)
+    # Every column is in `row` already: no second round of defaults (utcnow() and the like).
+    return model(__no_default__=True, **{meta.primary_key.name: new_id}, **row)
+
+
+def _defaults_of(model: type[Model]) -> list[tuple[str, object]]:
+    defaults = _DEFAULTS.get(model)
+    if defaults is None:
+        defaults = _DEFAULTS[model] = [(f.name, d) for f, d in model._meta.defaults.items()]
+    return defaults
 
 
 def insert_rows(model: type[Model], rows: list[dict], *, ignore_conflicts: bool = False) -> None:
