@@ -101,9 +101,14 @@ class _Progress:
 
 
 def cmd_init_db(args) -> int:
+    from helpdesk.domain import rollups
+
     config = _setup(args)
     applied = database.migrate(args.database)
     print(f"database ready at {config.database_url} ({len(applied)} migration(s) applied)")
+    if not rollups.kept_for(config.timezone):  # the reports' per-day sums are per local day of HELPDESK_TIMEZONE
+        counted = rollups.rebuild(config.timezone)
+        print(f"the reports' sums per day rebuilt for {config.timezone} ({counted} messages)")
     return 0
 
 

@@ -228,7 +228,7 @@ class Ticket(BaseModel):
     assignee = ForeignKeyField(User, null=True, backref="assigned", on_delete="SET NULL")
     channel = CharField(max_length=10, default="mail")  # mail | portal
     queue = CharField(max_length=50, default="default", index=True)  # the mailbox's queue it came to
-    created_at = DateTimeField(default=utcnow, index=True)
+    created_at = DateTimeField(default=utcnow)  # indexed first in the reports' index below
     updated_at = DateTimeField(default=utcnow)
     closed_at = DateTimeField(null=True)
     # Service level (domain/sla.py, domain/service_levels.py): the policy's deadlines, each
@@ -251,6 +251,10 @@ class Ticket(BaseModel):
             (("sla_next_due", "id"), False),  # the "due soonest" queue
             (("status", "merged_into", "queue", "assignee"), False),  # the queues' counts, from the index alone
             (("closed_at", "assignee", "merged_into"), False),  # the reports' tickets closed in a period
+            # the reports' tickets opened in a period, with their clocks (migration 023: ticket_opened_report)
+            (("created_at", "merged_into", "sla_policy", "first_response_at", "first_response_due", "closed_at",
+              "resolution_due", "sla_paused_at"), False),
+            (("status", "created_at", "assignee"), False),  # the reports' open tickets by age and assignee
         )
 
     def ref(self, prefix: str = "HD") -> str:
@@ -833,6 +837,45 @@ class WebhookDelivery(BaseModel):
         indexes = ((("endpoint", "event_id"), True),)  # an event reaches an endpoint once
 
 
+# The reports' sums per local day of what messages carry (domain/rollups.py): answers per
+# engineer, minutes per engineer's address and per contract. Written by the transaction that
+# writes or moves the messages, so a period's report reads a row per day and key, not every
+# message. The days are local days in RollupZone's one row (the zone they were built for).
+class RollupZone(BaseModel):
+    zone = CharField(max_length=64)
+
+
+class AnswerDay(BaseModel):
+    day = DateField()
+    author = ForeignKeyField(User, on_delete="CASCADE")  # the message's author_id (staff messages)
+    answers = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("day", "author"), True),)
+
+
+class MinutesDay(BaseModel):
+    day = DateField()
+    author_email = CharField(max_length=320)  # as on the messages (time spent is summed by address)
+    messages = IntegerField(default=0)
+    minutes = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("day", "author_email"), True),)
+
+
+class ContractMinutesDay(BaseModel):
+    day = DateField()
+    # the ticket's contract_id, 0 for none; no foreign key: the report joins the contract as it is
+    contract_id = IntegerField()
+    messages = IntegerField(default=0)
+    minutes = IntegerField(default=0)
+
+    class Meta:
+        # unique: the upserts' key; the other: a period's sums from the index alone
+        indexes = ((("day", "contract_id"), True), (("day", "contract_id", "minutes", "messages"), False))
+
+
 ALL_MODELS = [
     Company, User, Contract, DeviceLine, ContractAccess, Ticket, StatusChange, InboundMail,
     Message, KnownMessageId, Participant, Blob, Attachment, Quarantine, MailboxState,
@@ -843,4 +886,5 @@ ALL_MODELS = [
     SecurityEvent, FaultRecord,
     ApiToken, IdempotencyKey, WebhookEndpoint, WebhookDelivery,
     Article, ArticleTag, ArticleFile,
+    RollupZone, AnswerDay, MinutesDay, ContractMinutesDay,
 ]  # fmt: skip

@@ -639,7 +639,9 @@ class Statements(logging.Handler):
         self.seen: list[tuple[str, tuple]] = []
 
     def emit(self, record) -> None:
-        sql, params = record.msg if isinstance(record.msg, tuple) else (str(record.msg), ())
+        if not isinstance(record.msg, tuple):  # the connection pool's own lines ("Returning ... to pool")
+            return
+        sql, params = record.msg
         self.seen.append((sql, tuple(params or ())))
 
     def __enter__(self):

@@ -76,11 +76,32 @@ def expired(query, today: dt.date):
     return query.where(Contract.ends_on < today)
 
 
-def listing(user: User, today: dt.date, *, archive: bool = False, text: str = ""):
-    """The contracts of the user's list (current, or the expired ones), searched."""
+def listing(user: User, today: dt.date, *, archive: bool = False, text: str = "", plan: str = full_text.LIST):
+    """The contracts of the user's list (current, or the expired ones), searched (read as
+    `plan` says: `search_plan`)."""
     query = visible_contracts(user)
     query = expired(query, today) if archive else current(query, today)
-    return search(query, text)
+    return search(query, text, plan=plan)
+
+
+def search_plan(user: User, *, archive: bool, many: bool) -> str:
+    """How a search of the user's list is read (`domain.search`). Staff see every contract:
+    the full-text index drives the count and a page of few matches, and the first pages of
+    many current matches walk the index on number. A customer's few verified contracts:
+    the planner's choice."""
+    if not user.is_staff:
+        return full_text.LIST
+    return full_text.QUERY_ORDER if many and not archive else full_text.INDEX_ORDER
+
+
+def models_by_contract(contract_ids: list[int]) -> dict[int, list[str]]:
+    """Each contract's lines' models, in line order (what the lists show of the lines)."""
+    found: dict[int, list[str]] = {i: [] for i in contract_ids}
+    if contract_ids:
+        for contract_id, model in (DeviceLine.select(DeviceLine.contract, DeviceLine.model)
+                                   .where(DeviceLine.contract.in_(contract_ids)).order_by(DeviceLine.id).tuples()):
+            found[contract_id].append(model)
+    return found
 
 
 def lines_by_contract(contract_ids: list[int]) -> dict[int, list[DeviceLine]]:
@@ -129,15 +150,15 @@ def match_expression(tokens: list[str]) -> str:
     return full_text.fts5_match(tokens)
 
 
-def search(query, text: str, *, fts: bool = True):
+def search(query, text: str, *, fts: bool = True, plan: str = full_text.LIST):
     """`query` (of contracts) narrowed to those matching every word of `text`; unchanged
-    when `text` has no words. Full-text on either database (`domain.search`); `fts=False`
-    is the LIKE scan over the same columns, kept to check the index against."""
+    when `text` has no words. Full-text on either database (`domain.search`, read as `plan`
+    says); `fts=False` is the LIKE scan over the same columns, kept to check the index against."""
     tokens = search_tokens(text)
     if not tokens:
         return query
     if fts:
-        return query.where(full_text.contract_condition(tokens))
+        return full_text.contracts_matching(query, tokens, plan)
     for token in tokens:  # a scan over every column, one token at a time, case aside
         lines = DeviceLine.select(DeviceLine.contract).where(
             full_text.like_any([DeviceLine.model, DeviceLine.serial, DeviceLine.address], token))

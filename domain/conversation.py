@@ -40,7 +40,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import audit, collisions, limits, security_events, service_levels, tickets, webhooks
+from . import audit, collisions, limits, rollups, security_events, service_levels, tickets, webhooks
 from .storage import BlobStore, safe_filename
 from .validation import N_, Invalid, one_line
 
@@ -337,6 +337,8 @@ def move_message(message_id: int, target_ticket_id: int, by: User, *, now: dt.da
         if message.ticket_id == target.id:
             return
         source = message.ticket_id
+        rollups.minutes_moved(Message.id == message.id, Ticket.select(Ticket.contract).where(
+            Ticket.id == source).scalar(), target.contract_id)
         Message.update(ticket=target, thread_rule=f"moved from #{source} by {by.email}"[:40]).where(
             Message.id == message.id).execute()
         KnownMessageId.update(ticket=target).where(KnownMessageId.message == message.id).execute()

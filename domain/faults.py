@@ -101,7 +101,7 @@ def probe_database(database, *, timeout_ms: int = 500) -> Fault | None:
     from peewee import DatabaseError, InterfaceError
 
     try:
-        if database.__class__.__name__.lower().startswith("sqlite"):
+        if "sqlite" in database.__class__.__name__.lower():  # pooled too
             return _probe_sqlite(database, timeout_ms)
         return _probe_postgresql(database, timeout_ms)
     except (DatabaseError, InterfaceError, OSError) as exc:

@@ -35,7 +35,7 @@ from helpdesk.models import (
     utcnow,
 )
 
-from . import audit, service_levels, tags, tickets
+from . import audit, rollups, service_levels, tags, tickets
 from .validation import N_, Invalid
 
 
@@ -94,6 +94,7 @@ def merge(source_id: int, target_id: int, by: User | None, *, confirmed: bool = 
         if a and b and a != b and not confirmed:
             names = {c.id: c.name for c in Company.select().where(Company.id.in_([a, b]))}
             raise DifferentCompanies(names.get(a, str(a)), names.get(b, str(b)))
+        rollups.minutes_moved(Message.ticket == source.id, source.contract_id, target.contract_id)
         moved = Message.update(ticket=target.id).where(Message.ticket == source.id).execute()
         KnownMessageId.update(ticket=target.id).where(KnownMessageId.ticket == source.id).execute()
         StatusChange.update(ticket=target.id).where(StatusChange.ticket == source.id).execute()
@@ -148,7 +149,7 @@ def split(message_id: int, by: User | None, *, with_later: bool = False, now: dt
                             channel=source.channel, status=Status.OPEN.value, created_at=now, updated_at=now)
         StatusChange.create(ticket=new.id, old_status=None, new_status=Status.OPEN.value, changed_by=by,
                             reason=f"split from {source.ref(prefix)}"[:300], changed_at=now)
-        Message.update(ticket=new.id).where(Message.id.in_(ids)).execute()
+        Message.update(ticket=new.id).where(Message.id.in_(ids)).execute()  # same contract: the sums stay
         KnownMessageId.update(ticket=new.id).where(KnownMessageId.message.in_(ids)).execute()
         InboundMail.update(ticket=new.id).where(
             InboundMail.id.in_(Message.select(Message.inbound).where(Message.id.in_(ids), Message.inbound.is_null(False)))

@@ -7,6 +7,7 @@ same everywhere.
 """
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -34,4 +35,11 @@ def percent(value, locale: str) -> str:
 
 def number(value, locale: str) -> str:
     """Any number in the reader's format, its decimals as they are (up to three): 1,5 (pl)."""
+    return _number(type(value).__name__, value, locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _number(kind: str, value, locale: str) -> str:
+    # a report's table formats hundreds of numbers, most of them repeated (0, small counts);
+    # the type is in the key so that 1, 1.0 and True stay apart
     return format_decimal(value, locale=locale)

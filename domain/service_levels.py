@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from peewee import JOIN, Case
 
-from helpdesk.models import Contract, SlaPolicy, StatusChange, Ticket, db, utcnow
+from helpdesk.models import Contract, Message, SlaPolicy, StatusChange, Ticket, db, utcnow
 
-from . import sla
+from . import rollups, sla
 from .business_hours import ALWAYS, Calendar, calendar_of
 from .inserts import update_row
 from .validation import N_, Invalid
@@ -165,10 +165,14 @@ def refresh_contracts(settings: Settings, contract_ids: list[int]) -> int:
 
 
 def set_contract(settings: Settings, ticket_id: int, contract: Contract | None) -> None:
-    """Put a ticket under another contract (or none); its clocks follow the new level."""
-    Ticket.update(contract=contract, company=contract.company_id if contract else Ticket.company).where(
-        Ticket.id == ticket_id).execute()
-    refresh(settings, [ticket_id])
+    """Put a ticket under another contract (or none); its clocks follow the new level, and
+    its time spent the new contract in the reports' sums."""
+    with db.atomic():
+        rollups.minutes_moved(Message.ticket == ticket_id, Ticket.select(Ticket.contract).where(
+            Ticket.id == ticket_id).scalar(), contract.id if contract else None)
+        Ticket.update(contract=contract, company=contract.company_id if contract else Ticket.company).where(
+            Ticket.id == ticket_id).execute()
+        refresh(settings, [ticket_id])
 
 
 def status_changed(ticket_id: int, old: str | None, new: str, now: dt.datetime,

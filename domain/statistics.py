@@ -14,11 +14,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from peewee import fn
+from peewee import SQL, Case, NodeList, Value, fn
 
-from helpdesk.models import Message, MessageKind, Status, Ticket, User, utcnow
+from helpdesk import database
+from helpdesk.models import Message, MessageKind, Status, Ticket, User, db, utcnow
 
-from . import timespent
+from . import rollups, timespent
 from .validation import N_
 
 UTC = dt.timezone.utc
@@ -47,16 +48,17 @@ class Period:
         start = max(start, end - dt.timedelta(days=MAX_DAYS))
         return cls(start, end, zone)
 
-    def _utc(self, day: dt.date) -> dt.datetime:
+    def utc_of(self, day: dt.date) -> dt.datetime:
+        """When the local day starts, as a stored (naive UTC) time."""
         return dt.datetime.combine(day, dt.time(0), tzinfo=self.zone).astimezone(UTC).replace(tzinfo=None)
 
     @property
     def since(self) -> dt.datetime:
-        return self._utc(self.start)
+        return self.utc_of(self.start)
 
     @property
     def until(self) -> dt.datetime:  # exclusive
-        return self._utc(self.end + dt.timedelta(days=1))
+        return self.utc_of(self.end + dt.timedelta(days=1))
 
     def local_day(self, when: dt.datetime) -> dt.date:
         return when.replace(tzinfo=UTC).astimezone(self.zone).date()
@@ -140,70 +142,103 @@ def percent(part: int, whole: int) -> float | None:
 # --- the reports ---------------------------------------------------------------------------------
 
 
+def _bucket(column, starts: list[dt.datetime]):
+    """SQL: the number of the bucket `column` falls in: 0 before starts[0], i from starts[i-1]
+    (the rows are already within the period, so bucket 0 starts with it)."""
+    if not starts:
+        return SQL("0")
+    return Case(None, [(column < start, SQL(str(i))) for i, start in enumerate(starts)], SQL(str(len(starts))))
+
+
+def _weeks(period: Period) -> tuple[list[str], list[dt.datetime]]:
+    """The period's weeks and, after the first, when each starts (local Monday 00:00, in UTC)."""
+    monday = period.start - dt.timedelta(days=period.start.weekday())
+    labels = weeks_between(period.start, period.end)
+    return labels, [period.utc_of(monday + dt.timedelta(weeks=i)) for i in range(1, len(labels))]
+
+
+def _months(period: Period) -> tuple[list[str], list[dt.datetime]]:
+    """The period's months and, after the first, when each starts (local 1st 00:00, in UTC)."""
+    labels = months_between(period.start, period.end)
+    return labels, [period.utc_of(dt.date(int(m[:4]), int(m[5:]), 1)) for m in labels[1:]]
+
+
+def _when(value: str | dt.datetime) -> dt.datetime:
+    """A time as the driver returns it (SQLite: text) as a datetime, without Peewee's
+    format-guessing per value (most of these reports' time when they read each ticket)."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def _raw(query) -> list[tuple]:
+    return db.execute(query).fetchall()
+
+
 def opened_closed(period: Period, now: dt.datetime) -> Report:
-    weeks = weeks_between(period.start, period.end)
-    opened, closed = Counter(), Counter()  # type: ignore[var-annotated]
-    for (at,) in Ticket.select(Ticket.created_at).where(Ticket.created_at >= period.since,
-                                                       Ticket.created_at < period.until, UNMERGED).tuples():
-        opened[week_of(period.local_day(at))] += 1
-    for (at,) in Ticket.select(Ticket.closed_at).where(Ticket.closed_at >= period.since,
-                                                      Ticket.closed_at < period.until, UNMERGED).tuples():
-        closed[week_of(period.local_day(at))] += 1
+    labels, starts = _weeks(period)
+
+    def per_week(column) -> dict[int, int]:
+        week = _bucket(column, starts)
+        query = (Ticket.select(week, fn.COUNT(SQL("*"))).where(column >= period.since, column < period.until, UNMERGED)
+                 .group_by(SQL("1")))
+        return {int(b): n for b, n in _raw(query)}
+
+    opened, closed = per_week(Ticket.created_at), per_week(Ticket.closed_at)
     return Report("opened_closed", N_("Tickets opened and closed per week"), ["week", "opened", "closed"],
-                  [[w, opened[w], closed[w]] for w in weeks], Chart("bar", 0, (1, 2)))
+                  [[w, opened.get(i, 0), closed.get(i, 0)] for i, w in enumerate(labels)], Chart("bar", 0, (1, 2)))
 
 
 def response_times(period: Period, now: dt.datetime) -> Report:
     """Per month of opening: first response and resolution times (hours, wall clock)."""
-    first, whole = defaultdict(list), defaultdict(list)
+    labels, starts = _months(period)
+    first: dict[int, list[float]] = defaultdict(list)
+    whole: dict[int, list[float]] = defaultdict(list)
     opened = Counter()  # type: ignore[var-annotated]
-    for created, answered, closed in (Ticket.select(Ticket.created_at, Ticket.first_response_at, Ticket.closed_at)
-                                      .where(Ticket.created_at >= period.since, Ticket.created_at < period.until,
-                                             UNMERGED).tuples()):
-        month = period.local_day(created).strftime("%Y-%m")
+    query = (Ticket.select(_bucket(Ticket.created_at, starts), Ticket.created_at, Ticket.first_response_at,
+                           Ticket.closed_at)
+             .where(Ticket.created_at >= period.since, Ticket.created_at < period.until, UNMERGED))
+    for month, created, answered, closed in _raw(query):
+        month, created = int(month), _when(created)
         opened[month] += 1
         if answered:
-            first[month].append((answered - created).total_seconds())
+            first[month].append((_when(answered) - created).total_seconds())
         if closed:
-            whole[month].append((closed - created).total_seconds())
-    rows = [[m, opened[m], hours(median(first[m])), hours(percentile(first[m], 0.9)),
-             hours(median(whole[m])), hours(percentile(whole[m], 0.9))]
-            for m in months_between(period.start, period.end)]
+            whole[month].append((_when(closed) - created).total_seconds())
+    rows = [[m, opened[i], hours(median(first[i])), hours(percentile(first[i], 0.9)),
+             hours(median(whole[i])), hours(percentile(whole[i], 0.9))]
+            for i, m in enumerate(labels)]
     return Report("response_times", N_("First response and resolution times (hours)"),
                   ["month", "tickets", "first_response_median_h", "first_response_p90_h", "resolution_median_h",
                    "resolution_p90_h"], rows, Chart("line", 0, (2, 3, 4, 5), "h"))
 
 
-def _met(due, done, paused, now) -> bool | None:
-    """Met, breached, or None while it can still go either way."""
-    if due is None:
-        return None
-    if done is not None:
-        return done <= due
-    at = paused or now
-    return False if at >= due else None
+def _count(condition):
+    return fn.SUM(Case(None, [(condition, SQL("1"))], SQL("0")))
+
+
+def _met_and_breached(due, done, paused, now: dt.datetime) -> tuple:
+    """SQL sums of the deadline met and breached; neither while it can still go either way
+    (open, and the clock not past the deadline now or when it was paused)."""
+    at = fn.COALESCE(paused, Value(now, converter=paused.db_value))
+    met = due.is_null(False) & done.is_null(False) & (done <= due)
+    breached = due.is_null(False) & ((done.is_null(False) & (done > due)) | (done.is_null() & (at >= due)))
+    return _count(met), _count(breached)
 
 
 def sla_compliance(period: Period, now: dt.datetime) -> Report:
     """Per service level and month of opening: deadlines met and breached."""
-    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    query = (Ticket.select(Ticket.sla_policy, Ticket.created_at, Ticket.first_response_due, Ticket.first_response_at,
-                           Ticket.resolution_due, Ticket.closed_at, Ticket.sla_paused_at)
+    labels, starts = _months(period)
+    query = (Ticket.select(Ticket.sla_policy, _bucket(Ticket.created_at, starts), fn.COUNT(SQL("*")),
+                           *_met_and_breached(Ticket.first_response_due, Ticket.first_response_at,
+                                              Ticket.sla_paused_at, now),
+                           *_met_and_breached(Ticket.resolution_due, Ticket.closed_at, Ticket.sla_paused_at, now))
              .where(Ticket.created_at >= period.since, Ticket.created_at < period.until,
-                    Ticket.sla_policy.is_null(False), UNMERGED).tuples())
-    for policy, created, fr_due, fr_at, res_due, closed, paused in query:
-        key = (policy, period.local_day(created).strftime("%Y-%m"))
-        counts[key]["tickets"] += 1
-        for clock, result in (("first", _met(fr_due, fr_at, paused, now)),
-                              ("resolution", _met(res_due, closed, paused, now))):
-            if result is not None:
-                counts[key][f"{clock}_{'met' if result else 'breached'}"] += 1
+                    Ticket.sla_policy.is_null(False), UNMERGED)
+             .group_by(Ticket.sla_policy, SQL("2")))
     rows = []
-    for (policy, month), c in sorted(counts.items()):
-        rows.append([f"{policy} {month}", policy, month, c["tickets"], c["first_met"], c["first_breached"],
-                     percent(c["first_met"], c["first_met"] + c["first_breached"]), c["resolution_met"],
-                     c["resolution_breached"], percent(c["resolution_met"], c["resolution_met"] +
-                                                       c["resolution_breached"])])
+    for policy, month, tickets, first_met, first_breached, met, breached in sorted(
+            (policy, labels[int(b)], *map(int, counts)) for policy, b, *counts in _raw(query)):
+        rows.append([f"{policy} {month}", policy, month, tickets, first_met, first_breached,
+                     percent(first_met, first_met + first_breached), met, breached, percent(met, met + breached)])
     return Report("sla_compliance", N_("Service-level compliance per level and month (per cent)"),
                   ["group", "level", "month", "tickets", "first_response_met", "first_response_breached",
                    "first_response_percent", "resolution_met", "resolution_breached", "resolution_percent"],
@@ -212,10 +247,14 @@ def sla_compliance(period: Period, now: dt.datetime) -> Report:
 
 def backlog(period: Period, now: dt.datetime) -> Report:
     """Open tickets now, by status and age."""
+    # younger than d days <=> opened after now - d (the index on (status, created_at) alone)
+    age = Case(None, [(Ticket.created_at > now - dt.timedelta(days=days), SQL(str(i)))
+                      for i, (days, _) in enumerate(AGES) if days is not None], SQL(str(len(AGES) - 1)))
     counts: dict[str, Counter] = defaultdict(Counter)
-    for status, created in Ticket.select(Ticket.status, Ticket.created_at).where(
-            Ticket.status.in_(OPEN_STATUSES)).tuples():
-        counts[status][age_bucket(now - created)] += 1
+    query = (Ticket.select(Ticket.status, age, fn.COUNT(SQL("*"))).where(Ticket.status.in_(OPEN_STATUSES))
+             .group_by(Ticket.status, SQL("2")))
+    for status, bucket, n in _raw(query):
+        counts[status][AGES[int(bucket)][1]] += n
     labels = [label for _, label in AGES]
     rows = [[status, *[counts[status][label] for label in labels], sum(counts[status].values())]
             for status in OPEN_STATUSES]
@@ -226,15 +265,22 @@ def backlog(period: Period, now: dt.datetime) -> Report:
 def engineers(period: Period, now: dt.datetime) -> Report:
     """Per engineer: open tickets assigned now, tickets closed, public answers, time spent."""
     people = list(User.select(User.id, User.email).where(User.role.in_(["engineer", "admin"])).order_by(User.email))
+    # `+assignee_id` on SQLite: from the index on (status, created_at, assignee_id), the open
+    # tickets only, not the index on assignee_id (every assigned ticket, closed ones too).
+    assignee = Ticket.assignee if not database.is_sqlite(db.obj) else NodeList((SQL("+"), Ticket.assignee), glue="")
     assigned = dict(Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id)).where(
-        Ticket.status.in_(OPEN_STATUSES), Ticket.assignee.is_null(False)).group_by(Ticket.assignee).tuples())
+        Ticket.status.in_(OPEN_STATUSES), assignee.is_null(False)).group_by(Ticket.assignee).tuples())
     closed = dict(Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id)).where(
         Ticket.closed_at >= period.since, Ticket.closed_at < period.until, Ticket.assignee.is_null(False), UNMERGED)
         .group_by(Ticket.assignee).tuples())
-    answers = dict(Message.select(Message.author, fn.COUNT(Message.id)).where(
-        Message.kind == MessageKind.STAFF.value, Message.created_at >= period.since,
-        Message.created_at < period.until, Message.author.is_null(False)).group_by(Message.author).tuples())
-    spent = timespent.per_engineer(period.since, period.until)
+    if rollups.kept_for(period.zone.key):  # the per-day sums (domain/rollups.py)
+        answers = rollups.answers(period.start, period.end)
+        spent = rollups.minutes_per_engineer(period.start, period.end)
+    else:
+        answers = dict(Message.select(Message.author, fn.COUNT(Message.id)).where(
+            Message.kind == MessageKind.STAFF.value, Message.created_at >= period.since,
+            Message.created_at < period.until, Message.author.is_null(False)).group_by(Message.author).tuples())
+        spent = timespent.per_engineer(period.since, period.until)
     rows = [[u.email, assigned.get(u.id, 0), closed.get(u.id, 0), answers.get(u.id, 0),
              round(spent.get(u.email, 0) / 60, 2)] for u in people]
     return Report("engineers", N_("Per engineer"), ["engineer", "open_assigned", "closed", "answers", "hours_spent"],
@@ -242,8 +288,9 @@ def engineers(period: Period, now: dt.datetime) -> Report:
 
 
 def time_spent(period: Period, now: dt.datetime) -> Report:
-    rows = [[number or "—", customer, minutes, round(minutes / 60, 2)]
-            for number, customer, minutes in timespent.per_contract(period.since, period.until)]
+    spent = (rollups.minutes_per_contract(period.start, period.end) if rollups.kept_for(period.zone.key)
+             else timespent.per_contract(period.since, period.until))
+    rows = [[number or "—", customer, minutes, round(minutes / 60, 2)] for number, customer, minutes in spent]
     return Report("time_spent", N_("Time spent per contract"), ["contract", "customer", "minutes", "hours"], rows,
                   Chart("hbar", 0, (3,), "h"))
 

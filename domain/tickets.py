@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from helpdesk.domain import service_levels, webhooks
+from helpdesk.domain import rollups, service_levels, webhooks
 from helpdesk.domain.inserts import insert_row, update_row
 from helpdesk.domain.rows import Immediate
 from helpdesk.models import (
@@ -128,6 +128,9 @@ def add_message(ticket: Ticket, *, kind: MessageKind, author_email: str, author_
         in_reply_to=" ".join(in_reply_to), references=" ".join(references), thread_rule=thread_rule,
         inbound=inbound, sent_at=sent_at, created_at=now, minutes=minutes,
     )
+    # the reports' per-day sums, in the caller's transaction (answers, time spent)
+    rollups.message_added(ticket_id=ticket.id, kind=kind.value, author_id=getattr(author, "id", author),
+                          author_email=author_email.lower(), minutes=minutes, created_at=now)
     if message_id:
         remember_message_id(message_id, ticket, message, sink=sink)
     if kind is MessageKind.STAFF:

@@ -31,6 +31,9 @@ def test_a_newcomer_drops_mail_and_sees_tickets(helpdesk, tmp_path):
     first = helpdesk("init-db").stdout
     assert "database ready" in first and "(0 migration(s)" not in first
     assert "0 migration(s) applied" in helpdesk("init-db").stdout  # idempotent
+    assert "rebuilt for" not in first  # the reports' sums are built for the default zone by the migration
+    assert "sums per day rebuilt for Asia/Kolkata" in helpdesk("init-db", HELPDESK_TIMEZONE="Asia/Kolkata").stdout
+    assert "rebuilt" not in helpdesk("init-db", HELPDESK_TIMEZONE="Asia/Kolkata").stdout
 
     first = tmp_path / "first.eml"
     first.write_bytes(make_mail(Message_ID="<one@example.com>", Cc="anna@example.com",

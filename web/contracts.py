@@ -11,10 +11,14 @@ from flask_login import current_user, login_required
 from peewee import SQL
 
 from helpdesk.domain import access, contracts
-from helpdesk.models import Company, Contract
+from helpdesk.models import Contract, Ticket
 
 from . import forms
+from .context import config, local_time
+from .i18n import fast_gettext
+from .rows import contract_rows, link_for
 from .security import client_ip
+from .tickets import status_label
 
 bp = Blueprint("contracts", __name__)
 PAGE_SIZE = 50
@@ -33,19 +37,31 @@ def _today():
     return g.now.date()
 
 
-def _with_lines(rows: list[Contract]) -> list[tuple[Contract, list]]:
-    lines = contracts.lines_by_contract([c.id for c in rows])
-    return [(c, lines[c.id]) for c in rows]
+LISTED = (Contract.id, Contract.number, Contract.customer_name, Contract.service_level, Contract.starts_on,
+          Contract.ends_on)  # what a list shows of a contract (`rows.contract_rows`)
+
+
+def _rows(query) -> list:
+    shown = list(query.select(*LISTED).tuples())
+    return contract_rows(shown, contracts.models_by_contract([c[0] for c in shown]), _today())
+
+
+def _ticket_rows(tickets) -> list[tuple[str, str, str, str, str, str]]:
+    """The dashboard's tickets: link, reference, subject, status, its label, last change."""
+    link, prefix, no_subject = link_for("tickets.show", "ticket_id"), config().ticket_prefix, fast_gettext("(no subject)")
+    return [(link(t.id), t.ref(prefix), t.subject or no_subject, t.status, status_label(t.status),
+             local_time(t.updated_at)) for t in tickets]
 
 
 @bp.route("/dashboard")
 @login_required
 def dashboard():
     query = contracts.current(contracts.visible_contracts(current_user), _today())
-    shown = list(query.order_by(Contract.ends_on, Contract.number).limit(DASHBOARD_SIZE))
+    shown = _rows(query.order_by(Contract.ends_on, Contract.number).limit(DASHBOARD_SIZE))
     total, more = counted(query, COUNT_CAP)
-    return render_template("contracts/dashboard.html", contracts=_with_lines(shown), total=total, more=more,
-                           tickets=list(access.active_tickets(current_user)), today=_today())
+    tickets = access.active_tickets(current_user).select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at)
+    return render_template("contracts/dashboard.html", contracts=shown, total=total, more=more,
+                           tickets=_ticket_rows(tickets), today=_today())
 
 
 def _list(archive: bool):
@@ -54,12 +70,15 @@ def _list(archive: bool):
         page = max(1, min(int(request.args.get("page", "1")), 10_000))
     except ValueError:
         page = 1
-    query = contracts.listing(current_user, _today(), archive=archive, text=text)
+    plan = contracts.search_plan(current_user, archive=archive, many=False)
+    query = contracts.listing(current_user, _today(), archive=archive, text=text, plan=plan)
     total, more = counted(query, (page - 1) * PAGE_SIZE + COUNT_CAP)
+    if more and text:  # many matches: read them another way (`contracts.search_plan`)
+        query = contracts.listing(current_user, _today(), archive=archive, text=text,
+                                  plan=contracts.search_plan(current_user, archive=archive, many=True))
     order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
-    shown = list(query.select(Contract, Company.name).join(Company, on=(Contract.company == Company.id))
-                 .order_by(*order).paginate(page, PAGE_SIZE))
-    return render_template("contracts/index.html", archive=archive, q=text, contracts=_with_lines(shown),
+    shown = _rows(query.order_by(*order).paginate(page, PAGE_SIZE))
+    return render_template("contracts/index.html", archive=archive, q=text, contracts=shown,
                            total=total, more=more, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
 
 

@@ -13,6 +13,7 @@ import re
 from flask import Flask, request, session, url_for
 from flask_login import LoginManager, login_user
 
+from helpdesk.domain.prepared import prepared
 from helpdesk.models import Role, User
 
 CSP = "; ".join([
@@ -33,12 +34,17 @@ login_manager.login_message = None  # the login page says why on its own
 login_manager.session_protection = None  # sessions are ended by session_version instead
 
 
+@prepared
+def _user_by_id(user_id: int):
+    return User.select().where(User.id == user_id).limit(1)
+
+
 @login_manager.user_loader
 def _load(session_id: str):
     user_id, _, version = session_id.partition(":")
     if not (user_id.isascii() and user_id.isdigit() and version.isascii() and version.isdigit()):
         return None
-    user = User.get_or_none(User.id == int(user_id))
+    user = _user_by_id.first(int(user_id))
     if user is None or not user.is_active or user.session_version != int(version):
         return None
     return user

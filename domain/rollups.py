@@ -1,0 +1,176 @@
+"""Per-day sums of what the reports read from messages, kept in the transaction that writes
+or moves the messages (issue 18): answers per engineer (staff messages, by author_id),
+minutes per engineer's address and per contract (messages with minutes).
+
+In: a message written (`message_added`), messages moved to a ticket of another contract or
+a ticket put under another contract (`minutes_moved`), or a rebuild from every message
+(`rebuild`: migration 024, `helpdesk rollups`). Out: the rows of AnswerDay, MinutesDay and
+ContractMinutesDay moved by the same amounts; for the reports, their sums over a period.
+
+The days are local days in the zone of RollupZone's one row (HELPDESK_TIMEZONE when they
+were built). Per UTC day would put a Warsaw evening in the next day; per hour would keep
+~25 times the rows. The reports read the sums only when that zone is the configured one
+(`kept_for`), the messages otherwise: a changed zone is slower until rebuilt, never wrong.
+Never reads the configuration.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+from peewee import EXCLUDED, JOIN, Database, Select, fn
+
+from helpdesk.models import (
+    AnswerDay,
+    Contract,
+    ContractMinutesDay,
+    Message,
+    MessageKind,
+    MinutesDay,
+    RollupZone,
+    Ticket,
+    db,
+)
+
+from . import local_time
+
+TABLES = [RollupZone, AnswerDay, MinutesDay, ContractMinutesDay]
+CHUNK = 500
+
+
+def zone() -> ZoneInfo | None:
+    """The zone the sums are kept in; None when they are not kept (then nothing is written)."""
+    name = RollupZone.select(RollupZone.zone).scalar()
+    return local_time.zone(name) if name else None
+
+
+def kept_for(zone_name: str) -> bool:
+    """The sums are kept in this zone (the reports may read them)."""
+    return RollupZone.select(RollupZone.zone).scalar() == zone_name
+
+
+def _day(when: dt.datetime, tz: ZoneInfo) -> dt.date:
+    return local_time.local(when, tz).date()
+
+
+def _add(model, key: dict, **amounts: int) -> None:
+    """Add the amounts to the row of `key`, creating it (one statement: an upsert)."""
+    (model.insert(**key, **amounts)
+     .on_conflict(conflict_target=[getattr(model, k) for k in key],
+                  update={getattr(model, k): getattr(model, k) + getattr(EXCLUDED, k) for k in amounts})
+     .execute())
+
+
+def message_added(*, ticket_id: int, kind: str, author_id: int | None, author_email: str, minutes: int | None,
+                  created_at: dt.datetime) -> None:
+    """A message was written: count it where the reports will look."""
+    answer = kind == MessageKind.STAFF.value and author_id is not None
+    if not answer and minutes is None:
+        return  # most mail (the customers'): nothing to keep, not even the zone to read
+    tz = zone()
+    if tz is None:
+        return
+    day = _day(created_at, tz)
+    if answer:
+        _add(AnswerDay, {"day": day, "author": author_id}, answers=1)
+    if minutes is not None:
+        contract = Ticket.select(Ticket.contract).where(Ticket.id == ticket_id).scalar() or 0
+        _add(MinutesDay, {"day": day, "author_email": author_email}, messages=1, minutes=minutes)
+        _add(ContractMinutesDay, {"day": day, "contract_id": contract}, messages=1, minutes=minutes)
+
+
+def minutes_moved(messages, old_contract: int | None, new_contract: int | None) -> None:
+    """The messages (a WHERE on Message) now count for another contract: call before or after
+    moving them, in the same transaction, with the contracts of their ticket before and after."""
+    old, new = old_contract or 0, new_contract or 0
+    if old == new:
+        return
+    tz = zone()
+    if tz is None:
+        return
+    per_day: Counter = Counter()
+    count: Counter = Counter()
+    for created_at, minutes in (Message.select(Message.created_at, Message.minutes)
+                                .where(messages, Message.minutes.is_null(False)).tuples()):
+        day = _day(created_at, tz)
+        per_day[day] += minutes
+        count[day] += 1
+    for day in count:
+        _add(ContractMinutesDay, {"day": day, "contract_id": old}, messages=-count[day], minutes=-per_day[day])
+        _add(ContractMinutesDay, {"day": day, "contract_id": new}, messages=count[day], minutes=per_day[day])
+
+
+# --- the reports' sums ------------------------------------------------------------------------------
+
+
+def answers(start: dt.date, end: dt.date) -> dict[int, int]:
+    """Author id -> public answers on the local days start..end."""
+    query = (AnswerDay.select(AnswerDay.author, fn.SUM(AnswerDay.answers))
+             .where(AnswerDay.day >= start, AnswerDay.day <= end).group_by(AnswerDay.author))
+    return {author: int(n) for author, n in query.tuples() if n}
+
+
+def minutes_per_engineer(start: dt.date, end: dt.date) -> dict[str, int]:
+    """Author's address -> minutes on the local days start..end."""
+    query = (MinutesDay.select(MinutesDay.author_email, fn.SUM(MinutesDay.minutes), fn.SUM(MinutesDay.messages))
+             .where(MinutesDay.day >= start, MinutesDay.day <= end).group_by(MinutesDay.author_email))
+    return {email: int(minutes or 0) for email, minutes, messages in query.tuples() if messages}
+
+
+def minutes_per_contract(start: dt.date, end: dt.date) -> list[tuple[str, str, int]]:
+    """(contract number or "", customer, minutes), most first, as `timespent.per_contract`."""
+    spent = (ContractMinutesDay.select(ContractMinutesDay.contract_id, fn.SUM(ContractMinutesDay.minutes).alias("minutes"))
+             .where(ContractMinutesDay.day >= start, ContractMinutesDay.day <= end)
+             .group_by(ContractMinutesDay.contract_id).having(fn.SUM(ContractMinutesDay.messages) > 0)
+             .alias("spent"))
+    total = fn.SUM(spent.c.minutes)
+    query = (Select((spent,), (Contract.number, Contract.customer_name, total.alias("minutes")))
+             .join(Contract, JOIN.LEFT_OUTER, on=(spent.c.contract_id == Contract.id))
+             .group_by(Contract.number, Contract.customer_name).order_by(total.desc(), Contract.number))
+    return [(number or "", customer or "", int(minutes or 0)) for number, customer, minutes in db.execute(query)]
+
+
+# --- building them from every message ---------------------------------------------------------------
+
+
+def rebuild(zone_name: str, database: Database | None = None) -> int:
+    """The sums again from every message, in the zone; returns how many messages they count."""
+    database = database or db.obj
+    tz = local_time.zone(zone_name)
+    answered: Counter = Counter()
+    by_address: dict[tuple, list[int]] = {}
+    by_contract: dict[tuple, list[int]] = {}
+    seen = 0
+    with database.bind_ctx(TABLES + [Message, Ticket]), database.atomic():
+        for model in TABLES:
+            model.delete().execute()
+        RollupZone.create(zone=zone_name)
+        query = (Message.select(Message.created_at, Message.kind, Message.author, Message.author_email,
+                                Message.minutes, Ticket.contract)
+                 .join(Ticket, on=(Message.ticket == Ticket.id))
+                 .where(((Message.kind == MessageKind.STAFF.value) & Message.author.is_null(False))
+                        | Message.minutes.is_null(False)))
+        for created_at, kind, author, email, minutes, contract in database.execute(query):
+            seen += 1
+            created_at = created_at if isinstance(created_at, dt.datetime) else dt.datetime.fromisoformat(created_at)
+            day = _day(created_at, tz)
+            if kind == MessageKind.STAFF.value and author is not None:
+                answered[(day, author)] += 1
+            if minutes is not None:
+                for sums, key in ((by_address, (day, email)), (by_contract, (day, contract or 0))):
+                    row = sums.setdefault(key, [0, 0])
+                    row[0] += 1
+                    row[1] += minutes
+        _insert(AnswerDay, [{"day": d, "author": a, "answers": n} for (d, a), n in answered.items()])
+        _insert(MinutesDay, [{"day": d, "author_email": e, "messages": c, "minutes": m}
+                             for (d, e), (c, m) in by_address.items()])
+        _insert(ContractMinutesDay, [{"day": d, "contract_id": k, "messages": c, "minutes": m}
+                                     for (d, k), (c, m) in by_contract.items()])
+    return seen
+
+
+def _insert(model, rows: list[dict]) -> None:
+    for start in range(0, len(rows), CHUNK):
+        model.insert_many(rows[start:start + CHUNK]).execute()
+

@@ -1,0 +1,198 @@
+"""domain/prepared.py: a query built into SQL once per shape gives the rows the query itself
+gives, for every value, on SQLite and PostgreSQL; what it cannot prepare it refuses."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from peewee import JOIN, CharField, fn
+
+from helpdesk.domain.prepared import PreparedError, prepared
+from helpdesk.models import BaseModel, Company, Contract, Message, Ticket, User, db as models_db
+
+
+def plain(query) -> list:
+    return list(query)
+
+
+@pytest.fixture
+def world(db):
+    company = Company.create(nip="5260250274", name="Firma")
+    other = Company.create(nip="7740001454", name="Inna")
+    today = dt.date(2026, 12, 2)
+    contracts = [Contract.create(number=f"A00000{i}", company=company if i % 2 else other,
+                                 starts_on=today - dt.timedelta(days=30 * i), ends_on=today + dt.timedelta(days=10 * i))
+                 for i in range(1, 7)]
+    users = [User.create(email=f"u{i}@example.com", company=company) for i in range(3)]
+    base = dt.datetime(2026, 11, 1, 8, 0)
+    tickets = []
+    for i in range(30):
+        tickets.append(Ticket.create(
+            subject=f"T{i}", status=("new", "open", "closed")[i % 3], requester=users[i % 3],
+            requester_email=users[i % 3].email, contract=contracts[i % 6] if i % 4 else None,
+            created_at=base + dt.timedelta(hours=i), updated_at=base + dt.timedelta(hours=(i * 7) % 30)))
+    return {"users": users, "tickets": tickets, "contracts": contracts, "company": company, "base": base}
+
+
+def tickets_of(user_id: int, status: str, limit: int):
+    return (Ticket.select(Ticket, Contract.number.alias("contract_number"))
+            .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
+            .where(Ticket.requester == user_id, Ticket.status != status)
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit))
+
+
+prepared_tickets_of = prepared(tickets_of)
+
+
+def test_same_rows_as_the_query_for_every_value_and_one_statement(world):
+    found = 0
+    for user in world["users"]:
+        for status in ("closed", "new", "nothing"):
+            for limit in (1, 4, 50):
+                got = prepared_tickets_of(user.id, status, limit)
+                want = plain(tickets_of(user.id, status, limit))
+                assert [(t.id, t.subject, t.status, t.updated_at, t.contract_id, t.contract and t.contract.contract_number) for t in got] == \
+                    [(t.id, t.subject, t.status, t.updated_at, t.contract_id, t.contract and t.contract.contract_number) for t in want]
+                found += len(got)
+    assert found > 50
+    assert len(prepared_tickets_of.statements) == 1
+
+
+def test_joined_models_dicts_and_tuples(world):
+    @prepared
+    def joined(number: str):
+        return (Ticket.select(Ticket.id, Ticket.subject, Contract.number, Contract.ends_on)
+                .join(Contract).where(Contract.number == number).order_by(Ticket.id))
+
+    @prepared
+    def as_dicts(since: dt.datetime):
+        return Ticket.select(Ticket.id, Ticket.created_at).where(Ticket.created_at >= since).order_by(Ticket.id).dicts()
+
+    @prepared
+    def as_tuples(until: dt.date):
+        return Contract.select(Contract.number, Contract.ends_on).where(Contract.ends_on <= until).order_by(
+            Contract.number).tuples()
+
+    rows = joined("A000003")
+    assert [(t.id, t.contract.number, t.contract.ends_on) for t in rows] == [
+        (t.id, t.contract.number, t.contract.ends_on)
+        for t in Ticket.select().join(Contract).where(Contract.number == "A000003").order_by(Ticket.id)]
+    assert rows and all(t.contract.number == "A000003" for t in rows)
+    since = world["base"] + dt.timedelta(hours=25)
+    assert as_dicts(since) == [{"id": t.id, "created_at": t.created_at} for t in world["tickets"][25:]]
+    until = dt.date(2026, 12, 2) + dt.timedelta(days=30)
+    assert as_tuples(until) == [(c.number, c.ends_on) for c in world["contracts"][:3]]
+
+
+def test_shape_arguments_get_a_statement_each(world):
+    @prepared
+    def by_contract(contract_id, open_only: bool):
+        query = Ticket.select(Ticket.id).where(Ticket.contract == contract_id)
+        if open_only:
+            query = query.where(Ticket.status != "closed")
+        return query.order_by(Ticket.id).tuples()
+
+    contract = world["contracts"][1].id
+    everything = [(t.id,) for t in world["tickets"] if t.contract_id == contract]
+    assert by_contract(contract, False) == everything
+    assert by_contract(contract, True) == [(t.id,) for t in world["tickets"]
+                                           if t.contract_id == contract and t.status != "closed"]
+    assert by_contract(None, False) == [(t.id,) for t in world["tickets"] if t.contract_id is None]
+    assert len(by_contract.statements) == 3
+
+
+def test_first_scalar_exists(world):
+    @prepared
+    def newest(user_id: int):
+        return Ticket.select().where(Ticket.requester == user_id).order_by(Ticket.id.desc()).limit(1)
+
+    @prepared
+    def count(email: str):
+        return Ticket.select(fn.COUNT(Ticket.id)).where(Ticket.requester_email == email)
+
+    @prepared
+    def has(email: str):
+        return Ticket.select(Ticket.id).where(Ticket.requester_email == email).limit(1)
+
+    user = world["users"][2]
+    assert newest.first(user.id).id == max(t.id for t in world["tickets"] if t.requester_id == user.id)
+    assert newest.first(-5) is None
+    assert count.scalar(user.email) == 10
+    assert count.scalar("nobody@example.com") == 0
+    assert has.exists(user.email) and not has.exists("nobody@example.com")
+
+
+def test_each_value_goes_through_its_fields_conversion(db):
+    class Lower(CharField):
+        def db_value(self, value):
+            return None if value is None else value.lower()
+
+    class Note(BaseModel):
+        key = Lower()
+
+    models_db.create_tables([Note])
+    try:
+        Note.create(key="Abc")
+
+        @prepared
+        def by_key(key: str):
+            return Note.select(Note.key).where(Note.key == key).tuples()
+
+        assert by_key("ABC") == [("abc",)] == plain(Note.select(Note.key).where(Note.key == "ABC").tuples())
+        assert by_key("aBc") == [("abc",)]
+    finally:
+        models_db.drop_tables([Note])
+
+
+def test_refuses_what_it_cannot_prepare(world):
+    @prepared
+    def shifted(ticket_id: int):
+        return Ticket.select().where(Ticket.id == ticket_id + 1)
+
+    @prepared
+    def containing(word: str):
+        return Ticket.select().where(Ticket.subject.contains(word))
+
+    @prepared
+    def unused(ticket_id: int, word: str):
+        return Ticket.select().where(Ticket.id == ticket_id)
+
+    @prepared
+    def listed(ids: list):
+        return Ticket.select().where(Ticket.id.in_(ids))
+
+    for call in (lambda: shifted(3), lambda: containing("T1"), lambda: unused(3, "x"), lambda: listed([1, 2])):
+        with pytest.raises(PreparedError):
+            call()
+
+
+def test_subqueries_and_unions_keep_their_values_apart(world):
+    """The customer's visible tickets: a UNION of indexed lookups with nested INs."""
+    @prepared
+    def visible(user_id: int, email: str, company_id: int):
+        ids = (Ticket.select(Ticket.id).where(Ticket.requester == user_id)
+               | Ticket.select(Ticket.id).where(Ticket.requester_email == email)
+               | Ticket.select(Ticket.id).where(Ticket.contract.in_(
+                   Contract.select(Contract.id).where(Contract.company == company_id))))
+        return Ticket.select(Ticket.id).where(Ticket.id.in_(ids)).order_by(Ticket.id).tuples()
+
+    company = world["company"].id
+    for user in world["users"]:
+        want = sorted({t.id for t in world["tickets"]
+                       if t.requester_id == user.id or (t.contract and t.contract.company_id == company)})
+        assert visible(user.id, "nobody@example.com", company) == [(i,) for i in want]
+    assert visible(-1, world["users"][0].email, -1) == [
+        (t.id,) for t in world["tickets"] if t.requester_email == world["users"][0].email]
+    assert len(visible.statements) == 1
+
+
+def test_message_counts_with_dates(world):
+    ticket = world["tickets"][0]
+    for i in range(5):
+        Message.create(ticket=ticket, kind="customer", created_at=world["base"] + dt.timedelta(days=i))
+
+    @prepared
+    def since(ticket_id: int, when: dt.datetime):
+        return Message.select(fn.COUNT(Message.id)).where(Message.ticket == ticket_id, Message.created_at >= when)
+
+    assert [since.scalar(ticket.id, world["base"] + dt.timedelta(days=d)) for d in range(6)] == [5, 4, 3, 2, 1, 0]

@@ -1,0 +1,127 @@
+"""The reports computed in SQL (GROUP BY over local weeks and months, counts of deadlines met)
+give exactly what the earlier Python over every row gave: the reference functions below are
+that code, run on the same tickets, around the local days' edges (midnight in Warsaw, in
+summer and winter time, the night the clocks go back), merged tickets, paused clocks."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter, defaultdict
+
+import pytest
+
+from helpdesk.domain import statistics
+from helpdesk.domain.statistics import AGES, OPEN_STATUSES, Period, age_bucket, hours, median, percent, percentile
+from helpdesk.models import Status, Ticket, User
+
+ZONE = "Europe/Warsaw"
+NOW = dt.datetime(2026, 11, 16, 12, 0, 0, 250000)
+PERIOD = (dt.date(2026, 9, 28), dt.date(2026, 11, 15))  # over the end of summer time (25 October)
+EDGES = [  # local midnight in UTC, and a microsecond either side
+    dt.datetime(2026, 9, 27, 22, 0), dt.datetime(2026, 10, 4, 22, 0), dt.datetime(2026, 10, 25, 22, 0),
+    dt.datetime(2026, 10, 31, 23, 0), dt.datetime(2026, 10, 24, 22, 0), dt.datetime(2026, 11, 15, 23, 0),
+    dt.datetime(2026, 11, 1, 23, 0), dt.datetime(2026, 10, 25, 1, 0), dt.datetime(2026, 10, 25, 0, 30),
+]
+
+
+def _reference(name: str, period: Period, now: dt.datetime) -> list[list]:
+    """The rows as the reports computed them before issue 18: every ticket read, in Python."""
+    rows = list(Ticket.select())
+    unmerged = [t for t in rows if t.merged_into_id is None]
+    within = [t for t in unmerged if period.since <= t.created_at < period.until]
+    if name == "opened_closed":
+        opened = Counter(statistics.week_of(period.local_day(t.created_at)) for t in within)
+        closed = Counter(statistics.week_of(period.local_day(t.closed_at)) for t in unmerged
+                         if t.closed_at and period.since <= t.closed_at < period.until)
+        return [[w, opened[w], closed[w]] for w in statistics.weeks_between(period.start, period.end)]
+    if name == "response_times":
+        first, whole, opened = defaultdict(list), defaultdict(list), Counter()  # type: ignore[var-annotated]
+        for t in within:
+            month = period.local_day(t.created_at).strftime("%Y-%m")
+            opened[month] += 1
+            if t.first_response_at:
+                first[month].append((t.first_response_at - t.created_at).total_seconds())
+            if t.closed_at:
+                whole[month].append((t.closed_at - t.created_at).total_seconds())
+        return [[m, opened[m], hours(median(first[m])), hours(percentile(first[m], 0.9)),
+                 hours(median(whole[m])), hours(percentile(whole[m], 0.9))]
+                for m in statistics.months_between(period.start, period.end)]
+    if name == "sla_compliance":
+        def met(due, done, paused):
+            if due is None:
+                return None
+            if done is not None:
+                return done <= due
+            return False if (paused or now) >= due else None
+
+        counts: dict = defaultdict(Counter)
+        for t in within:
+            if t.sla_policy is None:
+                continue
+            key = (t.sla_policy, period.local_day(t.created_at).strftime("%Y-%m"))
+            counts[key]["tickets"] += 1
+            for clock, result in (("first", met(t.first_response_due, t.first_response_at, t.sla_paused_at)),
+                                  ("resolution", met(t.resolution_due, t.closed_at, t.sla_paused_at))):
+                if result is not None:
+                    counts[key][f"{clock}_{'met' if result else 'breached'}"] += 1
+        return [[f"{p} {m}", p, m, c["tickets"], c["first_met"], c["first_breached"],
+                 percent(c["first_met"], c["first_met"] + c["first_breached"]), c["resolution_met"],
+                 c["resolution_breached"], percent(c["resolution_met"], c["resolution_met"] + c["resolution_breached"])]
+                for (p, m), c in sorted(counts.items())]
+    if name == "backlog":
+        ages: dict = defaultdict(Counter)
+        for t in rows:
+            if t.status in OPEN_STATUSES:
+                ages[t.status][age_bucket(now - t.created_at)] += 1
+        labels = [label for _, label in AGES]
+        return [[s, *[ages[s][label] for label in labels], sum(ages[s].values())] for s in OPEN_STATUSES]
+    raise KeyError(name)
+
+
+def _random_tickets(seed: int) -> None:
+    rng = random.Random(seed)
+    anna = User.create(email="anna@firma.pl", role="engineer", is_active=True)
+    made: list[Ticket] = []
+    for i in range(160):
+        if i < len(EDGES) * 3:  # each edge, a microsecond before and after
+            created = EDGES[i // 3] + dt.timedelta(microseconds=(i % 3) - 1)
+        else:
+            created = dt.datetime(2026, 9, 20) + dt.timedelta(seconds=rng.randrange(60 * 86400),
+                                                              microseconds=rng.choice([0, rng.randrange(10 ** 6)]))
+        answered = created + dt.timedelta(seconds=rng.randrange(1, 5 * 86400)) if rng.random() < 0.8 else None
+        closed = created + dt.timedelta(seconds=rng.randrange(1, 20 * 86400),
+                                        microseconds=rng.randrange(10 ** 6)) if rng.random() < 0.6 else None
+        if closed and closed > NOW:
+            closed = None
+        if rng.random() < 0.2:  # closed right on a local midnight
+            closed = rng.choice(EDGES)
+            created = min(created, closed - dt.timedelta(hours=1))
+        policy = rng.choice([None, "Gold", "Silver", "gold"])
+        fr_due = created + dt.timedelta(hours=rng.choice([1, 4, 8])) if policy else None
+        res_due = created + dt.timedelta(days=rng.choice([1, 3])) if policy and rng.random() < 0.9 else None
+        if policy and answered and rng.random() < 0.1:
+            answered = fr_due  # on the deadline: met
+        status = Status.CLOSED.value if closed else rng.choice(OPEN_STATUSES)
+        paused = (created + dt.timedelta(hours=rng.randrange(1, 48))) if policy and rng.random() < 0.3 else None
+        made.append(Ticket.create(
+            subject=f"T{i}", created_at=created, updated_at=created, closed_at=closed, status=status,
+            first_response_at=answered, sla_policy=policy, first_response_due=fr_due, resolution_due=res_due,
+            sla_paused_at=paused, assignee=anna if rng.random() < 0.5 else None))
+    for t in rng.sample(made, 15):  # merged: counted in the one they went into
+        Ticket.update(merged_into=made[0].id).where(Ticket.id == t.id, Ticket.id != made[0].id).execute()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_reports_in_sql_equal_the_rows_counted_one_by_one(db, seed):
+    _random_tickets(seed)
+    for start, end in (PERIOD, (dt.date(2026, 10, 25), dt.date(2026, 10, 25)), (dt.date(2026, 10, 26), None)):
+        period = Period.of(start, end or dt.date(2026, 11, 16), ZONE, now=NOW)
+        for name in ("opened_closed", "response_times", "sla_compliance", "backlog"):
+            assert statistics.report(name, period, now=NOW).rows == _reference(name, period, NOW), (name, start)
+
+
+def test_the_reports_in_another_zone(db):
+    _random_tickets(3)
+    period = Period.of(*PERIOD, "America/New_York", now=NOW)
+    for name in ("opened_closed", "response_times", "sla_compliance", "backlog"):
+        assert statistics.report(name, period, now=NOW).rows == _reference(name, period, NOW), name

@@ -1,0 +1,160 @@
+"""The reports' per-day sums (domain/rollups.py) equal the messages counted one by one, right
+after each kind of change that writes or moves messages: a message from the domain, an
+engineer's answer in the portal and by mail (`#time`), a merge, a split, a message moved,
+a ticket put under another contract, an engineer's account removed; and rebuilt from
+scratch (the migration's backfill) they are the same rows. Local days of Warsaw around
+midnight, in summer and winter time."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+from pathlib import Path
+
+import pytest
+from peewee import fn
+
+from helpdesk.domain import conversation, merge, rollups, service_levels, statistics, tickets, timespent, tokens
+from helpdesk.models import (
+    AnswerDay,
+    Company,
+    Contract,
+    ContractMinutesDay,
+    Message,
+    MessageKind,
+    MinutesDay,
+    Role,
+    User,
+)
+from tests.mailfactory import make_mail
+
+ZONE = "Europe/Warsaw"
+EDGES = [dt.datetime(2026, 10, 4, 22, 0), dt.datetime(2026, 10, 25, 23, 0), dt.datetime(2026, 10, 24, 22, 0),
+         dt.datetime(2026, 11, 8, 23, 0)]  # local midnights, summer and winter time
+PERIODS = [(dt.date(2026, 9, 28), dt.date(2026, 11, 15)), (dt.date(2026, 10, 5), dt.date(2026, 10, 5)),
+           (dt.date(2026, 10, 25), dt.date(2026, 10, 26)), (dt.date(2026, 11, 9), dt.date(2026, 11, 30))]
+
+
+def raw_answers(period: statistics.Period) -> dict[int, int]:
+    return {author: n for author, n in Message.select(Message.author, fn.COUNT(Message.id)).where(
+        Message.kind == MessageKind.STAFF.value, Message.created_at >= period.since, Message.created_at < period.until,
+        Message.author.is_null(False)).group_by(Message.author).tuples()}
+
+
+def assert_same(zone: str = ZONE, periods=tuple(PERIODS)) -> None:
+    """Every period's sums from the rollups are the messages' own."""
+    assert rollups.kept_for(zone)
+    for start, end in periods:
+        period = statistics.Period.of(start, end, zone)
+        assert rollups.answers(period.start, period.end) == raw_answers(period), (start, end)
+        assert rollups.minutes_per_engineer(period.start, period.end) == timespent.per_engineer(
+            period.since, period.until), (start, end)
+        assert rollups.minutes_per_contract(period.start, period.end) == timespent.per_contract(
+            period.since, period.until), (start, end)
+
+
+def kept_rows() -> tuple:
+    return (sorted((str(r.day), r.author_id, r.answers) for r in AnswerDay.select() if r.answers),
+            sorted((str(r.day), r.author_email, r.messages, r.minutes) for r in MinutesDay.select() if r.messages),
+            sorted((str(r.day), r.contract_id, r.messages, r.minutes) for r in ContractMinutesDay.select()
+                   if r.messages))
+
+
+@pytest.fixture
+def world(db):
+    company = Company.create(nip="5260250274", name="Klient")
+    a, b = (Contract.create(number=n, company=company, customer_name=f"Klient {n}", starts_on=dt.date(2026, 1, 1),
+                            ends_on=dt.date(2030, 1, 1)) for n in ("A000001", "B000002"))
+    anna = User.create(email="anna@firma.pl", role=Role.ENGINEER.value, is_active=True)
+    ewa = User.create(email="ewa@firma.pl", role=Role.ENGINEER.value, is_active=True)
+    on_a = tickets.open_ticket(subject="A", requester_email="jan@example.com", now=EDGES[0] - dt.timedelta(days=1),
+                               contract=a)
+    on_b = tickets.open_ticket(subject="B", requester_email="jan@example.com", now=EDGES[0] - dt.timedelta(days=1),
+                               contract=b)
+    bare = tickets.open_ticket(subject="none", requester_email="jan@example.com", now=EDGES[0] - dt.timedelta(days=1))
+    for i, edge in enumerate(EDGES):
+        for j, when in enumerate((edge - dt.timedelta(microseconds=1), edge, edge + dt.timedelta(hours=3))):
+            ticket = (on_a, on_b, bare)[(i + j) % 3]
+            author = (anna, ewa)[j % 2]
+            tickets.add_message(ticket, kind=MessageKind.STAFF, author_email=author.email, author=author,
+                                body_text="ok", now=when, minutes=5 * (i + j + 1))
+            tickets.add_message(ticket, kind=MessageKind.NOTE, author_email=author.email, author=author,
+                                body_text="note", now=when, minutes=7)
+            tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email="jan@example.com", body_text="hi",
+                                now=when)
+            tickets.add_message(ticket, kind=MessageKind.STAFF, author_email="old@firma.pl", author=None,
+                                body_text="no account", now=when, minutes=3)  # by address only
+    return {"a": a, "b": b, "anna": anna, "ewa": ewa, "on_a": on_a, "on_b": on_b, "bare": bare}
+
+
+def test_messages_written_are_summed_per_local_day(world):
+    assert rollups.zone().key == ZONE
+    assert_same()
+    before = kept_rows()
+    assert sum(r[2] for r in before[0]) == 12 and before[2]  # answers by an account; minutes per contract
+    rollups.rebuild(ZONE)
+    assert kept_rows() == before
+
+
+def test_merges_splits_moves_and_contract_changes_move_the_minutes(world, settings):
+    merge.merge(world["on_a"].id, world["on_b"].id, world["anna"], confirmed=True, now=EDGES[-1])
+    assert_same()
+    moved = Message.select().where(Message.ticket == world["on_b"].id, Message.minutes.is_null(False)).order_by(
+        Message.created_at.desc()).first()
+    merge.split(moved.id, world["anna"], now=EDGES[-1])
+    assert_same()
+    other = Message.select().where(Message.ticket == world["bare"].id, Message.minutes.is_null(False)).first()
+    conversation.move_message(other.id, world["on_b"].id, world["anna"], now=EDGES[-1])
+    assert_same()
+    service_levels.set_contract(settings, world["bare"].id, world["a"])
+    assert_same()
+    service_levels.set_contract(settings, world["on_b"].id, None)
+    assert_same()
+    after = kept_rows()
+    rollups.rebuild(ZONE)
+    assert kept_rows() == after
+
+
+def test_an_engineer_removed_takes_their_answers_along(world):
+    User.delete().where(User.id == world["ewa"].id).execute()  # messages keep the address, lose the author
+    assert_same()
+
+
+def test_answers_in_the_portal_and_by_mail(world, config, desk):
+    conversation.reply(config, world["on_a"].id, world["anna"], "Done.", minutes=30)
+    conversation.reply(config, world["bare"].id, world["ewa"], "Internal.", internal=True, minutes=12)
+    address = tokens.reply_address(config.support_address, config.secret_key, world["on_b"].id,
+                                   f"u{world['ewa'].id}")
+    desk.receive(make_mail(From="ewa@firma.pl", To=address, body="#time 1h30m\nRestarted it.\n"))
+    assert Message.select().where(Message.minutes == 90).count() == 1
+    today = dt.date.today()
+    assert_same(periods=[*PERIODS, (today - dt.timedelta(days=1), today + dt.timedelta(days=1))])
+
+
+def test_the_reports_read_the_sums_only_in_their_zone(world, monkeypatch):
+    period = statistics.Period.of(*PERIODS[0], ZONE)
+    kept = [statistics.report(name, period).rows for name in ("engineers", "time_spent")]
+    monkeypatch.setattr(rollups, "kept_for", lambda zone: False)
+    assert [statistics.report(name, period).rows for name in ("engineers", "time_spent")] == kept
+    monkeypatch.undo()
+    rollups.rebuild("America/New_York")
+    assert not rollups.kept_for(ZONE)
+    assert [statistics.report(name, period).rows for name in ("engineers", "time_spent")] == kept  # from messages
+    assert_same("America/New_York")
+
+
+def test_the_migration_builds_them_from_the_messages_already_there(world, db):
+    before = kept_rows()
+    for model in rollups.TABLES:
+        model.delete().execute()
+    path = Path(__file__).resolve().parents[1] / "migrations" / "024_report_rollups.py"
+    spec = importlib.util.spec_from_file_location("report_rollups", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    module._backfill(db)
+    assert kept_rows() == before
+    assert_same()
+
+
+@pytest.fixture
+def settings(config):
+    return service_levels.settings_of(config)
