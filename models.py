@@ -864,6 +864,12 @@ class MinutesDay(BaseModel):
         indexes = ((("day", "author_email"), True),)
 
 
+class TicketDay(BaseModel):
+    day = DateField(unique=True)
+    opened = IntegerField(default=0)  # tickets (not merged into another) opened that day
+    closed = IntegerField(default=0)  # and closed that day (their closed_at)
+
+
 class ContractMinutesDay(BaseModel):
     day = DateField()
     # the ticket's contract_id, 0 for none; no foreign key: the report joins the contract as it is
@@ -886,5 +892,5 @@ ALL_MODELS = [
     SecurityEvent, FaultRecord,
     ApiToken, IdempotencyKey, WebhookEndpoint, WebhookDelivery,
     Article, ArticleTag, ArticleFile,
-    RollupZone, AnswerDay, MinutesDay, ContractMinutesDay,
+    RollupZone, AnswerDay, MinutesDay, ContractMinutesDay, TicketDay,
 ]  # fmt: skip

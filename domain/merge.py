@@ -108,6 +108,7 @@ def merge(source_id: int, target_id: int, by: User | None, *, confirmed: bool = 
         tags.copy(source.id, target.id, now)
         # A ticket merged into SOURCE earlier now leads to TARGET directly.
         Ticket.update(merged_into=target.id).where(Ticket.merged_into == source.id).execute()
+        rollups.ticket_merged(source.created_at, source.closed_at)  # counted in the target from now on
         Ticket.update(merged_into=target.id, status=Status.CLOSED.value, closed_at=source.closed_at or now,
                       updated_at=now).where(Ticket.id == source.id).execute()
         StatusChange.create(ticket=source.id, old_status=source.status, new_status=Status.CLOSED.value,
@@ -147,6 +148,7 @@ def split(message_id: int, by: User | None, *, with_later: bool = False, now: dt
                             requester_email=source.requester_email, company=source.company_id,
                             contract=source.contract_id, device_line=source.device_line_id,
                             channel=source.channel, status=Status.OPEN.value, created_at=now, updated_at=now)
+        rollups.ticket_opened(now)
         StatusChange.create(ticket=new.id, old_status=None, new_status=Status.OPEN.value, changed_by=by,
                             reason=f"split from {source.ref(prefix)}"[:300], changed_at=now)
         Message.update(ticket=new.id).where(Message.id.in_(ids)).execute()  # same contract: the sums stay

@@ -1,11 +1,14 @@
-"""Per-day sums of what the reports read from messages, kept in the transaction that writes
-or moves the messages (issue 18): answers per engineer (staff messages, by author_id),
-minutes per engineer's address and per contract (messages with minutes).
+"""Per-day sums of what the reports read from messages and tickets, kept in the transaction
+that writes or moves them (issue 18): answers per engineer (staff messages, by author_id),
+minutes per engineer's address and per contract (messages with minutes), tickets opened and
+closed (not merged into another).
 
 In: a message written (`message_added`), messages moved to a ticket of another contract or
-a ticket put under another contract (`minutes_moved`), or a rebuild from every message
-(`rebuild`: migration 024, `helpdesk rollups`). Out: the rows of AnswerDay, MinutesDay and
-ContractMinutesDay moved by the same amounts; for the reports, their sums over a period.
+a ticket put under another contract (`minutes_moved`), a ticket opened, closed or reopened,
+or merged into another (`ticket_opened`, `closed_at_changes`, `ticket_merged`), or a rebuild
+from every row (`rebuild`: migrations 024-025, `helpdesk init-db` for another zone). Out: the
+rows of AnswerDay, MinutesDay, ContractMinutesDay and TicketDay moved by the same amounts;
+for the reports, their sums over a period.
 
 The days are local days in the zone of RollupZone's one row (HELPDESK_TIMEZONE when they
 were built). Per UTC day would put a Warsaw evening in the next day; per hour would keep
@@ -30,24 +33,37 @@ from helpdesk.models import (
     MinutesDay,
     RollupZone,
     Ticket,
+    TicketDay,
     db,
 )
 
 from . import local_time
+from .prepared import prepared
 
-TABLES = [RollupZone, AnswerDay, MinutesDay, ContractMinutesDay]
+MESSAGE_SUMS = [AnswerDay, MinutesDay, ContractMinutesDay]
+TABLES = [RollupZone, *MESSAGE_SUMS, TicketDay]
 CHUNK = 500
+
+
+@prepared
+def _zone_name():
+    return RollupZone.select(RollupZone.zone).limit(1)
+
+
+@prepared
+def _closed_at_of(ticket_id: int):
+    return Ticket.select(Ticket.closed_at, Ticket.merged_into).where(Ticket.id == ticket_id).limit(1).tuples()
 
 
 def zone() -> ZoneInfo | None:
     """The zone the sums are kept in; None when they are not kept (then nothing is written)."""
-    name = RollupZone.select(RollupZone.zone).scalar()
+    name = _zone_name.scalar()
     return local_time.zone(name) if name else None
 
 
 def kept_for(zone_name: str) -> bool:
     """The sums are kept in this zone (the reports may read them)."""
-    return RollupZone.select(RollupZone.zone).scalar() == zone_name
+    return _zone_name.scalar() == zone_name
 
 
 def _day(when: dt.datetime, tz: ZoneInfo) -> dt.date:
@@ -101,6 +117,39 @@ def minutes_moved(messages, old_contract: int | None, new_contract: int | None) 
         _add(ContractMinutesDay, {"day": day, "contract_id": new}, messages=count[day], minutes=per_day[day])
 
 
+def ticket_opened(created_at: dt.datetime) -> None:
+    """A ticket was opened (or split off another)."""
+    tz = zone()
+    if tz is not None:
+        _add(TicketDay, {"day": _day(created_at, tz)}, opened=1)
+
+
+def closed_at_changes(ticket_id: int, closed_at: dt.datetime | None) -> None:
+    """The ticket's closed_at is about to become `closed_at` (closed: now; reopened: None);
+    call before the update, in its transaction."""
+    row = _closed_at_of.first(ticket_id)  # every change of status: built once (domain/prepared.py)
+    if row is None or row[1] is not None or row[0] == closed_at:
+        return  # gone, merged (counted nowhere), or no change
+    tz = zone()
+    if tz is None:
+        return
+    if row[0] is not None:
+        _add(TicketDay, {"day": _day(row[0], tz)}, closed=-1)
+    if closed_at is not None:
+        _add(TicketDay, {"day": _day(closed_at, tz)}, closed=1)
+
+
+def ticket_merged(created_at: dt.datetime, closed_at: dt.datetime | None) -> None:
+    """A ticket (not merged before; these its times before the merge) is merged into another:
+    it counts in neither opened nor closed from now on."""
+    tz = zone()
+    if tz is None:
+        return
+    _add(TicketDay, {"day": _day(created_at, tz)}, opened=-1)
+    if closed_at is not None:
+        _add(TicketDay, {"day": _day(closed_at, tz)}, closed=-1)
+
+
 # --- the reports' sums ------------------------------------------------------------------------------
 
 
@@ -131,19 +180,57 @@ def minutes_per_contract(start: dt.date, end: dt.date) -> list[tuple[str, str, i
     return [(number or "", customer or "", int(minutes or 0)) for number, customer, minutes in db.execute(query)]
 
 
-# --- building them from every message ---------------------------------------------------------------
+def opened_closed(start: dt.date, end: dt.date) -> dict[dt.date, tuple[int, int]]:
+    """Local day -> (tickets opened, tickets closed) on the days start..end."""
+    query = TicketDay.select(TicketDay.day, TicketDay.opened, TicketDay.closed).where(
+        TicketDay.day >= start, TicketDay.day <= end)
+    return {day: (opened, closed) for day, opened, closed in query.tuples()}
 
 
-def rebuild(zone_name: str, database: Database | None = None) -> int:
-    """The sums again from every message, in the zone; returns how many messages they count."""
+# --- building them from every row --------------------------------------------------------------------
+
+
+def rebuild(zone_name: str) -> int:
+    """Every sum again, in the zone; returns how many messages they count."""
+    with db.atomic():
+        seen = rebuild_messages(zone_name)
+        rebuild_ticket_days()
+    return seen
+
+
+def rebuild_ticket_days(database: Database | None = None) -> None:
+    """The tickets opened and closed per day again, in the zone the sums are kept in."""
+    database = database or db.obj
+    with database.bind_ctx([RollupZone, TicketDay, Ticket]), database.atomic():
+        TicketDay.delete().execute()
+        tz = zone()
+        if tz is None:
+            return
+        opened: Counter = Counter()
+        closed: Counter = Counter()
+        query = Ticket.select(Ticket.created_at, Ticket.closed_at).where(Ticket.merged_into.is_null())
+        for created_at, closed_at in database.execute(query):
+            opened[_day(_when(created_at), tz)] += 1
+            if closed_at is not None:
+                closed[_day(_when(closed_at), tz)] += 1
+        _insert(TicketDay, [{"day": d, "opened": opened[d], "closed": closed[d]} for d in opened.keys() | closed])
+
+
+def _when(value) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def rebuild_messages(zone_name: str, database: Database | None = None) -> int:
+    """The messages' sums again, in the zone (recorded as the sums' zone); returns how many
+    messages they count."""
     database = database or db.obj
     tz = local_time.zone(zone_name)
     answered: Counter = Counter()
     by_address: dict[tuple, list[int]] = {}
     by_contract: dict[tuple, list[int]] = {}
     seen = 0
-    with database.bind_ctx(TABLES + [Message, Ticket]), database.atomic():
-        for model in TABLES:
+    with database.bind_ctx([RollupZone, *MESSAGE_SUMS, Message, Ticket]), database.atomic():
+        for model in (RollupZone, *MESSAGE_SUMS):
             model.delete().execute()
         RollupZone.create(zone=zone_name)
         query = (Message.select(Message.created_at, Message.kind, Message.author, Message.author_email,
@@ -153,8 +240,7 @@ def rebuild(zone_name: str, database: Database | None = None) -> int:
                         | Message.minutes.is_null(False)))
         for created_at, kind, author, email, minutes, contract in database.execute(query):
             seen += 1
-            created_at = created_at if isinstance(created_at, dt.datetime) else dt.datetime.fromisoformat(created_at)
-            day = _day(created_at, tz)
+            day = _day(_when(created_at), tz)
             if kind == MessageKind.STAFF.value and author is not None:
                 answered[(day, author)] += 1
             if minutes is not None:

@@ -66,6 +66,7 @@ def open_ticket(*, subject: str, requester_email: str, channel: str = "mail", no
         updated_at=now,
     )
     _status_change(sink, ticket.id, None, Status.NEW.value, None, f"opened by {channel}", now)
+    rollups.ticket_opened(now)  # the reports' tickets opened per day
     service_levels.start(sla, ticket, contract=contract)
     webhooks.emit("ticket.created", webhooks.ticket_data(ticket), now=now, sink=sink)
     return ticket
@@ -92,6 +93,7 @@ def set_status(ticket: Ticket, status: Status, *, by: User | None = None, reason
                   now=now, sink=sink)
     ticket.status = status.value
     ticket.closed_at = now if status is Status.CLOSED else None
+    rollups.closed_at_changes(ticket.id, ticket.closed_at)  # the reports' tickets closed per day
     ticket.updated_at = now
     update_row(Ticket, ticket.id, status=ticket.status, closed_at=ticket.closed_at, updated_at=now)
     return True

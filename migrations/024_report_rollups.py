@@ -62,7 +62,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 def _backfill(database: pw.Database) -> None:
     from helpdesk.domain import rollups
 
-    rollups.rebuild(ZONE, database)
+    rollups.rebuild_messages(ZONE, database)
 
 
 def rollback(migrator: Migrator, database: pw.Database, *, fake=False):

@@ -1,13 +1,15 @@
 """The reports' per-day sums (domain/rollups.py) equal the messages counted one by one, right
 after each kind of change that writes or moves messages: a message from the domain, an
 engineer's answer in the portal and by mail (`#time`), a merge, a split, a message moved,
-a ticket put under another contract, an engineer's account removed; and rebuilt from
+a ticket put under another contract, an engineer's account removed, tickets opened, closed
+and reopened around midnight; and rebuilt from
 scratch (the migration's backfill) they are the same rows. Local days of Warsaw around
 midnight, in summer and winter time."""
 from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,9 @@ from helpdesk.models import (
     MessageKind,
     MinutesDay,
     Role,
+    Status,
+    Ticket,
+    TicketDay,
     User,
 )
 from tests.mailfactory import make_mail
@@ -40,11 +45,23 @@ def raw_answers(period: statistics.Period) -> dict[int, int]:
         Message.author.is_null(False)).group_by(Message.author).tuples()}
 
 
+def raw_ticket_days(period: statistics.Period) -> dict:
+    opened, closed = Counter(), Counter()  # type: ignore[var-annotated]
+    for t in Ticket.select().where(Ticket.merged_into.is_null()):
+        if period.since <= t.created_at < period.until:
+            opened[period.local_day(t.created_at)] += 1
+        if t.closed_at and period.since <= t.closed_at < period.until:
+            closed[period.local_day(t.closed_at)] += 1
+    return {day: (opened[day], closed[day]) for day in opened.keys() | closed}
+
+
 def assert_same(zone: str = ZONE, periods=tuple(PERIODS)) -> None:
-    """Every period's sums from the rollups are the messages' own."""
+    """Every period's sums from the rollups are the messages' and tickets' own."""
     assert rollups.kept_for(zone)
     for start, end in periods:
         period = statistics.Period.of(start, end, zone)
+        assert {day: n for day, n in rollups.opened_closed(period.start, period.end).items()
+                if n != (0, 0)} == raw_ticket_days(period), (start, end)
         assert rollups.answers(period.start, period.end) == raw_answers(period), (start, end)
         assert rollups.minutes_per_engineer(period.start, period.end) == timespent.per_engineer(
             period.since, period.until), (start, end)
@@ -53,7 +70,8 @@ def assert_same(zone: str = ZONE, periods=tuple(PERIODS)) -> None:
 
 
 def kept_rows() -> tuple:
-    return (sorted((str(r.day), r.author_id, r.answers) for r in AnswerDay.select() if r.answers),
+    return (sorted((str(r.day), r.opened, r.closed) for r in TicketDay.select() if r.opened or r.closed),
+            sorted((str(r.day), r.author_id, r.answers) for r in AnswerDay.select() if r.answers),
             sorted((str(r.day), r.author_email, r.messages, r.minutes) for r in MinutesDay.select() if r.messages),
             sorted((str(r.day), r.contract_id, r.messages, r.minutes) for r in ContractMinutesDay.select()
                    if r.messages))
@@ -90,12 +108,29 @@ def test_messages_written_are_summed_per_local_day(world):
     assert rollups.zone().key == ZONE
     assert_same()
     before = kept_rows()
-    assert sum(r[2] for r in before[0]) == 12 and before[2]  # answers by an account; minutes per contract
+    assert sum(r[2] for r in before[1]) == 12 and before[3] and before[0]  # answers by an account; minutes; tickets
     rollups.rebuild(ZONE)
     assert kept_rows() == before
 
 
+def test_tickets_closed_and_reopened_around_midnight(world, config):
+    for edge, ticket in zip(EDGES, (world["on_a"], world["on_b"], world["bare"], world["on_a"])):
+        tickets.set_status(ticket, Status.CLOSED, now=edge - dt.timedelta(microseconds=1))
+        assert_same()
+        tickets.set_status(ticket, Status.OPEN, now=edge)  # reopened: no longer closed that day
+        assert_same()
+        tickets.set_status(ticket, Status.CLOSED, now=edge)
+        assert_same()
+    stale = Ticket.get_by_id(world["on_b"].id)
+    stale.status = Status.OPEN.value  # an object older than the row: the row's closed_at is what counts
+    tickets.set_status(stale, Status.WAITING_US, now=EDGES[-1])
+    assert_same()
+    conversation.reply(config, world["on_b"].id, world["anna"], "Done.", close=True)
+    assert_same(periods=[*PERIODS, (dt.date.today(), dt.date.today())])
+
+
 def test_merges_splits_moves_and_contract_changes_move_the_minutes(world, settings):
+    tickets.set_status(world["on_a"], Status.CLOSED, now=EDGES[1])
     merge.merge(world["on_a"].id, world["on_b"].id, world["anna"], confirmed=True, now=EDGES[-1])
     assert_same()
     moved = Message.select().where(Message.ticket == world["on_b"].id, Message.minutes.is_null(False)).order_by(
@@ -146,11 +181,12 @@ def test_the_migration_builds_them_from_the_messages_already_there(world, db):
     before = kept_rows()
     for model in rollups.TABLES:
         model.delete().execute()
-    path = Path(__file__).resolve().parents[1] / "migrations" / "024_report_rollups.py"
-    spec = importlib.util.spec_from_file_location("report_rollups", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    module._backfill(db)
+    for name in ("024_report_rollups", "025_report_ticket_days"):
+        path = Path(__file__).resolve().parents[1] / "migrations" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        module._backfill(db)
     assert kept_rows() == before
     assert_same()
 
