@@ -19,7 +19,8 @@ from peewee import JOIN
 
 from helpdesk.models import Attachment, Company, Contract, Message, MessageKind, Participant, Role, Ticket, User
 
-from .contracts import visible_contracts
+from .contracts import granted_contracts
+from .prepared import prepared
 
 
 def visible_tickets(user: User):
@@ -27,28 +28,106 @@ def visible_tickets(user: User):
     lookups, not one OR over the ticket table, which would read every ticket."""
     if user.is_staff:
         return Ticket.select()
-    ids = (Ticket.select(Ticket.id).where(Ticket.requester == user.id)
-           | Ticket.select(Ticket.id).where(Ticket.requester_email == user.email)
-           | Ticket.select(Ticket.id).where(Ticket.contract.in_(visible_contracts(user).select(Contract.id)))
-           | Participant.select(Participant.ticket).where(Participant.email == user.email))
+    return Ticket.select().where(Ticket.id.in_(_visible_ids(*_whose(user))))
+
+
+def _whose(user: User) -> tuple[int, str, int | None, int | None]:
+    """What a customer's or partner's visible tickets depend on: its id, address, company,
+    and the company whose sold contracts it sees (None unless a verified partner)."""
+    sold_by = None
     if user.role == Role.PARTNER.value and user.company_id and _verified(user.company_id):
-        sold = Contract.select(Contract.id).where(Contract.partner == user.company_id)
+        sold_by = user.company_id
+    return user.id, user.email, user.company_id, sold_by
+
+
+def _visible_ids(user_id: int, email: str, company_id: int | None, sold_by: int | None):
+    """The UNION of the ticket ids a customer (or a partner of `sold_by`) sees; the
+    arguments are only values, so the prepared queries below can build it once."""
+    ids = (Ticket.select(Ticket.id).where(Ticket.requester == user_id)
+           | Ticket.select(Ticket.id).where(Ticket.requester_email == email)
+           | Ticket.select(Ticket.id).where(Ticket.contract.in_(granted_contracts(user_id, company_id)))
+           | Participant.select(Participant.ticket).where(Participant.email == email))
+    if sold_by is not None:
+        sold = Contract.select(Contract.id).where(Contract.partner == sold_by)
         ids = ids | Ticket.select(Ticket.id).where(Ticket.contract.in_(sold))
-    return Ticket.select().where(Ticket.id.in_(ids))
+    return ids
+
+
+@prepared
+def _is_verified(company_id: int):
+    return Company.select(Company.id).where(Company.id == company_id, Company.verified_at.is_null(False)).limit(1)
 
 
 def _verified(company_id: int) -> bool:
-    return Company.select().where(Company.id == company_id, Company.verified_at.is_null(False)).exists()
+    return _is_verified.exists(company_id)
 
 
-def active_tickets(user: User, limit: int = 50):
-    """Tickets not closed among those the user may see."""
-    query = Ticket.open_ones(visible_tickets(user))
-    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+@prepared
+def _active(user_id: int, email: str, company_id: int | None, sold_by: int | None, limit: int):
+    query = Ticket.select(*ACTIVE_SHOWN).where(Ticket.id.in_(_visible_ids(user_id, email, company_id, sold_by)))
+    return Ticket.open_ones(query).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+
+
+@prepared
+def _active_for_staff(limit: int):
+    query = Ticket.select(*ACTIVE_SHOWN)
+    return Ticket.open_ones(query).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+
+
+ACTIVE_SHOWN = (Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at)  # what the dashboard shows of them
+
+
+def active_tickets(user: User, limit: int = 50) -> list[Ticket]:
+    """Tickets not closed among those the user may see, the latest changed first (the
+    columns of ACTIVE_SHOWN only)."""
+    if user.is_staff:
+        return _active_for_staff(limit)
+    return _active(*_whose(user), limit)
+
+
+@prepared
+def _one(user_id: int, email: str, company_id: int | None, sold_by: int | None, ticket_id: int):
+    return Ticket.select().where(Ticket.id.in_(_visible_ids(user_id, email, company_id, sold_by)),
+                                 Ticket.id == ticket_id).limit(1)
+
+
+@prepared
+def _one_for_staff(ticket_id: int):
+    return Ticket.select().where(Ticket.id == ticket_id).limit(1)
 
 
 def ticket_for(user: User, ticket_id: int) -> Ticket | None:
-    return visible_tickets(user).where(Ticket.id == ticket_id).first()
+    if user.is_staff:
+        return _one_for_staff.first(ticket_id)
+    return _one.first(*_whose(user), ticket_id)
+
+
+def listed(query, *, active: bool, status: str | None):
+    """The ticket list's rows (dicts) of `query`: merged tickets left out, the open ones
+    (`active`) or those of one status, the latest changed first."""
+    query = (query.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
+                          Contract.number.alias("contract_number"))
+             .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
+             .where(Ticket.merged_into.is_null()))
+    if active:
+        query = Ticket.open_ones(query)
+    elif status is not None:
+        query = query.where(Ticket.status == status)
+    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).dicts()
+
+
+@prepared
+def _page(user_id: int, email: str, company_id: int | None, sold_by: int | None, active: bool, status: str | None,
+          offset: int, limit: int):
+    query = Ticket.select().where(Ticket.id.in_(_visible_ids(user_id, email, company_id, sold_by)))
+    return listed(query, active=active, status=status).offset(offset).limit(limit)
+
+
+def ticket_page(user: User, *, active: bool, status: str | None, offset: int, limit: int) -> list[dict]:
+    """A page of `listed` over the tickets the user may see (one statement, built once)."""
+    if user.is_staff:
+        return list(listed(Ticket.select(), active=active, status=status).offset(offset).limit(limit))
+    return _page(*_whose(user), active, status, offset, limit)
 
 
 def joined_at(user: User, ticket: Ticket):
@@ -57,13 +136,25 @@ def joined_at(user: User, ticket: Ticket):
     if user.is_staff or ticket.requester_id == user.id or ticket.requester_email == user.email:
         return None
     if ticket.contract_id is not None:
-        contracts = visible_contracts(user).select(Contract.id)
-        if user.role == Role.PARTNER.value and user.company_id:
-            contracts = contracts | Contract.select(Contract.id).where(Contract.partner == user.company_id)
-        if Contract.select().where(Contract.id == ticket.contract_id, Contract.id.in_(contracts)).exists():
+        sold_by = user.company_id if user.role == Role.PARTNER.value and user.company_id else None
+        if _sees_contract.exists(user.id, user.company_id, sold_by, ticket.contract_id):
             return None
-    return (Participant.select(Participant.added_at).where(Participant.ticket == ticket.id,
-                                                           Participant.email == user.email).scalar())
+    row = _participation.first(ticket.id, user.email)
+    return row.added_at if row is not None else None
+
+
+@prepared
+def _sees_contract(user_id: int, company_id: int | None, sold_by: int | None, contract_id: int):
+    contracts = granted_contracts(user_id, company_id)
+    if sold_by is not None:
+        contracts = contracts | Contract.select(Contract.id).where(Contract.partner == sold_by)
+    return Contract.select(Contract.id).where(Contract.id == contract_id, Contract.id.in_(contracts)).limit(1)
+
+
+@prepared
+def _participation(ticket_id: int, email: str):
+    return (Participant.select(Participant.added_at)
+            .where(Participant.ticket == ticket_id, Participant.email == email).limit(1))
 
 
 def visible_messages(user: User, ticket: Ticket):

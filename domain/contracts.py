@@ -20,12 +20,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from peewee import fn
+from peewee import SQL, Select, fn
 
 from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, User, db, utcnow
 
 from . import contract_csv, ratelimit, search as full_text
 from .contract_csv import ContractRow, Refusal
+from .prepared import prepared
 from .search import fold, search_tokens  # noqa: F401 (part of this module's interface)
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,18 @@ def visible_contracts(user: User):
     query = Contract.select()
     if user.is_staff:
         return query
-    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user.id)
-    return query.where(Contract.id.in_(granted), Contract.company == user.company_id)
+    return query.where(_granted(user.id, user.company_id))
+
+
+def _granted(user_id: int, company_id: int | None):
+    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user_id)
+    return Contract.id.in_(granted) & (Contract.company == company_id)
+
+
+def granted_contracts(user_id: int, company_id: int | None):
+    """The ids of the contracts a customer sees (a subquery), from its id and company alone:
+    the rule of `visible_contracts`, for queries prepared once (`domain.prepared`)."""
+    return Contract.select(Contract.id).where(_granted(user_id, company_id))
 
 
 def visible_contract(user: User, contract_id: int) -> Contract | None:
@@ -102,6 +113,59 @@ def models_by_contract(contract_ids: list[int]) -> dict[int, list[str]]:
                                    .where(DeviceLine.contract.in_(contract_ids)).order_by(DeviceLine.id).tuples()):
             found[contract_id].append(model)
     return found
+
+
+# --- the portal's lists, their SQL built once (`domain.prepared`) -------------------------------
+
+LISTED = (Contract.id, Contract.number, Contract.customer_name, Contract.service_level, Contract.starts_on,
+          Contract.ends_on)  # what a list shows of a contract (`web.rows.contract_rows`), as tuples
+
+
+def viewer(user: User) -> tuple[int | None, int | None]:
+    """What `visible_contracts` depends on, as values: (None, None) for staff (every
+    contract), else the customer's id and company."""
+    return (None, None) if user.is_staff else (user.id, user.company_id)
+
+
+def _seen(user_id: int | None, company_id: int | None):
+    query = Contract.select()
+    return query if user_id is None else query.where(_granted(user_id, company_id))
+
+
+def _counting(query, limit: int):
+    """SELECT COUNT(1) over at most `limit` rows of `query` (what Peewee's count() sends)."""
+    return Select([query.order_by().select(SQL("1")).limit(limit).alias("_wrapped")], [fn.COUNT(SQL("1"))])
+
+
+def _unsearched(user_id: int | None, company_id: int | None, today: dt.date, archive: bool):
+    query = _seen(user_id, company_id)
+    return expired(query, today) if archive else current(query, today)
+
+
+@prepared
+def _page(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, soonest: bool, offset: int,
+          limit: int):
+    if soonest:  # the dashboard's: those ending soonest
+        order: tuple = (Contract.ends_on, Contract.number)
+    else:
+        order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
+    query = _unsearched(user_id, company_id, today, archive).select(*LISTED)
+    return query.order_by(*order).offset(offset).limit(limit).tuples()
+
+
+@prepared
+def _count(user_id: int | None, company_id: int | None, today: dt.date, archive: bool, limit: int):
+    return _counting(_unsearched(user_id, company_id, today, archive), limit)
+
+
+def unsearched_page(user: User, today: dt.date, *, archive: bool = False, soonest: bool = False, offset: int = 0,
+                    limit: int, count_upto: int) -> tuple[list[tuple], int]:
+    """A page of `listing` without a search (`LISTED` tuples: current contracts by number,
+    expired ones latest ended first, or `soonest` ending first), and how many there are,
+    counted up to `count_upto` + 1; each built into SQL once."""
+    who = viewer(user)
+    return (_page(*who, today, archive, soonest, offset, limit),
+            _count.scalar(*who, today, archive, count_upto + 1))
 
 
 def lines_by_contract(contract_ids: list[int]) -> dict[int, list[DeviceLine]]:

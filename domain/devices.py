@@ -12,6 +12,8 @@ from peewee import JOIN
 
 from helpdesk.models import Contract, DeviceLine, Ticket
 
+from .prepared import prepared
+
 
 @dataclass(frozen=True)
 class Device:
@@ -32,12 +34,17 @@ class Device:
 
 def of_ticket(ticket_id: int) -> Device | None:
     """The ticket's contract and device line, in one query; None when it has no contract."""
-    row = (Ticket.select(Ticket.id, Contract.number, Contract.customer_name, Contract.service_level,
-                         DeviceLine.model, DeviceLine.serial, DeviceLine.address)
-           .join(Contract, on=(Ticket.contract == Contract.id))
-           .switch(Ticket).join(DeviceLine, on=(Ticket.device_line == DeviceLine.id), join_type=JOIN.LEFT_OUTER)
-           .where(Ticket.id == ticket_id).dicts().first())
+    row = _of_ticket.first(ticket_id)
     if row is None:
         return None
     return Device(contract=row["number"], customer=row["customer_name"], service_level=row["service_level"],
                   model=row["model"] or "", serial=row["serial"] or "", address=" ".join((row["address"] or "").split()))
+
+
+@prepared
+def _of_ticket(ticket_id: int):
+    return (Ticket.select(Ticket.id, Contract.number, Contract.customer_name, Contract.service_level,
+                          DeviceLine.model, DeviceLine.serial, DeviceLine.address)
+            .join(Contract, on=(Ticket.contract == Contract.id))
+            .switch(Ticket).join(DeviceLine, on=(Ticket.device_line == DeviceLine.id), join_type=JOIN.LEFT_OUTER)
+            .where(Ticket.id == ticket_id).limit(1).dicts())

@@ -21,11 +21,12 @@ makes a fixed number of queries whatever the number of articles, tags or contrac
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from peewee import JOIN
+from peewee import JOIN, fn
 
 from helpdesk.config import Config
 from helpdesk.models import (
@@ -46,6 +47,7 @@ from helpdesk.models import (
 
 from . import audit, kb_render, search
 from .conversation import Upload, checked_uploads
+from .prepared import prepared
 from .storage import BlobStore
 from .validation import N_, Invalid
 
@@ -78,6 +80,7 @@ class Reader:
     active_contract: bool = False
     partner_level: int | None = None
     user_id: int | None = None  # None: not signed in
+    company_id: int | None = None  # the user's company (its verified contracts' devices)
 
 
 ANONYMOUS = Reader()
@@ -104,14 +107,19 @@ def audiences_for(reader: Reader) -> list[str]:
 
 def audience_condition(reader: Reader):
     """`may_read` as a condition on Article (staff: everything)."""
-    if reader.staff:
+    return _audience(reader.staff, reader.active_contract, reader.partner_level)
+
+
+def _audience(staff: bool, customers: bool, level: int | None):
+    """`audience_condition` from the reader's facts as values (for `domain.prepared`)."""
+    if staff:
         return Article.id.is_null(False)
     condition = Article.published_at.is_null(False) & (Article.audience == ArticleAudience.PUBLIC.value)
-    if reader.active_contract:
+    if customers:
         condition |= Article.published_at.is_null(False) & (Article.audience == ArticleAudience.CUSTOMERS.value)
-    if reader.partner_level is not None:
+    if level is not None:
         condition |= (Article.published_at.is_null(False) & (Article.audience == ArticleAudience.PARTNERS.value)
-                      & (Article.min_level <= reader.partner_level))
+                      & (Article.min_level <= level))
     return condition
 
 
@@ -122,19 +130,26 @@ def reader_for(user, today: dt.date) -> Reader:
     if user.is_staff:
         return Reader(staff=True, user_id=user.id)
     level = None
-    sold = None
+    sold = False
     if user.role == Role.PARTNER.value and user.company_id:
         company = Company.select(Company.verified_at, Company.partner_level).where(
             Company.id == user.company_id).first()
         if company is not None and company.verified_at is not None:
             level = company.partner_level
-            sold = Contract.select(Contract.id).where(Contract.partner == user.company_id)
-    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user.id)
-    mine = Contract.id.in_(granted) & (Contract.company == user.company_id)
-    if sold is not None:
-        mine |= Contract.id.in_(sold)
-    active = Contract.active(today, Contract.select(Contract.id).where(mine)).exists()
-    return Reader(active_contract=active, partner_level=level, user_id=user.id)
+            sold = True
+    active = _has_active.exists(user.id, user.company_id, user.company_id if sold else None, today)
+    return Reader(active_contract=active, partner_level=level, user_id=user.id, company_id=user.company_id)
+
+
+@prepared
+def _has_active(user_id: int, company_id: int | None, sold_by: int | None, today: dt.date):
+    """A contract in force today that the user verified, or (`sold_by`: a verified partner's
+    company) that its company sold."""
+    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user_id)
+    mine = Contract.id.in_(granted) & (Contract.company == company_id)
+    if sold_by is not None:
+        mine |= Contract.id.in_(Contract.select(Contract.id).where(Contract.partner == sold_by))
+    return Contract.active(today, Contract.select(Contract.id).where(mine)).limit(1)
 
 
 # --- tags and devices (pure) -------------------------------------------------------------------
@@ -178,7 +193,12 @@ def visible(reader: Reader):
 
 
 def article_for(reader: Reader, article_id: int) -> Article | None:
-    return visible(reader).where(Article.id == article_id).first()
+    return _article.first(reader.staff, reader.active_contract, reader.partner_level, article_id)
+
+
+@prepared
+def _article(staff: bool, customers: bool, level: int | None, article_id: int):
+    return Article.select().where(_audience(staff, customers, level), Article.id == article_id).limit(1)
 
 
 def file_for(reader: Reader, article_id: int, file_id: int) -> ArticleFile | None:
@@ -206,37 +226,55 @@ def listing(reader: Reader, *, text: str = "", after: tuple[dt.datetime, int] | 
             language: str = "") -> tuple[list[Article], bool]:
     """A page of the articles this reader may read, newest published first (drafts last,
     for staff), searched; and whether there are more."""
-    query = visible(reader)
     terms = search.stemmed_terms(text[:200])
-    if terms:
-        query = query.where(search.article_condition(Article.id, terms))
-    if language in LANGUAGES:
+    when, last = after if after is not None else (None, None)
+    if reader.staff:
+        when = None  # staff page by id alone
+    rows = _page(reader.staff, reader.active_contract, reader.partner_level,
+                 search.article_match(terms) if terms else None, language if language in LANGUAGES else None,
+                 when, last, limit + 1)
+    return rows[:limit], len(rows) > limit
+
+
+@prepared
+def _page(staff: bool, customers: bool, level: int | None, match: str | None, language: str | None,
+          when: dt.datetime | None, last: int | None, limit: int):
+    query = Article.select().where(_audience(staff, customers, level))
+    if match is not None:
+        query = query.where(search.articles_matching(Article.id, match))
+    if language is not None:
         query = query.where(Article.language == language)
     order: tuple = (Article.published_at.desc(), Article.id.desc())
-    if not reader.staff:
-        if after is not None:
-            when, last = after
+    if not staff:
+        if when is not None:
             query = query.where((Article.published_at < when) | ((Article.published_at == when) & (Article.id < last)))
     else:  # staff: newest written first, drafts among them; a cursor is the id
         order = (Article.id.desc(),)
-        if after is not None:
-            query = query.where(Article.id < after[1])
-    rows = list(query.order_by(*order).limit(limit + 1))
-    return rows[:limit], len(rows) > limit
+        if last is not None:
+            query = query.where(Article.id < last)
+    return query.order_by(*order).limit(limit)
 
 
 def device_models(reader: Reader, today: dt.date) -> list[str]:
     """The distinct models of the devices on the reader's active contracts (those it verified)."""
     if reader.user_id is None or reader.staff:
         return []
-    user = User.select(User.id, User.company).where(User.id == reader.user_id).first()
-    if user is None:
-        return []
-    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user.id)
+    company_id = reader.company_id
+    if company_id is None:  # a Reader made without it (reader_for sets it)
+        user = User.select(User.id, User.company).where(User.id == reader.user_id).first()
+        if user is None:
+            return []
+        company_id = user.company_id
+    return [m for (m,) in _models(reader.user_id, company_id, today, MAX_DEVICE_MODELS) if m]
+
+
+@prepared
+def _models(user_id: int, company_id: int | None, today: dt.date, limit: int):
+    granted = ContractAccess.select(ContractAccess.contract).where(ContractAccess.user == user_id)
     contracts = Contract.active(today, Contract.select(Contract.id).where(
-        Contract.id.in_(granted), Contract.company == user.company_id))
-    return [m for (m,) in DeviceLine.select(DeviceLine.model).where(DeviceLine.contract.in_(contracts))
-            .distinct().order_by(DeviceLine.model).limit(MAX_DEVICE_MODELS).tuples() if m]
+        Contract.id.in_(granted), Contract.company == company_id))
+    return (DeviceLine.select(DeviceLine.model).where(DeviceLine.contract.in_(contracts))
+            .distinct().order_by(DeviceLine.model).limit(limit).tuples())
 
 
 def matching(reader: Reader, models: Sequence[str], limit: int) -> list[tuple[Article, list[str]]]:
@@ -250,17 +288,21 @@ def matching(reader: Reader, models: Sequence[str], limit: int) -> list[tuple[Ar
     if not keys:
         return []
     hits: dict[int, tuple[int, set[str]]] = {}
-    for article_id, kind, value in (ArticleTag.select(ArticleTag.article, ArticleTag.kind, ArticleTag.value)
-                                    .join(Article).where(ArticleTag.value.in_(list(keys)), audience_condition(reader))
-                                    .order_by(ArticleTag.article.desc()).limit(limit * 20).tuples()):
+    shown: dict[int, tuple[str, object]] = {}
+    # Each tag row brings its article's title and date along: the articles are not read
+    # again by id (nor with their text), and the rows are read as the driver gives them
+    # (the date only compared: a datetime, or SQLite's ISO text, which sorts the same).
+    query = (ArticleTag.select(ArticleTag.article, ArticleTag.kind, ArticleTag.value, Article.title,
+                               fn.COALESCE(Article.published_at, Article.created_at))
+             .join(Article).where(ArticleTag.value.in_(list(keys)), audience_condition(reader))
+             .order_by(ArticleTag.article.desc()).limit(limit * 20))
+    for article_id, kind, value, title, when in db.execute(query):
         rank, found = hits.get(article_id, (1, set()))
         hits[article_id] = (min(rank, 0 if kind == "model" else 1), found | keys[value])
-    if not hits:
-        return []
-    articles = {a.id: a for a in Article.select().where(Article.id.in_(list(hits)))}
-    order = sorted(articles.values(), key=lambda a: (hits[a.id][0], -(a.published_at or a.created_at).timestamp(),
-                                                     -a.id))
-    return [(a, sorted(hits[a.id][1])) for a in order[:limit]]
+        shown[article_id] = (title, when)
+    order = sorted(shown, key=lambda i: (shown[i][1], i), reverse=True)  # newest first, then
+    order.sort(key=lambda i: hits[i][0])  # those matching a model before those matching a maker (a stable sort)
+    return [(Article(id=i, title=shown[i][0]), sorted(hits[i][1])) for i in order[:limit]]
 
 
 def suggestions(reader: Reader, models: Sequence[str]) -> dict[str, list[Article]]:
@@ -282,12 +324,25 @@ def tags_of(article_ids: list[int]) -> dict[int, list[ArticleTag]]:
     return found
 
 
+@prepared
+def _files(article_id: int):
+    return ArticleFile.select().where(ArticleFile.article == article_id).order_by(ArticleFile.id)
+
+
 def files_of(article_id: int) -> list[ArticleFile]:
-    return list(ArticleFile.select().where(ArticleFile.article == article_id).order_by(ArticleFile.id))
+    return _files(article_id)
 
 
 def summary(article: Article, chars: int = 240) -> str:
-    text = " ".join(kb_render.plain_text(article.body[:4000]).split())
+    return _summary(article.body[:4000], chars)
+
+
+@functools.lru_cache(maxsize=1024)
+def _summary(head: str, chars: int) -> str:
+    """The list's summary of an article's beginning: Markdown rendered to plain text costs
+    about a millisecond, twenty times a page, for the same few articles. Keyed by the text
+    itself, so an edited article is summarised again."""
+    text = " ".join(kb_render.plain_text(head).split())
     return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0] + " …"
 
 

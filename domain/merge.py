@@ -36,6 +36,7 @@ from helpdesk.models import (
 )
 
 from . import audit, rollups, service_levels, tags, tickets
+from .prepared import prepared
 from .validation import N_, Invalid
 
 
@@ -71,8 +72,13 @@ def company_of(ticket: Ticket) -> int | None:
 
 def current(ticket_id: int) -> int:
     """The ticket that now answers for this one (itself, or the one it was merged into)."""
-    row = Ticket.select(Ticket.merged_into).where(Ticket.id == ticket_id).first()
+    row = _merged_into.first(ticket_id)
     return row.merged_into_id if row is not None and row.merged_into_id else ticket_id
+
+
+@prepared
+def _merged_into(ticket_id: int):
+    return Ticket.select(Ticket.merged_into).where(Ticket.id == ticket_id).limit(1)
 
 
 def merge(source_id: int, target_id: int, by: User | None, *, confirmed: bool = False,

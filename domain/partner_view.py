@@ -23,6 +23,8 @@ from peewee import SQL, NodeList, Value
 from helpdesk import database
 from helpdesk.models import Company, Contract, ContractAccess, Participant, Role, Status, Ticket, User, db, utcnow
 
+from .prepared import prepared
+
 PAGE = 25
 TICKETS_ON_CONTRACT = 50
 
@@ -78,8 +80,13 @@ def verified_company_id(user: User) -> int | None:
     """The user's company when it is a verified partner; None otherwise."""
     if user.role != Role.PARTNER.value or not user.company_id:
         return None
-    verified = Company.select(Company.verified_at).where(Company.id == user.company_id).scalar()
+    verified = _verified_at.scalar(user.company_id)
     return user.company_id if verified is not None else None
+
+
+@prepared
+def _verified_at(company_id: int):
+    return Company.select(Company.verified_at).where(Company.id == company_id).limit(1)
 
 
 def sold(company_id: int):
@@ -89,12 +96,17 @@ def sold(company_id: int):
 def contracts_page(company_id: int, today: dt.date, *, archive: bool = False, before: int | None = None,
                    limit: int = PAGE) -> tuple[list[Contract], bool]:
     """The contracts the company sold, in force (or ended: `archive`), newest first by id."""
+    rows = _contracts(company_id, today, archive, before, limit + 1)
+    return rows[:limit], len(rows) > limit
+
+
+@prepared
+def _contracts(company_id: int, today: dt.date, archive: bool, before: int | None, limit: int):
     query = sold(company_id)
     query = query.where(Contract.ends_on < today) if archive else query.where(Contract.ends_on >= today)
     if before is not None:
         query = query.where(Contract.id < before)
-    rows = list(query.order_by(Contract.id.desc()).limit(limit + 1))
-    return rows[:limit], len(rows) > limit
+    return query.order_by(Contract.id.desc()).limit(limit)
 
 
 def sold_contract(company_id: int, contract_id: int) -> Contract | None:
@@ -105,6 +117,14 @@ def tickets_page(company_id: int, *, everything: bool = False, before: tuple[dt.
                  contract_id: int | None = None, limit: int = PAGE) -> tuple[list[dict], bool]:
     """The tickets of the contracts the company sold (open ones, or all: `everything`),
     most recently changed first, with their contract's number and customer."""
+    when, last = before if before is not None else (None, None)
+    rows = _tickets(company_id, everything, when, last, contract_id, limit + 1)
+    return rows[:limit], len(rows) > limit
+
+
+@prepared
+def _tickets(company_id: int, everything: bool, when: dt.datetime | None, last: int | None, contract_id: int | None,
+             limit: int):
     # Driven from the partner's contracts (index contract (partner_id, id)), then their
     # tickets (ticket (contract_id)), sorted here: a partner's tickets are a small share of
     # all. Left alone, SQLite walks every ticket newest first looking for the partner's
@@ -123,12 +143,10 @@ def tickets_page(company_id: int, *, everything: bool = False, before: tuple[dt.
     if not everything:
         query = query.where(_unindexed(Ticket.status, plain) != Status.CLOSED.value)
     updated_at = _unindexed(Ticket.updated_at, plain)
-    if before is not None:
-        when, last = before
-        when = Value(when, converter=Ticket.updated_at.db_value)  # as the column would convert it
-        query = query.where((updated_at < when) | ((updated_at == when) & (Ticket.id < last)))
-    rows = list(query.order_by(updated_at.desc(), Ticket.id.desc()).limit(limit + 1).dicts())
-    return rows[:limit], len(rows) > limit
+    if when is not None:
+        at = Value(when, converter=Ticket.updated_at.db_value)  # as the column would convert it
+        query = query.where((updated_at < at) | ((updated_at == at) & (Ticket.id < last)))
+    return query.order_by(updated_at.desc(), Ticket.id.desc()).limit(limit).dicts()
 
 
 def _unindexed(column, plain: bool):

@@ -103,8 +103,10 @@ def _ts_alternatives(terms: list[list[str]]) -> str:
 class _Sqlite:
     match = staticmethod(fts5_match)
 
-    def article_ids(self, terms):
-        return SQL("(SELECT rowid FROM article_search WHERE article_search MATCH ?)", [_fts5_alternatives(terms)])
+    match_articles = staticmethod(_fts5_alternatives)
+
+    def article_ids(self, match: str):
+        return SQL("(SELECT rowid FROM article_search WHERE article_search MATCH ?)", [match])
 
     def write_articles(self, bodies: list[tuple[int, str]]) -> None:
         ids = [i for i, _ in bodies]
@@ -135,9 +137,10 @@ class _Sqlite:
 
 
 class _Postgres:
-    def article_ids(self, terms):
-        return SQL("(SELECT article_id FROM article_search WHERE document @@ to_tsquery('simple', %s))",
-                   [_ts_alternatives(terms)])
+    match_articles = staticmethod(_ts_alternatives)
+
+    def article_ids(self, match: str):
+        return SQL("(SELECT article_id FROM article_search WHERE document @@ to_tsquery('simple', %s))", [match])
 
     def write_articles(self, bodies: list[tuple[int, str]]) -> None:
         ids = [i for i, _ in bodies]
@@ -205,7 +208,17 @@ def ticket_condition(tokens: list[str], *, staff: bool):
 
 def article_condition(field, terms: list[list[str]]):
     """Articles (`field`: Article.id) whose document matches every term (`stemmed_terms`)."""
-    return field.in_(_backend().article_ids(terms))
+    return articles_matching(field, article_match(terms))
+
+
+def article_match(terms: list[list[str]]) -> str:
+    """The backend's query text for `article_condition(terms)`: the value a query built once
+    (`domain.prepared`) passes to `articles_matching`."""
+    return _backend().match_articles(terms)
+
+
+def articles_matching(field, match: str):
+    return field.in_(_backend().article_ids(match))
 
 
 def write_articles(bodies: list[tuple[int, str]]) -> None:

@@ -15,6 +15,8 @@ from flask_login import current_user
 from helpdesk.config import Config
 from helpdesk.domain import local_time as clock
 
+from . import rows
+
 
 def config() -> Config:
     return current_app.config["HELPDESK"]
@@ -26,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(local_day, "localdate")
     app.add_template_filter(file_size, "filesize")
     app.add_template_global(zone_name)
+    app.add_template_global(rows.link_for)  # one url_for for a list's links of one kind
 
 
 def reader_zone() -> ZoneInfo:

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from peewee import SQL
 
 from helpdesk.domain import access, contracts
-from helpdesk.models import Contract, Ticket
+from helpdesk.models import Contract
 
 from . import forms
 from .context import config, local_time
@@ -29,7 +29,11 @@ COUNT_CAP = 1000  # contracts counted past the page shown: staff see 100,000, an
 def counted(query, upto: int) -> tuple[int, bool]:
     """How many contracts `query` has, reading at most `upto` + 1 of them (an index range,
     not every current contract); and whether there are more than `upto`."""
-    n = query.select(SQL("1")).limit(upto + 1).count()
+    return capped(query.select(SQL("1")).limit(upto + 1).count(), upto)
+
+
+def capped(n: int, upto: int) -> tuple[int, bool]:
+    """A count made up to `upto` + 1: the number to show, and whether there are more."""
     return min(n, upto), n > upto
 
 
@@ -37,12 +41,8 @@ def _today():
     return g.now.date()
 
 
-LISTED = (Contract.id, Contract.number, Contract.customer_name, Contract.service_level, Contract.starts_on,
-          Contract.ends_on)  # what a list shows of a contract (`rows.contract_rows`)
-
-
-def _rows(query) -> list:
-    shown = list(query.select(*LISTED).tuples())
+def _rows(shown: list[tuple]) -> list:
+    """`contracts.LISTED` tuples as the lists show them."""
     return contract_rows(shown, contracts.models_by_contract([c[0] for c in shown]), _today())
 
 
@@ -56,12 +56,11 @@ def _ticket_rows(tickets) -> list[tuple[str, str, str, str, str, str]]:
 @bp.route("/dashboard")
 @login_required
 def dashboard():
-    query = contracts.current(contracts.visible_contracts(current_user), _today())
-    shown = _rows(query.order_by(Contract.ends_on, Contract.number).limit(DASHBOARD_SIZE))
-    total, more = counted(query, COUNT_CAP)
-    tickets = access.active_tickets(current_user).select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at)
-    return render_template("contracts/dashboard.html", contracts=shown, total=total, more=more,
-                           tickets=_ticket_rows(tickets), today=_today())
+    shown, n = contracts.unsearched_page(current_user, _today(), soonest=True, limit=DASHBOARD_SIZE,
+                                         count_upto=COUNT_CAP)
+    total, more = capped(n, COUNT_CAP)
+    return render_template("contracts/dashboard.html", contracts=_rows(shown), total=total, more=more,
+                           tickets=_ticket_rows(access.active_tickets(current_user)), today=_today())
 
 
 def _list(archive: bool):
@@ -70,14 +69,21 @@ def _list(archive: bool):
         page = max(1, min(int(request.args.get("page", "1")), 10_000))
     except ValueError:
         page = 1
+    upto = (page - 1) * PAGE_SIZE + COUNT_CAP
+    if not contracts.search_tokens(text):  # no search: the same two statements for everyone, built once
+        shown, n = contracts.unsearched_page(current_user, _today(), archive=archive, offset=(page - 1) * PAGE_SIZE,
+                                             limit=PAGE_SIZE, count_upto=upto)
+        total, more = capped(n, upto)
+        return render_template("contracts/index.html", archive=archive, q=text, contracts=_rows(shown),
+                               total=total, more=more, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
     plan = contracts.search_plan(current_user, archive=archive, many=False)
     query = contracts.listing(current_user, _today(), archive=archive, text=text, plan=plan)
-    total, more = counted(query, (page - 1) * PAGE_SIZE + COUNT_CAP)
+    total, more = counted(query, upto)
     if more and text:  # many matches: read them another way (`contracts.search_plan`)
         query = contracts.listing(current_user, _today(), archive=archive, text=text,
                                   plan=contracts.search_plan(current_user, archive=archive, many=True))
     order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
-    shown = _rows(query.order_by(*order).paginate(page, PAGE_SIZE))
+    shown = _rows(list(query.select(*contracts.LISTED).order_by(*order).paginate(page, PAGE_SIZE).tuples()))
     return render_template("contracts/index.html", archive=archive, q=text, contracts=shown,
                            total=total, more=more, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
 

@@ -15,6 +15,7 @@ from helpdesk.domain import contracts, partner_view
 from . import forms
 from .context import config as _config
 from .partners import partner_only
+from .rows import contract_rows
 
 bp = Blueprint("partner_customers", __name__, url_prefix="/partner/customers")
 
@@ -50,10 +51,12 @@ def index():
     company_id = _company_id()
     archive = request.args.get("archive") == "1"
     rows, more = partner_view.contracts_page(company_id, g.now.date(), archive=archive, before=_before_id())
-    lines = contracts.lines_by_contract([c.id for c in rows])
     form = forms.CustomerNoticesForm(notices=current_user.customer_notices_since is not None,
                                      digest=current_user.digest_opt_in)
-    return render_template("partners/customers.html", rows=[(c, lines[c.id]) for c in rows], more=more,
+    shown = contract_rows([(c.id, c.number, c.customer_name, c.service_level, c.starts_on, c.ends_on) for c in rows],
+                          contracts.models_by_contract([c.id for c in rows]), g.now.date(),
+                          detail_page="partner_customers.contract")
+    return render_template("partners/customers.html", rows=shown, more=more, last=rows[-1].id if rows else None,
                            archive=archive, form=form, today=g.now.date())
 
 

@@ -38,11 +38,13 @@ class ContractRow(NamedTuple):
     new_ticket_url: str | None  # in force today: a ticket may be opened on it
 
 
-def contract_rows(contracts: Iterable, models: dict[int, list[str]], today: dt.date) -> list[ContractRow]:
+def contract_rows(contracts: Iterable, models: dict[int, list[str]], today: dt.date, *,
+                  detail_page: str = "contracts.detail") -> list[ContractRow]:
     """`contracts` (id, number, customer_name, service_level, starts_on, ends_on) as the
-    lists show them; `models`: each contract's lines' models, in line order."""
+    lists show them; `models`: each contract's lines' models, in line order; `detail_page`:
+    the endpoint a contract's number links to (its `contract_id`)."""
     catalogue = _translations()
-    detail = link_for("contracts.detail", "contract_id")
+    detail = link_for(detail_page, "contract_id")
     new_ticket = link_for("tickets.new", "contract")
     expired, active = catalogue.upgettext("contract", "Expired"), catalogue.upgettext("contract", "Active")
     devices: dict[int, str] = {}

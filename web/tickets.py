@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
-from peewee import JOIN, SQL, Tuple
+from peewee import SQL, Tuple
 
 from helpdesk.domain import (
     access,
@@ -27,6 +27,7 @@ from helpdesk.domain import (
     partner_view,
     search as full_text,
 )
+from helpdesk.domain.prepared import prepared
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import N_, Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
@@ -134,18 +135,12 @@ def index():
     status = request.args.get("status", "")
     text = request.args.get("q", "")
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
-    query = (access.visible_tickets(current_user)
-             .select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
-                     Contract.number.alias("contract_number"))
-             .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id)))
-    query = query.where(Ticket.merged_into.is_null())
-    if status == "active":
-        query = Ticket.open_ones(query)
-    elif status in STATUS_LABELS:
-        query = query.where(Ticket.status == status)
-    query = search(query, text, _config().ticket_prefix)
-    rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-                .offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    active, only = status == "active", (status if status in STATUS_LABELS else None)
+    if text.strip():
+        query = search(access.visible_tickets(current_user), text, _config().ticket_prefix)
+        rows = list(access.listed(query, active=active, status=only).offset((page - 1) * PAGE).limit(PAGE + 1))
+    else:
+        rows = access.ticket_page(current_user, active=active, status=only, offset=(page - 1) * PAGE, limit=PAGE + 1)
     return render_template("tickets/index.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page,
                            status=status, q=text, prefix=_config().ticket_prefix)
 
@@ -298,7 +293,17 @@ def _escaped_size(text: str) -> int:
 
 
 def participants_of(ticket: Ticket) -> list[Participant]:
-    return list(Participant.select().where(Participant.ticket == ticket).order_by(Participant.id))
+    return _participants(ticket.id)
+
+
+@prepared
+def _participants(ticket_id: int):
+    return Participant.select().where(Participant.ticket == ticket_id).order_by(Participant.id)
+
+
+@prepared
+def _contract(contract_id: int):
+    return Contract.select().where(Contract.id == contract_id).limit(1)
 
 
 def _taking_part(ticket: Ticket) -> Ticket:
@@ -322,7 +327,7 @@ def _page(ticket: Ticket, reply_form=None, cc_form=None, status: int = 200):
         paging=conversation_page(ticket, start=page_start(), text=request.args.get("q", "")),
         reply_form=reply_form or forms.ReplyForm(), cc_form=cc_form or forms.CcForm(prefix="cc"),
         confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
-        contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
+        contract=_contract.first(ticket.contract_id) if ticket.contract_id else None,
         device=devices.of_ticket(ticket.id) if ticket.contract_id else None,
     ), status
 
