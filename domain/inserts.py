@@ -13,6 +13,7 @@ from peewee import Model, SqliteDatabase
 _SQL: dict[tuple, str] = {}
 _ROW: dict[tuple, tuple[str, list]] = {}
 _DEFAULTS: dict[type, list[tuple[str, object]]] = {}
+_ADD: dict[tuple, tuple[str, list, list[tuple[str, object]]]] = {}
 _PARTS: dict[tuple, tuple[str, str, str]] = {}
 
 
@@ -114,3 +115,31 @@ def update_row(model: type[Model], row_id: int, **values) -> None:
         sql = _SQL[key] = (f"UPDATE {quote[0]}{meta.table_name}{quote[1]} SET {columns} WHERE "
                            f"{quote[0]}{meta.primary_key.column_name}{quote[1]} = {database.param}")
     database.execute_sql(sql, [*(f.db_value(v) for f, v in zip(fields, values.values())), row_id])
+
+
+def add_to_row(model: type[Model], key: dict, **amounts: int) -> None:
+    """Add the amounts to the row of `key` (its columns a unique index), creating it with the
+    model's defaults for the rest: one upsert, its SQL built once per model and columns (the
+    reports' per-day sums move with every ticket the worker opens)."""
+    meta = model._meta
+    database = meta.database.obj if hasattr(meta.database, "obj") else meta.database
+    names = [*key, *amounts]
+    sql_key = (model, type(database), "add", tuple(key), tuple(amounts))
+    built = _ADD.get(sql_key)
+    if built is None:
+        defaults = [(f.name, d) for f, d in meta.defaults.items() if f.name not in names]
+        fields = [meta.fields[name] for name in [*names, *(name for name, _ in defaults)]]
+        q0, q1 = database.quote[0], database.quote[1]
+        table = f"{q0}{meta.table_name}{q1}"
+        columns = ", ".join(f"{q0}{f.column_name}{q1}" for f in fields)
+        target = ", ".join(f"{q0}{meta.fields[name].column_name}{q1}" for name in key)
+        sums = ", ".join(f"{q0}{c}{q1} = ({table}.{q0}{c}{q1} + EXCLUDED.{q0}{c}{q1})"
+                         for c in (meta.fields[name].column_name for name in amounts))
+        sql = (f"INSERT INTO {table} ({columns}) VALUES ({', '.join([database.param] * len(fields))}) "
+               f"ON CONFLICT ({target}) DO UPDATE SET {sums}")
+        built = _ADD[sql_key] = (sql, fields, defaults)
+    sql, fields, defaults = built
+    values = {**key, **amounts}
+    for name, default in defaults:
+        values[name] = default() if callable(default) else default
+    database.execute_sql(sql, [f.db_value(values[f.name]) for f in fields])

@@ -138,3 +138,21 @@ def test_deferred_rows_keep_their_order_when_their_columns_differ(db):
     rows.flush(chunk=2)
     got = [(r.new_status, r.reason) for r in models.StatusChange.select().order_by(models.StatusChange.id)]
     assert got == [("s0", "a"), ("s1", ""), ("s2", "c"), ("s3", "d")]
+
+
+def test_add_to_row_adds_as_the_peewee_upsert_did(db):
+    """domain/rollups.py's per-day sums go through it: created with the defaults, then added to."""
+    import datetime as dt
+
+    from helpdesk.domain.inserts import add_to_row
+
+    day, other = dt.date(2026, 12, 2), dt.date(2026, 12, 3)
+    add_to_row(models.TicketDay, {"day": day}, opened=1)
+    add_to_row(models.TicketDay, {"day": day}, opened=1)
+    add_to_row(models.TicketDay, {"day": day}, closed=-1)
+    add_to_row(models.TicketDay, {"day": other}, closed=2)
+    rows = {r.day: (r.opened, r.closed) for r in models.TicketDay.select()}
+    assert rows == {day: (2, -1), other: (0, 2)}
+    add_to_row(models.MinutesDay, {"day": day, "author_email": "a@x"}, messages=1, minutes=15)
+    add_to_row(models.MinutesDay, {"day": day, "author_email": "a@x"}, messages=1, minutes=30)
+    assert [(r.messages, r.minutes) for r in models.MinutesDay.select()] == [(2, 45)]
