@@ -8,7 +8,7 @@ import functools
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from peewee import JOIN, SQL, Case, fn
+from peewee import JOIN, SQL, Case, Select, fn
 
 from helpdesk.domain import (
     accounts,
@@ -110,20 +110,31 @@ def queue_counts(user: User, box: str = "") -> dict[str, int | str]:
     The open queues are counted exactly from the index on (status, merged_into, queue,
     assignee) alone, which holds as many open entries as there are open tickets; closed
     and all up to COUNT_CAP (the index's first COUNT_CAP + 1 closed entries), then "1000+"."""
-    in_box = (Ticket.queue == box) if box else True
     counts = {}
     unassigned = mine = 0
-    for status, n, nobody, theirs in (
-            Ticket.select(Ticket.status, fn.COUNT(Ticket.id), fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)),
-                          fn.SUM(Case(None, [(Ticket.assignee == user.id, 1)], 0)))
-            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into.is_null(), in_box)
-            .group_by(Ticket.status).tuples()):
+    for status, n, nobody, theirs in _open_counts(user.id, box or None):
         counts[status], unassigned, mine = n, unassigned + (nobody or 0), mine + (theirs or 0)
-    closed = (Ticket.select(SQL("1")).where(Ticket.status == Status.CLOSED.value, Ticket.merged_into.is_null(), in_box)
-              .limit(COUNT_CAP + 1).count())
+    closed = _closed_count.scalar(box or None, COUNT_CAP + 1)
     open_ = sum(counts.values())
     return {**{q: counts.get(q, 0) for q in OPEN_STATUSES}, "unassigned": unassigned, "due": open_, "mine": mine,
             Status.CLOSED.value: capped(closed), "all": capped(open_ + closed)}
+
+
+@prepared
+def _open_counts(user_id: int, box: str | None):
+    in_box = (Ticket.queue == box) if box else True
+    return (Ticket.select(Ticket.status, fn.COUNT(Ticket.id), fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)),
+                          fn.SUM(Case(None, [(Ticket.assignee == user_id, 1)], 0)))
+            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into.is_null(), in_box)
+            .group_by(Ticket.status).tuples())
+
+
+@prepared
+def _closed_count(box: str | None, upto: int):
+    in_box = (Ticket.queue == box) if box else True
+    first = (Ticket.select(SQL("1")).where(Ticket.status == Status.CLOSED.value, Ticket.merged_into.is_null(), in_box)
+             .limit(upto))
+    return Select([first.alias("_wrapped")], [fn.COUNT(SQL("1"))])
 
 
 def capped(n: int) -> int | str:
