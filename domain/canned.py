@@ -22,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from helpdesk.models import CannedAnswer, Contract, Participant, Ticket, User, db, utcnow
 
+from .prepared import prepared
 from .validation import N_, Invalid, one_line
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # what `#canned NAME` can name
@@ -185,6 +186,12 @@ def fill(name: str, ticket_id: int, engineer: User | None, *, language: str | No
 
 def all_answers() -> list[CannedAnswer]:
     return list(CannedAnswer.select().order_by(CannedAnswer.name))
+
+
+@prepared
+def titles():
+    """(name, title) of every answer, by name: a reply form's choices, without the bodies."""
+    return CannedAnswer.select(CannedAnswer.name, CannedAnswer.title).order_by(CannedAnswer.name).tuples()
 
 
 def save(name: str, *, title: str, body_pl: str, body_en: str, by: User | None,

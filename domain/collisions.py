@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from helpdesk.models import Message, MessageKind, TicketView, User, utcnow
 
+from .prepared import prepared
+
 
 @dataclass(frozen=True)
 class Other:
@@ -44,25 +46,37 @@ def recent_others(ticket_id: int, user: User, *, minutes: int, now: dt.datetime 
     now = now or utcnow()
     since = now - dt.timedelta(minutes=minutes)
     found: dict[str, Other] = {}
-    answers = (Message.select(Message.author_email, Message.author_name, Message.created_at)
-               .where(Message.ticket == ticket_id, Message.kind.in_([MessageKind.STAFF.value, MessageKind.NOTE.value]),
-                      Message.created_at >= since, Message.author_email != user.email)
-               .order_by(Message.created_at.desc()).limit(20))
-    for m in answers:
+    for m in _answers_since(ticket_id, since, user.email):
         found.setdefault(m.author_email, Other(m.author_name or m.author_email, m.author_email, "answered",
                                                m.created_at))
-    views = (TicketView.select(TicketView.seen_at, User.email, User.first_name, User.last_name).join(User)
-             .where(TicketView.ticket == ticket_id, TicketView.user != user.id, TicketView.seen_at >= since)
-             .order_by(TicketView.seen_at.desc()).limit(20))
-    for v in views:
+    for v in _views_since(ticket_id, user.id, since):
         found.setdefault(v.user.email, Other(v.user.name, v.user.email, "viewing", v.seen_at))
     return sorted(found.values(), key=lambda o: o.at, reverse=True)
 
 
+@prepared
+def _answers_since(ticket_id: int, since: dt.datetime, email: str):
+    return (Message.select(Message.author_email, Message.author_name, Message.created_at)
+            .where(Message.ticket == ticket_id, Message.kind.in_([MessageKind.STAFF.value, MessageKind.NOTE.value]),
+                   Message.created_at >= since, Message.author_email != email)
+            .order_by(Message.created_at.desc()).limit(20))
+
+
+@prepared
+def _views_since(ticket_id: int, user_id: int, since: dt.datetime):
+    return (TicketView.select(TicketView.seen_at, User.email, User.first_name, User.last_name).join(User)
+            .where(TicketView.ticket == ticket_id, TicketView.user != user_id, TicketView.seen_at >= since)
+            .order_by(TicketView.seen_at.desc()).limit(20))
+
+
+@prepared
+def _newest(ticket_id: int):
+    return Message.select(Message.id).where(Message.ticket == ticket_id).order_by(Message.id.desc()).limit(1)
+
+
 def newest_id(ticket_id: int) -> int:
     """The id of the ticket's newest message (0 for none): what a reply form was shown with."""
-    row = Message.select(Message.id).where(Message.ticket == ticket_id).order_by(Message.id.desc()).first()
-    return row.id if row else 0
+    return _newest.scalar(ticket_id) or 0
 
 
 def arrived_since(ticket_id: int, message_id: int, user: User) -> list[Message]:

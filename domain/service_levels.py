@@ -19,6 +19,7 @@ from helpdesk.models import Contract, Message, SlaPolicy, StatusChange, Ticket, 
 
 from . import rollups, sla
 from .business_hours import ALWAYS, Calendar, calendar_of
+from .inserts import update_row
 from .validation import N_, Invalid
 
 CHUNK = 500
@@ -127,7 +128,7 @@ def start(settings: Settings | None, ticket: Ticket, *, contract: Contract | Non
         return
     clocks = sla.clocks(policy, clock_of(policy, settings), ticket.created_at, [])
     values = _values(clocks, policy, None, ticket.status)
-    Ticket.update(**values).where(Ticket.id == ticket.id).execute()
+    update_row(Ticket, ticket.id, **values)  # with each new ticket: its SQL built once
     for name, value in values.items():
         setattr(ticket, name, value)
 

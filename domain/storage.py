@@ -14,6 +14,7 @@ import mimetypes
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -59,12 +60,23 @@ class BlobStore:
         sha = sha256 or hashlib.sha256(raw).hexdigest()
         path = self.raw_path(sha)
         if not path.exists():
-            # zstd level 3: a seventh of gzip's time on mail, and smaller; `zstdcat` reads it.
-            _write_atomic(path, zstandard.ZstdCompressor(level=3).compress(raw), self.sync_each)
+            _write_atomic(path, _compressor().compress(raw), self.sync_each)
         return sha
 
     def get_raw(self, sha256: str) -> bytes:
         return zstandard.ZstdDecompressor().decompress(self.raw_path(sha256).read_bytes())
+
+
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    """zstd level 3: a seventh of gzip's time on mail, and smaller; `zstdcat` reads it. One
+    per thread, kept: making one costs about as much as compressing a small mail."""
+    compressor = getattr(_local, "zstd", None)
+    if compressor is None:
+        compressor = _local.zstd = zstandard.ZstdCompressor(level=3)
+    return compressor
 
 
 def _write_atomic(path: Path, data: bytes, sync: bool) -> None:

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Iterable
 
 from helpdesk.domain import rollups, service_levels, webhooks
-from helpdesk.domain.inserts import insert_row
+from helpdesk.domain.inserts import insert_row, update_row
 from helpdesk.domain.rows import Immediate
 from helpdesk.models import (
     KnownMessageId,
@@ -95,15 +95,13 @@ def set_status(ticket: Ticket, status: Status, *, by: User | None = None, reason
     ticket.closed_at = now if status is Status.CLOSED else None
     rollups.closed_at_changes(ticket.id, ticket.closed_at)  # the reports' tickets closed per day
     ticket.updated_at = now
-    Ticket.update(status=ticket.status, closed_at=ticket.closed_at, updated_at=now).where(
-        Ticket.id == ticket.id
-    ).execute()
+    update_row(Ticket, ticket.id, status=ticket.status, closed_at=ticket.closed_at, updated_at=now)
     return True
 
 
 def touch(ticket: Ticket, now: dt.datetime) -> None:
     """Note that the ticket changed (a message came) without a change of status."""
-    Ticket.update(updated_at=now).where(Ticket.id == ticket.id).execute()
+    update_row(Ticket, ticket.id, updated_at=now)
     ticket.updated_at = now
 
 

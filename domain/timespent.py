@@ -13,6 +13,8 @@ from peewee import JOIN, fn
 
 from helpdesk.models import Contract, Message, Ticket, User
 
+from .prepared import prepared
+
 MAX_MINUTES = 24 * 60  # on one message
 SPENT = re.compile(r"""
     \s*(?:(?P<h>\d{1,2})\s*h)?        # hours
@@ -29,8 +31,13 @@ def minutes_of(text: str) -> int | None:
     return minutes if 0 < minutes <= MAX_MINUTES else None
 
 
+@prepared
+def _minutes_on(ticket_id: int):
+    return Message.select(fn.COALESCE(fn.SUM(Message.minutes), 0)).where(Message.ticket == ticket_id)
+
+
 def ticket_total(ticket_id: int) -> int:
-    return Message.select(fn.COALESCE(fn.SUM(Message.minutes), 0)).where(Message.ticket == ticket_id).scalar() or 0
+    return _minutes_on.scalar(ticket_id) or 0
 
 
 def _spent(start: dt.datetime | None, end: dt.datetime | None):

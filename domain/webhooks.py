@@ -206,13 +206,19 @@ def _audit(actor: User | None, action: str, endpoint: WebhookEndpoint, detail: s
 # --- events -------------------------------------------------------------------------------------
 
 
+def active_endpoints() -> list[tuple[int, frozenset[str]]]:
+    """(id, events wanted) of every active endpoint: what `emit` looks up, for a caller that
+    reads it once for many events (the mail worker, once per batch)."""
+    return [(e.id, e.event_set) for e in
+            WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.active)]
+
+
 def _subscribers(event: str, sink) -> list[int]:
     """The active endpoints that want the event. A batch sink (the mail worker's) keeps the
     list for its batch, one query instead of one per message."""
     cached = getattr(sink, "webhook_endpoints", None)
     if cached is None:
-        cached = [(e.id, e.event_set) for e in
-                  WebhookEndpoint.select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.active)]
+        cached = active_endpoints()
         if sink is not None and not isinstance(sink, Immediate):
             sink.webhook_endpoints = cached
     return [endpoint_id for endpoint_id, events in cached if event in events]

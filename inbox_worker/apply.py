@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from peewee import IntegrityError
 
 from helpdesk.domain import canned, deliverability, limits, security_events, tickets, tokens, webhooks
-from helpdesk.domain.inserts import insert_row
+from helpdesk.domain.inserts import id_of_or_insert, insert_row
 from helpdesk.domain.rows import Deferred
 from helpdesk.domain.storage import BlobStore
 from helpdesk.models import (
@@ -139,7 +139,9 @@ def apply(decision: Decision, fetched: Fetched, inbound: Inbound | None, ctx: Co
         blobs = {}
     elif blobs is None:
         blobs = store_attachments(inbound, ctx.store, ctx.max_attachment_bytes, ctx.max_attachments)
-    job = _Job(decision, fetched, inbound, ctx, view, Deferred(), blobs, raw_sha, error_detail, now, ledger)
+    rows = Deferred()
+    rows.webhook_endpoints = view.webhook_endpoints  # read once for the batch (domain/webhooks.py)
+    job = _Job(decision, fetched, inbound, ctx, view, rows, blobs, raw_sha, error_detail, now, ledger)
     try:
         with db.atomic():
             ticket_id, status = _WRITERS[type(decision)](job)
@@ -186,7 +188,7 @@ def _outcome_of(decision: Decision) -> str:
 def store_attachments(inbound: Inbound, store: BlobStore, limit: int, count: int = 100) -> dict[int, str | None]:
     """Blob hash per attachment index; None for the ones over the size limit and those after
     the first `count`."""
-    return {i: None if len(part.payload) > limit or i >= count else store.put(part.payload)
+    return {i: None if part.size > limit or i >= count else store.put(part.payload)
             for i, part in enumerate(inbound.attachments)}
 
 
@@ -248,13 +250,11 @@ def _add_mail_message(job: _Job, ticket, kind: MessageKind, rule: str, *, withou
     job.message = message
     for i, part in enumerate(inbound.attachments[:LISTED_ATTACHMENTS]):
         sha = job.blobs.get(i)
-        blob = None
-        if sha is not None:
-            blob, _ = Blob.get_or_create(sha256=sha, defaults={"size": len(part.payload), "created_at": now})
+        blob = None if sha is None else id_of_or_insert(Blob, "sha256", sha, size=part.size, created_at=now)
         insert_row(
             Attachment, message=message, blob=blob, filename=part.filename[:255], content_type=part.content_type[:255],
-            size=len(part.payload), inline=part.inline, content_id=part.content_id,
-            skipped_reason="" if blob else _not_stored(job.ctx, i, len(part.payload)),
+            size=part.size, inline=part.inline, content_id=part.content_id,
+            skipped_reason="" if blob else _not_stored(job.ctx, i, part.size),
         )
     unlisted = len(inbound.attachments) - LISTED_ATTACHMENTS
     stored = sum(1 for sha in job.blobs.values() if sha)

@@ -3,13 +3,13 @@
 `BatchView.read(inbounds, ...)` answers, in a handful of queries, every question the
 batch's messages will ask: which tickets their Message-IDs, tags and reply tokens name,
 those tickets' status and participants, the users among their addresses, which
-Message-IDs were processed before. `absorb` then adds what each message of the batch
+Message-IDs were processed before, the webhook endpoints. `absorb` then adds what each message of the batch
 wrote, so a reply threads to a ticket opened earlier in the same batch. It implements
 thread.Lookup and builds route.Facts. Only reads; `apply` is the writer.
 """
 from __future__ import annotations
 
-from helpdesk.domain import tickets, tokens
+from helpdesk.domain import tickets, tokens, webhooks
 from helpdesk.domain.rows import Deferred, chunks
 from helpdesk.models import (
     AddressStatus,
@@ -45,6 +45,8 @@ class BatchView:
         self.returned: dict[int, tuple[str, int | None]] = {}  # outbox row on a signed return path -> (recipient, ticket)
         self.secret = ""
         self.support_addresses: tuple[str, ...] = ()
+        # The active webhook endpoints, read once for the batch (None: each message's writes look them up).
+        self.webhook_endpoints: list[tuple[int, frozenset[str]]] | None = None
 
     @classmethod
     def read(cls, inbounds: list[Inbound], *, secret: str, support_addresses: tuple[str, ...],
@@ -95,6 +97,7 @@ class BatchView:
         view.users = {**{a.strip().lower(): None for a in addresses if a}, **tickets.users_by_email(addresses)}  # type: ignore[misc]
         view._read_tickets(ticket_ids | {t for t, _ in view.known.values()})
         view._read_token_holders(issued)
+        view.webhook_endpoints = webhooks.active_endpoints()
         for chunk in chunks({i.from_addr for i in inbounds if i.from_addr}):
             view.bounced.update(a.email for a in AddressStatus.select(AddressStatus.email).where(
                 AddressStatus.email.in_(chunk), AddressStatus.bounced_at.is_null(False)))

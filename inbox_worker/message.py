@@ -24,9 +24,14 @@ class Part:
 
     filename: str  # decoded (RFC 2047/2231), never a path: no slashes
     content_type: str
-    payload: bytes
+    payload: bytes  # b"" once stored, in what a parsing process sends back (pipeline.prepare)
     inline: bool = False
     content_id: str | None = None  # without angle brackets
+    size: int = -1  # bytes decoded; -1: len(payload), filled in
+
+    def __post_init__(self):
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.payload))
 
 
 @dataclass(frozen=True)

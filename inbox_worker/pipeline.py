@@ -30,7 +30,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from peewee import InterfaceError, OperationalError
 
@@ -96,7 +96,19 @@ def prepare(raw: bytes, store: BlobStore, max_attachment_bytes: int, *, max_atta
     if not isinstance(parsed, Inbound):
         return Prepared(parsed, store.put_raw(raw), {})
     blobs = store_attachments(parsed, store, max_attachment_bytes, max_attachments)
-    return Prepared(parsed, store.put_raw(raw, parsed.raw_sha256), blobs)
+    return Prepared(_to_send(parsed), store.put_raw(raw, parsed.raw_sha256), blobs)
+
+
+def _to_send(parsed: Inbound) -> Inbound:
+    """What the writer needs of a stored message, as little as it takes to send it across:
+    attachments without their bytes (they are in the store; the size stays), and the reply
+    text as the same object as the text when they are equal (pickled once, not twice)."""
+    changes: dict = {}
+    if parsed.attachments:
+        changes["attachments"] = tuple(replace(part, payload=b"") for part in parsed.attachments)
+    if parsed.reply_text == parsed.text and parsed.reply_text is not parsed.text:
+        changes["reply_text"] = parsed.text
+    return replace(parsed, **changes) if changes else parsed
 
 
 @dataclass

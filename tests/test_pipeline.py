@@ -226,6 +226,8 @@ def test_attachments_are_stored_once_by_hash_and_oversize_ones_are_refused(desk,
     rows = {a.filename: a for a in Attachment.select()}
     assert rows["faktura.pdf"].blob_id == rows["kopia.pdf"].blob_id
     assert rows["dump.bin"].blob_id is None and "limit" in rows["dump.bin"].skipped_reason
+    # The parsing stage sends the writer no attachment bytes, only their sizes.
+    assert (rows["faktura.pdf"].size, rows["dump.bin"].size) == (len(pdf), len(big))
     assert BlobStore(config.blob_dir, config.raw_dir).get(rows["kopia.pdf"].blob.sha256) == pdf
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from helpdesk.domain import tags
 from helpdesk.domain.validation import Invalid
-from helpdesk.models import Ticket, TicketTag
+from helpdesk.models import TagUse, Ticket, TicketTag
 from tests.mailfactory import make_mail
 from tests.test_cli import helpdesk  # noqa: F401 (a fixture)
 from tests.test_portal_tickets import open_ticket, signed_in, world  # noqa: F401 (a fixture)
@@ -34,6 +34,33 @@ def test_a_ticket_has_at_most_the_cap(db):
     assert len(tags.of(ticket.id)) == tags.MAX_PER_TICKET
     assert tags.remove(ticket.id, ["t00", "absent"]) == 1
     assert tags.add(ticket.id, ["one-more"]) == ["one-more"]
+
+
+def _counted() -> list[str]:
+    """The suggestions as counting every ticket's tags gives them (what tag_use stands for)."""
+    from peewee import fn
+
+    count = fn.COUNT(TicketTag.id)
+    return [r.tag for r in TicketTag.select(TicketTag.tag, count.alias("n")).group_by(TicketTag.tag)
+            .order_by(count.desc(), TicketTag.tag).limit(50)]
+
+
+def test_the_suggestions_follow_every_change_of_the_tags(db):
+    one, two, three = (Ticket.create(subject=s, requester_email="jan@example.com") for s in "abc")
+    tags.add(one.id, ["vip", "sieć", "drukarka"])
+    tags.add(two.id, ["vip", "drukarka"])
+    tags.add(two.id, ["vip"])  # already there: counted once
+    tags.add(three.id, ["vip"])
+    assert tags.suggestions() == _counted() == ["vip", "drukarka", "sieć"]
+    assert tags.remove(one.id, ["drukarka", "drukarka", "absent"]) == 1
+    assert tags.suggestions() == _counted() == ["vip", "drukarka", "sieć"]
+    tags.remove(two.id, ["drukarka"])
+    assert tags.suggestions() == _counted() == ["vip", "sieć"]  # no ticket carries it: not suggested
+    tags.copy(one.id, three.id, one.created_at)  # a merge: vip is there already, sieć is new
+    assert tags.suggestions() == _counted() == ["vip", "sieć"]
+    assert TagUse.get_by_id("sieć").uses == 2 and TagUse.get_or_none(TagUse.tag == "drukarka") is None
+    tags.add(three.id, ["a", "b"])
+    assert tags.suggestions(limit=3) == _counted()[:3] == ["vip", "sieć", "a"]
 
 
 def test_staff_tag_tickets_and_the_queue_filters_by_them(app, world):  # noqa: F811

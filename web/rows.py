@@ -79,3 +79,4 @@ def _distinct(models: list[str]) -> list[str]:
             seen.add(key)
             names.append(model)
     return names
+

@@ -2,12 +2,13 @@
 mail, and the people (engineers and admins only; managing people is for admins)."""
 from __future__ import annotations
 
+import enum
 import functools
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from peewee import JOIN, SQL, Case, fn
+from peewee import JOIN, SQL, Case, Select, fn
 
 from helpdesk.domain import (
     accounts,
@@ -19,6 +20,7 @@ from helpdesk.domain import (
     tags,
     timespent,
 )
+from helpdesk.domain.prepared import prepared
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.inbox_worker import pipeline
@@ -38,8 +40,9 @@ from helpdesk.models import (
 )
 
 from . import forms, ticket_extras
-from .context import config as _config
-from .i18n import label
+from .context import config as _config, local_time
+from .i18n import history_reason, label
+from .queue_rows import queue_rows
 from .tickets import (
     STATUS_LABELS,
     cc_addresses,
@@ -49,6 +52,7 @@ from .tickets import (
     participants_of,
     reply_parts,
     search,
+    status_label,
 )
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -106,20 +110,31 @@ def queue_counts(user: User, box: str = "") -> dict[str, int | str]:
     The open queues are counted exactly from the index on (status, merged_into, queue,
     assignee) alone, which holds as many open entries as there are open tickets; closed
     and all up to COUNT_CAP (the index's first COUNT_CAP + 1 closed entries), then "1000+"."""
-    in_box = (Ticket.queue == box) if box else True
     counts = {}
     unassigned = mine = 0
-    for status, n, nobody, theirs in (
-            Ticket.select(Ticket.status, fn.COUNT(Ticket.id), fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)),
-                          fn.SUM(Case(None, [(Ticket.assignee == user.id, 1)], 0)))
-            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into.is_null(), in_box)
-            .group_by(Ticket.status).tuples()):
+    for status, n, nobody, theirs in _open_counts(user.id, box or None):
         counts[status], unassigned, mine = n, unassigned + (nobody or 0), mine + (theirs or 0)
-    closed = (Ticket.select(SQL("1")).where(Ticket.status == Status.CLOSED.value, Ticket.merged_into.is_null(), in_box)
-              .limit(COUNT_CAP + 1).count())
+    closed = _closed_count.scalar(box or None, COUNT_CAP + 1)
     open_ = sum(counts.values())
     return {**{q: counts.get(q, 0) for q in OPEN_STATUSES}, "unassigned": unassigned, "due": open_, "mine": mine,
             Status.CLOSED.value: capped(closed), "all": capped(open_ + closed)}
+
+
+@prepared
+def _open_counts(user_id: int, box: str | None):
+    in_box = (Ticket.queue == box) if box else True
+    return (Ticket.select(Ticket.status, fn.COUNT(Ticket.id), fn.SUM(Case(None, [(Ticket.assignee.is_null(), 1)], 0)),
+                          fn.SUM(Case(None, [(Ticket.assignee == user_id, 1)], 0)))
+            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.merged_into.is_null(), in_box)
+            .group_by(Ticket.status).tuples())
+
+
+@prepared
+def _closed_count(box: str | None, upto: int):
+    in_box = (Ticket.queue == box) if box else True
+    first = (Ticket.select(SQL("1")).where(Ticket.status == Status.CLOSED.value, Ticket.merged_into.is_null(), in_box)
+             .limit(upto))
+    return Select([first.alias("_wrapped")], [fn.COUNT(SQL("1"))])
 
 
 def capped(n: int) -> int | str:
@@ -139,28 +154,48 @@ def queue():
     sort = sort if sort in ("due", "updated") else "updated"
     text = request.args.get("q", "")
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
+    tag = request.args.get("tag", "").strip()[:100]
+    if text or tag:
+        query = search(_queue_query(name, current_user, box), text, _config().ticket_prefix, staff=True)
+        query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
+        rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+    else:
+        rows = _plain_queue_page(QueueTab(name), sort == "due", box or None,
+                                 current_user.id if name == "mine" else None, (page - 1) * PAGE, PAGE + 1)
+    rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
+    shown = queue_rows(rows[:PAGE], tags.of_tickets([r["id"] for r in rows[:PAGE]]), prefix=_config().ticket_prefix,
+                       queue=name, q=text)
+    return render_template("staff/queue.html", rows=shown, more=len(rows) > PAGE, page=page, queue=name,
+                           q=text, counts=counts, queues=QUEUES, box=box, boxes=boxes if len(boxes) > 1 else [],
+                           tag=tag, tag_suggestions=tags.suggestions(), sort=sort)
+
+
+SLA_COLUMNS = (Ticket.sla_policy, Ticket.first_response_due, Ticket.first_response_at, Ticket.resolution_due,
+               Ticket.sla_paused_at, Ticket.sla_next_due)
+class QueueTab(enum.Enum):
+    """A queue's name as part of a query's shape (`domain.prepared`: one statement each)."""
+
+    due, new, unassigned, open, waiting_customer, waiting_us, closed, mine, all = QUEUES
+
+
+def _queue_query(name: str, user: User, box: str):
+    """The tickets of queue `name` (of mailbox queue `box`, when given) with the columns a row shows."""
     assignee = User.alias()
     query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.requester_email,
                            Ticket.channel, Ticket.queue, Contract.number.alias("contract_number"),
                            assignee.email.alias("assignee_email"), *SLA_COLUMNS)
              .join(Contract, JOIN.LEFT_OUTER, on=(Ticket.contract == Contract.id))
              .switch(Ticket).join(assignee, JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id)))
-    query = search(in_queue(query, name, current_user), text, _config().ticket_prefix, staff=True)
-    if box:
-        query = query.where(Ticket.queue == box)
-    tag = request.args.get("tag", "").strip()[:100]
-    query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
-    rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
-    rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
-    return render_template("staff/queue.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page, queue=name,
-                           q=text, counts=counts, queues=QUEUES,
-                           prefix=_config().ticket_prefix, box=box, boxes=boxes if len(boxes) > 1 else [],
-                           tag=tag, row_tags=tags.of_tickets([r["id"] for r in rows[:PAGE]]),
-                           tag_suggestions=tags.suggestions(), sort=sort)
+    query = in_queue(query, name, user)
+    return query.where(Ticket.queue == box) if box else query
 
 
-SLA_COLUMNS = (Ticket.sla_policy, Ticket.first_response_due, Ticket.first_response_at, Ticket.resolution_due,
-               Ticket.sla_paused_at, Ticket.sla_next_due)
+@prepared
+def _plain_queue_page(tab: QueueTab, by_due: bool, box: str | None, user_id: int | None, offset: int, limit: int):
+    """A page of a queue without a search or a tag, the pages engineers open all day (`user_id`:
+    only for "mine")."""
+    query = _queue_query(tab.value, User(id=user_id), box or "").where(Ticket.merged_into.is_null())
+    return _ordered(query, "due" if by_due else "updated").offset(offset).limit(limit).dicts()
 
 
 def _ordered(query, sort: str):
@@ -174,29 +209,38 @@ def _ordered(query, sort: str):
 # --- one ticket ------------------------------------------------------------------------------------
 
 
+@prepared
+def _ticket_by_id(ticket_id: int):
+    return Ticket.select().where(Ticket.id == ticket_id).limit(1)
+
+
 def _ticket_or_404(ticket_id: int) -> Ticket:
     """The ticket, or the one it was merged into (a form on a merged ticket acts on that one)."""
-    ticket = Ticket.get_or_none(Ticket.id == ticket_id)
+    ticket = _ticket_by_id.first(ticket_id)
     if ticket is not None and ticket.merged_into_id:
-        ticket = Ticket.get_or_none(Ticket.id == ticket.merged_into_id)
+        ticket = _ticket_by_id.first(ticket.merged_into_id)
     if ticket is None:
         abort(404)
     return ticket
 
 
+@prepared
 def _engineers():
-    return list(User.select().where(User.role.in_([Role.ENGINEER.value, Role.ADMIN.value]), User.is_active)
-                .order_by(User.first_name, User.email))
+    return (User.select().where(User.role.in_([Role.ENGINEER.value, Role.ADMIN.value]), User.is_active)
+            .order_by(User.first_name, User.email))
 
 
-def flagged(ticket: Ticket, items: list[dict]) -> list[dict]:
+def flagged(ticket: Ticket, items: list[dict], on_ticket: set[str] | None = None) -> list[dict]:
     """The conversation with each message's security events (why it was flagged) and the
-    addresses it named that are not on the ticket (an engineer may add them with one click)."""
+    addresses it named that are not on the ticket (an engineer may add them with one click);
+    `on_ticket`: the participants' addresses, when the caller has them already."""
     events: dict[int, list] = {}
-    for e in (SecurityEvent.select().where(SecurityEvent.ticket == ticket.id, SecurityEvent.message.is_null(False))
-              .order_by(SecurityEvent.id)):
+    shown = [item["message"].id for item in items]
+    for e in (SecurityEvent.select().where(SecurityEvent.ticket == ticket.id, SecurityEvent.message.in_(shown))
+              .order_by(SecurityEvent.id)) if shown else ():
         events.setdefault(e.message_id, []).append(e)
-    on_ticket = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == ticket.id)}
+    if on_ticket is None:
+        on_ticket = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == ticket.id)}
     for item in items:
         mine = events.get(item["message"].id, [])
         proposed = []
@@ -224,17 +268,37 @@ def _page(ticket: Ticket, status: int = 200, **given):
     assign_form.engineer.choices = [("", _("nobody"))] + [(str(u.id), u.name) for u in _engineers()]
     reply_form = ticket_extras.prepare_reply_form(given.get("reply_form") or forms.StaffReplyForm(), ticket)
     paging = conversation_page(ticket, start=page_start(), text=request.args.get("q", ""))
+    participants = participants_of(ticket)
+    device = devices.of_ticket(ticket.id) if ticket.contract_id else None  # its contract's number and customer too
     return render_template(
-        "staff/ticket.html", ticket=ticket, items=flagged(ticket, paging["items"]), paging=paging,
-        participants=participants_of(ticket), refusals=_ticket_events(ticket),
+        "staff/ticket.html", ticket=ticket, items=flagged(ticket, paging["items"], {p.email for p in participants}),
+        paging=paging, participants=participants, refusals=_ticket_events(ticket),
         **ticket_extras.ticket_extras(ticket), held=given.get("held"),
         reply_form=reply_form, cc_form=given.get("cc_form") or
         forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
-        contract=Contract.get_or_none(Contract.id == ticket.contract_id) if ticket.contract_id else None,
-        device=devices.of_ticket(ticket.id) if ticket.contract_id else None,
-        history=list(StatusChange.select().where(StatusChange.ticket == ticket).order_by(StatusChange.id.desc())),
-        **_clocks(ticket),
+        device=device, history=_history(ticket.id), **_clocks(ticket),
     ), status
+
+
+def _history(ticket_id: int) -> list[tuple[str, str, str, str]]:
+    """The ticket's status changes, newest first: when (local), from, to, why (each reason
+    translated once: a long ticket repeats a few of them)."""
+    reasons: dict[str, str] = {}
+    statuses = {status: status_label(status) for status in STATUS_LABELS}
+    rows = []
+    for changed_at, old, new, reason in _status_changes(ticket_id):
+        if reason not in reasons:
+            reasons[reason] = history_reason(reason)
+        rows.append((local_time(changed_at), statuses.get(old) or status_label(old) if old else "—",
+                     statuses.get(new) or status_label(new), reasons[reason]))
+    return rows
+
+
+@prepared
+def _status_changes(ticket_id: int):
+    return (StatusChange.select(StatusChange.changed_at, StatusChange.old_status, StatusChange.new_status,
+                                StatusChange.reason)
+            .where(StatusChange.ticket == ticket_id).order_by(StatusChange.id.desc()).tuples())
 
 
 def _clocks(ticket: Ticket) -> dict:

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from helpdesk.domain import canned, collisions, tags
+from helpdesk.domain.prepared import prepared
 from helpdesk.domain.validation import Invalid
 from helpdesk.models import Ticket
 
@@ -17,7 +18,7 @@ from .context import config as _config
 
 def prepare_reply_form(form: forms.StaffReplyForm, ticket: Ticket) -> forms.StaffReplyForm:
     """The canned answers to choose from, and the newest message the form is shown with."""
-    form.canned.choices = [("", "—")] + [(a.name, f"{a.title} ({a.name})") for a in canned.all_answers()]
+    form.canned.choices = [("", "—")] + [(name, f"{title} ({name})") for name, title in canned.titles()]
     form.canned_language.choices = [("", _("the customer's")), ("pl", "polski"), ("en", "English")]
     if not form.seen.data:
         form.seen.data = str(collisions.newest_id(ticket.id))
@@ -29,10 +30,14 @@ def ticket_extras(ticket: Ticket) -> dict:
     return {
         "tags": tags.of(ticket.id), "tag_form": forms.TagForm(prefix="tag"), "tag_suggestions": tags.suggestions(),
         "merge_form": forms.MergeForm(prefix="merge"),
-        "merged_here": list(Ticket.select(Ticket.id, Ticket.subject).where(Ticket.merged_into == ticket.id)
-                            .order_by(Ticket.id)),
+        "merged_here": _merged_into(ticket.id),
         "others": collisions.recent_others(ticket.id, current_user, minutes=_config().collision_minutes, now=g.now),
     }
+
+
+@prepared
+def _merged_into(ticket_id: int):
+    return Ticket.select(Ticket.id, Ticket.subject).where(Ticket.merged_into == ticket_id).order_by(Ticket.id)
 
 
 def insert_canned(form: forms.StaffReplyForm, ticket: Ticket) -> None:
