@@ -329,6 +329,17 @@ def _files(article_id: int):
     return ArticleFile.select().where(ArticleFile.article == article_id).order_by(ArticleFile.id)
 
 
+def tag_labels(article_ids: list[int]) -> dict[int, list[str]]:
+    """The labels of `tags_of`, in the same order (what the list shows of them: one narrow query)."""
+    found: dict[int, list[str]] = {i: [] for i in article_ids}
+    if article_ids:
+        for article_id, label in (ArticleTag.select(ArticleTag.article, ArticleTag.label)
+                                  .where(ArticleTag.article.in_(article_ids))
+                                  .order_by(ArticleTag.kind.desc(), ArticleTag.id).tuples()):
+            found[article_id].append(label)
+    return found
+
+
 def files_of(article_id: int) -> list[ArticleFile]:
     return _files(article_id)
 

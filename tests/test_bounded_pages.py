@@ -71,3 +71,27 @@ def test_a_report_table_shows_its_first_rows_and_the_csv_has_all(app, db, monkey
     table = page[page.index('data-report="time_spent"'):page.index('id="time_spent-more"')]
     assert table.count("<tr>") == 1 + 2 and "K000002" in table and "K000000" not in table  # most first
     assert portal.text("/staff/reports/time_spent.csv").count("K00000") == 3
+
+
+def test_my_queue_lists_my_open_tickets_from_its_index(app, db):
+    """"mine": the engineer's open, unmerged tickets, most recently changed first, read from the
+    partial index of migration 027 (a seek on the assignee, not every ticket they ever had)."""
+    from helpdesk import database
+    from helpdesk.models import User
+
+    engineer = _user("mine@helpdesk.example", role=Role.ENGINEER)
+    other = _user("theirs@helpdesk.example", role=Role.ENGINEER)
+    for i, status in enumerate([Status.OPEN, Status.CLOSED, Status.WAITING_US, Status.NEW, Status.CLOSED]):
+        Ticket.create(subject=f"mine {i}", status=status.value, requester_email="c@example.com", assignee=engineer.id,
+                      created_at=NOW, updated_at=NOW + dt.timedelta(minutes=i))
+    Ticket.create(subject="theirs", status=Status.OPEN.value, requester_email="c@example.com", assignee=other.id)
+    target = Ticket.get(Ticket.subject == "mine 0")
+    Ticket.create(subject="mine merged", status=Status.OPEN.value, requester_email="c@example.com",
+                  assignee=engineer.id, merged_into=target.id)
+    html = signed_in(app, engineer, ip="192.0.2.61").text("/staff?queue=mine")
+    assert re.findall(r">(mine \d|theirs|mine merged)<", html) == ["mine 3", "mine 2", "mine 0"]
+    if database.is_sqlite(db):
+        query = staff._queue_query("mine", User(id=engineer.id), "").where(Ticket.merged_into.is_null())
+        sql, params = staff._ordered(query, "updated").limit(51).sql()
+        plan = " ".join(row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+        assert "ticket_open_assignee_updated" in plan, plan

@@ -55,7 +55,7 @@ def index():
         yours = kb.matching(reader(), models, kb.DEVICE_ARTICLES) if models else []
     shown = [a.id for a in rows] + [a.id for a, _ in yours]
     return render_template("kb/index.html", rows=rows, more=more, yours=yours, q=text, language=language,
-                           tags=kb.tags_of(shown), summaries={a.id: kb.summary(a) for a in rows},
+                           tags=kb.tag_labels(shown), summaries={a.id: kb.summary(a) for a in rows},
                            cursor=kb.encode_cursor(rows[-1]) if more else "", paged=after is not None)
 
 

@@ -13,9 +13,11 @@ from flask_login import current_user
 from helpdesk.domain import contracts, partner_view
 
 from . import forms
-from .context import config as _config
+from .context import config as _config, local_time
+from .i18n import fast_gettext
 from .partners import partner_only
-from .rows import contract_rows
+from .rows import contract_rows, link_for
+from .tickets import status_label
 
 bp = Blueprint("partner_customers", __name__, url_prefix="/partner/customers")
 
@@ -81,8 +83,25 @@ def tickets():
     company_id = _company_id()
     everything = request.args.get("status") == "all"
     rows, more = partner_view.tickets_page(company_id, everything=everything, before=_before_ticket())
-    return render_template("partners/customer_tickets.html", rows=rows, more=more, everything=everything,
-                           cursor=ticket_cursor(rows[-1]) if more else "", prefix=_config().ticket_prefix)
+    return render_template("partners/customer_tickets.html", rows=ticket_rows(rows), more=more, everything=everything,
+                           cursor=ticket_cursor(rows[-1]) if more else "")
+
+
+def ticket_rows(rows: list[dict]) -> list[tuple]:
+    """`partner_view.tickets_page` rows as the table prints them: link, reference, subject,
+    the contract's link, number and customer, status, its label, the last change."""
+    show, contract = link_for("tickets.show", "ticket_id"), link_for("partner_customers.contract", "contract_id")
+    prefix, no_subject = _config().ticket_prefix, fast_gettext("(no subject)")
+    labels: dict[str, str] = {}
+    out = []
+    for row in rows:
+        status = row["status"]
+        if status not in labels:
+            labels[status] = status_label(status)
+        out.append((show(row["id"]), f"{prefix}-{row['id']}", row["subject"] or no_subject,
+                    contract(row["contract_id"]), row["contract_number"], row["customer_name"], status, labels[status],
+                    local_time(row["updated_at"])))
+    return out
 
 
 @bp.route("/contracts/<int:contract_id>")
@@ -95,5 +114,5 @@ def contract(contract_id: int):
     rows, more = partner_view.tickets_page(company_id, everything=True, contract_id=found.id,
                                            limit=partner_view.TICKETS_ON_CONTRACT)
     return render_template("partners/customer_contract.html", contract=found,
-                           lines=contracts.lines_by_contract([found.id])[found.id], rows=rows, more=more,
-                           today=g.now.date(), prefix=_config().ticket_prefix)
+                           lines=contracts.lines_by_contract([found.id])[found.id], rows=ticket_rows(rows), more=more,
+                           today=g.now.date())

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from helpdesk.domain import accounts, conversation, levels, partner_access, partners, validation
+from helpdesk.domain.prepared import prepared
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.models import (
@@ -41,7 +42,15 @@ SERVICE_LEVELS = ("NBD", "4h", "8x5", "24x7", "Standard")
 
 
 def _company() -> Company:
-    return Company.get_by_id(current_user.company_id)
+    found = _company_by_id.first(current_user.company_id)
+    if found is None:
+        raise Company.DoesNotExist(current_user.company_id)
+    return found
+
+
+@prepared
+def _company_by_id(company_id: int):
+    return Company.select().where(Company.id == company_id).limit(1)
 
 
 def partner_only(view):

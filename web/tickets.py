@@ -33,8 +33,9 @@ from helpdesk.domain.validation import N_, Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
 
 from . import forms, kb_reader
-from .context import config as _config
+from .context import config as _config, local_time
 from .i18n import fast_gettext
+from .rows import link_for
 
 bp = Blueprint("tickets", __name__)
 PAGE = 50
@@ -141,8 +142,24 @@ def index():
         rows = list(access.listed(query, active=active, status=only).offset((page - 1) * PAGE).limit(PAGE + 1))
     else:
         rows = access.ticket_page(current_user, active=active, status=only, offset=(page - 1) * PAGE, limit=PAGE + 1)
-    return render_template("tickets/index.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page,
-                           status=status, q=text, prefix=_config().ticket_prefix)
+    return render_template("tickets/index.html", rows=listed_rows(rows[:PAGE], text), more=len(rows) > PAGE, page=page,
+                           status=status, q=text)
+
+
+def listed_rows(rows: list[dict], text: str) -> list[tuple[str, str, str, str, str, str, str]]:
+    """The list's rows as it prints them: link (handing the search on), reference, subject,
+    contract, status, its label and the last change in the reader's zone."""
+    link, prefix, no_subject = link_for("tickets.show", "ticket_id", q=text or None), _config().ticket_prefix, \
+        fast_gettext("(no subject)")
+    labels: dict[str, str] = {}
+    out = []
+    for row in rows:
+        status = row["status"]
+        if status not in labels:
+            labels[status] = status_label(status)
+        out.append((link(row["id"]), f"{prefix}-{row['id']}", row["subject"] or no_subject,
+                    row["contract_number"] or "—", status, labels[status], local_time(row["updated_at"])))
+    return out
 
 
 # --- a new ticket ------------------------------------------------------------------------------
