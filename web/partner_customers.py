@@ -17,7 +17,7 @@ from .context import config as _config, local_time
 from .i18n import fast_gettext
 from .partners import partner_only
 from .rows import contract_rows, link_for
-from .tickets import status_label
+from .tickets import status_labels
 
 bp = Blueprint("partner_customers", __name__, url_prefix="/partner/customers")
 
@@ -92,16 +92,10 @@ def ticket_rows(rows: list[dict]) -> list[tuple]:
     the contract's link, number and customer, status, its label, the last change."""
     show, contract = link_for("tickets.show", "ticket_id"), link_for("partner_customers.contract", "contract_id")
     prefix, no_subject = _config().ticket_prefix, fast_gettext("(no subject)")
-    labels: dict[str, str] = {}
-    out = []
-    for row in rows:
-        status = row["status"]
-        if status not in labels:
-            labels[status] = status_label(status)
-        out.append((show(row["id"]), f"{prefix}-{row['id']}", row["subject"] or no_subject,
-                    contract(row["contract_id"]), row["contract_number"], row["customer_name"], status, labels[status],
-                    local_time(row["updated_at"])))
-    return out
+    labels = status_labels()
+    return [(show(row["id"]), f"{prefix}-{row['id']}", row["subject"] or no_subject, contract(row["contract_id"]),
+             row["contract_number"], row["customer_name"], row["status"], labels.get(row["status"], row["status"]),
+             local_time(row["updated_at"])) for row in rows]
 
 
 @bp.route("/contracts/<int:contract_id>")

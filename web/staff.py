@@ -53,6 +53,7 @@ from .tickets import (
     reply_parts,
     search,
     status_label,
+    status_labels,
 )
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -290,7 +291,7 @@ def _history(ticket_id: int) -> list[tuple[str, str, str, str]]:
     """The ticket's status changes, newest first: when (local), from, to, why (each reason
     translated once: a long ticket repeats a few of them)."""
     reasons: dict[str, str] = {}
-    statuses = {status: status_label(status) for status in STATUS_LABELS}
+    statuses = status_labels()
     rows = []
     for changed_at, old, new, reason in _status_changes(ticket_id):
         if reason not in reasons:

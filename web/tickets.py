@@ -53,6 +53,11 @@ def status_label(status: str) -> str:
     return fast_gettext(STATUS_NAMES[status]) if status in STATUS_NAMES else status
 
 
+def status_labels() -> dict[str, str]:
+    """Every status in the reader's words, once for a page whose rows look theirs up."""
+    return {status: status_label(status) for status in STATUS_NAMES}
+
+
 def contains(field, text: str):
     """`text` anywhere in the field, case aside (ILIKE on PostgreSQL), % and _ literal."""
     return full_text.like_any([field], text)
@@ -151,15 +156,9 @@ def listed_rows(rows: list[dict], text: str) -> list[tuple[str, str, str, str, s
     contract, status, its label and the last change in the reader's zone."""
     link, prefix, no_subject = link_for("tickets.show", "ticket_id", q=text or None), _config().ticket_prefix, \
         fast_gettext("(no subject)")
-    labels: dict[str, str] = {}
-    out = []
-    for row in rows:
-        status = row["status"]
-        if status not in labels:
-            labels[status] = status_label(status)
-        out.append((link(row["id"]), f"{prefix}-{row['id']}", row["subject"] or no_subject,
-                    row["contract_number"] or "—", status, labels[status], local_time(row["updated_at"])))
-    return out
+    labels = status_labels()
+    return [(link(row["id"]), f"{prefix}-{row['id']}", row["subject"] or no_subject, row["contract_number"] or "—",
+             row["status"], labels.get(row["status"], row["status"]), local_time(row["updated_at"])) for row in rows]
 
 
 # --- a new ticket ------------------------------------------------------------------------------
