@@ -72,7 +72,7 @@ TABLE_ROWS = 50  # of a report on the page (time spent lists every contract: tho
 @staff_only
 def index():
     period = _period()
-    reports = [shown(statistics.report(name, period, now=g.now)) for name in statistics.REPORTS]
+    reports = [shown(r) for r in statistics.reports(period, now=g.now, limit=TABLE_ROWS)]
     form = forms.ReportPeriodForm(data={"start": period.start, "end": period.end})
     return render_template("reports/index.html", reports=reports, period=period, args=_args(period), form=form,
                            labels=column_labels(), table_rows=TABLE_ROWS)
