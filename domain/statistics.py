@@ -335,11 +335,15 @@ REPORTS = {
 }
 
 
+FROM_SUMS = {"opened_closed", "engineers", "time_spent"}  # may read domain/rollups.py's per-day sums
+
+
 def report(name: str, period: Period, config=None, *, now: dt.datetime | None = None, kept: bool | None = None,
            limit: int | None = None) -> Report:
     """The report; `kept`: the per-day sums are in the period's zone (read when not given);
     `limit`: the first rows only (with `count` of them all), as a page shows them."""
-    kept = rollups.kept_for(period.zone.key) if kept is None else kept
+    if kept is None:
+        kept = name in FROM_SUMS and rollups.kept_for(period.zone.key)
     result = REPORTS[name](period, now or utcnow(), kept, limit)
     if limit is not None and result.count is None and len(result.rows) > limit:
         result.count, result.rows = len(result.rows), result.rows[:limit]
@@ -348,5 +352,5 @@ def report(name: str, period: Period, config=None, *, now: dt.datetime | None = 
 
 def reports(period: Period, *, now: dt.datetime, limit: int | None = None) -> list[Report]:
     """Every report, as the reports page shows them (the sums' zone read once)."""
-    kept = rollups.kept_for(period.zone.key)
+    kept = rollups.kept_for(period.zone.key)  # once, not once a report
     return [report(name, period, now=now, kept=kept, limit=limit) for name in REPORTS]

@@ -11,6 +11,7 @@ import pytest
 
 from helpdesk.domain import service_levels, statistics, tickets
 from helpdesk.models import Company, Contract, Message, MessageKind, Role, SlaPolicy, Status, Ticket, User, utcnow
+from tests.portal import QueryCounter
 from tests.test_portal_tickets import PASSWORD, _user
 
 H = dt.timedelta(hours=1)
@@ -220,3 +221,6 @@ def test_a_chart_is_kept_by_its_figures_and_words_only(known, portal, engineer):
     assert portal.get(url).data == before
     tickets.open_ticket(subject="one more", requester_email="jan@example.com", now=MON + H)
     assert portal.get(url).data != before
+    with QueryCounter() as counter:  # response times never read the per-day sums, nor their zone
+        assert portal.get(url.replace("opened_closed", "response_times")).status_code == 200
+    assert not any('"rollup_zone"' in sql for sql in counter.statements)
