@@ -268,7 +268,8 @@ def _ticket_events(ticket: Ticket) -> list[dict]:
     return [e for e in security_events.events(limit=50, ticket_id=ticket.id)]
 
 
-def _page(ticket: Ticket, status: int = 200, **given):
+def _page(ticket: Ticket, status: int = 200, viewing: bool = False, **given):
+    """The ticket page (`viewing`: this engineer opens it, noted for the collision warnings)."""
     status_form = forms.StatusForm(prefix="st", status=ticket.status)
     status_form.status.choices = [(k, str(v)) for k, v in STATUS_LABELS.items()]
     assign_form = forms.AssignForm(prefix="as", engineer=str(ticket.assignee_id or ""))
@@ -277,23 +278,27 @@ def _page(ticket: Ticket, status: int = 200, **given):
     paging = conversation_page(ticket, start=page_start(), text=request.args.get("q", ""))
     participants = participants_of(ticket)
     device = devices.of_ticket(ticket.id) if ticket.contract_id else None  # its contract's number and customer too
+    history = _history(ticket.id, HISTORY_SHOWN + 1)
     return render_template(
         "staff/ticket.html", ticket=ticket, items=flagged(ticket, paging["items"], {p.email for p in participants}),
         paging=paging, participants=participants, refusals=_ticket_events(ticket),
-        **ticket_extras.ticket_extras(ticket), held=given.get("held"),
+        **ticket_extras.ticket_extras(ticket, viewing), held=given.get("held"),
         reply_form=reply_form, cc_form=given.get("cc_form") or
         forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
-        device=device, history=_history(ticket.id), **_clocks(ticket),
+        device=device, history=history[:HISTORY_SHOWN], whole_history=len(history) > HISTORY_SHOWN, **_clocks(ticket),
     ), status
 
 
-def _history(ticket_id: int) -> list[tuple[str, str, str, str]]:
-    """The ticket's status changes, newest first: when (local), from, to, why (each reason
-    translated once: a long ticket repeats a few of them)."""
+HISTORY_SHOWN = 10  # status changes the ticket page lists (the newest); the rest on the history page
+
+
+def _history(ticket_id: int, limit: int | None = None) -> list[tuple[str, str, str, str]]:
+    """The ticket's status changes, newest first (the newest `limit`, or all): when (local),
+    from, to, why (each reason translated once: a long ticket repeats a few of them)."""
     reasons: dict[str, str] = {}
     statuses = status_labels()
     rows = []
-    for changed_at, old, new, reason in _status_changes(ticket_id):
+    for changed_at, old, new, reason in _status_changes(ticket_id, limit):
         if reason not in reasons:
             reasons[reason] = history_reason(reason)
         rows.append((local_time(changed_at), statuses.get(old) or status_label(old) if old else "—",
@@ -302,10 +307,11 @@ def _history(ticket_id: int) -> list[tuple[str, str, str, str]]:
 
 
 @prepared
-def _status_changes(ticket_id: int):
-    return (StatusChange.select(StatusChange.changed_at, StatusChange.old_status, StatusChange.new_status,
-                                StatusChange.reason)
-            .where(StatusChange.ticket == ticket_id).order_by(StatusChange.id.desc()).tuples())
+def _status_changes(ticket_id: int, limit: int | None):
+    query = (StatusChange.select(StatusChange.changed_at, StatusChange.old_status, StatusChange.new_status,
+                                 StatusChange.reason)
+             .where(StatusChange.ticket == ticket_id).order_by(StatusChange.id.desc()).tuples())
+    return query.limit(limit) if limit is not None else query
 
 
 def _clocks(ticket: Ticket) -> dict:
@@ -322,8 +328,16 @@ def ticket(ticket_id: int):
         flash(_("%(source)s was merged into %(target)s.", source=f"{_config().ticket_prefix}-{ticket_id}",
                 target=ticket.ref(_config().ticket_prefix)), "info")
         return redirect(url_for("staff.ticket", ticket_id=ticket.id))
-    collisions.seen(ticket.id, current_user, g.now)
-    return _page(ticket)
+    return _page(ticket, viewing=True)
+
+
+@bp.route("/tickets/<int:ticket_id>/history")
+@staff_only
+def history(ticket_id: int):
+    """Every status change of the ticket (its page lists the newest HISTORY_SHOWN)."""
+    ticket = _ticket_or_404(ticket_id)
+    return render_template("staff/history.html", ticket=ticket, history=_history(ticket.id),
+                           prefix=_config().ticket_prefix)
 
 
 @bp.route("/tickets/<int:ticket_id>/reply", methods=["POST"])
@@ -336,8 +350,7 @@ def reply(ticket_id: int):
             abort(400)
         form.text.errors = []
         ticket_extras.insert_canned(form, ticket)
-        collisions.seen(ticket.id, current_user, g.now)
-        return _page(ticket, 422 if form.canned.errors else 200, reply_form=form)
+        return _page(ticket, 422 if form.canned.errors else 200, reply_form=form, viewing=True)
     parts = reply_parts(form)
     minutes = timespent.minutes_of(form.minutes.data) if (form.minutes.data or "").strip() else None
     if minutes is None and (form.minutes.data or "").strip():
