@@ -135,7 +135,7 @@ def of_tickets(ticket_ids: list[int]) -> dict[int, list[str]]:
     """The tags of each of these tickets (one query), for a page of the queue."""
     found: dict[int, list[str]] = {}
     if ticket_ids:
-        for r in TicketTag.select(TicketTag.ticket, TicketTag.tag).where(TicketTag.ticket.in_(ticket_ids)) \
-                .order_by(TicketTag.tag):
-            found.setdefault(r.ticket_id, []).append(r.tag)
+        for ticket_id, tag in TicketTag.select(TicketTag.ticket, TicketTag.tag) \
+                .where(TicketTag.ticket.in_(ticket_ids)).order_by(TicketTag.tag).tuples():
+            found.setdefault(ticket_id, []).append(tag)
     return found
