@@ -22,7 +22,7 @@ import datetime as dt
 from collections import Counter
 from zoneinfo import ZoneInfo
 
-from peewee import JOIN, Database, Select, fn
+from peewee import JOIN, SQL, Case, Database, Select, fn
 
 from helpdesk.models import (
     AnswerDay,
@@ -167,15 +167,45 @@ def minutes_per_engineer(start: dt.date, end: dt.date) -> dict[str, int]:
 
 def minutes_per_contract(start: dt.date, end: dt.date) -> list[tuple[str, str, int]]:
     """(contract number or "", customer, minutes), most first, as `timespent.per_contract`."""
-    spent = (ContractMinutesDay.select(ContractMinutesDay.contract_id, fn.SUM(ContractMinutesDay.minutes).alias("minutes"))
-             .where(ContractMinutesDay.day >= start, ContractMinutesDay.day <= end)
-             .group_by(ContractMinutesDay.contract_id).having(fn.SUM(ContractMinutesDay.messages) > 0)
-             .alias("spent"))
+    spent = _spent_per_contract(start, end)
     total = fn.SUM(spent.c.minutes)
     query = (Select((spent,), (Contract.number, Contract.customer_name, total.alias("minutes")))
              .join(Contract, JOIN.LEFT_OUTER, on=(spent.c.contract_id == Contract.id))
              .group_by(Contract.number, Contract.customer_name).order_by(total.desc(), Contract.number))
     return [(number or "", customer or "", int(minutes or 0)) for number, customer, minutes in db.execute(query)]
+
+
+def first_minutes_per_contract(start: dt.date, end: dt.date, limit: int) -> tuple[list[tuple[str, str, int]], int]:
+    """The first `limit` rows of `minutes_per_contract` and how many rows it has, looking up
+    the contracts of those rows only (a page's table; the period has thousands): the sums per
+    contract ranked by minutes, every one tied with the last shown kept for the order by number.
+    The sums of no contract (0) and of a contract no longer there are one row in
+    `minutes_per_contract`: when there are several such, that one is read instead."""
+    spent = _spent_per_contract(start, end)
+    known = fn.EXISTS(Contract.select(SQL("1")).where(Contract.id == spent.c.contract_id))
+    ranked = Select((spent,), (spent.c.contract_id, spent.c.minutes,
+                               fn.RANK().over(order_by=[spent.c.minutes.desc()]).alias("rank"),
+                               fn.COUNT(SQL("*")).over().alias("count"),
+                               fn.SUM(Case(None, [(known, 0)], 1)).over().alias("unknown"))).alias("ranked")
+    query = (Select((ranked,), (Contract.number, Contract.customer_name, ranked.c.minutes, ranked.c.count,
+                                ranked.c.unknown))
+             .join(Contract, JOIN.LEFT_OUTER, on=(ranked.c.contract_id == Contract.id))
+             .where(ranked.c.rank <= limit).order_by(ranked.c.minutes.desc(), Contract.number).limit(limit))
+    rows = db.execute(query).fetchall()
+    if rows and rows[0][4] > 1:
+        every = minutes_per_contract(start, end)
+        return every[:limit], len(every)
+    return ([(number or "", customer or "", int(minutes or 0)) for number, customer, minutes, _, _ in rows],
+            int(rows[0][3]) if rows else 0)
+
+
+def _spent_per_contract(start: dt.date, end: dt.date):
+    """Subquery `spent`: contract_id, minutes on the local days start..end (contracts with messages)."""
+    return (ContractMinutesDay.select(ContractMinutesDay.contract_id,
+                                      fn.SUM(ContractMinutesDay.minutes).alias("minutes"))
+            .where(ContractMinutesDay.day >= start, ContractMinutesDay.day <= end)
+            .group_by(ContractMinutesDay.contract_id).having(fn.SUM(ContractMinutesDay.messages) > 0)
+            .alias("spent"))
 
 
 def opened_closed(start: dt.date, end: dt.date) -> dict[dt.date, tuple[int, int]]:
