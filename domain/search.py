@@ -108,6 +108,7 @@ def _ts_alternatives(terms: list[list[str]]) -> str:
 
 class _Sqlite:
     match = staticmethod(fts5_match)
+    row_by_row = True  # a cursor steps the statement as it is read
 
     match_articles = staticmethod(_fts5_alternatives)
 
@@ -147,6 +148,7 @@ class _Sqlite:
 
 
 class _Postgres:
+    row_by_row = False  # psycopg2 fetches the whole result at once
     match_articles = staticmethod(_ts_alternatives)
 
     def article_ids(self, match: str):
@@ -215,6 +217,12 @@ def contract_document():
     """A subquery for a contract query's select list: the contract's indexed document, its
     words folded with one space or more between them (NULL when it has none)."""
     return _backend().contract_document()
+
+
+def reads_row_by_row() -> bool:
+    """Whether a query's rows are worked out as they are read (SQLite), so that stopping early
+    saves the rest; PostgreSQL's driver has every row of the LIMIT sent first."""
+    return _backend().row_by_row
 
 
 def _has_word(document: str, token: str, whole: bool) -> bool:
