@@ -17,7 +17,7 @@ from flask_login import current_user
 from helpdesk.config import Config
 from helpdesk.domain import local_time as clock
 
-from . import rows
+from . import navigation, rows
 
 
 def config() -> Config:
@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(file_size, "filesize")
     app.add_template_global(zone_name)
     app.add_template_global(rows.link_for)  # one url_for for a list's links of one kind
+    app.add_template_global(navigation.main_navigation)
 
 
 def reader_zone() -> ZoneInfo:
