@@ -42,8 +42,10 @@ from helpdesk.models import (
 from . import forms, ticket_extras
 from .context import config as _config, local_time
 from .i18n import history_reason, label
+from .options import options
 from .queue_rows import queue_rows
 from .tickets import (
+    CONVERSATION_PAGE,
     STATUS_LABELS,
     cc_addresses,
     choose_files_again,
@@ -243,9 +245,10 @@ def flagged(ticket: Ticket, items: list[dict], on_ticket: set[str] | None = None
     `on_ticket`: the participants' addresses, when the caller has them already."""
     events: dict[int, list] = {}
     shown = [item["message"].id for item in items]
-    for e in (SecurityEvent.select().where(SecurityEvent.ticket == ticket.id, SecurityEvent.message.in_(shown))
-              .order_by(SecurityEvent.id)) if shown else ():
-        events.setdefault(e.message_id, []).append(e)
+    if shown:
+        shown += [shown[-1]] * (max(CONVERSATION_PAGE + 1, len(shown)) - len(shown))  # one statement for every page
+        for e in _flags(ticket.id, *shown):
+            events.setdefault(e.message_id, []).append(e)
     if on_ticket is None:
         on_ticket = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == ticket.id)}
     for item in items:
@@ -257,6 +260,12 @@ def flagged(ticket: Ticket, items: list[dict], on_ticket: set[str] | None = None
     return items
 
 
+@prepared
+def _flags(ticket_id: int, *message_ids: int):
+    return (SecurityEvent.select().where(SecurityEvent.ticket == ticket_id, SecurityEvent.message.in_(list(message_ids)))
+            .order_by(SecurityEvent.id))
+
+
 def proposed_addresses(ticket_id: int, message_id: int) -> list[str]:
     """The addresses a message named that are not on its ticket, as its events recorded them."""
     item = {"message": Message(id=message_id)}
@@ -265,15 +274,15 @@ def proposed_addresses(ticket_id: int, message_id: int) -> list[str]:
 
 def _ticket_events(ticket: Ticket) -> list[dict]:
     """What was refused on this ticket (caps reached, addresses not added), for its staff."""
-    return [e for e in security_events.events(limit=50, ticket_id=ticket.id)]
+    return security_events.of_ticket(ticket.id, 50)
 
 
 def _page(ticket: Ticket, status: int = 200, viewing: bool = False, **given):
     """The ticket page (`viewing`: this engineer opens it, noted for the collision warnings)."""
-    status_form = forms.StatusForm(prefix="st", status=ticket.status)
-    status_form.status.choices = [(k, str(v)) for k, v in STATUS_LABELS.items()]
-    assign_form = forms.AssignForm(prefix="as", engineer=str(ticket.assignee_id or ""))
-    assign_form.engineer.choices = [("", _("nobody"))] + [(str(u.id), u.name) for u in _engineers()]
+    # The status and assignee selects' options (forms.StatusForm and AssignForm take them back).
+    status_options = options(tuple(status_labels().items()), ticket.status)
+    assign_options = options((("", _("nobody")), *((str(u.id), u.name) for u in _engineers())),
+                             str(ticket.assignee_id or ""))
     reply_form = ticket_extras.prepare_reply_form(given.get("reply_form") or forms.StaffReplyForm(), ticket)
     paging = conversation_page(ticket, start=page_start(), text=request.args.get("q", ""))
     participants = participants_of(ticket)
@@ -284,7 +293,7 @@ def _page(ticket: Ticket, status: int = 200, viewing: bool = False, **given):
         paging=paging, participants=participants, refusals=_ticket_events(ticket),
         **ticket_extras.ticket_extras(ticket, viewing), held=given.get("held"),
         reply_form=reply_form, cc_form=given.get("cc_form") or
-        forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
+        forms.CcForm(prefix="cc"), status_options=status_options, assign_options=assign_options, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
         device=device, history=history[:HISTORY_SHOWN], whole_history=len(history) > HISTORY_SHOWN, **_clocks(ticket),
     ), status
 
