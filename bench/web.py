@@ -9,6 +9,7 @@ gunicorn, 2 sync workers) on 127.0.0.1, and a load tool on loopback requests, on
 at a time:
 
   static page     /terms, anonymous: a template and no database (the baseline)
+  signed in       /terms as the customer: the floor of every signed-in page (session, user, navigation)
   dashboard       /dashboard
   contract list   /contracts (current contracts, first page of 50)
   search          /contracts?q=lodz (FTS5; about a quarter of all contracts have a line in Łódź)
@@ -801,7 +802,10 @@ def main() -> None:
         print(f"  knowledge base and partner: {time.perf_counter() - started:.1f} s ({ARTICLES} articles, "
               f"every {SOLD_EVERY}th contract sold by {extras['partner']})", flush=True)
         big = built["big"]
-        pages = [("static page (/terms, anonymous)", "/terms", "")]
+        # The same page signed in: what a session, its user and the navigation cost before any
+        # page's own work (the floor of every signed-in page below).
+        pages = [("static page (/terms, anonymous)", "/terms", ""),
+                 ("customer: static page signed in", "/terms", "customer")]
         for who in ("customer", "staff"):
             pages += [(f"{who}: dashboard", "/dashboard", who),
                       (f"{who}: contract list", "/contracts", who),

@@ -52,12 +52,25 @@ class Calendar:
     end: dt.time | None  # None: midnight at the end of the day
     holidays: object = field(default=None, compare=False, hash=False)  # `date in holidays`
     name: str = "business"
+    # Each day's window once: a queue page asks for the same few days for every row. Per
+    # calendar (two calendars that differ only in their holidays compare equal).
+    _windows: dict = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     def is_working_day(self, day: dt.date) -> bool:
         return day.weekday() in self.weekdays and not (self.holidays is not None and day in self.holidays)  # type: ignore[operator]
 
     def window(self, day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
         """The day's working hours as naive UTC, or None on a day off."""
+        try:
+            return self._windows[day]
+        except KeyError:
+            pass
+        if len(self._windows) > 4096:
+            self._windows.clear()
+        found = self._windows[day] = self._window(day)
+        return found
+
+    def _window(self, day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
         if not self.is_working_day(day):
             return None
         start = dt.datetime.combine(day, self.start, tzinfo=self.zone)

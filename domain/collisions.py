@@ -4,7 +4,8 @@ In: who opens a staff ticket page and when (`seen`), the newest message id a rep
 was rendered with. Out: the other engineers who had the page open or answered in the
 last minutes (`recent_others`), and the messages from someone else that arrived since
 the form was rendered (`arrived_since`: a reply is held while there are any, until its
-author sends it anyway).
+author sends it anyway). Opening the page records the view (`recent_others(viewing=True)`)
+only when the recorded one is older than `refresh_after`: not a write on every page.
 """
 from __future__ import annotations
 
@@ -40,17 +41,33 @@ def seen(ticket_id: int, user: User, now: dt.datetime | None = None) -> None:
      .execute())
 
 
-def recent_others(ticket_id: int, user: User, *, minutes: int, now: dt.datetime | None = None) -> list[Other]:
+def refresh_after(minutes: int) -> dt.timedelta:
+    """How old this engineer's recorded view may be before opening the page records it again:
+    a tenth of the window, at most a minute (a page reloaded every few seconds writes once a
+    minute, and others see it a minute late at most)."""
+    return min(dt.timedelta(minutes=1), dt.timedelta(minutes=minutes) / 10)
+
+
+def recent_others(ticket_id: int, user: User, *, minutes: int, now: dt.datetime | None = None,
+                  viewing: bool = False) -> list[Other]:
     """Other engineers who answered, or had the page open, in the last `minutes`: newest first,
-    each person once (an answer wins over a view)."""
+    each person once (an answer wins over a view). `viewing`: this engineer opens the page
+    now, so their view is recorded too, unless the one read with the others is fresher than
+    `refresh_after(minutes)` (the same statement, no write on every page)."""
     now = now or utcnow()
     since = now - dt.timedelta(minutes=minutes)
     found: dict[str, Other] = {}
     for m in _answers_since(ticket_id, since, user.email):
         found.setdefault(m.author_email, Other(m.author_name or m.author_email, m.author_email, "answered",
                                                m.created_at))
-    for v in _views_since(ticket_id, user.id, since):
-        found.setdefault(v.user.email, Other(v.user.name, v.user.email, "viewing", v.seen_at))
+    mine = None
+    for v in _views_since(ticket_id, since):
+        if v.user.id == user.id:
+            mine = v.seen_at
+        else:
+            found.setdefault(v.user.email, Other(v.user.name, v.user.email, "viewing", v.seen_at))
+    if viewing and (mine is None or mine > now or now - mine >= refresh_after(minutes)):
+        seen(ticket_id, user, now)
     return sorted(found.values(), key=lambda o: o.at, reverse=True)
 
 
@@ -63,10 +80,11 @@ def _answers_since(ticket_id: int, since: dt.datetime, email: str):
 
 
 @prepared
-def _views_since(ticket_id: int, user_id: int, since: dt.datetime):
-    return (TicketView.select(TicketView.seen_at, User.email, User.first_name, User.last_name).join(User)
-            .where(TicketView.ticket == ticket_id, TicketView.user != user_id, TicketView.seen_at >= since)
-            .order_by(TicketView.seen_at.desc()).limit(20))
+def _views_since(ticket_id: int, since: dt.datetime):
+    """The views since then, the reader's own among them (so it needs no statement of its own)."""
+    return (TicketView.select(TicketView.seen_at, User.id, User.email, User.first_name, User.last_name).join(User)
+            .where(TicketView.ticket == ticket_id, TicketView.seen_at >= since)
+            .order_by(TicketView.seen_at.desc()).limit(21))
 
 
 @prepared

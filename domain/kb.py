@@ -47,7 +47,7 @@ from helpdesk.models import (
 
 from . import audit, kb_render, search
 from .conversation import Upload, checked_uploads
-from .prepared import prepared
+from .prepared import MAX_LISTED, prepared
 from .storage import BlobStore
 from .validation import N_, Invalid
 
@@ -292,17 +292,26 @@ def matching(reader: Reader, models: Sequence[str], limit: int) -> list[tuple[Ar
     # Each tag row brings its article's title and date along: the articles are not read
     # again by id (nor with their text), and the rows are read as the driver gives them
     # (the date only compared: a datetime, or SQLite's ISO text, which sorts the same).
-    query = (ArticleTag.select(ArticleTag.article, ArticleTag.kind, ArticleTag.value, Article.title,
-                               fn.COALESCE(Article.published_at, Article.created_at))
-             .join(Article).where(ArticleTag.value.in_(list(keys)), audience_condition(reader))
-             .order_by(ArticleTag.article.desc()).limit(limit * 20))
-    for article_id, kind, value, title, when in db.execute(query):
+    facts = (list(keys), reader.staff, reader.active_contract, reader.partner_level, limit * 20)
+    if len(keys) <= MAX_LISTED:
+        _, rows = _matching_tags.cursor(facts)
+    else:  # a reader with many long model names: built for this call alone
+        rows = db.execute(_matching_tags.build(*facts))
+    for article_id, kind, value, title, when in rows:
         rank, found = hits.get(article_id, (1, set()))
         hits[article_id] = (min(rank, 0 if kind == "model" else 1), found | keys[value])
         shown[article_id] = (title, when)
     order = sorted(shown, key=lambda i: (shown[i][1], i), reverse=True)  # newest first, then
     order.sort(key=lambda i: hits[i][0])  # those matching a model before those matching a maker (a stable sort)
     return [(Article(id=i, title=shown[i][0]), sorted(hits[i][1])) for i in order[:limit]]
+
+
+@prepared
+def _matching_tags(keys: list, staff: bool, customers: bool, level: int | None, limit: int):
+    return (ArticleTag.select(ArticleTag.article, ArticleTag.kind, ArticleTag.value, Article.title,
+                              fn.COALESCE(Article.published_at, Article.created_at))
+            .join(Article).where(ArticleTag.value.in_(keys), _audience(staff, customers, level))
+            .order_by(ArticleTag.article.desc()).limit(limit))
 
 
 def suggestions(reader: Reader, models: Sequence[str]) -> dict[str, list[Article]]:
@@ -333,11 +342,15 @@ def tag_labels(article_ids: list[int]) -> dict[int, list[str]]:
     """The labels of `tags_of`, in the same order (what the list shows of them: one narrow query)."""
     found: dict[int, list[str]] = {i: [] for i in article_ids}
     if article_ids:
-        for article_id, label in (ArticleTag.select(ArticleTag.article, ArticleTag.label)
-                                  .where(ArticleTag.article.in_(article_ids))
-                                  .order_by(ArticleTag.kind.desc(), ArticleTag.id).tuples()):
+        for article_id, label in _labels(list(article_ids)):
             found[article_id].append(label)
     return found
+
+
+@prepared
+def _labels(article_ids: list):
+    return (ArticleTag.select(ArticleTag.article, ArticleTag.label).where(ArticleTag.article.in_(article_ids))
+            .order_by(ArticleTag.kind.desc(), ArticleTag.id).tuples())
 
 
 def files_of(article_id: int) -> list[ArticleFile]:

@@ -125,28 +125,39 @@ def tickets_page(company_id: int, *, everything: bool = False, before: tuple[dt.
 @prepared
 def _tickets(company_id: int, everything: bool, when: dt.datetime | None, last: int | None, contract_id: int | None,
              limit: int):
-    # Driven from the partner's contracts (index contract (partner_id, id)), then their
-    # tickets (ticket (contract_id)), sorted here: a partner's tickets are a small share of
-    # all. Left alone, SQLite walks every ticket newest first looking for the partner's
-    # (90 ms at 50,000 tickets, the whole index for a partner with none open; 0.1-5 ms
-    # this way). The unary + keeps SQLite off the other indexes; PostgreSQL plans on its
-    # statistics and reads the plain columns.
+    # The page's ticket ids first, from the tickets of the partner's contracts (index contract
+    # (partner_id, id)): the open ones from the partial index of open tickets by contract
+    # (migration 028: index entries only, 0.8 ms), all of them from ticket (contract_id);
+    # then only those rows and their contracts. Left alone, SQLite walks every ticket newest
+    # first looking for the partner's (90 ms at 50,000 tickets), or reads each of the
+    # partner's 2,000 contracts' rows to join them before filtering (6 ms), and it takes
+    # the plain index on contract_id, which looks as good to it, over the partial one
+    # (2.5 ms), hence INDEXED BY. The unary + keeps SQLite off the other indexes; PostgreSQL
+    # plans on its statistics and reads the plain columns.
     plain = not database.is_sqlite(db.obj)
     sold = Contract.select(Contract.id).where(Contract.partner == company_id)
-    query = (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
-                           Contract.id.alias("contract_id"), Contract.number.alias("contract_number"),
-                           Contract.customer_name.alias("customer_name"))
-             .join(Contract, on=(Ticket.contract == Contract.id))
-             .where(Ticket.contract.in_(sold), _unindexed(Ticket.merged_into, plain).is_null()))
+    source = Ticket if plain or everything else NodeList((Ticket, SQL("INDEXED BY ticket_open_contract")))
+    page = Ticket.select(Ticket.id).from_(source).where(Ticket.contract.in_(sold), Ticket.merged_into.is_null())
     if contract_id is not None:
-        query = query.where(Ticket.contract == contract_id)
+        page = page.where(Ticket.contract == contract_id)
     if not everything:
-        query = query.where(_unindexed(Ticket.status, plain) != Status.CLOSED.value)
-    updated_at = _unindexed(Ticket.updated_at, plain)
+        page = page.where(OPEN)
     if when is not None:
         at = Value(when, converter=Ticket.updated_at.db_value)  # as the column would convert it
-        query = query.where((updated_at < at) | ((updated_at == at) & (Ticket.id < last)))
-    return query.order_by(updated_at.desc(), Ticket.id.desc()).limit(limit).dicts()
+        page = page.where((Ticket.updated_at < at) | ((Ticket.updated_at == at) & (Ticket.id < last)))
+    page = page.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+    return (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
+                          Contract.id.alias("contract_id"), Contract.number.alias("contract_number"),
+                          Contract.customer_name.alias("customer_name"))
+            .join(Contract, on=(Contract.id == _unindexed(Ticket.contract, plain)))
+            .where(Ticket.id.in_(page))
+            .order_by(_unindexed(Ticket.updated_at, plain).desc(), Ticket.id.desc()).dicts())
+
+
+# "Open" with the literal, as the partial index says it (migration 028): a planner uses a
+# partial index only for a query whose condition implies the index's, which a bound
+# parameter cannot.
+OPEN = Ticket.status != SQL(f"'{Status.CLOSED.value}'")
 
 
 def _unindexed(column, plain: bool):

@@ -15,6 +15,12 @@ must not run queries itself. Arguments of type bool, None or an Enum member are 
 the shape instead (one statement each), so `if verified:` is allowed on a bool. An
 argument that does not reach the parameters unchanged (`x + 1`, `f"%{x}%"`) is found on
 the first call and refused with `PreparedError`, as is an unused one.
+
+A list or tuple argument (the values of an `IN`) is a value too, of up to MAX_LISTED
+items: its SQL is built for the next power of two of its length, and a shorter list is
+padded by repeating its last item (which changes nothing for `IN`), so a page of 37 ids
+and one of 50 share one statement. Use it only where repeating an item cannot change
+the answer (`IN`, never a VALUES list). An empty list is a shape of its own.
 """
 from __future__ import annotations
 
@@ -35,6 +41,12 @@ class PreparedError(TypeError):
 
 
 _STRING_MARK = "\x00prepared\x00"
+MAX_LISTED = 1024  # longest list argument; lists' statements come in lengths 1, 2, 4, ... this
+
+
+def _bucket(length: int) -> int:
+    """The length a list's statement is built for: the next power of two."""
+    return 1 << (length - 1).bit_length() if length else 0
 
 
 def _stand_in(value: Any, position: int) -> Any:
@@ -54,6 +66,30 @@ def _stand_in(value: Any, position: int) -> Any:
 
 def _is_shape(value: Any) -> bool:
     return value is None or isinstance(value, (bool, enum.Enum))
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _list_stand_in(value: list | tuple, position: int) -> list:
+    if len(value) > MAX_LISTED:
+        raise PreparedError(f"argument {position}: a list of {len(value)} items (at most {MAX_LISTED})")
+    if value and _is_shape(value[0]):
+        raise PreparedError(f"argument {position}: a list of {type(value[0]).__name__} cannot be prepared values")
+    if any(type(item) is not type(value[0]) for item in value):
+        raise PreparedError(f"argument {position}: a list's items must be of one type")
+    # Distinct stand-ins for each slot: position * MAX_LISTED + slot keeps them apart from
+    # every other argument's.
+    return [_stand_in(value[0], (position + 1) * (MAX_LISTED + 1) + slot) for slot in range(_bucket(len(value)))]
+
+
+def _shape_key(value: Any) -> Any:
+    if _is_shape(value):
+        return (type(value), value)
+    if _is_list(value):
+        return (list, _bucket(len(value)), type(value[0]) if value else None)
+    return type(value)
 
 
 class _RecordingContext(Context):
@@ -77,25 +113,39 @@ class _Statement:
     """One shape's SQL, the query it came from (for its cursor wrapper) and, for each
     parameter, the argument it comes from (with its conversion) or a constant."""
 
-    def __init__(self, query, sql: str, slots: list[tuple[int | None, Any]]):
+    def __init__(self, query, sql: str, slots: list[tuple[int | tuple[int, int] | None, Any]]):
         self.query, self.sql, self.slots = query, sql, slots
 
     def params(self, args: tuple) -> list:
-        return [constant if index is None else (constant(args[index]) if constant else args[index])
+        return [constant if index is None else (constant(_value(args, index)) if constant else _value(args, index))
                 for index, constant in self.slots]
 
 
+def _value(args: tuple, index: int | tuple[int, int]) -> Any:
+    if isinstance(index, int):
+        return args[index]
+    position, slot = index
+    items = args[position]
+    return items[min(slot, len(items) - 1)]  # a short list: its last item again
+
+
 def _compile(build: Callable, args: tuple) -> _Statement:
-    stand_ins = tuple(a if _is_shape(a) else _stand_in(a, i) for i, a in enumerate(args))
+    stand_ins = tuple(a if _is_shape(a) else _list_stand_in(a, i) if _is_list(a) else _stand_in(a, i)
+                      for i, a in enumerate(args))
     query = build(*stand_ins)
     database = db.obj
     context = _RecordingContext(**database.get_context_options())
     sql, params = context.sql(query).query()
     if len(context.recorded) != len(params):
         raise PreparedError(f"{build.__qualname__}: its query adds parameters Peewee's value() does not see")
-    by_stand_in = {(type(s), s): i for i, s in enumerate(stand_ins) if not _is_shape(args[i])}
-    slots: list[tuple[int | None, Any]] = []
-    used = set()
+    by_stand_in: dict[tuple[type, Any], int | tuple[int, int]] = {}
+    for i, s in enumerate(stand_ins):
+        if _is_list(args[i]):
+            by_stand_in.update(((type(item), item), (i, slot)) for slot, item in enumerate(s))
+        elif not _is_shape(args[i]):
+            by_stand_in[(type(s), s)] = i
+    slots: list[tuple[int | tuple[int, int] | None, Any]] = []
+    used: set[int | tuple[int, int]] = set()
     for (raw, converter), param in zip(context.recorded, params):
         index = by_stand_in.get((type(raw), raw)) if isinstance(raw, (int, float, str, dt.date)) else None
         if index is None:
@@ -105,7 +155,10 @@ def _compile(build: Callable, args: tuple) -> _Statement:
         else:
             used.add(index)
             slots.append((index, converter))
-    unused = [i for i, a in enumerate(args) if not _is_shape(a) and i not in used]
+    listed = {(i, slot) for i, s in enumerate(stand_ins) if _is_list(args[i]) for slot in range(len(s))}
+    if listed - used:
+        raise PreparedError(f"{build.__qualname__}: a list argument's items do not all reach the SQL unchanged")
+    unused = [i for i, a in enumerate(args) if not _is_shape(a) and not _is_list(a) and i not in used]
     if unused:
         raise PreparedError(f"{build.__qualname__}: argument(s) {unused} do not reach the SQL unchanged")
     return _Statement(query, sql, slots)
@@ -123,7 +176,7 @@ class Prepared:
 
     def statement(self, args: tuple) -> _Statement:
         database = db.obj
-        key = (type(database), *((type(a), a) if _is_shape(a) else type(a) for a in args))
+        key = (type(database), *(_shape_key(a) for a in args))
         found = self.statements.get(key)
         if found is None:
             with self.lock:

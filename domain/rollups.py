@@ -22,7 +22,7 @@ import datetime as dt
 from collections import Counter
 from zoneinfo import ZoneInfo
 
-from peewee import JOIN, Database, Select, fn
+from peewee import JOIN, SQL, Case, Database, Select, fn
 
 from helpdesk.models import (
     AnswerDay,
@@ -153,24 +153,29 @@ def ticket_merged(created_at: dt.datetime, closed_at: dt.datetime | None) -> Non
 
 def answers(start: dt.date, end: dt.date) -> dict[int, int]:
     """Author id -> public answers on the local days start..end."""
-    query = (AnswerDay.select(AnswerDay.author, fn.SUM(AnswerDay.answers))
-             .where(AnswerDay.day >= start, AnswerDay.day <= end).group_by(AnswerDay.author))
-    return {author: int(n) for author, n in query.tuples() if n}
+    return {author: int(n) for author, n in _answers(start, end) if n}
+
+
+@prepared
+def _answers(start: dt.date, end: dt.date):
+    return (AnswerDay.select(AnswerDay.author, fn.SUM(AnswerDay.answers))
+            .where(AnswerDay.day >= start, AnswerDay.day <= end).group_by(AnswerDay.author).tuples())
 
 
 def minutes_per_engineer(start: dt.date, end: dt.date) -> dict[str, int]:
     """Author's address -> minutes on the local days start..end."""
-    query = (MinutesDay.select(MinutesDay.author_email, fn.SUM(MinutesDay.minutes), fn.SUM(MinutesDay.messages))
-             .where(MinutesDay.day >= start, MinutesDay.day <= end).group_by(MinutesDay.author_email))
-    return {email: int(minutes or 0) for email, minutes, messages in query.tuples() if messages}
+    return {email: int(minutes or 0) for email, minutes, messages in _minutes_per_address(start, end) if messages}
+
+
+@prepared
+def _minutes_per_address(start: dt.date, end: dt.date):
+    return (MinutesDay.select(MinutesDay.author_email, fn.SUM(MinutesDay.minutes), fn.SUM(MinutesDay.messages))
+            .where(MinutesDay.day >= start, MinutesDay.day <= end).group_by(MinutesDay.author_email).tuples())
 
 
 def minutes_per_contract(start: dt.date, end: dt.date) -> list[tuple[str, str, int]]:
     """(contract number or "", customer, minutes), most first, as `timespent.per_contract`."""
-    spent = (ContractMinutesDay.select(ContractMinutesDay.contract_id, fn.SUM(ContractMinutesDay.minutes).alias("minutes"))
-             .where(ContractMinutesDay.day >= start, ContractMinutesDay.day <= end)
-             .group_by(ContractMinutesDay.contract_id).having(fn.SUM(ContractMinutesDay.messages) > 0)
-             .alias("spent"))
+    spent = _spent_per_contract(start, end)
     total = fn.SUM(spent.c.minutes)
     query = (Select((spent,), (Contract.number, Contract.customer_name, total.alias("minutes")))
              .join(Contract, JOIN.LEFT_OUTER, on=(spent.c.contract_id == Contract.id))
@@ -178,11 +183,54 @@ def minutes_per_contract(start: dt.date, end: dt.date) -> list[tuple[str, str, i
     return [(number or "", customer or "", int(minutes or 0)) for number, customer, minutes in db.execute(query)]
 
 
+def first_minutes_per_contract(start: dt.date, end: dt.date, limit: int) -> tuple[list[tuple[str, str, int]], int]:
+    """The first `limit` rows of `minutes_per_contract` and how many rows it has, looking up
+    the contracts of those rows only (a page's table; the period has thousands): the sums per
+    contract ranked by minutes, every one tied with the last shown kept for the order by number.
+    The sums of no contract (0) and of a contract no longer there are one row in
+    `minutes_per_contract`: when there are several such, that one is read instead."""
+    rows = _first_per_contract.cursor((start, end, limit))[1].fetchall()
+    if rows and rows[0][4] > 1:
+        every = minutes_per_contract(start, end)
+        return every[:limit], len(every)
+    return ([(number or "", customer or "", int(minutes or 0)) for number, customer, minutes, _, _ in rows],
+            int(rows[0][3]) if rows else 0)
+
+
+@prepared
+def _first_per_contract(start: dt.date, end: dt.date, limit: int):
+    """The contracts ranked by minutes, those ranked `limit` or better, with how many there are
+    and how many of them are of no contract (0, or one no longer there)."""
+    spent = _spent_per_contract(start, end)
+    known = fn.EXISTS(Contract.select(SQL("1")).where(Contract.id == spent.c.contract_id))
+    ranked = Select((spent,), (spent.c.contract_id, spent.c.minutes,
+                               fn.RANK().over(order_by=[spent.c.minutes.desc()]).alias("rank"),
+                               fn.COUNT(SQL("*")).over().alias("count"),
+                               fn.SUM(Case(None, [(known, 0)], 1)).over().alias("unknown"))).alias("ranked")
+    return (Select((ranked,), (Contract.number, Contract.customer_name, ranked.c.minutes, ranked.c.count,
+                               ranked.c.unknown))
+            .join(Contract, JOIN.LEFT_OUTER, on=(ranked.c.contract_id == Contract.id))
+            .where(ranked.c.rank <= limit).order_by(ranked.c.minutes.desc(), Contract.number).limit(limit))
+
+
+def _spent_per_contract(start: dt.date, end: dt.date):
+    """Subquery `spent`: contract_id, minutes on the local days start..end (contracts with messages)."""
+    return (ContractMinutesDay.select(ContractMinutesDay.contract_id,
+                                      fn.SUM(ContractMinutesDay.minutes).alias("minutes"))
+            .where(ContractMinutesDay.day >= start, ContractMinutesDay.day <= end)
+            .group_by(ContractMinutesDay.contract_id).having(fn.SUM(ContractMinutesDay.messages) > 0)
+            .alias("spent"))
+
+
 def opened_closed(start: dt.date, end: dt.date) -> dict[dt.date, tuple[int, int]]:
     """Local day -> (tickets opened, tickets closed) on the days start..end."""
-    query = TicketDay.select(TicketDay.day, TicketDay.opened, TicketDay.closed).where(
-        TicketDay.day >= start, TicketDay.day <= end)
-    return {day: (opened, closed) for day, opened, closed in query.tuples()}
+    return {day: (opened, closed) for day, opened, closed in _ticket_days(start, end)}
+
+
+@prepared
+def _ticket_days(start: dt.date, end: dt.date):
+    return TicketDay.select(TicketDay.day, TicketDay.opened, TicketDay.closed).where(
+        TicketDay.day >= start, TicketDay.day <= end).tuples()
 
 
 # --- building them from every row --------------------------------------------------------------------

@@ -15,6 +15,11 @@ its own SQL, so neither sees the other's:
   table kept by a trigger on `message`, and a `contract_search` table of the same
   folded contract documents, each a tsvector column with a GIN index.
 
+A contract's document can also be read with the contract (`contract_document`: the folded
+words as the index holds them) and matched in Python (`document_matcher`, the index's rule), where
+the contracts to look at are few or come in the list's order: a customer's own contracts, or the
+first page of a word most contracts have (`domain.contracts`).
+
 A query is the words of the search box (`search_tokens`: letters and digits only,
 folded in Python, at most eight), every one required, each as a prefix (from three
 characters; shorter ones as whole words): "lodz" finds "Łódź", "drukar" finds "drukarka". Internal notes are searched only for staff.
@@ -24,9 +29,10 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 
 import snowballstemmer
-from peewee import SQL, Database, NodeList, Table
+from peewee import SQL, Database, NodeList, Table, fn
 
 from helpdesk import database
 from helpdesk.models import Contract, Message, MessageKind, Ticket, db
@@ -102,6 +108,7 @@ def _ts_alternatives(terms: list[list[str]]) -> str:
 
 class _Sqlite:
     match = staticmethod(fts5_match)
+    row_by_row = True  # a cursor steps the statement as it is read
 
     match_articles = staticmethod(_fts5_alternatives)
 
@@ -125,6 +132,10 @@ class _Sqlite:
             return query.where(NodeList((SQL("+"), Contract.id), glue="").in_(self.contract_ids(tokens)))
         return query.where(Contract.id.in_(self.contract_ids(tokens)))
 
+    def contract_document(self):
+        index = Table("contract_search")
+        return index.select(index.c.body).where(index.c.rowid == Contract.id)
+
     def ticket_ids(self, tokens):
         return SQL("(SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?)", [self.match(tokens)])
 
@@ -137,6 +148,7 @@ class _Sqlite:
 
 
 class _Postgres:
+    row_by_row = False  # psycopg2 fetches the whole result at once
     match_articles = staticmethod(_ts_alternatives)
 
     def article_ids(self, match: str):
@@ -160,6 +172,11 @@ class _Postgres:
 
     def contracts_matching(self, query, tokens, plan: str):
         return query.where(Contract.id.in_(self.contract_ids(tokens)))  # the planner chooses from its statistics
+
+    def contract_document(self):  # the tsvector's lexemes, one space between: the words as indexed
+        index = Table("contract_search")
+        return (index.select(fn.array_to_string(fn.tsvector_to_array(index.c.document), " "))
+                .where(index.c.contract_id == Contract.id))
 
     def ticket_ids(self, tokens):
         return SQL("(SELECT id FROM ticket WHERE to_tsvector('simple', helpdesk_fold(subject)) "
@@ -194,6 +211,39 @@ def contracts_matching(query, tokens: list[str], plan: str = LIST):
     the number index to the first 50 costs the list of ids alone, and a count up to 1,000
     stops after 1,000 matches instead of listing all 25,000 first."""
     return _backend().contracts_matching(query, tokens, plan)
+
+
+def contract_document():
+    """A subquery for a contract query's select list: the contract's indexed document, its
+    words folded with one space or more between them (NULL when it has none)."""
+    return _backend().contract_document()
+
+
+def reads_row_by_row() -> bool:
+    """Whether a query's rows are worked out as they are read (SQLite), so that stopping early
+    saves the rest; PostgreSQL's driver has every row of the LIMIT sent first."""
+    return _backend().row_by_row
+
+
+def _has_word(document: str, token: str, whole: bool) -> bool:
+    """Whether a word of `document` starts with `token` (is `token`, when `whole`). A word is
+    a run of letters and digits (`TOKEN`), as the index's tokenizer splits the folded text."""
+    at = document.find(token)
+    while at >= 0:
+        end = at + len(token)
+        if (at == 0 or not document[at - 1].isalnum()) and (
+                not whole or end == len(document) or not document[end].isalnum()):
+            return True
+        at = document.find(token, at + 1)
+    return False
+
+
+def document_matcher(tokens: list[str]) -> Callable[[str | None], bool]:
+    """Whether a `contract_document` has every token, by the index's rule (`fts5_match`): a
+    word starting with each (the whole word when shorter than MIN_PREFIX). str.find first:
+    0.4 µs a document where a regular expression with a look-behind took 6."""
+    needed = [(token, len(token) < MIN_PREFIX) for token in tokens]
+    return lambda document: document is not None and all(_has_word(document, t, whole) for t, whole in needed)
 
 
 def ticket_condition(tokens: list[str], *, staff: bool):

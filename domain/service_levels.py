@@ -20,6 +20,7 @@ from helpdesk.models import Contract, Message, SlaPolicy, StatusChange, Ticket, 
 from . import rollups, sla
 from .business_hours import ALWAYS, Calendar, calendar_of
 from .inserts import update_row
+from .prepared import prepared
 from .validation import N_, Invalid
 
 CHUNK = 500
@@ -245,10 +246,15 @@ def sla_json(ticket: Ticket, settings: Settings, now: dt.datetime) -> dict:
     }
 
 
+@prepared
+def _policy_hours():
+    return SlaPolicy.select(SlaPolicy.name, SlaPolicy.hours).tuples()
+
+
 def with_time_left(rows: list[dict], settings: Settings, now: dt.datetime) -> list[dict]:
     """Queue rows (with the ticket's clock columns) plus `sla_left` (a duration, "-" when
     overdue), `sla_breached` and `sla_paused`, from the next deadline of each."""
-    hours = dict(SlaPolicy.select(SlaPolicy.name, SlaPolicy.hours).tuples()) if rows else {}
+    hours = dict(_policy_hours()) if rows else {}
     for row in rows:
         row.update(sla_left=None, sla_breached=False, sla_paused=False)
         if not row.get("sla_policy") or row.get("status") == "closed":

@@ -20,6 +20,7 @@ from helpdesk import database
 from helpdesk.models import Message, MessageKind, Status, Ticket, User, db, utcnow
 
 from . import rollups, timespent
+from .prepared import Prepared, prepared
 from .validation import N_
 
 UTC = dt.timezone.utc
@@ -79,6 +80,11 @@ class Report:
     columns: list[str]
     rows: list[list] = field(default_factory=list)
     chart: Chart | None = None
+    count: int | None = None  # how many rows in all, when `rows` holds the first ones only (a page's table)
+
+    @property
+    def total(self) -> int:
+        return len(self.rows) if self.count is None else self.count
 
     def as_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "columns": self.columns,
@@ -163,18 +169,12 @@ def _months(period: Period) -> tuple[list[str], list[dt.datetime]]:
     return labels, [period.utc_of(dt.date(int(m[:4]), int(m[5:]), 1)) for m in labels[1:]]
 
 
-def _when(value: str | dt.datetime) -> dt.datetime:
-    """A time as the driver returns it (SQLite: text) as a datetime, without Peewee's
-    format-guessing per value (most of these reports' time when they read each ticket)."""
-    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
-
-
 def _raw(query) -> list[tuple]:
     return db.execute(query).fetchall()
 
 
-def opened_closed(period: Period, now: dt.datetime) -> Report:
-    opened, closed = (_opened_closed_kept if rollups.kept_for(period.zone.key) else _opened_closed_counted)(period)
+def opened_closed(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
+    opened, closed = (_opened_closed_kept if kept else _opened_closed_counted)(period)
     return Report("opened_closed", N_("Tickets opened and closed per week"), ["week", "opened", "closed"],
                   [[w, opened[w], closed[w]] for w in weeks_between(period.start, period.end)],
                   Chart("bar", 0, (1, 2)))
@@ -202,28 +202,50 @@ def _opened_closed_counted(period: Period) -> tuple[Counter, Counter]:
     return per_week(Ticket.created_at), per_week(Ticket.closed_at)
 
 
-def response_times(period: Period, now: dt.datetime) -> Report:
+def _rows(query: Prepared, *args) -> list[tuple]:
+    """The rows of a prepared query as the driver gives them (no conversion per value)."""
+    return query.cursor(args)[1].fetchall()
+
+
+@prepared
+def _times_opened(since: dt.datetime, until: dt.datetime, *starts: dt.datetime):
+    """Per ticket opened in the period: its month's number, opened, answered, closed (a shape a
+    number of months: built once each, domain/prepared.py)."""
+    return (Ticket.select(_bucket(Ticket.created_at, list(starts)), Ticket.created_at, Ticket.first_response_at,
+                          Ticket.closed_at)
+            .where(Ticket.created_at >= since, Ticket.created_at < until, UNMERGED))
+
+
+def response_times(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
     """Per month of opening: first response and resolution times (hours, wall clock)."""
     labels, starts = _months(period)
-    first: dict[int, list[float]] = defaultdict(list)
-    whole: dict[int, list[float]] = defaultdict(list)
-    opened = Counter()  # type: ignore[var-annotated]
-    query = (Ticket.select(_bucket(Ticket.created_at, starts), Ticket.created_at, Ticket.first_response_at,
-                           Ticket.closed_at)
-             .where(Ticket.created_at >= period.since, Ticket.created_at < period.until, UNMERGED))
-    for month, created, answered, closed in _raw(query):
-        month, created = int(month), _when(created)
+    first: list[list[float]] = [[] for _ in labels]
+    whole: list[list[float]] = [[] for _ in labels]
+    opened = [0] * len(labels)
+    times = _rows(_times_opened, period.since, period.until, *starts)
+    # The driver's values: SQLite's text read by fromisoformat (not Peewee's format-guessing per
+    # value, most of this report's time), PostgreSQL's datetimes as they are. Exact medians and
+    # percentiles need every time; SQLite's date functions round to milliseconds.
+    when = dt.datetime.fromisoformat if times and isinstance(times[0][1], str) else _same
+    for month, created, answered, closed in times:
+        created = when(created)
         opened[month] += 1
         if answered:
-            first[month].append((_when(answered) - created).total_seconds())
+            first[month].append((when(answered) - created).total_seconds())
         if closed:
-            whole[month].append((_when(closed) - created).total_seconds())
+            whole[month].append((when(closed) - created).total_seconds())
+    for values in first + whole:
+        values.sort()  # once: median and percentile sort again, at no cost when already in order
     rows = [[m, opened[i], hours(median(first[i])), hours(percentile(first[i], 0.9)),
              hours(median(whole[i])), hours(percentile(whole[i], 0.9))]
             for i, m in enumerate(labels)]
     return Report("response_times", N_("First response and resolution times (hours)"),
                   ["month", "tickets", "first_response_median_h", "first_response_p90_h", "resolution_median_h",
                    "resolution_p90_h"], rows, Chart("line", 0, (2, 3, 4, 5), "h"))
+
+
+def _same(value):
+    return value
 
 
 def _count(condition):
@@ -239,19 +261,24 @@ def _met_and_breached(due, done, paused, now: dt.datetime) -> tuple:
     return _count(met), _count(breached)
 
 
-def sla_compliance(period: Period, now: dt.datetime) -> Report:
+@prepared
+def _deadlines(since: dt.datetime, until: dt.datetime, now: dt.datetime, *starts: dt.datetime):
+    """Per service level and month of opening: tickets, first responses and resolutions met and breached."""
+    return (Ticket.select(Ticket.sla_policy, _bucket(Ticket.created_at, list(starts)), fn.COUNT(SQL("*")),
+                          *_met_and_breached(Ticket.first_response_due, Ticket.first_response_at,
+                                             Ticket.sla_paused_at, now),
+                          *_met_and_breached(Ticket.resolution_due, Ticket.closed_at, Ticket.sla_paused_at, now))
+            .where(Ticket.created_at >= since, Ticket.created_at < until, Ticket.sla_policy.is_null(False), UNMERGED)
+            .group_by(Ticket.sla_policy, SQL("2")))
+
+
+def sla_compliance(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
     """Per service level and month of opening: deadlines met and breached."""
     labels, starts = _months(period)
-    query = (Ticket.select(Ticket.sla_policy, _bucket(Ticket.created_at, starts), fn.COUNT(SQL("*")),
-                           *_met_and_breached(Ticket.first_response_due, Ticket.first_response_at,
-                                              Ticket.sla_paused_at, now),
-                           *_met_and_breached(Ticket.resolution_due, Ticket.closed_at, Ticket.sla_paused_at, now))
-             .where(Ticket.created_at >= period.since, Ticket.created_at < period.until,
-                    Ticket.sla_policy.is_null(False), UNMERGED)
-             .group_by(Ticket.sla_policy, SQL("2")))
     rows = []
     for policy, month, tickets, first_met, first_breached, met, breached in sorted(
-            (policy, labels[int(b)], *map(int, counts)) for policy, b, *counts in _raw(query)):
+            (policy, labels[int(b)], *map(int, counts))
+            for policy, b, *counts in _rows(_deadlines, period.since, period.until, now, *starts)):
         rows.append([f"{policy} {month}", policy, month, tickets, first_met, first_breached,
                      percent(first_met, first_met + first_breached), met, breached, percent(met, met + breached)])
     return Report("sla_compliance", N_("Service-level compliance per level and month (per cent)"),
@@ -260,15 +287,21 @@ def sla_compliance(period: Period, now: dt.datetime) -> Report:
                   rows, Chart("bar", 0, (6, 9), "%"))
 
 
-def backlog(period: Period, now: dt.datetime) -> Report:
+@prepared
+def _open_by_age(*opened_after: dt.datetime):
+    """Open tickets per status and age: younger than d days <=> opened after now - d (the index
+    on (status, created_at) alone)."""
+    age = Case(None, [(Ticket.created_at > after, SQL(str(i))) for i, after in enumerate(opened_after)],
+               SQL(str(len(opened_after))))
+    return (Ticket.select(Ticket.status, age, fn.COUNT(SQL("*"))).where(Ticket.status.in_(OPEN_STATUSES))
+            .group_by(Ticket.status, SQL("2")))
+
+
+def backlog(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
     """Open tickets now, by status and age."""
-    # younger than d days <=> opened after now - d (the index on (status, created_at) alone)
-    age = Case(None, [(Ticket.created_at > now - dt.timedelta(days=days), SQL(str(i)))
-                      for i, (days, _) in enumerate(AGES) if days is not None], SQL(str(len(AGES) - 1)))
     counts: dict[str, Counter] = defaultdict(Counter)
-    query = (Ticket.select(Ticket.status, age, fn.COUNT(SQL("*"))).where(Ticket.status.in_(OPEN_STATUSES))
-             .group_by(Ticket.status, SQL("2")))
-    for status, bucket, n in _raw(query):
+    younger = [now - dt.timedelta(days=days) for days, _ in AGES if days is not None]
+    for status, bucket, n in _rows(_open_by_age, *younger):
         counts[status][AGES[int(bucket)][1]] += n
     labels = [label for _, label in AGES]
     rows = [[status, *[counts[status][label] for label in labels], sum(counts[status].values())]
@@ -277,18 +310,33 @@ def backlog(period: Period, now: dt.datetime) -> Report:
                   Chart("stacked", 0, tuple(range(1, len(labels) + 1))))
 
 
-def engineers(period: Period, now: dt.datetime) -> Report:
-    """Per engineer: open tickets assigned now, tickets closed, public answers, time spent."""
-    people = list(User.select(User.id, User.email).where(User.role.in_(["engineer", "admin"])).order_by(User.email))
+@prepared
+def _engineers():
+    return User.select(User.id, User.email).where(User.role.in_(["engineer", "admin"])).order_by(User.email).tuples()
+
+
+@prepared
+def _open_per_assignee():
     # `+assignee_id` on SQLite: from the index on (status, created_at, assignee_id), the open
     # tickets only, not the index on assignee_id (every assigned ticket, closed ones too).
     assignee = Ticket.assignee if not database.is_sqlite(db.obj) else NodeList((SQL("+"), Ticket.assignee), glue="")
-    assigned = dict(Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id)).where(
-        Ticket.status.in_(OPEN_STATUSES), assignee.is_null(False)).group_by(Ticket.assignee).tuples())
-    closed = dict(Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id)).where(
-        Ticket.closed_at >= period.since, Ticket.closed_at < period.until, Ticket.assignee.is_null(False), UNMERGED)
-        .group_by(Ticket.assignee).tuples())
-    if rollups.kept_for(period.zone.key):  # the per-day sums (domain/rollups.py)
+    return (Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id))
+            .where(Ticket.status.in_(OPEN_STATUSES), assignee.is_null(False)).group_by(Ticket.assignee).tuples())
+
+
+@prepared
+def _closed_per_assignee(since: dt.datetime, until: dt.datetime):
+    return (Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id))
+            .where(Ticket.closed_at >= since, Ticket.closed_at < until, Ticket.assignee.is_null(False), UNMERGED)
+            .group_by(Ticket.assignee).tuples())
+
+
+def engineers(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
+    """Per engineer: open tickets assigned now, tickets closed, public answers, time spent."""
+    people = _engineers()
+    assigned = dict(_open_per_assignee())
+    closed = dict(_closed_per_assignee(period.since, period.until))
+    if kept:  # the per-day sums (domain/rollups.py)
         answers = rollups.answers(period.start, period.end)
         spent = rollups.minutes_per_engineer(period.start, period.end)
     else:
@@ -296,18 +344,23 @@ def engineers(period: Period, now: dt.datetime) -> Report:
             Message.kind == MessageKind.STAFF.value, Message.created_at >= period.since,
             Message.created_at < period.until, Message.author.is_null(False)).group_by(Message.author).tuples())
         spent = timespent.per_engineer(period.since, period.until)
-    rows = [[u.email, assigned.get(u.id, 0), closed.get(u.id, 0), answers.get(u.id, 0),
-             round(spent.get(u.email, 0) / 60, 2)] for u in people]
+    rows = [[email, assigned.get(user_id, 0), closed.get(user_id, 0), answers.get(user_id, 0),
+             round(spent.get(email, 0) / 60, 2)] for user_id, email in people]
     return Report("engineers", N_("Per engineer"), ["engineer", "open_assigned", "closed", "answers", "hours_spent"],
                   rows, Chart("hbar", 0, (1, 2, 3)))
 
 
-def time_spent(period: Period, now: dt.datetime) -> Report:
-    spent = (rollups.minutes_per_contract(period.start, period.end) if rollups.kept_for(period.zone.key)
-             else timespent.per_contract(period.since, period.until))
+def time_spent(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
+    count = None
+    if kept and limit is not None:  # a page's table: the first rows, not every contract's
+        spent, count = rollups.first_minutes_per_contract(period.start, period.end, limit)
+    elif kept:
+        spent = rollups.minutes_per_contract(period.start, period.end)
+    else:
+        spent = timespent.per_contract(period.since, period.until)
     rows = [[number or "—", customer, minutes, round(minutes / 60, 2)] for number, customer, minutes in spent]
     return Report("time_spent", N_("Time spent per contract"), ["contract", "customer", "minutes", "hours"], rows,
-                  Chart("hbar", 0, (3,), "h"))
+                  Chart("hbar", 0, (3,), "h"), count)
 
 
 REPORTS = {
@@ -320,6 +373,22 @@ REPORTS = {
 }
 
 
-def report(name: str, period: Period, config=None, *, now: dt.datetime | None = None) -> Report:
-    return REPORTS[name](period, now or utcnow())
+FROM_SUMS = {"opened_closed", "engineers", "time_spent"}  # may read domain/rollups.py's per-day sums
 
+
+def report(name: str, period: Period, config=None, *, now: dt.datetime | None = None, kept: bool | None = None,
+           limit: int | None = None) -> Report:
+    """The report; `kept`: the per-day sums are in the period's zone (read when not given);
+    `limit`: the first rows only (with `count` of them all), as a page shows them."""
+    if kept is None:
+        kept = name in FROM_SUMS and rollups.kept_for(period.zone.key)
+    result = REPORTS[name](period, now or utcnow(), kept, limit)
+    if limit is not None and result.count is None and len(result.rows) > limit:
+        result.count, result.rows = len(result.rows), result.rows[:limit]
+    return result
+
+
+def reports(period: Period, *, now: dt.datetime, limit: int | None = None) -> list[Report]:
+    """Every report, as the reports page shows them (the sums' zone read once)."""
+    kept = rollups.kept_for(period.zone.key)  # once, not once a report
+    return [report(name, period, now=now, kept=kept, limit=limit) for name in REPORTS]

@@ -13,7 +13,7 @@ import unicodedata
 
 from helpdesk.models import TagUse, Ticket, TicketTag, db, utcnow
 
-from .prepared import prepared
+from .prepared import MAX_LISTED, prepared
 from .validation import N_, Invalid
 
 MAX_LENGTH = 40
@@ -135,7 +135,13 @@ def of_tickets(ticket_ids: list[int]) -> dict[int, list[str]]:
     """The tags of each of these tickets (one query), for a page of the queue."""
     found: dict[int, list[str]] = {}
     if ticket_ids:
-        for r in TicketTag.select(TicketTag.ticket, TicketTag.tag).where(TicketTag.ticket.in_(ticket_ids)) \
-                .order_by(TicketTag.tag):
-            found.setdefault(r.ticket_id, []).append(r.tag)
+        for start in range(0, len(ticket_ids), MAX_LISTED):  # any number of tickets (the CLI's list)
+            for ticket_id, tag in _tags_of(list(ticket_ids[start:start + MAX_LISTED])):
+                found.setdefault(ticket_id, []).append(tag)
     return found
+
+
+@prepared
+def _tags_of(ticket_ids: list):
+    return TicketTag.select(TicketTag.ticket, TicketTag.tag).where(TicketTag.ticket.in_(ticket_ids)) \
+        .order_by(TicketTag.tag).tuples()

@@ -7,6 +7,7 @@ import datetime as dt
 
 from helpdesk.domain import collisions
 from helpdesk.models import Message, Role, Ticket, TicketView
+from tests.portal import QueryCounter
 from tests.test_portal_tickets import _user, open_ticket, signed_in, world  # noqa: F401 (a fixture)
 
 
@@ -71,3 +72,38 @@ def test_arrived_since_names_other_peoples_messages_only(db):
     assert [m.id for m in collisions.arrived_since(ticket.id, 0, engineer)] == [theirs.id]
     assert collisions.arrived_since(ticket.id, theirs.id, engineer) == []
     assert collisions.newest_id(ticket.id) == theirs.id and mine.id < theirs.id
+
+
+def test_opening_the_page_records_the_view_only_when_the_recorded_one_is_stale(app, world):  # noqa: F811
+    """The view is read with the others' (one statement) and written again only when older
+    than `refresh_after` (a minute for the default 10-minute window): a page reloaded every
+    few seconds does not write on every GET, and the others still see it."""
+    open_ticket(signed_in(app, world.alice), world.contract_a)
+    ticket = Ticket.get()
+    page = f"/staff/tickets/{ticket.id}"
+    first = signed_in(app, world.engineer, ip="192.0.2.32")
+    first.text(page)
+    [view] = TicketView.select()
+    recorded = view.seen_at
+    with QueryCounter() as queries:
+        first.text(page)
+    assert not [s for s in queries.statements if "ticket_view" in s and "INSERT" in s.upper()]
+    assert TicketView.get().seen_at == recorded  # fresh: not written again
+
+    second = signed_in(app, world.admin, ip="192.0.2.33")
+    assert "Eng Test ma otwarte to zgłoszenie od" in second.text(page)
+
+    # Older than a minute (still in the window): written again on the next opening.
+    TicketView.update(seen_at=recorded - dt.timedelta(minutes=2)).where(TicketView.user == world.engineer.id).execute()
+    first.text(page)
+    assert TicketView.get(TicketView.user == world.engineer.id).seen_at > recorded - dt.timedelta(seconds=1)
+    # Outside the window (not read at all): written too.
+    TicketView.update(seen_at=dt.datetime(2020, 1, 1)).where(TicketView.user == world.engineer.id).execute()
+    first.text(page)
+    assert TicketView.get(TicketView.user == world.engineer.id).seen_at > recorded - dt.timedelta(seconds=1)
+
+
+def test_the_refresh_is_a_tenth_of_the_window_at_most_a_minute():
+    assert collisions.refresh_after(10) == dt.timedelta(minutes=1)
+    assert collisions.refresh_after(60) == dt.timedelta(minutes=1)
+    assert collisions.refresh_after(5) == dt.timedelta(seconds=30)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from helpdesk.models import Company, ContractAccess, Message, Role, Status, Ticket
+from helpdesk.models import Attachment, Company, ContractAccess, Message, Participant, Role, Status, Ticket
 from helpdesk.web.tickets import CONVERSATION_PAGE
 from tests.portal import QueryCounter
 from tests.test_portal_tickets import _contract, _user, signed_in
@@ -156,3 +156,39 @@ def test_a_search_does_not_reach_internal_notes_for_the_customer_but_does_for_st
     older = staff.text(f"/staff/tickets/{ticket.id}?start={note.id}&q=kablu")
     assert "Sekretna notatka o &lt;b&gt;<mark>kablu</mark>&lt;/b&gt;" in older  # marked, and still escaped
 
+
+
+def test_a_cc_added_later_pages_from_then_on_with_each_shown_messages_files_and_links(app, world):
+    """The page's messages are read as tuples by a prepared statement per shape (staff or not,
+    joined later or not, a start or not) and their files by a padded id list: every shape
+    gives the messages the reader may see, each with its own files, once."""
+    alice, engineer, contract = world
+    ticket, visible = long_ticket(alice, contract, 70)
+    bob = _user("bob@elsewhere.example")
+    Participant.create(ticket=ticket, email=bob.email, added_at=BASE + dt.timedelta(minutes=30))
+    everything = [m.id for m in Message.newest_first(ticket)]
+    for i, message_id in enumerate(everything):
+        if i % 3 == 0:
+            Attachment.create(message=message_id, filename=f"plik-{message_id}.txt", size=1)
+    Message.update(body_html="<p>HTML</p>").where(Message.id == everything[-1]).execute()
+
+    since = [m.id for m in Message.newest_first(ticket).where(Message.created_at >= BASE + dt.timedelta(minutes=30))
+             if m.kind != "note"]
+    portal = signed_in(app, bob, ip="192.0.2.52")
+    assert read_all(portal, f"/tickets/{ticket.id}")[0] == since
+    assert len(since) < len(visible)
+
+    staff = signed_in(app, engineer, ip="192.0.2.53")
+    files_seen, html_links = [], 0
+    link = f"/staff/tickets/{ticket.id}"
+    while link:
+        html = staff.text(link)
+        for message_id in shown(html):  # each message's own files under it, nobody else's
+            block = html.split(f'id="m{message_id}"', 1)[1].split('<li class="message', 1)[0]
+            named = [int(f) for f in re.findall(r"plik-(\d+)\.txt", block)]
+            assert set(named) <= {message_id}
+            files_seen += named
+        html_links += html.count("/html\">")
+        link = earlier_link(html)
+    assert sorted(set(files_seen)) == sorted(everything[::3])
+    assert html_links == 1

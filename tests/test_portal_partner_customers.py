@@ -223,3 +223,42 @@ def test_the_partners_lists_page_with_a_fixed_number_of_queries(app, world):
     second = page.text(after)
     shown = set(re.findall(r"/tickets/(\d+)\"", tickets)) & set(re.findall(r"/tickets/(\d+)\"", second))
     assert shown == set()  # no ticket on both pages
+
+
+def test_the_partners_ticket_pages_are_its_open_unmerged_tickets_newest_first_in_keyset_pages(app, world, rival):
+    """The page's query (driven from the partial index of open tickets on SQLite, migration
+    028) against the same rows picked one by one: open or all, one contract or every one,
+    page after page, with ties on the time of change, closed and merged tickets, and another
+    partner's tickets that must never show."""
+    partner = Company.get_by_id(world.partner.company_id)
+    company = Company.get_by_id(world.alice.company_id)
+    contracts = [_contract(f"K{i:06d}", company, partner=partner) for i in range(3)]
+    foreign = _contract("K999999", company, partner=Company.get_by_id(rival.company_id))
+    statuses = ["new", "open", "closed", "waiting_customer", "closed"]
+    made = []
+    for i in range(23):
+        at = NOW - dt.timedelta(minutes=i // 3)  # three tickets share each time of change
+        made.append(Ticket.create(subject=f"P{i}", contract=contracts[i % 3], company=company, status=statuses[i % 5],
+                                  requester_email=world.alice.email, updated_at=at))
+    Ticket.create(subject="foreign", contract=foreign, company=company, requester_email=world.alice.email)
+    Ticket.update(merged_into=made[0].id).where(Ticket.id == made[1].id).execute()
+
+    def expected(everything, contract_id):
+        rows = [t for t in Ticket.select().join(Contract).where(Contract.partner == partner.id)
+                if t.merged_into_id is None and (everything or t.status != "closed")
+                and contract_id in (None, t.contract_id)]
+        return [t.id for t in sorted(rows, key=lambda t: (t.updated_at, t.id), reverse=True)]
+
+    for everything in (False, True):
+        for contract_id in (None, contracts[1].id):
+            got, before = [], None
+            while True:
+                rows, more = partner_view.tickets_page(partner.id, everything=everything, before=before,
+                                                       contract_id=contract_id, limit=4)
+                got += [r["id"] for r in rows]
+                assert all(r["contract_number"].startswith("K") and r["contract_id"] != foreign.id for r in rows)
+                if not more:
+                    break
+                before = (rows[-1]["updated_at"], rows[-1]["id"])
+            assert got == expected(everything, contract_id), (everything, contract_id)
+    assert len(expected(False, None)) < len(expected(True, None))  # the closed ones make a difference

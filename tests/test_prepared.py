@@ -157,11 +157,7 @@ def test_refuses_what_it_cannot_prepare(world):
     def unused(ticket_id: int, word: str):
         return Ticket.select().where(Ticket.id == ticket_id)
 
-    @prepared
-    def listed(ids: list):
-        return Ticket.select().where(Ticket.id.in_(ids))
-
-    for call in (lambda: shifted(3), lambda: containing("T1"), lambda: unused(3, "x"), lambda: listed([1, 2])):
+    for call in (lambda: shifted(3), lambda: containing("T1"), lambda: unused(3, "x")):
         with pytest.raises(PreparedError):
             call()
 
@@ -196,3 +192,45 @@ def test_message_counts_with_dates(world):
         return Message.select(fn.COUNT(Message.id)).where(Message.ticket == ticket_id, Message.created_at >= when)
 
     assert [since.scalar(ticket.id, world["base"] + dt.timedelta(days=d)) for d in range(6)] == [5, 4, 3, 2, 1, 0]
+
+
+def test_lists_for_in_share_a_statement_per_power_of_two_and_give_the_querys_rows(world):
+    """A list argument (an IN): the same rows as the query for lists of every length from
+    empty to past a bucket's edge, with repeated and missing ids, next to other values;
+    one statement per power of two of the length."""
+    def by_ids(ids: list, status: str):
+        return Ticket.select(Ticket.id).where(Ticket.id.in_(ids), Ticket.status != status).order_by(Ticket.id)
+
+    prepared_by_ids = prepared(by_ids)
+    ids = [t.id for t in world["tickets"]]
+    lengths = list(range(0, 18)) + [30, 31, 33]
+    for n in lengths:
+        for chosen in (ids[:n], ids[::-1][:n], [ids[3]] * n, ids[:n] + [10**9]):
+            for status in ("closed", "new"):
+                got = [t.id for t in prepared_by_ids(chosen, status)]
+                assert got == [t.id for t in by_ids(chosen, status)], (n, chosen, status)
+    # lengths 0..34: empty, 1, 2, 4, 8, 16, 32, 64 (34 = 33 + the missing id)
+    assert sorted(key[1][1] for key in prepared_by_ids.statements) == [0, 1, 2, 4, 8, 16, 32, 64]
+    words = prepared(lambda subjects: Ticket.select(Ticket.id).where(Ticket.subject.in_(subjects)).order_by(Ticket.id))
+    assert [t.id for t in words(("T1", "T2", "T3"))] == [world["tickets"][i].id for i in (1, 2, 3)]
+    assert [t.id for t in words(["T4"])] == [world["tickets"][4].id]
+
+
+def test_refuses_lists_it_cannot_prepare(world):
+    @prepared
+    def shifted(ids: list):
+        return Ticket.select().where(Ticket.id.in_([i + 1 for i in ids]))
+
+    @prepared
+    def first_only(ids: list):
+        return Ticket.select().where(Ticket.id == ids[0])
+
+    @prepared
+    def listed(ids: list):
+        return Ticket.select().where(Ticket.id.in_(ids))
+
+    for call in (lambda: shifted([1, 2]), lambda: first_only([1, 2]), lambda: listed([1, "2"]),
+                 lambda: listed([True, False]), lambda: listed(list(range(1025)))):
+        with pytest.raises(PreparedError):
+            call()
+    assert listed([1, 2]) is not None

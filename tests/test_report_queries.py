@@ -123,6 +123,25 @@ def test_the_reports_in_sql_equal_the_rows_counted_one_by_one(db, seed, kept, mo
             assert statistics.report(name, period, now=NOW).rows == _reference(name, period, NOW), (name, start)
 
 
+def test_response_times_to_the_microsecond(db, monkeypatch):
+    """The durations the database subtracts (whole microseconds) are the seconds Python's
+    timedelta gave, to the last bit: compared unrounded, with times of no fraction, of a
+    microsecond and answered the instant they were opened."""
+    _random_tickets(4)
+    for i, fraction in enumerate((0, 1, 999_999, 500_000)):
+        created = dt.datetime(2026, 10, 10, 8, 0, 0, fraction)
+        Ticket.create(subject=f"U{i}", created_at=created, updated_at=created, status=Status.CLOSED.value,
+                      first_response_at=created if i % 2 else created + dt.timedelta(microseconds=i + 1),
+                      closed_at=created + dt.timedelta(days=i, microseconds=(fraction * 7) % 10 ** 6))
+    monkeypatch.setattr(statistics, "hours", lambda value: value)  # both sides, unrounded
+    monkeypatch.setitem(globals(), "hours", lambda value: value)
+    for start, end in (PERIOD, (dt.date(2026, 10, 10), dt.date(2026, 10, 10))):
+        period = Period.of(start, end, ZONE, now=NOW)
+        got = statistics.report("response_times", period, now=NOW).rows
+        assert got == _reference("response_times", period, NOW)
+        assert all(isinstance(v, float) for row in got for v in row[2:] if v is not None)
+
+
 def test_the_reports_in_another_zone(db):
     _random_tickets(3)
     period = Period.of(*PERIOD, "America/New_York", now=NOW)

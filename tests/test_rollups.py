@@ -65,8 +65,10 @@ def assert_same(zone: str = ZONE, periods=tuple(PERIODS)) -> None:
         assert rollups.answers(period.start, period.end) == raw_answers(period), (start, end)
         assert rollups.minutes_per_engineer(period.start, period.end) == timespent.per_engineer(
             period.since, period.until), (start, end)
-        assert rollups.minutes_per_contract(period.start, period.end) == timespent.per_contract(
-            period.since, period.until), (start, end)
+        every = rollups.minutes_per_contract(period.start, period.end)
+        assert every == timespent.per_contract(period.since, period.until), (start, end)
+        for limit in (1, 2, 50):  # a page's first rows, without every contract's
+            assert rollups.first_minutes_per_contract(period.start, period.end, limit) == (every[:limit], len(every))
 
 
 def kept_rows() -> tuple:
@@ -147,6 +149,28 @@ def test_merges_splits_moves_and_contract_changes_move_the_minutes(world, settin
     after = kept_rows()
     rollups.rebuild(ZONE)
     assert kept_rows() == after
+
+
+def test_the_first_rows_keep_ties_in_order_and_a_contract_gone_counts_with_none(world):
+    """The page's first rows of time spent are ranked by minutes, so contracts tied on the last
+    row shown are all read for their order by number; the minutes of a contract deleted and of
+    no contract are one row without a number, as in every row's report."""
+    company = Company.get()
+    more = [Contract.create(number=f"C{i:06d}", company=company, customer_name=f"Klient C{i}",
+                            starts_on=dt.date(2026, 1, 1), ends_on=dt.date(2030, 1, 1)) for i in (3, 1, 2)]
+    for contract in more:  # the same minutes each: tied
+        ticket = tickets.open_ticket(subject="C", requester_email="jan@example.com", now=EDGES[1], contract=contract)
+        tickets.add_message(ticket, kind=MessageKind.NOTE, author_email="anna@firma.pl", author=world["anna"],
+                            body_text="tie", now=EDGES[1], minutes=40)
+    assert_same()
+    period = statistics.Period.of(*PERIODS[0], ZONE)
+    every = rollups.minutes_per_contract(period.start, period.end)
+    assert [number for number, _, minutes in every if minutes == 40] == ["C000001", "C000002", "C000003"]
+    Contract.delete().where(Contract.id == world["b"].id).execute()  # its tickets: no contract (SET NULL)
+    assert_same()
+    every = rollups.minutes_per_contract(period.start, period.end)
+    assert every[0][0] == "" and "B000002" not in str(every)
+    assert rollups.first_minutes_per_contract(period.start, period.end, 2) == (every[:2], len(every))
 
 
 def test_an_engineer_removed_takes_their_answers_along(world):

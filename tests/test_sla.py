@@ -134,3 +134,15 @@ def test_other_business_hours_and_no_holidays():
     cal = calendar_of("mon-sat 9-17", "Europe/Warsaw", "")
     assert sla.due_at(cal, utc("2026-11-11 16:00"), 2 * H, []) == utc("2026-11-12 10:00")  # no holiday
     assert sla.due_at(cal, utc("2026-11-21 16:00"), 2 * H, []) == utc("2026-11-23 10:00")  # Saturday works
+
+
+def test_each_calendar_keeps_its_own_days_windows_holidays_included():
+    """Windows are kept per calendar once worked out: a calendar without holidays compares
+    equal to one with them, and must still count 11 November (a Polish holiday)."""
+    plain = calendar_of("mon-fri 08:00-16:00", "Europe/Warsaw", "")
+    day = dt.date(2026, 11, 11)  # a Wednesday
+    for _ in range(2):  # worked out, then remembered, in either order
+        assert CAL.window(day) is None
+        assert plain.window(day) == (dt.datetime(2026, 11, 11, 7, 0), dt.datetime(2026, 11, 11, 15, 0))
+        assert CAL.between(dt.datetime(2026, 11, 10, 6), dt.datetime(2026, 11, 12, 16)) == dt.timedelta(hours=16)
+        assert plain.between(dt.datetime(2026, 11, 10, 6), dt.datetime(2026, 11, 12, 16)) == dt.timedelta(hours=24)

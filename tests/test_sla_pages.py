@@ -11,6 +11,7 @@ import pytest
 
 from helpdesk.domain import service_levels, statistics, tickets
 from helpdesk.models import Company, Contract, Message, MessageKind, Role, SlaPolicy, Status, Ticket, User, utcnow
+from tests.portal import QueryCounter
 from tests.test_portal_tickets import PASSWORD, _user
 
 H = dt.timedelta(hours=1)
@@ -187,3 +188,39 @@ def test_the_reports_page_charts_and_csv_keep_the_csp(portal, engineer, known):
     sign_in(other, customer)
     assert other.get("/staff/reports").status_code == 404
     assert other.get("/staff/reports/backlog.svg").status_code == 404
+
+
+def test_a_chart_is_kept_by_its_figures_and_words_only(known, portal, engineer):
+    """pygal's drawing is kept by everything it draws (kind, title, labels, figures and their
+    types): the same inputs give the same SVG without drawing it again, any change draws anew,
+    and a chart of thousands of bars is not kept."""
+    import dataclasses
+
+    from helpdesk.web import charts
+
+    charts._drawn.cache_clear()
+    report = statistics.report("opened_closed", period(), now=dt.datetime(2026, 11, 16, 12, 0))
+    labels = {"opened": "otwarte", "closed": "zamknięte"}
+    first = charts.svg(report, "Tygodnie", labels)
+    assert charts.svg(report, "Tygodnie", labels) == first and charts._drawn.cache_info().hits == 1
+    more = dataclasses.replace(report, rows=[[week, opened + 1, closed] for week, opened, closed in report.rows])
+    as_floats = dataclasses.replace(report, rows=[[week, float(o), float(c)] for week, o, c in report.rows])
+    for n, (drawn, title, words) in enumerate(((more, "Tygodnie", labels), (report, "Weeks", labels),
+                                               (report, "Tygodnie", {"opened": "opened", "closed": "closed"}),
+                                               (as_floats, "Tygodnie", labels)), start=2):
+        assert charts.svg(drawn, title, words) != first  # (each drawing has an id of its own)
+        assert charts._drawn.cache_info().misses == n  # drawn, not taken from another
+    assert charts._drawn.cache_info().hits == 1
+    big = dataclasses.replace(report, rows=[[f"W{i}", i, i] for i in range(charts.MEMO_POINTS)])
+    charts.svg(big, "Tygodnie", labels)
+    assert charts._drawn.cache_info().currsize == 5
+    # through the page: a ticket more, a chart of the new figures
+    sign_in(portal, engineer)
+    url = "/staff/reports/opened_closed.svg?start=2026-11-02&end=2026-11-15"
+    before = portal.get(url).data
+    assert portal.get(url).data == before
+    tickets.open_ticket(subject="one more", requester_email="jan@example.com", now=MON + H)
+    assert portal.get(url).data != before
+    with QueryCounter() as counter:  # response times never read the per-day sums, nor their zone
+        assert portal.get(url.replace("opened_closed", "response_times")).status_code == 200
+    assert not any('"rollup_zone"' in sql for sql in counter.statements)

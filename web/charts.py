@@ -7,6 +7,7 @@ style applies inside the image only, and the pages keep theirs.
 """
 from __future__ import annotations
 
+import functools
 import re
 import sys
 
@@ -26,16 +27,34 @@ STYLE = Style(background="white", plot_background="white", font_family="sans-ser
 KINDS = {"bar": pygal.Bar, "stacked": pygal.StackedBar, "line": pygal.Line, "hbar": pygal.HorizontalBar}
 
 
+MEMO_POINTS = 1_000  # larger charts (time spent over thousands of contracts) are drawn each time, not kept
+
+
 def svg(report: Report, title: str, labels: dict[str, str]) -> bytes:
     """The report's chart; `labels` translates column names for the legend."""
     chart = report.chart
-    drawing = KINDS[chart.kind](js=[], style=STYLE, width=820, height=380, title=title, legend_at_bottom=True,
-                                x_label_rotation=30 if chart.kind != "hbar" else 0, print_values=False,
-                                show_legend=len(chart.series) > 1, disable_xml_declaration=True,
-                                no_data_text="—", truncate_legend=40)
-    drawing.x_labels = [str(row[chart.label]) for row in report.rows]
-    for column in chart.series:
-        name = report.columns[column]
-        drawing.add(labels.get(name, name), [row[column] for row in report.rows])
+    # each value with its type: 1 and 1.0 are equal keys, but pygal may print them differently
+    series = tuple((labels.get(name, name), tuple((type(row[column]), row[column]) for row in report.rows))
+                   for column in chart.series for name in (report.columns[column],))
+    x_labels = tuple(str(row[chart.label]) for row in report.rows)
+    if len(x_labels) * len(series) > MEMO_POINTS:
+        return _draw(chart.kind, title, x_labels, series)
+    return _drawn(chart.kind, title, x_labels, series)
+
+
+def _draw(kind: str, title: str, x_labels: tuple[str, ...], series: tuple[tuple[str, tuple], ...]) -> bytes:
+    drawing = KINDS[kind](js=[], style=STYLE, width=820, height=380, title=title, legend_at_bottom=True,
+                          x_label_rotation=30 if kind != "hbar" else 0, print_values=False,
+                          show_legend=len(series) > 1, disable_xml_declaration=True,
+                          no_data_text="—", truncate_legend=40)
+    drawing.x_labels = list(x_labels)
+    for name, values in series:
+        drawing.add(name, [value for _, value in values])
     rendered = drawing.render()
     return SCRIPT.sub(b"", rendered.encode() if isinstance(rendered, str) else rendered)
+
+
+# The SVG of exactly these inputs (pygal's drawing is most of a chart's cost, ~25 ms): the
+# title and legend are in the words of the reader's language and the figures are the
+# report's, so a kept drawing is never one of other data.
+_drawn = functools.lru_cache(maxsize=32)(_draw)

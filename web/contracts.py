@@ -69,23 +69,36 @@ def _list(archive: bool):
         page = max(1, min(int(request.args.get("page", "1")), 10_000))
     except ValueError:
         page = 1
-    upto = (page - 1) * PAGE_SIZE + COUNT_CAP
-    if not contracts.search_tokens(text):  # no search: the same two statements for everyone, built once
-        shown, n = contracts.unsearched_page(current_user, _today(), archive=archive, offset=(page - 1) * PAGE_SIZE,
+    offset, upto = (page - 1) * PAGE_SIZE, (page - 1) * PAGE_SIZE + COUNT_CAP
+    tokens = contracts.search_tokens(text)
+    if not tokens:  # no search: the same two statements for everyone, built once
+        shown, n = contracts.unsearched_page(current_user, _today(), archive=archive, offset=offset,
                                              limit=PAGE_SIZE, count_upto=upto)
-        total, more = capped(n, upto)
-        return render_template("contracts/index.html", archive=archive, q=text, contracts=_rows(shown),
-                               total=total, more=more, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
+        return _listed(archive, text, _rows(shown), *capped(n, upto), page)
+    if not current_user.is_staff:  # a customer's few contracts, matched in Python (`contracts.few_searched_page`)
+        found = contracts.few_searched_page(current_user, _today(), archive=archive, tokens=tokens, offset=offset,
+                                            limit=PAGE_SIZE)
+        if found is not None:
+            return _listed(archive, text, _rows(found[0]), *capped(found[1], upto), page)
     plan = contracts.search_plan(current_user, archive=archive, many=False)
     query = contracts.listing(current_user, _today(), archive=archive, text=text, plan=plan)
     total, more = counted(query, upto)
-    if more and text:  # many matches: read them another way (`contracts.search_plan`)
+    if more and current_user.is_staff:  # a common word: the list's first contracts, in its order
+        first = contracts.first_matches(current_user, _today(), archive=archive, tokens=tokens, offset=offset,
+                                        limit=PAGE_SIZE)
+        if first is not None:
+            return _listed(archive, text, _rows(first), total, more, page)
+    if more:  # many matches: read them another way (`contracts.search_plan`)
         query = contracts.listing(current_user, _today(), archive=archive, text=text,
                                   plan=contracts.search_plan(current_user, archive=archive, many=True))
     order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
-    shown = _rows(list(query.select(*contracts.LISTED).order_by(*order).paginate(page, PAGE_SIZE).tuples()))
-    return render_template("contracts/index.html", archive=archive, q=text, contracts=shown,
-                           total=total, more=more, page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
+    shown = list(query.select(*contracts.LISTED).order_by(*order).paginate(page, PAGE_SIZE).tuples())
+    return _listed(archive, text, _rows(shown), total, more, page)
+
+
+def _listed(archive: bool, text: str, shown: list, total: int, more: bool, page: int):
+    return render_template("contracts/index.html", archive=archive, q=text, contracts=shown, total=total, more=more,
+                           page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
 
 
 @bp.route("/contracts")

@@ -94,3 +94,8 @@ def percent(value) -> str:
 def number(value) -> str:
     """Any number in the reader's format: 1,5 (pl), 1.5 (en)."""
     return numbers.number(value, _locale())
+
+
+def locale_name() -> str:
+    """The reader's locale ("pl", "en"), for formatting many numbers at once (`domain.numbers`)."""
+    return _locale()

@@ -5,15 +5,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import numbers as number_types
 
 from flask import Blueprint, Response, abort, g, render_template, request
 from flask_babel import gettext as _
 
-from helpdesk.domain import statistics
+from helpdesk.domain import numbers, statistics
 
 from . import charts, forms
 from .context import config as _config
-from .i18n import label
+from .i18n import label, locale_name
 from .staff import staff_only
 
 bp = Blueprint("reports", __name__, url_prefix="/staff/reports")
@@ -68,14 +69,27 @@ def _args(period: statistics.Period) -> dict:
 TABLE_ROWS = 50  # of a report on the page (time spent lists every contract: thousands); the CSV has all
 
 
+def cells(report: statistics.Report, locale: str) -> list[list[str]]:
+    """The table's rows as the reader reads them: numbers in their locale (per cents with
+    two decimals), "—" for none; worked out here, once a page, not by a filter per cell."""
+    percents = [column.endswith("_percent") for column in report.columns]
+    return [["—" if v is None
+             else (numbers.percent(v, locale) if is_percent else numbers.number(v, locale))
+             if isinstance(v, number_types.Number) and not isinstance(v, bool) else str(v)
+             for v, is_percent in zip(row, percents)]
+            for row in report.rows]
+
+
 @bp.route("")
 @staff_only
 def index():
     period = _period()
-    reports = [shown(statistics.report(name, period, now=g.now)) for name in statistics.REPORTS]
+    reports = [shown(r) for r in statistics.reports(period, now=g.now, limit=TABLE_ROWS)]
     form = forms.ReportPeriodForm(data={"start": period.start, "end": period.end})
+    locale = locale_name()
     return render_template("reports/index.html", reports=reports, period=period, args=_args(period), form=form,
-                           labels=column_labels(), table_rows=TABLE_ROWS)
+                           labels=column_labels(), table_rows=TABLE_ROWS,
+                           cells={r.name: cells(r, locale) for r in reports})
 
 
 @bp.route("/<name>.svg")

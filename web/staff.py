@@ -42,8 +42,10 @@ from helpdesk.models import (
 from . import forms, ticket_extras
 from .context import config as _config, local_time
 from .i18n import history_reason, label
+from .options import options
 from .queue_rows import queue_rows
 from .tickets import (
+    CONVERSATION_PAGE,
     STATUS_LABELS,
     cc_addresses,
     choose_files_again,
@@ -169,10 +171,11 @@ def queue():
     else:
         rows = _plain_queue_page(QueueTab(name), sort == "due", box or None,
                                  current_user.id if name == "mine" else None, (page - 1) * PAGE, PAGE + 1)
-    rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
-    shown = queue_rows(rows[:PAGE], tags.of_tickets([r["id"] for r in rows[:PAGE]]), prefix=_config().ticket_prefix,
+    more, rows = len(rows) > PAGE, rows[:PAGE]  # the one past the page only says there is a next one
+    rows = service_levels.with_time_left(rows, service_levels.settings_of(_config()), g.now)
+    shown = queue_rows(rows, tags.of_tickets([r["id"] for r in rows]), prefix=_config().ticket_prefix,
                        queue=name, q=text)
-    return render_template("staff/queue.html", rows=shown, more=len(rows) > PAGE, page=page, queue=name,
+    return render_template("staff/queue.html", rows=shown, more=more, page=page, queue=name,
                            q=text, counts=counts, queues=QUEUES, box=box, boxes=boxes if len(boxes) > 1 else [],
                            tag=tag, tag_suggestions=tags.suggestions(), sort=sort)
 
@@ -243,9 +246,10 @@ def flagged(ticket: Ticket, items: list[dict], on_ticket: set[str] | None = None
     `on_ticket`: the participants' addresses, when the caller has them already."""
     events: dict[int, list] = {}
     shown = [item["message"].id for item in items]
-    for e in (SecurityEvent.select().where(SecurityEvent.ticket == ticket.id, SecurityEvent.message.in_(shown))
-              .order_by(SecurityEvent.id)) if shown else ():
-        events.setdefault(e.message_id, []).append(e)
+    if shown:
+        shown += [shown[-1]] * (max(CONVERSATION_PAGE + 1, len(shown)) - len(shown))  # one statement for every page
+        for e in _flags(ticket.id, *shown):
+            events.setdefault(e.message_id, []).append(e)
     if on_ticket is None:
         on_ticket = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == ticket.id)}
     for item in items:
@@ -257,6 +261,12 @@ def flagged(ticket: Ticket, items: list[dict], on_ticket: set[str] | None = None
     return items
 
 
+@prepared
+def _flags(ticket_id: int, *message_ids: int):
+    return (SecurityEvent.select().where(SecurityEvent.ticket == ticket_id, SecurityEvent.message.in_(list(message_ids)))
+            .order_by(SecurityEvent.id))
+
+
 def proposed_addresses(ticket_id: int, message_id: int) -> list[str]:
     """The addresses a message named that are not on its ticket, as its events recorded them."""
     item = {"message": Message(id=message_id)}
@@ -265,35 +275,40 @@ def proposed_addresses(ticket_id: int, message_id: int) -> list[str]:
 
 def _ticket_events(ticket: Ticket) -> list[dict]:
     """What was refused on this ticket (caps reached, addresses not added), for its staff."""
-    return [e for e in security_events.events(limit=50, ticket_id=ticket.id)]
+    return security_events.of_ticket(ticket.id, 50)
 
 
-def _page(ticket: Ticket, status: int = 200, **given):
-    status_form = forms.StatusForm(prefix="st", status=ticket.status)
-    status_form.status.choices = [(k, str(v)) for k, v in STATUS_LABELS.items()]
-    assign_form = forms.AssignForm(prefix="as", engineer=str(ticket.assignee_id or ""))
-    assign_form.engineer.choices = [("", _("nobody"))] + [(str(u.id), u.name) for u in _engineers()]
+def _page(ticket: Ticket, status: int = 200, viewing: bool = False, **given):
+    """The ticket page (`viewing`: this engineer opens it, noted for the collision warnings)."""
+    # The status and assignee selects' options (forms.StatusForm and AssignForm take them back).
+    status_options = options(tuple(status_labels().items()), ticket.status)
+    assign_options = options((("", _("nobody")), *((str(u.id), u.name) for u in _engineers())),
+                             str(ticket.assignee_id or ""))
     reply_form = ticket_extras.prepare_reply_form(given.get("reply_form") or forms.StaffReplyForm(), ticket)
     paging = conversation_page(ticket, start=page_start(), text=request.args.get("q", ""))
     participants = participants_of(ticket)
     device = devices.of_ticket(ticket.id) if ticket.contract_id else None  # its contract's number and customer too
+    history = _history(ticket.id, HISTORY_SHOWN + 1)
     return render_template(
         "staff/ticket.html", ticket=ticket, items=flagged(ticket, paging["items"], {p.email for p in participants}),
         paging=paging, participants=participants, refusals=_ticket_events(ticket),
-        **ticket_extras.ticket_extras(ticket), held=given.get("held"),
+        **ticket_extras.ticket_extras(ticket, viewing), held=given.get("held"),
         reply_form=reply_form, cc_form=given.get("cc_form") or
-        forms.CcForm(prefix="cc"), status_form=status_form, assign_form=assign_form, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
-        device=device, history=_history(ticket.id), **_clocks(ticket),
+        forms.CcForm(prefix="cc"), status_options=status_options, assign_options=assign_options, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
+        device=device, history=history[:HISTORY_SHOWN], whole_history=len(history) > HISTORY_SHOWN, **_clocks(ticket),
     ), status
 
 
-def _history(ticket_id: int) -> list[tuple[str, str, str, str]]:
-    """The ticket's status changes, newest first: when (local), from, to, why (each reason
-    translated once: a long ticket repeats a few of them)."""
+HISTORY_SHOWN = 10  # status changes the ticket page lists (the newest); the rest on the history page
+
+
+def _history(ticket_id: int, limit: int | None = None) -> list[tuple[str, str, str, str]]:
+    """The ticket's status changes, newest first (the newest `limit`, or all): when (local),
+    from, to, why (each reason translated once: a long ticket repeats a few of them)."""
     reasons: dict[str, str] = {}
     statuses = status_labels()
     rows = []
-    for changed_at, old, new, reason in _status_changes(ticket_id):
+    for changed_at, old, new, reason in _status_changes(ticket_id, limit):
         if reason not in reasons:
             reasons[reason] = history_reason(reason)
         rows.append((local_time(changed_at), statuses.get(old) or status_label(old) if old else "—",
@@ -302,10 +317,11 @@ def _history(ticket_id: int) -> list[tuple[str, str, str, str]]:
 
 
 @prepared
-def _status_changes(ticket_id: int):
-    return (StatusChange.select(StatusChange.changed_at, StatusChange.old_status, StatusChange.new_status,
-                                StatusChange.reason)
-            .where(StatusChange.ticket == ticket_id).order_by(StatusChange.id.desc()).tuples())
+def _status_changes(ticket_id: int, limit: int | None):
+    query = (StatusChange.select(StatusChange.changed_at, StatusChange.old_status, StatusChange.new_status,
+                                 StatusChange.reason)
+             .where(StatusChange.ticket == ticket_id).order_by(StatusChange.id.desc()).tuples())
+    return query.limit(limit) if limit is not None else query
 
 
 def _clocks(ticket: Ticket) -> dict:
@@ -322,8 +338,16 @@ def ticket(ticket_id: int):
         flash(_("%(source)s was merged into %(target)s.", source=f"{_config().ticket_prefix}-{ticket_id}",
                 target=ticket.ref(_config().ticket_prefix)), "info")
         return redirect(url_for("staff.ticket", ticket_id=ticket.id))
-    collisions.seen(ticket.id, current_user, g.now)
-    return _page(ticket)
+    return _page(ticket, viewing=True)
+
+
+@bp.route("/tickets/<int:ticket_id>/history")
+@staff_only
+def history(ticket_id: int):
+    """Every status change of the ticket (its page lists the newest HISTORY_SHOWN)."""
+    ticket = _ticket_or_404(ticket_id)
+    return render_template("staff/history.html", ticket=ticket, history=_history(ticket.id),
+                           prefix=_config().ticket_prefix)
 
 
 @bp.route("/tickets/<int:ticket_id>/reply", methods=["POST"])
@@ -336,8 +360,7 @@ def reply(ticket_id: int):
             abort(400)
         form.text.errors = []
         ticket_extras.insert_canned(form, ticket)
-        collisions.seen(ticket.id, current_user, g.now)
-        return _page(ticket, 422 if form.canned.errors else 200, reply_form=form)
+        return _page(ticket, 422 if form.canned.errors else 200, reply_form=form, viewing=True)
     parts = reply_parts(form)
     minutes = timespent.minutes_of(form.minutes.data) if (form.minutes.data or "").strip() else None
     if minutes is None and (form.minutes.data or "").strip():

@@ -25,13 +25,15 @@ def prepare_reply_form(form: forms.StaffReplyForm, ticket: Ticket) -> forms.Staf
     return form
 
 
-def ticket_extras(ticket: Ticket) -> dict:
-    """What the ticket page shows of tags, merges and the other engineers on it."""
+def ticket_extras(ticket: Ticket, viewing: bool = False) -> dict:
+    """What the ticket page shows of tags, merges and the other engineers on it (`viewing`:
+    this engineer opens the page, which is recorded for the others: `collisions.recent_others`)."""
     return {
         "tags": tags.of(ticket.id), "tag_form": forms.TagForm(prefix="tag"), "tag_suggestions": tags.suggestions(),
         "merge_form": forms.MergeForm(prefix="merge"),
         "merged_here": _merged_into(ticket.id),
-        "others": collisions.recent_others(ticket.id, current_user, minutes=_config().collision_minutes, now=g.now),
+        "others": collisions.recent_others(ticket.id, current_user, minutes=_config().collision_minutes, now=g.now,
+                                          viewing=viewing),
     }
 
 

@@ -6,15 +6,17 @@ that is not the user's is a 404 like one that does not exist.
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
+from typing import NamedTuple
 
 import nh3
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
-from peewee import SQL, Tuple
+from peewee import SQL, Tuple, fn
 
 from helpdesk.domain import (
     access,
@@ -30,14 +32,16 @@ from helpdesk.domain import (
 from helpdesk.domain.prepared import prepared
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import N_, Invalid
-from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket
+from helpdesk.models import Attachment, Contract, DeviceLine, Message, MessageKind, Participant, Status, Ticket
 
 from . import forms, kb_reader
+from .blank_fields import blank_field
 from .context import config as _config, local_time
 from .i18n import fast_gettext
 from .rows import link_for
 
 bp = Blueprint("tickets", __name__)
+bp.add_app_template_global(blank_field, "blank_field")  # the ticket pages' blank form fields, kept
 PAGE = 50
 STATUS_NAMES = labels.STATUS  # message ids, translated where shown
 STATUS_LABELS = {status: _l(name) for status, name in STATUS_NAMES.items()}
@@ -222,30 +226,85 @@ CONVERSATION_PAGE = 20  # messages a ticket page shows first; older ones behind 
 SEARCH_HITS = 50  # messages of a ticket a search names on its page (the newest ones)
 
 
+class Shown(NamedTuple):
+    """What the conversation shows of a message (no headers, no HTML body: whether it has one)."""
+    id: int
+    kind: str
+    author_email: str
+    author_name: str
+    body_text: str
+    body_display: str
+    body_html: bool  # it has an HTML version (linked, not shown)
+    thread_rule: str
+    inbound_id: int | None
+    created_at: dt.datetime
+
+
+class ShownFile(NamedTuple):
+    id: int
+    message_id: int
+    blob_id: int | None
+    filename: str
+    size: int
+    skipped_reason: str
+
+
+@prepared
+def _shown_messages(ticket_id: int, notes: bool, since: dt.datetime | None, only: int | None,
+                    before_at: dt.datetime | None, before_id: int | None, limit: int | None):
+    """A conversation's messages as it shows them, newest first: `notes` for staff, `since` when
+    the reader joined later, `only` one message, from (before_at, before_id) on (keyset)."""
+    query = (Message.select(Message.id, Message.kind, Message.author_email, Message.author_name, Message.body_text,
+                            Message.body_display, fn.COALESCE(Message.body_html, "") != "", Message.thread_rule,
+                            Message.inbound, Message.created_at)
+             .where(Message.ticket == ticket_id).order_by(Message.created_at.desc(), Message.id.desc()).tuples())
+    if not notes:
+        query = query.where(Message.kind != MessageKind.NOTE.value)
+    if since is not None:
+        query = query.where(Message.created_at >= since)
+    if only is not None:
+        query = query.where(Message.id == only)
+    if before_at is not None and before_id is not None:
+        query = query.where(Tuple(Message.created_at, Message.id) <= Tuple(before_at, before_id))
+    return query.limit(limit) if limit is not None else query
+
+
+@prepared
+def _shown_files(*message_ids: int):
+    return (Attachment.select(Attachment.id, Attachment.message, Attachment.blob, Attachment.filename, Attachment.size,
+                              Attachment.skipped_reason)
+            .where(Attachment.message.in_(list(message_ids))).order_by(Attachment.id).tuples())
+
+
+@prepared
+def _anchor(ticket_id: int, message_id: int):
+    return (Message.select(Message.created_at, Message.id)
+            .where(Message.ticket == ticket_id, Message.id == message_id).limit(1).tuples())
+
+
 def conversation_of(ticket: Ticket, *, only: int | None = None, start: int | None = None,
                     limit: int | None = None, tokens: list[str] | None = None) -> list[dict]:
     """The messages this user may read, newest first, each with its attachments (two queries)
     and the text to show: whole while the page stays under HELPDESK_MAX_PAGE_BYTES (half of
     it for texts, as escaped), then a preview with `shortened` set. `only`: one message;
     `start` (a message id) and `limit`: a page of them from `start` on, older ones after
-    (keyset: created_at and id, as the order is); `tokens`: search words marked in the text."""
-    query = access.visible_messages(current_user, ticket)
-    if only is not None:
-        query = query.where(Message.id == only)
-    if start is not None:
-        anchor = (Message.select(Message.created_at, Message.id)
-                  .where(Message.ticket == ticket.id, Message.id == start).first())
-        if anchor is not None:
-            query = query.where(Tuple(Message.created_at, Message.id) <= Tuple(anchor.created_at, anchor.id))
-    messages = list(query.limit(limit) if limit is not None else query)
+    (keyset: created_at and id, as the order is); `tokens`: search words marked in the text.
+    Each item's "message" is a `Shown` (the columns the page prints, read as tuples)."""
+    staff = current_user.is_staff
+    since = None if staff else access.joined_at(current_user, ticket)
+    anchor = _anchor.first(ticket.id, start) if start is not None else None
+    before_at, before_id = anchor if anchor is not None else (None, None)
+    messages = [Shown._make(row) for row in _shown_messages(ticket.id, staff, since, only, before_at, before_id, limit)]
     files: dict[int, list] = {}
     if messages:
-        for a in Attachment.select().where(Attachment.message.in_([m.id for m in messages])).order_by(Attachment.id):
-            files.setdefault(a.message_id, []).append(a)
+        ids = [m.id for m in messages]
+        ids += [ids[-1]] * (max(CONVERSATION_PAGE + 1, len(ids)) - len(ids))  # one statement for every page
+        for row in _shown_files(*ids):
+            files.setdefault(row[1], []).append(ShownFile._make(row))
     budget = _config().max_page_bytes // 2
     items = []
     for m in messages:
-        text = m.display
+        text = m.body_display or m.body_text
         quoted = m.body_text if m.body_display and m.body_display != m.body_text else ""
         size = _escaped_size(text) + _escaped_size(quoted)
         shortened = size > budget

@@ -1,0 +1,54 @@
+"""web.blank_fields: a blank field's HTML is kept per (form, field, label and hint as
+translated, attributes) and is exactly what the `field` macro prints; a field with data,
+typed text or an error is rendered each time (never another reader's text)."""
+from __future__ import annotations
+
+from flask import session
+
+from helpdesk.web import blank_fields, forms
+
+KEPT = '{% from "_forms.html" import field %}{{ blank_field(field, f, rows=3) }}'
+PLAIN = '{% from "_forms.html" import field %}{{ field(f, rows=3) }}'
+
+
+def render(app, source: str, f) -> str:
+    return app.jinja_env.from_string(source).render(f=f)
+
+
+def test_a_blank_field_is_kept_and_equals_the_macro(app):
+    blank_fields._kept.clear()
+    with app.test_request_context():
+        form = forms.CcForm(prefix="cc", meta={"csrf": False})
+        first = render(app, KEPT, form.addresses)
+        assert first == render(app, PLAIN, form.addresses) and 'id="cc-addresses"' in first
+        assert len(blank_fields._kept) == 1
+        assert render(app, KEPT, forms.CcForm(prefix="cc", meta={"csrf": False}).addresses) == first
+        assert len(blank_fields._kept) == 1  # the same key: kept, not rendered again
+        # Other attributes are another entry.
+        other = app.jinja_env.from_string('{% from "_forms.html" import field %}{{ blank_field(field, f) }}')
+        assert 'rows="3"' not in other.render(f=form.addresses) and len(blank_fields._kept) == 2
+
+
+def test_typed_text_and_errors_are_never_kept(app):
+    blank_fields._kept.clear()
+    with app.test_request_context():
+        form = forms.CcForm(prefix="cc", meta={"csrf": False})
+        form.addresses.data = "szef@firma.example"
+        assert 'value="szef@firma.example"' in render(app, KEPT, form.addresses)
+        blank = forms.CcForm(prefix="cc", meta={"csrf": False})
+        blank.addresses.errors = ["Podaj adres."]
+        assert "Podaj adres." in render(app, KEPT, blank.addresses)
+        assert blank_fields._kept == {}
+        assert 'value="szef@firma.example"' not in render(app, KEPT, forms.CcForm(prefix="cc", meta={"csrf": False})
+                                                          .addresses)
+
+
+def test_each_language_has_its_own_entry(app):
+    blank_fields._kept.clear()
+    with app.test_request_context():
+        session["lang"] = "pl"
+        polish = render(app, KEPT, forms.CcForm(prefix="cc", meta={"csrf": False}).addresses)
+    with app.test_request_context():
+        session["lang"] = "en"
+        english = render(app, KEPT, forms.CcForm(prefix="cc", meta={"csrf": False}).addresses)
+    assert "Add a CC" in english and "Add a CC" not in polish and len(blank_fields._kept) == 2

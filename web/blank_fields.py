@@ -1,0 +1,39 @@
+"""A form field's HTML kept for when it is blank: no data, nothing typed, no error.
+
+Then what the `field` macro (templates/_forms.html) prints is a function of the form's class,
+the field's name, its label and hint as translated, and the attributes the template passes:
+the key. WTForms formats every attribute through `html_params` and `Markup.format` on every
+page (the staff ticket's eight blank fields were ~1 ms of its 13). A field with data, typed
+text or an error, a select (its choices are set per page) or a CSRF token is rendered each time.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from markupsafe import Markup
+
+# Field types whose blank HTML depends on nothing but the key (not selects, not hidden values).
+KEPT_TYPES = frozenset({"StringField", "TextAreaField", "IntegerField", "BooleanField", "EmailField",
+                        "FileField", "MultipleFileField"})
+MAX_KEPT = 1024  # a few forms x languages x attributes; past it, rendered as before
+
+_kept: dict[tuple, Markup] = {}
+_lock = threading.Lock()
+
+
+def blank_field(render: Callable[..., Markup], field, **attrs) -> Markup:
+    """`render(field, **attrs)` (the `field` macro), kept per key while the field is blank."""
+    data = field.data
+    blank = data is None or data is False or data == "" or data == []  # not 0: an IntegerField prints it
+    if field.type not in KEPT_TYPES or field.errors or getattr(field, "raw_data", None) or not blank:
+        return render(field, **attrs)
+    key = (type(getattr(field, "_form", None)), field.name, field.type, str(field.label.text),
+           str(field.description or ""), tuple(sorted((k, str(v)) for k, v in attrs.items())))
+    html = _kept.get(key)
+    if html is None:
+        html = Markup(render(field, **attrs))
+        if len(_kept) < MAX_KEPT:
+            with _lock:
+                _kept[key] = html
+    return html
