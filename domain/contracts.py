@@ -224,16 +224,17 @@ def few_searched_page(user: User, today: dt.date, *, archive: bool, tokens: list
     return [_listed(row) for row in found[offset:offset + limit]], len(found)
 
 
-def first_matches(user: User, today: dt.date, *, tokens: list[str], offset: int, limit: int) -> list[tuple] | None:
-    """A page of the current contracts matching every token (`LISTED` tuples, by number), read
-    along the number index with their documents while at least one in SCAN_ROWS / (offset +
+def first_matches(user: User, today: dt.date, *, archive: bool, tokens: list[str], offset: int,
+                  limit: int) -> list[tuple] | None:
+    """A page of the user's list matching every token (`LISTED` tuples, in the list's order), read
+    along the list's index (number; the archive's ends_on, number) with their documents while at least one in SCAN_ROWS / (offset +
     limit) matches: for a word many contracts have, where listing the index's matches (8 ms
     for 25,000) costs more than reading the first few hundred contracts; None beyond that, and
     on PostgreSQL."""
     if offset + limit > SCAN_ROWS or not full_text.reads_row_by_row():
         return None  # a page that deep could not be filled from SCAN_ROWS contracts; PostgreSQL would
         # send all SCAN_ROWS (9 ms at 40,000 contracts, where its planner's plan took 1.5)
-    found, _ = _matching(user, today, False, tokens, SCAN_ROWS, offset + limit, give_up=True)
+    found, _ = _matching(user, today, archive, tokens, SCAN_ROWS, offset + limit, give_up=True)
     if len(found) < offset + limit:
         return None
     return [_listed(row) for row in found[offset:offset + limit]]

@@ -39,8 +39,8 @@ def row(number, nip, customer, n, *, expired=False):
 
 @pytest.fixture
 def data(db):
-    """Company A: 14 contracts (two expired); company B: 6, with the same words."""
-    contracts.store([row(f"K3{n:05d}", NIP_A, "Firma Łódzka Sp. z o.o.", n, expired=n in (3, 10)) for n in range(14)]
+    """Company A: 14 contracts (four expired); company B: 6, with the same words."""
+    contracts.store([row(f"K3{n:05d}", NIP_A, "Firma Łódzka Sp. z o.o.", n, expired=n in (3, 10, 12, 13)) for n in range(14)]
                     + [row(f"K4{n:05d}", NIP_B, "Hotel Łódź S.A.", n) for n in range(6)])
     return {c.number: c for c in Contract.select()}
 
@@ -66,11 +66,13 @@ class Spy:
     """Counts the calls of a function that gave an answer (not None)."""
 
     def __init__(self, monkeypatch, name):
-        self.answered, real = 0, getattr(contracts, name)
+        self.answered, self.archives, real = 0, set(), getattr(contracts, name)
 
         def spy(*args, **kwargs):
             found = real(*args, **kwargs)
-            self.answered += found is not None
+            if found is not None:
+                self.answered += 1
+                self.archives.add(kwargs["archive"])
             return found
         monkeypatch.setattr(contracts, name, spy)
 
@@ -158,5 +160,6 @@ def test_staffs_first_pages_of_a_common_word_are_the_indexs(app, data, monkeypat
             for page in (1, 2, 4, 9):
                 url = f"{path}?q={q}&page={page}"
                 assert main(staff.get(url)) == index_answer(monkeypatch, staff, url), url
-    assert spy.answered == 0 if on_postgres() else spy.answered > 0  # PostgreSQL: its planner's way
+    assert spy.archives == (set() if on_postgres() else {False, True})  # PostgreSQL: its planner's way
     assert listed(main(staff.get("/contracts?q=firma&page=2"))) == ["K300002", "K300004"]  # K300003 has expired
+    assert listed(main(staff.get("/contracts/archive?q=firma&page=2"))) == ["K300012", "K300013"]  # ended the same day

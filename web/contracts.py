@@ -83,8 +83,9 @@ def _list(archive: bool):
     plan = contracts.search_plan(current_user, archive=archive, many=False)
     query = contracts.listing(current_user, _today(), archive=archive, text=text, plan=plan)
     total, more = counted(query, upto)
-    if more and current_user.is_staff and not archive:  # a common word: the first contracts by number
-        first = contracts.first_matches(current_user, _today(), tokens=tokens, offset=offset, limit=PAGE_SIZE)
+    if more and current_user.is_staff:  # a common word: the list's first contracts, in its order
+        first = contracts.first_matches(current_user, _today(), archive=archive, tokens=tokens, offset=offset,
+                                        limit=PAGE_SIZE)
         if first is not None:
             return _listed(archive, text, _rows(first), total, more, page)
     if more:  # many matches: read them another way (`contracts.search_plan`)

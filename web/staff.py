@@ -171,10 +171,11 @@ def queue():
     else:
         rows = _plain_queue_page(QueueTab(name), sort == "due", box or None,
                                  current_user.id if name == "mine" else None, (page - 1) * PAGE, PAGE + 1)
-    rows = service_levels.with_time_left(rows[:PAGE + 1], service_levels.settings_of(_config()), g.now)
-    shown = queue_rows(rows[:PAGE], tags.of_tickets([r["id"] for r in rows[:PAGE]]), prefix=_config().ticket_prefix,
+    more, rows = len(rows) > PAGE, rows[:PAGE]  # the one past the page only says there is a next one
+    rows = service_levels.with_time_left(rows, service_levels.settings_of(_config()), g.now)
+    shown = queue_rows(rows, tags.of_tickets([r["id"] for r in rows]), prefix=_config().ticket_prefix,
                        queue=name, q=text)
-    return render_template("staff/queue.html", rows=shown, more=len(rows) > PAGE, page=page, queue=name,
+    return render_template("staff/queue.html", rows=shown, more=more, page=page, queue=name,
                            q=text, counts=counts, queues=QUEUES, box=box, boxes=boxes if len(boxes) > 1 else [],
                            tag=tag, tag_suggestions=tags.suggestions(), sort=sort)
 
