@@ -52,3 +52,17 @@ def test_each_language_has_its_own_entry(app):
         session["lang"] = "en"
         english = render(app, KEPT, forms.CcForm(prefix="cc", meta={"csrf": False}).addresses)
     assert "Add a CC" in english and "Add a CC" not in polish and len(blank_fields._kept) == 2
+
+
+def test_a_blank_forms_field_and_csrf_are_what_the_form_renders(app, monkeypatch):
+    blank_fields._kept.clear()
+    kept = '{% from "_forms.html" import field %}{{ csrf_input("tag") }}{{ blank_form_field(field, f, "tags", "tag") }}'
+    plain = '{% from "_forms.html" import field %}{{ form.csrf_token }}{{ field(form.tags) }}'
+    with app.test_request_context():
+        expected = app.jinja_env.from_string(plain).render(form=forms.TagForm(prefix="tag"))
+        assert app.jinja_env.from_string(kept).render(f=forms.TagForm) == expected
+        built = []
+        monkeypatch.setattr(forms.TagForm, "__init__", lambda *a, **k: built.append(1) or None)
+        assert app.jinja_env.from_string(kept).render(f=forms.TagForm) == expected and built == []  # kept
+        assert str(blank_fields.csrf_input()).startswith('<input id="csrf_token" name="csrf_token" type="hidden"')
+        assert forms.ConfirmForm().csrf_token() == blank_fields.csrf_input()

@@ -293,8 +293,8 @@ def _page(ticket: Ticket, status: int = 200, viewing: bool = False, **given):
         "staff/ticket.html", ticket=ticket, items=flagged(ticket, paging["items"], {p.email for p in participants}),
         paging=paging, participants=participants, refusals=_ticket_events(ticket),
         **ticket_extras.ticket_extras(ticket, viewing), held=given.get("held"),
-        reply_form=reply_form, cc_form=given.get("cc_form") or
-        forms.CcForm(prefix="cc"), status_options=status_options, assign_options=assign_options, confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
+        reply_form=reply_form, cc_form=given.get("cc_form"), forms=forms,  # its small forms: blank ones (web.blank_fields)
+        status_options=status_options, assign_options=assign_options, prefix=_config().ticket_prefix,
         device=device, history=history[:HISTORY_SHOWN], whole_history=len(history) > HISTORY_SHOWN, **_clocks(ticket),
     ), status
 

@@ -29,8 +29,7 @@ def ticket_extras(ticket: Ticket, viewing: bool = False) -> dict:
     """What the ticket page shows of tags, merges and the other engineers on it (`viewing`:
     this engineer opens the page, which is recorded for the others: `collisions.recent_others`)."""
     return {
-        "tags": tags.of(ticket.id), "tag_form": forms.TagForm(prefix="tag"), "tag_suggestions": tags.suggestions(),
-        "merge_form": forms.MergeForm(prefix="merge"),
+        "tags": tags.of(ticket.id), "tag_suggestions": tags.suggestions(),  # its tag and merge forms: blank ones
         "merged_here": _merged_into(ticket.id),
         "others": collisions.recent_others(ticket.id, current_user, minutes=_config().collision_minutes, now=g.now,
                                           viewing=viewing),

@@ -35,13 +35,14 @@ from helpdesk.domain.validation import N_, Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, MessageKind, Participant, Status, Ticket
 
 from . import forms, kb_reader
-from .blank_fields import blank_field
+from .blank_fields import blank_field, blank_form_field, csrf_input
 from .context import config as _config, local_time
 from .i18n import fast_gettext
 from .rows import link_for
 
 bp = Blueprint("tickets", __name__)
-bp.add_app_template_global(blank_field, "blank_field")  # the ticket pages' blank form fields, kept
+for _global in (blank_field, blank_form_field, csrf_input):  # the ticket pages' blank forms, kept
+    bp.add_app_template_global(_global)
 PAGE = 50
 STATUS_NAMES = labels.STATUS  # message ids, translated where shown
 STATUS_LABELS = {status: _l(name) for status, name in STATUS_NAMES.items()}
