@@ -99,6 +99,29 @@ def prepare(raw: bytes, store: BlobStore, max_attachment_bytes: int, *, max_atta
     return Prepared(_to_send(parsed), store.put_raw(raw, parsed.raw_sha256), blobs)
 
 
+def prepare_chunk(prepare, raws: list[bytes], store: BlobStore, max_attachment_bytes: int, *,
+                  max_attachments: int = 100) -> list[Prepared | OSError]:
+    """`prepare` for several messages in one task of a parsing process: a task costs the
+    writer a future, a wake-up and its share of the pipe whatever its size. A store error
+    is returned in the message's place (raised again when that message is written, as a
+    parser's own would be), so it does not take the rest of the chunk with it."""
+    out: list[Prepared | OSError] = []
+    for raw in raws:
+        try:
+            out.append(prepare(raw, store, max_attachment_bytes, max_attachments=max_attachments))
+        except OSError as exc:
+            out.append(exc)
+    return out
+
+
+@dataclass(frozen=True)
+class _InChunk:
+    """Where a message's result will be: its place in a chunk's future."""
+
+    future: Future
+    index: int
+
+
 def _to_send(parsed: Inbound) -> Inbound:
     """What the writer needs of a stored message, as little as it takes to send it across:
     attachments without their bytes (they are in the store; the size stays), and the reply
@@ -150,6 +173,10 @@ class Worker:
 
     AHEAD = 3  # batches fetched and handed to the parsers before the oldest is written
     AHEAD_BYTES = 64 * 1024 * 1024
+    # Messages a parsing process gets in one task. A batch still spreads over the processes
+    # (100 messages: 10 tasks); a chunk that fails or takes longer than the parse timeout is
+    # parsed again message by message, so only the message at fault is quarantined.
+    PARSE_CHUNK = 10
 
     def __init__(self, config: Config, source: Source | None = None, *, mailbox: MailboxURL | None = None,
                  parse_workers: int | None = None, prepare=prepare, tokens: AccessTokens | None = None):
@@ -346,7 +373,13 @@ class Worker:
     def _parse_later(self, fetched: list[Fetched]) -> list:
         if self.parse_workers <= 0:
             return [self._prepare_here(f) for f in fetched]
-        return [self._submit(f) for f in fetched]
+        out: list = []
+        for start in range(0, len(fetched), self.PARSE_CHUNK):
+            chunk = fetched[start:start + self.PARSE_CHUNK]
+            future = self._parsers().submit(prepare_chunk, self._prepare, [f.raw for f in chunk], self.ctx.store,
+                                            self.ctx.max_attachment_bytes, max_attachments=self.ctx.max_attachments)
+            out.extend(_InChunk(future, index) for index in range(len(chunk)))
+        return out
 
     def _prepare_here(self, fetched: Fetched) -> Prepared | OSError:
         try:
@@ -378,10 +411,11 @@ class Worker:
         is quarantined (after a retry on its own, to tell it from its batch-mates)."""
         if isinstance(parsing, OSError):
             raise parsing
-        if not isinstance(parsing, Future):
+        if not isinstance(parsing, (Future, _InChunk)):
             return parsing
+        future = parsing.future if isinstance(parsing, _InChunk) else parsing
         try:
-            return parsing.result(timeout=self.config.parse_timeout_seconds)
+            done = future.result(timeout=self.config.parse_timeout_seconds)
         except CancelledError:
             # The pool was stopped for another message's sake before this one's turn came
             # (a busy machine): nothing is wrong with this one, parse it again.
@@ -396,6 +430,11 @@ class Worker:
             log.error("the parser %s on uid %s: quarantined", what, fetched.uid)
             failure = ParseFailure(f"the parsing process {what} on this message", "")
             return Prepared(failure, self.ctx.store.put_raw(fetched.raw), {})
+        if not isinstance(parsing, _InChunk):
+            return done
+        if isinstance(done[parsing.index], OSError):
+            raise done[parsing.index]
+        return done[parsing.index]
 
     def _stored(self, fetched: Fetched, parsing) -> Prepared:
         """The message parsed and its files stored. A failed write is the store's fault when

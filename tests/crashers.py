@@ -14,3 +14,10 @@ def prepare_or_misbehave(raw, store, limit, **limits):
     if b"<hangs-the-parser@example.com>" in raw:
         time.sleep(3600)
     return prepare(raw, store, limit, **limits)
+
+
+def prepare_or_fail_to_store(raw, store, limit, **limits):
+    """As if the store refused one message's files (and only that message's)."""
+    if b"<cannot-be-stored@example.com>" in raw:
+        raise OSError(28, "No space left on device")
+    return prepare(raw, store, limit, **limits)

@@ -280,6 +280,25 @@ def test_a_message_that_kills_or_hangs_its_parser_is_quarantined_and_the_rest_pr
     assert desk.waiting() == 0
 
 
+def test_a_store_error_in_a_parsing_process_quarantines_that_message_and_not_its_chunk_mates(desk, config):
+    from tests.crashers import prepare_or_fail_to_store
+
+    n = 12
+    mail = conversation(n)
+    mail.insert(4, make_mail(Message_ID="<cannot-be-stored@example.com>"))
+    for raw in mail:
+        desk.deliver(raw)
+    with Worker(config.with_(fetch_batch=20), parse_workers=2, prepare=prepare_or_fail_to_store) as worker:
+        summary = worker.run_once()
+
+    assert summary.outcomes["quarantined"] == 1
+    [entry] = Quarantine.select()
+    assert entry.inbound.message_id == "cannot-be-stored@example.com"
+    assert "cannot store its files: the file store is full for it" in entry.error
+    assert InboundMail.select().where(InboundMail.outcome != "quarantined").count() == n
+    assert desk.waiting() == 0
+
+
 def test_move_mode_moves_each_message_once_after_its_commit(db, config, dovecot):
     n = 40
     url = filled_mailbox(dovecot, n)
