@@ -217,14 +217,6 @@ class CcForm(FlaskForm):
     addresses = StringField(_l("Add a CC"), [REQUIRED], description=_l("One or more addresses, comma-separated."))
 
 
-class StatusForm(FlaskForm):
-    status = SelectField(_l("Status"), choices=[])
-
-
-class AssignForm(FlaskForm):
-    engineer = SelectField(_l("Assignee"), choices=[])
-
-
 class MoveForm(FlaskForm):
     target = IntegerField(_l("Move to ticket number"), [InputRequired(message=_l("Give a ticket number."))])
 

@@ -280,7 +280,8 @@ def _ticket_events(ticket: Ticket) -> list[dict]:
 
 def _page(ticket: Ticket, status: int = 200, viewing: bool = False, **given):
     """The ticket page (`viewing`: this engineer opens it, noted for the collision warnings)."""
-    # The status and assignee selects' options (forms.StatusForm and AssignForm take them back).
+    # The status and assignee selects' options, built once per set of choices (the template writes the selects;
+    # `status` and `assign` read the posted value and check it themselves).
     status_options = options(tuple(status_labels().items()), ticket.status)
     assign_options = options((("", _("nobody")), *((str(u.id), u.name) for u in _engineers())),
                              str(ticket.assignee_id or ""))
