@@ -41,6 +41,9 @@ def seen(ticket_id: int, user: User, now: dt.datetime | None = None) -> None:
      .execute())
 
 
+VIEWS_SHOWN = 20  # other engineers' views listed at most
+
+
 def refresh_after(minutes: int) -> dt.timedelta:
     """How old this engineer's recorded view may be before opening the page records it again:
     a tenth of the window, at most a minute (a page reloaded every few seconds writes once a
@@ -61,11 +64,13 @@ def recent_others(ticket_id: int, user: User, *, minutes: int, now: dt.datetime 
         found.setdefault(m.author_email, Other(m.author_name or m.author_email, m.author_email, "answered",
                                                m.created_at))
     mine = None
-    for v in _views_since(ticket_id, since):
+    views = _views_since(ticket_id, since)
+    others = [v for v in views if v.user.id != user.id][:VIEWS_SHOWN]  # 21 read: the reader's own may be one
+    for v in views:
         if v.user.id == user.id:
             mine = v.seen_at
-        else:
-            found.setdefault(v.user.email, Other(v.user.name, v.user.email, "viewing", v.seen_at))
+    for v in others:
+        found.setdefault(v.user.email, Other(v.user.name, v.user.email, "viewing", v.seen_at))
     if viewing and (mine is None or mine > now or now - mine >= refresh_after(minutes)):
         seen(ticket_id, user, now)
     return sorted(found.values(), key=lambda o: o.at, reverse=True)
@@ -84,7 +89,7 @@ def _views_since(ticket_id: int, since: dt.datetime):
     """The views since then, the reader's own among them (so it needs no statement of its own)."""
     return (TicketView.select(TicketView.seen_at, User.id, User.email, User.first_name, User.last_name).join(User)
             .where(TicketView.ticket == ticket_id, TicketView.seen_at >= since)
-            .order_by(TicketView.seen_at.desc()).limit(21))
+            .order_by(TicketView.seen_at.desc()).limit(VIEWS_SHOWN + 1))
 
 
 @prepared

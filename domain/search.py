@@ -50,6 +50,12 @@ def fold(text: str) -> str:
     return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 
+def plain_words(text: str) -> str:
+    """The runs of letters and digits of a text, one space between: a contract's document as
+    both indexes and `document_matcher` read it."""
+    return " ".join(TOKEN.findall(text))
+
+
 def search_tokens(text: str) -> list[str]:
     """The words of a search box: runs of letters and digits, folded; the rest is ignored."""
     return [token[:64] for token in TOKEN.findall(fold(text or ""))][:MAX_TOKENS]
@@ -143,6 +149,10 @@ class _Sqlite:
         return SQL("(SELECT rowid FROM message_search WHERE message_search MATCH ?)", [self.match(tokens)])
 
     def write_contracts(self, ids: list[int], bodies: list[tuple[int, str]]) -> None:
+        # Only the words, one space between (as PostgreSQL keeps them): FTS5's tokenizer knows
+        # Unicode 6.1, so a later sign or a bidi mark would join two words for it and not for
+        # `document_matcher`, which reads these documents too (migration 029).
+        bodies = [(i, plain_words(body)) for i, body in bodies]
         db.execute_sql(f"DELETE FROM contract_search WHERE rowid IN ({', '.join('?' * len(ids))})", ids)
         db.connection().executemany("INSERT INTO contract_search (rowid, body) VALUES (?, ?)", bodies)
 
@@ -187,7 +197,7 @@ class _Postgres:
                    [self.query(tokens)])
 
     def write_contracts(self, ids: list[int], bodies: list[tuple[int, str]]) -> None:
-        bodies = [(i, " ".join(TOKEN.findall(body))) for i, body in bodies]  # words as FTS5 sees them
+        bodies = [(i, plain_words(body)) for i, body in bodies]  # words as FTS5 sees them
         db.execute_sql(f"DELETE FROM contract_search WHERE contract_id IN ({', '.join(['%s'] * len(ids))})", ids)
         if bodies:
             values = ", ".join(["(%s, to_tsvector('simple', %s))"] * len(bodies))

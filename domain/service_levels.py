@@ -219,8 +219,7 @@ def clock_states(ticket: Ticket, settings: Settings, now: dt.datetime, hours: st
     if not ticket.sla_policy:
         return None
     if hours is None:
-        policy = SlaPolicy.get_or_none(SlaPolicy.name == ticket.sla_policy)
-        hours = policy.hours if policy else "business"
+        hours = _hours_of.scalar(ticket.sla_policy) or "business"
     clock = ALWAYS if hours == "24x7" else settings.calendar
     return (sla.state(clock, ticket.first_response_due, ticket.first_response_at, ticket.sla_paused_at, now),
             sla.state(clock, ticket.resolution_due, ticket.closed_at, ticket.sla_paused_at, now))
@@ -244,6 +243,11 @@ def sla_json(ticket: Ticket, settings: Settings, now: dt.datetime) -> dict:
         "resolution_breached": bool(whole and whole.breached),
         "paused_since": _iso(ticket.sla_paused_at, zone),
     }
+
+
+@prepared
+def _hours_of(name: str):
+    return SlaPolicy.select(SlaPolicy.hours).where(SlaPolicy.name == name).limit(1)
 
 
 @prepared

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from flask import session
 
+from helpdesk.models import Ticket
 from helpdesk.web import blank_fields, forms
+from tests.test_portal_tickets import open_ticket, signed_in, world  # noqa: F401 (a fixture)
 
 KEPT = '{% from "_forms.html" import field %}{{ blank_field(field, f, rows=3) }}'
 PLAIN = '{% from "_forms.html" import field %}{{ field(f, rows=3) }}'
@@ -66,3 +68,14 @@ def test_a_blank_forms_field_and_csrf_are_what_the_form_renders(app, monkeypatch
         assert app.jinja_env.from_string(kept).render(f=forms.TagForm) == expected and built == []  # kept
         assert str(blank_fields.csrf_input()).startswith('<input id="csrf_token" name="csrf_token" type="hidden"')
         assert forms.ConfirmForm().csrf_token() == blank_fields.csrf_input()
+
+
+def test_a_form_sent_back_with_an_error_keeps_its_text_and_the_next_page_is_blank(app, world):  # noqa: F811
+    alice = signed_in(app, world.alice)
+    open_ticket(alice, world.contract_a)
+    page = f"/tickets/{Ticket.get().id}"
+    alice.text(page)  # the blank CC field kept
+    bad = alice.post(f"{page}/cc", {"cc-addresses": "to-nie-adres"}, page=page)
+    assert bad.status_code == 422 and 'value="to-nie-adres"' in bad.get_data(as_text=True)
+    html = alice.text(page)
+    assert "to-nie-adres" not in html and 'id="cc-addresses"' in html and 'name="cc-csrf_token"' in html

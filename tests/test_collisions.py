@@ -107,3 +107,19 @@ def test_the_refresh_is_a_tenth_of_the_window_at_most_a_minute():
     assert collisions.refresh_after(10) == dt.timedelta(minutes=1)
     assert collisions.refresh_after(60) == dt.timedelta(minutes=1)
     assert collisions.refresh_after(5) == dt.timedelta(seconds=30)
+
+
+def test_at_most_twenty_others_are_listed_whether_or_not_the_reader_viewed_it(db):
+    reader = _user("reader@helpdesk.example", role=Role.ENGINEER)
+    ticket = Ticket.create(subject="x", requester_email="jan@example.com")
+    now = dt.datetime(2026, 12, 2, 12, 0)
+    for i in range(25):
+        collisions.seen(ticket.id, _user(f"e{i}@helpdesk.example", role=Role.ENGINEER), now - dt.timedelta(seconds=i))
+    others = collisions.recent_others(ticket.id, reader, minutes=10, now=now)
+    assert len(others) == collisions.VIEWS_SHOWN == 20
+    assert [o.email for o in others] == [f"e{i}@helpdesk.example" for i in range(20)]  # the newest
+    collisions.seen(ticket.id, reader, now - dt.timedelta(seconds=30))  # the reader's own, oldest of all
+    assert len(collisions.recent_others(ticket.id, reader, minutes=10, now=now)) == 20
+    collisions.seen(ticket.id, reader, now)  # ... and newest
+    assert [o.email for o in collisions.recent_others(ticket.id, reader, minutes=10, now=now)] == \
+        [f"e{i}@helpdesk.example" for i in range(20)]

@@ -21,11 +21,12 @@ from tests.test_portal_tickets import _user, signed_in
 TODAY = dt.date.today()
 NIP_A, NIP_B = "5260001246", "7273456783"
 ADDRESSES = ["ul. Piotrkowska 5, Łódź", "ul. Długa 1, Kraków", "Hauptstraße 7, Großstadt", "Ørsted_Vej 2, Aarhus",
-             "al. Łazienki-Żoliborz 3/5, Warszawa", "ul. Łódzka 12, Łódź"]
+             "al. Łazienki-Żoliborz 3/5, Warszawa", "ul. Łódzka 12, Łódź",
+             "ul. \u2068Rynek\u2069 5, \u20bdWrocław"]  # bidi marks and a sign FTS5 (Unicode 6.1) reads as letters
 MODELS = ["Hikvision DS-2CD2143G2-I", "Satel INTEGRA 64", "Dahua NVR5216", "Fortinet FortiGate 60F", "x 2U rack"]
 QUERIES = ["lodz", "k300011", "300009", "Łódź", "ŁÓDŹ piotrkowska", "lod", "lo", "x", "2u", "rack 2u", "hauptstrasse", "grossstadt", "strasse", "vej",
            "orsted", "zoliborz", "lazienki zoliborz", "3 5", "ds-2cd2143g2-i", "2cd", "K3000", "300004", "k300004",
-           NIP_A, "firma", "kraków długa", "hikvision aarhus", "nothing", "satel łódź"]
+           NIP_A, "firma", "kraków długa", "hikvision aarhus", "nothing", "satel łódź", "rynek", "wroclaw", "rynek 5"]
 
 
 def row(number, nip, customer, n, *, expired=False):
@@ -163,3 +164,27 @@ def test_staffs_first_pages_of_a_common_word_are_the_indexs(app, data, monkeypat
     assert spy.archives == (set() if on_postgres() else {False, True})  # PostgreSQL: its planner's way
     assert listed(main(staff.get("/contracts?q=firma&page=2"))) == ["K300002", "K300004"]  # K300003 has expired
     assert listed(main(staff.get("/contracts/archive?q=firma&page=2"))) == ["K300012", "K300013"]  # ended the same day
+
+
+def test_migration_029_leaves_the_stored_documents_as_their_words(db):
+    """SQLite documents written before 029 kept bidi marks and signs FTS5 reads as letters:
+    the migration rewrites those as their words (what the search reads in Python), and
+    leaves plain ones alone."""
+    if on_postgres():
+        pytest.skip("PostgreSQL keeps a tsvector of the words already")
+    import importlib.util
+    from pathlib import Path
+
+    from helpdesk import database
+    path = Path(database.MIGRATIONS) / "029_contract_documents_plain_words.py"
+    spec = importlib.util.spec_from_file_location("migration_029", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    raw = "k300001 300001 ul. \u2068rynek\u2069 5, \u20bdwroclaw"
+    db.execute_sql("INSERT INTO contract_search (rowid, body) VALUES (?, ?), (?, ?)", [901, raw, 902, "k300002 rynek"])
+    match = "SELECT rowid FROM contract_search WHERE contract_search MATCH ? ORDER BY rowid"
+    assert db.execute_sql(match, ['"rynek"*']).fetchall() == [(902,)]  # FTS5 read "\u2068rynek\u2069" as one word
+    migration._rewrite(db)
+    bodies = dict(db.execute_sql("SELECT rowid, body FROM contract_search WHERE rowid IN (901, 902)").fetchall())
+    assert bodies == {901: "k300001 300001 ul rynek 5 wroclaw", 902: "k300002 rynek"}
+    assert db.execute_sql(match, ['"rynek"*']).fetchall() == [(901,), (902,)]

@@ -2,7 +2,10 @@
 their messages are translated here, next to the field they belong to."""
 from __future__ import annotations
 
-from flask_babel import gettext, lazy_gettext as _l
+import functools
+
+from babel import support
+from flask_babel import get_locale, gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -23,11 +26,40 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
+from wtforms.i18n import messages_path
 from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from helpdesk.domain import validation
 from helpdesk.domain.passwords import MAX_LENGTH
+
+
+@functools.lru_cache(maxsize=8)
+def _wtforms_catalogue(locale: str) -> support.NullTranslations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class _WtformsMessages:
+    """WTForms' own messages ("Not a valid date value.") in the reader's language, from a
+    catalogue read once per language: Flask-WTF reads it from disk on every request that
+    builds a form (0.6 ms)."""
+
+    def gettext(self, string: str) -> str:
+        return _wtforms_catalogue(str(get_locale())).ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return _wtforms_catalogue(str(get_locale())).ungettext(singular, plural, n)
+
+
+WTFORMS_MESSAGES = _WtformsMessages()
+
+
+class PortalForm(FlaskForm):
+    """Every form of the portal: Flask-WTF's (CSRF), with WTForms' messages from `WTFORMS_MESSAGES`."""
+
+    class Meta:
+        def get_translations(self, form):
+            return WTFORMS_MESSAGES
 
 
 def translated(error: validation.Invalid) -> str:
@@ -58,7 +90,7 @@ EMAIL = [REQUIRED, checked(validation.one_line), Length(max=254, message=_l("Thi
 NAME = [REQUIRED, checked(validation.name)]
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(PortalForm):
     first_name = StringField(_l("First name"), NAME, render_kw={"autocomplete": "given-name"})
     last_name = StringField(_l("Last name"), NAME, render_kw={"autocomplete": "family-name"})
     email = EmailField(_l("Email"), EMAIL, filters=[_lower], render_kw={"autocomplete": "email"})
@@ -73,11 +105,11 @@ class RegistrationForm(FlaskForm):
                          [InputRequired(message=_l("Registration needs the terms accepted."))])
 
 
-class EmailOnlyForm(FlaskForm):
+class EmailOnlyForm(PortalForm):
     email = EmailField(_l("Email"), EMAIL, filters=[_lower], render_kw={"autocomplete": "email"})
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     email = EmailField(_l("Email"), [REQUIRED, Length(max=254)], filters=[_lower],
                        render_kw={"autocomplete": "username"})
     password = PasswordField(_l("Password"), [REQUIRED, Length(max=MAX_LENGTH)],
@@ -85,7 +117,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(PortalForm):
     """A button that POSTs: links in mail only show a page, they never change anything."""
 
 
@@ -97,7 +129,7 @@ def _same_as(other: str):
     return validator
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(PortalForm):
     password = PasswordField(_l("New password"), [REQUIRED], description=_l("At least 10 characters, and hard to guess: four unrelated words, say."),
                              render_kw={"autocomplete": "new-password"})
     repeat = PasswordField(_l("New password again"), [REQUIRED, _same_as("password")],
@@ -108,18 +140,18 @@ class ChangePasswordForm(SetPasswordForm):
     current = PasswordField(_l("Current password"), [REQUIRED], render_kw={"autocomplete": "current-password"})
 
 
-class ChangeEmailForm(FlaskForm):
+class ChangeEmailForm(PortalForm):
     email = EmailField(_l("New email"), EMAIL, filters=[_lower], render_kw={"autocomplete": "email"})
     current = PasswordField(_l("Current password"), [REQUIRED], render_kw={"autocomplete": "current-password"})
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(PortalForm):
     current = PasswordField(_l("Current password"), [REQUIRED], render_kw={"autocomplete": "current-password"})
     confirm = BooleanField(_l("Yes, delete my account"),
                            [InputRequired(message=_l("Tick the box to confirm."))])
 
 
-class PreferencesForm(FlaskForm):
+class PreferencesForm(PortalForm):
     digest_opt_in = BooleanField(_l("Send me a weekly summary of my open tickets"))
     language = SelectField(_l("Language of my mail and pages"), choices=[], validate_choice=False)
 
@@ -128,7 +160,7 @@ class PreferencesForm(FlaskForm):
         self.language.choices = [("pl", "Polski"), ("en", "English")]
 
 
-class VerifyContractForm(FlaskForm):
+class VerifyContractForm(PortalForm):
     number = StringField(_l("Contract number"), [REQUIRED, checked(validation.contract_number)],
                          description=_l("One capital letter and six digits, e.g. K123456."),
                          render_kw={"autocomplete": "off", "spellcheck": "false"})
@@ -142,7 +174,7 @@ class VerifyContractForm(FlaskForm):
 TITLE = [REQUIRED, checked(lambda v: validation.name(v, 200))]
 
 
-class NewTicketForm(FlaskForm):
+class NewTicketForm(PortalForm):
     line = RadioField(_l("Device"), coerce=int, validate_choice=True,
                       validators=[InputRequired(message=_l("Choose the device the ticket is about."))])
     title = StringField(_l("Title"), TITLE)
@@ -154,7 +186,7 @@ class NewTicketForm(FlaskForm):
         "They will receive every message of the ticket. Separate them with commas."))
 
 
-class ReplyForm(FlaskForm):
+class ReplyForm(PortalForm):
     text = TextAreaField(_l("Your message"), [REQUIRED])
     attachments = MultipleFileField(_l("Attachments"))
 
@@ -170,7 +202,7 @@ class StaffReplyForm(ReplyForm):
     anyway = HiddenField()  # "1": send although someone else's message arrived meanwhile
 
 
-class SlaPolicyForm(FlaskForm):
+class SlaPolicyForm(PortalForm):
     name = StringField(_l("Service level"), [REQUIRED, Length(max=100)],
                        description=_l("The name contracts give as their service level."))
     first_response = StringField(_l("First response within"), [REQUIRED], description=_l("e.g. 30m, 4h, 1d"))
@@ -178,7 +210,7 @@ class SlaPolicyForm(FlaskForm):
     hours = SelectField(_l("Counted in"), choices=[])  # set by the view: business hours or 24x7
 
 
-class ReportPeriodForm(FlaskForm):
+class ReportPeriodForm(PortalForm):
     class Meta:
         csrf = False  # a GET form that changes nothing
 
@@ -189,7 +221,7 @@ class ReportPeriodForm(FlaskForm):
 # --- the engineers' working day: canned answers, tags, merge, split ----------------------------
 
 
-class CannedForm(FlaskForm):
+class CannedForm(PortalForm):
     name = StringField(_l("Name"), [REQUIRED], description=_l(
         "What engineers write after #canned in a mail: lower-case letters, digits, dots, dashes."))
     title = StringField(_l("Title"))
@@ -199,36 +231,36 @@ class CannedForm(FlaskForm):
     body_en = TextAreaField(_l("English text"))
 
 
-class TagForm(FlaskForm):
+class TagForm(PortalForm):
     tags = StringField(_l("Add tags"), [REQUIRED], description=_l("Separate them with commas."),
                        render_kw={"list": "tag-suggestions", "autocomplete": "off"})
 
 
-class MergeForm(FlaskForm):
+class MergeForm(PortalForm):
     target = IntegerField(_l("Merge into ticket number"), [InputRequired(message=_l("Give a ticket number."))])
     confirmed = HiddenField()
 
 
-class SplitForm(FlaskForm):
+class SplitForm(PortalForm):
     with_later = BooleanField(_l("And every later message"))
 
 
-class CcForm(FlaskForm):
+class CcForm(PortalForm):
     addresses = StringField(_l("Add a CC"), [REQUIRED], description=_l("One or more addresses, comma-separated."))
 
 
-class MoveForm(FlaskForm):
+class MoveForm(PortalForm):
     target = IntegerField(_l("Move to ticket number"), [InputRequired(message=_l("Give a ticket number."))])
 
 
-class UserForm(FlaskForm):
+class UserForm(PortalForm):
     email = EmailField(_l("Email"), EMAIL, filters=[_lower])
     first_name = StringField(_l("First name"), NAME)
     last_name = StringField(_l("Last name"), NAME)
     role = SelectField(_l("Role"), choices=[])
 
 
-class RoleForm(FlaskForm):
+class RoleForm(PortalForm):
     role = SelectField(_l("Role"), choices=[])
 
 
@@ -250,7 +282,7 @@ class PartnerRegistrationForm(RegistrationForm):
         self.company_role.choices = list(PARTNER_ROLE_LABELS.items())
 
 
-class RoleChangeForm(FlaskForm):
+class RoleChangeForm(PortalForm):
     role = RadioField(_l("New role"), choices=[], validators=[InputRequired(message=_l("Choose the new role."))])
 
     def __init__(self, *args, **kwargs):
@@ -258,24 +290,24 @@ class RoleChangeForm(FlaskForm):
         self.role.choices = list(PARTNER_ROLE_LABELS.items())
 
 
-class TermsForm(FlaskForm):
+class TermsForm(PortalForm):
     terms_id = HiddenField()
     accept = BooleanField(_l("I have read and accept the programme terms"),
                           [InputRequired(message=_l("Registration needs the terms accepted."))])
 
 
-class DistributorsForm(FlaskForm):
+class DistributorsForm(PortalForm):
     distributors = SelectMultipleField(_l("Authorised distributors you buy from"), coerce=int, choices=[],
                                        option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False),
                                        validators=[InputRequired(message=_l("Choose at least one distributor."))])
 
 
-class DeclaredLevelForm(FlaskForm):
+class DeclaredLevelForm(PortalForm):
     level = RadioField(_l("Partnership level"), choices=[],
                        validators=[InputRequired(message=_l("Choose the partnership level."))])
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(PortalForm):
     reason = TextAreaField(_l("Reason (required for a rejection)"))
 
 
@@ -285,7 +317,7 @@ class SaleLineForm(Form):
     address = StringField(_l("Installation address"))
 
 
-class SaleForm(FlaskForm):
+class SaleForm(PortalForm):
     nip = StringField(_l("Customer's NIP"), [REQUIRED, checked(validation.nip)], render_kw={"inputmode": "numeric"})
     customer_name = StringField(_l("Customer's name"), [REQUIRED, checked(lambda v: validation.name(v, 300))])
     service_level = SelectField(_l("Service level"), choices=[])
@@ -294,7 +326,7 @@ class SaleForm(FlaskForm):
     lines = FieldList(FormField(SaleLineForm), min_entries=5, max_entries=20)
 
 
-class LevelApplicationForm(FlaskForm):
+class LevelApplicationForm(PortalForm):
     level = SelectField(_l("Level"), coerce=int, choices=[])
     basis = RadioField(_l("Eligibility"), choices=[], validators=[InputRequired(message=_l("Choose one."))])
     distributor = SelectField(_l("Recommending distributor"), coerce=int, choices=[], validate_choice=False)
@@ -303,27 +335,27 @@ class LevelApplicationForm(FlaskForm):
     files = MultipleFileField(_l("Written recommendations"))
 
 
-class SolutionForm(FlaskForm):
+class SolutionForm(PortalForm):
     title = StringField(_l("Title"), TITLE)
     description = TextAreaField(_l("Description"), [REQUIRED])
 
 
-class SupportQueryForm(FlaskForm):
+class SupportQueryForm(PortalForm):
     title = StringField(_l("Subject"), TITLE)
     description = TextAreaField(_l("Your question"), [REQUIRED])
 
 
-class DistributorForm(FlaskForm):
+class DistributorForm(PortalForm):
     name = StringField(_l("Distributor's name"), [REQUIRED, checked(lambda v: validation.name(v, 300))])
     nip = StringField(_l("NIP"), [REQUIRED, checked(validation.nip)])
 
 
-class SetLevelForm(FlaskForm):
+class SetLevelForm(PortalForm):
     level = SelectField(_l("Level"), choices=[])
     reason = StringField(_l("Reason"))
 
 
-class ResourceForm(FlaskForm):
+class ResourceForm(PortalForm):
     title = StringField(_l("Title"), TITLE)
     kind = SelectField(_l("Kind"), choices=[])
     permission = SelectField(_l("Permission needed"), choices=[])
@@ -331,12 +363,12 @@ class ResourceForm(FlaskForm):
     file = FileField(_l("File (for a download)"))
 
 
-class TermsVersionForm(FlaskForm):
+class TermsVersionForm(PortalForm):
     version = StringField(_l("Version"), [REQUIRED, checked(lambda v: validation.name(v, 20))])
     text = TextAreaField(_l("Text"), [REQUIRED])
 
 
-class SubscriptionForm(FlaskForm):
+class SubscriptionForm(PortalForm):
     subscription_seller = BooleanField(_l("Takes part in subscription sales"))
 
 
@@ -346,7 +378,7 @@ SCOPE_LABELS = {"tickets:read": _l("Read tickets"), "tickets:write": _l("Open, a
                 "contracts:read": _l("Read and verify contracts"), "admin": _l("Administration (webhooks)")}
 
 
-class TokenForm(FlaskForm):
+class TokenForm(PortalForm):
     name = StringField(_l("Name"), [Length(max=100, message=_l("This is too long."))],
                        description=_l("What the token is for, e.g. monitoring."))
     scopes = SelectMultipleField(_l("Scopes"), choices=[], option_widget=CheckboxInput(),
@@ -355,7 +387,7 @@ class TokenForm(FlaskForm):
     days = IntegerField(_l("Valid for (days)"), [InputRequired(message=_l("This field is required."))], default=365)
 
 
-class WebhookForm(FlaskForm):
+class WebhookForm(PortalForm):
     url = StringField(_l("URL"), [REQUIRED], description=_l("https:// to a public address."))
     secret = PasswordField(_l("Secret"), [REQUIRED], description=_l(
         "At least 16 characters; the receiver checks the signature with it."))
@@ -369,14 +401,14 @@ class WebhookForm(FlaskForm):
 # --- issue 17: a partner's customers, the knowledge base -------------------------------------------
 
 
-class CustomerNoticesForm(FlaskForm):
+class CustomerNoticesForm(PortalForm):
     notices = BooleanField(_l("Mail me every new entry on my customers' tickets"),
                            description=_l("From now on: what was written before is not mailed. Internal notes of "
                                           "our engineers are never sent."))
     digest = BooleanField(_l("Send me a weekly summary of my customers' tickets"))
 
 
-class ArticleForm(FlaskForm):
+class ArticleForm(PortalForm):
     title = StringField(_l("Title"), validators=[InputRequired(), Length(max=300)])
     body = TextAreaField(_l("Text (Markdown)"), validators=[InputRequired()],
                          description=_l("Markdown: # headings, **bold**, lists, tables, [links](https://…). "

@@ -401,8 +401,8 @@ def _page(ticket: Ticket, reply_form=None, cc_form=None, status: int = 200):
         "tickets/show.html", ticket=ticket, rights=partner_view.rights(current_user, ticket),
         participants=participants_of(ticket),
         paging=conversation_page(ticket, start=page_start(), text=request.args.get("q", "")),
-        reply_form=reply_form or forms.ReplyForm(), cc_form=cc_form or forms.CcForm(prefix="cc"),
-        confirm=forms.ConfirmForm(), prefix=_config().ticket_prefix,
+        reply_form=reply_form, cc_form=cc_form, forms=forms,  # None: shown blank, not built (web.blank_fields)
+        prefix=_config().ticket_prefix,
         contract=_contract.first(ticket.contract_id) if ticket.contract_id else None,
         device=devices.of_ticket(ticket.id) if ticket.contract_id else None,
     ), status
