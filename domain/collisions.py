@@ -63,12 +63,9 @@ def recent_others(ticket_id: int, user: User, *, minutes: int, now: dt.datetime 
     for m in _answers_since(ticket_id, since, user.email):
         found.setdefault(m.author_email, Other(m.author_name or m.author_email, m.author_email, "answered",
                                                m.created_at))
-    mine = None
     views = _views_since(ticket_id, since)
+    mine = next((v.seen_at for v in views if v.user.id == user.id), None)
     others = [v for v in views if v.user.id != user.id][:VIEWS_SHOWN]  # 21 read: the reader's own may be one
-    for v in views:
-        if v.user.id == user.id:
-            mine = v.seen_at
     for v in others:
         found.setdefault(v.user.email, Other(v.user.name, v.user.email, "viewing", v.seen_at))
     if viewing and (mine is None or mine > now or now - mine >= refresh_after(minutes)):

@@ -33,14 +33,8 @@ def blank_field(render: Callable[..., Markup], field, **attrs) -> Markup:
     if field.type not in KEPT_TYPES or field.errors or getattr(field, "raw_data", None) or not blank:
         return render(field, **attrs)
     key = (type(getattr(field, "_form", None)), field.name, field.type, str(field.label.text),
-           str(field.description or ""), tuple(sorted((k, str(v)) for k, v in attrs.items())))
-    html = _kept.get(key)
-    if html is None:
-        html = Markup(render(field, **attrs))
-        if len(_kept) < MAX_KEPT:
-            with _lock:
-                _kept[key] = html
-    return html
+           str(field.description or ""), _attributes(attrs))
+    return _kept_or_rendered(key, lambda: render(field, **attrs))
 
 
 def blank_form_field(render: Callable[..., Markup], form_class: type, name: str, prefix: str = "",
@@ -48,11 +42,20 @@ def blank_form_field(render: Callable[..., Markup], form_class: type, name: str,
     """`render(form_class(prefix=prefix).<name>, **attrs)` for a form shown blank (not built
     from a request's data): kept per form class, field, language and attributes, so the form
     is built only the first time (building one costs ~0.2 ms, a ticket page had five)."""
-    key = (form_class, prefix, name, str(get_locale()), tuple(sorted((k, str(v)) for k, v in attrs.items())))
+    key = (form_class, prefix, name, str(get_locale()), _attributes(attrs))
+    return _kept_or_rendered(
+        key, lambda: render(form_class(formdata=None, prefix=prefix, meta={"csrf": False})[name], **attrs))
+
+
+def _attributes(attrs: dict) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in attrs.items()))
+
+
+def _kept_or_rendered(key: tuple, render: Callable[[], Markup]) -> Markup:
+    """The HTML kept for `key`, else `render()`'s, kept while there is room."""
     html = _kept.get(key)
     if html is None:
-        form = form_class(formdata=None, prefix=prefix, meta={"csrf": False})
-        html = Markup(render(form[name], **attrs))
+        html = Markup(render())
         if len(_kept) < MAX_KEPT:
             with _lock:
                 _kept[key] = html
