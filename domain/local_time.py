@@ -39,6 +39,11 @@ def local(value: dt.datetime, tz: str | ZoneInfo | None) -> dt.datetime:
     return aware.astimezone(tz if isinstance(tz, ZoneInfo) else zone(tz))
 
 
+def today(tz: str | ZoneInfo | None, now: dt.datetime | None = None) -> dt.date:
+    """The day it is now in the zone (not the machine's own day: near midnight they differ)."""
+    return local(now or dt.datetime.now(UTC), tz).date()
+
+
 def shown(value: dt.datetime | None, tz: str | ZoneInfo | None, *, named: bool = False,
           seconds: bool = False) -> str:
     """"2026-12-02 07:09" in the zone ("" for no time); `named` adds the zone ("... CET")."""

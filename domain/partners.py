@@ -332,7 +332,7 @@ def decide_application(config: Config, application_id: int, approve: bool, reaso
         company = Company.get_by_id(application.company_id)
         if approve:
             code = _new_code()
-            today = local_time.local(now, config.timezone).date()  # the PDFs' date: the day where it is read
+            today = local_time.today(config.timezone, now)  # the PDFs' date: the day where it is read
             until = today + dt.timedelta(days=CERTIFICATE_DAYS)
             document = _document(config, application, company, code, today, until)
             store = BlobStore(config.blob_dir, config.raw_dir)  # files made durable before the commit

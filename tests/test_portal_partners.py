@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pypdf
 import pytest
 
-from helpdesk.domain import levels, partners, passwords
+from helpdesk.domain import levels, local_time, partners, passwords
 from helpdesk.models import (
     AuditLog,
     Company,
@@ -194,11 +194,12 @@ def test_enrolment_approval_signed_agreement_and_certificate(app, world, config)
     certificate = portal.get(f"/partner/programme/{application.id}/certificate.pdf")
     assert agreement.status_code == certificate.status_code == 200
     assert agreement.mimetype == "application/pdf" and f"{application.id}/agreement.pdf" in page
-    until = (dt.date.today() + dt.timedelta(days=365)).strftime("%d.%m.%Y")
+    approved = local_time.today(config.timezone, PartnerApplication.get_by_id(application.id).decided_at)
+    until = (approved + dt.timedelta(days=365)).strftime("%d.%m.%Y")
     for data in (agreement.data, certificate.data):
         text = pdf_text(data)
         for expected in ("Instalator Żółć Sp. z o.o.", "7740001454", "Autoryzowany", application.verification_code,
-                         dt.date.today().strftime("%d.%m.%Y"), until, "Instalator"):
+                         approved.strftime("%d.%m.%Y"), until, "Instalator"):
             assert expected in text, (expected, text)
     assert "Dystrybutor Północ" in pdf_text(agreement.data) and "10 000,00" in pdf_text(agreement.data)
     assert_signed(agreement.data, config)

@@ -15,7 +15,17 @@ from pathlib import Path
 import pytest
 from peewee import fn
 
-from helpdesk.domain import conversation, merge, rollups, service_levels, statistics, tickets, timespent, tokens
+from helpdesk.domain import (
+    conversation,
+    local_time,
+    merge,
+    rollups,
+    service_levels,
+    statistics,
+    tickets,
+    timespent,
+    tokens,
+)
 from helpdesk.models import (
     AnswerDay,
     Company,
@@ -128,7 +138,8 @@ def test_tickets_closed_and_reopened_around_midnight(world, config):
     tickets.set_status(stale, Status.WAITING_US, now=EDGES[-1])
     assert_same()
     conversation.reply(config, world["on_b"].id, world["anna"], "Done.", close=True)
-    assert_same(periods=[*PERIODS, (dt.date.today(), dt.date.today())])
+    today = local_time.today(ZONE)  # the reports' day, not the machine's
+    assert_same(periods=[*PERIODS, (today, today)])
 
 
 def test_merges_splits_moves_and_contract_changes_move_the_minutes(world, settings):
@@ -185,7 +196,7 @@ def test_answers_in_the_portal_and_by_mail(world, config, desk):
                                    f"u{world['ewa'].id}")
     desk.receive(make_mail(From="ewa@firma.pl", To=address, body="#time 1h30m\nRestarted it.\n"))
     assert Message.select().where(Message.minutes == 90).count() == 1
-    today = dt.date.today()
+    today = local_time.today(ZONE)
     assert_same(periods=[*PERIODS, (today - dt.timedelta(days=1), today + dt.timedelta(days=1))])
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from helpdesk import database, scheduler
-from helpdesk.domain import service_levels, tickets, timespent, tokens
+from helpdesk.domain import local_time, service_levels, tickets, timespent, tokens
 from helpdesk.domain.business_hours import calendar_of
 from helpdesk.domain.validation import Invalid
 from helpdesk.models import Company, Contract, DigestSent, Message, Outbox, Role, Status, Ticket, User
@@ -225,7 +225,7 @@ def test_helpdesk_report_and_a_contract_import_that_changes_the_level(helpdesk, 
     stored = Ticket.get_by_id(ticket.id)
     assert stored.sla_policy == "Silver" and stored.resolution_due == ticket.created_at + 48 * H
 
-    today = dt.date.today().isoformat()
+    today = local_time.today("Europe/Warsaw", ticket.created_at).isoformat()  # the CLI's default zone's day
     opened = json.loads(helpdesk("report", "opened_closed", "--from", today, "--to", today, "--json").stdout)
     assert opened["name"] == "opened_closed" and sum(r["opened"] for r in opened["rows"]) == 1
     backlog = json.loads(helpdesk("report", "backlog", "--json").stdout)
