@@ -149,20 +149,15 @@ def _tickets(company_id: int, everything: bool, when: dt.datetime | None, last: 
     return (Ticket.select(Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at, Ticket.created_at,
                           Contract.id.alias("contract_id"), Contract.number.alias("contract_number"),
                           Contract.customer_name.alias("customer_name"))
-            .join(Contract, on=(Contract.id == _unindexed(Ticket.contract, plain)))
+            .join(Contract, on=(Contract.id == database.unindexed(Ticket.contract)))
             .where(Ticket.id.in_(page))
-            .order_by(_unindexed(Ticket.updated_at, plain).desc(), Ticket.id.desc()).dicts())
+            .order_by(database.unindexed(Ticket.updated_at).desc(), Ticket.id.desc()).dicts())
 
 
 # "Open" with the literal, as the partial index says it (migration 028): a planner uses a
 # partial index only for a query whose condition implies the index's, which a bound
 # parameter cannot.
 OPEN = Ticket.status != SQL(f"'{Status.CLOSED.value}'")
-
-
-def _unindexed(column, plain: bool):
-    """`+column` on SQLite: the same value, but the planner will not choose an index for it."""
-    return column if plain else NodeList((SQL("+"), column), glue="")
 
 
 # --- notices ---------------------------------------------------------------------------------------

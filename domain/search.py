@@ -135,7 +135,7 @@ class _Sqlite:
             return (query.join(index, on=(index.c.rowid == Contract.id))
                     .where(NodeList((index.c.contract_search, SQL("MATCH ?", [self.match(tokens)])))))
         if plan == QUERY_ORDER:  # the unary + keeps SQLite off the id: it walks the ORDER BY's index instead
-            return query.where(NodeList((SQL("+"), Contract.id), glue="").in_(self.contract_ids(tokens)))
+            return query.where(database.unindexed(Contract.id).in_(self.contract_ids(tokens)))
         return query.where(Contract.id.in_(self.contract_ids(tokens)))
 
     def contract_document(self):

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from peewee import SQL, Case, NodeList, Value, fn
+from peewee import SQL, Case, Value, fn
 
 from helpdesk import database
 from helpdesk.models import Message, MessageKind, Status, Ticket, User, db, utcnow
@@ -317,11 +317,12 @@ def _engineers():
 
 @prepared
 def _open_per_assignee():
-    # `+assignee_id` on SQLite: from the index on (status, created_at, assignee_id), the open
-    # tickets only, not the index on assignee_id (every assigned ticket, closed ones too).
-    assignee = Ticket.assignee if not database.is_sqlite(db.obj) else NodeList((SQL("+"), Ticket.assignee), glue="")
+    # `+assignee_id` on SQLite, in the condition and the grouping: from the index on (status,
+    # created_at, assignee_id), the open tickets only (0.4 ms), not along the index on assignee_id
+    # (every assigned ticket, closed ones too: 49 ms), which ANALYZE's statistics make it prefer.
+    assignee = database.unindexed(Ticket.assignee)
     return (Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id))
-            .where(Ticket.status.in_(OPEN_STATUSES), assignee.is_null(False)).group_by(Ticket.assignee).tuples())
+            .where(Ticket.status.in_(OPEN_STATUSES), assignee.is_null(False)).group_by(assignee).tuples())
 
 
 @prepared

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import JOIN, SQL, Case, Select, fn
 
+from helpdesk import database
 from helpdesk.domain import (
     accounts,
     collisions,
@@ -204,7 +205,11 @@ def _queue_query(name: str, user: User, box: str):
 def _plain_queue_page(tab: QueueTab, by_due: bool, box: str | None, user_id: int | None, offset: int, limit: int):
     """A page of a queue without a search or a tag, the pages engineers open all day (`user_id`:
     only for "mine")."""
-    query = _queue_query(tab.value, User(id=user_id), box or "").where(Ticket.merged_into.is_null())
+    # By due time, `+merged_into_id` on SQLite: along the index on (sla_next_due, id), the page's
+    # rows first (0.2 ms), not every unmerged ticket by the index on merged_into_id, sorted (12 ms),
+    # which ANALYZE's statistics make it prefer. "Mine" keeps its partial index (migration 027).
+    unmerged = database.unindexed(Ticket.merged_into) if by_due and tab is not QueueTab.mine else Ticket.merged_into
+    query = _queue_query(tab.value, User(id=user_id), box or "").where(unmerged.is_null())
     return _ordered(query, "due" if by_due else "updated").offset(offset).limit(limit).dicts()
 
 

@@ -1,0 +1,65 @@
+"""SQLite's plans under an archive's statistics (issue 18): `ANALYZE` on a data set of 50,000
+tickets (bench/web.py's, whose statistics are copied here) made SQLite read the "due soonest"
+queue by the index on merged_into_id (every unmerged ticket, sorted: 12 ms) and the reports'
+open tickets per engineer along the index on assignee_id (every assigned ticket: 49 ms). The
+queries keep SQLite off those indexes (`database.unindexed`); these check the plans it makes
+with the archive's statistics, on a small database of the same schema."""
+from __future__ import annotations
+
+import datetime as dt
+
+from helpdesk.domain import statistics
+from helpdesk.models import Status, Ticket
+from helpdesk.web import staff
+from tests.postgres import sqlite_only
+
+# sqlite_stat1 of bench/web.py's full data set (100,000 contracts, 50,000 tickets), table ticket
+ARCHIVE = {
+    "ticket_open_contract": "2418 2 1 1 1 1", "ticket_open_assignee_updated": "2418 220 2 1",
+    "ticket_status_created_at_assignee_id": "50000 10000 1 1", "ticket_opened_report": "50000 1 1 1 1 1 1 1 1",
+    "ticket_closed_at_assignee_id_merged_into_id": "50000 1 1 1",
+    "ticket_status_merged_into_id_queue_assignee_id": "50000 10000 10000 10000 1137",
+    "ticket_merged_into_id": "50000 50000", "ticket_sla_next_due_id": "50000 36 1", "ticket_queue": "50000 50000",
+    "ticket_updated_at_id": "50000 1 1", "ticket_requester_email": "50000 10", "ticket_assignee_id": "50000 4546",
+    "ticket_device_line_id": "50000 2", "ticket_contract_id": "50000 2", "ticket_company_id": "50000 25",
+    "ticket_requester_id": "50000 25000", "ticket_status": "50000 10000",
+}
+
+
+def _with_archive_statistics(db) -> None:
+    now = dt.datetime(2026, 12, 1, 12, 0)
+    for i, status in enumerate([Status.OPEN, Status.CLOSED, Status.NEW, Status.WAITING_US]):
+        Ticket.create(subject=f"t{i}", status=status.value, requester_email="c@example.com", created_at=now,
+                      updated_at=now, sla_next_due=now + dt.timedelta(hours=i))
+    db.execute_sql("ANALYZE")
+    db.execute_sql("DELETE FROM sqlite_stat1 WHERE tbl = 'ticket'")
+    indexes = {row[0] for row in db.execute_sql("SELECT name FROM sqlite_master WHERE tbl_name = 'ticket' "
+                                                 "AND type = 'index'")}
+    assert set(ARCHIVE) <= indexes, set(ARCHIVE) - indexes  # an index renamed: copy the statistics again
+    for index, stat in ARCHIVE.items():
+        db.execute_sql("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('ticket', ?, ?)", (index, stat))
+    db.execute_sql("ANALYZE sqlite_schema")  # loads the statistics again
+
+
+def _plan(db, sql: str, params) -> str:
+    return " | ".join(row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+
+
+@sqlite_only
+def test_due_soonest_reads_the_deadline_index_under_an_archives_statistics(db):
+    _with_archive_statistics(db)
+    for tab in (staff.QueueTab.due, staff.QueueTab.all):
+        args = (tab, True, None, None, 0, 51)
+        statement = staff._plain_queue_page.statement(args)
+        plan = _plan(db, statement.sql, statement.params(args))
+        assert "ticket_sla_next_due_id" in plan and "merged_into_id" not in plan, (tab, plan)
+    assert [r["subject"] for r in staff._plain_queue_page(staff.QueueTab.due, True, None, None, 0, 51)] == [
+        "t0", "t2", "t3"]  # the open ones, the next deadline first
+
+
+@sqlite_only
+def test_open_tickets_per_engineer_read_the_status_index_under_an_archives_statistics(db):
+    _with_archive_statistics(db)
+    statement = statistics._open_per_assignee.statement(())
+    plan = _plan(db, statement.sql, statement.params(()))
+    assert "ticket_status_created_at_assignee_id" in plan and "ticket_assignee_id" not in plan, plan
