@@ -515,7 +515,9 @@ def env_for(data_dir: Path, port: int = 0) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env.update(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_SECRET_KEY="bench-secret",
                HELPDESK_WEB_LISTEN=f"127.0.0.1:{port}", HELPDESK_BASE_URL=f"http://127.0.0.1:{port}",
-               HELPDESK_LOG_LEVEL="WARNING", PYTHONPATH=str(REPO))
+               HELPDESK_LOG_LEVEL="WARNING",
+               # the caller's first (a directory whose `helpdesk` is another checkout: that code is measured)
+               PYTHONPATH=os.pathsep.join(filter(None, (os.environ.get("PYTHONPATH"), str(REPO)))))
     if os.environ.get("HELPDESK_BENCH_DATABASE_URL"):  # bench/web_pg.py: the same on PostgreSQL
         env["HELPDESK_DATABASE_URL"] = os.environ["HELPDESK_BENCH_DATABASE_URL"]
     return env
