@@ -46,7 +46,6 @@ from .i18n import history_reason, label
 from .options import options
 from .queue_rows import queue_rows
 from .tickets import (
-    CONVERSATION_PAGE,
     STATUS_LABELS,
     cc_addresses,
     choose_files_again,
@@ -252,8 +251,7 @@ def flagged(ticket: Ticket, items: list[dict], on_ticket: set[str] | None = None
     events: dict[int, list] = {}
     shown = [item["message"].id for item in items]
     if shown:
-        shown += [shown[-1]] * (max(CONVERSATION_PAGE + 1, len(shown)) - len(shown))  # one statement for every page
-        for e in _flags(ticket.id, *shown):
+        for e in _flags(ticket.id, shown):
             events.setdefault(e.message_id, []).append(e)
     if on_ticket is None:
         on_ticket = {p.email for p in Participant.select(Participant.email).where(Participant.ticket == ticket.id)}
@@ -267,8 +265,8 @@ def flagged(ticket: Ticket, items: list[dict], on_ticket: set[str] | None = None
 
 
 @prepared
-def _flags(ticket_id: int, *message_ids: int):
-    return (SecurityEvent.select().where(SecurityEvent.ticket == ticket_id, SecurityEvent.message.in_(list(message_ids)))
+def _flags(ticket_id: int, message_ids: list[int]):
+    return (SecurityEvent.select().where(SecurityEvent.ticket == ticket_id, SecurityEvent.message.in_(message_ids))
             .order_by(SecurityEvent.id))
 
 

@@ -271,10 +271,10 @@ def _shown_messages(ticket_id: int, notes: bool, since: dt.datetime | None, only
 
 
 @prepared
-def _shown_files(*message_ids: int):
+def _shown_files(message_ids: list[int]):
     return (Attachment.select(Attachment.id, Attachment.message, Attachment.blob, Attachment.filename, Attachment.size,
                               Attachment.skipped_reason)
-            .where(Attachment.message.in_(list(message_ids))).order_by(Attachment.id).tuples())
+            .where(Attachment.message.in_(message_ids)).order_by(Attachment.id).tuples())
 
 
 @prepared
@@ -298,9 +298,7 @@ def conversation_of(ticket: Ticket, *, only: int | None = None, start: int | Non
     messages = [Shown._make(row) for row in _shown_messages(ticket.id, staff, since, only, before_at, before_id, limit)]
     files: dict[int, list] = {}
     if messages:
-        ids = [m.id for m in messages]
-        ids += [ids[-1]] * (max(CONVERSATION_PAGE + 1, len(ids)) - len(ids))  # one statement for every page
-        for row in _shown_files(*ids):
+        for row in _shown_files([m.id for m in messages]):  # a statement per power of two of the page's length
             files.setdefault(row[1], []).append(ShownFile._make(row))
     budget = _config().max_page_bytes // 2
     items = []
