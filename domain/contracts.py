@@ -28,7 +28,7 @@ from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, Devi
 
 from . import contract_csv, ratelimit, search as full_text
 from .contract_csv import ContractRow, Refusal
-from .prepared import prepared
+from .prepared import MAX_LISTED, prepared
 from .search import fold, search_tokens  # noqa: F401 (part of this module's interface)
 
 log = logging.getLogger(__name__)
@@ -110,11 +110,16 @@ def search_plan(user: User, *, archive: bool, many: bool) -> str:
 def models_by_contract(contract_ids: list[int]) -> dict[int, list[str]]:
     """Each contract's lines' models, in line order (what the lists show of the lines)."""
     found: dict[int, list[str]] = {i: [] for i in contract_ids}
-    if contract_ids:
-        for contract_id, model in (DeviceLine.select(DeviceLine.contract, DeviceLine.model)
-                                   .where(DeviceLine.contract.in_(contract_ids)).order_by(DeviceLine.id).tuples()):
+    for start in range(0, len(contract_ids), MAX_LISTED):  # a page's 50, or a partner's every contract
+        for contract_id, model in _models(contract_ids[start:start + MAX_LISTED]):
             found[contract_id].append(model)
     return found
+
+
+@prepared
+def _models(contract_ids: list[int]):
+    return (DeviceLine.select(DeviceLine.contract, DeviceLine.model).where(DeviceLine.contract.in_(contract_ids))
+            .order_by(DeviceLine.id).tuples())
 
 
 # --- the portal's lists, their SQL built once (`domain.prepared`) -------------------------------
