@@ -882,7 +882,8 @@ class TicketDay(BaseModel):
 
 class ContractMinutesDay(BaseModel):
     day = DateField()
-    # the ticket's contract_id, 0 for none; no foreign key: the report joins the contract as it is
+    # the ticket's contract_id, 0 for none; no foreign key: the report joins the contract as it is.
+    # A contract deleted has its rows added to 0's (a trigger, migration 030), as its tickets lose it.
     contract_id = IntegerField()
     messages = IntegerField(default=0)
     minutes = IntegerField(default=0)

@@ -6,7 +6,9 @@ closed (not merged into another).
 In: a message written (`message_added`), messages moved to a ticket of another contract or
 a ticket put under another contract (`minutes_moved`), a ticket opened, closed or reopened,
 or merged into another (`ticket_opened`, `closed_at_changes`, `ticket_merged`), or a rebuild
-from every row (`rebuild`: migrations 024-025, `helpdesk init-db` for another zone). Out: the
+from every row (`rebuild`: migrations 024-025, `helpdesk init-db` for another zone). A
+contract deleted (by hand: its tickets lose it) has its minutes moved to no contract (0) by
+a trigger on `contract` in the database (migration 030), not here. Out: the
 rows of AnswerDay, MinutesDay, ContractMinutesDay and TicketDay moved by the same amounts;
 for the reports, their sums over a period.
 
@@ -22,7 +24,7 @@ import datetime as dt
 from collections import Counter
 from zoneinfo import ZoneInfo
 
-from peewee import JOIN, SQL, Case, Database, Select, fn
+from peewee import JOIN, SQL, Database, Select, fn
 
 from helpdesk.models import (
     AnswerDay,
@@ -187,28 +189,21 @@ def first_minutes_per_contract(start: dt.date, end: dt.date, limit: int) -> tupl
     """The first `limit` rows of `minutes_per_contract` and how many rows it has, looking up
     the contracts of those rows only (a page's table; the period has thousands): the sums per
     contract ranked by minutes, every one tied with the last shown kept for the order by number.
-    The sums of no contract (0) and of a contract no longer there are one row in
-    `minutes_per_contract`: when there are several such, that one is read instead."""
+    The row without a number is contract_id 0's alone: a contract deleted has its sums moved
+    there (migration 030's trigger), so no other id is of a contract no longer there."""
     rows = _first_per_contract.cursor((start, end, limit))[1].fetchall()
-    if rows and rows[0][4] > 1:
-        every = minutes_per_contract(start, end)
-        return every[:limit], len(every)
-    return ([(number or "", customer or "", int(minutes or 0)) for number, customer, minutes, _, _ in rows],
+    return ([(number or "", customer or "", int(minutes or 0)) for number, customer, minutes, _ in rows],
             int(rows[0][3]) if rows else 0)
 
 
 @prepared
 def _first_per_contract(start: dt.date, end: dt.date, limit: int):
-    """The contracts ranked by minutes, those ranked `limit` or better, with how many there are
-    and how many of them are of no contract (0, or one no longer there)."""
+    """The contracts ranked by minutes, those ranked `limit` or better, with how many there are."""
     spent = _spent_per_contract(start, end)
-    known = fn.EXISTS(Contract.select(SQL("1")).where(Contract.id == spent.c.contract_id))
     ranked = Select((spent,), (spent.c.contract_id, spent.c.minutes,
                                fn.RANK().over(order_by=[spent.c.minutes.desc()]).alias("rank"),
-                               fn.COUNT(SQL("*")).over().alias("count"),
-                               fn.SUM(Case(None, [(known, 0)], 1)).over().alias("unknown"))).alias("ranked")
-    return (Select((ranked,), (Contract.number, Contract.customer_name, ranked.c.minutes, ranked.c.count,
-                               ranked.c.unknown))
+                               fn.COUNT(SQL("*")).over().alias("count"))).alias("ranked")
+    return (Select((ranked,), (Contract.number, Contract.customer_name, ranked.c.minutes, ranked.c.count))
             .join(Contract, JOIN.LEFT_OUTER, on=(ranked.c.contract_id == Contract.id))
             .where(ranked.c.rank <= limit).order_by(ranked.c.minutes.desc(), Contract.number).limit(limit))
 

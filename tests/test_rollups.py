@@ -1,10 +1,10 @@
 """The reports' per-day sums (domain/rollups.py) equal the messages counted one by one, right
 after each kind of change that writes or moves messages: a message from the domain, an
 engineer's answer in the portal and by mail (`#time`), a merge, a split, a message moved,
-a ticket put under another contract, an engineer's account removed, tickets opened, closed
-and reopened around midnight; and rebuilt from
-scratch (the migration's backfill) they are the same rows. Local days of Warsaw around
-midnight, in summer and winter time."""
+a ticket put under another contract, a contract deleted (and its id used again on SQLite),
+an engineer's account removed, tickets opened, closed and reopened around midnight; and
+rebuilt from scratch (the migration's backfill) they are the same rows. Local days of Warsaw
+around midnight, in summer and winter time."""
 from __future__ import annotations
 
 import datetime as dt
@@ -87,6 +87,25 @@ def kept_rows() -> tuple:
             sorted((str(r.day), r.author_email, r.messages, r.minutes) for r in MinutesDay.select() if r.messages),
             sorted((str(r.day), r.contract_id, r.messages, r.minutes) for r in ContractMinutesDay.select()
                    if r.messages))
+
+
+def sums_of(contract_id: int) -> dict:
+    """Day -> (messages, minutes) of the contract's per-day sums (0: no contract)."""
+    return {dt.date.fromisoformat(str(r.day)): (r.messages, r.minutes)
+            for r in ContractMinutesDay.select().where(ContractMinutesDay.contract_id == contract_id)}
+
+
+def added(sums: dict, more: dict) -> dict:
+    """Two `sums_of` added day by day."""
+    return {day: tuple(a + b for a, b in zip(sums.get(day, (0, 0)), more.get(day, (0, 0)))) for day in sums | more}
+
+
+def load_migration(name: str):
+    path = Path(__file__).resolve().parents[1] / "migrations" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
 @pytest.fixture
@@ -177,10 +196,49 @@ def test_the_first_rows_keep_ties_in_order_and_a_contract_gone_counts_with_none(
     period = statistics.Period.of(*PERIODS[0], ZONE)
     every = rollups.minutes_per_contract(period.start, period.end)
     assert [number for number, _, minutes in every if minutes == 40] == ["C000001", "C000002", "C000003"]
+    none = sums_of(0)
+    gone = sums_of(world["b"].id)
     Contract.delete().where(Contract.id == world["b"].id).execute()  # its tickets: no contract (SET NULL)
+    assert sums_of(world["b"].id) == {}  # moved to no contract in the same statement (migration 030)
+    assert sums_of(0) == added(none, gone)
     assert_same()
+    after = kept_rows()
+    rollups.rebuild(ZONE)  # from the messages: the tickets' contract is NULL now, 0 as well
+    assert kept_rows() == after
     every = rollups.minutes_per_contract(period.start, period.end)
     assert every[0][0] == "" and "B000002" not in str(every)
+    assert rollups.first_minutes_per_contract(period.start, period.end, 2) == (every[:2], len(every))
+
+
+def test_a_contract_deleted_leaves_no_minutes_to_one_made_after_it(world):
+    """SQLite gives the next contract the id of the newest one deleted: the old one's minutes
+    are no longer under that id to be counted for the new one."""
+    newest = Contract.select().order_by(Contract.id.desc()).first()
+    assert newest.id == world["b"].id and sums_of(newest.id)
+    Contract.delete().where(Contract.id == newest.id).execute()
+    again = Contract.create(number="D000004", company=Company.get(), customer_name="Klient D",
+                            starts_on=dt.date(2026, 1, 1), ends_on=dt.date(2030, 1, 1))
+    assert sums_of(again.id) == {}  # the same id on SQLite, a new one on PostgreSQL
+    assert_same()
+    period = statistics.Period.of(*PERIODS[0], ZONE)
+    assert "D000004" not in str(rollups.minutes_per_contract(period.start, period.end))
+
+
+def test_the_migration_moves_the_minutes_of_contracts_already_gone_to_none(world, db):
+    """Rows of a contract deleted before migration 030 (its trigger) are folded into 0's once."""
+    none = sums_of(0)
+    day, lone = min(none), dt.date(2026, 1, 5)  # a day with a 0 row, and one without
+    for contract_id in (990, 991):  # no such contracts
+        ContractMinutesDay.create(day=day, contract_id=contract_id, messages=2, minutes=30)
+    ContractMinutesDay.create(day=lone, contract_id=990, messages=1, minutes=4)
+    migration = load_migration("030_contract_minutes_fold")
+    for sql in (migration.EVERY, migration.EVERY_DELETED):
+        db.execute_sql(sql)
+    assert sums_of(990) == sums_of(991) == {}
+    assert sums_of(0) == added(none, {day: (4, 60), lone: (1, 4)})
+    assert sums_of(world["a"].id) and sums_of(world["b"].id)  # contracts still there: theirs
+    period = statistics.Period.of(*PERIODS[0], ZONE)
+    every = rollups.minutes_per_contract(period.start, period.end)
     assert rollups.first_minutes_per_contract(period.start, period.end, 2) == (every[:2], len(every))
 
 
@@ -217,11 +275,7 @@ def test_the_migration_builds_them_from_the_messages_already_there(world, db):
     for model in rollups.TABLES:
         model.delete().execute()
     for name in ("024_report_rollups", "025_report_ticket_days"):
-        path = Path(__file__).resolve().parents[1] / "migrations" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-        module._backfill(db)
+        load_migration(name)._backfill(db)
     assert kept_rows() == before
     assert_same()
 
