@@ -79,22 +79,27 @@ def _as_owner(owner: str | None, command: list) -> list:
     return ["runuser", "-u", owner, "--", *command] if owner else command
 
 
-def start_cluster(*, durable: bool = False) -> Cluster:
-    """Start a private server; `durable` keeps PostgreSQL's crash safety on (benchmarks)."""
+def start_cluster(*, durable: bool = False, directory: Path | None = None) -> Cluster:
+    """Start a private server; `durable` keeps PostgreSQL's crash safety on (benchmarks);
+    `directory`: the cluster's home, made there on first use and started again from there
+    after (bench/web_pg.py --reuse), instead of a new temp dir."""
     if not (BIN / "initdb").is_file():
         raise FileNotFoundError(f"PostgreSQL server binaries not found in {BIN} (Debian's postgresql package)")
     owner = None
     if os.geteuid() == 0:
         owner = "postgres" if _user_exists("postgres") else "nobody"
-    directory = Path(tempfile.mkdtemp(prefix="helpdesk-pg-"))
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="helpdesk-pg-"))
+    directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)
     data = directory / "data"
     if owner:
         shutil.chown(directory, owner)
     user = "helpdesk"
-    subprocess.run(_as_owner(owner, [str(BIN / "initdb"), "-D", str(data), "-U", user, "-A", "trust",
-                                     "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
-                   check=True, capture_output=True)
+    if not (data / "PG_VERSION").is_file():
+        subprocess.run(_as_owner(owner, [str(BIN / "initdb"), "-D", str(data), "-U", user, "-A", "trust",
+                                         "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
+                       check=True, capture_output=True)
     port = _free_port()
     options = (f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={directory} "
                "-c max_connections=200 -c shared_buffers=128MB")
@@ -108,10 +113,13 @@ def start_cluster(*, durable: bool = False) -> Cluster:
     return cluster
 
 
-def stop_cluster(cluster: Cluster) -> None:
+def stop_cluster(cluster: Cluster, *, keep: bool = False) -> None:
+    """Stop the server and remove its directory; `keep`: a clean shutdown, the directory kept."""
     subprocess.run(_as_owner(cluster._owner, [str(BIN / "pg_ctl"), "-D", str(cluster.directory / "data"),
-                                              "-m", "immediate", "-w", "stop"]), capture_output=True)
-    shutil.rmtree(cluster.directory, ignore_errors=True)
+                                              "-m", "fast" if keep else "immediate", "-w", "stop"]),
+                   capture_output=True)
+    if not keep:
+        shutil.rmtree(cluster.directory, ignore_errors=True)
 
 
 def _user_exists(name: str) -> bool:
