@@ -19,7 +19,7 @@ from peewee import SQL, Case, Value, fn
 from helpdesk import database
 from helpdesk.models import Message, MessageKind, Status, Ticket, User, db, utcnow
 
-from . import rollups, timespent
+from . import local_time, rollups, timespent
 from .prepared import Prepared, prepared
 from .validation import N_
 
@@ -41,7 +41,7 @@ class Period:
     @classmethod
     def of(cls, start: dt.date | None, end: dt.date | None, tz: str, *, now: dt.datetime | None = None) -> "Period":
         zone = ZoneInfo(tz)
-        today = (now or utcnow()).replace(tzinfo=UTC).astimezone(zone).date()
+        today = local_time.today(zone, now or utcnow())
         end = end or today
         start = start or end - dt.timedelta(weeks=DEFAULT_WEEKS) + dt.timedelta(days=1)
         if start > end:

@@ -1,9 +1,12 @@
 """`Desk`: the system on a temp data dir with its Maildir inbox, driven like the CLI does."""
 from __future__ import annotations
 
+import importlib.util
 import mailbox
 from pathlib import Path
+from types import ModuleType
 
+from helpdesk import database
 from helpdesk.inbox_worker.pipeline import Summary, Worker
 from helpdesk.models import InboundMail, Message, Participant, Ticket
 
@@ -43,3 +46,12 @@ class Desk:
     @staticmethod
     def messages(ticket_id: int) -> list[Message]:
         return list(Message.select().where(Message.ticket == ticket_id).order_by(Message.id))
+
+
+def load_migration(name: str) -> ModuleType:
+    """A migration's module by its file name ("030_contract_minutes_fold"), to call its parts."""
+    path = Path(database.MIGRATIONS) / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module

@@ -184,3 +184,5 @@ def empty_database_url(request, tmp_path) -> str:
 
 # For tests about SQLite itself (WAL, FTS5 internals, the file's locks).
 sqlite_only = pytest.mark.skipif(on_postgres(), reason="about SQLite itself; the suite runs on PostgreSQL")
+# For tests about PostgreSQL's planner (its plans of the queries SQLite plans otherwise).
+postgres_only = pytest.mark.skipif(not on_postgres(), reason="about PostgreSQL's planner; the suite runs on SQLite")

@@ -15,6 +15,7 @@ from helpdesk.domain import contracts, search as full_text
 from helpdesk.domain.contract_csv import ContractRow, Line
 from helpdesk.models import Company, Contract, ContractAccess, Role
 from helpdesk.web import contracts as contract_pages
+from tests.harness import load_migration
 from tests.postgres import on_postgres, sqlite_only
 from tests.test_portal_tickets import _user, signed_in
 
@@ -171,14 +172,7 @@ def test_migration_029_leaves_the_stored_documents_as_their_words(db):
     """SQLite documents written before 029 kept bidi marks and signs FTS5 reads as letters:
     the migration rewrites those as their words (what the search reads in Python), and
     leaves plain ones alone."""
-    import importlib.util
-    from pathlib import Path
-
-    from helpdesk import database
-    path = Path(database.MIGRATIONS) / "029_contract_documents_plain_words.py"
-    spec = importlib.util.spec_from_file_location("migration_029", path)
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    migration = load_migration("029_contract_documents_plain_words")
     raw = "k300001 300001 ul. \u2068rynek\u2069 5, \u20bdwroclaw"
     db.execute_sql("INSERT INTO contract_search (rowid, body) VALUES (?, ?), (?, ?)", [901, raw, 902, "k300002 rynek"])
     match = "SELECT rowid FROM contract_search WHERE contract_search MATCH ? ORDER BY rowid"

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from helpdesk.domain import statistics
 from helpdesk.models import Status, Ticket
 from helpdesk.web import staff
-from tests.postgres import on_postgres, sqlite_only
-
-postgres_only = pytest.mark.skipif(not on_postgres(), reason="about PostgreSQL's planner; the suite runs on SQLite")
+from tests.postgres import postgres_only, sqlite_only
 
 # sqlite_stat1 of bench/web.py's full data set (100,000 contracts, 50,000 tickets), table ticket
 ARCHIVE = {

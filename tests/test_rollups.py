@@ -8,9 +8,7 @@ around midnight, in summer and winter time."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from peewee import fn
@@ -40,6 +38,7 @@ from helpdesk.models import (
     TicketDay,
     User,
 )
+from tests.harness import load_migration
 from tests.mailfactory import make_mail
 
 ZONE = "Europe/Warsaw"
@@ -98,14 +97,6 @@ def sums_of(contract_id: int) -> dict:
 def added(sums: dict, more: dict) -> dict:
     """Two `sums_of` added day by day."""
     return {day: tuple(a + b for a, b in zip(sums.get(day, (0, 0)), more.get(day, (0, 0)))) for day in sums | more}
-
-
-def load_migration(name: str):
-    path = Path(__file__).resolve().parents[1] / "migrations" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 @pytest.fixture
