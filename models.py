@@ -19,6 +19,7 @@ from peewee import (
     DateField,
     DateTimeField,
     DecimalField,
+    DoubleField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -242,6 +243,10 @@ class Ticket(BaseModel):
     resolution_warn = DateTimeField(null=True)
     sla_paused_at = DateTimeField(null=True)
     sla_next_due = DateTimeField(null=True)
+    # Seconds from opening to the first answer and to closing, kept by the database whoever
+    # writes the times (migration 032's triggers): the reports read numbers, not times.
+    first_response_s = DoubleField(null=True)
+    resolution_s = DoubleField(null=True)
     # Set when this ticket was merged into another: its mail, people and history live there now.
     merged_into = ForeignKeyField("self", null=True, backref="merged", on_delete="SET NULL", index=True)
 
@@ -253,7 +258,7 @@ class Ticket(BaseModel):
             (("closed_at", "assignee", "merged_into"), False),  # the reports' tickets closed in a period
             # the reports' tickets opened in a period, with their clocks (migration 023: ticket_opened_report)
             (("created_at", "merged_into", "sla_policy", "first_response_at", "first_response_due", "closed_at",
-              "resolution_due", "sla_paused_at"), False),
+              "resolution_due", "sla_paused_at", "first_response_s", "resolution_s"), False),
             (("status", "created_at", "assignee"), False),  # the reports' open tickets by age and assignee
         )
 

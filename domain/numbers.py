@@ -30,6 +30,12 @@ def money(value, locale: str, currency: str = CURRENCY) -> str:
 
 def percent(value, locale: str) -> str:
     """A value in per cent (2.00 means 2%) with two decimals: 2,00% (pl), 2.00% (en)."""
+    return _percent(type(value).__name__, value, locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _percent(kind: str, value, locale: str) -> str:
+    # the reports' compliance columns: a few dozen a page, most of them repeated (100,00%)
     return format_percent(Decimal(str(value)) / 100, format="#,##0.00%", locale=locale)
 
 

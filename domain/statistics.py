@@ -8,6 +8,7 @@ needs in a few queries and aggregates them with the pure functions below (`weekl
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
 from collections import Counter, defaultdict
@@ -209,56 +210,44 @@ def _rows(query: Prepared, *args) -> list[tuple]:
 
 @prepared
 def _times_opened(since: dt.datetime, until: dt.datetime, *starts: dt.datetime):
-    """Per ticket opened in the period: its month's number, opened, answered, closed (a shape a
-    number of months: built once each, domain/prepared.py)."""
-    return (Ticket.select(_bucket(Ticket.created_at, list(starts)), Ticket.created_at, Ticket.first_response_at,
-                          Ticket.closed_at)
-            .where(Ticket.created_at >= since, Ticket.created_at < until, UNMERGED))
+    """Per ticket opened in the period, in order of opening: its month's number, seconds to the
+    first answer and to closing (kept by the database: migration 032), from the reports' index
+    (a shape a number of months: built once each, domain/prepared.py)."""
+    return (Ticket.select(_bucket(Ticket.created_at, list(starts)), Ticket.first_response_s, Ticket.resolution_s)
+            .where(Ticket.created_at >= since, Ticket.created_at < until, UNMERGED).order_by(Ticket.created_at))
 
 
 def response_times(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
     """Per month of opening: first response and resolution times (hours, wall clock)."""
     labels, starts = _months(period)
-    first: list[list[float]] = [[] for _ in labels]
-    whole: list[list[float]] = [[] for _ in labels]
-    opened = [0] * len(labels)
+    rows = []
+    # Exact medians and percentiles need every ticket's times: two numbers each, as the driver
+    # gives them, in order of opening, so each month's are one slice of the columns.
     times = _rows(_times_opened, period.since, period.until, *starts)
-    # The driver's values: SQLite's text read by fromisoformat (not Peewee's format-guessing per
-    # value, most of this report's time), PostgreSQL's datetimes as they are. Exact medians and
-    # percentiles need every time; SQLite's date functions round to milliseconds.
-    when = dt.datetime.fromisoformat if times and isinstance(times[0][1], str) else _same
-    for month, created, answered, closed in times:
-        created = when(created)
-        opened[month] += 1
-        if answered:
-            first[month].append((when(answered) - created).total_seconds())
-        if closed:
-            whole[month].append((when(closed) - created).total_seconds())
-    for values in first + whole:
-        values.sort()  # once: median and percentile sort again, at no cost when already in order
-    rows = [[m, opened[i], hours(median(first[i])), hours(percentile(first[i], 0.9)),
-             hours(median(whole[i])), hours(percentile(whole[i], 0.9))]
-            for i, m in enumerate(labels)]
+    months, firsts, wholes = zip(*times) if times else ((), (), ())
+    for i, month in enumerate(labels):
+        at, end = bisect.bisect_left(months, i), bisect.bisect_left(months, i + 1)
+        first = sorted([v for v in firsts[at:end] if v is not None])
+        whole = sorted([v for v in wholes[at:end] if v is not None])
+        rows.append([month, end - at, hours(median(first)), hours(percentile(first, 0.9)), hours(median(whole)),
+                     hours(percentile(whole, 0.9))])
     return Report("response_times", N_("First response and resolution times (hours)"),
                   ["month", "tickets", "first_response_median_h", "first_response_p90_h", "resolution_median_h",
                    "resolution_p90_h"], rows, Chart("line", 0, (2, 3, 4, 5), "h"))
 
 
-def _same(value):
-    return value
-
-
 def _count(condition):
-    return fn.SUM(Case(None, [(condition, SQL("1"))], SQL("0")))
+    # FILTER, not SUM(CASE ...): a sixth less time over the period's thousands of tickets (SQLite)
+    return fn.COUNT(SQL("*")).filter(condition)
 
 
 def _met_and_breached(due, done, paused, now: dt.datetime) -> tuple:
-    """SQL sums of the deadline met and breached; neither while it can still go either way
-    (open, and the clock not past the deadline now or when it was paused)."""
+    """SQL counts of the deadline met and breached; neither while it can still go either way
+    (open, and the clock not past the deadline now or when it was paused). A comparison with
+    a NULL deadline is NULL, never true: no deadline is neither."""
     at = fn.COALESCE(paused, Value(now, converter=paused.db_value))
-    met = due.is_null(False) & done.is_null(False) & (done <= due)
-    breached = due.is_null(False) & ((done.is_null(False) & (done > due)) | (done.is_null() & (at >= due)))
-    return _count(met), _count(breached)
+    late = Case(None, [(done.is_null(), at >= due)], done > due)
+    return _count(done <= due), _count(late)
 
 
 @prepared

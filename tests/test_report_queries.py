@@ -147,3 +147,72 @@ def test_the_reports_in_another_zone(db):
     period = Period.of(*PERIOD, "America/New_York", now=NOW)
     for name in ("opened_closed", "response_times", "sla_compliance", "backlog"):
         assert statistics.report(name, period, now=NOW).rows == _reference(name, period, NOW), name
+
+
+# --- each ticket's durations, kept by the database (migration 032) ----------------------------------
+
+
+def _seconds(end: dt.datetime | None, start: dt.datetime) -> float | None:
+    return None if end is None else (end - start).total_seconds()
+
+
+def _assert_durations_follow_the_times() -> int:
+    """Every ticket's stored durations are its times' differences, to the last bit; returns how many."""
+    rows = list(Ticket.select(Ticket.created_at, Ticket.first_response_at, Ticket.closed_at, Ticket.first_response_s,
+                              Ticket.resolution_s).tuples())
+    for created, answered, closed, first_s, whole_s in rows:
+        assert (first_s, whole_s) == (_seconds(answered, created), _seconds(closed, created)), (created, answered)
+    return len(rows)
+
+
+def test_the_durations_follow_the_times_whoever_writes_them(db):
+    from helpdesk.domain import tickets
+    from helpdesk.domain.inserts import insert_row, insert_rows
+
+    opened = dt.datetime(2026, 10, 10, 8, 0, 0, 999_999)
+    ticket = tickets.open_ticket(subject="Drukarka", requester_email="jan@example.com", now=opened)
+    assert Ticket.get_by_id(ticket.id).first_response_s is None  # nothing yet
+    Ticket.update(first_response_at=opened + dt.timedelta(minutes=90, microseconds=2)).where(
+        Ticket.id == ticket.id).execute()
+    assert Ticket.get_by_id(ticket.id).first_response_s == 5400.000002
+    tickets.set_status(ticket, Status.CLOSED, now=opened + dt.timedelta(days=2))
+    assert Ticket.get_by_id(ticket.id).resolution_s == 2 * 86400
+    tickets.set_status(ticket, Status.OPEN, now=opened + dt.timedelta(days=3))  # reopened: not resolved
+    assert Ticket.get_by_id(ticket.id).resolution_s is None
+    Ticket.update(created_at=opened - dt.timedelta(hours=1)).where(Ticket.id == ticket.id).execute()
+    assert Ticket.get_by_id(ticket.id).first_response_s == 9000.000002
+    # A write of the numbers themselves (a stale row saved, a hand's UPDATE) does not stick.
+    Ticket.update(first_response_s=1.0, resolution_s=2.0).where(Ticket.id == ticket.id).execute()
+    assert Ticket.get_by_id(ticket.id).resolution_s is None
+    # Rows inserted with their times, one by one and many at once, through the domain's fast inserts.
+    times = dict(created_at=opened, updated_at=opened, status=Status.CLOSED.value,
+                 first_response_at=opened + dt.timedelta(seconds=1), closed_at=opened + dt.timedelta(hours=5))
+    insert_row(Ticket, subject="A", requester_email="a@example.com", **times)
+    insert_rows(Ticket, [dict(subject=f"B{i}", requester_email="b@example.com", channel="mail", queue="default",
+                              **times) for i in range(3)])
+    Ticket.create(subject="C", requester_email="c@example.com", **times, first_response_s=7.0)
+    assert _assert_durations_follow_the_times() == 6
+    assert Ticket.select().where(Ticket.resolution_s == 5 * 3600).count() == 5
+
+
+def test_the_durations_of_a_merge_and_the_tickets_already_there(db):
+    """The migration gives the rows already there theirs; a merge closes the one merged."""
+    from helpdesk import database
+    from helpdesk.domain import merge
+    from tests.harness import load_migration
+
+    migration = load_migration("032_ticket_durations")
+    sqlite = database.is_sqlite(db)
+    for statement in migration.dropped(sqlite):  # as before the migration: times, no durations
+        db.execute_sql(statement)
+    _random_tickets(5)
+    assert Ticket.select().where(Ticket.closed_at.is_null(False)).count() > 10
+    assert Ticket.select().where(Ticket.resolution_s.is_null(False)).count() == 0
+    for statement in (migration.fill(sqlite), *migration.triggers(sqlite)):
+        db.execute_sql(statement)
+    assert _assert_durations_follow_the_times() == 160
+    source, target = (Ticket.select().where(Ticket.closed_at.is_null(), Ticket.merged_into.is_null())
+                      .order_by(Ticket.id).limit(2))
+    merge.merge(source.id, target.id, None, confirmed=True)
+    assert Ticket.get_by_id(source.id).resolution_s is not None
+    _assert_durations_follow_the_times()

@@ -9,6 +9,7 @@ import numbers as number_types
 
 from flask import Blueprint, Response, abort, g, render_template, request
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 
 from helpdesk.domain import numbers, statistics
 
@@ -80,6 +81,12 @@ def cells(report: statistics.Report, locale: str) -> list[list[str]]:
             for row in report.rows]
 
 
+def table_rows(report: statistics.Report, locale: str) -> list[Markup]:
+    """The table's first rows as HTML, each row's cells escaped and joined here: a Jinja loop
+    per cell cost more than the reports' own sums on a page of six tables."""
+    return [Markup("".join(f"<td>{escape(v)}</td>" for v in row)) for row in cells(report, locale)[:TABLE_ROWS]]
+
+
 @bp.route("")
 @staff_only
 def index():
@@ -89,7 +96,7 @@ def index():
     locale = locale_name()
     return render_template("reports/index.html", reports=reports, period=period, args=_args(period), form=form,
                            labels=column_labels(), table_rows=TABLE_ROWS,
-                           cells={r.name: cells(r, locale) for r in reports})
+                           rows={r.name: table_rows(r, locale) for r in reports})
 
 
 @bp.route("/<name>.svg")
