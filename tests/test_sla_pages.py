@@ -224,3 +224,14 @@ def test_a_chart_is_kept_by_its_figures_and_words_only(known, portal, engineer):
     with QueryCounter() as counter:  # response times never read the per-day sums, nor their zone
         assert portal.get(url.replace("opened_closed", "response_times")).status_code == 200
     assert not any('"rollup_zone"' in sql for sql in counter.statements)
+
+
+def test_the_tables_rows_are_escaped_and_in_the_readers_numbers():
+    from helpdesk.web.reports import TABLE_ROWS, table_rows
+
+    report = statistics.Report("time_spent", "t", ["contract", "customer", "minutes", "resolution_percent"],
+                               [["<b>K-1</b>", "Kowalski & Syn", 90, 87.5], ["K-2", None, 1.5, None]] * TABLE_ROWS)
+    rows = table_rows(report, "pl")
+    assert len(rows) == TABLE_ROWS  # the page's first rows; the CSV has all
+    assert rows[0] == "<td>&lt;b&gt;K-1&lt;/b&gt;</td><td>Kowalski &amp; Syn</td><td>90</td><td>87,50%</td>"
+    assert rows[1] == "<td>K-2</td><td>—</td><td>1,5</td><td>—</td>"

@@ -7,7 +7,7 @@ import dataclasses
 import io
 import numbers as number_types
 
-from flask import Blueprint, Response, abort, g, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
@@ -15,7 +15,7 @@ from helpdesk.domain import numbers, statistics
 
 from . import charts, forms
 from .context import config as _config
-from .i18n import label, locale_name
+from .i18n import _translations, label, locale_name
 from .staff import staff_only
 
 bp = Blueprint("reports", __name__, url_prefix="/staff/reports")
@@ -23,6 +23,7 @@ bp = Blueprint("reports", __name__, url_prefix="/staff/reports")
 
 def column_labels() -> dict[str, str]:
     """The columns' names as people read them (the CSV and JSON keep the plain names)."""
+    _ = _translations().ugettext  # the request's catalogue once, not Flask-Babel's lookup per name
     return {
         "week": _("week"), "opened": _("opened"), "closed": _("closed"), "month": _("month"),
         "tickets": _("tickets"), "first_response_median_h": _("first response, median (h)"),
@@ -87,6 +88,15 @@ def table_rows(report: statistics.Report, locale: str) -> list[Markup]:
     return [Markup("".join(f"<td>{escape(v)}</td>" for v in row)) for row in cells(report, locale)[:TABLE_ROWS]]
 
 
+def links(names: list[str], args: dict) -> dict[str, tuple[str, str]]:
+    """Each report's chart and CSV addresses, from one `url_for` of each kind."""
+    chart_url, csv_url = (url_for(endpoint, name=PLACE, **args) for endpoint in ("reports.chart", "reports.download"))
+    return {name: (chart_url.replace(PLACE, name), csv_url.replace(PLACE, name)) for name in names}
+
+
+PLACE = "report-name"  # stands for a report's name in `links` (no report has it, nor any query argument)
+
+
 @bp.route("")
 @staff_only
 def index():
@@ -94,8 +104,9 @@ def index():
     reports = [shown(r) for r in statistics.reports(period, now=g.now, limit=TABLE_ROWS)]
     form = forms.ReportPeriodForm(data={"start": period.start, "end": period.end})
     locale = locale_name()
-    return render_template("reports/index.html", reports=reports, period=period, args=_args(period), form=form,
+    return render_template("reports/index.html", reports=reports, period=period, form=form,
                            labels=column_labels(), table_rows=TABLE_ROWS,
+                           links=links([r.name for r in reports], _args(period)),
                            rows={r.name: table_rows(r, locale) for r in reports})
 
 
