@@ -12,7 +12,8 @@ Triggers keep them whoever writes the times (a status change, the first answer, 
 split, an import, an administrator by hand), in the same statement:
 - SQLite: AFTER INSERT and AFTER UPDATE, when a stored value differs from the times' (an
   UPDATE of the row alone; recursive triggers are off, so it does not fire itself);
-- PostgreSQL: BEFORE INSERT OR UPDATE, NEW's values set from its times.
+- PostgreSQL: BEFORE INSERT OR UPDATE, NEW's values set from its times;
+an UPDATE that names none of the five columns fires neither.
 The rows already there get theirs here."""
 
 import peewee as pw
@@ -29,6 +30,8 @@ SQLITE_MICROSECONDS = ("strftime('%s', substr({row}.{column}, 1, 19)) * 1000000 
                        "+ CAST(substr(substr({row}.{column}, 21) || '000000', 1, 6) AS INTEGER)")
 SQLITE_SECONDS = (f"({SQLITE_MICROSECONDS.format(row='{row}', column='{end}')} "
                   f"- ({SQLITE_MICROSECONDS.format(row='{row}', column='created_at')})) / 1000000.0")
+# An UPDATE that sets none of these (most: the worker touches updated_at with every mail) fires nothing.
+WRITTEN = "created_at, first_response_at, closed_at, first_response_s, resolution_s"
 POSTGRES_SECONDS = "EXTRACT(EPOCH FROM ({row}.{end} - {row}.created_at))"  # numeric: exact
 
 
@@ -50,13 +53,13 @@ def triggers(sqlite: bool) -> list[str]:
     if not sqlite:
         return ["CREATE FUNCTION ticket_durations() RETURNS trigger LANGUAGE plpgsql AS $$ "
                 f"BEGIN NEW.first_response_s := {first}; NEW.resolution_s := {whole}; RETURN NEW; END $$",
-                "CREATE TRIGGER ticket_durations BEFORE INSERT OR UPDATE ON ticket "
+                f"CREATE TRIGGER ticket_durations BEFORE INSERT OR UPDATE OF {WRITTEN} ON ticket "
                 "FOR EACH ROW EXECUTE FUNCTION ticket_durations()"]
     differs = f"NEW.first_response_s IS NOT {first} OR NEW.resolution_s IS NOT {whole}"
     update = f"UPDATE ticket SET first_response_s = {first}, resolution_s = {whole} WHERE id = NEW.id"
     return [f"CREATE TRIGGER ticket_durations_insert AFTER INSERT ON ticket WHEN {differs} BEGIN {update}; END",
-            "CREATE TRIGGER ticket_durations_update AFTER UPDATE OF created_at, first_response_at, closed_at, "
-            f"first_response_s, resolution_s ON ticket WHEN {differs} BEGIN {update}; END"]
+            f"CREATE TRIGGER ticket_durations_update AFTER UPDATE OF {WRITTEN} ON ticket WHEN {differs} "
+            f"BEGIN {update}; END"]
 
 
 def dropped(sqlite: bool) -> list[str]:
