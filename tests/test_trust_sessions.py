@@ -49,6 +49,37 @@ def with_cookie(app, value, ip="192.0.2.99") -> Portal:
 # --- a session ends on the server ---------------------------------------------------------------
 
 
+def test_an_unchanged_session_is_signed_again_once_a_minute_and_lives_on(app, monkeypatch):
+    """Its cookie goes out again when the session changed or its signature is a minute old, not
+    with every page (web/sessions.py); a cookie signed again keeps the 12 hours counting from
+    then, and one past them (or altered) opens no session."""
+    from helpdesk.web import sessions
+
+    portal = Portal(app)
+    register_and_sign_in(portal)
+    portal.get("/account")  # whatever the first pages store (the form's CSRF token) is stored
+    assert "Set-Cookie" not in portal.get("/account").headers  # unchanged, signed a moment ago
+    serializer = app.session_interface.get_signing_serializer(app)
+    _, signed = serializer.loads(session_cookie(portal), return_timestamp=True)
+
+    monkeypatch.setattr(sessions, "SIGN_AGAIN_AFTER", dt.timedelta(0))  # as if a minute had passed
+    page = portal.get("/account")
+    assert page.status_code == 200 and "helpdesk_session=" in page.headers["Set-Cookie"]
+    data, signed_again = serializer.loads(session_cookie(portal), return_timestamp=True)
+    assert signed_again >= signed and data["_user_id"]
+    expires = dt.datetime.strptime(re.search(r"Expires=([^;]+)", page.headers["Set-Cookie"]).group(1),
+                                   "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.timezone.utc)
+    assert abs(expires - (signed_again + app.permanent_session_lifetime)) < dt.timedelta(minutes=1)
+
+    # the same session signed 12 hours and a second ago
+    monkeypatch.setattr("itsdangerous.timed.TimestampSigner.get_timestamp",
+                        lambda self: int(dt.datetime.now(dt.timezone.utc).timestamp()) - 12 * 3600 - 1)
+    past = serializer.dumps(data)
+    monkeypatch.undo()
+    assert with_cookie(app, past).get("/account").status_code == 302  # to the login page
+    assert with_cookie(app, session_cookie(portal)[:-2] + "xx").get("/account").status_code == 302
+    assert with_cookie(app, session_cookie(portal)).get("/account").status_code == 200
+
 def test_a_cookie_copied_before_logout_is_dead_after_it(app):
     portal = Portal(app)
     register_and_sign_in(portal)

@@ -16,7 +16,7 @@ from werkzeug.routing import IntegerConverter
 
 from helpdesk import config as config_mod, database, models
 
-from . import context, i18n, security
+from . import context, i18n, security, sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 csrf = CSRFProtect()
@@ -37,6 +37,7 @@ class Int64Converter(IntegerConverter):
 def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     config = config or config_mod.load_config()
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
+    app.session_interface = sessions.SessionInterface()  # an unchanged session's cookie signed once a minute
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
     # Before any route is added: every <int:...> in a URL is a database id.
     app.url_map.converters["int"] = Int64Converter
