@@ -749,6 +749,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even with wrk")
     parser.add_argument("--no-load", action="store_true", help="build and measure in-process only (no server)")
+    parser.add_argument("--only", nargs="+", metavar="TEXT",
+                        help="measure only the pages whose names contain one of these (and the static page)")
     parser.add_argument("--profile", nargs="*", metavar="PAGE",
                         help="cProfile one request of each PAGE (a path, or part of a name: 'staff: ticket'), "
                              "or of the slowest page")
@@ -830,6 +832,8 @@ def main() -> None:
                   ("partner: customers", "/partner/customers", "partner"),
                   ("partner: customers' tickets", "/partner/customers/tickets", "partner")]
 
+        if args.only:  # the static page always: every page is measured against it
+            pages = pages[:1] + [p for p in pages[1:] if any(text in p[0] for text in args.only)]
         measured = in_process(work / "var", {"customer": built["customer"], "staff": built["staff"],
                                               "partner": extras["partner"]}, pages)
         print(f"\nin-process (Flask test client, one request at a time; load average {load_average()}):")
