@@ -112,3 +112,28 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
                               capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert f"HELPDESK_WEB_LISTEN: cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+FROZEN = ("import gc, sys\nfrom helpdesk.web import create_app, server\n"
+          "app = {build}\nprint(gc.get_freeze_count(), len(gc.get_objects()))\n")
+
+
+@pytest.mark.parametrize("build", ["create_app()", "server.settled(create_app)"])
+def test_a_server_process_keeps_its_app_out_of_the_collectors_way(tmp_path, build):
+    """A server's app (`gunicorn 'helpdesk.web:create_app()'`, each worker of `helpdesk web
+    --workers N`) is frozen once built: full collections no longer walk its ~114,000 objects."""
+    done = subprocess.run([sys.executable, "-c", FROZEN.format(build=build)], cwd=tmp_path,
+                          env=environment(tmp_path, free_port()), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    frozen, tracked = map(int, done.stdout.split())
+    assert frozen > 50_000 and tracked < frozen / 10
+
+
+def test_an_app_built_with_a_config_is_not_frozen(config):
+    import gc
+
+    from helpdesk.web import create_app
+
+    before = gc.get_freeze_count()
+    create_app(config)  # tests, the embedded server of `helpdesk run`: nothing moved
+    assert gc.get_freeze_count() == before
