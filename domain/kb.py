@@ -326,11 +326,16 @@ def suggestions(reader: Reader, models: Sequence[str]) -> dict[str, list[Article
 
 def tags_of(article_ids: list[int]) -> dict[int, list[ArticleTag]]:
     found: dict[int, list[ArticleTag]] = {i: [] for i in article_ids}
-    if article_ids:
-        for tag in ArticleTag.select().where(ArticleTag.article.in_(article_ids)).order_by(
-                ArticleTag.kind.desc(), ArticleTag.id):
+    ids = list(found)
+    for start in range(0, len(ids), MAX_LISTED):  # every article when the search is rebuilt
+        for tag in _tags(ids[start:start + MAX_LISTED]):
             found[tag.article_id].append(tag)
     return found
+
+
+@prepared
+def _tags(article_ids: list):
+    return ArticleTag.select().where(ArticleTag.article.in_(article_ids)).order_by(ArticleTag.kind.desc(), ArticleTag.id)
 
 
 @prepared

@@ -8,6 +8,7 @@ http(s) images reach the page. Pure: no I/O.
 """
 from __future__ import annotations
 
+import functools
 import html
 
 import nh3
@@ -24,6 +25,21 @@ _renderer = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograp
 
 def to_html(markdown: str) -> str:
     """The article's body as sanitised HTML."""
+    markdown = markdown or ""
+    return _memoised_html(markdown) if len(markdown) <= MEMOISED_CHARS else _html(markdown)
+
+
+MEMOISED_CHARS = 20_000  # 256 of these at most: about 10 MB of text and HTML
+
+
+@functools.lru_cache(maxsize=256)
+def _memoised_html(markdown: str) -> str:
+    # An article page renders the same body for every reader: rendering and cleaning it cost
+    # a tenth of the page. Keyed by the text itself, so an edited article is rendered again.
+    return _html(markdown)
+
+
+def _html(markdown: str) -> str:
     return nh3.clean(_renderer.render(markdown or ""), tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
                      link_rel="noopener noreferrer nofollow")
 

@@ -209,6 +209,19 @@ def test_markdown_renders_what_articles_need():
     assert 'href="https://example.com"' in html and "noopener" in html
 
 
+def test_a_body_rendered_again_is_the_same_and_an_edit_is_rendered_anew():
+    """Bodies up to MEMOISED_CHARS are rendered once (keyed by the text), longer ones each time
+    (not kept); either way the HTML is that of the text given."""
+    short, edited = "**raz** <script>x</script>", "**dwa** <script>x</script>"
+    long = "*a* " * (kb_render.MEMOISED_CHARS // 4 + 1)
+    memo = kb_render._memoised_html
+    memo.cache_clear()
+    for text in (short, short, edited, long, long):
+        assert kb_render.to_html(text) == kb_render._html(text)
+    assert "<strong>dwa</strong>" in kb_render.to_html(edited) and "<script" not in kb_render.to_html(edited)
+    assert (memo.cache_info().misses, memo.cache_info().currsize) == (2, 2)  # short once, edited once; long never
+
+
 # --- writing -----------------------------------------------------------------------------------
 
 
