@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from peewee import SQL, Select, chunked, fn
+from peewee import SQL, Select, fn
 
 from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, DeviceLine, User, db, utcnow
 
@@ -110,8 +110,11 @@ def search_plan(user: User, *, archive: bool, many: bool) -> str:
 def models_by_contract(contract_ids: list[int]) -> dict[int, list[str]]:
     """Each contract's lines' models, in line order (what the lists show of the lines)."""
     found: dict[int, list[str]] = {i: [] for i in contract_ids}
-    for ids in chunked(contract_ids, MAX_LISTED):  # a page's 50, or a partner's every contract
-        for contract_id, model in _models(ids):
+    ids = list(contract_ids)
+    # a page's 50, or a partner's every contract; slices, not Peewee's `chunked`, which builds a
+    # tuple of MAX_LISTED items for any list (0.1 ms a page of 50)
+    for start in range(0, len(ids), MAX_LISTED):
+        for contract_id, model in _models(ids[start:start + MAX_LISTED]):
             found[contract_id].append(model)
     return found
 
