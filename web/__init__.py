@@ -16,7 +16,7 @@ from werkzeug.routing import IntegerConverter
 
 from helpdesk import config as config_mod, database, models
 
-from . import context, i18n, security, server, sessions
+from . import context, freezing, i18n, security, sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 csrf = CSRFProtect()
@@ -37,7 +37,7 @@ class Int64Converter(IntegerConverter):
 def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     """The portal. Without arguments (`gunicorn 'helpdesk.web:create_app()'`) the app of a
     server process: the config from the environment, and what the app holds frozen once
-    built (`server.freeze_for_life`), as `helpdesk web --workers N` does."""
+    built (`freezing.freeze_for_life`), as `helpdesk web --workers N` does."""
     serving = config is None and db is None
     config = config or config_mod.load_config()
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder="static")
@@ -113,7 +113,7 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
     app.register_blueprint(api.bp)
     _error_pages(app)
     if serving:
-        server.freeze_for_life()
+        freezing.freeze_for_life()
     return app
 
 

@@ -7,13 +7,14 @@ be started directly: `gunicorn 'helpdesk.web:create_app()'` (the config comes fr
 """
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from helpdesk.config import Config, ConfigError
+
+from .freezing import freeze_for_life
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +41,8 @@ def serve_in_thread(app, host: str, port: int, *, name: str = "web") -> tuple[Ba
     return server, thread
 
 
-def freeze_for_life() -> None:
-    """Move every object this process holds now out of the cyclic garbage collector's reach
-    (`gc.freeze`), for a server process whose app is built: its modules, routes, templates
-    and catalogues (about 114,000 objects) live as long as the process, yet every full
-    collection walked them all, 60-80 ms each, once every dozen pages that make many rows
-    (the reports: their p95 in-process 104 ms against 43 frozen). Objects are still freed
-    when nothing refers to them; only cycles among these would stay."""
-    gc.collect()
-    gc.freeze()
-
-
 def settled(app_factory):
-    """The app, built, with what it holds frozen (`freeze_for_life`)."""
+    """The app, built, with what it holds frozen (`freezing.freeze_for_life`)."""
     app = app_factory()
     freeze_for_life()
     return app
