@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import mimetypes
 import os
 import re
-import tempfile
 import threading
 import unicodedata
 from pathlib import Path
@@ -80,14 +80,22 @@ def _compressor() -> zstandard.ZstdCompressor:
 
 
 def _write_atomic(path: Path, data: bytes, sync: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    """Write to a temporary name beside `path`, then rename. The directory is made only when
+    the first try finds none, and the name comes from a counter rather than from
+    `tempfile.mkstemp`: the mail worker writes a file or two a message, and mkstemp's random
+    names, pathlib and a mkdir per file cost more than the write."""
+    directory = os.path.dirname(path)
+    fd, tmp = _create_temporary(directory)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            with memoryview(data) as view:
+                written = 0
+                while written < len(view):
+                    written += os.write(fd, view[written:])
             if sync:
-                f.flush()
-                os.fsync(f.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -95,6 +103,26 @@ def _write_atomic(path: Path, data: bytes, sync: bool) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+# In a temporary name: the process id tells apart the processes of one machine (a forked
+# child included), the random part those of two containers or machines sharing the
+# directory, the counter the files of one process.
+_TMP_PREFIX = f".tmp-{os.urandom(4).hex()}"
+_tmp_numbers = itertools.count()  # next() on it is atomic: two threads get different names
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create_temporary(directory: str) -> tuple[int, str]:
+    """(descriptor, name) of a new file of this process's own in `directory`, made if missing."""
+    while True:
+        tmp = f"{directory}/{_TMP_PREFIX}-{os.getpid()}-{next(_tmp_numbers)}"
+        try:
+            return os.open(tmp, _CREATE, 0o600), tmp
+        except FileNotFoundError:
+            os.makedirs(directory, exist_ok=True)
+        except FileExistsError:  # left by a process long gone that had the same id: the next number
+            pass
 
 
 _syncfs: Any = None

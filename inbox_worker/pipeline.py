@@ -472,18 +472,23 @@ class Worker:
 
     def _write_and_mark(self, fetched: list[Fetched], parsing: list, summary: Summary) -> None:
         prepared = [self._stored(f, p) for f, p in zip(fetched, parsing)]
-        with db.atomic():
-            view = self.view_of([p.parsed for p in prepared])
-            batch = Deferred()
-            results = []
-            for f, p in zip(fetched, prepared):
-                applied = self.process(f, p.parsed, view, raw_stored=p.raw_sha256, blobs=p.blobs)
-                batch.extend(applied.rows)
-                results.append(applied)
-            batch.flush()
-            # The mail this batch causes goes into the outbox in the same transaction (E11).
-            notify(self.config, events_of(zip(results, (p.parsed for p in prepared))))
-            self.ctx.store.sync()  # the batch's files are on disk before rows refer to them
+        # The batch's files are all written: the disk takes them while its rows are made.
+        syncing = _Background(self.ctx.store.sync)
+        try:
+            with db.atomic():
+                view = self.view_of([p.parsed for p in prepared])
+                batch = Deferred()
+                results = []
+                for f, p in zip(fetched, prepared):
+                    applied = self.process(f, p.parsed, view, raw_stored=p.raw_sha256, blobs=p.blobs)
+                    batch.extend(applied.rows)
+                    results.append(applied)
+                batch.flush()
+                # The mail this batch causes goes into the outbox in the same transaction (E11).
+                notify(self.config, events_of(zip(results, (p.parsed for p in prepared))))
+                syncing.wait()  # the batch's files are on disk before rows refer to them
+        finally:
+            syncing.wait(raising=False)
         # Only now, after the commit, does the server hear about it.
         self.source.mark_done([f.uid for f in fetched])
         for applied in results:
@@ -587,6 +592,28 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
         notify(config, events_of([(applied, parsed)]))
         worker.ctx.store.sync()
     return applied
+
+
+class _Background:
+    """A call that waits on the disk, run in a thread of its own while the caller goes on
+    (the thread holds no GIL while it waits); `wait` for it to end."""
+
+    def __init__(self, call: Callable[[], None]):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name="worker-sync", daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as exc:  # raised again by wait(), in the caller's thread
+            self._error = exc
+
+    def wait(self, *, raising: bool = True) -> None:
+        """Until the call has ended; then its exception, if any, is raised here (`raising`)."""
+        self._thread.join()
+        if self._error is not None and raising:
+            raise self._error
 
 
 def _die_with_parent(parent_pid: int) -> None:

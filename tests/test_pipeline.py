@@ -1,6 +1,9 @@
 """End to end on the embedded Maildir: raw mail in, rows out, one test per routing decision."""
 from __future__ import annotations
 
+import errno
+from dataclasses import replace
+
 import pytest
 
 from helpdesk.domain import reports, tickets, tokens
@@ -314,3 +317,25 @@ def test_an_empty_file_in_the_inbox_is_quarantined_with_the_parse_error(desk):
     entry = Quarantine.get()
     assert entry.error.startswith("cannot parse: ParseError")
     assert entry.inbound.size == 0 and desk.waiting() == 0
+
+
+class _StoreThatCannotSync(BlobStore):
+    """A disk that takes the files but cannot make them durable (a failing syncfs)."""
+
+    def sync(self) -> None:
+        raise OSError(errno.EIO, "syncfs: Input/output error")
+
+
+def test_a_batch_whose_files_cannot_be_made_durable_is_not_committed(desk, config):
+    """The batch's sync runs while its rows are made but ends before the commit: when it
+    fails, no row refers to files a crash could lose, and the mail waits on the server."""
+    from helpdesk.inbox_worker.pipeline import Worker
+
+    desk.deliver(make_mail(Message_ID="<durable@example.com>"))
+    with Worker(config, parse_workers=0) as worker:
+        worker.ctx = replace(worker.ctx, store=_StoreThatCannotSync(config.blob_dir, config.raw_dir, sync_each=False))
+        with pytest.raises(OSError, match="syncfs"):
+            worker.run_once()
+
+    assert InboundMail.select().count() == 0 and not desk.tickets()
+    assert desk.waiting() == 1
