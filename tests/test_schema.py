@@ -26,6 +26,13 @@ def test_sqlite_runs_in_wal_mode(db):
     assert db.execute_sql("pragma journal_mode").fetchone()[0] == "wal"
 
 
+@sqlite_only
+def test_sqlite_commits_reach_the_disk_before_they_return(db):
+    """synchronous=FULL (2): the worker and the sender act on a commit (an IMAP mark, an SMTP
+    send) right after it, and a power cut must not take it back."""
+    assert db.execute_sql("pragma synchronous").fetchone()[0] == 2
+
+
 def test_insert_row_writes_the_row_create_would(db):
     """domain/inserts.py builds its SQL once; the row must be the one Model.create writes."""
     import datetime as dt
