@@ -28,7 +28,7 @@ from helpdesk.models import Company, CompanyRole, Contract, ContractAccess, Devi
 
 from . import contract_csv, ratelimit, search as full_text
 from .contract_csv import ContractRow, Refusal
-from .prepared import MAX_LISTED, prepared
+from .prepared import prepared, slices
 from .search import fold, search_tokens  # noqa: F401 (part of this module's interface)
 
 log = logging.getLogger(__name__)
@@ -110,11 +110,8 @@ def search_plan(user: User, *, archive: bool, many: bool) -> str:
 def models_by_contract(contract_ids: list[int]) -> dict[int, list[str]]:
     """Each contract's lines' models, in line order (what the lists show of the lines)."""
     found: dict[int, list[str]] = {i: [] for i in contract_ids}
-    ids = list(contract_ids)
-    # a page's 50, or a partner's every contract; slices, not Peewee's `chunked`, which builds a
-    # tuple of MAX_LISTED items for any list (0.1 ms a page of 50)
-    for start in range(0, len(ids), MAX_LISTED):
-        for contract_id, model in _models(ids[start:start + MAX_LISTED]):
+    for ids in slices(contract_ids):  # a page's 50, or a partner's every contract
+        for contract_id, model in _models(ids):
             found[contract_id].append(model)
     return found
 

@@ -47,7 +47,7 @@ from helpdesk.models import (
 
 from . import audit, kb_render, search
 from .conversation import Upload, checked_uploads
-from .prepared import MAX_LISTED, prepared
+from .prepared import MAX_LISTED, prepared, slices
 from .storage import BlobStore
 from .validation import N_, Invalid
 
@@ -326,9 +326,8 @@ def suggestions(reader: Reader, models: Sequence[str]) -> dict[str, list[Article
 
 def tags_of(article_ids: list[int]) -> dict[int, list[ArticleTag]]:
     found: dict[int, list[ArticleTag]] = {i: [] for i in article_ids}
-    ids = list(found)
-    for start in range(0, len(ids), MAX_LISTED):  # every article when the search is rebuilt
-        for tag in _tags(ids[start:start + MAX_LISTED]):
+    for ids in slices(found):  # every article when the search is rebuilt
+        for tag in _tags(ids):
             found[tag.article_id].append(tag)
     return found
 

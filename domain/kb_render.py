@@ -40,7 +40,7 @@ def _memoised_html(markdown: str) -> str:
 
 
 def _html(markdown: str) -> str:
-    return nh3.clean(_renderer.render(markdown or ""), tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
+    return nh3.clean(_renderer.render(markdown), tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
                      link_rel="noopener noreferrer nofollow")
 
 

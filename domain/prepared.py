@@ -28,7 +28,7 @@ import datetime as dt
 import enum
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from peewee import Context
@@ -42,6 +42,14 @@ class PreparedError(TypeError):
 
 _STRING_MARK = "\x00prepared\x00"
 MAX_LISTED = 1024  # longest list argument; lists' statements come in lengths 1, 2, 4, ... this
+
+
+def slices(values: Iterable) -> Iterator[list]:
+    """`values` in lists of at most MAX_LISTED items: the pieces a list argument takes (by
+    slicing: Peewee's `chunked` builds a tuple of MAX_LISTED items for a list of any length)."""
+    values = list(values)
+    for start in range(0, len(values), MAX_LISTED):
+        yield values[start:start + MAX_LISTED]
 
 
 def _bucket(length: int) -> int:

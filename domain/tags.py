@@ -13,7 +13,7 @@ import unicodedata
 
 from helpdesk.models import TagUse, Ticket, TicketTag, db, utcnow
 
-from .prepared import MAX_LISTED, prepared
+from .prepared import prepared, slices
 from .validation import N_, Invalid
 
 MAX_LENGTH = 40
@@ -134,10 +134,9 @@ def tagged(query, tag: str):
 def of_tickets(ticket_ids: list[int]) -> dict[int, list[str]]:
     """The tags of each of these tickets (one query), for a page of the queue."""
     found: dict[int, list[str]] = {}
-    if ticket_ids:
-        for start in range(0, len(ticket_ids), MAX_LISTED):  # any number of tickets (the CLI's list)
-            for ticket_id, tag in _tags_of(list(ticket_ids[start:start + MAX_LISTED])):
-                found.setdefault(ticket_id, []).append(tag)
+    for ids in slices(ticket_ids):  # any number of tickets (the CLI's list)
+        for ticket_id, tag in _tags_of(ids):
+            found.setdefault(ticket_id, []).append(tag)
     return found
 
 

@@ -28,7 +28,14 @@ import time
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, TimeoutError as FuturesTimeout
+from concurrent.futures import (
+    CancelledError,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    TimeoutError as FuturesTimeout,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 
@@ -191,6 +198,8 @@ class Worker:
         self.ctx = context_for(config, self.mailbox.queue)
         self.parse_workers = config.parse_workers if parse_workers is None else parse_workers
         self._pool: ProcessPoolExecutor | None = None
+        # A batch's syncfs waits on the disk there while the writer makes the batch's rows.
+        self._syncing: ThreadPoolExecutor | None = None
         self._prepare = prepare  # a module-level function: it is sent to the parsing processes
         self._open = False
         # Who holds this worker's claims on server messages (inbox_worker/claims.py).
@@ -201,6 +210,9 @@ class Worker:
     # --- life cycle ----------------------------------------------------------------
     def close(self) -> None:
         self._stop_pool()
+        syncing, self._syncing = self._syncing, None
+        if syncing is not None:
+            syncing.shutdown()
         self._close_source()
 
     def _stop_pool(self, *, kill: bool = False) -> None:
@@ -473,7 +485,9 @@ class Worker:
     def _write_and_mark(self, fetched: list[Fetched], parsing: list, summary: Summary) -> None:
         prepared = [self._stored(f, p) for f, p in zip(fetched, parsing)]
         # The batch's files are all written: the disk takes them while its rows are made.
-        syncing = _Background(self.ctx.store.sync)
+        if self._syncing is None:
+            self._syncing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-sync")
+        syncing = self._syncing.submit(self.ctx.store.sync)
         try:
             with db.atomic():
                 view = self.view_of([p.parsed for p in prepared])
@@ -486,9 +500,9 @@ class Worker:
                 batch.flush()
                 # The mail this batch causes goes into the outbox in the same transaction (E11).
                 notify(self.config, events_of(zip(results, (p.parsed for p in prepared))))
-                syncing.wait()  # the batch's files are on disk before rows refer to them
+                syncing.result()  # the batch's files are on disk before rows refer to them
         finally:
-            syncing.wait(raising=False)
+            wait([syncing])
         # Only now, after the commit, does the server hear about it.
         self.source.mark_done([f.uid for f in fetched])
         for applied in results:
@@ -592,28 +606,6 @@ def reprocess(config: Config, ledger_id: int) -> Applied:
         notify(config, events_of([(applied, parsed)]))
         worker.ctx.store.sync()
     return applied
-
-
-class _Background:
-    """A call that waits on the disk, run in a thread of its own while the caller goes on
-    (the thread holds no GIL while it waits); `wait` for it to end."""
-
-    def __init__(self, call: Callable[[], None]):
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(call,), name="worker-sync", daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[[], None]) -> None:
-        try:
-            call()
-        except BaseException as exc:  # raised again by wait(), in the caller's thread
-            self._error = exc
-
-    def wait(self, *, raising: bool = True) -> None:
-        """Until the call has ended; then its exception, if any, is raised here (`raising`)."""
-        self._thread.join()
-        if self._error is not None and raising:
-            raise self._error
 
 
 def _die_with_parent(parent_pid: int) -> None:
