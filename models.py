@@ -221,10 +221,11 @@ class ContractAccess(BaseModel):
 class Ticket(BaseModel):
     subject = CharField(max_length=998, default="")
     status = CharField(max_length=20, default=Status.NEW.value, choices=choices(Status), index=True)
-    requester = ForeignKeyField(User, null=True, backref="tickets", on_delete="SET NULL")
-    requester_email = CharField(max_length=320, default="", index=True)  # a user sees its mail tickets
+    # requester, requester_email, contract: indexed with what the ticket lists sort and filter on (below)
+    requester = ForeignKeyField(User, null=True, backref="tickets", on_delete="SET NULL", index=False)
+    requester_email = CharField(max_length=320, default="")  # a user sees its mail tickets
     company = ForeignKeyField(Company, null=True, backref="tickets", on_delete="SET NULL")
-    contract = ForeignKeyField(Contract, null=True, backref="tickets", on_delete="SET NULL")
+    contract = ForeignKeyField(Contract, null=True, backref="tickets", on_delete="SET NULL", index=False)
     device_line = ForeignKeyField(DeviceLine, null=True, on_delete="SET NULL")
     assignee = ForeignKeyField(User, null=True, backref="assigned", on_delete="SET NULL")
     channel = CharField(max_length=10, default="mail")  # mail | portal
@@ -260,6 +261,11 @@ class Ticket(BaseModel):
             (("created_at", "merged_into", "sla_policy", "first_response_at", "first_response_due", "closed_at",
               "resolution_due", "sla_paused_at", "first_response_s", "resolution_s"), False),
             (("status", "created_at", "assignee"), False),  # the reports' open tickets by age and assignee
+            # who may see a ticket, each with the list's order and filters: a customer's or
+            # partner's list from index entries (migration 033, domain/access.py)
+            (("requester", "merged_into", "updated_at", "id", "status"), False),
+            (("requester_email", "merged_into", "updated_at", "id", "status"), False),
+            (("contract", "merged_into", "updated_at", "id", "status"), False),
         )
 
     def ref(self, prefix: str = "HD") -> str:

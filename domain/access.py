@@ -15,7 +15,7 @@ Anything else is "not found": a page never tells that an object exists.
 """
 from __future__ import annotations
 
-from peewee import JOIN
+from peewee import JOIN, Select
 
 from helpdesk.models import Attachment, Company, Contract, Message, MessageKind, Participant, Role, Ticket, User
 
@@ -62,15 +62,49 @@ def _verified(company_id: int) -> bool:
     return _is_verified.exists(company_id)
 
 
+def _seen(user_id: int, email: str, company_id: int | None, sold_by: int | None, active: bool,
+          status: str | None):
+    """(id, updated_at) of the unmerged tickets of `_visible_ids`, filtered as a list is: each
+    lookup is answered from its index's entries (migration 033), no ticket's row is read. A
+    ticket found by two lookups comes twice."""
+    def listed_of(query):
+        query = query.where(Ticket.merged_into.is_null())
+        if active:
+            return Ticket.open_ones(query)
+        return query if status is None else query.where(Ticket.status == status)
+
+    pair = (Ticket.id, Ticket.updated_at)
+    seen = (listed_of(Ticket.select(*pair).where(Ticket.requester == user_id))
+            + listed_of(Ticket.select(*pair).where(Ticket.requester_email == email))
+            + listed_of(Ticket.select(*pair).where(Ticket.contract.in_(granted_contracts(user_id, company_id))))
+            + listed_of(Ticket.select(*pair).join(Participant, on=(Participant.ticket == Ticket.id))
+                        .where(Participant.email == email)))
+    if sold_by is not None:
+        sold = Contract.select(Contract.id).where(Contract.partner == sold_by)
+        seen = seen + listed_of(Ticket.select(*pair).where(Ticket.contract.in_(sold)))
+    return seen
+
+
+def _newest(user_id: int, email: str, company_id: int | None, sold_by: int | None, active: bool,
+            status: str | None, offset: int, limit: int):
+    """The ids of a page of `_seen`, the latest changed first: only these tickets' rows are
+    read after (2.1 → 0.8 ms for the bench's customer's 330 tickets, 6.6 → 3.0 ms for its
+    partner's 2,000 contracts; before, every one's row was read to sort them)."""
+    seen = _seen(user_id, email, company_id, sold_by, active, status).alias("seen")
+    return (Select((seen,), (seen.c.id, seen.c.updated_at)).distinct()
+            .order_by(seen.c.updated_at.desc(), seen.c.id.desc()).offset(offset).limit(limit).alias("page"))
+
+
 @prepared
 def _active(user_id: int, email: str, company_id: int | None, sold_by: int | None, limit: int):
-    query = Ticket.select(*ACTIVE_SHOWN).where(Ticket.id.in_(_visible_ids(user_id, email, company_id, sold_by)))
-    return Ticket.open_ones(query).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
+    page = _newest(user_id, email, company_id, sold_by, True, None, 0, limit)
+    return (Ticket.select(*ACTIVE_SHOWN).join(page, on=(Ticket.id == page.c.id))
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc()))
 
 
 @prepared
 def _active_for_staff(limit: int):
-    query = Ticket.select(*ACTIVE_SHOWN)
+    query = Ticket.select(*ACTIVE_SHOWN).where(Ticket.merged_into.is_null())
     return Ticket.open_ones(query).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 
@@ -78,8 +112,8 @@ ACTIVE_SHOWN = (Ticket.id, Ticket.subject, Ticket.status, Ticket.updated_at)  # 
 
 
 def active_tickets(user: User, limit: int = 50) -> list[Ticket]:
-    """Tickets not closed among those the user may see, the latest changed first (the
-    columns of ACTIVE_SHOWN only)."""
+    """Tickets not closed (nor merged) among those the user may see, the latest changed first
+    (the columns of ACTIVE_SHOWN only)."""
     if user.is_staff:
         return _active_for_staff(limit)
     return _active(*_whose(user), limit)
@@ -119,8 +153,8 @@ def listed(query, *, active: bool, status: str | None):
 @prepared
 def _page(user_id: int, email: str, company_id: int | None, sold_by: int | None, active: bool, status: str | None,
           offset: int, limit: int):
-    query = Ticket.select().where(Ticket.id.in_(_visible_ids(user_id, email, company_id, sold_by)))
-    return listed(query, active=active, status=status).offset(offset).limit(limit)
+    page = _newest(user_id, email, company_id, sold_by, active, status, offset, limit)
+    return listed(Ticket.select().join(page, on=(Ticket.id == page.c.id)), active=active, status=status)
 
 
 def ticket_page(user: User, *, active: bool, status: str | None, offset: int, limit: int) -> list[dict]:

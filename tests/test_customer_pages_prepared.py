@@ -74,8 +74,11 @@ def _same_everywhere(world):
             got = access.ticket_page(user, active=active, status=status, offset=0, limit=100)
             assert got == _plain_list(user, active, status), (user.email, active, status)
             assert {row["id"] for row in got} <= plain
+            for offset in (0, 2, 5):  # pages of a few: a ticket found by two lookups on one page only
+                assert access.ticket_page(user, active=active, status=status, offset=offset, limit=3) == \
+                    got[offset:offset + 3], (user.email, active, status, offset)
         assert [t.id for t in access.active_tickets(user)] == [
-            t.id for t in Ticket.open_ones(access.visible_tickets(user))
+            t.id for t in Ticket.open_ones(access.visible_tickets(user)).where(Ticket.merged_into.is_null())
             .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(50)]
         for ticket in world["tickets"]:
             found = access.ticket_for(user, ticket.id)
@@ -154,3 +157,20 @@ def test_articles_for_the_readers_devices_without_a_user_query(world, config):
     by_hand = kb.Reader(active_contract=True, user_id=world["users"]["customer"].id)  # no company: looked up
     models = kb.device_models(reader, TODAY)
     assert models == kb.device_models(by_hand, TODAY) and sorted(models) == ["Router LTE", "router lte"]
+
+
+def test_a_ticket_found_several_ways_is_listed_once_and_a_merged_one_not_at_all(world):
+    users, tickets = world["users"], world["tickets"]
+    customer = users["customer"]
+    # asked by the customer, by its address, on a contract it verified and copied to it
+    both = tickets[3]
+    Ticket.update(requester=customer, requester_email=customer.email, contract=world["contracts"][0],
+                  updated_at=BASE + dt.timedelta(days=30)).where(Ticket.id == both.id).execute()
+    Participant.create(ticket=both, email=customer.email, added_at=BASE)
+    got = access.ticket_page(_fresh(customer), active=False, status=None, offset=0, limit=100)
+    assert [row["id"] for row in got].count(both.id) == 1 and got[0]["id"] == both.id
+    Ticket.update(merged_into=tickets[6]).where(Ticket.id == both.id).execute()
+    got = access.ticket_page(_fresh(customer), active=False, status=None, offset=0, limit=100)
+    assert both.id not in {row["id"] for row in got}
+    assert both.id not in {t.id for t in access.active_tickets(_fresh(customer))}
+    _same_everywhere(world)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from helpdesk.domain import statistics
+from helpdesk.domain import access, statistics
 from helpdesk.models import Status, Ticket
 from helpdesk.web import staff
 from tests.postgres import postgres_only, sqlite_only
@@ -21,9 +21,11 @@ ARCHIVE = {
     "ticket_closed_at_assignee_id_merged_into_id": "50000 1 1 1",
     "ticket_status_merged_into_id_queue_assignee_id": "50000 10000 10000 10000 1137",
     "ticket_merged_into_id": "50000 50000", "ticket_sla_next_due_id": "50000 36 1", "ticket_queue": "50000 50000",
-    "ticket_updated_at_id": "50000 1 1", "ticket_requester_email": "50000 10", "ticket_assignee_id": "50000 4546",
-    "ticket_device_line_id": "50000 2", "ticket_contract_id": "50000 2", "ticket_company_id": "50000 25",
-    "ticket_requester_id": "50000 25000", "ticket_status": "50000 10000",
+    "ticket_updated_at_id": "50000 1 1", "ticket_assignee_id": "50000 4546",
+    "ticket_device_line_id": "50000 2", "ticket_company_id": "50000 25", "ticket_status": "50000 10000",
+    "ticket_requester_id_merged_into_id_updated_at_id_status": "50000 25000 25000 1 1 1",
+    "ticket_requester_email_merged_into_id_updated_at_id_status": "50000 10 10 1 1 1",
+    "ticket_contract_id_merged_into_id_updated_at_id_status": "50000 2 2 1 1 1",
 }
 
 
@@ -64,6 +66,20 @@ def test_open_tickets_per_engineer_read_the_status_index_under_an_archives_stati
     statement = statistics._open_per_assignee.statement(())
     plan = _plan(db, statement.sql, statement.params(()))
     assert "ticket_status_created_at_assignee_id" in plan and "ticket_assignee_id" not in plan, plan
+
+
+@sqlite_only
+def test_a_customers_list_reads_index_entries_and_only_its_pages_tickets_under_an_archives_statistics(db):
+    _with_archive_statistics(db)
+    for active, status in ((False, None), (True, None), (False, "closed")):
+        args = (1, "c@example.com", 7, 9, active, status, 0, 51)
+        statement = access._page.statement(args)
+        plan = _plan(db, statement.sql, statement.params(args))
+        for column in ("requester_id", "requester_email", "contract_id"):
+            assert f"COVERING INDEX ticket_{column}_merged_into_id_updated_at_id_status" in plan, (column, plan)
+        # a ticket's row: for the page's tickets (and those copied to the user), nowhere else
+        assert plan.count("SEARCH t1 USING INTEGER PRIMARY KEY") == 2, plan
+    assert [r["subject"] for r in access._page(1, "c@example.com", 7, 9, True, None, 0, 51)] == ["t3", "t2", "t0"]
 
 
 @postgres_only
