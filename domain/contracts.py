@@ -111,7 +111,9 @@ def models_by_contract(contract_ids: list[int]) -> dict[int, list[str]]:
     """Each contract's lines' models, in line order (what the lists show of the lines)."""
     found: dict[int, list[str]] = {i: [] for i in contract_ids}
     for ids in slices(contract_ids):  # a page's 50, or a partner's every contract
-        for contract_id, model in _models(ids):
+        # the rows as the driver gives them (an int and a text): Peewee's conversion of each
+        # was 0.35 of the 0.57 ms a page's 150 lines took
+        for contract_id, model in _models.cursor((ids,))[1].fetchall():
             found[contract_id].append(model)
     return found
 

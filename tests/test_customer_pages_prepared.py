@@ -174,3 +174,15 @@ def test_a_ticket_found_several_ways_is_listed_once_and_a_merged_one_not_at_all(
     assert both.id not in {row["id"] for row in got}
     assert both.id not in {t.id for t in access.active_tickets(_fresh(customer))}
     _same_everywhere(world)
+
+
+def test_each_contracts_models_come_in_line_order_as_plain_strings(world):
+    contracts_ = world["contracts"]
+    bare = Contract.create(number="K000099", company=world["seller"], customer_name="Bez linii", starts_on=TODAY,
+                           ends_on=TODAY)
+    ids = [c.id for c in contracts_] + [bare.id]
+    got = contracts.models_by_contract(ids)
+    assert got == {i: [line.model for line in DeviceLine.select().where(DeviceLine.contract == i)
+                       .order_by(DeviceLine.id)] for i in ids}
+    assert got[bare.id] == [] and got[contracts_[0].id] == ["Router LTE", "router lte"]
+    assert all(type(model) is str for models in got.values() for model in models)
