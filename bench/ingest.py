@@ -3,7 +3,10 @@
 Fills a private Dovecot (the same one the tests start) with a mix of messages (plain,
 HTML, attachments, Polish charsets, replies) and measures, in the same run:
 
-  ceiling    IMAP fetch (BODY.PEEK[], batches of 100) plus parse, one process, no database
+  ceiling    IMAP fetch (BODY.PEEK[], batches of 100) plus parse, one process, no database;
+             measured twice, first and last, since it moves from run to run on a shared
+             machine: the ratios are against the mean of the two (and the default worker's
+             against the higher one too)
   unbatched  the worker with one message per fetch and per transaction, parsing in-process
   worker     the worker in batches of 100, parsing in-process or in 1, 2 or 4 processes
 
@@ -11,7 +14,9 @@ Each variant runs in its own process on its own copy of the mailbox and a fresh 
 database; its peak memory (VmHWM, and that of a parsing process) is read at the end, and
 its CPU time. The worker also runs on half the messages, so memory growth shows.
 
-    python bench/ingest.py [--messages 3000]
+    python bench/ingest.py [--messages 3000] [--quick]
+
+--quick runs the ceiling, the default worker (2 parsing processes) and the ceiling again.
 """
 from __future__ import annotations
 
@@ -139,10 +144,18 @@ def run_child(*args: str) -> dict:
 
 # --- the parent -------------------------------------------------------------------------------
 
+DEFAULT = "worker, 2 parsing processes"
+# (name, half the messages?, messages a batch, parsing processes)
+VARIANTS = (("unbatched", False, 1, 0), ("worker, in-process parse", False, 100, 0),
+            ("worker, 1 parsing process", False, 100, 1), (DEFAULT, False, 100, 2),
+            ("worker, 4 parsing processes", False, 100, 4), ("worker, half the messages", True, 100, 2))
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true",
+                        help="only the ceiling, the default worker and the ceiling again")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -160,7 +173,8 @@ def main() -> None:
     mix = make_mix(args.messages)
     half = mix[: len(mix) // 2]
     size = sum(map(len, mix))
-    print(f"{len(mix)} messages, {size / len(mix) / 1024:.1f} KB on average, {os.cpu_count()} cores")
+    print(f"{len(mix)} messages, {size / len(mix) / 1024:.1f} KB on average, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         os.chmod(tmp, 0o755)  # Dovecot's auth process reads the passwd-file below it
         server = Dovecot(binary, Path(tmp) / "dovecot")
@@ -174,29 +188,43 @@ def main() -> None:
                         c.append("INBOX", raw)
                 return url
 
-            results = {}
-            results["ceiling"] = run_child("ceiling", filled(mix))
-            for name, msgs, batch, workers in (
-                    ("unbatched", mix, 1, 0), ("worker, in-process parse", mix, 100, 0),
-                    ("worker, 1 parsing process", mix, 100, 1), ("worker, 2 parsing processes", mix, 100, 2),
-                    ("worker, 4 parsing processes", mix, 100, 4),
-                    ("worker, half the messages", half, 100, 2)):
+            variants = [v for v in VARIANTS if not args.quick or v[0] == DEFAULT]
+            results = {"ceiling, first": run_child("ceiling", filled(mix))}
+            for name, first_half, batch, workers in variants:
                 data = tempfile.mkdtemp(dir=tmp)
-                results[name] = run_child("worker", filled(msgs), data, str(batch), str(workers))
+                results[name] = run_child("worker", filled(half if first_half else mix), data, str(batch),
+                                          str(workers))
+            results["ceiling, last"] = run_child("ceiling", filled(mix))
         finally:
             server.stop()
 
-    ceiling = results["ceiling"]["messages"] / results["ceiling"]["seconds"]
+    report(results)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+def rate(result: dict) -> float:
+    return result["messages"] / result["seconds"]
+
+
+def report(results: dict) -> None:
+    first, last = rate(results["ceiling, first"]), rate(results["ceiling, last"])
+    ceiling = (first + last) / 2
     print("\nmsg/s: committed messages per second (ceiling: fetched and parsed, nothing stored); "
-          "MB: peak resident memory; busy: CPU time / wall time (100% = one core)")
+          "x ceiling: against the mean of the two ceilings; MB: peak resident memory; "
+          "busy: CPU time / wall time (100% = one core)")
     print(f"\n{'variant':<28}{'msg/s':>8}{'x ceiling':>11}{'main MB':>9}{'parser MB':>11}{'main busy':>11}"
           f"{'parsers busy':>14}")
     for name, r in results.items():
-        rate = r["messages"] / r["seconds"]
         busy = f"{r['main_busy']:.0%}" if "main_busy" in r else "-"
         parsers = f"{r['parsers_busy']:.0%}" if "parsers_busy" in r else "-"
-        print(f"{name:<28}{rate:>8.0f}{rate / ceiling:>11.2f}{r['main_mb']:>9.1f}{r['parse_process_mb']:>11.1f}"
-              f"{busy:>11}{parsers:>14}")
+        print(f"{name:<28}{rate(r):>8.0f}{rate(r) / ceiling:>11.2f}{r['main_mb']:>9.1f}"
+              f"{r['parse_process_mb']:>11.1f}{busy:>11}{parsers:>14}")
+    spread = abs(first - last) / ceiling
+    print(f"\nceiling: {first:.0f} first, {last:.0f} last msg/s (they differ by {spread:.0%} of their mean {ceiling:.0f})")
+    if DEFAULT in results:
+        worker = rate(results[DEFAULT])
+        print(f"{DEFAULT}: {worker / ceiling:.2f} of the mean ceiling, {worker / max(first, last):.2f} of the "
+              f"higher one")
     for name, r in results.items():
         if "outcomes" in r:
             print(f"  {name}: {r['outcomes']}")

@@ -19,6 +19,8 @@ Out: pending UIDs, `Fetched` values read with BODY.PEEK (never \\Seen), and
   (domain/oauth.py) with SASL XOAUTH2 (or OAUTHBEARER where the server offers only that,
   or the URL asks for it); a refused token is refreshed once and tried again, and a
   token that cannot be had (the refresh token died, the provider is down) is a SourceError.
+- `readonly=True` (a parsing process's connection, by_uid.py): EXAMINE instead of SELECT,
+  no done folder made, and mark_done refused; it only fetches.
 - Every network or protocol failure is raised as SourceError; the connection is then
   dropped and stays dropped until open() is called again (never silently re-opened,
   since a new session may have a different UIDVALIDITY). close() never raises.
@@ -74,6 +76,7 @@ class ImapSource:
         idle: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         tokens=None,
+        readonly: bool = False,
     ):
         if url.scheme not in ("imap", "imaps"):
             raise ValueError(f"ImapSource needs an imap:// or imaps:// URL, not {url.scheme}://")
@@ -92,6 +95,9 @@ class ImapSource:
         self.use_idle = idle
         self.ssl_context = ssl_context
         self.tokens = tokens  # domain.oauth.AccessTokens, for ?auth=oauth2
+        # EXAMINE instead of SELECT: for a connection that only fetches (a parsing process's,
+        # inbox_worker/by_uid.py); it never changes a flag, and mark_done is refused.
+        self.readonly = readonly
         if url.oauth and tokens is None:
             raise ValueError(f"{self.name}: auth={url.auth} needs an OAuth2 token source")
         self._client: IMAPClient | None = None
@@ -143,7 +149,7 @@ class ImapSource:
                 )
             self._login(client)
             self._select(client)
-            if self.done_folder:
+            if self.done_folder and not self.readonly:
                 self._ensure_folder(client, self.done_folder)
         except SourceError:
             self._drop("open failed")
@@ -207,12 +213,12 @@ class ImapSource:
         return self.ssl_context or ssl.create_default_context()
 
     def _select(self, client: IMAPClient) -> None:
-        info = client.select_folder(self.url.folder, readonly=False)
+        info = client.select_folder(self.url.folder, readonly=self.readonly)
         self._uidvalidity = int(info[b"UIDVALIDITY"])
         self._seen_uid = max(0, int(info.get(b"UIDNEXT", 1)) - 1)
         permanent = info.get(b"PERMANENTFLAGS")
         # No PERMANENTFLAGS at all means every flag is permanent (RFC 3501 7.1).
-        if self.done_folder is None and permanent is not None and not (
+        if self.done_folder is None and not self.readonly and permanent is not None and not (
             b"\\*" in permanent or DONE_KEYWORD.encode() in permanent
         ):
             raise SourceError(
@@ -231,6 +237,10 @@ class ImapSource:
         with contextlib.suppress(imaplib.IMAP4.error):
             client.subscribe_folder(folder)
         log.info("%s: created the folder %s for processed mail", self.name, folder)
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
 
     def close(self) -> None:
         """Log out and close the socket; never raises."""
@@ -284,6 +294,12 @@ class ImapSource:
             self._seen_uid = max(self._seen_uid, uids[-1])
         return [str(u) for u in uids]
 
+    def sync(self) -> None:
+        """Let the server tell this session of mail that arrived since its last command (a
+        UID FETCH of a UID the session has not heard of yet finds nothing)."""
+        with self._io("NOOP") as client:
+            _sync(client)
+
     def fetch(self, uids: list[str], max_bytes: int) -> Iterator[Fetched]:
         """The messages in UID order, `batch` UIDs per round trip; over `max_bytes` only
         the header (truncated=True, size = the server's). Vanished UIDs are left out."""
@@ -325,6 +341,8 @@ class ImapSource:
 
     def mark_done(self, uids: list[str]) -> None:
         """Add $HelpdeskDone, or move to the done folder; a UID already done or gone is skipped."""
+        if self.readonly:
+            raise ValueError(f"{self.name}: a read-only connection marks nothing done")
         wanted = sorted({int(u) for u in uids})
         for start in range(0, len(wanted), self.mark_batch):
             chunk = wanted[start:start + self.mark_batch]

@@ -5,7 +5,9 @@ messages (through `apply`), and messages marked done on the server.
 
 The order that makes a crash harmless (E2): fetch a batch -> parse it and store its raw
 bytes and attachments (`prepare`, in parsing processes when `parse_workers` > 0, while
-earlier batches are written) -> one transaction for the batch: a read of what the batch
+earlier batches are written; with parsing processes, an IMAP mailbox's batch is fetched
+by them by UID on read-only connections of their own, by_uid.py, and the writer only
+lists and claims) -> one transaction for the batch: a read of what the batch
 needs to know (`BatchView`), a savepoint per message, the dependent rows in bulk ->
 commit -> mark the batch done on the server. A crash before the commit loses the batch's writes but not its mail
 (still pending on the server); a crash after the commit but before marking leaves
@@ -44,7 +46,7 @@ from peewee import InterfaceError, OperationalError
 from helpdesk.config import Config, MailboxURL
 from helpdesk.domain import faults, owners, service_levels
 from helpdesk.domain.notify import events_of, notify
-from helpdesk.domain.oauth import AccessTokens
+from helpdesk.domain.oauth import AccessTokens, OAuthUnavailable
 from helpdesk.domain.rows import Deferred, chunks
 from helpdesk.domain.storage import BlobStore
 from helpdesk.logs import about
@@ -52,9 +54,11 @@ from helpdesk.models import InboundMail, MailboxState, Outcome, db, utcnow
 
 from . import claims
 from .apply import Applied, Context, apply, store_attachments
+from .by_uid import FetchOrder, fetch_and_prepare
 from .classify import classify
 from .fetch import Source, SourceError, open_source
 from .headers import message_id_of
+from .imap import ImapSource
 from .lookup import BatchView
 from .message import Fetched, Inbound
 from .parse import parse
@@ -186,6 +190,9 @@ class Worker:
     # has read it all (10 a task measured slower). A chunk that fails or takes longer than the
     # parse timeout is parsed again message by message: only the message at fault is quarantined.
     PARSE_CHUNK = 2
+    # Messages a parsing process fetches (on its own IMAP connection) and prepares in one task:
+    # each costs it two round trips to the server, and the result carries no raw bytes.
+    FETCH_CHUNK = 4
 
     def __init__(self, config: Config, source: Source | None = None, *, mailbox: MailboxURL | None = None,
                  parse_workers: int | None = None, prepare=prepare, tokens: AccessTokens | None = None):
@@ -201,6 +208,10 @@ class Worker:
         # A batch's syncfs waits on the disk there while the writer makes the batch's rows.
         self._syncing: ThreadPoolExecutor | None = None
         self._prepare = prepare  # a module-level function: it is sent to the parsing processes
+        # With parsing processes, an IMAP mailbox is fetched by them (by_uid.py): the writer only
+        # lists, claims, writes and marks. (A context of one's own does not go across a pipe.)
+        self._fetch_in_parsers = (self.parse_workers > 0 and isinstance(source, ImapSource)
+                                  and getattr(source, "ssl_context", None) is None)
         self._open = False
         # Who holds this worker's claims on server messages (inbox_worker/claims.py).
         self.owner = owners.owner_name(f"{id(self):x}")
@@ -338,7 +349,8 @@ class Worker:
 
     def _process_batches(self, uidvalidity: int, uids: list[str], summary: Summary) -> int:
         """Fetch ahead while earlier batches are parsed and written: a few batches are in
-        flight (bounded in count and bytes, so memory does not grow with the mailbox).
+        flight (bounded in count and bytes, so memory does not grow with the mailbox; when
+        the parsing processes fetch, the writer holds no raw bytes at all).
         Each batch is claimed first; what another worker holds is left to it. Returns
         how many messages this worker took on."""
         size = max(1, self.config.fetch_batch)
@@ -350,28 +362,40 @@ class Worker:
 
         def write(fetched, parsing) -> None:
             nonlocal written
-            self._write_and_mark(fetched, parsing, summary)
-            written += len(fetched)
+            pairs = (self._gathered(parsing) if fetched is None
+                     else [(f, self._stored(f, p)) for f, p in zip(fetched, parsing)])
+            self._write_and_mark(pairs, summary)
+            written += len(pairs)
             if self.progress is not None:
                 self.progress(written, len(uids))
 
-        for batch in batches:
-            batch = self._claim(uidvalidity, batch, summary)
-            if not batch:
-                continue
-            taken += len(batch)
-            fetched = list(self.source.fetch(batch, self.config.max_message_bytes))
-            in_flight.append((batch, fetched, self._parse_later(fetched)))
-            held += sum(len(f.raw) for f in fetched)
-            while in_flight and (len(in_flight) > self.AHEAD or held > self.AHEAD_BYTES):
+        try:
+            for batch in batches:
+                batch = self._claim(uidvalidity, batch, summary)
+                if not batch:
+                    continue
+                taken += len(batch)
+                if self._fetch_in_parsers:
+                    in_flight.append((batch, None, self._fetch_later(uidvalidity, batch)))
+                else:
+                    fetched = list(self.source.fetch(batch, self.config.max_message_bytes))
+                    in_flight.append((batch, fetched, self._parse_later(fetched)))
+                    held += sum(len(f.raw) for f in fetched)
+                while in_flight and (len(in_flight) > self.AHEAD or held > self.AHEAD_BYTES):
+                    claimed, fetched, parsing = in_flight.popleft()
+                    held -= sum(len(f.raw) for f in fetched or ())
+                    write(fetched, parsing)
+                    claims.release(self.owner, self.source.name, uidvalidity, claimed)
+            while in_flight:
                 claimed, fetched, parsing = in_flight.popleft()
-                held -= sum(len(f.raw) for f in fetched)
                 write(fetched, parsing)
                 claims.release(self.owner, self.source.name, uidvalidity, claimed)
-        while in_flight:
-            claimed, fetched, parsing = in_flight.popleft()
-            write(fetched, parsing)
-            claims.release(self.owner, self.source.name, uidvalidity, claimed)
+        except BaseException:
+            # The pass starts again (or the worker stops): what the parsers have not begun is not wanted.
+            for _, fetched, parsing in in_flight:
+                for item in parsing if fetched is None else ():
+                    item[1].cancel()
+            raise
         return taken
 
     def _claim(self, uidvalidity: int, batch: list[str], summary: Summary) -> list[str]:
@@ -394,6 +418,54 @@ class Worker:
                                             self.ctx.max_attachment_bytes, max_attachments=self.ctx.max_attachments)
             out.extend(_InChunk(future, index) for index in range(len(chunk)))
         return out
+
+    def _fetch_later(self, uidvalidity: int, uids: list[str]) -> list[tuple[list[str], Future]]:
+        """The batch's UIDs handed to the parsing processes, a few a task, to fetch and prepare."""
+        order = FetchOrder(self.source.url, uidvalidity, self.config.max_message_bytes,  # type: ignore[attr-defined]
+                           token=self._access_token(), timeout=self.source.timeout)  # type: ignore[attr-defined]
+        out = []
+        for start in range(0, len(uids), self.FETCH_CHUNK):
+            chunk = uids[start:start + self.FETCH_CHUNK]
+            out.append((chunk, self._parsers().submit(
+                fetch_and_prepare, self._prepare, order, chunk, self.ctx.store, self.ctx.max_attachment_bytes,
+                max_attachments=self.ctx.max_attachments)))
+        return out
+
+    def _access_token(self) -> str | None:
+        """For ?auth=oauth2: the token the writer's own connection would use now (refreshed by
+        it when due), for the parsing processes' connections."""
+        url = self.source.url  # type: ignore[attr-defined]
+        if not url.oauth:
+            return None
+        try:
+            return self.source.tokens.get(url.username)  # type: ignore[attr-defined]
+        except OAuthUnavailable as exc:
+            raise SourceError(f"{self.source.name}: {exc}") from exc
+
+    def _gathered(self, fetching: list[tuple[list[str], Future]]) -> list[tuple[Fetched, Prepared]]:
+        """What the parsing processes fetched and prepared, in UID order. A task whose process
+        ended abruptly, hung or was cancelled is done again here, message by message: fetched on
+        the writer's own connection, each parsed on its own (so only the message at fault is
+        quarantined). A SourceError from a parsing process is raised: the pass starts again."""
+        pairs: list[tuple[Fetched, Prepared]] = []
+        for uids, future in fetching:
+            try:
+                remote = future.result(timeout=self.config.parse_timeout_seconds)
+            except CancelledError:
+                alone = False  # stopped for another message's sake: nothing is wrong with these
+            except (BrokenProcessPool, FuturesTimeout) as exc:
+                what = ("took longer than %d s" % self.config.parse_timeout_seconds
+                        if isinstance(exc, FuturesTimeout) else "ended abruptly")
+                log.warning("a parsing process %s; fetching uids %s here and parsing each on its own",
+                            what, ", ".join(uids))
+                self._stop_pool(kill=True)
+                alone = True
+            else:
+                pairs.extend((r.fetched, self._stored(r.fetched, r.prepared)) for r in remote)
+                continue
+            for fetched in self.source.fetch(uids, self.config.max_message_bytes):
+                pairs.append((fetched, self._stored(fetched, self._submit(fetched), alone=alone)))
+        return pairs
 
     def _prepare_here(self, fetched: Fetched) -> Prepared | OSError:
         try:
@@ -450,14 +522,14 @@ class Worker:
             raise done[parsing.index]
         return done[parsing.index]
 
-    def _stored(self, fetched: Fetched, parsing) -> Prepared:
+    def _stored(self, fetched: Fetched, parsing, *, alone: bool = False) -> Prepared:
         """The message parsed and its files stored. A failed write is the store's fault when
         a probe of the store fails too: `StoreUnavailable`, the batch waits (uncommitted,
         still on the server) and is tried again after a pause. When the store takes other
         files, the message is tried once more on its own, and then quarantined with the
         reason (its raw bytes kept; if even those cannot be written, the batch waits)."""
         try:
-            return self._result(fetched, parsing)
+            return self._result(fetched, parsing, alone=alone)
         except OSError as exc:
             log.warning("storing uid %s failed (%s): probing the store", fetched.uid, exc)
         self._store_works_or_raise()
@@ -482,8 +554,9 @@ class Worker:
         if fault is not None:
             raise faults.StoreUnavailable(fault)
 
-    def _write_and_mark(self, fetched: list[Fetched], parsing: list, summary: Summary) -> None:
-        prepared = [self._stored(f, p) for f, p in zip(fetched, parsing)]
+    def _write_and_mark(self, pairs: list[tuple[Fetched, Prepared]], summary: Summary) -> None:
+        fetched = [f for f, _ in pairs]
+        prepared = [p for _, p in pairs]
         # The batch's files are all written: the disk takes them while its rows are made.
         if self._syncing is None:
             self._syncing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-sync")
