@@ -15,10 +15,17 @@ from helpdesk.inbox_worker.by_uid import FetchOrder, fetch_and_prepare, fetched_
 from helpdesk.inbox_worker.fetch import SourceError
 from helpdesk.inbox_worker.imap import DONE_KEYWORD, ImapSource
 from helpdesk.inbox_worker.pipeline import Prepared, Worker, prepare
-from helpdesk.models import InboundMail, Message, Quarantine
+from helpdesk.models import InboundMail, Message
 from tests.mailfactory import make_mail
 from tests.test_oauth import oauth_config
-from tests.test_resilience import assert_each_once, conversation, filled_mailbox, pending_on_server
+from tests.test_resilience import (
+    assert_each_once,
+    assert_only_the_misbehaving_quarantined,
+    conversation,
+    filled_mailbox,
+    misbehaving_mail,
+    pending_on_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -186,23 +193,15 @@ def _store_fails(raw, store, limit, **limits):
 def test_a_message_that_kills_or_hangs_its_parser_is_quarantined_when_parsers_fetch(db, config, dovecot):
     from tests.crashers import prepare_or_misbehave
 
-    n = 12
-    mail = conversation(n)
-    mail.insert(3, make_mail(Message_ID="<kills-the-parser@example.com>"))
-    mail.insert(8, make_mail(Message_ID="<hangs-the-parser@example.com>"))
     url = dovecot.new_mailbox()
-    for raw in mail:
+    for raw in misbehaving_mail(12):
         dovecot.append(url, raw)
     impatient = config.with_(mailbox_url=url, parse_timeout_seconds=3, fetch_batch=5)
     with Worker(impatient, parse_workers=2, prepare=prepare_or_misbehave) as worker:
         assert worker._fetch_in_parsers
         summary = worker.run_once()
 
-    assert summary.outcomes["quarantined"] == 2
-    reasons = {q.inbound.message_id: q.error for q in Quarantine.select()}
-    assert "ended abruptly" in reasons["kills-the-parser@example.com"]
-    assert "took longer than 3 s" in reasons["hangs-the-parser@example.com"]
-    assert InboundMail.select().where(InboundMail.outcome != "quarantined").count() == n
+    assert_only_the_misbehaving_quarantined(summary, 12)
     assert pending_on_server(dovecot, url) == 0
 
 

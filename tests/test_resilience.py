@@ -259,24 +259,35 @@ def test_a_new_uidvalidity_rescans_without_duplicates(db, config, dovecot):
     assert pending_on_server(dovecot, url) == 0
 
 
-def test_a_message_that_kills_or_hangs_its_parser_is_quarantined_and_the_rest_processed(desk, config):
-    from tests.crashers import prepare_or_misbehave
-
-    n = 12
+def misbehaving_mail(n: int) -> list[bytes]:
+    """A conversation of n with a message that kills its parser and one that hangs it
+    (tests/crashers.py's `prepare_or_misbehave`) among them."""
     mail = conversation(n)
     mail.insert(3, make_mail(Message_ID="<kills-the-parser@example.com>"))
     mail.insert(8, make_mail(Message_ID="<hangs-the-parser@example.com>"))
-    for raw in mail:
-        desk.deliver(raw)
-    impatient = config.with_(parse_timeout_seconds=3, fetch_batch=5)
-    with Worker(impatient, parse_workers=2, prepare=prepare_or_misbehave) as worker:
-        summary = worker.run_once()
+    return mail
 
+
+def assert_only_the_misbehaving_quarantined(summary, n: int) -> None:
+    """After `misbehaving_mail(n)` with a parse timeout of 3 s: those two quarantined, each
+    with its reason, the n others processed."""
     assert summary.outcomes["quarantined"] == 2
     reasons = {q.inbound.message_id: q.error for q in Quarantine.select()}
     assert "ended abruptly" in reasons["kills-the-parser@example.com"]
     assert "took longer than 3 s" in reasons["hangs-the-parser@example.com"]
     assert InboundMail.select().where(InboundMail.outcome != "quarantined").count() == n
+
+
+def test_a_message_that_kills_or_hangs_its_parser_is_quarantined_and_the_rest_processed(desk, config):
+    from tests.crashers import prepare_or_misbehave
+
+    for raw in misbehaving_mail(12):
+        desk.deliver(raw)
+    impatient = config.with_(parse_timeout_seconds=3, fetch_batch=5)
+    with Worker(impatient, parse_workers=2, prepare=prepare_or_misbehave) as worker:
+        summary = worker.run_once()
+
+    assert_only_the_misbehaving_quarantined(summary, 12)
     assert desk.waiting() == 0
 
 
