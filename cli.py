@@ -105,7 +105,7 @@ def cmd_init_db(args) -> int:
 
     config = _setup(args)
     applied = database.migrate(args.database)
-    print(f"database ready at {config.database_url} ({len(applied)} migration(s) applied)")
+    print(f"database ready at {config_mod.masked_url(config.database_url)} ({len(applied)} migration(s) applied)")
     if not rollups.kept_for(config.timezone):  # the reports' per-day sums are per local day of HELPDESK_TIMEZONE
         counted = rollups.rebuild(config.timezone)
         print(f"the reports' sums per day rebuilt for {config.timezone} ({counted} messages)")

@@ -8,7 +8,7 @@ import ipaddress
 import os
 import re
 import secrets
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -32,7 +32,7 @@ class MailboxURL:
     host: str = ""
     port: int = 0
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log line or a traceback
     folder: str = "INBOX"
     path: Path | None = None
     starttls: bool = True  # for imap://; plain only on loopback
@@ -112,7 +112,7 @@ class SmtpURL:
     host: str = ""
     port: int = 0
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log line or a traceback
     starttls: bool = True  # for smtp://; plain only on loopback
     auth: str = "password"  # password | oauth2 | xoauth2 | oauthbearer (`?auth=`)
 
@@ -179,12 +179,12 @@ class OAuthProvider:
 
     name: str  # microsoft | google | custom | "" (none set)
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)
     token_url: str = ""
     device_url: str = ""  # RFC 8628 device authorization endpoint; "" where the provider has none for mail
     authorize_url: str = ""  # for the browser flow (Google: its device flow does not allow the mail scope)
     scopes: tuple[str, ...] = ()
-    refresh_token: str = ""  # HELPDESK_OAUTH_REFRESH_TOKEN: one given directly instead of `mailbox authorize`
+    refresh_token: str = field(default="", repr=False)  # HELPDESK_OAUTH_REFRESH_TOKEN: one given directly instead of `mailbox authorize`
 
 
 OAUTH_PROVIDERS = {
@@ -243,6 +243,15 @@ def _int(env: dict, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+
+
+SECRET_URLS = ("database_url", "mailbox_url", "smtp_url")  # settings that may hold a password
+
+
+def masked_url(value: str) -> str:
+    """URLs (one, or several separated by commas or spaces) with each password replaced by ***."""
+    # up to the host's @: the last one before the path, as urlsplit reads a netloc
+    return re.sub(r"(://[^:/@\s,]*:)[^/\s,]*@", r"\1***@", value)
 
 
 @dataclass(frozen=True)
@@ -307,6 +316,19 @@ class Config:
     oauth: OAuthProvider = OAuthProvider(name="")
     # Portal tickets: "partner:partnerzy" sends partners' tickets to that queue; else the default queue.
     portal_queue_rules: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:
+        """Every setting, with the secret key left out and the passwords in the URLs masked: a
+        Config printed in a log line or a traceback gives away nothing."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "secret_key":
+                value = "***"
+            elif f.name in SECRET_URLS:
+                value = masked_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Config({', '.join(shown)})"
 
     @property
     def mailboxes(self) -> tuple[MailboxURL, ...]:

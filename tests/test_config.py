@@ -62,3 +62,26 @@ def test_mailbox_urls(url, expected):
 def test_bad_values_name_their_variable(tmp_path, env, variable):
     with pytest.raises(ConfigError, match=variable):
         load_config({"HELPDESK_DATA_DIR": str(tmp_path), **env}, dotenv=None)
+
+
+def test_printed_settings_give_away_no_password_key_or_token(tmp_path):
+    secrets_ = ["imap-Pa55:w@rd", "smtp-s3cret", "pg-hasło", "the-app-secret", "the-refresh-token", "k" * 40]
+    config = load_config({
+        "HELPDESK_DATA_DIR": str(tmp_path),
+        "HELPDESK_MAILBOX_URL": "imaps://pomoc%40firma.pl:imap-Pa55:w@rd@imap.firma.pl/INBOX, "
+                                "imaps://sprzedaz%40firma.pl@outlook.office365.com/INBOX?auth=oauth2&queue=sales",
+        "HELPDESK_SMTP_URL": "smtps://pomoc%40firma.pl:smtp-s3cret@smtp.firma.pl:465",
+        "HELPDESK_DATABASE_URL": "postgresql://helpdesk:pg-hasło@db.firma.pl/helpdesk",
+        "HELPDESK_OAUTH_PROVIDER": "microsoft", "HELPDESK_OAUTH_CLIENT_ID": "app", "HELPDESK_OAUTH_TENANT": "t1",
+        "HELPDESK_OAUTH_CLIENT_SECRET": "the-app-secret", "HELPDESK_OAUTH_REFRESH_TOKEN": "the-refresh-token",
+        "HELPDESK_SECRET_KEY": "k" * 40,
+    }, dotenv=None)
+    assert config.mailbox.password == "imap-Pa55:w@rd" and config.smtp.password == "smtp-s3cret"  # still there
+    printed = " ".join([repr(config), str(config), repr(config.mailboxes), repr(config.smtp), repr(config.oauth),
+                        f"{config!r}"])
+    for secret in secrets_:
+        assert secret not in printed, secret
+    # what tells the settings apart stays: hosts, users, queues
+    for shown in ("imap.firma.pl", "pomoc%40firma.pl:***@", "outlook.office365.com", "smtp.firma.pl", "db.firma.pl",
+                  "queue=sales", "client_id='app'"):
+        assert shown in printed, shown
