@@ -360,14 +360,18 @@ class Worker:
         taken = 0
         written = 0
 
-        def write(fetched, parsing) -> None:
-            nonlocal written
+        def write_oldest() -> None:
+            """The oldest batch in flight written and marked, and its claim released."""
+            nonlocal held, written
+            claimed, fetched, parsing = in_flight.popleft()
+            held -= sum(len(f.raw) for f in fetched or ())
             pairs = (self._gathered(parsing) if fetched is None
                      else [(f, self._stored(f, p)) for f, p in zip(fetched, parsing)])
             self._write_and_mark(pairs, summary)
             written += len(pairs)
             if self.progress is not None:
                 self.progress(written, len(uids))
+            claims.release(self.owner, self.source.name, uidvalidity, claimed)
 
         try:
             for batch in batches:
@@ -382,14 +386,9 @@ class Worker:
                     in_flight.append((batch, fetched, self._parse_later(fetched)))
                     held += sum(len(f.raw) for f in fetched)
                 while in_flight and (len(in_flight) > self.AHEAD or held > self.AHEAD_BYTES):
-                    claimed, fetched, parsing = in_flight.popleft()
-                    held -= sum(len(f.raw) for f in fetched or ())
-                    write(fetched, parsing)
-                    claims.release(self.owner, self.source.name, uidvalidity, claimed)
+                    write_oldest()
             while in_flight:
-                claimed, fetched, parsing = in_flight.popleft()
-                write(fetched, parsing)
-                claims.release(self.owner, self.source.name, uidvalidity, claimed)
+                write_oldest()
         except BaseException:
             # The pass starts again (or the worker stops): what the parsers have not begun is not wanted.
             for _, fetched, parsing in in_flight:
