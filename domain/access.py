@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from peewee import JOIN, Select
 
+from helpdesk import database
 from helpdesk.models import Attachment, Company, Contract, Message, MessageKind, Participant, Role, Ticket, User
 
 from .contracts import granted_contracts
@@ -104,7 +105,10 @@ def _active(user_id: int, email: str, company_id: int | None, sold_by: int | Non
 
 @prepared
 def _active_for_staff(limit: int):
-    query = Ticket.select(*ACTIVE_SHOWN).where(Ticket.merged_into.is_null())
+    # `+merged_into_id` on SQLite: along the index on (updated_at, id), newest first, to the 50th
+    # open ticket (0.1 ms), not every unmerged ticket by the index on merged_into_id, sorted (10 ms
+    # on bench/web.py's 50,000), which an archive's statistics make it prefer.
+    query = Ticket.select(*ACTIVE_SHOWN).where(database.unindexed(Ticket.merged_into).is_null())
     return Ticket.open_ones(query).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)
 
 
