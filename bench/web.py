@@ -696,7 +696,7 @@ class Rendering:
         flask.template_rendered.disconnect(self._after)
 
 
-def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str, str]], repeat: int = 15) -> dict:
+def in_process(data_dir: Path, users: dict[str, str], pages: list[tuple[str, str, str]], repeat: int = 30) -> dict:
     """For each page, with the Flask test client against the same database: the SQL
     statements one request runs (count; each run again on its own for its time, the
     slowest with its query plan), the median time of `repeat` requests and the median
@@ -882,7 +882,7 @@ def main() -> None:
             print(f"{name:<34}{m['queries']:>8}{m['sql_ms']:>8.1f}{m['request_ms']:>12.1f}{m['cpu_ms']:>8.1f}"
                   f"{m['render_ms']:>8.1f}{rest:>7.1f}{static_cpu / (m['cpu_ms'] or 0.01):>9.2f}"
                   f"{m['slowest_ms']:>17.1f} ms")
-        print("CPU ms: the process's CPU time for one request (SQLite's included; the median of 15), less moved by "
+        print("CPU ms: the process's CPU time for one request (SQLite's included; the median of 30), less moved by "
               "other work on the machine than the wall time; SQL ms: its statements run again one by one (wall); "
               "render: the CPU time in its templates (Jinja, with the rows' formatting they call); rest: CPU ms less "
               "both on SQLite, less the rendering on PostgreSQL, whose statements run in its own processes (Flask, "
