@@ -572,7 +572,10 @@ class Worker:
                 batch.flush()
                 # The mail this batch causes goes into the outbox in the same transaction (E11).
                 notify(self.config, events_of(zip(results, (p.parsed for p in prepared))))
-                syncing.result()  # the batch's files are on disk before rows refer to them
+                try:
+                    syncing.result()  # the batch's files are on disk before rows refer to them
+                except OSError as exc:  # the store's fault, not a message's: the batch waits, uncommitted
+                    raise faults.StoreUnavailable(faults.of_os_error(exc)) from exc
         finally:
             wait([syncing])
         # Only now, after the commit, does the server hear about it.
