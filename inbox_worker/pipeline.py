@@ -71,6 +71,7 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 # Errors that say the database is unavailable, not that the message is bad.
 RETRYABLE = (OperationalError, InterfaceError)
+POOL_START_SECONDS = 120  # for the parsing processes to start, before any message is timed
 
 
 @dataclass(frozen=True)
@@ -228,14 +229,8 @@ class Worker:
 
     def _stop_pool(self, *, kill: bool = False) -> None:
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        if kill:
-            # A parser stuck on one message would never finish: end the processes. (The
-            # executor has no public way to do that before Python 3.14.)
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.kill()
-        pool.shutdown(wait=not kill, cancel_futures=True)
+        if pool is not None:
+            _shut(pool, kill=kill)
 
     def __enter__(self) -> "Worker":
         return self
@@ -413,8 +408,8 @@ class Worker:
         out: list = []
         for start in range(0, len(fetched), self.PARSE_CHUNK):
             chunk = fetched[start:start + self.PARSE_CHUNK]
-            future = self._parsers().submit(prepare_chunk, self._prepare, [f.raw for f in chunk], self.ctx.store,
-                                            self.ctx.max_attachment_bytes, max_attachments=self.ctx.max_attachments)
+            future = self._task(prepare_chunk, self._prepare, [f.raw for f in chunk], self.ctx.store,
+                                self.ctx.max_attachment_bytes, max_attachments=self.ctx.max_attachments)
             out.extend(_InChunk(future, index) for index in range(len(chunk)))
         return out
 
@@ -425,9 +420,8 @@ class Worker:
         out = []
         for start in range(0, len(uids), self.FETCH_CHUNK):
             chunk = uids[start:start + self.FETCH_CHUNK]
-            out.append((chunk, self._parsers().submit(
-                fetch_and_prepare, self._prepare, order, chunk, self.ctx.store, self.ctx.max_attachment_bytes,
-                max_attachments=self.ctx.max_attachments)))
+            out.append((chunk, self._task(fetch_and_prepare, self._prepare, order, chunk, self.ctx.store,
+                                          self.ctx.max_attachment_bytes, max_attachments=self.ctx.max_attachments)))
         return out
 
     def _access_token(self) -> str | None:
@@ -474,22 +468,43 @@ class Worker:
             return exc
 
     def _submit(self, fetched: Fetched) -> Future:
-        return self._parsers().submit(self._prepare, fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes,
-                                      max_attachments=self.ctx.max_attachments)
+        return self._task(self._prepare, fetched.raw, self.ctx.store, self.ctx.max_attachment_bytes,
+                          max_attachments=self.ctx.max_attachments)
+
+    def _task(self, fn, *args, **kwargs) -> Future:
+        """`fn` handed to a parsing process. A pool already broken (a process died on an earlier
+        message, and the writer has not read that result yet) gives a future failed the same
+        way, handled where results are read: those messages are parsed again on their own."""
+        try:
+            return self._parsers().submit(fn, *args, **kwargs)
+        except BrokenProcessPool as exc:
+            failed: Future = Future()
+            failed.set_exception(exc)
+            return failed
 
     def _parsers(self) -> ProcessPoolExecutor:
+        """The pool, its processes started before a message is handed to one: a new process's
+        start (an interpreter and the parser's imports, a few tenths of a second, seconds on a
+        busy machine) is not counted against a message's parse timeout, so a good message is
+        not taken for one that hangs its parser when the pool was just (re)started."""
         if self._pool is None:
             ctx = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.parse_workers, mp_context=ctx, initializer=_die_with_parent,
-                                             initargs=(os.getpid(),))
+            pool = ProcessPoolExecutor(self.parse_workers, mp_context=ctx, initializer=_die_with_parent,
+                                       initargs=(os.getpid(),))
+            try:
+                for started in [pool.submit(_started) for _ in range(self.parse_workers)]:
+                    started.result(timeout=POOL_START_SECONDS)
+            except BaseException:  # no message's fault: the pass fails, its mail waits on the server
+                _shut(pool, kill=True)
+                raise
+            self._pool = pool
         return self._pool
 
     def start_parsers(self) -> None:
-        """Start the parsing processes now rather than with the first mail (they take a
-        few tenths of a second to start): for a long-running worker, and for benchmarks."""
+        """Start the parsing processes now rather than with the first mail: for a
+        long-running worker, and for benchmarks."""
         if self.parse_workers > 0:
-            for started in [self._parsers().submit(_started) for _ in range(self.parse_workers)]:
-                started.result()
+            self._parsers()
 
     def _result(self, fetched: Fetched, parsing, *, alone: bool = False) -> Prepared:
         """The parsing process's result; a message that kills its parser or hangs it
@@ -707,6 +722,15 @@ def _watch_parent(parent_pid: int, every: float = 1.0) -> None:
     while os.getppid() == parent_pid:
         time.sleep(every)
     os._exit(0)
+
+
+def _shut(pool: ProcessPoolExecutor, *, kill: bool) -> None:
+    if kill:
+        # A parser stuck on one message would never finish: end the processes. (The
+        # executor has no public way to do that before Python 3.14.)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+    pool.shutdown(wait=not kill, cancel_futures=True)
 
 
 def _started() -> int:

@@ -291,6 +291,72 @@ def test_a_message_that_kills_or_hangs_its_parser_is_quarantined_and_the_rest_pr
     assert desk.waiting() == 0
 
 
+@pytest.mark.parametrize("fetch_in_parsers", [False, True], ids=["maildir", "imap"])
+def test_parsing_processes_slow_to_start_quarantine_nothing(desk, config, dovecot, tmp_path, monkeypatch,
+                                                            fetch_in_parsers):
+    """A message's parse timeout counts from when the parsing processes are up: their start
+    (an interpreter and the parser's imports) takes seconds on a busy machine, and a good
+    message must not be quarantined as one that hangs its parser. Every new Python process
+    here sleeps 2 s before it starts (a sitecustomize on PYTHONPATH), against a timeout of 1 s."""
+    slow = tmp_path / "slow-start"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text("import time\ntime.sleep(2)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(slow), os.environ.get("PYTHONPATH")])))
+    mail = conversation(6)
+    if fetch_in_parsers:
+        url = dovecot.new_mailbox()
+        for raw in mail:
+            dovecot.append(url, raw)
+        impatient = config.with_(mailbox_url=url, parse_timeout_seconds=1, fetch_batch=5)
+    else:
+        for raw in mail:
+            desk.deliver(raw)
+        impatient = config.with_(parse_timeout_seconds=1, fetch_batch=5)
+    with Worker(impatient, parse_workers=2) as worker:
+        summary = worker.run_once()
+
+    assert Quarantine.select().count() == 0
+    assert summary.processed == 6 and "quarantined" not in summary.outcomes
+    assert_each_once(6)
+
+
+def test_mail_handed_over_after_a_parser_died_waits_for_the_new_parsers(desk, config):
+    """A parsing process dies on a message while the writer still hands over later ones (it
+    reads results after): the pool is broken for those too. They are parsed again on their
+    own, and only the killer is quarantined; handing them over had raised, and the pass
+    failed with the pool's error (the writer fetching ahead made this a race)."""
+    from tests.crashers import prepare_or_misbehave
+
+    mail = conversation(6)
+    mail.insert(0, make_mail(Message_ID="<kills-the-parser@example.com>"))
+    for raw in mail:
+        desk.deliver(raw)
+    with Worker(config.with_(fetch_batch=20), parse_workers=1, prepare=prepare_or_misbehave) as worker:
+        original = worker._parsers
+        first = original()
+        handed = []
+
+        def after_the_death():  # on the first pool, every hand-over after the first waits for the death
+            pool = original()
+            if pool is first and handed:
+                deadline = time.monotonic() + 30
+                while not pool._broken and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            handed.append(pool)
+            return pool
+
+        worker._parsers = after_the_death  # type: ignore[method-assign]
+        summary = worker.run_once()
+
+    assert len(handed) > 2 and handed[1] is first  # a hand-over did meet the broken pool
+    assert summary.outcomes["quarantined"] == 1
+    [entry] = Quarantine.select()
+    assert entry.inbound.message_id == "kills-the-parser@example.com" and "ended abruptly" in entry.error
+    assert InboundMail.select().where(InboundMail.outcome != "quarantined").count() == 6
+    assert Counter(m.message_id for m in Message.select()) == Counter({f"m{i}@example.com": 1 for i in range(6)})
+    assert desk.waiting() == 0
+
+
 def test_a_store_error_in_a_parsing_process_quarantines_that_message_and_not_its_chunk_mates(desk, config):
     from tests.crashers import prepare_or_fail_to_store
 
