@@ -1120,7 +1120,7 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
-    except (CommandError, config_mod.ConfigError, SourceError) as exc:
+    except (CommandError, config_mod.ConfigError, SourceError, faults.ParsersUnavailable) as exc:
         print(f"helpdesk: {exc}", file=sys.stderr)
         return 1
     except faults.StoreUnavailable as exc:

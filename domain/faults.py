@@ -44,6 +44,11 @@ class StoreUnavailable(Exception):
         self.fault = fault
 
 
+class ParsersUnavailable(RuntimeError):
+    """The mail worker's parsing processes could not be started: no message's fault (the
+    pass fails, its mail waits on the server)."""
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__

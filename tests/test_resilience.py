@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from helpdesk import database
+from helpdesk.domain import faults
 from helpdesk.inbox_worker.pipeline import Worker
 from helpdesk.models import InboundMail, Message, Quarantine, Ticket
 from tests.conftest import REPO
@@ -318,6 +319,24 @@ def test_parsing_processes_slow_to_start_quarantine_nothing(desk, config, doveco
     assert Quarantine.select().count() == 0
     assert summary.processed == 6 and "quarantined" not in summary.outcomes
     assert_each_once(6)
+
+
+def test_parsing_processes_that_cannot_start_fail_the_pass_and_quarantine_nothing(desk, config, tmp_path,
+                                                                                  monkeypatch):
+    """Processes that end as they start (here every new Python process) are no message's
+    fault: the pass fails with one line to say so, and the mail waits on the server."""
+    dying = tmp_path / "dies-at-start"
+    dying.mkdir()
+    (dying / "sitecustomize.py").write_text("import os\nos._exit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(dying), os.environ.get("PYTHONPATH")])))
+    for raw in conversation(3):
+        desk.deliver(raw)
+    with Worker(config, parse_workers=2) as worker:
+        with pytest.raises(faults.ParsersUnavailable, match="could not be started"):
+            worker.run_once()
+
+    assert Quarantine.select().count() == 0 and InboundMail.select().count() == 0
+    assert desk.waiting() == 3
 
 
 def test_mail_handed_over_after_a_parser_died_waits_for_the_new_parsers(desk, config):
