@@ -494,14 +494,12 @@ class Worker:
             try:
                 for started in [pool.submit(_started) for _ in range(self.parse_workers)]:
                     started.result(timeout=POOL_START_SECONDS)
-            except (BrokenProcessPool, FuturesTimeout) as exc:
+            except BaseException as exc:
                 _shut(pool, kill=True)
-                why = (f"not up in {POOL_START_SECONDS} s" if isinstance(exc, FuturesTimeout)
-                       else "one ended as it started")
+                if not isinstance(exc, (BrokenProcessPool, FuturesTimeout)):
+                    raise
+                why = f"not up in {POOL_START_SECONDS} s" if isinstance(exc, FuturesTimeout) else "one ended as it started"
                 raise faults.ParsersUnavailable(f"the parsing processes could not be started ({why})") from exc
-            except BaseException:
-                _shut(pool, kill=True)
-                raise
             self._pool = pool
         return self._pool
 

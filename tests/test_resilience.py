@@ -292,6 +292,16 @@ def test_a_message_that_kills_or_hangs_its_parser_is_quarantined_and_the_rest_pr
     assert desk.waiting() == 0
 
 
+def every_new_python_process_first_runs(code: str, tmp_path, monkeypatch) -> None:
+    """`code` at the start of every Python process started from now on in this test (a
+    sitecustomize on PYTHONPATH): the parsing processes, as a busy or broken machine would
+    start them."""
+    first = tmp_path / "at-start"
+    first.mkdir()
+    (first / "sitecustomize.py").write_text(code)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(first), os.environ.get("PYTHONPATH")])))
+
+
 @pytest.mark.parametrize("fetch_in_parsers", [False, True], ids=["maildir", "imap"])
 def test_parsing_processes_slow_to_start_quarantine_nothing(desk, config, dovecot, tmp_path, monkeypatch,
                                                             fetch_in_parsers):
@@ -299,10 +309,7 @@ def test_parsing_processes_slow_to_start_quarantine_nothing(desk, config, doveco
     (an interpreter and the parser's imports) takes seconds on a busy machine, and a good
     message must not be quarantined as one that hangs its parser. Every new Python process
     here sleeps 2 s before it starts (a sitecustomize on PYTHONPATH), against a timeout of 1 s."""
-    slow = tmp_path / "slow-start"
-    slow.mkdir()
-    (slow / "sitecustomize.py").write_text("import time\ntime.sleep(2)\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(slow), os.environ.get("PYTHONPATH")])))
+    every_new_python_process_first_runs("import time\ntime.sleep(2)\n", tmp_path, monkeypatch)
     mail = conversation(6)
     if fetch_in_parsers:
         url = dovecot.new_mailbox()
@@ -325,10 +332,7 @@ def test_parsing_processes_that_cannot_start_fail_the_pass_and_quarantine_nothin
                                                                                   monkeypatch):
     """Processes that end as they start (here every new Python process) are no message's
     fault: the pass fails with one line to say so, and the mail waits on the server."""
-    dying = tmp_path / "dies-at-start"
-    dying.mkdir()
-    (dying / "sitecustomize.py").write_text("import os\nos._exit(3)\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(dying), os.environ.get("PYTHONPATH")])))
+    every_new_python_process_first_runs("import os\nos._exit(3)\n", tmp_path, monkeypatch)
     for raw in conversation(3):
         desk.deliver(raw)
     with Worker(config, parse_workers=2) as worker:
