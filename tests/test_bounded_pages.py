@@ -80,7 +80,7 @@ def test_my_queue_lists_my_open_tickets_from_its_index(app, db):
     """"mine": the engineer's open, unmerged tickets, most recently changed first, read from the
     partial index of migration 027 (a seek on the assignee, not every ticket they ever had)."""
     from helpdesk import database
-    from helpdesk.models import User
+    from helpdesk.domain.queue_order import Part
 
     engineer = _user("mine@helpdesk.example", role=Role.ENGINEER)
     other = _user("theirs@helpdesk.example", role=Role.ENGINEER)
@@ -94,7 +94,8 @@ def test_my_queue_lists_my_open_tickets_from_its_index(app, db):
     html = signed_in(app, engineer, ip="192.0.2.61").text("/staff?queue=mine")
     assert re.findall(r">(mine \d|theirs|mine merged)<", html) == ["mine 3", "mine 2", "mine 0"]
     if database.is_sqlite(db):
-        query = staff._queue_query("mine", User(id=engineer.id), "").where(Ticket.merged_into.is_null())
-        sql, params = staff._ordered(query, "updated").limit(51).sql()
-        plan = " ".join(row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+        args = (staff.QueueTab.mine, Part.ALL, False, None, engineer.id, None, None, None, 51)
+        statement = staff._plain_queue_rows.statement(args)
+        plan = " ".join(row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + statement.sql,
+                                                          statement.params(args)))
         assert "ticket_open_assignee_updated" in plan, plan

@@ -2,8 +2,10 @@
 mail, and the people (engineers and admins only; managing people is for admins)."""
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import functools
+from typing import NamedTuple
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -16,6 +18,7 @@ from helpdesk.domain import (
     collisions,
     conversation,
     devices,
+    queue_order,
     security_events,
     service_levels,
     tags,
@@ -162,20 +165,24 @@ def queue():
     sort = request.args.get("sort") or ("due" if name == "due" else "updated")
     sort = sort if sort in ("due", "updated") else "updated"
     text = request.args.get("q", "")
-    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
     tag = request.args.get("tag", "").strip()[:100]
+    by_due = sort == "due"
+    after, before = (queue_order.Cursor.read(request.args.get(key, ""), by_due) for key in ("after", "before"))
     if text or tag:
         query = search(_queue_query(name, current_user, box), text, _config().ticket_prefix, staff=True)
         query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
-        rows = list(_ordered(query, sort).offset((page - 1) * PAGE).limit(PAGE + 1).dicts())
+        read = functools.partial(_searched_part, query)
     else:
-        rows = _plain_queue_page(QueueTab(name), sort == "due", box or None,
-                                 current_user.id if name == "mine" else None, (page - 1) * PAGE, PAGE + 1)
-    more, rows = len(rows) > PAGE, rows[:PAGE]  # the one past the page only says there is a next one
+        read = functools.partial(_plain_queue_part, QueueTab(name), box=box or None,
+                                 user_id=current_user.id if name == "mine" else None)
+    page = _queue_page(read, by_due, before or after, backward=before is not None)
+    rows = page.rows
+    cursors = [queue_order.Cursor.of(row, by_due).text(by_due) for row in (rows[0], rows[-1])] if rows else ["", ""]
     rows = service_levels.with_time_left(rows, service_levels.settings_of(_config()), g.now)
     shown = queue_rows(rows, tags.of_tickets([r["id"] for r in rows]), prefix=_config().ticket_prefix,
                        queue=name, q=text)
-    return render_template("staff/queue.html", rows=shown, more=more, page=page, queue=name,
+    return render_template("staff/queue.html", rows=shown, first=page.first, more=page.more, cursors=cursors,
+                           queue=name,
                            q=text, counts=counts, queues=QUEUES, box=box, boxes=boxes if len(boxes) > 1 else [],
                            tag=tag, tag_suggestions=tags.suggestions(), sort=sort)
 
@@ -200,24 +207,66 @@ def _queue_query(name: str, user: User, box: str):
     return query.where(Ticket.queue == box) if box else query
 
 
+class QueuePage(NamedTuple):
+    rows: list[dict]
+    first: bool  # the queue's first page (no "Newer" link)
+    more: bool  # rows after it (an "Older" link)
+
+
+def _queue_page(read, by_due: bool, cursor: queue_order.Cursor | None, *, backward: bool) -> QueuePage:
+    """A page of PAGE rows after the cursor, or before it (`backward`: the previous page), by
+    `read(part, backward, cursor, limit)`. A previous page that reaches the top is the first
+    page, whole (tickets changed since the reader left it move up)."""
+    if cursor is not None and backward:
+        rows = _read_parts(read, by_due, cursor, True, PAGE + 1)
+        if len(rows) > PAGE:
+            return QueuePage(rows[:PAGE][::-1], first=False, more=True)
+        cursor = None
+    rows = _read_parts(read, by_due, cursor, False, PAGE + 1)  # the one past the page only says there is more
+    return QueuePage(rows[:PAGE], first=cursor is None, more=len(rows) > PAGE)
+
+
+def _read_parts(read, by_due: bool, cursor: queue_order.Cursor | None, backward: bool, limit: int) -> list[dict]:
+    """Up to `limit` rows from the cursor on: its part first, then the next ones (a statement each)."""
+    rows: list[dict] = []
+    for index, part in enumerate(queue_order.parts(by_due, cursor, backward)):
+        rows += read(part, backward, cursor if index == 0 else None, limit - len(rows))
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def _cursor_values(cursor: queue_order.Cursor | None) -> tuple:
+    return (cursor.due, cursor.updated_at, cursor.id) if cursor is not None else (None, None, None)
+
+
+def _searched_part(query, part: queue_order.Part, backward: bool, cursor: queue_order.Cursor | None,
+                   limit: int) -> list[dict]:
+    """A part's rows of a searched or tagged queue (a query of its own each time: not prepared)."""
+    where = queue_order.condition(part, backward, *_cursor_values(cursor))
+    query = query.where(where) if where is not None else query
+    return list(query.order_by(*queue_order.ordering(part, backward)).limit(limit).dicts())
+
+
+def _plain_queue_part(tab: QueueTab, part: queue_order.Part, backward: bool, cursor: queue_order.Cursor | None,
+                      limit: int, *, box: str | None, user_id: int | None) -> list[dict]:
+    return _plain_queue_rows(tab, part, backward, box, user_id, *_cursor_values(cursor), limit)
+
+
 @prepared
-def _plain_queue_page(tab: QueueTab, by_due: bool, box: str | None, user_id: int | None, offset: int, limit: int):
-    """A page of a queue without a search or a tag, the pages engineers open all day (`user_id`:
-    only for "mine")."""
+def _plain_queue_rows(tab: QueueTab, part: queue_order.Part, backward: bool, box: str | None, user_id: int | None,
+                      due: dt.datetime | None, updated_at: dt.datetime | None, ticket_id: int | None, limit: int):
+    """A part of a queue's page without a search or a tag, the pages engineers open all day
+    (`user_id`: only for "mine"; the cursor's values, or None from the part's start)."""
     # By due time, `+merged_into_id` on SQLite: along the index on (sla_next_due, id), the page's
     # rows first (0.2 ms), not every unmerged ticket by the index on merged_into_id, sorted (12 ms),
     # which ANALYZE's statistics make it prefer. "Mine" keeps its partial index (migration 027).
+    by_due = part is not queue_order.Part.ALL
     unmerged = database.unindexed(Ticket.merged_into) if by_due and tab is not QueueTab.mine else Ticket.merged_into
     query = _queue_query(tab.value, User(id=user_id), box or "").where(unmerged.is_null())
-    return _ordered(query, "due" if by_due else "updated").offset(offset).limit(limit).dicts()
-
-
-def _ordered(query, sort: str):
-    """Most recently changed first, or the next service-level deadline first ("due soonest":
-    tickets whose clocks stand still or that have none come last, most recently changed first)."""
-    if sort == "due":
-        return query.order_by(Ticket.sla_next_due.asc(nulls="LAST"), Ticket.updated_at.desc(), Ticket.id.desc())
-    return query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    where = queue_order.condition(part, backward, due, updated_at, ticket_id)
+    query = query.where(where) if where is not None else query
+    return query.order_by(*queue_order.ordering(part, backward)).limit(limit).dicts()
 
 
 # --- one ticket ------------------------------------------------------------------------------------
