@@ -77,6 +77,7 @@ TICKET_DAYS = 730  # tickets were opened over the last two years
 MESSAGES_PER_TICKET = 20  # --tickets defaults to --messages / 20
 BIG = 200  # messages on the customer's long ticket
 BIG_DAYS = 300  # ... written over the last ten months
+DEEP_PAGE = 900  # of the staff queue "all" (50 a page): followed by its cursor, as the "Older" links do
 ENGINEERS = 10
 SLA_DAYS = 120  # tickets opened this recently get their service-level clocks (the reports' 12 weeks)
 KINDS, KIND_WEIGHTS = ["customer", "staff", "note", "system"], [45, 40, 12, 3]
@@ -223,9 +224,26 @@ def add_extras(data_dir: Path) -> dict:
                     Contract.update(partner=partner.company_id).where(Contract.id.in_(ids)).execute()
             db.execute_sql("ANALYZE")
         article = Article.select(Article.id).order_by(Article.id.desc()).first()
-        return {"partner": partner.email, "article": article.id if article else None}
+        return {"partner": partner.email, "article": article.id if article else None, **deep_cursors()}
     finally:
         database_.close()
+
+
+def deep_cursors() -> dict:
+    """The cursors of page DEEP_PAGE of the staff queue "all", by last change and by due time (the
+    last row of the page before it): what the "Older" links carry that far down."""
+    from helpdesk.domain.queue_order import Cursor
+    from helpdesk.models import Ticket
+
+    rows = DEEP_PAGE * 50 - 1
+    query = Ticket.select(Ticket.id, Ticket.updated_at, Ticket.sla_next_due).where(Ticket.merged_into.is_null())
+    newest = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    soonest = query.order_by(Ticket.sla_next_due.asc(nulls="LAST"), Ticket.updated_at.desc(), Ticket.id.desc())
+    out = {}
+    for name, ordered, by_due in (("deep_updated", newest, False), ("deep_due", soonest, True)):
+        row = ordered.offset(rows).limit(1).dicts().first()
+        out[name] = urllib.parse.quote(Cursor.of(row, by_due).text(by_due) if row else "")
+    return out
 
 
 def migrate(data_dir: Path) -> None:
@@ -858,6 +876,9 @@ def main() -> None:
                   ("staff: queue all", "/staff?queue=all", "staff"),
                   ("staff: queue due soonest", "/staff", "staff"),
                   ("staff: all by due time", "/staff?queue=all&sort=due", "staff"),
+                  (f"staff: queue all, page {DEEP_PAGE}", f"/staff?queue=all&after={extras['deep_updated']}", "staff"),
+                  (f"staff: by due time, page {DEEP_PAGE}", f"/staff?queue=all&sort=due&after={extras['deep_due']}",
+                   "staff"),
                   ("staff: reports, 12 weeks", "/staff/reports", "staff"),
                   ("staff: chart response times", "/staff/reports/response_times.svg", "staff"),
                   (f"staff: ticket, {BIG} messages", f"/staff/tickets/{big}", "staff"),

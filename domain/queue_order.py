@@ -8,7 +8,9 @@ The orders:
 - by last change: (updated_at, id), newest first. One part.
 - by due time: the tickets with a next deadline, soonest first (ties: newest change first),
   then those without one (their clocks stand still, or they have none), newest change first.
-  Two parts, each read along its own index: a single OR over both would read neither in order.
+  From its start (the first page) in one statement, along the index on the deadline. From a
+  cursor in two parts, each read along its own index: a single OR over both would read neither
+  in order.
 
 In: the order, a cursor (or none: the start), which way (`backward`: the rows before the
 cursor, nearest first, for the previous page). Out: the parts to read in turn, and for each
@@ -31,6 +33,7 @@ class Part(enum.Enum):
     """A part of an order, read by a statement of its own (a shape: `domain.prepared`)."""
 
     ALL = "all"  # by last change: the whole order
+    BY_DUE = "by_due"  # by due time: the whole order, from its start (no cursor)
     DUE = "due"  # by due time: the tickets with a next deadline
     NO_DUE = "no_due"  # by due time: the rest, after them
 
@@ -85,6 +88,10 @@ def parts(by_due: bool, cursor: Cursor | None, backward: bool) -> list[Part]:
     """The parts a page reads, in turn: the cursor's own, then those after it (before it, backward)."""
     if not by_due:
         return [Part.ALL]
+    if cursor is None and not backward:
+        # One statement, as the deadline index gives the order. Not the first part alone: its
+        # "deadline IS NOT NULL" has PostgreSQL guess a few rows and sort every open ticket's.
+        return [Part.BY_DUE]
     order = [Part.DUE, Part.NO_DUE]
     at = order.index(part_of(cursor, by_due))
     return order[at::-1] if backward else order[at:]
@@ -93,6 +100,8 @@ def parts(by_due: bool, cursor: Cursor | None, backward: bool) -> list[Part]:
 def ordering(part: Part, backward: bool) -> list:
     """The part's ORDER BY, or its reverse (the rows before a cursor, nearest first)."""
     newest = [Ticket.updated_at.asc(), Ticket.id.asc()] if backward else [Ticket.updated_at.desc(), Ticket.id.desc()]
+    if part is Part.BY_DUE:
+        return [Ticket.sla_next_due.asc(nulls="LAST"), *newest]
     if part is Part.DUE:
         return [Ticket.sla_next_due.desc() if backward else Ticket.sla_next_due.asc(), *newest]
     return newest
@@ -107,7 +116,7 @@ def condition(part: Part, backward: bool, due: dt.datetime | None, updated_at: d
     place = Tuple(Ticket.updated_at, Ticket.id)
     beyond = None if updated_at is None else (place > Tuple(updated_at, ticket_id) if backward
                                               else place < Tuple(updated_at, ticket_id))
-    if part is Part.ALL:
+    if part in (Part.ALL, Part.BY_DUE):
         return beyond
     if part is Part.NO_DUE:
         # `+sla_next_due` on SQLite: along the index on (updated_at, id), not every such ticket

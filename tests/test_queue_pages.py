@@ -168,7 +168,7 @@ def test_which_parts_a_page_reads():
     due = Cursor(NOW, NOW, 1)
     none_due = Cursor(None, NOW, 1)
     assert queue_order.parts(False, None, False) == [Part.ALL]
-    assert queue_order.parts(True, None, False) == [Part.DUE, Part.NO_DUE]
+    assert queue_order.parts(True, None, False) == [Part.BY_DUE]  # from the start: one statement
     assert queue_order.parts(True, due, False) == [Part.DUE, Part.NO_DUE]
     assert queue_order.parts(True, none_due, False) == [Part.NO_DUE]
     assert queue_order.parts(True, due, True) == [Part.DUE]
