@@ -235,7 +235,7 @@ def deep_cursors() -> dict:
     from helpdesk.domain.queue_order import Cursor
     from helpdesk.models import Ticket
 
-    rows = DEEP_PAGE * 50 - 1
+    rows = (DEEP_PAGE - 1) * 50 - 1  # the last row of page DEEP_PAGE - 1
     query = Ticket.select(Ticket.id, Ticket.updated_at, Ticket.sla_next_due).where(Ticket.merged_into.is_null())
     newest = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
     soonest = query.order_by(Ticket.sla_next_due.asc(nulls="LAST"), Ticket.updated_at.desc(), Ticket.id.desc())
