@@ -1,4 +1,5 @@
-"""The staff queue's two orders, read a page at a time from where the last page ended (issue 18).
+"""The orders of the ticket lists (the staff queue's two, the portal's list by last change), read
+a page at a time from where the last page ended (issue 18).
 
 An offset reads every row before its page: page 999 of the bench's 50,000 tickets read about
 50,000 index entries (130 ms; 240 ms by due time). A cursor, the place of the page's last (or
@@ -15,13 +16,16 @@ The orders:
 In: the order, a cursor (or none: the start), which way (`backward`: the rows before the
 cursor, nearest first, for the previous page). Out: the parts to read in turn, and for each
 its condition and ORDER BY as Peewee expressions; a cursor's text for a link, and that text
-read back (None when it is not one: the page starts from the top). Never runs a query.
+read back (None when it is not one: the page starts from the top); a page (`page_of`) from a
+caller's function that reads a part. Never runs a query itself.
 """
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from peewee import Tuple
 
@@ -129,3 +133,47 @@ def condition(part: Part, backward: bool, due: dt.datetime | None, updated_at: d
     if backward:
         return (Ticket.sla_next_due <= due) & ((Ticket.sla_next_due < due) | beyond)
     return (Ticket.sla_next_due >= due) & ((Ticket.sla_next_due > due) | beyond)
+
+
+def values(cursor: Cursor | None) -> tuple:
+    """The cursor as `condition`'s arguments (due, updated_at, id); None for each without one."""
+    return (cursor.due, cursor.updated_at, cursor.id) if cursor is not None else (None, None, None)
+
+
+class Page(NamedTuple):
+    rows: list[dict]
+    first: bool  # the list's first page (no link to newer rows)
+    more: bool  # rows after it (a link to the next page)
+
+
+Reader = Callable[[Part, bool, "Cursor | None", int], list[dict]]  # (part, backward, cursor, limit) -> rows
+
+
+def page_of(read: Reader, by_due: bool, cursor: Cursor | None, *, backward: bool, size: int) -> Page:
+    """A page of `size` rows after the cursor, or before it (`backward`: the previous page),
+    each part by `read`. A previous page that reaches the top is the first page, whole (rows
+    changed since the reader left it move up)."""
+    if cursor is not None and backward:
+        rows = _read_parts(read, by_due, cursor, True, size + 1)
+        if len(rows) > size:
+            return Page(rows[:size][::-1], first=False, more=True)
+        cursor = None
+    rows = _read_parts(read, by_due, cursor, False, size + 1)  # the one past the page only says there is more
+    return Page(rows[:size], first=cursor is None, more=len(rows) > size)
+
+
+def _read_parts(read: Reader, by_due: bool, cursor: Cursor | None, backward: bool, limit: int) -> list[dict]:
+    """Up to `limit` rows from the cursor on: its part first, then the next ones (a statement each)."""
+    rows: list[dict] = []
+    for index, part in enumerate(parts(by_due, cursor, backward)):
+        rows += read(part, backward, cursor if index == 0 else None, limit - len(rows))
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def links(page: Page, by_due: bool) -> tuple[str, str]:
+    """The cursors of the page's first and last rows, for its "newer" and "older" links."""
+    if not page.rows:
+        return "", ""
+    return tuple(Cursor.of(row, by_due).text(by_due) for row in (page.rows[0], page.rows[-1]))  # type: ignore[return-value]

@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from helpdesk.domain import access, contracts, kb, partner_view
+from helpdesk.domain.queue_order import Cursor
 from helpdesk.models import (
     Company,
     Contract,
@@ -71,12 +72,16 @@ def _same_everywhere(world):
     for user in map(_fresh, world["users"].values()):
         plain = {t.id for t in access.visible_tickets(user)}
         for active, status in ((False, None), (True, None), (False, "closed"), (False, "new")):
-            got = access.ticket_page(user, active=active, status=status, offset=0, limit=100)
+            got = access.ticket_page(user, active=active, status=status, limit=100)
             assert got == _plain_list(user, active, status), (user.email, active, status)
             assert {row["id"] for row in got} <= plain
-            for offset in (0, 2, 5):  # pages of a few: a ticket found by two lookups on one page only
-                assert access.ticket_page(user, active=active, status=status, offset=offset, limit=3) == \
-                    got[offset:offset + 3], (user.email, active, status, offset)
+            for at in range(1, len(got)):  # pages of a few: a ticket found by two lookups on one page only
+                cursor = Cursor.of(got[at - 1], False)
+                assert access.ticket_page(user, active=active, status=status, cursor=cursor, limit=3) == \
+                    got[at:at + 3], (user.email, active, status, at)
+                cursor = Cursor.of(got[at], False)  # and the rows before it, nearest first
+                assert access.ticket_page(user, active=active, status=status, cursor=cursor, backward=True,
+                                          limit=3) == got[max(0, at - 3):at][::-1], (user.email, active, status, at)
         assert [t.id for t in access.active_tickets(user)] == [
             t.id for t in Ticket.open_ones(access.visible_tickets(user)).where(Ticket.merged_into.is_null())
             .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(50)]
@@ -110,9 +115,9 @@ def test_prepared_pages_give_what_the_plain_queries_give(world):
 def test_still_the_same_right_after_access_changes(world):
     users, tickets, contracts_ = world["users"], world["tickets"], world["contracts"]
     _same_everywhere(world)
-    before = {t["id"] for t in access.ticket_page(users["colleague"], active=False, status=None, offset=0, limit=100)}
+    before = {t["id"] for t in access.ticket_page(users["colleague"], active=False, status=None, limit=100)}
     ContractAccess.create(user=users["colleague"], contract=contracts_[1])  # the colleague verifies a contract
-    after = {t["id"] for t in access.ticket_page(_fresh(users["colleague"]), active=False, status=None, offset=0,
+    after = {t["id"] for t in access.ticket_page(_fresh(users["colleague"]), active=False, status=None,
                                                  limit=100)}
     assert after > before and {t.id for t in tickets if t.contract_id == contracts_[1].id} <= after
     Participant.create(ticket=tickets[8], email=users["loner"].email, added_at=BASE)  # a CC added
@@ -167,10 +172,10 @@ def test_a_ticket_found_several_ways_is_listed_once_and_a_merged_one_not_at_all(
     Ticket.update(requester=customer, requester_email=customer.email, contract=world["contracts"][0],
                   updated_at=BASE + dt.timedelta(days=30)).where(Ticket.id == both.id).execute()
     Participant.create(ticket=both, email=customer.email, added_at=BASE)
-    got = access.ticket_page(_fresh(customer), active=False, status=None, offset=0, limit=100)
+    got = access.ticket_page(_fresh(customer), active=False, status=None, limit=100)
     assert [row["id"] for row in got].count(both.id) == 1 and got[0]["id"] == both.id
     Ticket.update(merged_into=tickets[6]).where(Ticket.id == both.id).execute()
-    got = access.ticket_page(_fresh(customer), active=False, status=None, offset=0, limit=100)
+    got = access.ticket_page(_fresh(customer), active=False, status=None, limit=100)
     assert both.id not in {row["id"] for row in got}
     assert both.id not in {t.id for t in access.active_tickets(_fresh(customer))}
     _same_everywhere(world)

@@ -91,14 +91,15 @@ def test_open_tickets_per_engineer_read_the_status_index_under_an_archives_stati
 def test_a_customers_list_reads_index_entries_and_only_its_pages_tickets_under_an_archives_statistics(db):
     _with_archive_statistics(db)
     for active, status in ((False, None), (True, None), (False, "closed")):
-        args = (1, "c@example.com", 7, 9, active, status, 0, 51)
+        args = (1, "c@example.com", 7, 9, active, status, False, None, None, 51)
         statement = access._page.statement(args)
         plan = _plan(db, statement.sql, statement.params(args))
         for column in ("requester_id", "requester_email", "contract_id"):
             assert f"COVERING INDEX ticket_{column}_merged_into_id_updated_at_id_status" in plan, (column, plan)
         # a ticket's row: for the page's tickets (and those copied to the user), nowhere else
         assert plan.count("SEARCH t1 USING INTEGER PRIMARY KEY") == 2, plan
-    assert [r["subject"] for r in access._page(1, "c@example.com", 7, 9, True, None, 0, 51)] == ["t3", "t2", "t0"]
+    assert [r["subject"] for r in access._page(1, "c@example.com", 7, 9, True, None, False, None, None, 51)] == [
+        "t3", "t2", "t0"]
 
 
 @sqlite_only

@@ -1,7 +1,8 @@
-"""The staff queue's pages follow a cursor, not an offset (issue 18): every page reads its own
-rows however deep it is, the pages walked forward and back give every ticket of the order once,
-across the two parts of "by due time" (tickets with a deadline, then those without), and a
-ticket that changes while someone pages does not make the next page repeat a row."""
+"""The staff queue's pages and the portal's ticket list follow a cursor, not an offset (issue 18):
+every page reads its own rows however deep it is, the pages walked forward and back give every
+ticket of the order once, across the two parts of "by due time" (tickets with a deadline, then
+those without), and a ticket that changes while someone pages does not make the next page
+repeat a row."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,7 +14,7 @@ import pytest
 from helpdesk.domain import queue_order, tags
 from helpdesk.domain.queue_order import Cursor, Part
 from helpdesk.models import Role, Status, Ticket
-from helpdesk.web import staff
+from helpdesk.web import staff, tickets as ticket_pages
 from tests.portal import QueryCounter
 from tests.test_portal_tickets import _user, signed_in
 
@@ -22,7 +23,7 @@ PAGE = 7
 
 
 def ids(html: str) -> list[int]:
-    return [int(x) for x in dict.fromkeys(re.findall(r'href="/staff/tickets/(\d+)', html))]
+    return [int(x) for x in dict.fromkeys(re.findall(r'href="(?:/staff)?/tickets/(\d+)', html))]
 
 
 def pager(html: str) -> dict[str, str]:
@@ -49,6 +50,7 @@ def walk(portal, start: str) -> tuple[list[int], list[int], int]:
 @pytest.fixture
 def paged(monkeypatch):
     monkeypatch.setattr(staff, "PAGE", PAGE)
+    monkeypatch.setattr(ticket_pages, "PAGE", PAGE)
 
 
 def _tickets() -> list[Ticket]:
@@ -126,10 +128,28 @@ def test_a_ticket_changed_while_paging_neither_repeats_nor_hides_a_row(app, db, 
     assert ids(top) == [moved, *expected[:PAGE - 1]] and "prev" not in pager(top)
 
 
+def test_the_portal_ticket_list_pages_the_same_way_for_staff_and_customers(app, db, paged):
+    tickets = _tickets()
+    for t in tickets[:9]:
+        Ticket.update(subject=f"drukarka {t.subject}").where(Ticket.id == t.id).execute()
+    Ticket.update(merged_into=tickets[1].id).where(Ticket.id == tickets[2].id).execute()  # in no list
+    listed = [t for t in Ticket.select() if t.merged_into_id is None]
+    open_ = [t for t in listed if t.status != Status.CLOSED.value]
+    engineer = signed_in(app, _user("eng@helpdesk.example", role=Role.ENGINEER), ip="192.0.2.75")
+    customer = signed_in(app, _user("c@example.com"), ip="192.0.2.76")  # the requester of every one
+    for portal in (engineer, customer):
+        for start, expected in (("/tickets", by_updated(listed)), ("/tickets?status=active", by_updated(open_)),
+                                ("/tickets?q=drukarka", by_updated([t for t in listed if t.id in
+                                                                    {x.id for x in tickets[:9]}]))):
+            forward, backward, pages = walk(portal, start)
+            assert forward == expected, start
+            assert backward == expected[:PAGE * (pages - 1)], start
+
+
 def test_a_deep_page_runs_the_statements_of_the_first(app, db, paged):
     tickets = _tickets()
     portal = signed_in(app, _user("eng@helpdesk.example", role=Role.ENGINEER), ip="192.0.2.73")
-    for start in ("/staff?queue=all", "/staff?queue=all&sort=due"):
+    for start in ("/staff?queue=all", "/staff?queue=all&sort=due", "/tickets"):
         html = portal.text(start)
         with QueryCounter() as top:
             portal.get(start)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from typing import NamedTuple
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -55,6 +54,7 @@ from .tickets import (
     conversation_page,
     page_start,
     participants_of,
+    read_from,
     reply_parts,
     search,
     status_label,
@@ -171,13 +171,12 @@ def queue():
     if text or tag:
         query = search(_queue_query(name, current_user, box), text, _config().ticket_prefix, staff=True)
         query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
-        read = functools.partial(_searched_part, query)
+        read = read_from(query)
     else:
         read = functools.partial(_plain_queue_part, QueueTab(name), box=box or None,
                                  user_id=current_user.id if name == "mine" else None)
-    page = _queue_page(read, by_due, before or after, backward=before is not None)
-    rows = page.rows
-    cursors = [queue_order.Cursor.of(row, by_due).text(by_due) for row in (rows[0], rows[-1])] if rows else ["", ""]
+    page = queue_order.page_of(read, by_due, before or after, backward=before is not None, size=PAGE)
+    rows, cursors = page.rows, queue_order.links(page, by_due)
     rows = service_levels.with_time_left(rows, service_levels.settings_of(_config()), g.now)
     shown = queue_rows(rows, tags.of_tickets([r["id"] for r in rows]), prefix=_config().ticket_prefix,
                        queue=name, q=text)
@@ -207,50 +206,9 @@ def _queue_query(name: str, user: User, box: str):
     return query.where(Ticket.queue == box) if box else query
 
 
-class QueuePage(NamedTuple):
-    rows: list[dict]
-    first: bool  # the queue's first page (no "Newer" link)
-    more: bool  # rows after it (an "Older" link)
-
-
-def _queue_page(read, by_due: bool, cursor: queue_order.Cursor | None, *, backward: bool) -> QueuePage:
-    """A page of PAGE rows after the cursor, or before it (`backward`: the previous page), by
-    `read(part, backward, cursor, limit)`. A previous page that reaches the top is the first
-    page, whole (tickets changed since the reader left it move up)."""
-    if cursor is not None and backward:
-        rows = _read_parts(read, by_due, cursor, True, PAGE + 1)
-        if len(rows) > PAGE:
-            return QueuePage(rows[:PAGE][::-1], first=False, more=True)
-        cursor = None
-    rows = _read_parts(read, by_due, cursor, False, PAGE + 1)  # the one past the page only says there is more
-    return QueuePage(rows[:PAGE], first=cursor is None, more=len(rows) > PAGE)
-
-
-def _read_parts(read, by_due: bool, cursor: queue_order.Cursor | None, backward: bool, limit: int) -> list[dict]:
-    """Up to `limit` rows from the cursor on: its part first, then the next ones (a statement each)."""
-    rows: list[dict] = []
-    for index, part in enumerate(queue_order.parts(by_due, cursor, backward)):
-        rows += read(part, backward, cursor if index == 0 else None, limit - len(rows))
-        if len(rows) >= limit:
-            break
-    return rows
-
-
-def _cursor_values(cursor: queue_order.Cursor | None) -> tuple:
-    return (cursor.due, cursor.updated_at, cursor.id) if cursor is not None else (None, None, None)
-
-
-def _searched_part(query, part: queue_order.Part, backward: bool, cursor: queue_order.Cursor | None,
-                   limit: int) -> list[dict]:
-    """A part's rows of a searched or tagged queue (a query of its own each time: not prepared)."""
-    where = queue_order.condition(part, backward, *_cursor_values(cursor))
-    query = query.where(where) if where is not None else query
-    return list(query.order_by(*queue_order.ordering(part, backward)).limit(limit).dicts())
-
-
 def _plain_queue_part(tab: QueueTab, part: queue_order.Part, backward: bool, cursor: queue_order.Cursor | None,
                       limit: int, *, box: str | None, user_id: int | None) -> list[dict]:
-    return _plain_queue_rows(tab, part, backward, box, user_id, *_cursor_values(cursor), limit)
+    return _plain_queue_rows(tab, part, backward, box, user_id, *queue_order.values(cursor), limit)
 
 
 @prepared

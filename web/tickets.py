@@ -27,6 +27,7 @@ from helpdesk.domain import (
     limits,
     merge,
     partner_view,
+    queue_order,
     search as full_text,
 )
 from helpdesk.domain.prepared import prepared
@@ -145,15 +146,29 @@ def _ticket_or_404(ticket_id: int) -> Ticket:
 def index():
     status = request.args.get("status", "")
     text = request.args.get("q", "")
-    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
     active, only = status == "active", (status if status in STATUS_LABELS else None)
+    after, before = (queue_order.Cursor.read(request.args.get(key, ""), False) for key in ("after", "before"))
     if text.strip():
-        query = search(access.visible_tickets(current_user), text, _config().ticket_prefix)
-        rows = list(access.listed(query, active=active, status=only).offset((page - 1) * PAGE).limit(PAGE + 1))
+        read = read_from(access.listed(search(access.visible_tickets(current_user), text, _config().ticket_prefix),
+                                       active=active, status=only))
     else:
-        rows = access.ticket_page(current_user, active=active, status=only, offset=(page - 1) * PAGE, limit=PAGE + 1)
-    return render_template("tickets/index.html", rows=listed_rows(rows[:PAGE], text), more=len(rows) > PAGE, page=page,
-                           status=status, q=text)
+        def read(part, backward, cursor, limit):
+            return access.ticket_page(current_user, active=active, status=only, cursor=cursor, backward=backward,
+                                      limit=limit)
+    page = queue_order.page_of(read, False, before or after, backward=before is not None, size=PAGE)
+    return render_template("tickets/index.html", rows=listed_rows(page.rows, text), first=page.first, more=page.more,
+                           cursors=queue_order.links(page, False), status=status, q=text)
+
+
+def read_from(query) -> queue_order.Reader:
+    """A list's `queue_order.Reader` over a query of its rows (a searched or tagged list: a
+    query of its own each time, not prepared)."""
+    def read(part: queue_order.Part, backward: bool, cursor: queue_order.Cursor | None, limit: int) -> list[dict]:
+        where = queue_order.condition(part, backward, *queue_order.values(cursor))
+        ordered = (query.where(where) if where is not None else query).order_by(*queue_order.ordering(part, backward))
+        return list(ordered.limit(limit).dicts())
+
+    return read
 
 
 def listed_rows(rows: list[dict], text: str) -> list[tuple[str, str, str, str, str, str, str]]:
