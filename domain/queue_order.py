@@ -176,4 +176,5 @@ def links(page: Page, by_due: bool) -> tuple[str, str]:
     """The cursors of the page's first and last rows, for its "newer" and "older" links."""
     if not page.rows:
         return "", ""
-    return tuple(Cursor.of(row, by_due).text(by_due) for row in (page.rows[0], page.rows[-1]))  # type: ignore[return-value]
+    newer, older = (Cursor.of(row, by_due).text(by_due) for row in (page.rows[0], page.rows[-1]))
+    return newer, older

@@ -181,8 +181,7 @@ def queue():
     shown = queue_rows(rows, tags.of_tickets([r["id"] for r in rows]), prefix=_config().ticket_prefix,
                        queue=name, q=text)
     return render_template("staff/queue.html", rows=shown, first=page.first, more=page.more, cursors=cursors,
-                           queue=name,
-                           q=text, counts=counts, queues=QUEUES, box=box, boxes=boxes if len(boxes) > 1 else [],
+                           queue=name, q=text, counts=counts, queues=QUEUES, box=box, boxes=boxes if len(boxes) > 1 else [],
                            tag=tag, tag_suggestions=tags.suggestions(), sort=sort)
 
 
