@@ -40,6 +40,7 @@ from helpdesk.models import (
     StatusChange,
     Ticket,
     User,
+    db,
 )
 
 from . import forms, ticket_extras
@@ -222,8 +223,18 @@ def _plain_queue_rows(tab: QueueTab, part: queue_order.Part, backward: bool, box
     unmerged = database.unindexed(Ticket.merged_into) if by_due and tab is not QueueTab.mine else Ticket.merged_into
     query = _queue_query(tab.value, User(id=user_id), box or "").where(unmerged.is_null())
     where = queue_order.condition(part, backward, due, updated_at, ticket_id)
+    order = queue_order.ordering(part, backward)
+    if part is queue_order.Part.DUE and not database.is_sqlite(db.obj):
+        # PostgreSQL: the page's ids first, from the index of the open tickets in this order
+        # (migration 034) alone. Asked for the rows at once, it takes "open" and the deadline's
+        # range for independent, expects a few rows of the 1,700 that match (bench/web.py), and
+        # gathers them all by bitmaps to sort them (10 ms for page 2, against 0.05).
+        ids = in_queue(Ticket.select(Ticket.id), tab.value, User(id=user_id)).where(unmerged.is_null())
+        ids = ids.where(Ticket.queue == box) if box else ids
+        page = (ids.where(where) if where is not None else ids).order_by(*order).limit(limit).alias("page")
+        return query.switch(Ticket).join(page, on=(Ticket.id == page.c.id)).order_by(*order).dicts()
     query = query.where(where) if where is not None else query
-    return query.order_by(*queue_order.ordering(part, backward)).limit(limit).dicts()
+    return query.order_by(*order).limit(limit).dicts()
 
 
 # --- one ticket ------------------------------------------------------------------------------------
