@@ -231,7 +231,8 @@ def add_extras(data_dir: Path) -> dict:
 
 def deep_cursors() -> dict:
     """The cursors of page DEEP_PAGE of the staff queue "all", by last change and by due time (the
-    last row of the page before it): what the "Older" links carry that far down."""
+    last row of the page before it): what the "Older" links carry that far down; and of page 2
+    of the engineers' "due soonest" queue."""
     from helpdesk.domain.queue_order import Cursor
     from helpdesk.models import Ticket
 
@@ -239,9 +240,11 @@ def deep_cursors() -> dict:
     query = Ticket.select(Ticket.id, Ticket.updated_at, Ticket.sla_next_due).where(Ticket.merged_into.is_null())
     newest = query.order_by(Ticket.updated_at.desc(), Ticket.id.desc())
     soonest = query.order_by(Ticket.sla_next_due.asc(nulls="LAST"), Ticket.updated_at.desc(), Ticket.id.desc())
+    due_queue = soonest.where(Ticket.status != "closed")  # the engineers' default queue: its page 1's last row
     out = {}
-    for name, ordered, by_due in (("deep_updated", newest, False), ("deep_due", soonest, True)):
-        row = ordered.offset(rows).limit(1).dicts().first()
+    for name, ordered, by_due, at in (("deep_updated", newest, False, rows), ("deep_due", soonest, True, rows),
+                                      ("due_page_2", due_queue, True, 49)):
+        row = ordered.offset(at).limit(1).dicts().first()
         out[name] = urllib.parse.quote(Cursor.of(row, by_due).text(by_due) if row else "")
     return out
 
@@ -876,6 +879,7 @@ def main() -> None:
                   ("staff: queue all", "/staff?queue=all", "staff"),
                   ("staff: queue due soonest", "/staff", "staff"),
                   ("staff: all by due time", "/staff?queue=all&sort=due", "staff"),
+                  ("staff: due soonest, page 2", f"/staff?queue=due&after={extras['due_page_2']}", "staff"),
                   (f"staff: queue all, page {DEEP_PAGE}", f"/staff?queue=all&after={extras['deep_updated']}", "staff"),
                   (f"staff: by due time, page {DEEP_PAGE}", f"/staff?queue=all&sort=due&after={extras['deep_due']}",
                    "staff"),
