@@ -49,6 +49,17 @@ def _plan(db, sql: str, params) -> str:
     return " | ".join(row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
 
 
+def _open_ones_with_deadlines(db) -> None:
+    """bench/web.py's shape, analysed: one ticket in 20 open, most of those with a deadline."""
+    now = dt.datetime(2026, 12, 1, 12, 0)
+    rows = [{"subject": f"t{i}", "status": (Status.OPEN if i % 20 == 0 else Status.CLOSED).value,
+             "requester_email": "c@example.com", "created_at": now, "updated_at": now,
+             "sla_next_due": now + dt.timedelta(minutes=i) if i % 20 == 0 and i % 60 else None} for i in range(20000)]
+    for start in range(0, len(rows), 1000):
+        Ticket.insert_many(rows[start:start + 1000]).execute()
+    db.execute_sql("ANALYZE ticket")
+
+
 @sqlite_only
 def test_due_soonest_reads_the_deadline_index_under_an_archives_statistics(db):
     _with_archive_statistics(db)
@@ -137,14 +148,7 @@ def test_the_due_soonest_queue_walks_the_deadline_index_on_postgresql(db):
     # The open tickets are the ones with deadlines. A condition "deadline IS NOT NULL" had
     # PostgreSQL multiply the two guesses (84 rows of bench/web.py's 1,693), gather every open
     # ticket's row by bitmaps and sort them (8 ms); the first page has no such condition.
-    now = dt.datetime(2026, 12, 1, 12, 0)
-    # bench/web.py's shape: one ticket in 20 open, most of those with a deadline
-    rows = [{"subject": f"t{i}", "status": (Status.OPEN if i % 20 == 0 else Status.CLOSED).value,
-             "requester_email": "c@example.com", "created_at": now, "updated_at": now,
-             "sla_next_due": now + dt.timedelta(minutes=i) if i % 20 == 0 and i % 60 else None} for i in range(20000)]
-    for start in range(0, len(rows), 1000):
-        Ticket.insert_many(rows[start:start + 1000]).execute()
-    db.execute_sql("ANALYZE ticket")
+    _open_ones_with_deadlines(db)
     args = (staff.QueueTab.due, Part.BY_DUE, False, None, None, None, None, None, 51)
     statement = staff._plain_queue_rows.statement(args)
     plan = "\n".join(row[0] for row in db.execute_sql("EXPLAIN " + statement.sql, statement.params(args)))
@@ -158,13 +162,7 @@ def test_the_due_soonest_queues_next_pages_read_the_open_tickets_index_on_postgr
     # Page 2 on: "open" and the deadline's range taken for independent had PostgreSQL expect a
     # few rows of those that match, gather them all by bitmaps and sort them (10 ms on
     # bench/web.py's data set); the page's ids come from migration 034's index alone.
-    now = dt.datetime(2026, 12, 1, 12, 0)
-    rows = [{"subject": f"t{i}", "status": (Status.OPEN if i % 20 == 0 else Status.CLOSED).value,
-             "requester_email": "c@example.com", "created_at": now, "updated_at": now,
-             "sla_next_due": now + dt.timedelta(minutes=i) if i % 20 == 0 and i % 60 else None} for i in range(20000)]
-    for start in range(0, len(rows), 1000):
-        Ticket.insert_many(rows[start:start + 1000]).execute()
-    db.execute_sql("ANALYZE ticket")
+    _open_ones_with_deadlines(db)
     first = staff._plain_queue_rows(staff.QueueTab.due, Part.BY_DUE, False, None, None, None, None, None, 51)
     last = first[49]
     for backward in (False, True):
