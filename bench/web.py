@@ -78,6 +78,7 @@ MESSAGES_PER_TICKET = 20  # --tickets defaults to --messages / 20
 BIG = 200  # messages on the customer's long ticket
 BIG_DAYS = 300  # ... written over the last ten months
 DEEP_PAGE = 900  # of the staff queue "all" (50 a page): followed by its cursor, as the "Older" links do
+DEEP_CONTRACTS = {"list": 1000, "archive": 600, "lodz": 300}  # staff's contract lists: the deep page measured
 ENGINEERS = 10
 SLA_DAYS = 120  # tickets opened this recently get their service-level clocks (the reports' 12 weeks)
 KINDS, KIND_WEIGHTS = ["customer", "staff", "note", "system"], [45, 40, 12, 3]
@@ -146,7 +147,7 @@ def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int
         customer = User.create(email="customer@bench.example", first_name="Anna", last_name="Klient",
                                company=customer_company, role=Role.CUSTOMER.value, is_active=True,
                                activated_at=now, password_hash=passwords.hash_password(PASSWORD))
-        staff = User.create(email="staff@bench.example", first_name="Jan", last_name="Serwis",
+        staff = User.create(email=STAFF, first_name="Jan", last_name="Serwis",
                             role=Role.ENGINEER.value, is_active=True, activated_at=now,
                             password_hash=passwords.hash_password(PASSWORD))
         User.insert_many([{"email": f"engineer{i}@bench.example", "first_name": "Inżynier", "last_name": str(i),
@@ -179,6 +180,7 @@ def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int
 
 
 PARTNER = "partner@bench.example"
+STAFF = "staff@bench.example"
 ARTICLES = 300
 SOLD_EVERY = 50  # every 50th contract was sold by the bench partner (2,000 of 100,000)
 
@@ -246,6 +248,22 @@ def deep_cursors() -> dict:
                                       ("due_page_2", due_queue, True, 49)):
         row = ordered.offset(at).limit(1).dicts().first()
         out[name] = urllib.parse.quote(Cursor.of(row, by_due).text(by_due) if row else "")
+    return {**out, **deep_contract_cursors()}
+
+
+def deep_contract_cursors() -> dict:
+    """The cursors of staff's contract list, archive and search 'lodz' at the pages of
+    DEEP_CONTRACTS (the last row of the page before), as their "Next" links carry them."""
+    from helpdesk.domain import contract_order, contracts
+    from helpdesk.models import User
+
+    staff, today = User.get(User.email == STAFF), dt.datetime.now(dt.timezone.utc).date()
+    out = {}
+    for name, archive, text in (("list", False, ""), ("archive", True, ""), ("lodz", False, "lodz")):
+        query = contracts.listing(staff, today, archive=archive, text=text).select(*contracts.LISTED)
+        row = (query.order_by(*contract_order.ordering(archive, False)).offset((DEEP_CONTRACTS[name] - 1) * 50 - 1)
+               .limit(1).tuples().first())
+        out[f"contracts_{name}"] = urllib.parse.quote(contract_order.Cursor.of(row, archive).text() if row else "")
     return out
 
 
@@ -872,6 +890,12 @@ def main() -> None:
             pages += [(f"{who}: dashboard", "/dashboard", who),
                       (f"{who}: contract list", "/contracts", who),
                       (f"{who}: search 'lodz'", "/contracts?q=lodz", who)]
+        pages += [(f"staff: contract list, page {DEEP_CONTRACTS['list']}",
+                   f"/contracts?after={extras['contracts_list']}", "staff"),
+                  (f"staff: contract archive, page {DEEP_CONTRACTS['archive']}",
+                   f"/contracts/archive?after={extras['contracts_archive']}", "staff"),
+                  (f"staff: search 'lodz', page {DEEP_CONTRACTS['lodz']}",
+                   f"/contracts?q=lodz&after={extras['contracts_lodz']}", "staff")]
         pages += [("customer: ticket list", "/tickets", "customer"),
                   ("customer: tickets, active", "/tickets?status=active", "customer"),
                   (f"customer: ticket, {BIG} messages", f"/tickets/{big}", "customer"),

@@ -17,7 +17,7 @@ In: the order, a cursor (or none: the start), which way (`backward`: the rows be
 cursor, nearest first, for the previous page). Out: the parts to read in turn, and for each
 its condition and ORDER BY as Peewee expressions; a cursor's text for a link, and that text
 read back (None when it is not one: the page starts from the top); a page (`page_of`) from a
-caller's function that reads a part. Never runs a query itself.
+caller's function that reads a part (`domain.keyset` pages it). Never runs a query itself.
 """
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ import datetime as dt
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from peewee import Tuple
 
 from helpdesk import database
 from helpdesk.models import Ticket
+
+from . import keyset
 
 
 class Part(enum.Enum):
@@ -140,26 +141,14 @@ def values(cursor: Cursor | None) -> tuple:
     return (cursor.due, cursor.updated_at, cursor.id) if cursor is not None else (None, None, None)
 
 
-class Page(NamedTuple):
-    rows: list[dict]
-    first: bool  # the list's first page (no link to newer rows)
-    more: bool  # rows after it (a link to the next page)
-
-
+Page = keyset.Page
 Reader = Callable[[Part, bool, "Cursor | None", int], list[dict]]  # (part, backward, cursor, limit) -> rows
 
 
 def page_of(read: Reader, by_due: bool, cursor: Cursor | None, *, backward: bool, size: int) -> Page:
-    """A page of `size` rows after the cursor, or before it (`backward`: the previous page),
-    each part by `read`. A previous page that reaches the top is the first page, whole (rows
-    changed since the reader left it move up)."""
-    if cursor is not None and backward:
-        rows = _read_parts(read, by_due, cursor, True, size + 1)
-        if len(rows) > size:
-            return Page(rows[:size][::-1], first=False, more=True)
-        cursor = None
-    rows = _read_parts(read, by_due, cursor, False, size + 1)  # the one past the page only says there is more
-    return Page(rows[:size], first=cursor is None, more=len(rows) > size)
+    """A page of `size` rows after the cursor, or before it (`domain.keyset`), each part by `read`."""
+    return keyset.page_of(lambda at, back, limit: _read_parts(read, by_due, at, back, limit), cursor,
+                          backward=backward, size=size)
 
 
 def _read_parts(read: Reader, by_due: bool, cursor: Cursor | None, backward: bool, limit: int) -> list[dict]:

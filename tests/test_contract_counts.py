@@ -1,6 +1,6 @@
 """Contract pages count no further than they need (issue 18): staff see every contract, so
-the dashboard and the list count up to a cap past the page shown and say "over N" beyond
-it, with pages to go on; below the cap the counts are exact as before."""
+the dashboard and the list count up to a cap and say "more than N" beyond it, with pages to
+go on; below the cap the counts are exact as before."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,6 +10,7 @@ from helpdesk.domain.contracts import reindex
 from helpdesk.models import Company, Contract, Role
 from helpdesk.web import contracts as contract_pages
 from tests.test_portal_tickets import _user, signed_in
+from tests.test_queue_pages import pager
 
 TODAY = dt.date.today()
 
@@ -29,14 +30,19 @@ def test_counts_stop_at_the_cap_and_the_pages_go_on(app, db, monkeypatch):
     dashboard = staff.text("/dashboard")
     assert "(2+)" in dashboard and "All active contracts (over 2)" in dashboard
 
-    def listing(page: int) -> tuple[list[str], str, bool]:
-        html = staff.text(f"/contracts?page={page}")
-        return (re.findall(r">(K\d{6})</a>", html), re.search(r"<span>(Page [^<]+)</span>", html).group(1),
-                'rel="next"' in html)
+    def listing(url: str) -> tuple[list[str], str, str]:
+        html = staff.text(url)
+        return (re.findall(r">(K\d{6})</a>", html), re.search(r'<nav class="pager".*?<span>([^<]+)</span>', html, re.S)[1],
+                pager(html).get("next", ""))
 
-    assert listing(1) == (["K000000", "K000001"], "Page 1 of more than 1", True)
-    assert listing(2) == (["K000002", "K000003"], "Page 2 of more than 2", True)
-    assert listing(3) == (["K000004"], "Page 3 of 3", False)  # exact once the cap is past the end
+    first = listing("/contracts")
+    assert first[:2] == (["K000000", "K000001"], "More than 2 contracts") and first[2]
+    second = listing(first[2])  # the count is of the whole list, not past the page
+    assert second[:2] == (["K000002", "K000003"], "More than 2 contracts") and second[2]
+    assert listing(second[2]) == (["K000004"], "More than 2 contracts", "")
+    monkeypatch.setattr(contract_pages, "COUNT_CAP", 5)
+    assert listing(second[2]) == (["K000004"], "5 contracts", "")  # exact up to the cap
+    monkeypatch.setattr(contract_pages, "COUNT_CAP", 2)
     found = staff.text("/contracts?q=firma")
     assert "More than 2 contracts found for “firma”." in found
 

@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from helpdesk.domain import access, contracts, kb, partner_view
+from helpdesk.domain import access, contract_order, contracts, kb, partner_view
 from helpdesk.domain.queue_order import Cursor
 from helpdesk.models import (
     Company,
@@ -88,22 +88,26 @@ def _same_everywhere(world):
         for ticket in world["tickets"]:
             found = access.ticket_for(user, ticket.id)
             assert (found is not None) == (ticket.id in plain), (user.email, ticket.id)
-        shown, count = contracts.unsearched_page(user, TODAY, soonest=True, limit=3, count_upto=1000)
+        shown = contracts.unsearched_rows(user, TODAY, soonest=True, limit=3)
         want = contracts.current(contracts.visible_contracts(user), TODAY)
         assert shown == list(want.select(*contracts.LISTED).order_by(Contract.ends_on, Contract.number).limit(3)
                              .tuples())
-        assert count == want.count()
+        assert contracts.unsearched_count(user, TODAY, upto=1000) == want.count()
         for archive in (False, True):
-            for offset in (0, 1):
-                rows, n = contracts.unsearched_page(user, TODAY, archive=archive, offset=offset, limit=2,
-                                                    count_upto=1000)
-                query = contracts.listing(user, TODAY, archive=archive)
-                order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
-                assert rows == list(query.select(*contracts.LISTED).order_by(*order).offset(offset).limit(2)
-                                    .tuples()), (archive, offset)
-                assert n == query.count()
-        _, capped = contracts.unsearched_page(user, TODAY, archive=True, limit=1, count_upto=0)
-        assert capped == min(1, contracts.listing(user, TODAY, archive=True).count())
+            query = contracts.listing(user, TODAY, archive=archive)
+            order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
+            every = list(query.select(*contracts.LISTED).order_by(*order).tuples())
+            assert contracts.unsearched_rows(user, TODAY, archive=archive, limit=2) == every[:2]
+            for at in range(1, len(every)):  # from each row's cursor, both ways
+                after = contract_order.Cursor.of(every[at - 1], archive)
+                assert contracts.unsearched_rows(user, TODAY, archive=archive, cursor=after, limit=2) == \
+                    every[at:at + 2], (archive, at)
+                before = contract_order.Cursor.of(every[at], archive)
+                assert contracts.unsearched_rows(user, TODAY, archive=archive, cursor=before, backward=True,
+                                                 limit=2) == every[max(0, at - 2):at][::-1], (archive, at)
+            assert contracts.unsearched_count(user, TODAY, archive=archive, upto=1000) == query.count()
+        assert contracts.unsearched_count(user, TODAY, archive=True, upto=0) == \
+            min(1, contracts.listing(user, TODAY, archive=True).count())
         seen += len(plain)
     return seen
 

@@ -10,8 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import SQL
 
-from helpdesk.domain import access, contracts
-from helpdesk.models import Contract
+from helpdesk.domain import access, contract_order, contracts, keyset
 
 from . import forms
 from .context import config, local_time
@@ -23,7 +22,7 @@ from .tickets import status_label
 bp = Blueprint("contracts", __name__)
 PAGE_SIZE = 50
 DASHBOARD_SIZE = 50
-COUNT_CAP = 1000  # contracts counted past the page shown: staff see 100,000, and "over 1000" says enough
+COUNT_CAP = 1000  # contracts counted at most: staff see 100,000, and "more than 1000" says enough
 
 
 def counted(query, upto: int) -> tuple[int, bool]:
@@ -56,49 +55,57 @@ def _ticket_rows(tickets) -> list[tuple[str, str, str, str, str, str]]:
 @bp.route("/dashboard")
 @login_required
 def dashboard():
-    shown, n = contracts.unsearched_page(current_user, _today(), soonest=True, limit=DASHBOARD_SIZE,
-                                         count_upto=COUNT_CAP)
-    total, more = capped(n, COUNT_CAP)
+    shown = contracts.unsearched_rows(current_user, _today(), soonest=True, limit=DASHBOARD_SIZE)
+    total, more = capped(contracts.unsearched_count(current_user, _today(), upto=COUNT_CAP), COUNT_CAP)
     return render_template("contracts/dashboard.html", contracts=_rows(shown), total=total, more=more,
                            tickets=_ticket_rows(access.active_tickets(current_user)), today=_today())
 
 
 def _list(archive: bool):
+    """A page of the list from the cursor in `after` (the next page) or `before` (the previous
+    one), searched by `q`; the count up to COUNT_CAP ("more than" past it)."""
     text = request.args.get("q", "")[:200]
-    try:
-        page = max(1, min(int(request.args.get("page", "1")), 10_000))
-    except ValueError:
-        page = 1
-    offset, upto = (page - 1) * PAGE_SIZE, (page - 1) * PAGE_SIZE + COUNT_CAP
+    after, before = (contract_order.Cursor.read(request.args.get(name, ""), archive) for name in ("after", "before"))
+    cursor, backward = (before, True) if before is not None else (after, False)
     tokens = contracts.search_tokens(text)
+    today = _today()
     if not tokens:  # no search: the same two statements for everyone, built once
-        shown, n = contracts.unsearched_page(current_user, _today(), archive=archive, offset=offset,
-                                             limit=PAGE_SIZE, count_upto=upto)
-        return _listed(archive, text, _rows(shown), *capped(n, upto), page)
-    if not current_user.is_staff:  # a customer's few contracts, matched in Python (`contracts.few_searched_page`)
-        found = contracts.few_searched_page(current_user, _today(), archive=archive, tokens=tokens, offset=offset,
-                                            limit=PAGE_SIZE)
+        def read(at, back, limit):
+            return contracts.unsearched_rows(current_user, today, archive=archive, cursor=at, backward=back,
+                                             limit=limit)
+        counts = capped(contracts.unsearched_count(current_user, today, archive=archive, upto=COUNT_CAP), COUNT_CAP)
+        return _listed(archive, text, keyset.page_of(read, cursor, backward=backward, size=PAGE_SIZE), *counts)
+    if not current_user.is_staff:  # a customer's few contracts, matched in Python (`contracts.few_matches`)
+        found = contracts.few_matches(current_user, today, archive=archive, tokens=tokens)
         if found is not None:
-            return _listed(archive, text, _rows(found[0]), *capped(found[1], upto), page)
+            def cut(at, back, limit):
+                return contract_order.beyond(found, at, back, archive)[:limit]
+            page = keyset.page_of(cut, cursor, backward=backward, size=PAGE_SIZE)
+            return _listed(archive, text, page, *capped(len(found), COUNT_CAP))
     plan = contracts.search_plan(current_user, archive=archive, many=False)
-    query = contracts.listing(current_user, _today(), archive=archive, text=text, plan=plan)
-    total, more = counted(query, upto)
-    if more and current_user.is_staff:  # a common word: the list's first contracts, in its order
-        first = contracts.first_matches(current_user, _today(), archive=archive, tokens=tokens, offset=offset,
-                                        limit=PAGE_SIZE)
-        if first is not None:
-            return _listed(archive, text, _rows(first), total, more, page)
+    query = contracts.listing(current_user, today, archive=archive, text=text, plan=plan)
+    total, more = counted(query, COUNT_CAP)
     if more:  # many matches: read them another way (`contracts.search_plan`)
-        query = contracts.listing(current_user, _today(), archive=archive, text=text,
+        query = contracts.listing(current_user, today, archive=archive, text=text,
                                   plan=contracts.search_plan(current_user, archive=archive, many=True))
-    order = (Contract.ends_on.desc(), Contract.number) if archive else (Contract.number,)
-    shown = list(query.select(*contracts.LISTED).order_by(*order).paginate(page, PAGE_SIZE).tuples())
-    return _listed(archive, text, _rows(shown), total, more, page)
+
+    def read_matches(at, back, limit):
+        if more and current_user.is_staff:  # a common word: the list's contracts from the cursor, matched here
+            first = contracts.first_matches(current_user, today, archive=archive, tokens=tokens, cursor=at,
+                                            backward=back, limit=limit)
+            if first is not None:
+                return first
+        after_cursor = contract_order.condition(archive, back, *contract_order.values(at))
+        shown = query if after_cursor is None else query.where(after_cursor)
+        return list(shown.select(*contracts.LISTED).order_by(*contract_order.ordering(archive, back))
+                    .limit(limit).tuples())
+    return _listed(archive, text, keyset.page_of(read_matches, cursor, backward=backward, size=PAGE_SIZE), total, more)
 
 
-def _listed(archive: bool, text: str, shown: list, total: int, more: bool, page: int):
-    return render_template("contracts/index.html", archive=archive, q=text, contracts=shown, total=total, more=more,
-                           page=page, pages=max(1, -(-total // PAGE_SIZE)), today=_today())
+def _listed(archive: bool, text: str, page: keyset.Page, total: int, more: bool):
+    return render_template("contracts/index.html", archive=archive, q=text, contracts=_rows(page.rows), total=total,
+                           more=more, first=page.first, next=page.more,
+                           cursors=contract_order.links(page.rows, archive), today=_today())
 
 
 @bp.route("/contracts")
