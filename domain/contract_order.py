@@ -9,10 +9,10 @@ The orders: the current contracts by number; the archive latest ended first, the
 (the index on (ends_on, number)). A number is unique, so it ends every tie.
 
 In: which list (`archive`), a cursor or none (the top), which way (`backward`: the rows before
-the cursor, nearest first). Out: the condition and ORDER BY as Peewee expressions, a cursor's
-text for a link and that text read back (None when it is not one: the page starts from the
-top), and the same cut made in Python for a list already read whole (`beyond`). Never runs a
-query itself.
+the cursor, nearest first). Out: the condition and ORDER BY as Peewee expressions (`in_order`
+puts both on a query), a cursor's text for a link and that text read back (None when it is not
+one: the page starts from the top), and the same cut made in Python for a list already read
+whole (`beyond`). Never runs a query itself.
 """
 from __future__ import annotations
 
@@ -82,6 +82,13 @@ def condition(archive: bool, backward: bool, ends_on: dt.date | None, number: st
     if backward:
         return (Contract.ends_on >= ends_on) & ((Contract.ends_on > ends_on) | past)
     return (Contract.ends_on <= ends_on) & ((Contract.ends_on < ends_on) | past)
+
+
+def in_order(query, archive: bool, backward: bool, ends_on: dt.date | None, number: str | None):
+    """`query`'s rows after the cursor (ends_on, number) in the list's order, or before it nearest
+    first; all of them, in order, without one."""
+    after = condition(archive, backward, ends_on, number)
+    return (query if after is None else query.where(after)).order_by(*ordering(archive, backward))
 
 
 def _key(row: tuple, archive: bool) -> tuple:

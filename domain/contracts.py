@@ -162,10 +162,7 @@ def _page(user_id: int | None, company_id: int | None, today: dt.date, archive: 
     query = _unsearched(user_id, company_id, today, archive, number is not None).select(*LISTED)
     if soonest:  # the dashboard's: those ending soonest (its one page)
         return query.order_by(Contract.ends_on, Contract.number).limit(limit).tuples()
-    after = contract_order.condition(archive, backward, ends_on, number)
-    if after is not None:
-        query = query.where(after)
-    return query.order_by(*contract_order.ordering(archive, backward)).limit(limit).tuples()
+    return contract_order.in_order(query, archive, backward, ends_on, number).limit(limit).tuples()
 
 
 @prepared
@@ -198,10 +195,7 @@ def _documents(user_id: int | None, company_id: int | None, today: dt.date, arch
                ends_on: dt.date | None, number: str | None, limit: int):
     query = _unsearched(user_id, company_id, today, archive, number is not None).select(
         *LISTED, full_text.contract_document())
-    after = contract_order.condition(archive, backward, ends_on, number)
-    if after is not None:
-        query = query.where(after)
-    return query.order_by(*contract_order.ordering(archive, backward)).limit(limit).tuples()
+    return contract_order.in_order(query, archive, backward, ends_on, number).limit(limit).tuples()
 
 
 def _listed(row) -> tuple:

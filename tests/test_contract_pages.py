@@ -14,6 +14,7 @@ from helpdesk.domain import contract_order, contracts
 from helpdesk.domain.contract_order import Cursor
 from helpdesk.models import Company, Contract, ContractAccess, Role
 from helpdesk.web import contracts as contract_pages
+from tests import test_queue_pages as queue_pages
 from tests.portal import QueryCounter
 from tests.test_portal_tickets import _user, signed_in
 from tests.test_queue_pages import pager
@@ -27,19 +28,7 @@ def numbers(html: str) -> list[str]:
 
 
 def walk(portal, start: str) -> tuple[list[str], list[str], int]:
-    """Every number met following "next" from `start`, then following "prev" back; and the pages."""
-    forward, url, html, pages = [], start, "", 0
-    while url:
-        html = portal.text(url)
-        forward += numbers(html)
-        pages += 1
-        url = pager(html).get("next")
-        assert pages < 100
-    backward: list[str] = []
-    while "prev" in pager(html):
-        html = portal.text(pager(html)["prev"])
-        backward = numbers(html) + backward
-    return forward, backward, pages
+    return queue_pages.walk(portal, start, numbers)
 
 
 @pytest.fixture

@@ -31,19 +31,20 @@ def pager(html: str) -> dict[str, str]:
     return {rel: html_module.unescape(url) for rel, url in re.findall(r'<a rel="(next|prev)" href="([^"]+)"', nav)}
 
 
-def walk(portal, start: str) -> tuple[list[int], list[int], int]:
-    """Every row met following "next" from `start`, then following "prev" back; and the pages."""
+def walk(portal, start: str, rows=ids) -> tuple[list, list, int]:
+    """Every row met (`rows` of each page) following "next" from `start`, then following "prev"
+    back; and the pages."""
     forward, url, html, pages = [], start, "", 0
     while url:
         html = portal.text(url)
-        forward += ids(html)
+        forward += rows(html)
         pages += 1
         url = pager(html).get("next")
         assert pages < 100
-    backward = []
+    backward: list = []
     while "prev" in pager(html):
         html = portal.text(pager(html)["prev"])
-        backward = ids(html) + backward
+        backward = rows(html) + backward
     return forward, backward, pages
 
 

@@ -95,10 +95,8 @@ def _list(archive: bool):
                                             backward=back, limit=limit)
             if first is not None:
                 return first
-        after_cursor = contract_order.condition(archive, back, *contract_order.values(at))
-        shown = query if after_cursor is None else query.where(after_cursor)
-        return list(shown.select(*contracts.LISTED).order_by(*contract_order.ordering(archive, back))
-                    .limit(limit).tuples())
+        shown = contract_order.in_order(query.select(*contracts.LISTED), archive, back, *contract_order.values(at))
+        return list(shown.limit(limit).tuples())
     return _listed(archive, text, keyset.page_of(read_matches, cursor, backward=backward, size=PAGE_SIZE), total, more)
 
 
