@@ -67,21 +67,25 @@ def _list(archive: bool):
     text = request.args.get("q", "")[:200]
     after, before = (contract_order.Cursor.read(request.args.get(name, ""), archive) for name in ("after", "before"))
     cursor, backward = (before, True) if before is not None else (after, False)
+    read, total, more = _reader(archive, text, _today())
+    return _listed(archive, text, keyset.page_of(read, cursor, backward=backward, size=PAGE_SIZE), total, more)
+
+
+def _reader(archive: bool, text: str, today) -> tuple[keyset.Reader, int, bool]:
+    """How the list's rows are read from a cursor (`keyset.Reader`), and their count up to COUNT_CAP."""
     tokens = contracts.search_tokens(text)
-    today = _today()
     if not tokens:  # no search: the same two statements for everyone, built once
-        def read(at, back, limit):
+        def unsearched(at, back, limit):
             return contracts.unsearched_rows(current_user, today, archive=archive, cursor=at, backward=back,
                                              limit=limit)
-        counts = capped(contracts.unsearched_count(current_user, today, archive=archive, upto=COUNT_CAP), COUNT_CAP)
-        return _listed(archive, text, keyset.page_of(read, cursor, backward=backward, size=PAGE_SIZE), *counts)
+        n = contracts.unsearched_count(current_user, today, archive=archive, upto=COUNT_CAP)
+        return unsearched, *capped(n, COUNT_CAP)
     if not current_user.is_staff:  # a customer's few contracts, matched in Python (`contracts.few_matches`)
         found = contracts.few_matches(current_user, today, archive=archive, tokens=tokens)
         if found is not None:
             def cut(at, back, limit):
                 return contract_order.beyond(found, at, back, archive)[:limit]
-            page = keyset.page_of(cut, cursor, backward=backward, size=PAGE_SIZE)
-            return _listed(archive, text, page, *capped(len(found), COUNT_CAP))
+            return cut, *capped(len(found), COUNT_CAP)
     plan = contracts.search_plan(current_user, archive=archive, many=False)
     query = contracts.listing(current_user, today, archive=archive, text=text, plan=plan)
     total, more = counted(query, COUNT_CAP)
@@ -89,7 +93,7 @@ def _list(archive: bool):
         query = contracts.listing(current_user, today, archive=archive, text=text,
                                   plan=contracts.search_plan(current_user, archive=archive, many=True))
 
-    def read_matches(at, back, limit):
+    def matches(at, back, limit):
         if more and current_user.is_staff:  # a common word: the list's contracts from the cursor, matched here
             first = contracts.first_matches(current_user, today, archive=archive, tokens=tokens, cursor=at,
                                             backward=back, limit=limit)
@@ -97,7 +101,7 @@ def _list(archive: bool):
                 return first
         shown = contract_order.in_order(query.select(*contracts.LISTED), archive, back, *contract_order.values(at))
         return list(shown.limit(limit).tuples())
-    return _listed(archive, text, keyset.page_of(read_matches, cursor, backward=backward, size=PAGE_SIZE), total, more)
+    return matches, total, more
 
 
 def _listed(archive: bool, text: str, page: keyset.Page, total: int, more: bool):
