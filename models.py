@@ -904,6 +904,20 @@ class ContractMinutesDay(BaseModel):
         indexes = ((("day", "contract_id"), True), (("day", "contract_id", "minutes", "messages"), False))
 
 
+class ReportMonth(BaseModel):
+    """A whole local month's figures for two reports, kept (domain/report_months.py); the
+    database deletes the row when one of its tickets changes (triggers, migration 035)."""
+    zone = CharField(max_length=64)
+    since = DateTimeField()  # the month's first instant in the zone, as a stored (naive UTC) time
+    until = DateTimeField()  # the next month's
+    figures = TextField()  # JSON: report_months.Figures
+    computed_at = DateTimeField()  # the clock they were worked out at
+    valid_until = DateTimeField(null=True)  # the first deadline still running then: the clock may change them
+
+    class Meta:
+        indexes = ((("zone", "since"), True), (("since", "until"), False))
+
+
 ALL_MODELS = [
     Company, User, Contract, DeviceLine, ContractAccess, Ticket, StatusChange, InboundMail,
     Message, KnownMessageId, Participant, Blob, Attachment, Quarantine, MailboxState,
@@ -914,5 +928,5 @@ ALL_MODELS = [
     SecurityEvent, FaultRecord,
     ApiToken, IdempotencyKey, WebhookEndpoint, WebhookDelivery,
     Article, ArticleTag, ArticleFile,
-    RollupZone, AnswerDay, MinutesDay, ContractMinutesDay, TicketDay,
+    RollupZone, AnswerDay, MinutesDay, ContractMinutesDay, TicketDay, ReportMonth,
 ]  # fmt: skip

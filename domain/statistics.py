@@ -8,20 +8,19 @@ needs in a few queries and aggregates them with the pure functions below (`weekl
 """
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from peewee import SQL, Case, Value, fn
+from peewee import SQL, Case, fn
 
 from helpdesk import database
 from helpdesk.models import Message, MessageKind, Status, Ticket, User, db, utcnow
 
-from . import local_time, rollups, timespent
+from . import local_time, report_months, rollups, timespent
 from .prepared import Prepared, prepared
+from .report_months import median, percentile  # noqa: F401 (the reports' own, and their tests')
 from .validation import N_
 
 UTC = dt.timezone.utc
@@ -116,21 +115,6 @@ def months_between(start: dt.date, end: dt.date) -> list[str]:
     return out
 
 
-def percentile(values: list[float], share: float) -> float | None:
-    """Nearest rank: the smallest value with at least `share` of the values at or below it."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-def median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    ordered, n = sorted(values), len(values)
-    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
-
-
 def hours(value: float | None) -> float | None:
     return None if value is None else round(value / 3600, 1)
 
@@ -162,12 +146,6 @@ def _weeks(period: Period) -> tuple[list[str], list[dt.datetime]]:
     monday = period.start - dt.timedelta(days=period.start.weekday())
     labels = weeks_between(period.start, period.end)
     return labels, [period.utc_of(monday + dt.timedelta(weeks=i)) for i in range(1, len(labels))]
-
-
-def _months(period: Period) -> tuple[list[str], list[dt.datetime]]:
-    """The period's months and, after the first, when each starts (local 1st 00:00, in UTC)."""
-    labels = months_between(period.start, period.end)
-    return labels, [period.utc_of(dt.date(int(m[:4]), int(m[5:]), 1)) for m in labels[1:]]
 
 
 def _raw(query) -> list[tuple]:
@@ -208,68 +186,31 @@ def _rows(query: Prepared, *args) -> list[tuple]:
     return query.cursor(args)[1].fetchall()
 
 
-@prepared
-def _times_opened(since: dt.datetime, until: dt.datetime, *starts: dt.datetime):
-    """Per ticket opened in the period, in order of opening: its month's number, seconds to the
-    first answer and to closing (kept by the database: migration 032), from the reports' index
-    (a shape a number of months: built once each, domain/prepared.py)."""
-    return (Ticket.select(_bucket(Ticket.created_at, list(starts)), Ticket.first_response_s, Ticket.resolution_s)
-            .where(Ticket.created_at >= since, Ticket.created_at < until, UNMERGED).order_by(Ticket.created_at))
-
-
 def response_times(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
-    """Per month of opening: first response and resolution times (hours, wall clock)."""
-    labels, starts = _months(period)
+    """Per month of opening: first response and resolution times (hours, wall clock); the
+    months that lie whole in the period kept (domain/report_months.py), the rest read."""
+    whole = report_months.kept(period, now)
     rows = []
-    # Exact medians and percentiles need every ticket's times: two numbers each, as the driver
-    # gives them, in order of opening, so each month's are one slice of the columns.
-    times = _rows(_times_opened, period.since, period.until, *starts)
-    months, firsts, wholes = zip(*times) if times else ((), (), ())
-    for i, month in enumerate(labels):
-        at, end = bisect.bisect_left(months, i), bisect.bisect_left(months, i + 1)
-        first = sorted([v for v in firsts[at:end] if v is not None])
-        whole = sorted([v for v in wholes[at:end] if v is not None])
-        rows.append([month, end - at, hours(median(first)), hours(percentile(first, 0.9)), hours(median(whole)),
-                     hours(percentile(whole, 0.9))])
+    for segment in report_months.segments(period):
+        t = whole[segment.since].times if segment.whole else report_months.times(segment)
+        rows.append([segment.label, t.tickets, hours(t.first_median), hours(t.first_p90), hours(t.whole_median),
+                     hours(t.whole_p90)])
     return Report("response_times", N_("First response and resolution times (hours)"),
                   ["month", "tickets", "first_response_median_h", "first_response_p90_h", "resolution_median_h",
                    "resolution_p90_h"], rows, Chart("line", 0, (2, 3, 4, 5), "h"))
 
 
-def _count(condition):
-    # FILTER, not SUM(CASE ...): a sixth less time over the period's thousands of tickets (SQLite)
-    return fn.COUNT(SQL("*")).filter(condition)
-
-
-def _met_and_breached(due, done, paused, now: dt.datetime) -> tuple:
-    """SQL counts of the deadline met and breached; neither while it can still go either way
-    (open, and the clock not past the deadline now or when it was paused). A comparison with
-    a NULL deadline is NULL, never true: no deadline is neither."""
-    at = fn.COALESCE(paused, Value(now, converter=paused.db_value))
-    late = Case(None, [(done.is_null(), at >= due)], done > due)
-    return _count(done <= due), _count(late)
-
-
-@prepared
-def _deadlines(since: dt.datetime, until: dt.datetime, now: dt.datetime, *starts: dt.datetime):
-    """Per service level and month of opening: tickets, first responses and resolutions met and breached."""
-    return (Ticket.select(Ticket.sla_policy, _bucket(Ticket.created_at, list(starts)), fn.COUNT(SQL("*")),
-                          *_met_and_breached(Ticket.first_response_due, Ticket.first_response_at,
-                                             Ticket.sla_paused_at, now),
-                          *_met_and_breached(Ticket.resolution_due, Ticket.closed_at, Ticket.sla_paused_at, now))
-            .where(Ticket.created_at >= since, Ticket.created_at < until, Ticket.sla_policy.is_null(False), UNMERGED)
-            .group_by(Ticket.sla_policy, SQL("2")))
-
-
 def sla_compliance(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
     """Per service level and month of opening: deadlines met and breached."""
-    labels, starts = _months(period)
-    rows = []
-    for policy, month, tickets, first_met, first_breached, met, breached in sorted(
-            (policy, labels[int(b)], *map(int, counts))
-            for policy, b, *counts in _rows(_deadlines, period.since, period.until, now, *starts)):
-        rows.append([f"{policy} {month}", policy, month, tickets, first_met, first_breached,
-                     percent(first_met, first_met + first_breached), met, breached, percent(met, met + breached)])
+    whole = report_months.kept(period, now)
+    found: list[tuple[str, str, int, int, int, int, int]] = []
+    for segment in report_months.segments(period):
+        levels = whole[segment.since].deadlines if segment.whole else report_months.deadlines(segment, now)[0]
+        found += [(policy, segment.label, tickets, first_met, first_breached, met, breached)
+                  for policy, tickets, first_met, first_breached, met, breached in levels.levels]
+    rows = [[f"{policy} {month}", policy, month, tickets, first_met, first_breached,
+             percent(first_met, first_met + first_breached), met, breached, percent(met, met + breached)]
+            for policy, month, tickets, first_met, first_breached, met, breached in sorted(found)]
     return Report("sla_compliance", N_("Service-level compliance per level and month (per cent)"),
                   ["group", "level", "month", "tickets", "first_response_met", "first_response_breached",
                    "first_response_percent", "resolution_met", "resolution_breached", "resolution_percent"],
