@@ -904,6 +904,18 @@ class ContractMinutesDay(BaseModel):
         indexes = ((("day", "contract_id"), True), (("day", "contract_id", "minutes", "messages"), False))
 
 
+class ContractMinutesMonth(BaseModel):
+    """ContractMinutesDay's rows summed per month (the first day's date), kept by the database
+    in the statement that writes a day's row (triggers, migration 036)."""
+    month = DateField()
+    contract_id = IntegerField()
+    messages = IntegerField(default=0)
+    minutes = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("month", "contract_id"), True), (("month", "contract_id", "minutes", "messages"), False))
+
+
 class ReportMonth(BaseModel):
     """A whole local month's figures for two reports, kept (domain/report_months.py); the
     database deletes the row when one of its tickets changes (triggers, migration 035)."""
@@ -928,5 +940,5 @@ ALL_MODELS = [
     SecurityEvent, FaultRecord,
     ApiToken, IdempotencyKey, WebhookEndpoint, WebhookDelivery,
     Article, ArticleTag, ArticleFile,
-    RollupZone, AnswerDay, MinutesDay, ContractMinutesDay, TicketDay, ReportMonth,
+    RollupZone, AnswerDay, MinutesDay, ContractMinutesDay, TicketDay, ContractMinutesMonth, ReportMonth,
 ]  # fmt: skip

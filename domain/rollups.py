@@ -30,6 +30,7 @@ from helpdesk.models import (
     AnswerDay,
     Contract,
     ContractMinutesDay,
+    ContractMinutesMonth,
     Message,
     MessageKind,
     MinutesDay,
@@ -175,9 +176,18 @@ def _minutes_per_address(start: dt.date, end: dt.date):
             .where(MinutesDay.day >= start, MinutesDay.day <= end).group_by(MinutesDay.author_email).tuples())
 
 
+def whole_months(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The first day of the first month that lies whole in start..end, and the day after the
+    last such month; both `start` when none does (the days before, and from, the second are read
+    day by day; the months between, month by month)."""
+    first = start if start.day == 1 else (start.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    after = (end + dt.timedelta(days=1)).replace(day=1)
+    return (first, after) if first < after else (start, start)
+
+
 def minutes_per_contract(start: dt.date, end: dt.date) -> list[tuple[str, str, int]]:
     """(contract number or "", customer, minutes), most first, as `timespent.per_contract`."""
-    spent = _spent_per_contract(start, end).alias("spent")
+    spent = _spent_per_contract(start, *whole_months(start, end), end).alias("spent")
     total = fn.SUM(spent.c.minutes)
     query = (Select((spent,), (Contract.number, Contract.customer_name, total.alias("minutes")))
              .join(Contract, JOIN.LEFT_OUTER, on=(spent.c.contract_id == Contract.id))
@@ -192,17 +202,18 @@ def first_minutes_per_contract(start: dt.date, end: dt.date, limit: int) -> tupl
     last shown, for the order by number). The row without a number is contract_id 0's alone:
     a contract deleted has its sums moved there (migration 030's trigger), so no other id is
     of a contract no longer there."""
-    rows = _first_per_contract.cursor((start, end, limit - 1, limit))[1].fetchall()
+    args = (start, *whole_months(start, end), end, limit - 1, limit)
+    rows = _first_per_contract.cursor(args)[1].fetchall()
     return ([(number or "", customer or "", int(minutes or 0)) for number, customer, minutes, _ in rows],
             int(rows[0][3]) if rows else 0)
 
 
 @prepared
-def _first_per_contract(start: dt.date, end: dt.date, before_last: int, limit: int):
+def _first_per_contract(start: dt.date, first: dt.date, after: dt.date, end: dt.date, before_last: int, limit: int):
     """The sums per contract summed once (a materialised CTE: SQLite would sum them again for
     each use), then counted, the `limit`-th most minutes found, and the rows with at least as
     many joined to their contracts. Ranking them with window functions took twice as long."""
-    spent = _spent_per_contract(start, end).cte("spent", materialized=True)
+    spent = _spent_per_contract(start, first, after, end).cte("spent", materialized=True)
     every = Select((spent,), (fn.COUNT(SQL("*")),))
     last = Select((spent,), (spent.c.minutes,)).order_by(spent.c.minutes.desc()).limit(1).offset(before_last)
     least = Select((spent,), (fn.MIN(spent.c.minutes),))
@@ -212,12 +223,23 @@ def _first_per_contract(start: dt.date, end: dt.date, before_last: int, limit: i
             .order_by(spent.c.minutes.desc(), Contract.number).limit(limit).with_cte(spent))
 
 
-def _spent_per_contract(start: dt.date, end: dt.date):
-    """contract_id, minutes on the local days start..end (contracts with messages): a subquery or CTE."""
-    return (ContractMinutesDay.select(ContractMinutesDay.contract_id,
-                                      fn.SUM(ContractMinutesDay.minutes).alias("minutes"))
-            .where(ContractMinutesDay.day >= start, ContractMinutesDay.day <= end)
-            .group_by(ContractMinutesDay.contract_id).having(fn.SUM(ContractMinutesDay.messages) > 0))
+def _spent_per_contract(start: dt.date, first: dt.date, after: dt.date, end: dt.date):
+    """contract_id, minutes on the local days start..end (contracts with messages), a subquery
+    or CTE: the whole months from `first` to before `after` from their month sums (migration
+    036), the days before and after them from the days'."""
+    day = ContractMinutesDay.day
+
+    def days(*where):
+        return (ContractMinutesDay.select(ContractMinutesDay.contract_id, ContractMinutesDay.minutes,
+                                          ContractMinutesDay.messages).where(*where))
+
+    months = (ContractMinutesMonth.select(ContractMinutesMonth.contract_id, ContractMinutesMonth.minutes,
+                                          ContractMinutesMonth.messages)
+              .where(ContractMinutesMonth.month >= first, ContractMinutesMonth.month < after))
+    parts = days(day >= start, day < first).union_all(months).union_all(days(day >= after, day <= end))
+    parts = parts.alias("parts")
+    return (Select((parts,), (parts.c.contract_id, fn.SUM(parts.c.minutes).alias("minutes")))
+            .group_by(parts.c.contract_id).having(fn.SUM(parts.c.messages) > 0))
 
 
 def opened_closed(start: dt.date, end: dt.date) -> dict[dt.date, tuple[int, int]]:

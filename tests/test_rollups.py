@@ -29,6 +29,7 @@ from helpdesk.models import (
     Company,
     Contract,
     ContractMinutesDay,
+    ContractMinutesMonth,
     Message,
     MessageKind,
     MinutesDay,
@@ -45,7 +46,8 @@ ZONE = "Europe/Warsaw"
 EDGES = [dt.datetime(2026, 10, 4, 22, 0), dt.datetime(2026, 10, 25, 23, 0), dt.datetime(2026, 10, 24, 22, 0),
          dt.datetime(2026, 11, 8, 23, 0)]  # local midnights, summer and winter time
 PERIODS = [(dt.date(2026, 9, 28), dt.date(2026, 11, 15)), (dt.date(2026, 10, 5), dt.date(2026, 10, 5)),
-           (dt.date(2026, 10, 25), dt.date(2026, 10, 26)), (dt.date(2026, 11, 9), dt.date(2026, 11, 30))]
+           (dt.date(2026, 10, 25), dt.date(2026, 10, 26)), (dt.date(2026, 11, 9), dt.date(2026, 11, 30)),
+           (dt.date(2026, 10, 1), dt.date(2026, 11, 30)), (dt.date(2026, 9, 1), dt.date(2026, 12, 31))]  # whole months
 
 
 def raw_answers(period: statistics.Period) -> dict[int, int]:
@@ -64,9 +66,23 @@ def raw_ticket_days(period: statistics.Period) -> dict:
     return {day: (opened[day], closed[day]) for day in opened.keys() | closed}
 
 
+def month_sums() -> dict:
+    """(month, contract_id) -> [messages, minutes] of the per-day sums, summed here."""
+    sums: dict = {}
+    for r in ContractMinutesDay.select():
+        day = dt.date.fromisoformat(str(r.day))
+        row = sums.setdefault((day.replace(day=1), r.contract_id), [0, 0])
+        row[0] += r.messages
+        row[1] += r.minutes
+    return {key: row for key, row in sums.items() if row != [0, 0]}
+
+
 def assert_same(zone: str = ZONE, periods=tuple(PERIODS)) -> None:
-    """Every period's sums from the rollups are the messages' and tickets' own."""
+    """Every period's sums from the rollups are the messages' and tickets' own, and the month
+    sums (migration 036's triggers) the day sums'."""
     assert rollups.kept_for(zone)
+    assert {(dt.date.fromisoformat(str(r.month)), r.contract_id): [r.messages, r.minutes]
+            for r in ContractMinutesMonth.select()} == month_sums()
     for start, end in periods:
         period = statistics.Period.of(start, end, zone)
         assert {day: n for day, n in rollups.opened_closed(period.start, period.end).items()
@@ -124,6 +140,16 @@ def world(db):
             tickets.add_message(ticket, kind=MessageKind.STAFF, author_email="old@firma.pl", author=None,
                                 body_text="no account", now=when, minutes=3)  # by address only
     return {"a": a, "b": b, "anna": anna, "ewa": ewa, "on_a": on_a, "on_b": on_b, "bare": bare}
+
+
+def test_the_whole_months_of_a_period():
+    d = dt.date
+    assert rollups.whole_months(d(2026, 9, 12), d(2026, 12, 4)) == (d(2026, 10, 1), d(2026, 12, 1))
+    assert rollups.whole_months(d(2026, 10, 1), d(2026, 10, 31)) == (d(2026, 10, 1), d(2026, 11, 1))
+    assert rollups.whole_months(d(2026, 10, 1), d(2026, 10, 30)) == (d(2026, 10, 1), d(2026, 10, 1))
+    assert rollups.whole_months(d(2026, 10, 2), d(2026, 11, 29)) == (d(2026, 10, 2), d(2026, 10, 2))
+    assert rollups.whole_months(d(2026, 12, 2), d(2027, 1, 31)) == (d(2027, 1, 1), d(2027, 2, 1))
+    assert rollups.whole_months(d(2028, 2, 1), d(2028, 2, 29)) == (d(2028, 2, 1), d(2028, 3, 1))
 
 
 def test_messages_written_are_summed_per_local_day(world):
@@ -268,6 +294,21 @@ def test_the_migration_builds_them_from_the_messages_already_there(world, db):
     for name in ("024_report_rollups", "025_report_ticket_days"):
         load_migration(name)._backfill(db)
     assert kept_rows() == before
+    assert_same()
+
+
+def test_the_month_sums_migration_sums_the_days_already_there(world, db):
+    from helpdesk import database
+
+    sqlite = database.is_sqlite(db)
+    migration = load_migration("036_contract_minutes_month")
+    for statement in migration.dropped(sqlite):  # as before it: day sums only
+        db.execute_sql(statement)
+    ContractMinutesMonth.delete().execute()
+    rollups.rebuild(ZONE)
+    assert ContractMinutesMonth.select().count() == 0 and month_sums()
+    for statement in (migration.fill(sqlite), *migration.triggers(sqlite)):
+        db.execute_sql(statement)
     assert_same()
 
 
