@@ -137,3 +137,40 @@ def test_an_app_built_with_a_config_is_not_frozen(config):
     before = gc.get_freeze_count()
     create_app(config)  # tests, the embedded server of `helpdesk run`: nothing moved
     assert gc.get_freeze_count() == before
+
+
+
+def test_the_embedded_server_closes_a_response_it_stops_sending():
+    """A response the server gives up on (its reader went away mid-send) is closed, files
+    included. werkzeug closes it in a `finally` that first drains the socket, and a reset
+    there skips the close: the file stayed open until the garbage collector found it (a
+    ResourceWarning in the browser tests, on the favicon)."""
+    import threading
+
+    from werkzeug.test import EnvironBuilder
+
+    from helpdesk.web.server import werkzeug_server
+
+    closed = threading.Event()
+
+    class Body:
+        def __iter__(self):
+            yield b"first"
+            yield b"second"
+
+        def close(self):
+            closed.set()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body()
+
+    server = werkzeug_server(app, "127.0.0.1", 0)
+    try:
+        started = []
+        response = server.app(EnvironBuilder(path="/").get_environ(), lambda *args: started.append(args))
+        assert next(iter(response)) == b"first" and started
+        del response  # abandoned after the first chunk, never closed by its caller
+        assert closed.is_set()
+    finally:
+        server.server_close()

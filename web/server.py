@@ -25,10 +25,26 @@ def url_of(server: BaseWSGIServer) -> str:
     return f"http://{host}:{server.server_port}/"  # type: ignore[str-bytes-safe]
 
 
+def closed_when_dropped(app):
+    """The WSGI app, with each response closed however its sending ends. werkzeug closes a
+    response in a `finally` that first drains the socket; when the reader reset the
+    connection, that drain raises and the close is skipped, leaving a file being sent open
+    until the garbage collector finds it. A generator's own `finally` runs when it is dropped."""
+    def serve(environ, start_response):
+        response = app(environ, start_response)
+        try:
+            yield from response
+        finally:
+            close = getattr(response, "close", None)
+            if close is not None:
+                close()
+    return serve
+
+
 def werkzeug_server(app, host: str, port: int) -> BaseWSGIServer:
     """A threaded werkzeug server bound to host:port (port 0: any free port); not yet serving."""
     try:
-        return make_server(host, port, app, threaded=True)
+        return make_server(host, port, closed_when_dropped(app), threaded=True)
     except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
         raise ConfigError(f"HELPDESK_WEB_LISTEN: cannot listen on {host}:{port}: {exc}") from None
 
