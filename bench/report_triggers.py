@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-MIGRATIONS = ("035_report_months.py", "036_contract_minutes_month.py")
+MIGRATIONS = ("037_report_months_closed.py", "036_contract_minutes_month.py")  # 037: 035's triggers now
 BATCH = 100
 
 

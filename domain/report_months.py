@@ -1,6 +1,7 @@
-"""The figures of two reports per month, each whole month's kept (issue 18): "first response
-and resolution times" (medians and 90th percentiles of every ticket opened in the month)
-and "service-level compliance" (per level, deadlines met and breached).
+"""The figures of three reports per month, each whole month's kept (issue 18): "first response
+and resolution times" (medians and 90th percentiles of every ticket opened in the month),
+"service-level compliance" (per level, deadlines met and breached) and, for "per engineer",
+the tickets closed in the month per assignee.
 
 Exact percentiles need every ticket's times, so a report over twelve weeks read 5,700
 tickets twice on every view, and one over a year or five read them all. A month that lies
@@ -9,8 +10,8 @@ whole in the period asked is the same whatever the period, so its figures are ke
 months it covers) are read from the tickets.
 
 A kept month is never wrong:
-- the database deletes its row in the statement that inserts, deletes or changes one of
-  its tickets in a column these reports read (triggers, migration 035);
+- the database deletes its row in the statement that inserts, deletes or changes a ticket
+  opened or closed in it, in a column these reports read (triggers, migrations 035 and 037);
 - the clock: an open ticket's deadline breaches when it passes, with no write. A row holds
   the first such deadline still ahead when it was worked out (`valid_until`) and is used
   only before it, and only at or after the time it was worked out;
@@ -19,7 +20,8 @@ A kept month is never wrong:
   commits between the tickets read and the row written. When that lock is not had within
   `LOCK_WAIT_MS`, the month is read from the tickets and not kept.
 
-In: a `Period`, the time now. Out: per month of the period, its `Times` and `Deadlines`.
+In: a `Period`, the time now. Out: per month of the period, its `Times`, `Deadlines` and
+tickets `closed` per assignee.
 """
 from __future__ import annotations
 
@@ -73,6 +75,7 @@ class Deadlines:
 class Figures:
     times: Times
     deadlines: Deadlines
+    closed: tuple[tuple[int, int], ...]  # (assignee's id, tickets closed in the month), by id
 
 
 # --- pure ------------------------------------------------------------------------------------------
@@ -131,12 +134,14 @@ def _when(value) -> dt.datetime:
 
 
 def dumps(figures: Figures) -> str:
-    return json.dumps([list(vars(figures.times).values()), [list(level) for level in figures.deadlines.levels]])
+    return json.dumps([list(vars(figures.times).values()), [list(level) for level in figures.deadlines.levels],
+                       [list(pair) for pair in figures.closed]])
 
 
 def loads(text: str) -> Figures:
-    times, levels = json.loads(text)
-    return Figures(Times(*times), Deadlines(tuple(tuple(level) for level in levels)))
+    times, levels, closed = json.loads(text)
+    return Figures(Times(*times), Deadlines(tuple(tuple(level) for level in levels)),
+                   tuple(tuple(pair) for pair in closed))
 
 
 def usable(computed_at: dt.datetime, valid_until: dt.datetime | None, now: dt.datetime) -> bool:
@@ -183,6 +188,15 @@ def _deadlines(since: dt.datetime, until: dt.datetime, now: dt.datetime):
 
 
 @prepared
+def _closed(since: dt.datetime, until: dt.datetime):
+    """Per assignee: the tickets closed in [since, until), not merged (the covering index on
+    (closed_at, assignee_id, merged_into_id): migration 022)."""
+    return (Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id))
+            .where(Ticket.closed_at >= since, Ticket.closed_at < until, Ticket.assignee.is_null(False), UNMERGED)
+            .group_by(Ticket.assignee).tuples())
+
+
+@prepared
 def _kept(zone: str, first: dt.datetime, last: dt.datetime):
     return (ReportMonth.select(ReportMonth.since, ReportMonth.figures, ReportMonth.computed_at,
                                ReportMonth.valid_until)
@@ -200,6 +214,10 @@ def times(segment: Segment) -> Times:
 
 def deadlines(segment: Segment, now: dt.datetime) -> tuple[Deadlines, dt.datetime | None]:
     return deadlines_of(_rows(_deadlines, segment.since, segment.until, now))
+
+
+def closed(segment: Segment) -> tuple[tuple[int, int], ...]:
+    return tuple(sorted((int(assignee), int(count)) for assignee, count in _rows(_closed, segment.since, segment.until)))
 
 
 # --- the kept months -------------------------------------------------------------------------------
@@ -260,4 +278,4 @@ def _writers_held_off():
 
 def _figures(segment: Segment, now: dt.datetime) -> tuple[Figures, dt.datetime | None]:
     levels, valid_until = deadlines(segment, now)
-    return Figures(times(segment), levels), valid_until
+    return Figures(times(segment), levels, closed(segment)), valid_until

@@ -255,18 +255,20 @@ def _open_per_assignee():
             .where(Ticket.status.in_(OPEN_STATUSES), assignee.is_null(False)).group_by(assignee).tuples())
 
 
-@prepared
-def _closed_per_assignee(since: dt.datetime, until: dt.datetime):
-    return (Ticket.select(Ticket.assignee, fn.COUNT(Ticket.id))
-            .where(Ticket.closed_at >= since, Ticket.closed_at < until, Ticket.assignee.is_null(False), UNMERGED)
-            .group_by(Ticket.assignee).tuples())
+def _closed_per_assignee(period: Period, now: dt.datetime) -> Counter:
+    """Tickets closed in the period per assignee: the whole months kept, the rest read."""
+    whole = report_months.kept(period, now)
+    closed: Counter = Counter()
+    for segment in report_months.segments(period):
+        closed.update(dict(whole[segment.since].closed if segment.whole else report_months.closed(segment)))
+    return closed
 
 
 def engineers(period: Period, now: dt.datetime, kept: bool, limit: int | None) -> Report:
     """Per engineer: open tickets assigned now, tickets closed, public answers, time spent."""
     people = _engineers()
     assigned = dict(_open_per_assignee())
-    closed = dict(_closed_per_assignee(period.since, period.until))
+    closed = _closed_per_assignee(period, now)
     if kept:  # the per-day sums (domain/rollups.py)
         answers = rollups.answers(period.start, period.end)
         spent = rollups.minutes_per_engineer(period.start, period.end)

@@ -1,7 +1,8 @@
-"""Each whole month's response times and deadlines, kept (domain/report_months.py, migration
-035): the reports with kept months equal the rows counted one by one (tests/test_report_queries's
-reference) whatever changes a ticket, in whichever way, whenever the clock moves, in another
-zone, and while a writer and a reader of the same month race."""
+"""Each whole month's response times, deadlines and tickets closed per assignee, kept
+(domain/report_months.py, migrations 035 and 037): the reports with kept months equal the rows
+counted one by one (tests/test_report_queries's reference) whatever changes a ticket, in
+whichever way, whenever the clock moves, in another zone, and while a writer and a reader of
+the same month race."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,7 +13,7 @@ import pytest
 from helpdesk.domain import merge, report_months, statistics, tickets
 from helpdesk.domain.report_months import Segment, segments
 from helpdesk.domain.statistics import Period
-from helpdesk.models import ReportMonth, Status, Ticket, db
+from helpdesk.models import ReportMonth, Status, Ticket, User, db
 from tests.test_report_queries import ZONE, _random_tickets, _reference
 
 TWO = (dt.date(2026, 9, 28), dt.date(2026, 11, 30))  # October and November whole, September's end
@@ -29,6 +30,19 @@ def _period(start=TWO[0], end=TWO[1], zone=ZONE, now=LATER) -> Period:
 def _assert_as_counted(period: Period, now: dt.datetime = LATER) -> None:
     for name in NAMES:
         assert statistics.report(name, period, now=now).rows == _reference(name, period, now), name
+    closed = {email: n for email, _, n, *_ in statistics.report("engineers", period, now=now).rows}
+    assert closed == _closed_reference(period), "engineers"
+
+
+def _closed_reference(period: Period) -> dict[str, int]:
+    """Per engineer: the tickets closed in the period and assigned to them, counted one by one."""
+    engineers = {u.id: u.email for u in User.select().where(User.role.in_(["engineer", "admin"]))}
+    counted = dict.fromkeys(engineers.values(), 0)
+    for t in Ticket.select():
+        if t.merged_into_id is None and t.assignee_id in engineers and t.closed_at \
+                and period.since <= t.closed_at < period.until:
+            counted[engineers[t.assignee_id]] += 1
+    return counted
 
 
 def _kept() -> set[dt.datetime]:
@@ -70,7 +84,8 @@ def test_when_a_kept_month_may_be_used():
 
 def test_the_figures_written_and_read_back():
     figures = report_months.Figures(report_months.Times(3, 0.1 + 0.2, 7200.000001, None, None),
-                                    report_months.Deadlines((("Gold", 3, 1, 1, 0, 2), ("Silver", 1, 0, 0, 0, 0))))
+                                    report_months.Deadlines((("Gold", 3, 1, 1, 0, 2), ("Silver", 1, 0, 0, 0, 0))),
+                                    ((4, 2), (17, 1)))
     assert report_months.loads(report_months.dumps(figures)) == figures
 
 
@@ -102,7 +117,7 @@ def test_a_kept_month_is_not_read_for_another_zone(db):
 # --- forgotten by the write that changes a month --------------------------------------------------------
 
 
-OPEN, CLOSED = Ticket.closed_at.is_null(), Ticket.closed_at.is_null(False)
+OPEN, CLOSED = Ticket.closed_at.is_null(), Ticket.closed_at < NOVEMBER  # closed in its month of opening
 
 
 def _changes():
@@ -124,6 +139,8 @@ def _changes():
         "clock paused": (OPEN, lambda t: Ticket.update(sla_paused_at=t.created_at + dt.timedelta(seconds=2))
                          .where(Ticket.id == t.id).execute()),
         "by hand": (CLOSED, by_hand),
+        "reassigned": (CLOSED, lambda t: Ticket.update(assignee=User.create(email="ewa@firma.pl", role="engineer"))
+                       .where(Ticket.id == t.id).execute()),
         "deleted": (OPEN, lambda t: Ticket.delete().where(Ticket.id == t.id).execute()),
         "merged": (OPEN, lambda t: merge.merge(t.id, _in(NOVEMBER).id, None, confirmed=True)),
     }
@@ -158,6 +175,25 @@ def test_a_ticket_opened_or_moved_to_another_month_forgets_both(db):
     moved = _in(OCTOBER)
     Ticket.update(created_at=NOVEMBER + dt.timedelta(days=1)).where(Ticket.id == moved.id).execute()
     assert _kept() == set()
+    _assert_as_counted(period)
+
+
+def test_a_ticket_closed_in_another_month_forgets_both(db):
+    """A month holds the tickets closed in it too ("per engineer"): closing, reopening or
+    reassigning a ticket forgets the month it was closed in as well as the one it was opened in."""
+    _random_tickets(2)
+    period = _period()
+    _assert_as_counted(period)
+    ticket = _in(OCTOBER, OPEN, Ticket.assignee.is_null(False))
+    tickets.set_status(ticket, Status.CLOSED, now=NOVEMBER + dt.timedelta(days=2))
+    assert _kept() == set()
+    _assert_as_counted(period)
+    Ticket.update(assignee=None).where(Ticket.id == ticket.id).execute()
+    assert _kept() == set()
+    _assert_as_counted(period)
+    closed_in_november = _in(NOVEMBER, Ticket.closed_at >= NOVEMBER)
+    tickets.set_status(Ticket.get_by_id(closed_in_november.id), Status.OPEN, now=LATER)
+    assert _kept() == {OCTOBER}
     _assert_as_counted(period)
 
 
@@ -242,7 +278,7 @@ def test_a_month_is_not_kept_while_a_writer_holds_on(db, monkeypatch):
     def write():
         try:
             with db.atomic() as transaction:
-                Ticket.update(closed_at=None).where(Ticket.id == _in(NOVEMBER, CLOSED).id).execute()
+                Ticket.update(closed_at=None).where(Ticket.id == _in(NOVEMBER, Ticket.closed_at.is_null(False)).id).execute()
                 holding.set()
                 done.wait(10)
                 transaction.rollback()
@@ -259,3 +295,27 @@ def test_a_month_is_not_kept_while_a_writer_holds_on(db, monkeypatch):
         writer.join(10)
     assert _kept() == set()  # nothing kept: the writer held on past the wait
     assert rows == expected  # read from the tickets instead
+
+
+def test_migration_037_drops_the_rows_kept_before_and_rolls_back_to_035s_triggers(db):
+    """Rows kept before 037 lack the closed counts: dropped both ways. Rolled back, a ticket's
+    write forgets its month of opening only, as migration 035 did; migrated again, both."""
+    from tests.harness import load_migration
+
+    migration = load_migration("037_report_months_closed")
+
+    class Direct:
+        def sql(self, statement):
+            db.execute_sql(statement)
+
+    _random_tickets(2)
+    period = _period()
+    ticket = _in(OCTOBER, OPEN)
+    for step, forgotten in ((migration.rollback, {OCTOBER}), (migration.migrate, {OCTOBER, NOVEMBER})):
+        _assert_as_counted(period)
+        step(Direct(), db)
+        assert _kept() == set()
+        _assert_as_counted(period)
+        Ticket.update(closed_at=NOVEMBER + dt.timedelta(days=1)).where(Ticket.id == ticket.id).execute()
+        assert _kept() == {OCTOBER, NOVEMBER} - forgotten
+        Ticket.update(closed_at=None).where(Ticket.id == ticket.id).execute()
