@@ -26,6 +26,7 @@ tickets `closed` per assignee.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import json
 import logging
@@ -223,9 +224,32 @@ def closed(segment: Segment) -> tuple[tuple[int, int], ...]:
 # --- the kept months -------------------------------------------------------------------------------
 
 
+_read_once: contextvars.ContextVar[dict | None] = contextvars.ContextVar("report_months_read_once", default=None)
+
+
+@contextlib.contextmanager
+def read_once():
+    """Within it, `kept` reads the months of a period once for a clock: the reports page's
+    three reports that use them share one read."""
+    token = _read_once.set({})
+    try:
+        yield
+    finally:
+        _read_once.reset(token)
+
+
 def kept(period, now: dt.datetime) -> dict[dt.datetime, Figures]:
     """The figures of every month that lies whole in the period, by its first instant: those
     kept, and the others worked out now (and kept, when the writers could be held off)."""
+    read = _read_once.get()
+    if read is None:
+        return _kept_now(period, now)
+    if (period, now) not in read:
+        read[(period, now)] = _kept_now(period, now)
+    return read[(period, now)]
+
+
+def _kept_now(period, now: dt.datetime) -> dict[dt.datetime, Figures]:
     wholes = [s for s in segments(period) if s.whole]
     if not wholes:
         return {}

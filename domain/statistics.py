@@ -324,4 +324,5 @@ def report(name: str, period: Period, config=None, *, now: dt.datetime | None = 
 def reports(period: Period, *, now: dt.datetime, limit: int | None = None) -> list[Report]:
     """Every report, as the reports page shows them (the sums' zone read once)."""
     kept = rollups.kept_for(period.zone.key)  # once, not once a report
-    return [report(name, period, now=now, kept=kept, limit=limit) for name in REPORTS]
+    with report_months.read_once():  # the kept months, once for the three reports that read them
+        return [report(name, period, now=now, kept=kept, limit=limit) for name in REPORTS]
