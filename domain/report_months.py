@@ -254,9 +254,13 @@ def _kept_now(period, now: dt.datetime) -> dict[dt.datetime, Figures]:
     if not wholes:
         return {}
     zone = period.zone.key
-    found = {_when(since): loads(figures)
-             for since, figures, computed_at, valid_until in _rows(_kept, zone, wholes[0].since, wholes[-1].since)
-             if usable(_when(computed_at), valid_until and _when(valid_until), now)}
+    found = {}
+    for since, figures, computed_at, valid_until in _rows(_kept, zone, wholes[0].since, wholes[-1].since):
+        if usable(_when(computed_at), valid_until and _when(valid_until), now):
+            try:
+                found[_when(since)] = loads(figures)
+            except (ValueError, TypeError):  # another version's figures: worked out again below
+                log.info("report month %s of %s: figures not read, worked out again", since, zone)
     for segment in wholes:
         if segment.since not in found:
             found[segment.since] = _work_out(segment, zone, now)

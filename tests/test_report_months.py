@@ -352,3 +352,15 @@ def test_every_report_of_the_page_reads_the_kept_months_once(db):
         log.removeHandler(reads)
         log.setLevel(level)
     _assert_as_counted(period)
+
+
+def test_figures_kept_in_another_form_are_worked_out_again(db):
+    """A row another version wrote (migration 035's two parts, or anything else) is not read
+    but worked out again and overwritten."""
+    _random_tickets(1)
+    period = _period()
+    _assert_as_counted(period)
+    for figures in ('[[1, 2.0, 3.0, null, null], []]', "not JSON", "{}"):
+        ReportMonth.update(figures=figures).where(ReportMonth.since == OCTOBER).execute()
+        _assert_as_counted(period)
+        assert report_months.loads(ReportMonth.get(ReportMonth.since == OCTOBER).figures).times.tickets > 0
