@@ -1,13 +1,13 @@
-"""What the reports' kept figures cost the writers: the triggers of migrations 035 (a ticket's
-write forgets its month's kept response times and deadlines) and 036 (a day's minutes added
-to its month's sums), timed with them and without them in the same run.
+"""What the reports' kept figures cost the writers: the triggers of migrations 035 and 037 (a
+ticket's write forgets the kept figures of the months it was opened and closed in) and 036 (a
+day's minutes added to its month's sums), timed with them and without them in the same run.
 
 Each kind of write runs row by row, in transactions of 100 as the mail worker commits its
 batches, on a database with 36 kept months in each of two zones:
 
-  ticket inserted      INSERT INTO ticket (035: a DELETE on report_month by its month)
-  ticket closed        UPDATE of closed_at and status, a column the reports read (035: two)
-  ticket touched       UPDATE of updated_at only, as most of the worker's are (035: the
+  ticket inserted      INSERT INTO ticket (037: a DELETE on report_month by its months)
+  ticket closed        UPDATE of closed_at and status, a column the reports read (037: two)
+  ticket touched       UPDATE of updated_at only, as most of the worker's are (037: the
                        trigger's column list leaves it out; nothing runs)
   minutes added        a message's minutes added to its contract's day (036: an upsert on
                        the month's sums)
