@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -33,19 +32,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-MIGRATIONS = ("037_report_months_closed.py", "036_contract_minutes_month.py")  # 037: 035's triggers now
+MIGRATIONS = ("037_report_months_closed", "036_contract_minutes_month")  # 037: 035's triggers now
 BATCH = 100
 
 
-def _migration(name: str):
-    spec = importlib.util.spec_from_file_location(name[:-3], REPO / "migrations" / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _set_triggers(db, sqlite: bool, on: bool) -> None:
-    for module in map(_migration, MIGRATIONS):
+    from tests.harness import load_migration
+
+    for module in map(load_migration, MIGRATIONS):
         for statement in module.dropped(sqlite) + (module.triggers(sqlite) if on else []):
             db.execute_sql(statement)
 

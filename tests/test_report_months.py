@@ -324,33 +324,20 @@ def test_migration_037_drops_the_rows_kept_before_and_rolls_back_to_035s_trigger
 def test_every_report_of_the_page_reads_the_kept_months_once(db):
     """Response times, service levels and per engineer share one read of `report_month`
     (statistics.reports, as the page calls it); each report alone reads it itself."""
-    import logging
+    from tests.portal import QueryCounter
 
     _random_tickets(3)
     period = _period()
     statistics.reports(period, now=LATER)  # worked out and kept
 
-    class Reads(logging.Handler):
-        def __init__(self):
-            super().__init__()
-            self.count = 0
+    def reads(counter) -> int:
+        return sum(sql.startswith("('SELECT") and '"report_month"' in sql for sql in counter.statements)
 
-        def emit(self, record):
-            sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
-            self.count += sql.startswith("SELECT") and '"report_month"' in sql
-
-    reads, log = Reads(), logging.getLogger("peewee")
-    log.addHandler(reads)
-    level = log.level
-    log.setLevel(logging.DEBUG)
-    try:
+    with QueryCounter() as counter:
         rows = [r.rows for r in statistics.reports(period, now=LATER)]
-        assert reads.count == 1
+        assert reads(counter) == 1
         assert rows == [statistics.report(name, period, now=LATER).rows for name in statistics.REPORTS]
-        assert reads.count == 1 + 3  # one each, outside the page
-    finally:
-        log.removeHandler(reads)
-        log.setLevel(level)
+        assert reads(counter) == 1 + 3  # one each, outside the page
     _assert_as_counted(period)
 
 
