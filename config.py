@@ -278,6 +278,9 @@ class Config:
     max_attachments: int = 100
     parse_workers: int = 1  # processes parsing beside the one that fetches and writes; 0: in-process
     db_busy_timeout_ms: int = 30_000
+    # PostgreSQL: the portal's queries prepared by the server once per connection ("on"), or
+    # sent whole each time ("off": behind PgBouncer in transaction mode or a like pooler).
+    database_prepared: str = "on"
     parse_timeout_seconds: int = 120  # a message that keeps a parser busy longer is quarantined
     reconnect_max_seconds: int = 300
     # Caps on who one mail or form brings onto a ticket (no relay: issue 13). The sender of a
@@ -461,6 +464,8 @@ def load_config(environ: dict | None = None, dotenv: Path | None = Path(".env"))
     if config.max_new_participants_per_mail < 1 or config.max_participants_per_ticket < 2:
         raise ConfigError("HELPDESK_MAX_NEW_PARTICIPANTS_PER_MAIL must be 1 or more and "
                           "HELPDESK_MAX_PARTICIPANTS_PER_TICKET 2 or more")
+    if config.database_prepared not in ("on", "off"):
+        raise ConfigError("HELPDESK_DATABASE_PREPARED: use 'on' or 'off'")
     if config.language not in ("pl", "en"):
         raise ConfigError("HELPDESK_LANGUAGE: use 'pl' or 'en'")
     for url in ("web_address", "mailbox", "smtp"):  # validate the URLs now, with a clear message

@@ -29,13 +29,18 @@ SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str, *, busy_timeout_ms: int = 30_000, pooled: bool = False) -> Database:
+def open_database(url: str, *, busy_timeout_ms: int = 30_000, pooled: bool = False,
+                  server_prepared: bool = True) -> Database:
     """A Database for the URL, bound to `models.db`; connections open lazily.
 
     pooled: `close()` hands the connection back for the next request instead of closing it
     (the portal). Opening one costs 2-3 ms of CPU on SQLite (the schema is read again, and
     the last connection to close checkpoints the WAL), about half of a plain page's time,
     and a new server process on PostgreSQL. Idle connections are closed after 5 minutes.
+
+    server_prepared: on PostgreSQL, the queries of `domain.prepared` are prepared by the
+    server once per connection (HELPDESK_DATABASE_PREPARED; off behind a pooler that hands
+    each transaction another session).
     """
     pool = {"max_connections": 0, "stale_timeout": POOL_STALE_S} if pooled else {}
     if url.startswith("sqlite:///"):
@@ -55,6 +60,7 @@ def open_database(url: str, *, busy_timeout_ms: int = 30_000, pooled: bool = Fal
         # same wait as SQLite's busy timeout, instead of hanging the request or the batch.
         scheme = "postgresql+pool://" if pooled else "postgresql://"
         database = connect_url(scheme + url.split("://", 1)[1], options=f"-c lock_timeout={int(busy_timeout_ms)}", **pool)
+        database.server_prepared = server_prepared  # read by domain/prepared.py
     else:
         raise ValueError(f"HELPDESK_DATABASE_URL: unsupported database URL {url!r}")
     if pooled:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from peewee import JOIN, CharField, fn
+from peewee import JOIN, CharField, Value, fn
 
 from helpdesk.domain.prepared import PreparedError, prepared
 from helpdesk.models import BaseModel, Company, Contract, Message, Ticket, User, db as models_db
+from tests.postgres import postgres_only
 
 
 def plain(query) -> list:
@@ -234,3 +235,90 @@ def test_refuses_lists_it_cannot_prepare(world):
         with pytest.raises(PreparedError):
             call()
     assert listed([1, 2]) is not None
+
+
+# --- PostgreSQL: prepared by the server ----------------------------------------------------------
+
+
+def server_prepared() -> dict[str, str]:
+    """This connection's statements the server holds prepared: name -> their text."""
+    return dict(models_db.execute_sql("SELECT name, statement FROM pg_prepared_statements").fetchall())
+
+
+def open_tickets_after(user_id: int, since: dt.datetime):
+    return (Ticket.select(Ticket.id, Ticket.subject)
+            .where(Ticket.requester == user_id, Ticket.status != "closed", Ticket.created_at >= since)
+            .order_by(Ticket.id).tuples())
+
+
+@postgres_only
+def test_postgresql_prepares_each_statement_once_per_connection_with_its_constants_written_in(world):
+    query = prepared(open_tickets_after)
+    user, base = world["users"][1], world["base"]
+    for hours in (0, 5, 29, 40):
+        assert query(user.id, base + dt.timedelta(hours=hours)) == \
+            list(open_tickets_after(user.id, base + dt.timedelta(hours=hours)))
+    assert any(query(user.id, base))
+    (statement,) = query.statements.values()
+    held = server_prepared()
+    assert statement.name in held
+    text = held[statement.name]
+    assert "'closed'" in text and "$1" in text and "$2" in text and "$3" not in text
+    # a new connection: prepared again on its first run there
+    models_db.close()
+    models_db.connect()
+    assert statement.name not in server_prepared()
+    assert query(user.id, base) == list(open_tickets_after(user.id, base))
+    assert statement.name in server_prepared()
+
+
+@postgres_only
+def test_postgresql_statement_log_shows_the_sql_with_its_values(world):
+    from tests.portal import QueryCounter
+
+    user, base = world["users"][0], world["base"]
+    query = prepared(open_tickets_after)
+    with QueryCounter() as counted:
+        query(user.id, base)
+        query(user.id, base)
+    assert len(counted.statements) == 2
+    assert all(sql.startswith("('SELECT") and "EXECUTE" not in sql for sql in counted.statements)
+
+
+def untyped(email: str):
+    # a string the server cannot type on its own in a PREPARE ($1 IS NULL)
+    return User.select(User.id).where(Value(email).is_null(False)).order_by(User.id).tuples()
+
+
+@postgres_only
+def test_postgresql_a_statement_the_server_refuses_runs_as_plain_sql_inside_a_transaction_too(world):
+    query = prepared(untyped)
+    with models_db.atomic():
+        Company.create(nip="1234563218", name="Nowa")
+        assert query("x@example.com") == list(untyped("x@example.com"))
+        assert Company.select().where(Company.name == "Nowa").count() == 1  # the transaction goes on
+    assert Company.select().where(Company.name == "Nowa").count() == 1
+    (statement,) = query.statements.values()
+    assert statement.server.prepare is None and statement.name not in server_prepared()
+    assert query("y@example.com") == list(untyped("y@example.com"))  # and again, not tried twice
+
+
+@postgres_only
+def test_postgresql_prepared_statements_off(config, world):
+    from helpdesk import database
+
+    off = database.open_database(config.database_url, server_prepared=False)
+    try:
+        query = prepared(open_tickets_after)
+        assert query(world["users"][1].id, world["base"]) == list(open_tickets_after(world["users"][1].id, world["base"]))
+        assert server_prepared() == {}
+    finally:
+        off.close()
+
+
+def test_server_types_are_those_of_psycopg2s_literals():
+    from helpdesk.domain.prepared import server_type
+
+    assert [server_type(v) for v in (True, 7, 1.5, dt.date(2026, 1, 1), dt.datetime(2026, 1, 1),
+                                     dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), b"x", "text", None)] == \
+        ["boolean", "bigint", "double precision", "date", "timestamp", "timestamptz", "bytea", "unknown", "unknown"]
