@@ -58,10 +58,17 @@ def test_mailbox_urls(url, expected):
     ({"HELPDESK_POLL_SECONDS": "soon"}, "HELPDESK_POLL_SECONDS"),
     ({"HELPDESK_MAILBOX_DONE": "delete"}, "HELPDESK_MAILBOX_DONE"),
     ({"HELPDESK_SMTP_URL": "smtp:///"}, "HELPDESK_SMTP_URL"),
+    ({"HELPDESK_DATABASE_PREPARED": "yes"}, "HELPDESK_DATABASE_PREPARED"),
 ])
 def test_bad_values_name_their_variable(tmp_path, env, variable):
     with pytest.raises(ConfigError, match=variable):
         load_config({"HELPDESK_DATA_DIR": str(tmp_path), **env}, dotenv=None)
+
+
+def test_server_prepared_statements_on_unless_turned_off(tmp_path):
+    assert load_config({"HELPDESK_DATA_DIR": str(tmp_path)}, dotenv=None).database_prepared == "on"
+    assert load_config({"HELPDESK_DATA_DIR": str(tmp_path), "HELPDESK_DATABASE_PREPARED": "off"},
+                       dotenv=None).database_prepared == "off"
 
 
 def test_printed_settings_give_away_no_password_key_or_token(tmp_path):
