@@ -341,9 +341,13 @@ def _run_server_side(database, statement: _Statement, params: list):
     return cursor
 
 
+REFUSED = "42"  # SQLSTATE class of what the statement is (syntax, types): the same every time
+
+
 def _prepare(connection, cursor, statement: _Statement, *, in_transaction: bool) -> bool:
     """PREPARE on this connection; in a transaction inside a savepoint of its own, so that a
-    refusal leaves the transaction as it was. A refused statement is never tried again."""
+    failure leaves the transaction as it was. A statement the server refuses (its types) is
+    not tried again; one that failed for the moment (a lock not had in time) is, next run."""
     import psycopg2
 
     try:
@@ -354,9 +358,10 @@ def _prepare(connection, cursor, statement: _Statement, *, in_transaction: bool)
         if in_transaction:
             cursor.execute("ROLLBACK TO SAVEPOINT hd_prepare")
             cursor.execute("RELEASE SAVEPOINT hd_prepare")
-        log.warning("%s: not prepared by the server, run as plain SQL: %s", statement.name, error)
-        statement.server.prepare = None
-        return False
+        if (error.pgcode or "").startswith(REFUSED):
+            log.warning("%s: not prepared by the server, run as plain SQL: %s", statement.name, error)
+            statement.server.prepare = None
+        return False  # this time as plain SQL, which meets the same lock, or not
     if in_transaction:
         cursor.execute("RELEASE SAVEPOINT hd_prepare")
     return True

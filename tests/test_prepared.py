@@ -322,3 +322,25 @@ def test_server_types_are_those_of_psycopg2s_literals():
     assert [server_type(v) for v in (True, 7, 1.5, dt.date(2026, 1, 1), dt.datetime(2026, 1, 1),
                                      dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), b"x", "text", None)] == \
         ["boolean", "bigint", "double precision", "date", "timestamp", "timestamptz", "bytea", "unknown", "unknown"]
+
+
+@postgres_only
+def test_postgresql_a_statement_that_meets_a_lock_is_prepared_on_a_later_run(config, world):
+    import psycopg2
+    from peewee import OperationalError
+
+    query = prepared(open_tickets_after)
+    user, base = world["users"][1], world["base"]
+    models_db.execute_sql("SET lock_timeout = 200")
+    holder = psycopg2.connect(config.database_url)
+    try:
+        holder.cursor().execute("LOCK TABLE ticket IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(OperationalError, match="lock timeout"):
+            query(user.id, base)
+    finally:
+        holder.rollback()
+        holder.close()
+    (statement,) = query.statements.values()
+    assert statement.server.prepare is not None  # not given up for a lock
+    assert query(user.id, base) == list(open_tickets_after(user.id, base))
+    assert statement.name in server_prepared()
