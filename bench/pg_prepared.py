@@ -7,9 +7,10 @@ once on the same database, each under gunicorn with 2 sync workers; each page is
 on one, then the other, `--rounds` times (the order swapped every round), with the Python
 load generator (4 keep-alive connections). It prints, per page, the median requests/s
 and p95 of each and their ratio (on / off), and each one's statements' time in-process
-(with and without, the median of 30 requests).
+(with and without, the median of 30 requests). The static page uses no database: its
+ratio shows how far apart two identical portals come out in the run.
 
-    python bench/pg_prepared.py --reuse DIR [--rounds 3] [--duration 4] [--only TEXT ...]
+    python bench/pg_prepared.py --reuse DIR [--rounds 4] [--duration 4] [--only TEXT ...]
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def in_process_sql_ms(work: Path, users: dict, chosen: list, prepared: bool) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reuse", type=Path, required=True, help="a data set of bench/web_pg.py --reuse")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4, help="each portal goes first in half of them")
     parser.add_argument("--duration", type=float, default=4.0, help="seconds of load per page, portal and round")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--only", nargs="+", metavar="TEXT", help="the pages whose names contain one of these")

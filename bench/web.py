@@ -966,7 +966,7 @@ def main() -> None:
         script.write_text(WRK_SCRIPT)
         tool = (f"wrk (2 threads, {args.connections} connections)" if use_wrk else
                 f"Python load generator in a separate process ({args.connections} keep-alive connections; "
-                "wrk is not installed)")
+                + ("--python-load)" if args.python_load else "wrk is not installed)"))
         print(f"\nserver: gunicorn, {args.workers} sync workers (helpdesk web --workers {args.workers}); "
               f"load: {tool}; {args.duration:g} s per page after {args.warmup:g} s of warm-up; {os.cpu_count()} cores")
         results = []
