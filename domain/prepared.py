@@ -331,7 +331,8 @@ def _run_server_side(database, statement: _Statement, params: list):
     started = time.perf_counter() if hooks else None
     try:
         with __exception_wrapper__:
-            cursor.execute(form.execute, [params[i] for i in form.arguments])
+            _execute(connection, cursor, statement, [params[i] for i in form.arguments], done,
+                     retry=status != _IN_TRANSACTION)
     except Exception as error:
         if started is not None:
             database._notify_hooks(statement.sql, params, started, error)
@@ -341,7 +342,29 @@ def _run_server_side(database, statement: _Statement, params: list):
     return cursor
 
 
+LOST = "26000"  # invalid_sql_statement_name: the session no longer holds it (DEALLOCATE, DISCARD ALL)
+
+
+def _execute(connection, cursor, statement: _Statement, arguments: list, done: set, *, retry: bool) -> None:
+    """EXECUTE; when the session has lost its prepared statements, they are all prepared again
+    as they are next used: this one at once outside a transaction (nothing was done), else on
+    the next run, the transaction having failed with the error."""
+    import psycopg2
+
+    try:
+        cursor.execute(statement.server.execute, arguments)
+    except psycopg2.Error as error:
+        if error.pgcode != LOST:
+            raise
+        done.clear()
+        if not retry or not _prepare(connection, cursor, statement, in_transaction=False):
+            raise
+        done.add(statement.name)
+        cursor.execute(statement.server.execute, arguments)
+
+
 REFUSED = "42"  # SQLSTATE class of what the statement is (syntax, types): the same every time
+HELD = "42P05"  # duplicate_prepared_statement: the session holds it already (after a lost one's `clear`)
 
 
 def _prepare(connection, cursor, statement: _Statement, *, in_transaction: bool) -> bool:
@@ -358,6 +381,8 @@ def _prepare(connection, cursor, statement: _Statement, *, in_transaction: bool)
         if in_transaction:
             cursor.execute("ROLLBACK TO SAVEPOINT hd_prepare")
             cursor.execute("RELEASE SAVEPOINT hd_prepare")
+        if error.pgcode == HELD:
+            return True
         if (error.pgcode or "").startswith(REFUSED):
             log.warning("%s: not prepared by the server, run as plain SQL: %s", statement.name, error)
             statement.server.prepare = None

@@ -344,3 +344,35 @@ def test_postgresql_a_statement_that_meets_a_lock_is_prepared_on_a_later_run(con
     assert statement.server.prepare is not None  # not given up for a lock
     assert query(user.id, base) == list(open_tickets_after(user.id, base))
     assert statement.name in server_prepared()
+
+
+@postgres_only
+def test_postgresql_statements_the_session_lost_are_prepared_again(world):
+    query = prepared(open_tickets_after)
+    user, base = world["users"][1], world["base"]
+    want = list(open_tickets_after(user.id, base))
+    assert query(user.id, base) == want
+    models_db.execute_sql("DEALLOCATE ALL")
+    assert query(user.id, base) == want  # outside a transaction: prepared again and run at once
+    (statement,) = query.statements.values()
+    assert statement.name in server_prepared()
+    models_db.execute_sql("DEALLOCATE ALL")
+    with pytest.raises(Exception, match="does not exist"):
+        with models_db.atomic():  # inside one: the transaction fails with the error ...
+            query(user.id, base)
+    assert query(user.id, base) == want  # ... and the next run prepares it again
+
+
+@postgres_only
+def test_postgresql_one_statement_lost_leaves_the_others_prepared(world):
+    first, second = prepared(open_tickets_after), prepared(tickets_of)
+    user, base = world["users"][1], world["base"]
+    first(user.id, base)
+    second(user.id, "closed", 5)
+    (lost,) = first.statements.values()
+    (kept,) = second.statements.values()
+    models_db.execute_sql(f"DEALLOCATE {lost.name}")
+    assert first(user.id, base) == list(open_tickets_after(user.id, base))
+    assert [t.id for t in second(user.id, "closed", 5)] == [t.id for t in tickets_of(user.id, "closed", 5)]
+    assert kept.server.prepare is not None  # found held, not taken for a refusal
+    assert {lost.name, kept.name} <= set(server_prepared())
