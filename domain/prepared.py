@@ -255,8 +255,8 @@ def prepared(build: Callable) -> Prepared:
 
 class _ServerForm:
     """A statement as PostgreSQL prepares it: the PREPARE (the arguments as $1, $2, ... with
-    their types; the constants written in) and the EXECUTE taking the arguments; None when
-    the server refused it (it then runs as plain SQL)."""
+    their types; the constants written in; None once the server has refused it, and it runs
+    as plain SQL) and the EXECUTE taking the arguments."""
 
     def __init__(self, prepare: str | None, execute: str, arguments: list[int]):
         self.prepare, self.execute, self.arguments = prepare, execute, arguments
@@ -320,8 +320,9 @@ def _run_server_side(database, statement: _Statement, params: list):
     if form.prepare is None:
         return None
     if statement.name not in done:
-        if not _prepare(connection, cursor, statement, in_transaction=status == _IN_TRANSACTION):
-            return None
+        with __exception_wrapper__:  # a lost connection raises Peewee's error, as execute_sql would
+            if not _prepare(connection, cursor, statement, in_transaction=status == _IN_TRANSACTION):
+                return None
         done.add(statement.name)
     # Logged and hooked as the statement with its values (what `execute_sql` does), so what
     # reads the log (statement counts, the bench's timings) sees the same on both databases.
