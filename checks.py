@@ -70,8 +70,7 @@ def _database(config: Config) -> Check:
     from helpdesk import database
 
     try:
-        db = database.open_database(config.database_url, busy_timeout_ms=config.db_busy_timeout_ms,
-                                          server_prepared=config.database_prepared == "on")
+        db = database.open_configured(config)
         db.execute_sql("SELECT 1").fetchone()
         missing = database.pending_migrations(db)
     except (DatabaseError, InterfaceError, OSError, ValueError) as exc:

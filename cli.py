@@ -29,8 +29,7 @@ class CommandError(Exception):
 def _setup(args) -> config_mod.Config:
     config = config_mod.load_config()
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    args.database = database.open_database(config.database_url, busy_timeout_ms=config.db_busy_timeout_ms,
-                                          server_prepared=config.database_prepared == "on")
+    args.database = database.open_configured(config)
     return config
 
 

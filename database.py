@@ -72,6 +72,13 @@ def open_database(url: str, *, busy_timeout_ms: int = 30_000, pooled: bool = Fal
 POOL_STALE_S = 300
 
 
+def open_configured(config, *, pooled: bool = False) -> Database:
+    """`open_database` with the config's database settings (the URL, the busy timeout, the
+    server's prepared statements)."""
+    return open_database(config.database_url, busy_timeout_ms=config.db_busy_timeout_ms, pooled=pooled,
+                         server_prepared=config.database_prepared == "on")
+
+
 def _forget_pool(database) -> None:
     """In a forked child: the parent's pooled connections are the parent's (using or closing
     one from here would break it); start with none."""

@@ -809,6 +809,47 @@ def profile(client, path: str, top: int = 30) -> str:
 # --- main ------------------------------------------------------------------------------------------------
 
 
+def pages_of(built: dict, extras: dict) -> list[tuple[str, str, str]]:
+    """Every page measured: (name, path, who reads it: "" anonymous, "customer", "staff" or
+    "partner"), the static page first (every page is measured against it)."""
+    big = built["big"]
+    # The same page signed in: what a session, its user and the navigation cost before any
+    # page's own work (the floor of every signed-in page below).
+    pages = [("static page (/terms, anonymous)", "/terms", ""),
+             ("customer: static page signed in", "/terms", "customer")]
+    for who in ("customer", "staff"):
+        pages += [(f"{who}: dashboard", "/dashboard", who),
+                  (f"{who}: contract list", "/contracts", who),
+                  (f"{who}: search 'lodz'", "/contracts?q=lodz", who)]
+    pages += [(f"staff: contract list, page {DEEP_CONTRACTS['list']}",
+               f"/contracts?after={extras['contracts_list']}", "staff"),
+              (f"staff: contract archive, page {DEEP_CONTRACTS['archive']}",
+               f"/contracts/archive?after={extras['contracts_archive']}", "staff"),
+              (f"staff: search 'lodz', page {DEEP_CONTRACTS['lodz']}",
+               f"/contracts?q=lodz&after={extras['contracts_lodz']}", "staff")]
+    pages += [("customer: ticket list", "/tickets", "customer"),
+              ("customer: tickets, active", "/tickets?status=active", "customer"),
+              (f"customer: ticket, {BIG} messages", f"/tickets/{big}", "customer"),
+              ("staff: queue unassigned", "/staff?queue=unassigned", "staff"),
+              ("staff: queue all", "/staff?queue=all", "staff"),
+              ("staff: queue due soonest", "/staff", "staff"),
+              ("staff: all by due time", "/staff?queue=all&sort=due", "staff"),
+              ("staff: due soonest, page 2", f"/staff?queue=due&after={extras['due_page_2']}", "staff"),
+              (f"staff: queue all, page {DEEP_PAGE}", f"/staff?queue=all&after={extras['deep_updated']}", "staff"),
+              (f"staff: by due time, page {DEEP_PAGE}", f"/staff?queue=all&sort=due&after={extras['deep_due']}",
+               "staff"),
+              ("staff: reports, 12 weeks", "/staff/reports", "staff"),
+              ("staff: chart response times", "/staff/reports/response_times.svg", "staff"),
+              (f"staff: ticket, {BIG} messages", f"/staff/tickets/{big}", "staff"),
+              ("anonymous: knowledge base", "/kb", ""),
+              ("customer: knowledge base", "/kb", "customer"),
+              ("customer: kb search 'kamera'", "/kb?q=kamera", "customer"),
+              ("customer: kb article", f"/kb/{extras['article']}", "customer"),
+              ("partner: customers", "/partner/customers", "partner"),
+              ("partner: customers' tickets", "/partner/customers/tickets", "partner")]
+    return pages
+
+
 def load_average() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -881,41 +922,7 @@ def main() -> None:
         extras = add_extras(work / "var")
         print(f"  knowledge base and partner: {time.perf_counter() - started:.1f} s ({ARTICLES} articles, "
               f"every {SOLD_EVERY}th contract sold by {extras['partner']})", flush=True)
-        big = built["big"]
-        # The same page signed in: what a session, its user and the navigation cost before any
-        # page's own work (the floor of every signed-in page below).
-        pages = [("static page (/terms, anonymous)", "/terms", ""),
-                 ("customer: static page signed in", "/terms", "customer")]
-        for who in ("customer", "staff"):
-            pages += [(f"{who}: dashboard", "/dashboard", who),
-                      (f"{who}: contract list", "/contracts", who),
-                      (f"{who}: search 'lodz'", "/contracts?q=lodz", who)]
-        pages += [(f"staff: contract list, page {DEEP_CONTRACTS['list']}",
-                   f"/contracts?after={extras['contracts_list']}", "staff"),
-                  (f"staff: contract archive, page {DEEP_CONTRACTS['archive']}",
-                   f"/contracts/archive?after={extras['contracts_archive']}", "staff"),
-                  (f"staff: search 'lodz', page {DEEP_CONTRACTS['lodz']}",
-                   f"/contracts?q=lodz&after={extras['contracts_lodz']}", "staff")]
-        pages += [("customer: ticket list", "/tickets", "customer"),
-                  ("customer: tickets, active", "/tickets?status=active", "customer"),
-                  (f"customer: ticket, {BIG} messages", f"/tickets/{big}", "customer"),
-                  ("staff: queue unassigned", "/staff?queue=unassigned", "staff"),
-                  ("staff: queue all", "/staff?queue=all", "staff"),
-                  ("staff: queue due soonest", "/staff", "staff"),
-                  ("staff: all by due time", "/staff?queue=all&sort=due", "staff"),
-                  ("staff: due soonest, page 2", f"/staff?queue=due&after={extras['due_page_2']}", "staff"),
-                  (f"staff: queue all, page {DEEP_PAGE}", f"/staff?queue=all&after={extras['deep_updated']}", "staff"),
-                  (f"staff: by due time, page {DEEP_PAGE}", f"/staff?queue=all&sort=due&after={extras['deep_due']}",
-                   "staff"),
-                  ("staff: reports, 12 weeks", "/staff/reports", "staff"),
-                  ("staff: chart response times", "/staff/reports/response_times.svg", "staff"),
-                  (f"staff: ticket, {BIG} messages", f"/staff/tickets/{big}", "staff"),
-                  ("anonymous: knowledge base", "/kb", ""),
-                  ("customer: knowledge base", "/kb", "customer"),
-                  ("customer: kb search 'kamera'", "/kb?q=kamera", "customer"),
-                  ("customer: kb article", f"/kb/{extras['article']}", "customer"),
-                  ("partner: customers", "/partner/customers", "partner"),
-                  ("partner: customers' tickets", "/partner/customers/tickets", "partner")]
+        pages = pages_of(built, extras)
 
         if args.only:  # the static page always: every page is measured against it
             pages = pages[:1] + [p for p in pages[1:] if any(text in p[0] for text in args.only)]

@@ -62,8 +62,7 @@ def create_app(config: config_mod.Config | None = None, *, db=None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops,  # type: ignore[method-assign]
                                 x_host=config.proxy_hops)
     if db is None:  # else the caller has bound `models.db` already
-        database.open_database(config.database_url, busy_timeout_ms=config.db_busy_timeout_ms, pooled=True,
-                               server_prepared=config.database_prepared == "on")
+        database.open_configured(config, pooled=True)
 
     @app.before_request
     def _connect():
