@@ -275,3 +275,25 @@ def test_a_closed_source_is_not_silently_reopened(dovecot, imap_url, source_for)
     source.close()  # twice is fine
     with pytest.raises(SourceError, match="closed"):
         next(stream)
+
+
+def test_imaplib_trace_is_built_only_when_its_logger_wants_it(dovecot, imap_url, source_for, caplog):
+    """IMAPClient turns imaplib's trace on (every response formatted with %r, each message's
+    bytes twice) for a logger that drops it at any level but DEBUG: it is off, unless that
+    logger is set to DEBUG."""
+    uid = dovecot.append(imap_url, mail("traced", body="a body seen in the trace\n"))
+
+    def traced_lines(source: ImapSource) -> list[str]:
+        lines: list[str] = []
+        imap = source._client._imap  # type: ignore[union-attr]
+        shown = imap._mesg
+        imap._mesg = lambda line: (lines.append(line), shown(line))
+        assert [f.uid for f in source.fetch([uid], max_bytes=1_000_000)] == [uid]
+        return lines
+
+    assert traced_lines(source_for(imap_url)) == []
+
+    with caplog.at_level("DEBUG", logger="imapclient.imaplib"):
+        lines = traced_lines(source_for(imap_url))
+    assert any("a body seen in the trace" in line for line in lines)
+    assert any("a body seen in the trace" in r.getMessage() for r in caplog.records if r.name == "imapclient.imaplib")
