@@ -57,7 +57,7 @@ from .tickets import (
     participants_of,
     read_from,
     reply_parts,
-    search,
+    searched,
     status_label,
     status_labels,
 )
@@ -170,9 +170,13 @@ def queue():
     by_due = sort == "due"
     after, before = (queue_order.Cursor.read(request.args.get(key, ""), by_due) for key in ("after", "before"))
     if text or tag:
-        query = search(_queue_query(name, current_user, box), text, _config().ticket_prefix, staff=True)
-        query = (tags.tagged(query, tag) if tag else query).where(Ticket.merged_into.is_null())
-        read = read_from(query)
+        query = _queue_query(name, current_user, box)
+        # A search by due time reads the queue's first rows as `_plain_queue_rows` does (`+merged_into_id`:
+        # along the deadline's index); a tag's few tickets are read from the tag's list.
+        along = by_due and name != "mine" and not tag
+        unmerged = database.unindexed(Ticket.merged_into) if along else Ticket.merged_into
+        query = (tags.tagged(query, tag) if tag else query).where(unmerged.is_null())
+        read = read_from(query, searched(text, _config().ticket_prefix, staff=True) if text.strip() else None)
     else:
         read = functools.partial(_plain_queue_part, QueueTab(name), box=box or None,
                                  user_id=current_user.id if name == "mine" else None)

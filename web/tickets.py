@@ -16,7 +16,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
-from peewee import SQL, Tuple, fn
+from peewee import Tuple, fn
 
 from helpdesk.domain import (
     access,
@@ -69,20 +69,14 @@ def contains(field, text: str):
     return full_text.like_any([field], text)
 
 
-def search(query, text: str, prefix: str, *, staff: bool = False):
-    """Tickets whose number matches, or whose subject or messages have every word of the
-    text (full-text on either database: `domain.search`; internal notes for staff only)."""
+def searched(text: str, prefix: str, *, staff: bool = False) -> full_text.Found:
+    """The search of a ticket list: tickets whose number matches, or whose subject or messages
+    have every word of the text (full-text on either database: `domain.search`, which plans how
+    a list's first page of them is read; internal notes for staff only)."""
     text = text.strip()[:200]
-    if not text:
-        return query
     number = re.fullmatch(rf"(?:{re.escape(prefix)}-?)?#?(\d{{1,12}})", text, re.IGNORECASE)
-    tokens = full_text.search_tokens(text)
-    if not tokens:
-        return query.where(Ticket.id == int(number.group(1))) if number else query.where(SQL("1 = 0"))
-    condition = full_text.ticket_condition(tokens, staff=staff)
-    if number:
-        condition |= Ticket.id == int(number.group(1))
-    return query.where(condition)
+    return full_text.tickets_found(full_text.search_tokens(text), staff=staff,
+                                   number=int(number.group(1)) if number else None)
 
 
 def uploads(field: str = "attachments") -> list[conversation.Upload]:
@@ -149,8 +143,8 @@ def index():
     active, only = status == "active", (status if status in STATUS_LABELS else None)
     after, before = (queue_order.Cursor.read(request.args.get(key, ""), False) for key in ("after", "before"))
     if text.strip():
-        read = read_from(access.listed(search(access.visible_tickets(current_user), text, _config().ticket_prefix),
-                                       active=active, status=only))
+        read = read_from(access.listed(access.visible_tickets(current_user), active=active, status=only),
+                         searched(text, _config().ticket_prefix))
     else:
         def read(part, backward, cursor, limit):
             return access.ticket_page(current_user, active=active, status=only, cursor=cursor, backward=backward,
@@ -160,13 +154,16 @@ def index():
                            cursors=queue_order.links(page, False), status=status, q=text)
 
 
-def read_from(query) -> queue_order.Reader:
+def read_from(query, found: full_text.Found | None = None) -> queue_order.Reader:
     """A list's `queue_order.Reader` over a query of its rows (a searched or tagged list: a
-    query of its own each time, not prepared)."""
+    query of its own each time, not prepared); `found`: only the tickets the search finds."""
     def read(part: queue_order.Part, backward: bool, cursor: queue_order.Cursor | None, limit: int) -> list[dict]:
         where = queue_order.condition(part, backward, *queue_order.values(cursor))
-        ordered = (query.where(where) if where is not None else query).order_by(*queue_order.ordering(part, backward))
-        return list(ordered.limit(limit).dicts())
+        query_ = query.where(where) if where is not None else query
+        ordering = queue_order.ordering(part, backward)
+        if found is not None:
+            return found.first(query_.dicts(), limit, ordering)
+        return list(query_.order_by(*ordering).limit(limit).dicts())
 
     return read
 

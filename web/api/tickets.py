@@ -155,13 +155,16 @@ def list_tickets():
     if contract is not None:
         query = query.where(Ticket.contract == contract)
     text = request.args.get("q", "")
-    if text:
-        query = ticket_pages.search(query, text, config().ticket_prefix, staff=user.is_staff)
     cursor = request.args.get("cursor")
     if cursor:
         updated, last = decode_cursor(cursor, (_timestamp, int))
         query = query.where((Ticket.updated_at < updated) | ((Ticket.updated_at == updated) & (Ticket.id < last)))
-    rows = list(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(size + 1).dicts())
+    ordering = [Ticket.updated_at.desc(), Ticket.id.desc()]
+    if text.strip():
+        found = ticket_pages.searched(text, config().ticket_prefix, staff=user.is_staff)
+        rows = found.first(query.dicts(), size + 1, ordering)
+    else:
+        rows = list(query.order_by(*ordering).limit(size + 1).dicts())
     more = len(rows) > size
     rows = rows[:size]
     labels = tags.of_tickets([r["id"] for r in rows]) if user.is_staff else {}

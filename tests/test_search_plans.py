@@ -1,0 +1,165 @@
+"""How a search's matches are read (domain/search.py, issue 18): a word in few messages by listing
+their tickets first; a word in many by asking a list's tickets, in the list's order, one by one
+until the page is full, and by the list after all when few of its first tickets match. Whichever
+way, a search finds the same tickets in the same order, page after page, on either database."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from helpdesk import database
+from helpdesk.domain import access, search, tickets
+from helpdesk.models import Message, MessageKind, Role, Ticket, db
+from tests.portal import QueryCounter
+from tests.test_portal_tickets import _user, signed_in
+from tests.test_queue_pages import PAGE, by_due, by_updated, ids, paged, walk  # noqa: F401  (paged: a fixture)
+
+NOW = dt.datetime(2026, 3, 1, 8, 0)
+
+
+def _plan(monkeypatch, *, by_row: bool, window: int = 5, at_once: int = 2) -> None:
+    """Every search of seekable words read row by row (`by_row`), or every one listed first."""
+    monkeypatch.setattr(search, "_many", lambda backend, words: by_row)
+    monkeypatch.setattr(search, "TICKET_WINDOW", window)
+    monkeypatch.setattr(search, "MESSAGE_WINDOW", window)
+    monkeypatch.setattr(search, "CHECKED_AT_ONCE", at_once)
+
+
+def _desk() -> tuple[list[Ticket], dict[str, list[Ticket]]]:
+    """40 tickets (ties on the last change, deadlines, a quarter closed), and which of them a
+    search for "drukarka" finds for staff and for the customer: the words in a customer's message
+    (the newest ten tickets have none: the first window finds few), in an engineer's note only
+    (staff find it, customers do not), or in the subject alone (a subject changed since)."""
+    made, staff_finds, customer_finds = [], [], []
+    for i in range(40):
+        closed, still = i % 4 == 1, i % 4 == 2
+        ticket = Ticket.create(
+            subject=f"t{i}", status="closed" if closed else "open", requester_email="c@example.com",
+            created_at=NOW, updated_at=NOW + dt.timedelta(minutes=i // 4),
+            sla_next_due=None if closed or still else NOW + dt.timedelta(hours=(i * 7) % 10 // 2))
+        made.append(ticket)
+        where = "nowhere" if i >= 30 else ("message", "note", "subject", "nowhere", "message")[i % 5]
+        text = {"message": f"Drukarką nr {i} nie drukuje", "note": "drukarka: tajne"}.get(where, "kamera")
+        kind = MessageKind.NOTE if where == "note" else MessageKind.CUSTOMER
+        tickets.add_message(ticket, kind=kind, author_email="c@example.com", body_text=text, now=NOW, touch=False)
+        tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email="c@example.com", body_text="dziękuję",
+                            now=NOW, touch=False)
+        if where == "subject":
+            Ticket.update(subject=f"Drukarka {i}").where(Ticket.id == ticket.id).execute()
+        if where in ("message", "subject", "note"):
+            staff_finds.append(ticket)
+        if where in ("message", "subject"):
+            customer_finds.append(ticket)
+    return made, {"staff": staff_finds, "customer": customer_finds}
+
+
+@pytest.mark.parametrize("by_row", [False, True], ids=["listed", "row by row"])
+def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monkeypatch, by_row):
+    _plan(monkeypatch, by_row=by_row)
+    made, finds = _desk()
+    staff = signed_in(app, _user("eng@helpdesk.example", role=Role.ENGINEER), ip="192.0.2.81")
+    for start, expected in {"/staff?queue=all&q=drukark": by_updated(finds["staff"]),
+                            "/staff?queue=all&sort=due&q=DRUKARKA": by_due(finds["staff"]),
+                            "/staff?queue=open&q=drukarka": by_updated([t for t in finds["staff"]
+                                                                         if t.status == "open"])}.items():
+        forward, backward, pages = walk(staff, start)
+        assert forward == expected, start
+        assert backward == expected[:PAGE * (pages - 1)], start
+    # The same search by ticket number finds that ticket too, in its place.
+    forward, _, _ = walk(staff, f"/staff?queue=all&q={made[35].id}")
+    assert forward == [made[35].id]
+
+
+@pytest.mark.parametrize("by_row", [False, True], ids=["listed", "row by row"])
+def test_a_customer_never_finds_a_ticket_by_an_internal_note(app, db, paged, monkeypatch, by_row):
+    _plan(monkeypatch, by_row=by_row)
+    customer = _user("c@example.com")
+    made, finds = _desk()
+    Ticket.update(requester=customer.id).execute()
+    portal = signed_in(app, customer, ip="192.0.2.82")
+    forward, backward, pages = walk(portal, "/tickets?q=drukarka")
+    expected = by_updated([t for t in finds["customer"]])
+    assert forward == expected and backward == expected[:PAGE * (pages - 1)]
+    api_rows = search.tickets_found(["drukarka"], staff=False).first(
+        access.visible_tickets(customer).dicts(), 100, [Ticket.updated_at.desc(), Ticket.id.desc()])
+    assert [r["id"] for r in api_rows] == expected
+
+
+@pytest.mark.parametrize("by_row", [False, True], ids=["listed", "row by row"])
+def test_a_tickets_newest_hits_whichever_plan(db, monkeypatch, by_row):
+    _plan(monkeypatch, by_row=by_row, window=4, at_once=3)
+    customer = _user("c@example.com")
+    ticket = tickets.open_ticket(subject="Rejestrator", requester_email=customer.email, now=NOW)
+    written = []
+    for i in range(30):
+        kind = MessageKind.NOTE if i % 7 == 0 else MessageKind.CUSTOMER
+        text = f"zasilacz {i}" if i % 3 == 0 else f"obraz {i}"
+        written.append((tickets.add_message(ticket, kind=kind, author_email=customer.email, body_text=text,
+                                            now=NOW + dt.timedelta(minutes=i)), kind, text))
+    newest_first = written[::-1]
+    for user, shown in ((_user("eng@helpdesk.example", role=Role.ENGINEER), None), (customer, MessageKind.CUSTOMER)):
+        hits = search.message_hits(access.visible_messages(user, ticket), ["zasil"], 6)
+        expected = [m.id for m, kind, text in newest_first if "zasilacz" in text and shown in (None, kind)][:6]
+        assert [m.id for m in hits] == expected
+    assert search.message_hits(access.visible_messages(customer, ticket), ["nikt", "nie", "pisal"], 6) == []
+
+
+def test_a_prefix_is_asked_as_the_words_it_stands_for(db, monkeypatch):
+    made = {}
+    for word in ("drukarka", "drukarki", "drukarkami", "drukuje", "kamera"):
+        made[word] = tickets.open_ticket(subject="x", requester_email="c@example.com")
+        tickets.add_message(made[word], kind=MessageKind.CUSTOMER, author_email="c@example.com", body_text=word)
+
+    def found(text):
+        return {t.id for t in Ticket.select().where(search.ticket_condition(search.search_tokens(text), staff=True))}
+
+    drukark = {made[w].id for w in ("drukarka", "drukarki", "drukarkami")}
+    assert found("drukark") == drukark and found("druk") == drukark | {made["drukuje"].id}
+    assert found("zzzqx") == set() and found("drukark zzzqx") == set()
+    if database.is_sqlite(db):
+        backend = search._backend()
+        assert backend.words("message_search", ["drukark"]) == search.Words(
+            '("drukarka" OR "drukarkami" OR "drukarki")', True)
+        assert backend.words("message_search", ["zzzqx"]) is None
+        monkeypatch.setattr(search, "EXPAND_UP_TO", 2)  # more words than that: a prefix, asked as one
+        assert backend.words("message_search", ["drukark"]) == search.Words('"drukark"*', False)
+        assert found("drukark") == drukark
+        monkeypatch.setattr(search, "_many", lambda backend, words: True)  # a prefix is never asked row by row
+        assert search.tickets_found(["drukark"], staff=True).by_row is None
+
+
+def test_how_many_messages_match_is_counted_or_estimated_without_listing_them(db):
+    ticket = tickets.open_ticket(subject="x", requester_email="c@example.com")
+    for i in range(120):
+        tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email="c@example.com",
+                            body_text="drukarka" + (" kamera" if i % 10 == 0 else ""))
+    backend = search._backend()
+    if database.is_sqlite(db):
+        # FTS5 counts the matches and stops at the number asked
+        assert backend.how_many(backend.words("message_search", ["drukarka"]), 50) == 50
+        assert backend.how_many(backend.words("message_search", ["kamera"]), 50) == 12
+    else:
+        db.execute_sql("ANALYZE message_search")  # PostgreSQL estimates from the statistics
+        assert backend.how_many(backend.words("message_search", ["drukarka"]), 50) == 50
+        assert 6 <= backend.how_many(backend.words("message_search", ["kamera"]), 500) <= 24
+        assert backend.how_many(backend.words("message_search", ["zzzqx"]), 500) <= 1
+
+
+def test_a_page_of_a_common_word_costs_the_same_whatever_the_tickets(app, db, paged, monkeypatch):
+    _plan(monkeypatch, by_row=True, window=10, at_once=4)
+    staff = signed_in(app, _user("eng@helpdesk.example", role=Role.ENGINEER), ip="192.0.2.83")
+
+    def statements(more: int) -> int:
+        for _ in range(more):
+            ticket = tickets.open_ticket(subject="Awaria", requester_email="c@example.com", now=NOW)
+            tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email="c@example.com",
+                                body_text="drukarka stoi", now=NOW)
+        staff.text("/staff?queue=all&q=drukarka")
+        with QueryCounter() as counter:
+            html = staff.text("/staff?queue=all&q=drukarka")
+        assert len(ids(html)) == PAGE
+        return counter.count
+
+    assert statements(20) == statements(60)
+    assert Message.select().count() == 80 and db is not None
