@@ -838,6 +838,12 @@ def pages_of(built: dict, extras: dict) -> list[tuple[str, str, str]]:
               (f"staff: queue all, page {DEEP_PAGE}", f"/staff?queue=all&after={extras['deep_updated']}", "staff"),
               (f"staff: by due time, page {DEEP_PAGE}", f"/staff?queue=all&sort=due&after={extras['deep_due']}",
                "staff"),
+              # Ticket search: a word in 95% of the messages (every bench word is in 7% or more of
+              # them), a word in none, and within the long ticket (domain/search.py's two plans).
+              ("staff: ticket search 'drukarka'", "/staff?queue=all&q=drukarka", "staff"),
+              ("staff: ticket search 'zzzqx' (no match)", "/staff?queue=all&q=zzzqx", "staff"),
+              ("customer: ticket search 'drukarka'", "/tickets?q=drukarka", "customer"),
+              (f"staff: ticket, {BIG} messages, search 'drukarka'", f"/staff/tickets/{big}?q=drukarka", "staff"),
               ("staff: reports, 12 weeks", "/staff/reports", "staff"),
               ("staff: chart response times", "/staff/reports/response_times.svg", "staff"),
               (f"staff: ticket, {BIG} messages", f"/staff/tickets/{big}", "staff"),
