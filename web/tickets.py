@@ -361,12 +361,19 @@ def highlighted(text: str, tokens: list[str]) -> Markup | str:
     prefix from MIN_PREFIX characters, else the whole word, case and diacritics aside) in <mark>."""
     if not text:
         return text
+    whole = {t for t in tokens if len(t) < full_text.MIN_PREFIX}
+    prefixes = tuple(t for t in tokens if len(t) >= full_text.MIN_PREFIX)
+    marked: dict[str, bool] = {}  # a text's words repeat: each decided once
     out, last = [], 0
-    for word in WORD.finditer(text):
-        folded = _folded_word(word.group())
-        if any(folded == t or (len(t) >= full_text.MIN_PREFIX and folded.startswith(t)) for t in tokens):
-            out += [escape(text[last:word.start()]), Markup("<mark>"), escape(word.group()), Markup("</mark>")]
-            last = word.end()
+    for found in WORD.finditer(text):
+        word = found.group()
+        mark = marked.get(word)
+        if mark is None:
+            folded = _folded_word(word)
+            mark = marked[word] = folded in whole or folded.startswith(prefixes)
+        if mark:
+            out += [escape(text[last:found.start()]), Markup("<mark>"), escape(word), Markup("</mark>")]
+            last = found.end()
     if not out:
         return text
     out.append(escape(text[last:]))
