@@ -10,12 +10,19 @@ import pytest
 
 from helpdesk import database
 from helpdesk.domain import access, search, tickets
-from helpdesk.models import Message, MessageKind, Role, Ticket, db
+from helpdesk.models import Message, MessageKind, Role, Ticket
+from helpdesk.web import staff as staff_pages, tickets as ticket_pages
 from tests.portal import QueryCounter
 from tests.test_portal_tickets import _user, signed_in
-from tests.test_queue_pages import PAGE, by_due, by_updated, ids, paged, walk  # noqa: F401  (paged: a fixture)
+from tests.test_queue_pages import PAGE, by_due, by_updated, ids, walk
 
 NOW = dt.datetime(2026, 3, 1, 8, 0)
+
+
+@pytest.fixture
+def paged(monkeypatch):
+    monkeypatch.setattr(staff_pages, "PAGE", PAGE)
+    monkeypatch.setattr(ticket_pages, "PAGE", PAGE)
 
 
 def _plan(monkeypatch, *, by_row: bool, window: int = 5, at_once: int = 2) -> None:
