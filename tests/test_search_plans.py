@@ -129,6 +129,13 @@ def test_a_prefix_is_asked_as_the_words_it_stands_for(db, monkeypatch):
         assert backend.words("message_search", ["drukark"]) == search.Words(
             '("drukarka" OR "drukarkami" OR "drukarki")', True)
         assert backend.words("message_search", ["zzzqx"]) is None
+        # The words are kept for the index as it is; a new one written is found at once.
+        later = tickets.open_ticket(subject="x", requester_email="c@example.com")
+        tickets.add_message(later, kind=MessageKind.CUSTOMER, author_email="c@example.com", body_text="drukarkom")
+        assert backend.words("message_search", ["drukark"]) == search.Words(
+            '("drukarka" OR "drukarkami" OR "drukarki" OR "drukarkom")', True)
+        assert found("drukark") == drukark | {later.id}
+        drukark.add(later.id)
         monkeypatch.setattr(search, "EXPAND_UP_TO", 2)  # more words than that: a prefix, asked as one
         assert backend.words("message_search", ["drukark"]) == search.Words('"drukark"*', False)
         assert found("drukark") == drukark
