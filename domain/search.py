@@ -1,7 +1,8 @@
 """Full-text search over tickets (subjects and messages) and contracts, on either database.
 
-One entry point per use: `ticket_condition` (the portal's ticket list and the staff
-queue), `contracts_matching` (contract pages), and `write_contracts` (the contract
+One entry point per use: `tickets_found` (the portal's ticket list, the staff queue and the
+API: how a list's first page of matches is read), `message_hits` (a ticket's page),
+`contracts_matching` (contract pages), and `write_contracts` (the contract
 documents, which `domain.contracts.reindex` builds). Each backend has its own class and
 its own SQL, so neither sees the other's:
 
@@ -27,6 +28,8 @@ characters; shorter ones as whole words): "lodz" finds "Łódź", "drukar" finds
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 import re
 import threading
 import unicodedata
@@ -267,12 +270,7 @@ class _Postgres:
         nobody wrote); one IN is a join it can start from the few matches."""
         lists = ([Ticket.select(Ticket.id).where(self.subject_has(subjects))] if subjects is not None else []) + \
             ([having] if having is not None else [])
-        if not lists:
-            return []
-        union = lists[0]
-        for ids in lists[1:]:
-            union = union | ids
-        return [Ticket.id.in_(union)]
+        return [Ticket.id.in_(functools.reduce(operator.or_, lists))] if lists else []
 
     def subject_has(self, words: Words):
         return NodeList((SQL("to_tsvector('simple', helpdesk_fold("), Ticket.subject,
@@ -486,12 +484,6 @@ def tickets_found(tokens: list[str], *, staff: bool, number: int | None = None) 
     return Found(listed, by_row, Ticket.id, TICKET_WINDOW)
 
 
-def ticket_condition(tokens: list[str], *, staff: bool):
-    """Tickets whose subject, or one of whose messages, has every token (as a word prefix): a
-    condition for a whole query (`tickets_found` reads a list's first page of them)."""
-    return tickets_found(tokens, staff=staff).listed
-
-
 def message_hits(messages, tokens: list[str], limit: int) -> list[Message]:
     """The newest `limit` of `messages` (a query of one ticket's messages, newest first) that
     have every token, as the ticket search finds them (id and date only)."""
@@ -506,12 +498,7 @@ def message_hits(messages, tokens: list[str], limit: int) -> list[Message]:
 
 
 def _any(conditions: list):
-    if not conditions:
-        return NOTHING
-    found = conditions[0]
-    for condition in conditions[1:]:
-        found = found | condition
-    return found
+    return functools.reduce(operator.or_, conditions) if conditions else NOTHING
 
 
 def _many(backend, words: Words) -> bool:

@@ -7,7 +7,7 @@ from helpdesk.models import Message, MessageKind, Ticket
 
 def found(text: str, *, staff: bool = True) -> set[str]:
     tokens = search.search_tokens(text)
-    return {t.subject for t in Ticket.select().where(search.ticket_condition(tokens, staff=staff))}
+    return {t.subject for t in Ticket.select().where(search.tickets_found(tokens, staff=staff).listed)}
 
 
 def test_tickets_are_found_by_subject_and_by_any_message_diacritics_aside(db):

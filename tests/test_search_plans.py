@@ -119,7 +119,7 @@ def test_a_prefix_is_asked_as_the_words_it_stands_for(db, monkeypatch):
         tickets.add_message(made[word], kind=MessageKind.CUSTOMER, author_email="c@example.com", body_text=word)
 
     def found(text):
-        return {t.id for t in Ticket.select().where(search.ticket_condition(search.search_tokens(text), staff=True))}
+        return {t.id for t in Ticket.select().where(search.tickets_found(search.search_tokens(text), staff=True).listed)}
 
     drukark = {made[w].id for w in ("drukarka", "drukarki", "drukarkami")}
     assert found("drukark") == drukark and found("druk") == drukark | {made["drukuje"].id}
