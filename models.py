@@ -650,7 +650,7 @@ class AuditLog(BaseModel):
     object_type = CharField(max_length=60)
     object_id = CharField(max_length=60)
     detail = TextField(default="")
-    at = DateTimeField(default=utcnow, index=True)
+    at = DateTimeField(default=utcnow)  # indexed with the id: (at, id), migration 039
 
 
 # --- The engineers' working day ------------------------------------------------------------

@@ -182,6 +182,13 @@ def build(data_dir: Path, contracts: int, tickets: int, messages: int, seed: int
 PARTNER = "partner@bench.example"
 STAFF = "staff@bench.example"
 ARTICLES = 300
+ADMIN = "admin@bench.example"
+CUSTOMER_USERS = 50_000  # signed up over two years (a stranger can register)
+PARTNER_COMPANIES = 2_000  # a quarter waiting for verification
+AUDIT_ROWS = 200_000
+SECURITY_EVENTS = 200_000  # refused attempts: strangers make them
+QUARANTINED = 20_000
+WEBHOOK_DELIVERIES = 200_000
 SOLD_EVERY = 50  # every 50th contract was sold by the bench partner (2,000 of 100,000)
 
 
@@ -225,10 +232,98 @@ def add_extras(data_dir: Path) -> dict:
                 for ids in chunked(sold, 500):
                     Contract.update(partner=partner.company_id).where(Contract.id.in_(ids)).execute()
             db.execute_sql("ANALYZE")
+        if User.get_or_none(User.email == ADMIN) is None:
+            add_admin_volumes(now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0))
+            db.execute_sql("ANALYZE")
         article = Article.select(Article.id).order_by(Article.id.desc()).first()
-        return {"partner": partner.email, "article": article.id if article else None, **deep_cursors()}
+        return {"partner": partner.email, "admin": ADMIN, "article": article.id if article else None,
+                **deep_cursors()}
     finally:
         database_.close()
+
+
+def add_admin_volumes(now: dt.datetime) -> None:
+    """The lists admins read, at the size years of use and strangers' attempts give them (issue 18):
+    an admin; CUSTOMER_USERS customers on the companies; PARTNER_COMPANIES partner companies, a
+    quarter waiting for verification, each with a partner account, applications, role-change and
+    level requests; AUDIT_ROWS audit entries, SECURITY_EVENTS security events, QUARANTINED
+    quarantined mails and WEBHOOK_DELIVERIES deliveries to one endpoint, over two years."""
+    from helpdesk.domain import passwords
+    from helpdesk.models import (
+        AuditLog,
+        Company,
+        CompanyRole,
+        InboundMail,
+        LevelApplication,
+        PartnerApplication,
+        Quarantine,
+        RoleChangeRequest,
+        SecurityEvent,
+        User,
+        WebhookDelivery,
+        WebhookEndpoint,
+        db,
+    )
+
+    rng = random.Random(18)
+    span = dt.timedelta(days=TICKET_DAYS).total_seconds()
+
+    def ago(i: int, of: int) -> dt.datetime:  # the i-th of `of` rows, oldest first, over the two years
+        return now - dt.timedelta(seconds=span * (of - i) / of)
+
+    with db.atomic():
+        User.create(email=ADMIN, first_name="Ada", last_name="Admin", role="admin", is_active=True, activated_at=now,
+                    password_hash=passwords.hash_password(PASSWORD))
+    companies = [c for (c,) in Company.select(Company.id).where(Company.role == "customer").tuples()]
+    insert_chunks(User, None, ({"email": f"klient{i}@firma{companies[i % len(companies)]}.example",
+                                "first_name": rng.choice(["Anna", "Jan", "Ewa", "Piotr", "Maria", "Tomasz"]),
+                                "last_name": f"{rng.choice(CITIES)}ski {i}", "company": companies[i % len(companies)],
+                                "role": "customer", "is_active": i % 5 != 0, "activated_at": now if i % 5 else None,
+                                "created_at": ago(i, CUSTOMER_USERS)} for i in range(CUSTOMER_USERS)), 500)
+    roles = [r.value for r in CompanyRole if r is not CompanyRole.CUSTOMER]
+    insert_chunks(Company, None, ({"nip": f"{2000000000 + i}", "name": f"Partner {i} Sp. z o.o.",
+                                   "role": roles[i % len(roles)], "partner_level": i % 6 if i % 4 else None,
+                                   "verified_at": ago(i, PARTNER_COMPANIES) if i % 4 else None,
+                                   "created_at": ago(i, PARTNER_COMPANIES)} for i in range(PARTNER_COMPANIES)), 500)
+    partners = [c for (c,) in Company.select(Company.id).where(Company.nip.startswith("2")).order_by(Company.id)
+                .tuples()]
+    insert_chunks(User, None, ({"email": f"partner{i}@partner{c}.example", "first_name": "Paweł",
+                                "last_name": f"Partner {i}", "company": c, "role": "partner", "is_active": True,
+                                "activated_at": ago(i, len(partners)), "created_at": ago(i, len(partners))}
+                               for i, c in enumerate(partners)), 500)
+    statuses = ["approved", "rejected", "pending", "approved"]
+    for model, extra in ((PartnerApplication, lambda i: {"declared_level": "authorised", "open_key": None,
+                                                         "submitted_at": ago(i, len(partners))}),
+                         (RoleChangeRequest, lambda i: {"from_role": "installer", "requested_role": "integrator"}),
+                         (LevelApplication, lambda i: {"level": 1 + i % 5, "basis": "none"})):
+        insert_chunks(model, None, ({"company": c, "status": statuses[i % 4], "created_at": ago(i, len(partners)),
+                                     "decided_at": ago(i, len(partners)) if i % 4 != 2 else None, **extra(i)}
+                                    for i, c in enumerate(partners)), 500)
+    actions = ["user.role", "company.verify", "ticket.merge", "article.publish", "webhook.add", "user.invite"]
+    insert_chunks(AuditLog, None, ({"action": rng.choice(actions), "object_type": "ticket", "object_id": str(i),
+                                    "detail": f"bench {i}", "at": ago(i, AUDIT_ROWS)} for i in range(AUDIT_ROWS)), 500)
+    kinds = ["forged_reply_address", "login_throttled", "cc_capped", "unknown_sender", "oversized"]
+    insert_chunks(SecurityEvent, None, ({"at": ago(i, SECURITY_EVENTS), "kind": rng.choice(kinds),
+                                         "sender": f"obcy{i % 997}@spam.example", "reason": "bench",
+                                         "addresses": ""} for i in range(SECURITY_EVENTS)), 500)
+    insert_chunks(InboundMail, None, ({"mailbox": "imap://bench", "uidvalidity": 1, "uid": str(i),
+                                       "message_id": f"<q{i}@spam.example>", "raw_sha256": f"{i:064x}",
+                                       "from_addr": f"obcy{i % 997}@spam.example", "subject": f"Spam {i}",
+                                       "outcome": "quarantined", "reason": "bench", "received_at": ago(i, QUARANTINED),
+                                       "processed_at": ago(i, QUARANTINED)} for i in range(QUARANTINED)), 500)
+    inbound = [m for (m,) in InboundMail.select(InboundMail.id).where(InboundMail.mailbox == "imap://bench")
+               .order_by(InboundMail.id).tuples()]
+    insert_chunks(Quarantine, None, ({"inbound": m, "error": "ValueError: bench", "created_at": ago(i, QUARANTINED)}
+                                     for i, m in enumerate(inbound)), 500)
+    with db.atomic():
+        endpoint = WebhookEndpoint.create(url="https://hooks.bench.example/helpdesk", secret="bench",
+                                          events="ticket.created ticket.updated", created_at=ago(0, 1))
+    insert_chunks(WebhookDelivery, None, ({"endpoint": endpoint.id, "event": "ticket.updated", "event_id": f"e{i}",
+                                           "payload": "{}", "status": "delivered" if i % 50 else "failed",
+                                           "attempts": 1, "next_attempt_at": ago(i, WEBHOOK_DELIVERIES),
+                                           "created_at": ago(i, WEBHOOK_DELIVERIES),
+                                           "delivered_at": ago(i, WEBHOOK_DELIVERIES) if i % 50 else None}
+                                          for i in range(WEBHOOK_DELIVERIES)), 500)
 
 
 def deep_cursors() -> dict:

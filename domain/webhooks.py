@@ -32,6 +32,7 @@ from helpdesk.models import (
     utcnow,
 )
 
+from . import keyset
 from .rows import Immediate
 from .validation import N_, Invalid
 
@@ -187,10 +188,22 @@ def remove(endpoint_id: int, *, by: User | None = None, now: dt.datetime | None 
     return done
 
 
-def log(*, endpoint_id: int | None = None, status: str = "", limit: int = 200):
-    """Deliveries, newest first, each with its endpoint."""
-    query = (WebhookDelivery.select(WebhookDelivery, WebhookEndpoint).join(WebhookEndpoint)
-             .order_by(WebhookDelivery.id.desc()).limit(limit))
+LISTED = (WebhookDelivery.id, WebhookDelivery.endpoint, WebhookDelivery.event, WebhookDelivery.event_id,
+          WebhookDelivery.status, WebhookDelivery.attempts, WebhookDelivery.last_status_code,
+          WebhookDelivery.last_error, WebhookDelivery.created_at, WebhookDelivery.next_attempt_at,
+          WebhookDelivery.delivered_at, WebhookEndpoint.id, WebhookEndpoint.url)
+LOG_ORDER = keyset.Order((WebhookDelivery.id,), descending=True)  # newest first
+
+
+def log(*, endpoint_id: int | None = None, status: str = "", limit: int | None = 200, before_id: int | None = None):
+    """Deliveries, newest first, each with its endpoint's URL, without their payloads; from
+    `before_id` on (older ones) when given; all of them with `limit` None, unordered, for a
+    reader that pages them itself (`LOG_ORDER`)."""
+    query = WebhookDelivery.select(*LISTED).join(WebhookEndpoint)
+    if limit is not None:
+        query = query.order_by(WebhookDelivery.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(WebhookDelivery.id < before_id)
     if endpoint_id is not None:
         query = query.where(WebhookDelivery.endpoint == endpoint_id)
     if status:

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from peewee import JOIN
 
-from helpdesk.domain import audit as audit_log, levels, partner_access, partners
+from helpdesk.domain import audit as audit_log, keyset, levels, partner_access, partners
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.models import (
@@ -33,10 +33,22 @@ from helpdesk.models import (
 from . import forms
 from .context import config as _config
 from .i18n import label
+from .paging import paged
+from .rows import link_for
 from .staff import admin_only
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-PAGE = 100
+# Each list's order, read a page at a time from a cursor (web/paging.py).
+PENDING_ORDER = keyset.Order((PartnerApplication.submitted_at, PartnerApplication.id))  # oldest first
+DECIDED_ORDER = keyset.Order((PartnerApplication.decided_at, PartnerApplication.id), descending=True)
+WAITING_ORDER = keyset.Order((Company.created_at, Company.id))  # oldest first
+VERIFIED_ORDER = keyset.Order((Company.name, Company.id))
+ROLE_CHANGES_ORDER = keyset.Order((RoleChangeRequest.status, RoleChangeRequest.created_at, RoleChangeRequest.id),
+                                  descending=True)
+LEVELS_ORDER = keyset.Order((LevelApplication.status, LevelApplication.created_at, LevelApplication.id),
+                            descending=True)
+SOLUTIONS_ORDER = keyset.Order((Solution.created_at, Solution.id), descending=True)
+AUDIT_ORDER = keyset.Order((AuditLog.at, AuditLog.id), descending=True)  # newest first
 
 
 def _decide(decide, object_id: int, back: str):
@@ -68,13 +80,13 @@ def index():
 @bp.route("/applications")
 @admin_only
 def applications():
-    pending = (PartnerApplication.select(PartnerApplication, Company).join(Company)
-               .where(PartnerApplication.status == RequestStatus.PENDING.value).order_by(PartnerApplication.submitted_at))
-    decided = (PartnerApplication.select(PartnerApplication, Company).join(Company)
-               .where(PartnerApplication.status.in_([RequestStatus.APPROVED.value, RequestStatus.REJECTED.value]))
-               .order_by(PartnerApplication.decided_at.desc()).limit(PAGE))
+    listed = PartnerApplication.select(PartnerApplication, Company).join(Company)
+    pending = paged(listed.where(PartnerApplication.status == RequestStatus.PENDING.value), PENDING_ORDER,
+                    prefix="pending_")
+    decided = paged(listed.where(PartnerApplication.status.in_([RequestStatus.APPROVED.value,
+                                                                RequestStatus.REJECTED.value])), DECIDED_ORDER)
     return render_template("admin/applications.html", pending=pending, decided=decided,
-                           levels=partners.PROGRAMME_LEVELS)
+                           levels=partners.PROGRAMME_LEVELS, shown=link_for("admin.application", "application_id"))
 
 
 @bp.route("/applications/<int:application_id>", methods=["GET", "POST"])
@@ -110,12 +122,21 @@ def application_pdf(application_id: int, kind: str):
 @bp.route("/companies")
 @admin_only
 def companies():
-    waiting = partners.awaiting_verification()
-    verified = (Company.select().where(Company.role.in_(PARTNER_ROLES), Company.verified_at.is_null(False))
-                .order_by(Company.name))
+    text = request.args.get("q", "").strip()[:100]
+    waiting, verified = partners.awaiting_verification(), (
+        Company.select().where(Company.role.in_(PARTNER_ROLES), Company.verified_at.is_null(False)))
+    if text:  # a name's part, or the NIP's beginning
+        from .tickets import contains
+
+        named = contains(Company.name, text) | Company.nip.startswith(text.replace("-", "").replace(" ", ""))
+        waiting, verified = waiting.where(named), verified.where(named)
     level_choices = [("", _("no level"))] + [(str(s.level), f"{s.level}: {_(s.name)}") for s in levels.LEVELS]
-    return render_template("admin/companies.html", waiting=waiting, verified=verified, level_choices=level_choices,
-                           roles=forms.COMPANY_ROLE_LABELS, confirm=forms.ConfirmForm())
+    return render_template("admin/companies.html", waiting=paged(waiting, WAITING_ORDER, prefix="waiting_"),
+                           verified=paged(verified, VERIFIED_ORDER), level_choices=level_choices, q=text,
+                           roles=forms.COMPANY_ROLE_LABELS, confirm=forms.ConfirmForm(),
+                           verify=link_for("admin.verify_company", "company_id"),
+                           set_level=link_for("admin.set_level", "company_id"),
+                           set_subscriptions=link_for("admin.set_subscriptions", "company_id"))
 
 
 @bp.route("/companies/<int:company_id>/verify", methods=["POST"])
@@ -175,9 +196,8 @@ def role_changes():
     if request.method == "POST":
         return _decide(partners.decide_role_change, request.form.get("request_id", 0, type=int),
                        url_for("admin.role_changes"))
-    rows = (RoleChangeRequest.select(RoleChangeRequest, Company).join(Company)
-            .order_by(RoleChangeRequest.status.desc(), RoleChangeRequest.created_at.desc()).limit(PAGE))
-    return render_template("admin/role_changes.html", rows=rows, form=forms.DecisionForm(),
+    pager = paged(RoleChangeRequest.select(RoleChangeRequest, Company).join(Company), ROLE_CHANGES_ORDER)
+    return render_template("admin/role_changes.html", rows=pager.rows, pager=pager, form=forms.DecisionForm(),
                            roles=forms.COMPANY_ROLE_LABELS)
 
 
@@ -190,13 +210,13 @@ def level_applications():
     if request.method == "POST":
         return _decide(partner_access.decide_level_application, request.form.get("application_id", 0, type=int),
                        url_for("admin.level_applications"))
-    rows = (LevelApplication.select(LevelApplication, Company).join(Company)
-            .order_by(LevelApplication.status.desc(), LevelApplication.created_at.desc()).limit(PAGE))
+    pager = paged(LevelApplication.select(LevelApplication, Company).join(Company), LEVELS_ORDER)
+    rows = pager.rows
     evidence: dict[int, list] = {}
     for item in LevelEvidence.select().where(LevelEvidence.application.in_([r.id for r in rows])):
         evidence.setdefault(item.application_id, []).append(item)
     table = [(spec, levels.stored_permissions(spec.level)) for spec in levels.LEVELS]
-    return render_template("admin/levels.html", rows=rows, evidence=evidence, form=forms.DecisionForm(),
+    return render_template("admin/levels.html", rows=rows, pager=pager, evidence=evidence, form=forms.DecisionForm(),
                            table=table, permissions=levels.PERMISSIONS, bases=levels.BASES,
                            distributors={d.id: d.name for d in Distributor.select()})
 
@@ -316,14 +336,13 @@ def terms():
 @bp.route("/solutions")
 @admin_only
 def solutions():
-    rows = Solution.select(Solution, Company).join(Company).order_by(Solution.created_at.desc()).limit(PAGE)
-    return render_template("admin/solutions.html", rows=rows)
+    pager = paged(Solution.select(Solution, Company).join(Company), SOLUTIONS_ORDER, size=20)
+    return render_template("admin/solutions.html", rows=pager.rows, pager=pager)
 
 
 @bp.route("/audit")
 @admin_only
 def audit():
-    page = max(1, min(request.args.get("page", 1, type=int) or 1, 10_000))  # a page number, not an offset overflow
-    rows = list(AuditLog.select(AuditLog, User).join(User, on=(AuditLog.actor == User.id), join_type=JOIN.LEFT_OUTER)
-                .order_by(AuditLog.at.desc(), AuditLog.id.desc()).offset((page - 1) * PAGE).limit(PAGE + 1))
-    return render_template("admin/audit.html", rows=rows[:PAGE], more=len(rows) > PAGE, page=page)
+    pager = paged(AuditLog.select(AuditLog, User).join(User, on=(AuditLog.actor == User.id), join_type=JOIN.LEFT_OUTER),
+                  AUDIT_ORDER, size=100)
+    return render_template("admin/audit.html", rows=pager.rows, pager=pager)

@@ -17,6 +17,7 @@ from helpdesk.domain import (
     collisions,
     conversation,
     devices,
+    keyset,
     queue_order,
     security_events,
     service_levels,
@@ -47,7 +48,9 @@ from . import forms, ticket_extras
 from .context import config as _config, local_time
 from .i18n import history_reason, label
 from .options import options
+from .paging import paged
 from .queue_rows import queue_rows
+from .rows import link_for
 from .tickets import (
     STATUS_LABELS,
     cc_addresses,
@@ -64,6 +67,8 @@ from .tickets import (
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PAGE = 50
+USERS_ORDER = keyset.Order((User.role, User.email))  # the index user_role_email (migration 039)
+QUARANTINE_ORDER = keyset.Order((Quarantine.id,), descending=True)  # newest first
 QUEUES = ("due", "new", "unassigned", "open", "waiting_customer", "waiting_us", "closed", "mine", "all")
 
 
@@ -519,9 +524,12 @@ def move_message(ticket_id: int, message_id: int):
 @bp.route("/quarantine")
 @staff_only
 def quarantine():
-    rows = list(Quarantine.select(Quarantine, InboundMail).join(InboundMail)
-                .where(Quarantine.resolved_at.is_null()).order_by(Quarantine.id.desc()).limit(200))
-    return render_template("staff/quarantine.html", rows=rows, confirm=forms.ConfirmForm())
+    listed = (Quarantine.select(Quarantine.id, Quarantine.error, Quarantine.attempts, InboundMail.id,
+                                InboundMail.received_at, InboundMail.from_addr, InboundMail.subject)
+              .join(InboundMail).where(Quarantine.resolved_at.is_null()))
+    pager = paged(listed, QUARANTINE_ORDER)
+    return render_template("staff/quarantine.html", rows=pager.rows, pager=pager, confirm=forms.ConfirmForm(),
+                           reprocess=link_for("staff.reprocess", "ledger_id"))
 
 
 @bp.route("/quarantine/<int:ledger_id>/reprocess", methods=["POST"])
@@ -563,7 +571,7 @@ def users():
                   "success")
             return redirect(url_for("staff.users"))
     role = request.args.get("role", "")
-    query = User.select().order_by(User.role, User.email)
+    query = User.select(User.id, User.email, User.first_name, User.last_name, User.role, User.is_active)
     if role in {r.value for r in Role}:
         query = query.where(User.role == role)
     text = request.args.get("q", "").strip()
@@ -571,8 +579,10 @@ def users():
         from .tickets import contains
 
         query = query.where(contains(User.email, text) | contains(User.last_name, text))
-    return render_template("staff/users.html", users=list(query.limit(500)), form=form, roles=form.role.choices, role=role,
-                           q=text, confirm=forms.ConfirmForm()), 422 if form.errors else 200
+    pager = paged(query, USERS_ORDER)
+    return render_template("staff/users.html", users=pager.rows, pager=pager, form=form, roles=form.role.choices,
+                           role=role, q=text, change=link_for("staff.user_change", "user_id"),
+                           confirm=forms.ConfirmForm()), 422 if form.errors else 200
 
 
 @bp.route("/users/<int:user_id>", methods=["POST"])

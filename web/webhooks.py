@@ -10,6 +10,7 @@ from helpdesk.domain import webhooks
 from helpdesk.domain.validation import Invalid
 
 from . import forms
+from .paging import paged
 from .staff import admin_only
 
 bp = Blueprint("webhooks", __name__, url_prefix="/admin/webhooks")
@@ -36,8 +37,9 @@ def index():
             return redirect(url_for("webhooks.index"))
     status = request.args.get("status", "")
     status = status if status in ("pending", "delivered", "failed") else ""
+    pager = paged(webhooks.log(status=status, limit=None), webhooks.LOG_ORDER)
     return render_template("webhooks/index.html", form=form, endpoints=list(webhooks.endpoints()),
-                           deliveries=list(webhooks.log(status=status, limit=200)), status=status,
+                           deliveries=pager.rows, pager=pager, status=status,
                            confirm=forms.ConfirmForm()), 422 if form.errors else 200
 
 

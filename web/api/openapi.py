@@ -286,12 +286,11 @@ def _paths() -> dict:
             "post": _op("Resume a paused endpoint", "admin", {"200": _json(_ref("Webhook")), **_errors(READ)},
                         tag="webhooks", params=[_path_id("endpoint_id", "The endpoint's id.")])},
         "/webhooks/deliveries": {
-            "get": _op("The delivery log, newest first (at most 200)", "admin", {"200": _json({
-                "type": "object", "properties": {"items": {"type": "array", "items": _ref("Delivery")}}}),
-                **_errors(READ)}, tag="webhooks", params=[
+            "get": _op("The delivery log, newest first", "admin", {"200": _json(_page("Delivery")),
+                                                                     **_errors(READ)}, tag="webhooks", params=[
                 _query("endpoint", "An endpoint's id.", {"type": "integer"}),
                 _query("status", "pending, delivered or failed.",
-                       {"type": "string", "enum": ["pending", "delivered", "failed"]})])},
+                       {"type": "string", "enum": ["pending", "delivered", "failed"]}), *PAGING])},
         "/openapi.json": {"get": _op("This document", None, {"200": _json({"type": "object"})}, tag="meta",
                                      public=True)},
     }

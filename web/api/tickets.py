@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import json
 
 from flask import g, request, send_file, url_for
 from peewee import JOIN
 
-from helpdesk.domain import access, contracts, conversation, merge, partner_view, tags, validation
+from helpdesk.domain import access, contracts, conversation, keyset, merge, partner_view, tags, validation
 from helpdesk.domain.storage import BlobStore
 from helpdesk.domain.validation import Invalid
 from helpdesk.models import Attachment, Contract, DeviceLine, Message, Participant, Status, Ticket, User, db
@@ -32,16 +31,13 @@ def iso(value: dt.datetime | None) -> str | None:
 
 
 def encode_cursor(*values) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
+    return keyset.cursor_text(values)
 
 
 def decode_cursor(text: str, kinds: tuple) -> tuple:
     try:
-        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        if not isinstance(values, list) or len(values) != len(kinds):
-            raise ValueError
-        return tuple(kind(v) for kind, v in zip(kinds, values))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return keyset.read_cursor(text, kinds)
+    except ValueError:
         raise Problem(400, "Bad Request", "The cursor is not one this API gave.", kind="bad-cursor") from None
 
 

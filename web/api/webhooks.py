@@ -9,7 +9,7 @@ from helpdesk.domain.validation import Invalid
 from helpdesk.models import WebhookDelivery, WebhookEndpoint
 
 from .core import Problem, body, bp, idempotent, invalid, needs
-from .tickets import iso
+from .tickets import decode_cursor, encode_cursor, iso, page_size
 
 
 def endpoint_json(e: WebhookEndpoint) -> dict:
@@ -78,4 +78,9 @@ def webhook_log():
     if status not in ("", "pending", "delivered", "failed"):
         raise Problem(400, "Bad Request", "status: pending, delivered or failed.", kind="bad-parameter")
     endpoint = request.args.get("endpoint", type=int)
-    return {"items": [delivery_json(d) for d in webhooks.log(endpoint_id=endpoint, status=status)]}
+    size, cursor = page_size(), request.args.get("cursor")
+    before = decode_cursor(cursor, (int,))[0] if cursor else None
+    rows = list(webhooks.log(endpoint_id=endpoint, status=status, limit=size + 1, before_id=before))
+    more = len(rows) > size
+    return {"items": [delivery_json(d) for d in rows[:size]],
+            "next_cursor": encode_cursor(rows[size - 1].id) if more else None}
