@@ -707,7 +707,8 @@ class TicketView(BaseModel):
 # `helpdesk security log`. Written by `domain.security_events.record`.
 class SecurityEvent(BaseModel):
     at = DateTimeField(default=utcnow, index=True)
-    kind = CharField(max_length=40, index=True)  # what happened, e.g. forged_reply_address (see domain/security_events.py)
+    # What happened, e.g. forged_reply_address (see domain/security_events.py); indexed with the id (migration 040).
+    kind = CharField(max_length=40)
     sender = CharField(max_length=320, default="")  # the address (or client) it came from
     ticket = ForeignKeyField(Ticket, null=True, backref="security_events", on_delete="SET NULL")
     message = ForeignKeyField(Message, null=True, backref="security_events", on_delete="SET NULL")
@@ -844,7 +845,7 @@ class WebhookDelivery(BaseModel):
     event = CharField(max_length=40)
     event_id = CharField(max_length=40)  # the same for every endpoint of one event
     payload = TextField()  # the JSON body, as it will be signed and sent
-    status = CharField(max_length=10, default="pending", index=True)  # pending | delivered | failed
+    status = CharField(max_length=10, default="pending")  # pending | delivered | failed; indexed with the id (040)
     attempts = IntegerField(default=0)
     next_attempt_at = DateTimeField(default=utcnow, index=True)
     last_status_code = IntegerField(null=True)

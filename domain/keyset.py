@@ -61,13 +61,17 @@ class Order:
     def reader(self, query: ModelSelect) -> Reader:
         """`query`'s rows from a cursor (the values of `columns`), either way (`Reader`)."""
         def read(cursor: tuple | None, backward: bool, limit: int) -> list:
-            down = self.descending != backward  # the rows wanted come in descending order
-            selected = query
-            if cursor is not None:
-                row, at = Tuple(*self.columns), Tuple(*cursor)
-                selected = selected.where(row < at if down else row > at)
-            return list(selected.order_by(*(c.desc() if down else c.asc() for c in self.columns)).limit(limit))
+            return list(self.page_query(query, cursor, backward, limit))
         return read
+
+    def page_query(self, query: ModelSelect, cursor: tuple | None, backward: bool, limit: int) -> ModelSelect:
+        """The statement `reader` runs: `limit` rows of `query` after the cursor (or before it,
+        nearest first)."""
+        down = self.descending != backward  # the rows wanted come in descending order
+        if cursor is not None:
+            row, at = Tuple(*self.columns), Tuple(*cursor)
+            query = query.where(row < at if down else row > at)
+        return query.order_by(*(c.desc() if down else c.asc() for c in self.columns)).limit(limit)
 
     def cursor_of(self, row: Model) -> tuple:
         return tuple(getattr(row, column.name) for column in self.columns)
