@@ -183,6 +183,7 @@ PARTNER = "partner@bench.example"
 STAFF = "staff@bench.example"
 ARTICLES = 300
 ADMIN = "admin@bench.example"
+DEEP_ADMIN = {"people": 500, "audit": 1000}  # of 1,041 and 2,000 pages
 CUSTOMER_USERS = 50_000  # signed up over two years (a stranger can register)
 PARTNER_COMPANIES = 2_000  # a quarter waiting for verification
 AUDIT_ROWS = 200_000
@@ -237,7 +238,7 @@ def add_extras(data_dir: Path) -> dict:
             db.execute_sql("ANALYZE")
         article = Article.select(Article.id).order_by(Article.id.desc()).first()
         return {"partner": partner.email, "admin": ADMIN, "article": article.id if article else None,
-                **deep_cursors()}
+                **deep_cursors(), **admin_cursors()}
     finally:
         database_.close()
 
@@ -344,6 +345,20 @@ def deep_cursors() -> dict:
         row = ordered.offset(at).limit(1).dicts().first()
         out[name] = urllib.parse.quote(Cursor.of(row, by_due).text(by_due) if row else "")
     return {**out, **deep_contract_cursors()}
+
+
+def admin_cursors() -> dict:
+    """The cursors of the admins' lists at the pages of DEEP_ADMIN (the last row of the page
+    before), as their "Next" links carry them."""
+    from helpdesk.models import AuditLog, User
+    from helpdesk.web import admin, paging, staff
+
+    out = {}
+    for name, query, order, size in (("people", User.select(), staff.USERS_ORDER, paging.PAGE),
+                                      ("audit", AuditLog.select(), admin.AUDIT_ORDER, 100)):
+        row = order.page_query(query, None, False, 1).offset((DEEP_ADMIN[name] - 1) * size - 1).first()
+        out[f"{name}_deep"] = order.text(row) if row else ""
+    return out
 
 
 def deep_contract_cursors() -> dict:
@@ -906,7 +921,7 @@ def profile(client, path: str, top: int = 30) -> str:
 
 def pages_of(built: dict, extras: dict) -> list[tuple[str, str, str]]:
     """Every page measured: (name, path, who reads it: "" anonymous, "customer", "staff" or
-    "partner"), the static page first (every page is measured against it)."""
+    "partner", "admin"), the static page first (every page is measured against it)."""
     big = built["big"]
     # The same page signed in: what a session, its user and the navigation cost before any
     # page's own work (the floor of every signed-in page below).
@@ -947,7 +962,23 @@ def pages_of(built: dict, extras: dict) -> list[tuple[str, str, str]]:
               ("customer: kb search 'kamera'", "/kb?q=kamera", "customer"),
               ("customer: kb article", f"/kb/{extras['article']}", "customer"),
               ("partner: customers", "/partner/customers", "partner"),
-              ("partner: customers' tickets", "/partner/customers/tickets", "partner")]
+              ("partner: customers' tickets", "/partner/customers/tickets", "partner"),
+              # The admins' lists (issue 18, session 35): 52,000 people, 2,000 partner companies,
+              # 200,000 audit entries, 20,000 quarantined mails, 200,000 webhook deliveries.
+              ("admin: people", "/staff/users", "admin"),
+              (f"admin: people, page {DEEP_ADMIN['people']}", f"/staff/users?after={extras['people_deep']}", "admin"),
+              # a part of a name in 111 people, in every customer (50,000), in none
+              ("admin: people, search 'partner 19'", "/staff/users?q=partner+19", "admin"),
+              ("admin: people, search 'ski'", "/staff/users?q=ski", "admin"),
+              ("admin: people, search 'zzz' (none)", "/staff/users?q=zzz", "admin"),
+              ("admin: partner companies", "/admin/companies", "admin"),
+              ("admin: programme applications", "/admin/applications", "admin"),
+              ("admin: audit trail", "/admin/audit", "admin"),
+              (f"admin: audit trail, page {DEEP_ADMIN['audit']}", f"/admin/audit?after={extras['audit_deep']}",
+               "admin"),
+              ("staff: quarantine", "/staff/quarantine", "admin"),
+              ("admin: security events", "/staff/security", "admin"),
+              ("admin: webhook log, failed", "/admin/webhooks?status=failed", "admin")]
     return pages
 
 
@@ -1028,7 +1059,7 @@ def main() -> None:
         if args.only:  # the static page always: every page is measured against it
             pages = pages[:1] + [p for p in pages[1:] if any(text in p[0] for text in args.only)]
         measured = in_process(work / "var", {"customer": built["customer"], "staff": built["staff"],
-                                              "partner": extras["partner"]}, pages)
+                                              "partner": extras["partner"], "admin": extras["admin"]}, pages)
         print(f"\nin-process (Flask test client, one request at a time; load average {load_average()}):")
         print(f"{'page':<34}{'queries':>8}{'SQL ms':>8}{'request ms':>12}{'CPU ms':>8}{'render':>8}{'rest':>7}"
               f"{'x static':>9}{'slowest statement':>20}")
@@ -1067,7 +1098,7 @@ def main() -> None:
                                   stderr=subprocess.PIPE, text=True)
         wait_for_server(port, server)
         cookies = {"": "", "customer": log_in(port, built["customer"]), "staff": log_in(port, built["staff"]),
-                   "partner": log_in(port, extras["partner"])}
+                   "partner": log_in(port, extras["partner"]), "admin": log_in(port, extras["admin"])}
         use_wrk = shutil.which("wrk") is not None and not args.python_load
         load = load_wrk if use_wrk else load_python
         script = work / "report.lua"

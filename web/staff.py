@@ -18,6 +18,7 @@ from helpdesk.domain import (
     conversation,
     devices,
     keyset,
+    people_search,
     queue_order,
     security_events,
     service_levels,
@@ -574,11 +575,9 @@ def users():
     query = User.select(User.id, User.email, User.first_name, User.last_name, User.role, User.is_active)
     if role in {r.value for r in Role}:
         query = query.where(User.role == role)
-    text = request.args.get("q", "").strip()
+    text = request.args.get("q", "").strip()[:200]
     if text:
-        from .tickets import contains
-
-        query = query.where(contains(User.email, text) | contains(User.last_name, text))
+        query = query.where(people_search.matching(text))
     pager = paged(query, USERS_ORDER)
     return render_template("staff/users.html", users=pager.rows, pager=pager, form=form, roles=form.role.choices,
                            role=role, q=text, change=link_for("staff.user_change", "user_id"),
