@@ -296,7 +296,13 @@ def test_a_deep_page_of_each_list_starts_at_its_cursor_in_an_index(db):
         plan = _plan(db, admin_pages.WAITING_ORDER.page_query(partners.awaiting_verification(), None, False, 51))
         assert "user_company_id" in plan, plan
         db.execute_sql("ANALYZE")
+    for i, company in enumerate(Company.select().where(Company.name.startswith("Z "))):
+        PartnerApplication.create(company=company, declared_level="authorised", status=("pending", "approved")[i % 2],
+                                  submitted_at=T0, decided_at=T0 + dt.timedelta(hours=i) if i % 2 else None)
+    db.execute_sql("ANALYZE")
     cases = [
+        (admin_pages.pending_applications(), admin_pages.PENDING_ORDER, "partner_application_pending"),
+        (admin_pages.decided_applications(), admin_pages.DECIDED_ORDER, "partner_application_decided"),
         (User.select(), staff_pages.USERS_ORDER, "user_role_email"),
         (AuditLog.select(), admin_pages.AUDIT_ORDER, "audit_log_at_id"),
         (Quarantine.select().where(Quarantine.resolved_at.is_null()), staff_pages.QUARANTINE_ORDER, "quarantine_pending"),
@@ -379,3 +385,18 @@ def test_a_part_in_many_people_and_in_few_gives_every_match_in_the_lists_order(a
     monkeypatch.setattr(people_search, "LIST_BELOW", 2000)
     assert _found(admin, "żółć") == zolc
     assert _found(admin, "klient 12") == [f"klient{i:03d}@firma.example" for i in (12, *range(120, 130))]
+
+
+def test_a_change_made_on_a_deep_page_returns_to_that_page(admin):
+    _customers(120)
+    second = _link(NEXT, admin.text("/staff/users?role=customer"))
+    page = admin.text(second)
+    target = User.get(User.email == re.findall(r"<td>([^<@]+@[^<]+)</td><td>", page)[0])
+    back = html.unescape(re.search(r'name="back" value="([^"]+)"', page).group(1))
+    assert back == second
+    response = admin.post(f"/staff/users/{target.id}", {"action": "deactivate", "back": back}, page=second)
+    assert response.status_code == 302 and response.headers["Location"] == second
+    assert not User.get_by_id(target.id).is_active
+    for hostile in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+        response = admin.post(f"/staff/users/{target.id}", {"action": "activate", "back": hostile}, page=second)
+        assert response.headers["Location"] == "/staff/users", hostile

@@ -33,7 +33,7 @@ from helpdesk.models import (
 from . import forms
 from .context import config as _config
 from .i18n import label
-from .paging import paged
+from .paging import back_to, paged
 from .rows import link_for
 from .staff import admin_only
 
@@ -77,14 +77,22 @@ def index():
 # --- programme applications ---------------------------------------------------------------------
 
 
+def pending_applications():
+    return (PartnerApplication.select(PartnerApplication, Company).join(Company)
+            .where(PartnerApplication.status == RequestStatus.PENDING.value))
+
+
+def decided_applications():
+    return (PartnerApplication.select(PartnerApplication, Company).join(Company)
+            .where(PartnerApplication.decided_at.is_null(False),  # the condition of its index (migration 042)
+                   PartnerApplication.status.in_([RequestStatus.APPROVED.value, RequestStatus.REJECTED.value])))
+
+
 @bp.route("/applications")
 @admin_only
 def applications():
-    listed = PartnerApplication.select(PartnerApplication, Company).join(Company)
-    pending = paged(listed.where(PartnerApplication.status == RequestStatus.PENDING.value), PENDING_ORDER,
-                    prefix="pending_")
-    decided = paged(listed.where(PartnerApplication.status.in_([RequestStatus.APPROVED.value,
-                                                                RequestStatus.REJECTED.value])), DECIDED_ORDER)
+    pending = paged(pending_applications(), PENDING_ORDER, prefix="pending_")
+    decided = paged(decided_applications(), DECIDED_ORDER)
     return render_template("admin/applications.html", pending=pending, decided=decided,
                            levels=partners.PROGRAMME_LEVELS, shown=link_for("admin.application", "application_id"))
 
@@ -150,7 +158,7 @@ def verify_company(company_id: int):
         flash(forms.translated(error), "error")
     else:
         flash(_("%(name)s is verified.", name=company.name), "success")
-    return redirect(url_for("admin.companies"))
+    return redirect(back_to(url_for("admin.companies")))
 
 
 @bp.route("/companies/<int:company_id>/level", methods=["POST"])
@@ -167,7 +175,7 @@ def set_level(company_id: int):
         flash(forms.translated(error), "error")
     else:
         flash(_("The level is set; it applies from the partner's next request."), "success")
-    return redirect(url_for("admin.companies"))
+    return redirect(back_to(url_for("admin.companies")))
 
 
 @bp.route("/companies/<int:company_id>/subscriptions", methods=["POST"])
@@ -184,7 +192,7 @@ def set_subscriptions(company_id: int):
         audit_log.record(current_user, "set_subscription_seller", "company", company_id,
                        f"{company.nip}: {form.subscription_seller.data}", g.now)
     flash(_("Saved."), "success")
-    return redirect(url_for("admin.companies"))
+    return redirect(back_to(url_for("admin.companies")))
 
 
 # --- role changes -------------------------------------------------------------------------------------------

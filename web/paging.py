@@ -15,6 +15,8 @@ from peewee import ModelSelect
 
 from helpdesk.domain import keyset
 
+from .security import safe_next
+
 PAGE = 50
 
 
@@ -24,6 +26,7 @@ class Pager:
     first_url: str | None  # None on the first page
     previous_url: str | None
     next_url: str | None
+    here: str  # this page (path and arguments): where a row's form brings the reader back (`back_to`)
 
 
 def paged(query: ModelSelect, order: keyset.Order, *, size: int = PAGE, prefix: str = "") -> Pager:
@@ -42,4 +45,11 @@ def paged(query: ModelSelect, order: keyset.Order, *, size: int = PAGE, prefix: 
     first = page.first
     return Pager(page.rows, None if first else link(),
                  None if first else link(**{prefix + "before": order.text(page.rows[0])}),
-                 link(**{prefix + "after": order.text(page.rows[-1])}) if page.more else None)
+                 link(**{prefix + "after": order.text(page.rows[-1])}) if page.more else None,
+                 request.full_path.rstrip("?"))
+
+
+def back_to(default: str) -> str:
+    """Where a form posted from a page of a list returns: that page (its `back` field, a path on
+    this site), so an admin who changed a row on page 37 stays there; else `default`."""
+    return safe_next(request.form.get("back"), default)

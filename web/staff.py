@@ -49,7 +49,7 @@ from . import forms, ticket_extras
 from .context import config as _config, local_time
 from .i18n import history_reason, label
 from .options import options
-from .paging import paged
+from .paging import back_to, paged
 from .queue_rows import queue_rows
 from .rows import link_for
 from .tickets import (
@@ -542,12 +542,12 @@ def reprocess(ledger_id: int):
         applied = pipeline.reprocess(_config(), ledger_id)
     except (LookupError, ValueError) as error:
         flash(str(error), "error")
-        return redirect(url_for("staff.quarantine"))
+        return redirect(back_to(url_for("staff.quarantine")))
     if applied.outcome == Outcome.QUARANTINED.value:
         flash(_("It failed again: %(reason)s", reason=applied.reason), "error")
     else:  # the pipeline has marked the quarantine entry resolved, in the same transaction
         flash(_("Processed: %(outcome)s", outcome=label("mail_outcome", applied.outcome)), "success")
-    return redirect(url_for("staff.quarantine"))
+    return redirect(back_to(url_for("staff.quarantine")))
 
 
 # --- people (admins) ------------------------------------------------------------------------------------
@@ -604,4 +604,4 @@ def user_change(user_id: int):
         flash(forms.translated(error), "error")
     else:
         flash(_("Saved: %(address)s", address=user.email), "success")
-    return redirect(url_for("staff.users"))
+    return redirect(back_to(url_for("staff.users")))
