@@ -1004,7 +1004,7 @@ def build_parser() -> argparse.ArgumentParser:
     digest = sub.add_parser("digest", help="scheduled digests").add_subparsers(dest="digest_command", required=True)
     p = digest.add_parser("run", help="run one scheduled job now")
     p.add_argument("name", choices=["engineer_digest", "customer_digest", "contract_reminders", "admin_digest",
-                                    "mailbox_health", "sla_escalations"])
+                                    "mailbox_health", "sla_escalations", "search_upkeep"])
     p.add_argument("--now", help="the time to run it for (ISO; UTC unless it has an offset)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_digest_run)

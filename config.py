@@ -295,6 +295,7 @@ class Config:
     schedule_admin_digest: str = "0 7 * * *"
     schedule_mailbox_health: str = "*/5 * * * *"
     schedule_sla_escalations: str = "*/5 * * * *"
+    schedule_search_upkeep: str = "30 3 * * *"
     # Service levels (domain/sla.py): the policy of a ticket without a contract ("" for none),
     # the business hours ("mon-fri 08:00-16:00" in `timezone`) and whose public holidays are off.
     sla_default: str = ""

@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple
 from peewee import fn
 
 from helpdesk.config import Config
-from helpdesk.domain import digests, oauth, outbox, owners, webhooks
+from helpdesk.domain import digests, oauth, outbox, owners, search_upkeep, webhooks
 from helpdesk.domain.digests import CustomerTicket, Mailbox, OpenTicket
 from helpdesk.domain.inserts import insert_rows
 from helpdesk.domain.rows import chunks
@@ -594,6 +594,12 @@ def _box_context(box: Mailbox, tz: str, config: Config) -> dict:
             "minutes": config.mailbox_stalled_minutes}
 
 
+def run_search_upkeep(config: Config, now: dt.datetime) -> JobSummary:
+    """The full-text indexes' segments merged (SQLite; `domain.search_upkeep`): no mail."""
+    search_upkeep.merge_all()
+    return JobSummary("search_upkeep")
+
+
 # --- running: by name, under a lease, and on a schedule ----------------------------------------
 
 
@@ -610,6 +616,7 @@ JOBS = {
     "admin_digest": Job(run_admin_digest, "day"),
     "mailbox_health": Job(run_mailbox_health, None),
     "sla_escalations": Job(run_sla_escalations, None),
+    "search_upkeep": Job(run_search_upkeep, "day"),
 }
 
 

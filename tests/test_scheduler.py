@@ -446,7 +446,7 @@ def test_build_scheduler_wires_every_job_to_its_cron_schedule_without_starting(c
         assert job.coalesce and job.max_instances == 1 and job.misfire_grace_time >= 3600
     assert str(jobs["customer_digest"].trigger).startswith("cron[")
     catching_up = {name for name, job in jobs.items() if getattr(job, "next_run_time", None)}
-    assert catching_up == {"admin_digest", "customer_digest", "mailbox_health", "sla_escalations"}
+    assert catching_up == {"admin_digest", "customer_digest", "mailbox_health", "sla_escalations", "search_upkeep"}
 
 
 def test_schedules_are_cron_expressions_in_the_configuration():
