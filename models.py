@@ -710,9 +710,10 @@ class SecurityEvent(BaseModel):
     # What happened, e.g. forged_reply_address (see domain/security_events.py); indexed with the id (migration 040).
     kind = CharField(max_length=40)
     sender = CharField(max_length=320, default="")  # the address (or client) it came from
-    ticket = ForeignKeyField(Ticket, null=True, backref="security_events", on_delete="SET NULL")
-    message = ForeignKeyField(Message, null=True, backref="security_events", on_delete="SET NULL")
-    inbound = ForeignKeyField(InboundMail, null=True, on_delete="SET NULL")  # the mail, in `helpdesk mail log`
+    # The three links are indexed where set only (partial indexes, migration 043): most events have none.
+    ticket = ForeignKeyField(Ticket, null=True, backref="security_events", on_delete="SET NULL", index=False)
+    message = ForeignKeyField(Message, null=True, backref="security_events", on_delete="SET NULL", index=False)
+    inbound = ForeignKeyField(InboundMail, null=True, on_delete="SET NULL", index=False)  # the mail, in `helpdesk mail log`
     reason = TextField(default="")  # in words, for people
     addresses = TextField(default="")  # the addresses concerned (not added, refused), space-separated
 
