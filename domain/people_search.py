@@ -32,7 +32,7 @@ def text_of(user=User) -> Expression:
 
 def matching(text: str) -> Expression:
     """A condition on `User`: its address or name holds `text`, case aside."""
-    needle = " ".join(text.split()).lower()
+    needle = " ".join("".join(c for c in text if c.isprintable()).split()).lower()  # FTS5 refuses a NUL
     if not database.is_sqlite(db.obj):
         return _like(text_of(), needle)  # its trigram index, when PostgreSQL weighs it the better way
     # SQLite's LIKE ignores the case of ASCII letters only; FTS5's trigrams, of every letter.

@@ -342,6 +342,7 @@ def test_people_are_found_by_a_part_of_the_address_or_name_case_aside(admin):
     assert _found(admin, "_y%") == ["x_y%z@dziwny.example"]  # % and _ are themselves
     assert _found(admin, "ow") == ["lukasz@sklep.example", "marek.nowak@serwis.example", "ola@biuro.example"]
     assert _found(admin, "zzz") == [] and _found(admin, '"') == []
+    assert _found(admin, "nowa\x00k\x01") == ["marek.nowak@serwis.example", "ola@biuro.example"]  # no control characters
 
 
 def test_a_renamed_or_removed_person_is_found_by_what_is_there_now(admin):
@@ -400,3 +401,11 @@ def test_a_change_made_on_a_deep_page_returns_to_that_page(admin):
     for hostile in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
         response = admin.post(f"/staff/users/{target.id}", {"action": "activate", "back": hostile}, page=second)
         assert response.headers["Location"] == "/staff/users", hostile
+
+
+def test_a_control_character_in_a_filter_is_dropped_not_an_error(admin):
+    _partners(3, verified=True, prefix="Firma", nip_from=7000000000)
+    for path in ("/admin/companies?q=Fir%00ma", "/staff/users?q=a%00b", "/staff/security?kind=login%00",
+                 "/admin/webhooks?status=%00", "/admin/audit?after=%00"):
+        assert admin.get(path).status_code == 200, path
+    assert len(re.findall(r"<td>Firma \d{3}</td>", admin.text("/admin/companies?q=Fir%00ma"))) == 3

@@ -33,7 +33,7 @@ from helpdesk.models import (
 from . import forms
 from .context import config as _config
 from .i18n import label
-from .paging import back_to, paged
+from .paging import back_to, paged, search_text
 from .rows import link_for
 from .staff import admin_only
 
@@ -130,7 +130,7 @@ def application_pdf(application_id: int, kind: str):
 @bp.route("/companies")
 @admin_only
 def companies():
-    text = request.args.get("q", "").strip()[:100]
+    text = search_text(limit=100)
     waiting, verified = partners.awaiting_verification(), (
         Company.select().where(Company.role.in_(PARTNER_ROLES), Company.verified_at.is_null(False)))
     if text:  # a name's part, or the NIP's beginning

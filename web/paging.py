@@ -49,6 +49,12 @@ def paged(query: ModelSelect, order: keyset.Order, *, size: int = PAGE, prefix: 
                  request.full_path.rstrip("?"))
 
 
+def search_text(name: str = "q", limit: int = 200) -> str:
+    """A list's filter from the request, as people type it: without control characters (a NUL
+    is refused by PostgreSQL and by FTS5), trimmed, at most `limit` characters."""
+    return "".join(c for c in request.args.get(name, "") if c.isprintable()).strip()[:limit]
+
+
 def back_to(default: str) -> str:
     """Where a form posted from a page of a list returns: that page (its `back` field, a path on
     this site), so an admin who changed a row on page 37 stays there; else `default`."""

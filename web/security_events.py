@@ -7,6 +7,7 @@ from flask import Blueprint, render_template, request
 from helpdesk.domain import security_events
 
 from .context import config as _config
+from .paging import search_text
 from .staff import admin_only
 
 bp = Blueprint("security_events", __name__, url_prefix="/staff/security")
@@ -16,7 +17,7 @@ PAGE = 100
 @bp.route("")
 @admin_only
 def index():
-    kind = request.args.get("kind", "").strip()[:40] or None
+    kind = search_text("kind", 40) or None
     ticket = request.args.get("ticket", type=int)
     before = request.args.get("before", type=int)
     if ticket is not None and not 0 < ticket < 2**63:

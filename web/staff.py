@@ -49,7 +49,7 @@ from . import forms, ticket_extras
 from .context import config as _config, local_time
 from .i18n import history_reason, label
 from .options import options
-from .paging import back_to, paged
+from .paging import back_to, paged, search_text
 from .queue_rows import queue_rows
 from .rows import link_for
 from .tickets import (
@@ -575,7 +575,7 @@ def users():
     query = User.select(User.id, User.email, User.first_name, User.last_name, User.role, User.is_active)
     if role in {r.value for r in Role}:
         query = query.where(User.role == role)
-    text = request.args.get("q", "").strip()[:200]
+    text = search_text()
     if text:
         query = query.where(people_search.matching(text))
     pager = paged(query, USERS_ORDER)
