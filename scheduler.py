@@ -595,8 +595,10 @@ def _box_context(box: Mailbox, tz: str, config: Config) -> dict:
 
 
 def run_search_upkeep(config: Config, now: dt.datetime) -> JobSummary:
-    """The full-text indexes' segments merged (SQLite; `domain.search_upkeep`): no mail."""
+    """The full-text indexes' segments merged, then the planner's statistics gathered (SQLite;
+    `domain.search_upkeep`): no mail."""
     search_upkeep.merge_all()
+    search_upkeep.analyze()
     return JobSummary("search_upkeep")
 
 

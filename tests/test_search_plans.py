@@ -25,9 +25,12 @@ def paged(monkeypatch):
     monkeypatch.setattr(ticket_pages, "PAGE", PAGE)
 
 
-def _plan(monkeypatch, *, by_row: bool, window: int = 5, at_once: int = 2) -> None:
-    """Every search of seekable words read row by row (`by_row`), or every one listed first."""
-    monkeypatch.setattr(search, "_many", lambda backend, words: by_row)
+def _plan(monkeypatch, *, by_row: bool, window: int = 5, at_once: int = 2, walk: bool = False) -> None:
+    """Every search of seekable words read row by row (`by_row`), or every one listed first:
+    with `walk`, the list read in its order and each ticket looked up in the matches, else the
+    matches' tickets read and sorted."""
+    monkeypatch.setattr(search, "_many", lambda count: by_row)
+    monkeypatch.setattr(search, "WALK_FROM", 0 if walk else 10**9)
     monkeypatch.setattr(search, "TICKET_WINDOW", window)
     monkeypatch.setattr(search, "MESSAGE_WINDOW", window)
     monkeypatch.setattr(search, "CHECKED_AT_ONCE", at_once)
@@ -61,9 +64,10 @@ def _desk() -> tuple[list[Ticket], dict[str, list[Ticket]]]:
     return made, {"staff": staff_finds, "customer": customer_finds}
 
 
-@pytest.mark.parametrize("by_row", [False, True], ids=["listed", "row by row"])
-def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monkeypatch, by_row):
-    _plan(monkeypatch, by_row=by_row)
+@pytest.mark.parametrize("by_row, walked", [(False, False), (False, True), (True, False), (True, True)],
+                         ids=["listed", "listed, walked", "row by row", "row by row, then walked"])
+def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monkeypatch, by_row, walked):
+    _plan(monkeypatch, by_row=by_row, walk=walked)
     made, finds = _desk()
     staff = signed_in(app, _user("eng@helpdesk.example", role=Role.ENGINEER), ip="192.0.2.81")
     for start, expected in {"/staff?queue=all&q=drukark": by_updated(finds["staff"]),
@@ -78,9 +82,10 @@ def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monk
     assert forward == [made[35].id]
 
 
-@pytest.mark.parametrize("by_row", [False, True], ids=["listed", "row by row"])
-def test_a_customer_never_finds_a_ticket_by_an_internal_note(app, db, paged, monkeypatch, by_row):
-    _plan(monkeypatch, by_row=by_row)
+@pytest.mark.parametrize("by_row, walked", [(False, False), (False, True), (True, True)],
+                         ids=["listed", "listed, walked", "row by row, then walked"])
+def test_a_customer_never_finds_a_ticket_by_an_internal_note(app, db, paged, monkeypatch, by_row, walked):
+    _plan(monkeypatch, by_row=by_row, walk=walked)
     customer = _user("c@example.com")
     made, finds = _desk()
     Ticket.update(requester=customer.id).execute()
@@ -93,9 +98,10 @@ def test_a_customer_never_finds_a_ticket_by_an_internal_note(app, db, paged, mon
     assert [r["id"] for r in api_rows] == expected
 
 
-@pytest.mark.parametrize("by_row", [False, True], ids=["listed", "row by row"])
-def test_a_tickets_newest_hits_whichever_plan(db, monkeypatch, by_row):
-    _plan(monkeypatch, by_row=by_row, window=4, at_once=3)
+@pytest.mark.parametrize("by_row, walked", [(False, False), (False, True), (True, True)],
+                         ids=["listed", "listed, walked", "row by row, then walked"])
+def test_a_tickets_newest_hits_whichever_plan(db, monkeypatch, by_row, walked):
+    _plan(monkeypatch, by_row=by_row, window=4, at_once=3, walk=walked)
     customer = _user("c@example.com")
     ticket = tickets.open_ticket(subject="Rejestrator", requester_email=customer.email, now=NOW)
     written = []
@@ -139,7 +145,7 @@ def test_a_prefix_is_asked_as_the_words_it_stands_for(db, monkeypatch):
         monkeypatch.setattr(search, "EXPAND_UP_TO", 2)  # more words than that: a prefix, asked as one
         assert backend.words("message_search", ["drukark"]) == search.Words('"drukark"*', False)
         assert found("drukark") == drukark
-        monkeypatch.setattr(search, "_many", lambda backend, words: True)  # a prefix is never asked row by row
+        monkeypatch.setattr(search, "_many", lambda count: True)  # a prefix is never asked row by row
         assert search.tickets_found(["drukark"], staff=True).by_row is None
 
 
@@ -177,3 +183,47 @@ def test_a_page_of_a_common_word_costs_the_same_whatever_the_tickets(app, db, pa
 
     assert statements(20) == statements(60)
     assert Message.select().count() == 80 and db is not None
+
+
+def test_many_matches_are_probed_in_the_lists_order_through_the_messages_index(db, monkeypatch):
+    """SQLite, a word in WALK_FROM messages or more: the list is read along its own index, each
+    ticket looked up in the matches, whose tickets come from the index of each message's ticket
+    (migration 044), not from the rows. Fewer: the matches' tickets are read and sorted."""
+    made, finds = _desk()
+    order = [Ticket.updated_at.desc(), Ticket.id.desc()]
+
+    def plan_and_rows(walk_from: int) -> tuple[str, list[int]]:
+        monkeypatch.setattr(search, "WALK_FROM", walk_from)
+        found = search.tickets_found(["drukarka"], staff=True)
+        query = Ticket.select(Ticket.id).where(found.listed).order_by(*order).limit(50)
+        plan = ""
+        if database.is_sqlite(db):
+            sql, params = query.sql()
+            plan = " / ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+        return plan, [row.id for row in query]
+
+    walked, walked_rows = plan_and_rows(0)
+    sorted_, sorted_rows = plan_and_rows(10**9)
+    assert walked_rows == sorted_rows == [t.id for t in by_updated_tickets(finds["staff"])]
+    if database.is_sqlite(db):
+        assert "INDEX ticket_updated_at_id" in walked and "SCAN t1" in walked and "TEMP B-TREE" not in walked, walked
+        assert "USING INTEGER PRIMARY KEY" in sorted_ and "TEMP B-TREE FOR ORDER BY" in sorted_, sorted_
+        for plan in (walked, sorted_):
+            assert "COVERING INDEX message_id_ticket_kind" in plan, plan
+
+
+def test_a_word_in_a_quarter_of_all_messages_is_asked_row_by_row(db, monkeypatch):
+    """A small archive: a common word is in most tickets, so the list in its order finds them
+    soonest, as with LIST_BELOW matches in a large one."""
+    monkeypatch.setattr(search, "WALK_FROM", 5)
+    ticket = tickets.open_ticket(subject="x", requester_email="c@example.com")
+    for _ in range(40):
+        tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email="c@example.com", body_text="x")
+    last = Message.select(Message.id).order_by(Message.id.desc()).scalar()
+    assert search._many(-(-last // 4)) and not search._many(last // 4 - 1)
+    assert not search._many(4)  # below WALK_FROM: listed, however small the archive
+    assert search._many(search.LIST_BELOW)
+
+
+def by_updated_tickets(found: list[Ticket]) -> list[Ticket]:
+    return sorted(found, key=lambda t: (t.updated_at, t.id), reverse=True)

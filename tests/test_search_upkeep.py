@@ -76,7 +76,14 @@ def test_the_indexes_are_merged_and_answer_as_before(db, config, monkeypatch):
     assert search_upkeep.merge_all() >= 1 and len(_found()["drukarka"]) == 25
 
 
-def test_the_job_runs_nightly_by_name(config, db):
+def test_the_job_runs_nightly_by_name_and_gathers_the_planners_statistics(config, db):
     assert config.schedule_search_upkeep == "30 3 * * *"
+    _written_in_many_transactions()
+    stats = ("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'" if database.is_sqlite(db) else None)
+    if stats:
+        assert db.execute_sql(stats).fetchone()[0] == 0  # a database never analyzed
     summary = scheduler.run_job(config, "search_upkeep", T0)
     assert summary is not None and summary.queued == 0
+    if stats:  # the statistics of the tables, as bench/web.py measures the pages with them
+        rows = dict(db.execute_sql("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'ticket'").fetchall())
+        assert rows["ticket_updated_at_id"].split()[0] == "60"
