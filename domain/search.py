@@ -118,6 +118,11 @@ def _ts_alternatives(terms: list[list[str]]) -> str:
 
 class _Sqlite:
     match = staticmethod(fts5_match)
+    # Matching messages below which a ticket search does not ask the list's tickets one by one
+    # first, but probes a window of them in the list of the matches' ids (`Found.probe`): that
+    # list costs 0.05 µs a match to make, and asking a ticket's messages one by one in FTS5,
+    # 10 µs each (a word in 20,000-50,000 messages: 10 ms on a window that finds too few).
+    probed_below = 50_000
     row_by_row = True  # a cursor steps the statement as it is read
 
     match_articles = staticmethod(_fts5_alternatives)
@@ -216,6 +221,16 @@ class _Sqlite:
                          SQL(f"AND s.message_search MATCH ?{kind})",
                              [words.match, *([] if notes else [MessageKind.NOTE.value])])))
 
+    def messages_probed(self, words: Words, notes: bool):
+        """A condition on one ticket: one of its messages (its notes only when `notes`) is in the
+        list of the messages that have the words, made once a statement (FTS5 reads the ids
+        alone: 1 ms for 20,000), each of the ticket's messages looked up in it (the unary +: the
+        ticket's messages first, from the index on ticket_id; the kind read only for those)."""
+        kind = "" if notes else " AND m.kind != ?"
+        return NodeList((SQL("EXISTS (SELECT 1 FROM message AS m WHERE m.ticket_id ="), Ticket.id,
+                         SQL(f"AND +m.id IN (SELECT rowid FROM message_search WHERE message_search MATCH ?){kind})",
+                             [words.match, *([] if notes else [MessageKind.NOTE.value])])))
+
     def message_has(self, words: Words):
         """A condition on one message: it has the words (looked up by its id)."""
         return NodeList((SQL("EXISTS (SELECT 1 FROM message_search WHERE message_search MATCH ? AND rowid =",
@@ -232,6 +247,7 @@ class _Sqlite:
 
 class _Postgres:
     row_by_row = False  # psycopg2 fetches the whole result at once
+    probed_below = None  # LIST_BELOW: no probe, its by_row condition reads a message's stored tsvector
     match_articles = staticmethod(_ts_alternatives)
 
     def article_ids(self, match: str):
@@ -284,6 +300,9 @@ class _Postgres:
     @staticmethod
     def walked(key):
         return key  # the planner chooses from its statistics
+
+    def messages_probed(self, words: Words, notes: bool):
+        return None  # its by_row condition reads a message's stored tsvector, no list needed
 
     def tickets_listed(self, subjects: Words | None, having, walk: bool) -> list:
         """One condition: the ticket's id in the UNION of the subjects' and `having`'s lists. An OR
@@ -437,34 +456,54 @@ class Found:
     """A search, planned: the rows that match as a list of ids (`listed`), and when the words
     are in many messages, as a condition on one row (`by_row`), asked of the first `window`
     rows of a list in its order, CHECKED_AT_ONCE at a time, until the page is full; then the
-    page's rows are read by their ids."""
+    page's rows are read by their ids. `probe` (SQLite, a word in WALK_FROM messages or more):
+    a condition on one row that looks its messages up in a list of the matches' ids, made once
+    a statement, asked next of the first PROBE_WINDOW rows in one statement."""
 
     listed: object
     by_row: object | None
     key: Field  # Ticket.id or Message.id
     window: int
+    probe: object | None = None
 
     def first(self, query, limit: int, ordering: list | None = None) -> list:
         """The first `limit` rows of `query` that match, in `ordering` (default: the query's own)."""
         def ordered(q):
             return q.order_by(*ordering) if ordering is not None else q
 
-        if self.by_row is None:
-            return self._listed(ordered(query.where(self.listed)).limit(limit))
-        window = max(self.window, limit)
-        # The window's ids along the list's own plan (its index read in order), then asked about.
-        ids = [row[0] for row in ordered(query.select(self.key)).limit(window).tuples()]
+        ids_query = ordered(query.select(self.key))
+        stages = ((self.by_row, lambda: self._asked(ids_query, max(self.window, limit), limit)),
+                  (self.probe, lambda: self._probed(ids_query, max(PROBE_WINDOW, limit), limit)))
+        for condition, asked in stages:
+            found = asked() if condition is not None else None
+            if found is not None:
+                return list(ordered(query.where(self.key.in_(found[:limit])))) if found else []
+        # Few of the first rows match after all: the matches' list, as for a rare word.
+        return self._listed(ordered(query.where(self.listed)).limit(limit))
+
+    def _asked(self, ids_query, window: int, limit: int) -> list | None:
+        """The ids among the first `window` of `ids_query` (the list's own plan: its index read in
+        order) that match `by_row`, asked CHECKED_AT_ONCE at a time until `limit` are found; None
+        when the window ends with fewer and the list goes on."""
+        ids = [row[0] for row in ids_query.limit(window).tuples()]
         found: list = []
         for start in range(0, len(ids), CHECKED_AT_ONCE):
             chunk = ids[start:start + CHECKED_AT_ONCE]
             matching = {i for (i,) in self.key.model.select(self.key).where(self.key.in_(chunk) & self.by_row).tuples()}
             found += [i for i in chunk if i in matching]
             if len(found) >= limit:
-                break
-        else:
-            if len(ids) == window:  # few of the first rows match after all: the matches' list, as for a rare word
-                return self._listed(ordered(query.where(self.listed)).limit(limit))
-        return list(ordered(query.where(self.key.in_(found[:limit])))) if found else []
+                return found
+        return None if len(ids) == window else found
+
+    def _probed(self, ids_query, window: int, limit: int) -> list | None:
+        """The first `limit` ids of `ids_query` among its first `window` that match `probe`, in one
+        statement (the window a subquery: a thousand ids sent as values cost more to write than
+        the statement to run); None when the window ends with fewer and the list goes on."""
+        found = [row[0] for row in ids_query.where(self.key.in_(ids_query.limit(window)) & self.probe)
+                 .limit(limit).tuples()]
+        if len(found) >= limit or not list(ids_query.limit(1).offset(window).tuples()):
+            return found
+        return None
 
     @staticmethod
     def _listed(query) -> list:
@@ -479,6 +518,7 @@ class Found:
 
 
 CHECKED_AT_ONCE = 25  # rows of a window asked about in one statement
+PROBE_WINDOW = 1_000  # rows asked about at once by `Found.probe` (4-13 ms for 5,000-50,000 matches)
 
 
 NOTHING = SQL("1 = 0")
@@ -491,22 +531,27 @@ def tickets_found(tokens: list[str], *, staff: bool, number: int | None = None) 
     backend = _backend()
     subjects = backend.words("ticket_search", tokens) if tokens else None
     messages = backend.words("message_search", tokens) if tokens else None
-    having, count = None, 0
+    having, count, below = None, 0, LIST_BELOW
     if messages is not None:
         having = (Message.select(Message.ticket).from_(backend.messages_by_id())
                   .where(Message.id.in_(backend.message_ids(messages))))
         having = having if staff else having.where(Message.kind != MessageKind.NOTE.value)
-        count = backend.how_many(messages, LIST_BELOW)
+        below = backend.probed_below or LIST_BELOW
+        count = backend.how_many(messages, below)
     walk = count >= WALK_FROM
     listed = _any(backend.tickets_listed(subjects, having, walk=walk) + ([is_number] if is_number is not None else []))
     by_row = None
-    if messages is not None and messages.seekable and _many(count):
+    if messages is not None and messages.seekable and _many(count, below):
         # The messages first: one of them usually has the words, and then the subject is not asked.
         row_parts = [backend.messages_have(messages, notes=staff)]
         if subjects is not None:
             row_parts.append(backend.subject_has(subjects))
         by_row = _any(row_parts + ([is_number] if is_number is not None else []))
-    return Found(listed, by_row, Ticket.id, TICKET_WINDOW)
+    probe = backend.messages_probed(messages, notes=staff) if walk and messages is not None else None
+    if probe is not None:
+        probe = _any([probe] + ([backend.subject_has(subjects)] if subjects is not None else [])
+                     + ([is_number] if is_number is not None else []))
+    return Found(listed, by_row, Ticket.id, TICKET_WINDOW, probe)
 
 
 def message_hits(messages, tokens: list[str], limit: int) -> list[Message]:
@@ -528,11 +573,11 @@ def _any(conditions: list):
     return functools.reduce(operator.or_, conditions) if conditions else NOTHING
 
 
-def _many(count: int) -> bool:
+def _many(count: int, below: int | None = None) -> bool:
     """Whether the words are in so many messages that a list is better read in its own order,
-    each row asked (only of words one row can be looked up in): LIST_BELOW of them, or a
-    quarter of all messages (a small archive, where a common word is in most tickets)."""
-    if count >= LIST_BELOW:
+    each row asked (only of words one row can be looked up in): `below` of them (LIST_BELOW),
+    or a quarter of all messages (a small archive, where a common word is in most tickets)."""
+    if count >= (LIST_BELOW if below is None else below):
         return True
     return count >= WALK_FROM and count * 4 >= (Message.select(fn.MAX(Message.id)).scalar() or 0)
 

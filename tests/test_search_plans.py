@@ -25,12 +25,15 @@ def paged(monkeypatch):
     monkeypatch.setattr(ticket_pages, "PAGE", PAGE)
 
 
-def _plan(monkeypatch, *, by_row: bool, window: int = 5, at_once: int = 2, walk: bool = False) -> None:
+def _plan(monkeypatch, *, by_row: bool, window: int = 5, at_once: int = 2, walk: bool = False,
+          probe_window: int = 7) -> None:
     """Every search of seekable words read row by row (`by_row`), or every one listed first:
-    with `walk`, the list read in its order and each ticket looked up in the matches, else the
-    matches' tickets read and sorted."""
-    monkeypatch.setattr(search, "_many", lambda count: by_row)
+    with `walk`, the first `probe_window` tickets of the list looked up among the matches' ids
+    (SQLite), then the list read in its order and each ticket looked up in the matches'
+    tickets; else the matches' tickets read and sorted."""
+    monkeypatch.setattr(search, "_many", lambda count, below=0: by_row)
     monkeypatch.setattr(search, "WALK_FROM", 0 if walk else 10**9)
+    monkeypatch.setattr(search, "PROBE_WINDOW", probe_window)
     monkeypatch.setattr(search, "TICKET_WINDOW", window)
     monkeypatch.setattr(search, "MESSAGE_WINDOW", window)
     monkeypatch.setattr(search, "CHECKED_AT_ONCE", at_once)
@@ -64,10 +67,12 @@ def _desk() -> tuple[list[Ticket], dict[str, list[Ticket]]]:
     return made, {"staff": staff_finds, "customer": customer_finds}
 
 
-@pytest.mark.parametrize("by_row, walked", [(False, False), (False, True), (True, False), (True, True)],
-                         ids=["listed", "listed, walked", "row by row", "row by row, then walked"])
-def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monkeypatch, by_row, walked):
-    _plan(monkeypatch, by_row=by_row, walk=walked)
+@pytest.mark.parametrize("by_row, walked, probe_window", [
+    (False, False, 7), (False, True, 7), (False, True, 1000), (True, False, 7), (True, True, 7), (True, True, 1000)],
+    ids=["listed", "probed, walked", "probed", "row by row", "row by row, probed, walked", "row by row, probed"])
+def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monkeypatch, by_row, walked,
+                                                              probe_window):
+    _plan(monkeypatch, by_row=by_row, walk=walked, probe_window=probe_window)
     made, finds = _desk()
     staff = signed_in(app, _user("eng@helpdesk.example", role=Role.ENGINEER), ip="192.0.2.81")
     for start, expected in {"/staff?queue=all&q=drukark": by_updated(finds["staff"]),
@@ -82,10 +87,12 @@ def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monk
     assert forward == [made[35].id]
 
 
-@pytest.mark.parametrize("by_row, walked", [(False, False), (False, True), (True, True)],
-                         ids=["listed", "listed, walked", "row by row, then walked"])
-def test_a_customer_never_finds_a_ticket_by_an_internal_note(app, db, paged, monkeypatch, by_row, walked):
-    _plan(monkeypatch, by_row=by_row, walk=walked)
+@pytest.mark.parametrize("by_row, walked, probe_window", [
+    (False, False, 7), (False, True, 7), (False, True, 1000), (True, True, 7)],
+    ids=["listed", "probed, walked", "probed", "row by row, probed, walked"])
+def test_a_customer_never_finds_a_ticket_by_an_internal_note(app, db, paged, monkeypatch, by_row, walked,
+                                                             probe_window):
+    _plan(monkeypatch, by_row=by_row, walk=walked, probe_window=probe_window)
     customer = _user("c@example.com")
     made, finds = _desk()
     Ticket.update(requester=customer.id).execute()
@@ -145,7 +152,7 @@ def test_a_prefix_is_asked_as_the_words_it_stands_for(db, monkeypatch):
         monkeypatch.setattr(search, "EXPAND_UP_TO", 2)  # more words than that: a prefix, asked as one
         assert backend.words("message_search", ["drukark"]) == search.Words('"drukark"*', False)
         assert found("drukark") == drukark
-        monkeypatch.setattr(search, "_many", lambda count: True)  # a prefix is never asked row by row
+        monkeypatch.setattr(search, "_many", lambda count, below=0: True)  # a prefix is never asked row by row
         assert search.tickets_found(["drukark"], staff=True).by_row is None
 
 
@@ -210,6 +217,17 @@ def test_many_matches_are_probed_in_the_lists_order_through_the_messages_index(d
         assert "USING INTEGER PRIMARY KEY" in sorted_ and "TEMP B-TREE FOR ORDER BY" in sorted_, sorted_
         for plan in (walked, sorted_):
             assert "COVERING INDEX message_id_ticket_kind" in plan, plan
+        # The probe: each ticket's messages from the index on ticket_id, each looked up in the
+        # list of the matches' ids (made once), never that list walked for each ticket.
+        monkeypatch.setattr(search, "WALK_FROM", 0)
+        for staff in (True, False):
+            probe = search.tickets_found(["drukarka"], staff=staff).probe
+            sql, params = Ticket.select(Ticket.id).where(Ticket.id.in_([t.id for t in made[:5]]) & probe).sql()
+            plan = " / ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+            assert "USING COVERING INDEX message_ticket_id (ticket_id=?)" in plan or not staff, plan
+            assert "SEARCH m USING" in plan and "(ticket_id=?)" in plan and "AND rowid=?" not in plan, plan
+    else:
+        assert search.tickets_found(["drukarka"], staff=True).probe is None  # PostgreSQL asks each message's tsvector
 
 
 def test_a_word_in_a_quarter_of_all_messages_is_asked_row_by_row(db, monkeypatch):
@@ -227,3 +245,23 @@ def test_a_word_in_a_quarter_of_all_messages_is_asked_row_by_row(db, monkeypatch
 
 def by_updated_tickets(found: list[Ticket]) -> list[Ticket]:
     return sorted(found, key=lambda t: (t.updated_at, t.id), reverse=True)
+
+
+def test_sqlite_probes_a_window_before_asking_messages_one_by_one_below_probed_below(db, monkeypatch):
+    """SQLite: a word in fewer than `probed_below` messages has no window asked message by message
+    in FTS5 (10 µs a message); the list of the matches' ids is made (0.05 µs a match) and probed."""
+    ticket = tickets.open_ticket(subject="x", requester_email="c@example.com")
+    for i in range(230):
+        tickets.add_message(ticket, kind=MessageKind.CUSTOMER, author_email="c@example.com",
+                            body_text="drukarka" if i % 8 == 0 else "kamera")  # 29: an eighth, under a quarter
+    monkeypatch.setattr(search, "WALK_FROM", 5)
+    monkeypatch.setattr(search, "LIST_BELOW", 10)
+    if not database.is_sqlite(db):
+        assert search.tickets_found(["drukarka"], staff=True).probe is None
+        return
+    monkeypatch.setattr(search._Sqlite, "probed_below", 50)
+    found = search.tickets_found(["drukarka"], staff=True)
+    assert found.by_row is None and found.probe is not None
+    monkeypatch.setattr(search._Sqlite, "probed_below", 20)
+    found = search.tickets_found(["drukarka"], staff=True)
+    assert found.by_row is not None and found.probe is not None
