@@ -191,6 +191,11 @@ SECURITY_EVENTS = 200_000  # refused attempts: strangers make them
 QUARANTINED = 20_000
 WEBHOOK_DELIVERIES = 200_000
 SOLD_EVERY = 50  # every 50th contract was sold by the bench partner (2,000 of 100,000)
+# Words in some of the messages (issue 18, session 36): every word of WORDS is in 7% or more of
+# them. Each of these starts the body of a spread of messages (per mille), by their ids; KLASTER
+# starts every message of one ticket in CLUSTER_EVERY.
+GRADED_WORDS = {"bravo": 5, "charlie": 10, "delta": 20, "echo": 50}
+KLASTER, CLUSTER_EVERY = "klaster", 200
 
 
 def add_extras(data_dir: Path) -> dict:
@@ -236,11 +241,42 @@ def add_extras(data_dir: Path) -> dict:
         if User.get_or_none(User.email == ADMIN) is None:
             add_admin_volumes(now=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0))
             db.execute_sql("ANALYZE")
+        if not _has_word(KLASTER):
+            add_graded_words()
         article = Article.select(Article.id).order_by(Article.id.desc()).first()
         return {"partner": partner.email, "admin": ADMIN, "article": article.id if article else None,
                 **deep_cursors(), **admin_cursors()}
     finally:
         database_.close()
+
+
+def _has_word(word: str) -> bool:
+    from helpdesk import database
+    from helpdesk.models import db
+    if database.is_sqlite(db.obj):
+        return bool(db.execute_sql("SELECT 1 FROM message_search WHERE message_search MATCH ? LIMIT 1",
+                                   (f'"{word}"',)).fetchone())
+    return bool(db.execute_sql("SELECT 1 FROM message_search WHERE document @@ to_tsquery('simple', %s) LIMIT 1",
+                               (word,)).fetchone())
+
+
+def add_graded_words() -> None:
+    """GRADED_WORDS and KLASTER written into the messages (their search indexes kept by the
+    triggers), then SQLite's indexes merged and either database analyzed, as the nightly job
+    leaves them."""
+    from helpdesk import database
+    from helpdesk.domain import search_upkeep
+    from helpdesk.models import db
+    sqlite = database.is_sqlite(db.obj)
+    mod = "%" if sqlite else "%%"  # psycopg2 reads a lone % as a placeholder
+    with db.atomic():
+        for word, per_mille in GRADED_WORDS.items():
+            db.execute_sql(f"UPDATE message SET body_text = '{word} ' || body_text "
+                           f"WHERE (CAST(id AS BIGINT) * 7919 + {per_mille}) {mod} 1000 < {per_mille}")
+        db.execute_sql(f"UPDATE message SET body_text = '{KLASTER} ' || body_text WHERE ticket_id IN "
+                       f"(SELECT id FROM ticket WHERE CAST(id AS BIGINT) * 104729 {mod} {CLUSTER_EVERY} = 0)")
+    search_upkeep.merge_all()
+    db.execute_sql("ANALYZE")
 
 
 def add_admin_volumes(now: dt.datetime) -> None:
@@ -953,6 +989,12 @@ def pages_of(built: dict, extras: dict) -> list[tuple[str, str, str]]:
               ("staff: ticket search 'drukarka'", "/staff?queue=all&q=drukarka", "staff"),
               ("staff: ticket search 'zzzqx' (no match)", "/staff?queue=all&q=zzzqx", "staff"),
               ("customer: ticket search 'drukarka'", "/tickets?q=drukarka", "customer"),
+              # words in 0.5% and 2% of the messages, spread, and one in every message of 0.5% of the
+              # tickets (GRADED_WORDS, KLASTER; session 36)
+              ("staff: ticket search 'bravo' (0.5%)", "/staff?queue=all&q=bravo", "staff"),
+              ("staff: ticket search 'delta' (2%)", "/staff?queue=all&q=delta", "staff"),
+              ("customer: ticket search 'delta' (2%)", "/tickets?q=delta", "customer"),
+              (f"staff: ticket search '{KLASTER}' (0.5% of tickets)", f"/staff?queue=all&q={KLASTER}", "staff"),
               (f"staff: ticket, {BIG} messages, search 'drukarka'", f"/staff/tickets/{big}?q=drukarka", "staff"),
               ("staff: reports, 12 weeks", "/staff/reports", "staff"),
               ("staff: chart response times", "/staff/reports/response_times.svg", "staff"),
