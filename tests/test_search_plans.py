@@ -25,14 +25,14 @@ def paged(monkeypatch):
     monkeypatch.setattr(ticket_pages, "PAGE", PAGE)
 
 
-def _plan(monkeypatch, *, by_row: bool, window: int = 5, at_once: int = 2, walk: bool = False,
+def _plan(monkeypatch, *, by_row: bool, window: int = 5, at_once: int = 2, probed: bool = False,
           probe_window: int = 7) -> None:
-    """Every search of seekable words read row by row (`by_row`), or every one listed first:
-    with `walk`, the first `probe_window` tickets of the list looked up among the matches' ids
-    (SQLite), then the list read in its order and each ticket looked up in the matches'
-    tickets; else the matches' tickets read and sorted."""
+    """Every search of seekable words read row by row (`by_row`), then with `probed` the first
+    `probe_window` tickets of the list looked up among the matches' ids (SQLite), then the
+    matches' tickets read and sorted; a ticket's messages read in its order and each looked up
+    in the matches' ids (`probed`) or the matches read and sorted."""
     monkeypatch.setattr(search, "_many", lambda count, below=0: by_row)
-    monkeypatch.setattr(search, "WALK_FROM", 0 if walk else 10**9)
+    monkeypatch.setattr(search, "WALK_FROM", 0 if probed else 10**9)
     monkeypatch.setattr(search, "PROBE_WINDOW", probe_window)
     monkeypatch.setattr(search, "TICKET_WINDOW", window)
     monkeypatch.setattr(search, "MESSAGE_WINDOW", window)
@@ -67,12 +67,12 @@ def _desk() -> tuple[list[Ticket], dict[str, list[Ticket]]]:
     return made, {"staff": staff_finds, "customer": customer_finds}
 
 
-@pytest.mark.parametrize("by_row, walked, probe_window", [
+@pytest.mark.parametrize("by_row, probed, probe_window", [
     (False, False, 7), (False, True, 7), (False, True, 1000), (True, False, 7), (True, True, 7), (True, True, 1000)],
-    ids=["listed", "probed, walked", "probed", "row by row", "row by row, probed, walked", "row by row, probed"])
-def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monkeypatch, by_row, walked,
+    ids=["listed", "probed, then listed", "probed", "row by row", "row by row, probed, listed", "row by row, probed"])
+def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monkeypatch, by_row, probed,
                                                               probe_window):
-    _plan(monkeypatch, by_row=by_row, walk=walked, probe_window=probe_window)
+    _plan(monkeypatch, by_row=by_row, probed=probed, probe_window=probe_window)
     made, finds = _desk()
     staff = signed_in(app, _user("eng@helpdesk.example", role=Role.ENGINEER), ip="192.0.2.81")
     for start, expected in {"/staff?queue=all&q=drukark": by_updated(finds["staff"]),
@@ -87,12 +87,12 @@ def test_either_plan_pages_the_same_matches_in_either_order(app, db, paged, monk
     assert forward == [made[35].id]
 
 
-@pytest.mark.parametrize("by_row, walked, probe_window", [
+@pytest.mark.parametrize("by_row, probed, probe_window", [
     (False, False, 7), (False, True, 7), (False, True, 1000), (True, True, 7)],
-    ids=["listed", "probed, walked", "probed", "row by row, probed, walked"])
-def test_a_customer_never_finds_a_ticket_by_an_internal_note(app, db, paged, monkeypatch, by_row, walked,
+    ids=["listed", "probed, then listed", "probed", "row by row, probed, listed"])
+def test_a_customer_never_finds_a_ticket_by_an_internal_note(app, db, paged, monkeypatch, by_row, probed,
                                                              probe_window):
-    _plan(monkeypatch, by_row=by_row, walk=walked, probe_window=probe_window)
+    _plan(monkeypatch, by_row=by_row, probed=probed, probe_window=probe_window)
     customer = _user("c@example.com")
     made, finds = _desk()
     Ticket.update(requester=customer.id).execute()
@@ -105,10 +105,10 @@ def test_a_customer_never_finds_a_ticket_by_an_internal_note(app, db, paged, mon
     assert [r["id"] for r in api_rows] == expected
 
 
-@pytest.mark.parametrize("by_row, walked", [(False, False), (False, True), (True, True)],
-                         ids=["listed", "listed, walked", "row by row, then walked"])
-def test_a_tickets_newest_hits_whichever_plan(db, monkeypatch, by_row, walked):
-    _plan(monkeypatch, by_row=by_row, window=4, at_once=3, walk=walked)
+@pytest.mark.parametrize("by_row, probed", [(False, False), (False, True), (True, True)],
+                         ids=["listed", "walked", "row by row, then walked"])
+def test_a_tickets_newest_hits_whichever_plan(db, monkeypatch, by_row, probed):
+    _plan(monkeypatch, by_row=by_row, window=4, at_once=3, probed=probed)
     customer = _user("c@example.com")
     ticket = tickets.open_ticket(subject="Rejestrator", requester_email=customer.email, now=NOW)
     written = []
@@ -192,42 +192,36 @@ def test_a_page_of_a_common_word_costs_the_same_whatever_the_tickets(app, db, pa
     assert Message.select().count() == 80 and db is not None
 
 
-def test_many_matches_are_probed_in_the_lists_order_through_the_messages_index(db, monkeypatch):
-    """SQLite, a word in WALK_FROM messages or more: the list is read along its own index, each
-    ticket looked up in the matches, whose tickets come from the index of each message's ticket
-    (migration 044), not from the rows. Fewer: the matches' tickets are read and sorted."""
+def test_the_matches_tickets_come_from_the_messages_index_and_a_window_is_probed(db, monkeypatch):
+    """SQLite: the matches' tickets come from the index of each message's ticket (migration 044),
+    not from the rows; from WALK_FROM matches, a window of the list is first looked up in the list
+    of the matches' ids (made once a statement), each ticket's messages from the index on
+    ticket_id; a long ticket's messages are read in its order and each looked up the same way."""
     made, finds = _desk()
-    order = [Ticket.updated_at.desc(), Ticket.id.desc()]
+    monkeypatch.setattr(search, "WALK_FROM", 0)
 
-    def plan_and_rows(walk_from: int) -> tuple[str, list[int]]:
-        monkeypatch.setattr(search, "WALK_FROM", walk_from)
-        found = search.tickets_found(["drukarka"], staff=True)
-        query = Ticket.select(Ticket.id).where(found.listed).order_by(*order).limit(50)
-        plan = ""
-        if database.is_sqlite(db):
-            sql, params = query.sql()
-            plan = " / ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
-        return plan, [row.id for row in query]
+    def plan(query) -> str:
+        sql, params = query.sql()
+        return " / ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
 
-    walked, walked_rows = plan_and_rows(0)
-    sorted_, sorted_rows = plan_and_rows(10**9)
-    assert walked_rows == sorted_rows == [t.id for t in by_updated_tickets(finds["staff"])]
-    if database.is_sqlite(db):
-        assert "INDEX ticket_updated_at_id" in walked and "SCAN t1" in walked and "TEMP B-TREE" not in walked, walked
-        assert "USING INTEGER PRIMARY KEY" in sorted_ and "TEMP B-TREE FOR ORDER BY" in sorted_, sorted_
-        for plan in (walked, sorted_):
-            assert "COVERING INDEX message_id_ticket_kind" in plan, plan
-        # The probe: each ticket's messages from the index on ticket_id, each looked up in the
-        # list of the matches' ids (made once), never that list walked for each ticket.
-        monkeypatch.setattr(search, "WALK_FROM", 0)
-        for staff in (True, False):
-            probe = search.tickets_found(["drukarka"], staff=staff).probe
-            sql, params = Ticket.select(Ticket.id).where(Ticket.id.in_([t.id for t in made[:5]]) & probe).sql()
-            plan = " / ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
-            assert "USING COVERING INDEX message_ticket_id (ticket_id=?)" in plan or not staff, plan
-            assert "SEARCH m USING" in plan and "(ticket_id=?)" in plan and "AND rowid=?" not in plan, plan
-    else:
-        assert search.tickets_found(["drukarka"], staff=True).probe is None  # PostgreSQL asks each message's tsvector
+    found = search.tickets_found(["drukarka"], staff=True)
+    listed = Ticket.select(Ticket.id).where(found.listed).order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+    assert [row.id for row in listed] == by_updated(finds["staff"])
+    if not database.is_sqlite(db):
+        assert found.probe is None  # PostgreSQL asks each message's stored tsvector
+        return
+    assert "COVERING INDEX message_id_ticket_kind" in plan(listed), plan(listed)
+    for staff in (True, False):
+        probe = search.tickets_found(["drukarka"], staff=staff).probe
+        probed = plan(Ticket.select(Ticket.id).where(Ticket.id.in_([t.id for t in made[:5]]) & probe))
+        assert "USING COVERING INDEX message_ticket_id (ticket_id=?)" in probed or not staff, probed
+        assert "SEARCH m USING" in probed and "(ticket_id=?)" in probed and "AND rowid=?" not in probed, probed
+    words = search._backend().words("message_search", ["drukarka"])
+    hits = (Message.select(Message.id).where(Message.ticket == made[0].id,
+                                             search._backend().walked(Message.id).in_(
+                                                 search._backend().message_ids(words)))
+            .order_by(Message.created_at.desc(), Message.id.desc()))
+    assert "(ticket_id=?)" in plan(hits) and "INTEGER PRIMARY KEY" not in plan(hits), plan(hits)
 
 
 def test_a_word_in_a_quarter_of_all_messages_is_asked_row_by_row(db, monkeypatch):
@@ -242,9 +236,6 @@ def test_a_word_in_a_quarter_of_all_messages_is_asked_row_by_row(db, monkeypatch
     assert not search._many(4)  # below WALK_FROM: listed, however small the archive
     assert search._many(search.LIST_BELOW)
 
-
-def by_updated_tickets(found: list[Ticket]) -> list[Ticket]:
-    return sorted(found, key=lambda t: (t.updated_at, t.id), reverse=True)
 
 
 def test_sqlite_probes_a_window_before_asking_messages_one_by_one_below_probed_below(db, monkeypatch):
