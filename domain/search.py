@@ -118,11 +118,6 @@ def _ts_alternatives(terms: list[list[str]]) -> str:
 
 class _Sqlite:
     match = staticmethod(fts5_match)
-    # Matching messages below which a ticket search does not ask the list's tickets one by one
-    # first, but probes a window of them in the list of the matches' ids (`Found.probe`): that
-    # list costs 0.05 µs a match to make, and asking a ticket's messages one by one in FTS5,
-    # 10 µs each (a word in 20,000-50,000 messages: 10 ms on a window that finds too few).
-    probed_below = 50_000
     row_by_row = True  # a cursor steps the statement as it is read
 
     match_articles = staticmethod(_fts5_alternatives)
@@ -202,6 +197,10 @@ class _Sqlite:
             ([Ticket.id.in_(having)] if having is not None else [])
 
     @staticmethod
+    def probed_below() -> int:
+        return PROBED_BELOW
+
+    @staticmethod
     def walked(key):
         """The key, kept from driving the query: SQLite reads the ORDER BY's index instead (a
         long ticket's messages, each looked up in the list of the matches' ids)."""
@@ -222,7 +221,7 @@ class _Sqlite:
                          SQL(f"AND s.message_search MATCH ?{kind})",
                              [words.match, *([] if notes else [MessageKind.NOTE.value])])))
 
-    def messages_probed(self, words: Words, notes: bool):
+    def messages_probed(self, words: Words, notes: bool, count: int):
         """A condition on one ticket: one of its messages (its notes only when `notes`) is in the
         list of the messages that have the words, made once a statement (FTS5 reads the ids
         alone: 1 ms for 20,000), each of the ticket's messages looked up in it (the unary +: the
@@ -248,7 +247,6 @@ class _Sqlite:
 
 class _Postgres:
     row_by_row = False  # psycopg2 fetches the whole result at once
-    probed_below = None  # LIST_BELOW: no probe, its by_row condition reads a message's stored tsvector
     match_articles = staticmethod(_ts_alternatives)
 
     def article_ids(self, match: str):
@@ -302,8 +300,23 @@ class _Postgres:
     def walked(key):
         return key  # the planner chooses from its statistics
 
-    def messages_probed(self, words: Words, notes: bool):
-        return None  # its by_row condition reads a message's stored tsvector, no list needed
+    @staticmethod
+    def probed_below() -> int:
+        return LIST_BELOW
+
+    def messages_probed(self, words: Words, notes: bool, count: int):
+        """As SQLite's, for fewer matches than `probed_below`: PostgreSQL's list of them costs
+        2-3 µs a match to make, from message_search's rows (50,000: 150 ms, where asking a window
+        message by message took 21), and it hashes the list once a statement. OFFSET 0 keeps the
+        list a subplan of its own: joined instead, each message's stored tsvector was read and
+        asked (100 ms for a window of 1,000 tickets, against 35)."""
+        if count >= self.probed_below():
+            return None
+        kind = " AND m.kind <> %s" if not notes else ""
+        return NodeList((SQL("EXISTS (SELECT 1 FROM message AS m WHERE m.ticket_id ="), Ticket.id,
+                         SQL(f"AND m.id IN (SELECT message_id FROM message_search WHERE document @@ "
+                             f"to_tsquery('simple', %s) OFFSET 0){kind})",
+                             [words.match, *([] if notes else [MessageKind.NOTE.value])])))
 
     def tickets_listed(self, subjects: Words | None, having) -> list:
         """One condition: the ticket's id in the UNION of the subjects' and `having`'s lists. An OR
@@ -437,7 +450,12 @@ def like_any(fields, token: str):
 # word. Either way every match is found, in the list's order.
 
 LIST_BELOW = 20_000  # matching messages below which their tickets are listed first
-WALK_FROM = 1_000  # SQLite: matching messages from which a list's first rows are looked up in the list of them
+WALK_FROM = 1_000  # matching messages from which a list's first rows are looked up in the list of them
+# SQLite: matching messages below which a ticket search does not ask a window of the list's
+# tickets message by message first, but probes one in the list of the matches' ids
+# (`Found.probe`): that list costs 0.05 µs a match to make, and asking a message 10 µs (a word
+# in 20,000-50,000 messages: 10 ms on a window that found too few). PostgreSQL: LIST_BELOW.
+PROBED_BELOW = 50_000
 TICKET_WINDOW = 100  # tickets of a list asked one by one before the list of matches is read instead
 MESSAGE_WINDOW = 400  # the same for the messages of a ticket
 EXPAND_UP_TO = 8  # SQLite: indexed words a prefix may stand for in a query that looks up one row
@@ -532,22 +550,22 @@ def tickets_found(tokens: list[str], *, staff: bool, number: int | None = None) 
     backend = _backend()
     subjects = backend.words("ticket_search", tokens) if tokens else None
     messages = backend.words("message_search", tokens) if tokens else None
-    having, count, below = None, 0, LIST_BELOW
+    having, count = None, 0
     if messages is not None:
         having = (Message.select(Message.ticket).from_(backend.messages_by_id())
                   .where(Message.id.in_(backend.message_ids(messages))))
         having = having if staff else having.where(Message.kind != MessageKind.NOTE.value)
-        below = backend.probed_below or LIST_BELOW
-        count = backend.how_many(messages, below)
+        count = backend.how_many(messages, backend.probed_below())
     listed = _any(backend.tickets_listed(subjects, having) + ([is_number] if is_number is not None else []))
     by_row = None
-    if messages is not None and messages.seekable and _many(count, below):
+    if messages is not None and messages.seekable and _many(count, backend.probed_below()):
         # The messages first: one of them usually has the words, and then the subject is not asked.
         row_parts = [backend.messages_have(messages, notes=staff)]
         if subjects is not None:
             row_parts.append(backend.subject_has(subjects))
         by_row = _any(row_parts + ([is_number] if is_number is not None else []))
-    probe = backend.messages_probed(messages, notes=staff) if count >= WALK_FROM and messages is not None else None
+    probe = (backend.messages_probed(messages, notes=staff, count=count)
+             if count >= WALK_FROM and messages is not None else None)
     if probe is not None:
         probe = _any([probe] + ([backend.subject_has(subjects)] if subjects is not None else [])
                      + ([is_number] if is_number is not None else []))
