@@ -312,6 +312,8 @@ class _Postgres:
         asked (100 ms for a window of 1,000 tickets, against 35)."""
         if count >= self.probed_below():
             return None
+        if _estimated_messages(words.match.split(" & "), WALK_FROM, known_only=True) < WALK_FROM:
+            return None  # a word the statistics do not know: their guess, not a count (the list is likely short)
         kind = " AND m.kind <> %s" if not notes else ""
         return NodeList((SQL("EXISTS (SELECT 1 FROM message AS m WHERE m.ticket_id ="), Ticket.id,
                          SQL(f"AND m.id IN (SELECT message_id FROM message_search WHERE document @@ "
@@ -641,12 +643,13 @@ def _indexed_words(index: str, prefix: str, most: int, version: bytes) -> list[s
     return found
 
 
-def _estimated_messages(lexemes: list[str], most: int) -> int:
+def _estimated_messages(lexemes: list[str], most: int, *, known_only: bool = False) -> int:
     """PostgreSQL: how many messages have every one of the tsquery's terms ("word" or
     "prefix:*"), from the statistics ANALYZE keeps of the index's most common words: the
     least common term's share (a prefix's words summed), times the messages, up to `most`.
     A term not among them is rarer than all of them: half the least common's share, at most
-    0.5% (PostgreSQL's own rule for a tsquery's selectivity); no statistics yet: few."""
+    0.5% (PostgreSQL's own rule for a tsquery's selectivity), or none (`known_only`); no
+    statistics yet: few."""
     row = db.execute_sql(
         "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples FROM pg_stats AS s "
         "JOIN pg_class AS c ON c.relname = s.tablename JOIN pg_namespace AS n ON n.oid = c.relnamespace "
@@ -656,7 +659,7 @@ def _estimated_messages(lexemes: list[str], most: int) -> int:
         return 0
     elements, shares, messages = row[0], row[1], max(float(row[2] or 0), 0.0)
     least = shares[len(elements)]  # after the elements' shares: the least and the greatest of them
-    rare = min(0.005, least / 2)
+    rare = 0.0 if known_only else min(0.005, least / 2)
     share = 1.0
     for lexeme in lexemes:
         prefix = lexeme.endswith(":*")

@@ -255,6 +255,11 @@ def test_a_window_is_probed_before_messages_are_asked_one_by_one_below_probed_be
         monkeypatch.setattr(search, below, 60)
     found = search.tickets_found(["drukarka"], staff=True)
     assert found.by_row is None and found.probe is not None
+    # A word the statistics do not know: PostgreSQL's estimate is a guess (0.5% at most), not
+    # worth a window's probe; SQLite knows it is in no message.
+    monkeypatch.setattr(search, "WALK_FROM", 1)
+    assert search.tickets_found(["nieznane"], staff=True).probe is None
+    monkeypatch.setattr(search, "WALK_FROM", 5)
     for below in ("PROBED_BELOW", "LIST_BELOW"):
         monkeypatch.setattr(search, below, 20)
     found = search.tickets_found(["drukarka"], staff=True)
