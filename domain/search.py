@@ -477,9 +477,9 @@ class Found:
     """A search, planned: the rows that match as a list of ids (`listed`), and when the words
     are in many messages, as a condition on one row (`by_row`), asked of the first `window`
     rows of a list in its order, CHECKED_AT_ONCE at a time, until the page is full; then the
-    page's rows are read by their ids. `probe` (SQLite, a word in WALK_FROM messages or more):
-    a condition on one row that looks its messages up in a list of the matches' ids, made once
-    a statement, asked next of the first PROBE_WINDOW rows in one statement."""
+    page's rows are read by their ids. `probe` (a word in WALK_FROM messages or more): a
+    condition on one row that looks its messages up in a list of the matches' ids, made once a
+    statement, asked next of the first PROBE_WINDOW rows in one statement."""
 
     listed: object
     by_row: object | None
@@ -493,14 +493,12 @@ class Found:
             return q.order_by(*ordering) if ordering is not None else q
 
         ids_query = ordered(query.select(self.key))
-        stages = ((self.by_row, lambda: self._asked(ids_query, max(self.window, limit), limit)),
-                  (self.probe, lambda: self._probed(ids_query, max(PROBE_WINDOW, limit), limit)))
-        for condition, asked in stages:
-            found = asked() if condition is not None else None
-            if found is not None:
-                return list(ordered(query.where(self.key.in_(found[:limit])))) if found else []
-        # Few of the first rows match after all: the matches' list, as for a rare word.
-        return self._listed(ordered(query.where(self.listed)).limit(limit))
+        found = self._asked(ids_query, max(self.window, limit), limit) if self.by_row is not None else None
+        if found is None and self.probe is not None:
+            found = self._probed(ids_query, max(PROBE_WINDOW, limit), limit)
+        if found is None:  # few of the first rows match after all: the matches' list, as for a rare word
+            return self._listed(ordered(query.where(self.listed)).limit(limit))
+        return list(ordered(query.where(self.key.in_(found[:limit])))) if found else []
 
     def _asked(self, ids_query, window: int, limit: int) -> list | None:
         """The ids among the first `window` of `ids_query` (the list's own plan: its index read in
@@ -558,19 +556,17 @@ def tickets_found(tokens: list[str], *, staff: bool, number: int | None = None) 
                   .where(Message.id.in_(backend.message_ids(messages))))
         having = having if staff else having.where(Message.kind != MessageKind.NOTE.value)
         count = backend.how_many(messages, backend.probed_below())
-    listed = _any(backend.tickets_listed(subjects, having) + ([is_number] if is_number is not None else []))
-    by_row = None
+    number_is = [is_number] if is_number is not None else []
+    listed = _any(backend.tickets_listed(subjects, having) + number_is)
+    # Either condition on one ticket asks its messages first: one of them usually has the words,
+    # and then the subject is not asked.
+    or_else = ([backend.subject_has(subjects)] if subjects is not None else []) + number_is
+    by_row = probe = None
     if messages is not None and messages.seekable and _many(count, backend.probed_below()):
-        # The messages first: one of them usually has the words, and then the subject is not asked.
-        row_parts = [backend.messages_have(messages, notes=staff)]
-        if subjects is not None:
-            row_parts.append(backend.subject_has(subjects))
-        by_row = _any(row_parts + ([is_number] if is_number is not None else []))
-    probe = (backend.messages_probed(messages, notes=staff, count=count)
-             if count >= WALK_FROM and messages is not None else None)
-    if probe is not None:
-        probe = _any([probe] + ([backend.subject_has(subjects)] if subjects is not None else [])
-                     + ([is_number] if is_number is not None else []))
+        by_row = _any([backend.messages_have(messages, notes=staff)] + or_else)
+    if messages is not None and count >= WALK_FROM:
+        probed = backend.messages_probed(messages, notes=staff, count=count)
+        probe = _any([probed] + or_else) if probed is not None else None
     return Found(listed, by_row, Ticket.id, TICKET_WINDOW, probe)
 
 
